@@ -1,0 +1,83 @@
+using System.Text.Json.Nodes;
+
+namespace Spindle.Core.Definitions;
+
+/// <summary>A validated, normalised workflow definition (workflow-format.md §2.2).</summary>
+public sealed class WorkflowDefinition
+{
+    public required string Name { get; init; }
+    public required IReadOnlyList<ActivityDefinition> Activities { get; init; }
+    public WorkflowSettings? Settings { get; init; }
+
+    /// <summary>The normalised form: what is stored, hashed and returned (without <c>version</c>).</summary>
+    public required JsonObject NormalizedJson { get; init; }
+
+    /// <summary>Lower-case hex SHA-256 of the canonical JSON of the normalised form (§3).</summary>
+    public required string ContentHash { get; init; }
+
+    /// <summary>Loops found by the loop analysis (§2.1), one per back-edge.</summary>
+    public required IReadOnlyList<LoopDefinition> Loops { get; init; }
+
+    public ActivityDefinition? Find(string key)
+    {
+        foreach (var a in Activities)
+        {
+            if (a.Key == key)
+            {
+                return a;
+            }
+        }
+        return null;
+    }
+}
+
+public sealed record WorkflowSettings(int? TimeoutSeconds, int? MaxRetries, decimal? BudgetLimit, string? BudgetAction);
+
+public sealed class ActivityDefinition
+{
+    public required string Key { get; init; }
+    public string Worker { get; init; } = "std";
+    public string ActivityName { get; init; } = "";
+    public required JsonObject Parameters { get; init; }
+    public IReadOnlyList<OutputDefinition> Outputs { get; init; } = [];
+    public IReadOnlyList<DependencyEdge> DependsOn { get; init; } = [];
+    public int? IterationLimit { get; init; }
+    public bool IterationScoped { get; init; }
+    public bool IsLoopActivity { get; init; }
+    public ActivitySettings Settings { get; init; } = new();
+
+    /// <summary>The normalised <c>settings</c> object as delivered to workers, or null when absent.</summary>
+    public JsonObject? SettingsJson { get; init; }
+
+    /// <summary>Index in definition order.</summary>
+    public int Index { get; init; }
+}
+
+public sealed record OutputDefinition(string Name, string Type);
+
+public sealed record DependencyEdge(string ActivityKey, IReadOnlyList<string> Conditions, bool IsBackEdge);
+
+public sealed class ActivitySettings
+{
+    public int? TimeoutSeconds { get; init; }
+    public RetryPolicy? Retry { get; init; }
+    public BudgetSettings? Budget { get; init; }
+    public bool Cache { get; init; }
+    public int? CacheTtl { get; init; }
+    public JsonNode? CacheKey { get; init; }
+    public string? Delay { get; init; }
+    public string? ScheduledFor { get; init; }
+    public SignalWait? WaitForSignal { get; init; }
+}
+
+public sealed record RetryPolicy(int MaxAttempts, string Strategy, double BaseSeconds, double Factor, double MaxSeconds)
+{
+    public static RetryPolicy Default(int retries) => new(retries + 1, "exponential", 2, 2.0, 300);
+}
+
+public sealed record BudgetSettings(decimal Limit, string Action);
+
+public sealed record SignalWait(string EventName, int? TimeoutSeconds, string OnTimeout);
+
+/// <summary>A loop: back-edge Tail → Head plus its body (§2.1 step 4).</summary>
+public sealed record LoopDefinition(string Head, string Tail, IReadOnlyList<string> Body);
