@@ -43,6 +43,10 @@ public sealed class ActivityDefinition
     public IReadOnlyList<DependencyEdge> DependsOn { get; init; } = [];
     public int? IterationLimit { get; init; }
     public bool IterationScoped { get; init; }
+
+    /// <summary>Activity-level <c>streaming</c> (normalised to a bool; also taken from <c>settings.streaming</c>),
+    /// or null when not given. Copied into the delivered settings (worker-protocol).</summary>
+    public bool? Streaming { get; init; }
     public bool IsLoopActivity { get; init; }
     public ActivitySettings Settings { get; init; } = new();
 
