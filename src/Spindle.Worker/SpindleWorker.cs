@@ -1,0 +1,567 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Spindle.Worker.Protocol;
+
+namespace Spindle.Worker;
+
+/// <summary>
+/// The worker runner: polls the server for activities of one routing key, runs their handlers with bounded
+/// concurrency, heartbeats while they run, and reports each result (worker-protocol.md). The server owns every
+/// decision; the runner never retries an activity by itself.
+/// </summary>
+public sealed class SpindleWorker : IDisposable
+{
+    private readonly SpindleWorkerOptions _options;
+    private readonly ActivityRegistry _registry;
+    private readonly SpindleApiClient _api;
+    private readonly bool _ownsApi;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly SemaphoreSlim _slots;
+    private readonly ConcurrentDictionary<long, RunningActivity> _running = new();
+    private long _nextRunId;
+    private int _started;
+
+    /// <param name="options">Validated when the worker is created.</param>
+    /// <param name="registry">The handlers this worker serves.</param>
+    /// <param name="logger">Optional logger.</param>
+    /// <param name="apiClient">Optional client to use (not disposed by the worker); one is created otherwise.</param>
+    /// <param name="timeProvider">Optional clock.</param>
+    public SpindleWorker(SpindleWorkerOptions options, ActivityRegistry registry, ILogger? logger = null, SpindleApiClient? apiClient = null, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(registry);
+        options.Validate();
+        _options = options;
+        _registry = registry;
+        _logger = logger ?? NullLogger.Instance;
+        _time = timeProvider ?? TimeProvider.System;
+        _api = apiClient ?? new SpindleApiClient(options, handler: null, _logger, _time);
+        _ownsApi = apiClient is null;
+        _slots = new SemaphoreSlim(options.MaxConcurrency, options.MaxConcurrency);
+    }
+
+    public SpindleWorkerOptions Options => _options;
+
+    public SpindleApiClient ApiClient => _api;
+
+    public ActivityRegistry Registry => _registry;
+
+    /// <summary>Number of activities currently being executed or reported.</summary>
+    public int RunningCount => _running.Count;
+
+    /// <summary>
+    /// Polls and executes until <paramref name="stoppingToken"/> fires, then drains: stops polling (aborting a held
+    /// long-poll), lets running handlers finish for up to <see cref="SpindleWorkerOptions.ShutdownTimeout"/> (still
+    /// heartbeating), stops the rest and reports them as <c>WORKER_SHUTDOWN</c>, and returns once every report is sent.
+    /// </summary>
+    public async Task RunAsync(CancellationToken stoppingToken)
+    {
+        if (Interlocked.Exchange(ref _started, 1) != 0)
+        {
+            throw new InvalidOperationException("A SpindleWorker can run only once.");
+        }
+
+        if (_logger.IsEnabled(LogLevel.Information))
+        {
+            _logger.WorkerStarting(_options.WorkerId, _options.Worker, _options.ApiUrl, _options.MaxConcurrency, string.Join(", ", _registry.Names));
+        }
+        try
+        {
+            await PollLoopAsync(stoppingToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await DrainAsync().ConfigureAwait(false);
+            _logger.WorkerStopped(_options.WorkerId);
+        }
+    }
+
+    public void Dispose()
+    {
+        // The slot semaphore is not disposed: it has no wait handle, and a late handler may still release it.
+        if (_ownsApi)
+        {
+            _api.Dispose();
+        }
+    }
+
+    /// <summary>The execution limit: the activity's <c>timeout_seconds</c>, else the worker default.</summary>
+    public static TimeSpan ResolveExecutionTimeout(ClaimedActivity claim, TimeSpan defaultTimeout)
+    {
+        ArgumentNullException.ThrowIfNull(claim);
+        if (claim.TimeoutSeconds is > 0 and var seconds)
+        {
+            return TimeSpan.FromSeconds(seconds);
+        }
+
+        if (JsonNumbers.TryGetDouble(claim.Settings?["timeout_seconds"], out double fromSettings) && fromSettings > 0)
+        {
+            return TimeSpan.FromSeconds(fromSettings);
+        }
+
+        return defaultTimeout;
+    }
+
+    /// <summary>Lease length: <c>lease_seconds</c>, else <c>timeout_seconds</c>, else the server default of 60 s.</summary>
+    public static int ResolveLeaseSeconds(ClaimedActivity claim)
+    {
+        ArgumentNullException.ThrowIfNull(claim);
+        return claim.LeaseSeconds is > 0 and var lease ? lease : claim.TimeoutSeconds is > 0 and var timeout ? timeout : 60;
+    }
+
+    /// <summary><c>max(1, min(30, floor(lease_seconds / 3)))</c>, as the server computes <c>next_heartbeat_seconds</c>.</summary>
+    public static int HeartbeatSecondsForLease(int leaseSeconds) => Math.Max(1, Math.Min(30, leaseSeconds / 3));
+
+    private async Task PollLoopAsync(CancellationToken stoppingToken)
+    {
+        int failures = 0;
+        int? waitSeconds = null;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            int slots = 0;
+            TimeSpan delay;
+            try
+            {
+                waitSeconds ??= await DetectWaitSecondsAsync(stoppingToken).ConfigureAwait(false);
+
+                // Ask for min(free slots, batch size): wait for one slot, then take whatever else is free.
+                await _slots.WaitAsync(stoppingToken).ConfigureAwait(false);
+                slots = 1;
+                while (slots < _options.PollBatchSize && _slots.Wait(0, CancellationToken.None))
+                {
+                    slots++;
+                }
+
+                PollResponse response = await _api.PollAsync(slots, waitSeconds.Value, stoppingToken).ConfigureAwait(false);
+                failures = 0;
+                int handedOver = 0;
+                foreach (JsonNode? node in response.Activities)
+                {
+                    bool ownsSlot = handedOver < slots;
+                    if (ownsSlot)
+                    {
+                        handedOver++;
+                    }
+
+                    Start(node, ownsSlot);
+                }
+
+                int unused = slots - handedOver;
+                slots = 0;
+                if (unused > 0)
+                {
+                    _slots.Release(unused);
+                }
+
+                if (response.Activities.Count == 0 && waitSeconds.Value == 0)
+                {
+                    await Task.Delay(_options.PollInterval, _time, stoppingToken).ConfigureAwait(false);
+                }
+
+                continue;
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                // Shutting down: the held long-poll was aborted; exit cleanly.
+                break;
+            }
+            catch (SpindleApiException ex) when (ex.StatusCode != 0 && !ex.IsTransient)
+            {
+                delay = Backoff.Poll.NextDelay(failures++);
+                _logger.PollRejected((int)ex.StatusCode, ex.ErrorCode, ex.Message, delay.TotalMilliseconds);
+            }
+            catch (Exception ex) when (SpindleApiClient.IsTransient(ex))
+            {
+                delay = Backoff.Poll.NextDelay(failures++);
+                _logger.ServerUnavailable(ex.Message, delay.TotalMilliseconds);
+            }
+            catch (Exception ex)
+            {
+                delay = Backoff.Poll.NextDelay(failures++);
+                _logger.PollLoopError(ex, delay.TotalMilliseconds);
+            }
+            finally
+            {
+                if (slots > 0)
+                {
+                    _slots.Release(slots);
+                }
+            }
+
+            try
+            {
+                await Task.Delay(delay, _time, stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+        }
+    }
+
+    private async Task<int> DetectWaitSecondsAsync(CancellationToken cancellationToken)
+    {
+        int wait = 0;
+        if (_options.PollWaitSeconds > 0)
+        {
+            try
+            {
+                ServerInfo info = await _api.GetInfoAsync(cancellationToken).ConfigureAwait(false);
+                if (info.Features?.Contains("long-poll", StringComparer.Ordinal) == true)
+                {
+                    wait = _options.PollWaitSeconds;
+                }
+            }
+            catch (SpindleApiException ex) when (ex.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.MethodNotAllowed)
+            {
+                // An older server without /api/v1/info: no long-poll.
+            }
+        }
+
+        _logger.PollMode(wait > 0, wait);
+        return wait;
+    }
+
+    private void Start(JsonNode? node, bool ownsSlot)
+    {
+        ClaimedActivity? claim = null;
+        string? problem = null;
+        try
+        {
+            claim = node?.Deserialize(SpindleJsonContext.Default.ClaimedActivity);
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException or NotSupportedException or FormatException)
+        {
+            problem = ex.Message;
+        }
+
+        if (claim is null || string.IsNullOrEmpty(claim.ActivityId))
+        {
+            // A claimed activity that cannot be read still counts as claimed: report it when its id is known.
+            string? id = (node as JsonObject)?["activity_id"] is JsonValue v && v.TryGetValue(out string? s) ? s : claim?.ActivityId;
+            if (string.IsNullOrEmpty(id))
+            {
+                _logger.UnreadableActivity(problem ?? "missing activity_id");
+                if (ownsSlot)
+                {
+                    _slots.Release();
+                }
+
+                return;
+            }
+
+            claim = new ClaimedActivity
+            {
+                ActivityId = id,
+                WorkflowId = ReadString(node, "workflow_id"),
+                ActivityKey = ReadString(node, "activity_key"),
+                ActivityName = ReadString(node, "activity_name"),
+            };
+            problem ??= "the claimed activity is malformed";
+        }
+
+        var run = new RunningActivity(Interlocked.Increment(ref _nextRunId), claim, ownsSlot, problem);
+        _running[run.RunId] = run;
+        run.Completion = Task.Run(() => ExecuteAsync(run));
+    }
+
+    private static string ReadString(JsonNode? node, string name) =>
+        (node as JsonObject)?[name] is JsonValue v && v.TryGetValue(out string? s) ? s : "";
+
+    private async Task ExecuteAsync(RunningActivity run)
+    {
+        ClaimedActivity claim = run.Claim;
+        run.LeaseExpiresAt = _time.GetUtcNow() + TimeSpan.FromSeconds(ResolveLeaseSeconds(claim));
+        long startedAt = _time.GetTimestamp();
+        try
+        {
+            _logger.ActivityStarted(claim.ActivityName, claim.WorkflowId, claim.ActivityKey, claim.Attempt, claim.ActivityId);
+            Outcome outcome;
+            try
+            {
+                outcome = await RunHandlerAsync(run).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                outcome = Outcome.Fail(new ActivityError { Code = ErrorCodes.ExecutionError, Message = Describe(ex), Retryable = true });
+            }
+
+            await ReportAsync(run, outcome, _time.GetElapsedTime(startedAt)).ConfigureAwait(false);
+        }
+        finally
+        {
+            _running.TryRemove(run.RunId, out _);
+            run.Dispose();
+            if (run.OwnsSlot)
+            {
+                _slots.Release();
+            }
+        }
+    }
+
+    private async Task<Outcome> RunHandlerAsync(RunningActivity run)
+    {
+        ClaimedActivity claim = run.Claim;
+        if (run.Problem is not null)
+        {
+            return Outcome.Fail(new ActivityError { Code = ErrorCodes.InvalidParameters, Message = $"Cannot read the claimed activity: {run.Problem}", Retryable = false });
+        }
+
+        if (!_registry.TryGet(claim.ActivityName, out ActivityHandler? handler))
+        {
+            return Outcome.Fail(new ActivityError
+            {
+                Code = ErrorCodes.ExecutionError,
+                Message = $"No handler registered for activity '{claim.ActivityName}' on worker '{_options.Worker}'",
+                Retryable = true,
+            });
+        }
+
+        ActivityContext context;
+        try
+        {
+            context = ActivityContext.FromClaim(claim);
+        }
+        catch (ActivityFailureException ex)
+        {
+            return Outcome.Fail(ex.ToError());
+        }
+
+        TimeSpan timeout = ResolveExecutionTimeout(claim, _options.DefaultActivityTimeout);
+        using var heartbeatCts = new CancellationTokenSource();
+        using ITimer timer = _time.CreateTimer(static state => ((RunningActivity)state!).RequestStop(StopReason.Timeout), run, timeout, Timeout.InfiniteTimeSpan);
+        Task heartbeats = HeartbeatLoopAsync(run, heartbeatCts.Token);
+        Task<ActivityResult> handlerTask = Task.Run(() => handler(context, run.Execution.Token));
+        run.Handler = handlerTask;
+        try
+        {
+            await Task.WhenAny(handlerTask, run.Stopped).ConfigureAwait(false);
+            if (handlerTask.IsCompletedSuccessfully && !(run.Stopped.IsCompleted && run.Stopped.Result == StopReason.LeaseLost))
+            {
+                ActivityResult? result = handlerTask.Result;
+                return Outcome.Complete(result ?? new ActivityResult([]));
+            }
+
+            if (run.Stopped.IsCompleted)
+            {
+                StopReason reason = await run.Stopped.ConfigureAwait(false);
+                run.Execution.Cancel();
+                if (!handlerTask.IsCompleted)
+                {
+                    // Observe a late failure of a handler that ignores cancellation.
+                    _ = handlerTask.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                }
+
+                return reason switch
+                {
+                    StopReason.Timeout => Outcome.Fail(new ActivityError { Code = ErrorCodes.Timeout, Message = $"Activity exceeded timeout of {timeout.TotalSeconds:0.###} s", Retryable = true }),
+                    StopReason.Cancelled => Outcome.Fail(new ActivityError { Code = ErrorCodes.Cancelled, Message = "Activity cancelled: the workflow was cancelled or passed its deadline", Retryable = false }),
+                    StopReason.Shutdown => Outcome.Fail(new ActivityError { Code = ErrorCodes.WorkerShutdown, Message = $"Worker {_options.WorkerId} shut down before the activity finished", Retryable = true }),
+                    _ => Outcome.Drop,
+                };
+            }
+
+            try
+            {
+                await handlerTask.ConfigureAwait(false);
+                return Outcome.Complete(new ActivityResult([]));
+            }
+            catch (ActivityFailureException ex)
+            {
+                return Outcome.Fail(ex.ToError(), ex.CostUsd, ex.Usage);
+            }
+            catch (Exception ex)
+            {
+                _logger.HandlerError(ex, claim.WorkflowId, claim.ActivityKey, claim.Attempt, claim.ActivityId);
+                return Outcome.Fail(new ActivityError { Code = ErrorCodes.ExecutionError, Message = Describe(ex), Retryable = true });
+            }
+        }
+        finally
+        {
+            await heartbeatCts.CancelAsync().ConfigureAwait(false);
+            await heartbeats.ConfigureAwait(false);
+        }
+    }
+
+    private async Task HeartbeatLoopAsync(RunningActivity run, CancellationToken cancellationToken)
+    {
+        ClaimedActivity claim = run.Claim;
+        int leaseSeconds = ResolveLeaseSeconds(claim);
+        TimeSpan interval = Min(_options.HeartbeatInterval, TimeSpan.FromSeconds(HeartbeatSecondsForLease(leaseSeconds)));
+        while (true)
+        {
+            try
+            {
+                await Task.Delay(interval, _time, cancellationToken).ConfigureAwait(false);
+                HeartbeatResponse response = await _api.HeartbeatAsync(claim.ActivityId, cancellationToken).ConfigureAwait(false);
+                run.LeaseExpiresAt = _time.GetUtcNow() + TimeSpan.FromSeconds(leaseSeconds);
+                if (response.NextHeartbeatSeconds is > 0 and var next)
+                {
+                    interval = Min(_options.HeartbeatInterval, TimeSpan.FromSeconds(next));
+                }
+
+                _logger.HeartbeatSent(claim.WorkflowId, claim.ActivityKey, claim.Attempt, claim.ActivityId, interval.TotalSeconds);
+                if (response.CancelRequested)
+                {
+                    _logger.CancelRequested(claim.WorkflowId, claim.ActivityKey, claim.Attempt, claim.ActivityId);
+                    run.RequestStop(StopReason.Cancelled);
+                    return;
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (LeaseLostException)
+            {
+                run.RequestStop(StopReason.LeaseLost);
+                return;
+            }
+            catch (SpindleApiException ex) when (ex.StatusCode == HttpStatusCode.NotFound)
+            {
+                // The server no longer knows the activity: nobody will accept its result.
+                run.RequestStop(StopReason.LeaseLost);
+                return;
+            }
+            catch (Exception ex)
+            {
+                _logger.HeartbeatFailed(ex, claim.WorkflowId, claim.ActivityKey, claim.Attempt, claim.ActivityId);
+            }
+        }
+    }
+
+    private async Task ReportAsync(RunningActivity run, Outcome outcome, TimeSpan elapsed)
+    {
+        ClaimedActivity claim = run.Claim;
+        try
+        {
+            switch (outcome.Kind)
+            {
+                case OutcomeKind.Complete:
+                    await _api.CompleteAsync(claim.ActivityId, outcome.Result!, run.LeaseExpiresAt, CancellationToken.None).ConfigureAwait(false);
+                    _logger.ActivityCompleted(claim.WorkflowId, claim.ActivityKey, claim.Attempt, claim.ActivityId, elapsed.TotalMilliseconds);
+                    break;
+                case OutcomeKind.Fail:
+                    ActivityError error = outcome.Error!;
+                    FailResponse response = await _api.FailAsync(claim.ActivityId, error, outcome.CostUsd, outcome.Usage, run.LeaseExpiresAt, CancellationToken.None).ConfigureAwait(false);
+                    _logger.ActivityFailed(claim.WorkflowId, claim.ActivityKey, claim.Attempt, claim.ActivityId, error.Code, error.Retryable, response.WillRetry, error.Message);
+                    break;
+                default:
+                    _logger.LeaseLost(claim.WorkflowId, claim.ActivityKey, claim.Attempt, claim.ActivityId);
+                    break;
+            }
+        }
+        catch (LeaseLostException)
+        {
+            _logger.LeaseLost(claim.WorkflowId, claim.ActivityKey, claim.Attempt, claim.ActivityId);
+        }
+        catch (Exception ex)
+        {
+            _logger.ReportFailed(ex, claim.WorkflowId, claim.ActivityKey, claim.Attempt, claim.ActivityId);
+        }
+    }
+
+    private async Task DrainAsync()
+    {
+        RunningActivity[] runs = [.. _running.Values];
+        if (runs.Length == 0)
+        {
+            return;
+        }
+
+        _logger.Draining(runs.Length, _options.ShutdownTimeout.TotalSeconds);
+        Task all = Task.WhenAll(runs.Select(r => r.Completion));
+        using (var delayCts = new CancellationTokenSource())
+        {
+            Task finished = await Task.WhenAny(all, Task.Delay(_options.ShutdownTimeout, _time, delayCts.Token)).ConfigureAwait(false);
+            await delayCts.CancelAsync().ConfigureAwait(false);
+            if (finished == all)
+            {
+                return;
+            }
+        }
+
+        RunningActivity[] remaining = [.. _running.Values];
+        _logger.DrainTimeout(remaining.Length);
+        foreach (RunningActivity run in remaining)
+        {
+            run.RequestStop(StopReason.Shutdown);
+        }
+
+        await all.ConfigureAwait(false);
+    }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    private static string Describe(Exception ex) =>
+        string.IsNullOrEmpty(ex.Message) ? ex.GetType().Name : $"{ex.GetType().Name}: {ex.Message}";
+
+    private enum StopReason
+    {
+        Timeout,
+        Cancelled,
+        Shutdown,
+        LeaseLost,
+    }
+
+    private enum OutcomeKind
+    {
+        Complete,
+        Fail,
+        Drop,
+    }
+
+    private sealed record Outcome(OutcomeKind Kind, ActivityResult? Result, ActivityError? Error, decimal? CostUsd, IReadOnlyList<UsageLine>? Usage)
+    {
+        public static Outcome Drop { get; } = new(OutcomeKind.Drop, null, null, null, null);
+
+        public static Outcome Complete(ActivityResult result) => new(OutcomeKind.Complete, result, null, null, null);
+
+        public static Outcome Fail(ActivityError error, decimal? costUsd = null, IReadOnlyList<UsageLine>? usage = null) =>
+            new(OutcomeKind.Fail, null, error, costUsd, usage);
+    }
+
+    private sealed class RunningActivity(long runId, ClaimedActivity claim, bool ownsSlot, string? problem) : IDisposable
+    {
+        private readonly TaskCompletionSource<StopReason> _stop = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private long _leaseExpiresAtTicks;
+
+        public long RunId { get; } = runId;
+
+        public ClaimedActivity Claim { get; } = claim;
+
+        public bool OwnsSlot { get; } = ownsSlot;
+
+        public string? Problem { get; } = problem;
+
+        public CancellationTokenSource Execution { get; } = new();
+
+        public Task Completion { get; set; } = Task.CompletedTask;
+
+        public Task<StopReason> Stopped => _stop.Task;
+
+        public Task? Handler { get; set; }
+
+        public DateTimeOffset LeaseExpiresAt
+        {
+            get => new(Interlocked.Read(ref _leaseExpiresAtTicks), TimeSpan.Zero);
+            set => Interlocked.Exchange(ref _leaseExpiresAtTicks, value.UtcTicks);
+        }
+
+        public void RequestStop(StopReason reason) => _stop.TrySetResult(reason);
+
+        public void Dispose()
+        {
+            // A handler that ignores cancellation may still hold the token: leave its source to the GC then.
+            if (Handler is null || Handler.IsCompleted)
+            {
+                Execution.Dispose();
+            }
+        }
+    }
+}
