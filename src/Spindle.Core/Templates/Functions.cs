@@ -1,0 +1,59 @@
+using System.Collections.Frozen;
+
+namespace Spindle.Core.Templates;
+
+/// <summary>The global functions of §4.5: <c>range</c>, <c>dict</c> and <c>namespace</c>.</summary>
+internal static class Functions
+{
+    // Guards against a template allocating without bound, like Jinja's sandbox limit.
+    private const long MaxRange = 100_000;
+
+    public static readonly FrozenDictionary<string, FunctionDefinition> Registry = new FunctionDefinition[]
+    {
+        new("range", ["start", "stop", "step"], Range),
+        new("dict", null, Dict),
+        new("namespace", null, NewNamespace),
+    }.ToFrozenDictionary(function => function.Name, StringComparer.Ordinal);
+
+    /// <summary><c>range(stop)</c> or <c>range(start, stop[, step])</c>, as in Python.</summary>
+    private static object? Range(Arguments args)
+    {
+        if (args.Names.Length > 0 || args.PositionalCount == 0) throw TemplateErrors.Runtime("range: expected 1 to 3 positional integers");
+        var numbers = args.Positional.Select(n => Operators.AsInteger(n, out var i) && n is not bool
+            ? i
+            : throw TemplateErrors.Runtime($"range: expected integers, not {Values.TypeName(n)}")).ToArray();
+        var (start, stop) = numbers.Length == 1 ? (0, numbers[0]) : (numbers[0], numbers[1]);
+        var step = numbers.Length == 3 ? numbers[2] : 1;
+        if (step == 0) throw TemplateErrors.Runtime("range: step must not be zero");
+
+        var count = step > 0 ? (stop - start + step - 1) / step : (start - stop - step - 1) / -step;
+        if (count > MaxRange) throw TemplateErrors.Runtime($"range: more than {MaxRange} items");
+        var items = new List<object?>((int)Math.Max(count, 0));
+        for (var i = 0L; i < count; i++) items.Add(start + (i * step));
+        return items;
+    }
+
+    private static object? Dict(Arguments args)
+    {
+        var map = Values.NewMap();
+        foreach (var (key, value) in InitialEntries(args, "dict")) map[key] = value;
+        return map;
+    }
+
+    private static object? NewNamespace(Arguments args)
+    {
+        var ns = new Namespace();
+        foreach (var (key, value) in InitialEntries(args, "namespace")) ns.Attributes[Printer.ToStr(key)] = value;
+        return ns;
+    }
+
+    // An optional positional map to copy, then keyword arguments.
+    private static IEnumerable<KeyValuePair<object, object?>> InitialEntries(Arguments args, string function)
+    {
+        if (args.PositionalCount > 1) throw TemplateErrors.Runtime($"{function}: expected at most one positional map");
+        var copied = args.PositionalCount == 1
+            ? Values.Entries(args.Positional[0]) ?? throw TemplateErrors.Runtime($"{function}: expected a map, not {Values.TypeName(args.Positional[0])}")
+            : [];
+        return copied.Concat(args.Names.Select((name, i) => new KeyValuePair<object, object?>(name, args.Named[i])));
+    }
+}

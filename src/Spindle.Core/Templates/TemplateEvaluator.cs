@@ -1,0 +1,106 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Spindle.Core.Templates;
+
+/// <summary>
+/// Entry point of the template language (§4): resolves parameter strings, trees and conditions against a scope
+/// of JSON values. Parsed templates are cached because the same strings are resolved for every run.
+/// </summary>
+public static class TemplateEvaluator
+{
+    private const int MaxCachedTemplates = 10_000;
+
+    private static readonly ConcurrentDictionary<string, CompiledTemplate> Cache = new(StringComparer.Ordinal);
+    private static int _cachedCount;
+
+    /// <summary>
+    /// §4.2: a whole-value expression <c>"{{ expr }}"</c> gives a typed result (null is JSON null); any other
+    /// string with <c>{{ }}</c> or <c>{% %}</c> renders to a string; any other string is returned unchanged.
+    /// The result is always a new node. Throws <see cref="TemplateException"/> on syntax errors, undefined values
+    /// and filter errors.
+    /// </summary>
+    public static JsonNode? Resolve(string text, IReadOnlyDictionary<string, JsonNode?> scope)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        ArgumentNullException.ThrowIfNull(scope);
+        return ContainsTemplate(text) ? GetCompiled(text).Evaluate(scope) : JsonValue.Create(text);
+    }
+
+    /// <summary>Resolves every string leaf of a JSON tree (keys are never templated) into a new tree.</summary>
+    public static JsonNode? ResolveTree(JsonNode? node, IReadOnlyDictionary<string, JsonNode?> scope)
+    {
+        ArgumentNullException.ThrowIfNull(scope);
+        switch (node)
+        {
+            case null:
+                return null;
+            case JsonObject obj:
+                var resolvedObject = new JsonObject(obj.Options);
+                foreach (var (key, value) in obj) resolvedObject[key] = ResolveTree(value, scope);
+                return resolvedObject;
+            case JsonArray array:
+                var resolvedArray = new JsonArray(array.Options);
+                foreach (var item in array) resolvedArray.Add(ResolveTree(item, scope));
+                return resolvedArray;
+            case JsonValue value when value.GetValueKind() == JsonValueKind.String && value.TryGetValue<string>(out var text):
+                return Resolve(text, scope);
+            default:
+                return node.DeepClone();
+        }
+    }
+
+    /// <summary>§4.6: booleans are themselves, "true"/"false" in any case are booleans, other strings are true
+    /// unless empty, numbers unless 0, null is false, arrays and objects are true even when empty.</summary>
+    public static bool IsTruthy(JsonNode? value)
+    {
+        if (value is not JsonValue scalar) return value != null;
+        return Values.FromNode(scalar) switch
+        {
+            bool b => b,
+            string s when s.Equals("true", StringComparison.OrdinalIgnoreCase) => true,
+            string s when s.Equals("false", StringComparison.OrdinalIgnoreCase) => false,
+            string s => s.Length > 0,
+            long l => l != 0,
+            double d => d != 0,
+            null => false,
+            _ => true,
+        };
+    }
+
+    /// <summary>True when the string contains "{{" or "{%" and so needs resolving.</summary>
+    public static bool ContainsTemplate(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var rest = text.AsSpan();
+        int brace;
+        while ((brace = rest.IndexOf('{')) >= 0 && brace + 1 < rest.Length)
+        {
+            if (rest[brace + 1] is '{' or '%') return true;
+            rest = rest[(brace + 1)..];
+        }
+        return false;
+    }
+
+    /// <summary>Parses without evaluating: null when the syntax is fine, otherwise the error message.</summary>
+    public static string? FindSyntaxError(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return ContainsTemplate(text) ? GetCompiled(text).Error : null;
+    }
+
+    private static CompiledTemplate GetCompiled(string text)
+    {
+        if (Cache.TryGetValue(text, out var compiled)) return compiled;
+        compiled = CompiledTemplate.Compile(text);
+        // A rough bound is enough: definitions hold a limited set of strings, so clearing is rare.
+        if (Interlocked.Increment(ref _cachedCount) > MaxCachedTemplates)
+        {
+            Cache.Clear();
+            Interlocked.Exchange(ref _cachedCount, 0);
+        }
+        Cache.TryAdd(text, compiled);
+        return compiled;
+    }
+}
