@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs what Spindle's tests and examples need beyond the .NET SDK: PostgreSQL (for postgres_* activities and
+# the PostgreSQL backend) and Debian's Python packages (Python SDK, template test generator).
+set -euo pipefail
+need=()
+command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
+/usr/bin/python3 -c 'import jinja2' >/dev/null 2>&1 || need+=(python3-jinja2)
+/usr/bin/python3 -c 'import pytest' >/dev/null 2>&1 || need+=(python3-pytest)
+if (( ${#need[@]} )); then
+  echo "setup: installing ${need[*]} with apt-get" >&2
+  if [[ $(id -u) -ne 0 ]]; then sudo=sudo; else sudo=; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi

@@ -1,0 +1,55 @@
+using System.Text.Json.Nodes;
+
+namespace Spindle.Core.Orchestration;
+
+/// <summary>
+/// One activity of one workflow run: its current execution and what earlier executions left behind
+/// (outputs, the count of finished executions). This row is also the queue entry.
+/// </summary>
+public sealed class ActivityState
+{
+    /// <summary>Identifies the current execution (workflow, key, iteration); a new loop round gets a new id.</summary>
+    public required string Id { get; set; }
+    public required string WorkflowId { get; init; }
+    public required string Key { get; init; }
+    public required string Worker { get; init; }
+    public required string ActivityName { get; init; }
+    public string Status { get; set; } = ActivityStatus.NotScheduled;
+    public int Attempt { get; set; } = 1;
+
+    /// <summary>First attempt number of the current retry allowance (the retry extension grants a fresh one).</summary>
+    public int AttemptBase { get; set; } = 1;
+    public int MaxAttempts { get; set; } = 4;
+    public int Iteration { get; set; }
+
+    /// <summary>Finished executions: what templates read as <c>key.iteration</c>.</summary>
+    public int Runs { get; set; }
+    public JsonObject? Parameters { get; set; }
+
+    /// <summary>What a worker receives beside the parameters: settings, timeout_seconds, output_definitions.</summary>
+    public JsonObject? Delivery { get; set; }
+    public int LeaseSeconds { get; set; } = 60;
+    public long? ReadyAt { get; set; }
+    public string? LeaseOwner { get; set; }
+    public long? LeaseUntil { get; set; }
+    public JsonObject? Outputs { get; set; }
+    public string? ErrorCode { get; set; }
+    public string? ErrorMessage { get; set; }
+    public long? StartedAt { get; set; }
+    public long? ClaimedAt { get; set; }
+    public long? CompletedAt { get; set; }
+    public decimal Cost { get; set; }
+    public bool CancelRequested { get; set; }
+    public JsonNode? SignalData { get; set; }
+    public long? SignalWaitUntil { get; set; }
+
+    /// <summary>The current execution got its signal (or a continue timeout) and never waits again.</summary>
+    public bool SignalSatisfied { get; set; }
+
+    public bool IsNew { get; set; }
+    public bool IsDirty { get; set; }
+
+    public bool IsTerminal => ActivityStatus.IsTerminal(Status);
+
+    public int RetriesUsed => Attempt - AttemptBase;
+}

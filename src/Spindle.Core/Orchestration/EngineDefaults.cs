@@ -1,0 +1,41 @@
+using System.Text.Json.Nodes;
+
+namespace Spindle.Core.Orchestration;
+
+/// <summary>Server-wide defaults and the environment templates may read (secrets).</summary>
+public sealed class EngineDefaults
+{
+    public int ActivityTimeoutSeconds { get; init; } = 60;
+    public int WorkflowTimeoutSeconds { get; init; } = 300;
+    public int MaxRetries { get; init; } = 3;
+
+    /// <summary><c>SECRET</c> in templates: SPINDLE_SECRET_NAME / KRUXIAFLOW_SECRET_NAME, keyed by lower-case NAME.</summary>
+    public IReadOnlyDictionary<string, string> Secrets { get; init; } = new Dictionary<string, string>();
+
+    public static IReadOnlyDictionary<string, string> SecretsFromEnvironment()
+    {
+        var secrets = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (System.Collections.DictionaryEntry entry in Environment.GetEnvironmentVariables())
+        {
+            var name = (string)entry.Key;
+            foreach (var prefix in new[] { "KRUXIAFLOW_SECRET_", "SPINDLE_SECRET_" })
+            {
+                if (name.StartsWith(prefix, StringComparison.Ordinal) && name.Length > prefix.Length)
+                {
+                    secrets[name[prefix.Length..].ToLowerInvariant()] = (string?)entry.Value ?? "";
+                }
+            }
+        }
+        return secrets;
+    }
+
+    internal JsonObject SecretsObject()
+    {
+        var o = new JsonObject();
+        foreach (var (k, v) in Secrets)
+        {
+            o[k] = v;
+        }
+        return o;
+    }
+}

@@ -1,0 +1,19 @@
+using Spindle.Core.Definitions;
+
+namespace Spindle.Core.Orchestration;
+
+/// <summary>The wait after a failed attempt (workflow-format.md §1.5).</summary>
+public static class RetryBackoff
+{
+    /// <param name="failedAttempt">1 for the first failed attempt of the current allowance.</param>
+    public static double DelaySeconds(RetryPolicy policy, int failedAttempt)
+    {
+        if (policy.Strategy == "fixed")
+        {
+            return policy.BaseSeconds;
+        }
+        var n = Math.Max(1, failedAttempt);
+        var delay = policy.BaseSeconds * Math.Pow(policy.Factor, n - 1);
+        return Math.Min(double.IsFinite(delay) ? delay : policy.MaxSeconds, policy.MaxSeconds);
+    }
+}

@@ -1,0 +1,802 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Spindle.Core.Common;
+using Spindle.Core.Definitions;
+using Spindle.Core.Templates;
+
+namespace Spindle.Core.Orchestration;
+
+/// <summary>
+/// The pure decision function of the engine: applies one event (start, completion, failure, lease expiry, cancel,
+/// signal, deadline, retry) to a loaded workflow, decides what is now ready, and records the events. The store calls
+/// it inside the transaction that persists the result, so recording a result and scheduling what it unblocks commit
+/// together.
+/// </summary>
+public sealed class WorkflowMachine
+{
+    private readonly WorkflowState _wf;
+    private readonly EngineDefaults _defaults;
+    private readonly JsonObject _secrets;
+    private readonly long _now;
+
+    public WorkflowMachine(WorkflowState workflow, EngineDefaults defaults, JsonObject secrets, long now)
+    {
+        _wf = workflow;
+        _defaults = defaults;
+        _secrets = secrets;
+        _now = now;
+    }
+
+    public List<WorkflowEvent> Events { get; } = [];
+
+    /// <summary>Routing keys that gained activities claimable right now.</summary>
+    public HashSet<string> ReadyWorkers { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Earliest future time at which a queued activity becomes claimable, per routing key.</summary>
+    public Dictionary<string, long> DelayedWorkers { get; } = new(StringComparer.Ordinal);
+
+    public bool BecameTerminal { get; private set; }
+
+    private WorkflowDefinition Definition => _wf.Definition;
+
+    private bool IsRunning => _wf.Status == WorkflowStatus.Running;
+
+    /// <summary>Creates every activity row and enqueues the roots (§6.1).</summary>
+    public void Start()
+    {
+        foreach (var activity in Definition.Activities)
+        {
+            _wf.Activities[activity.Key] = new ActivityState
+            {
+                Id = Ids.New(),
+                WorkflowId = _wf.Id,
+                Key = activity.Key,
+                Worker = activity.Worker,
+                ActivityName = activity.ActivityName,
+                MaxAttempts = MaxAttemptsOf(activity),
+                LeaseSeconds = activity.Settings.TimeoutSeconds ?? _defaults.ActivityTimeoutSeconds,
+                IsNew = true,
+            };
+        }
+        SetWorkflowStatus(WorkflowStatus.Running);
+        Advance();
+    }
+
+    public void Complete(ActivityState activity, JsonObject output, decimal cost)
+    {
+        activity.Status = ActivityStatus.Completed;
+        activity.CompletedAt = _now;
+        activity.Runs++;
+        ClearLease(activity);
+        activity.ErrorCode = null;
+        activity.ErrorMessage = null;
+        StoreOutputs(activity, output);
+        AddCost(activity, cost);
+        Touch(activity);
+        Emit(EventTypes.ActivityCompleted, activity, new JsonObject
+        {
+            ["activity_key"] = activity.Key,
+            ["outputs"] = output.DeepClone(),
+            ["cost_usd"] = Money(cost),
+        });
+        if (!IsRunning)
+        {
+            return; // results after a cancel or deadline are recorded but schedule nothing (§6.9, http-api §15.4)
+        }
+        FireBackEdges(activity);
+        Advance();
+    }
+
+    /// <returns>Whether the server will retry the activity.</returns>
+    public bool Fail(ActivityState activity, string code, string message, bool retryable, decimal cost)
+    {
+        AddCost(activity, cost);
+        ClearLease(activity);
+        var willRetry = retryable && IsRunning && !activity.CancelRequested && HasRetriesLeft(activity);
+        Emit(EventTypes.ActivityFailed, activity, new JsonObject
+        {
+            ["activity_key"] = activity.Key,
+            ["error_code"] = code,
+            ["error_message"] = message,
+            ["retryable"] = retryable,
+            ["will_retry"] = willRetry,
+            ["attempt"] = activity.Attempt,
+            ["cost_usd"] = Money(cost),
+        });
+        if (willRetry)
+        {
+            var policy = RetryPolicyOf(Definition.Find(activity.Key)!);
+            var delay = RetryBackoff.DelaySeconds(policy, activity.RetriesUsed + 1);
+            Requeue(activity, _now + Timestamps.FromSeconds(delay));
+            return true;
+        }
+        var finalStatus = code == EngineErrorCodes.Cancelled && (!IsRunning || activity.CancelRequested)
+            ? ActivityStatus.Cancelled
+            : ActivityStatus.Failed;
+        Finish(activity, finalStatus, code, message);
+        if (IsRunning)
+        {
+            Advance();
+        }
+        return false;
+    }
+
+    /// <summary>A lease ran out: a failed attempt, offered again at once while retries remain (§6.4).</summary>
+    public void ExpireLease(ActivityState activity)
+    {
+        ClearLease(activity);
+        if (!IsRunning || activity.CancelRequested)
+        {
+            Finish(activity, ActivityStatus.Cancelled, EngineErrorCodes.Cancelled, "Lease expired after cancellation");
+            Emit(EventTypes.ActivityCancelled, activity, new JsonObject { ["reason"] = "lease expired after cancellation" });
+            return;
+        }
+        var willRetry = HasRetriesLeft(activity);
+        var message = willRetry
+            ? $"Lease of {activity.LeaseSeconds} s expired"
+            : $"Activity timed out after {activity.RetriesUsed} retries (max_retries={activity.MaxAttempts - 1})";
+        Emit(EventTypes.ActivityFailed, activity, new JsonObject
+        {
+            ["activity_key"] = activity.Key,
+            ["error_code"] = EngineErrorCodes.ActivityTimeout,
+            ["error_message"] = message,
+            ["retryable"] = true,
+            ["will_retry"] = willRetry,
+            ["attempt"] = activity.Attempt,
+            ["cost_usd"] = "0",
+        });
+        if (willRetry)
+        {
+            Requeue(activity, _now);
+            return;
+        }
+        Finish(activity, ActivityStatus.Failed, EngineErrorCodes.ActivityTimeout, message);
+        Advance();
+    }
+
+    public void Cancel(string? reason)
+    {
+        var text = string.IsNullOrWhiteSpace(reason) ? "Cancelled" : "Cancelled: " + reason;
+        _wf.ErrorMessage = text;
+        SetWorkflowStatus(WorkflowStatus.Cancelled);
+        StopActivities("workflow cancelled");
+        var payload = new JsonObject();
+        if (!string.IsNullOrWhiteSpace(reason))
+        {
+            payload["reason"] = reason;
+        }
+        Emit(EventTypes.WorkflowCancelled, null, payload);
+    }
+
+    /// <summary>The workflow deadline passed (§6.9).</summary>
+    public void Deadline(int timeoutSeconds)
+    {
+        var neverClaimed = _wf.Activities.Values.Count(a => a.Status == ActivityStatus.Pending && a.ClaimedAt is null);
+        var reason = $"Workflow exceeded its timeout of {timeoutSeconds} s";
+        if (neverClaimed > 0)
+        {
+            var workers = string.Join(", ", _wf.Activities.Values
+                .Where(a => a.Status == ActivityStatus.Pending && a.ClaimedAt is null)
+                .Select(a => a.Worker).Distinct().Order(StringComparer.Ordinal));
+            reason += $"; {neverClaimed} queued activities were never claimed by any worker — is a worker for this queue running? (queue: {workers})";
+        }
+        _wf.ErrorMessage = reason;
+        SetWorkflowStatus(WorkflowStatus.Failed);
+        StopActivities("workflow deadline");
+        Emit(EventTypes.WorkflowFailed, null, new JsonObject { ["reason"] = reason, ["timeout_seconds"] = timeoutSeconds });
+    }
+
+    /// <summary>The retry extension (http-api.md §15.7).</summary>
+    public List<string> Retry(int workflowTimeoutSeconds)
+    {
+        var reset = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var a in _wf.Activities.Values)
+        {
+            if (a.Status is ActivityStatus.Failed or ActivityStatus.Cancelled)
+            {
+                reset.Add(a.Key);
+            }
+        }
+        bool grew;
+        do
+        {
+            grew = false;
+            foreach (var activity in Definition.Activities)
+            {
+                var state = _wf.Activities[activity.Key];
+                if (state.Status == ActivityStatus.Skipped && !reset.Contains(activity.Key)
+                    && activity.DependsOn.Any(e => reset.Contains(e.ActivityKey)))
+                {
+                    reset.Add(activity.Key);
+                    grew = true;
+                }
+            }
+        }
+        while (grew);
+
+        var keys = Definition.Activities.Where(a => reset.Contains(a.Key)).Select(a => a.Key).ToList();
+        foreach (var key in keys)
+        {
+            var a = _wf.Activities[key];
+            if (a.Status is ActivityStatus.Failed or ActivityStatus.Cancelled && a.Runs == a.Iteration + 1)
+            {
+                a.Runs--; // the retried execution keeps its iteration
+            }
+            a.Status = ActivityStatus.NotScheduled;
+            a.Attempt++;
+            a.AttemptBase = a.Attempt;
+            a.ErrorCode = null;
+            a.ErrorMessage = null;
+            a.CompletedAt = null;
+            a.CancelRequested = false;
+            a.SignalSatisfied = false;
+            a.SignalData = null;
+            Touch(a);
+        }
+        _wf.ErrorMessage = null;
+        _wf.CompletedAt = null;
+        _wf.DeadlineAt = workflowTimeoutSeconds > 0 ? _now + Timestamps.FromSeconds(workflowTimeoutSeconds) : null;
+        SetWorkflowStatus(WorkflowStatus.Running);
+        Emit(EventTypes.WorkflowRetried, null, new JsonObject { ["activity_keys"] = new JsonArray(keys.Select(k => (JsonNode)k).ToArray()) });
+        Advance();
+        return keys;
+    }
+
+    /// <returns>The keys of the activities that received the signal.</returns>
+    public List<string> Signal(string? activityKey, string eventName, JsonNode? data)
+    {
+        var signaled = new List<string>();
+        foreach (var activity in Definition.Activities)
+        {
+            var a = _wf.Activities[activity.Key];
+            if (a.Status != ActivityStatus.Waiting || (activityKey is not null && activity.Key != activityKey)
+                || activity.Settings.WaitForSignal?.EventName != eventName)
+            {
+                continue;
+            }
+            a.SignalData = data?.DeepClone();
+            a.SignalSatisfied = true;
+            a.SignalWaitUntil = null;
+            Emit(EventTypes.ActivitySignaled, a, new JsonObject { ["event_name"] = eventName, ["signal_data"] = data?.DeepClone() });
+            Enqueue(activity, a);
+            signaled.Add(activity.Key);
+        }
+        if (signaled.Count > 0)
+        {
+            Advance();
+        }
+        return signaled;
+    }
+
+    public void SignalTimeout(ActivityState a)
+    {
+        var activity = Definition.Find(a.Key)!;
+        var wait = activity.Settings.WaitForSignal!;
+        a.SignalWaitUntil = null;
+        Emit(EventTypes.ActivitySignaled, a, new JsonObject
+        {
+            ["event_name"] = wait.EventName,
+            ["reason"] = "timeout",
+            ["on_timeout"] = wait.OnTimeout,
+        });
+        switch (wait.OnTimeout)
+        {
+            case "continue":
+                a.SignalSatisfied = true;
+                a.SignalData = null;
+                Enqueue(activity, a);
+                break;
+            case "skip":
+                Skip(a, $"signal '{wait.EventName}' not received before timeout");
+                break;
+            default:
+                Finish(a, ActivityStatus.Failed, EngineErrorCodes.SignalTimeout, $"Signal '{wait.EventName}' not received before timeout");
+                break;
+        }
+        Advance();
+    }
+
+    // ---- readiness (§6.2) ------------------------------------------------------------------------------------
+
+    private enum Readiness { Wait, Ready, Skip, Failed }
+
+    /// <summary>Evaluates not_scheduled activities until nothing changes, then checks whether the workflow is done.</summary>
+    private void Advance()
+    {
+        bool changed;
+        do
+        {
+            changed = false;
+            foreach (var activity in Definition.Activities)
+            {
+                if (!IsRunning)
+                {
+                    return;
+                }
+                var state = _wf.Activities[activity.Key];
+                if (state.Status != ActivityStatus.NotScheduled)
+                {
+                    continue;
+                }
+                switch (Evaluate(activity, state, out var skipReason))
+                {
+                    case Readiness.Ready:
+                        if (activity.IsLoopActivity && state.Runs >= (activity.IterationLimit ?? 100))
+                        {
+                            Skip(state, "iteration limit reached");
+                        }
+                        else
+                        {
+                            Enqueue(activity, state);
+                        }
+                        changed = true;
+                        break;
+                    case Readiness.Skip:
+                        Skip(state, skipReason!);
+                        changed = true;
+                        break;
+                    case Readiness.Failed:
+                        changed = true;
+                        break;
+                }
+            }
+        }
+        while (changed);
+        CheckFinished();
+    }
+
+    private Readiness Evaluate(ActivityDefinition activity, ActivityState state, out string? skipReason)
+    {
+        skipReason = null;
+        var anyApplicable = false;
+        var anyForward = false;
+        string? broken = null;
+        foreach (var edge in activity.DependsOn)
+        {
+            if (edge.IsBackEdge)
+            {
+                continue;
+            }
+            anyForward = true;
+            if (!IsSettled(edge.ActivityKey, activity))
+            {
+                return Readiness.Wait;
+            }
+        }
+        if (!anyForward)
+        {
+            return Readiness.Ready;
+        }
+        foreach (var edge in activity.DependsOn)
+        {
+            if (edge.IsBackEdge)
+            {
+                continue;
+            }
+            var upstream = _wf.Activities[edge.ActivityKey];
+            if (edge.Conditions.Count > 0)
+            {
+                bool allTrue;
+                try
+                {
+                    allTrue = ConditionsHold(edge, state);
+                }
+                catch (TemplateException ex)
+                {
+                    FailBeforeRun(state, $"depends_on[{edge.ActivityKey}].conditions: {ex.Message}");
+                    return Readiness.Failed;
+                }
+                if (allTrue)
+                {
+                    anyApplicable = true;
+                }
+            }
+            else if (upstream.Status == ActivityStatus.Completed)
+            {
+                anyApplicable = true;
+            }
+            else
+            {
+                broken ??= $"dependency '{edge.ActivityKey}' is {upstream.Status}";
+            }
+        }
+        if (broken is null && anyApplicable)
+        {
+            return Readiness.Ready;
+        }
+        skipReason = broken ?? "no dependency condition was met";
+        return Readiness.Skip;
+    }
+
+    private bool ConditionsHold(DependencyEdge edge, ActivityState target)
+    {
+        var scope = new TemplateScope(_wf, target, _secrets);
+        foreach (var condition in edge.Conditions)
+        {
+            if (!TemplateEvaluator.IsTruthy(TemplateEvaluator.Resolve(condition, scope)))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /// <summary>An edge from D settles when D is terminal and, if D is in a loop the dependent is not part of, that loop has settled.</summary>
+    private bool IsSettled(string upstreamKey, ActivityDefinition dependent)
+    {
+        if (!_wf.Activities[upstreamKey].IsTerminal)
+        {
+            return false;
+        }
+        foreach (var loop in Definition.Loops)
+        {
+            if (!loop.Body.Contains(upstreamKey) || loop.Body.Contains(dependent.Key))
+            {
+                continue;
+            }
+            foreach (var member in loop.Body)
+            {
+                if (!_wf.Activities[member].IsTerminal)
+                {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+
+    // ---- loops (§6.7) -----------------------------------------------------------------------------------------
+
+    private void FireBackEdges(ActivityState tail)
+    {
+        foreach (var loop in Definition.Loops)
+        {
+            if (loop.Tail != tail.Key || !IsRunning)
+            {
+                continue;
+            }
+            var headDef = Definition.Find(loop.Head)!;
+            var head = _wf.Activities[loop.Head];
+            var edge = headDef.DependsOn.First(e => e.IsBackEdge && e.ActivityKey == loop.Tail);
+            if (head.Runs >= (headDef.IterationLimit ?? 100))
+            {
+                continue;
+            }
+            bool fires;
+            try
+            {
+                fires = edge.Conditions.Count == 0 || ConditionsHold(edge, head);
+            }
+            catch (TemplateException ex)
+            {
+                if (head.IsTerminal)
+                {
+                    // The head gets the error so that the loop ends visibly instead of settling as if it had exited.
+                    FailBeforeRun(head, $"depends_on[{edge.ActivityKey}].conditions: {ex.Message}");
+                }
+                continue;
+            }
+            if (!fires || !head.IsTerminal)
+            {
+                continue; // a second firing into a head that is already running again has no effect
+            }
+            foreach (var member in loop.Body)
+            {
+                var state = _wf.Activities[member];
+                if (member != loop.Head && state.IsTerminal)
+                {
+                    state.Status = ActivityStatus.NotScheduled;
+                    Touch(state);
+                }
+            }
+            Enqueue(headDef, head);
+        }
+    }
+
+    // ---- transitions ------------------------------------------------------------------------------------------
+
+    /// <summary>Prepares the next execution: resolves templates and start time, then queues it or lets it wait for a signal.</summary>
+    private void Enqueue(ActivityDefinition activity, ActivityState state)
+    {
+        if (state.Iteration != state.Runs)
+        {
+            // A new loop round is a new execution: new id, fresh attempts, and it waits for its signal again.
+            state.Id = Ids.New();
+            state.Iteration = state.Runs;
+            state.Attempt = 1;
+            state.AttemptBase = 1;
+            state.SignalSatisfied = false;
+            state.SignalData = null;
+        }
+        state.ErrorCode = null;
+        state.ErrorMessage = null;
+        state.CompletedAt = null;
+        state.ClaimedAt = null;
+        state.CancelRequested = false;
+        Touch(state);
+
+        var wait = activity.Settings.WaitForSignal;
+        if (wait is not null && !state.SignalSatisfied)
+        {
+            state.Status = ActivityStatus.Waiting;
+            state.StartedAt = _now;
+            state.SignalWaitUntil = wait.TimeoutSeconds is { } t ? _now + Timestamps.FromSeconds(t) : null;
+            Emit(EventTypes.ActivityWaiting, state, new JsonObject
+            {
+                ["event_name"] = wait.EventName,
+                ["timeout_seconds"] = wait.TimeoutSeconds,
+                ["on_timeout"] = wait.OnTimeout,
+            });
+            return;
+        }
+
+        var scope = new TemplateScope(_wf, state, _secrets);
+        string field = "parameters";
+        try
+        {
+            state.Parameters = TemplateEvaluator.ResolveTree(activity.Parameters, scope) as JsonObject ?? new JsonObject();
+            var readyAt = _now;
+            if (activity.Settings.Delay is { } delay)
+            {
+                field = "settings.delay";
+                var text = ResolveToString(delay, scope);
+                if (!DurationParser.TryParseDelay(text, Timestamps.FromMicros(_now), out var until))
+                {
+                    throw new TemplateException($"'{text}' is not a delay such as 30s, 5m, 2h, 1d");
+                }
+                readyAt = Timestamps.ToMicros(until);
+            }
+            else if (activity.Settings.ScheduledFor is { } scheduledFor)
+            {
+                field = "settings.scheduled_for";
+                var text = ResolveToString(scheduledFor, scope);
+                if (!ScheduledForParser.TryParse(text, out var at))
+                {
+                    throw new TemplateException($"'{text}' is not an RFC 3339 timestamp with an offset");
+                }
+                readyAt = Math.Max(_now, Timestamps.ToMicros(at));
+            }
+            field = "settings.cache_key";
+            state.Delivery = BuildDelivery(activity, scope);
+            state.ReadyAt = readyAt;
+        }
+        catch (TemplateException ex)
+        {
+            FailBeforeRun(state, $"{field}: {ex.Message}");
+            return;
+        }
+
+        state.Status = ActivityStatus.Pending;
+        state.StartedAt = _now;
+        Emit(EventTypes.ActivityScheduled, state, new JsonObject
+        {
+            ["worker"] = state.Worker,
+            ["activity_name"] = state.ActivityName,
+            ["attempt"] = state.Attempt,
+        });
+        NoteReady(state);
+    }
+
+    private static string ResolveToString(string template, TemplateScope scope)
+    {
+        var value = TemplateEvaluator.Resolve(template, scope);
+        return value is JsonValue v && v.TryGetValue<string>(out var s) ? s : value?.ToJsonString() ?? "";
+    }
+
+    private JsonObject BuildDelivery(ActivityDefinition activity, TemplateScope scope)
+    {
+        var delivery = new JsonObject();
+        JsonObject? settings = activity.SettingsJson?.DeepClone().AsObject();
+        if (settings is not null && activity.Settings.CacheKey is { } cacheKey)
+        {
+            settings["cache_key"] = TemplateEvaluator.ResolveTree(cacheKey, scope);
+        }
+        if (activity.Streaming is { } streaming)
+        {
+            settings ??= new JsonObject();
+            settings["streaming"] = streaming;
+        }
+        delivery["settings"] = settings;
+        delivery["timeout_seconds"] = activity.Settings.TimeoutSeconds;
+        if (activity.Outputs.Count > 0)
+        {
+            var outputs = new JsonArray();
+            foreach (var o in activity.Outputs)
+            {
+                outputs.Add(new JsonObject { ["name"] = o.Name, ["type"] = o.Type });
+            }
+            delivery["output_definitions"] = outputs;
+        }
+        return delivery;
+    }
+
+    private void Requeue(ActivityState state, long readyAt)
+    {
+        state.Status = ActivityStatus.Pending;
+        state.Attempt++;
+        state.ReadyAt = readyAt;
+        state.ClaimedAt = null;
+        Touch(state);
+        Emit(EventTypes.ActivityScheduled, state, new JsonObject
+        {
+            ["worker"] = state.Worker,
+            ["activity_name"] = state.ActivityName,
+            ["attempt"] = state.Attempt,
+        });
+        NoteReady(state);
+    }
+
+    private void NoteReady(ActivityState state)
+    {
+        var at = state.ReadyAt ?? _now;
+        if (at <= _now)
+        {
+            ReadyWorkers.Add(state.Worker);
+        }
+        else if (!DelayedWorkers.TryGetValue(state.Worker, out var existing) || at < existing)
+        {
+            DelayedWorkers[state.Worker] = at;
+        }
+    }
+
+    private void FailBeforeRun(ActivityState state, string message)
+    {
+        Emit(EventTypes.ActivityFailed, state, new JsonObject
+        {
+            ["activity_key"] = state.Key,
+            ["error_code"] = EngineErrorCodes.TemplateError,
+            ["error_message"] = message,
+            ["retryable"] = false,
+            ["will_retry"] = false,
+            ["attempt"] = state.Attempt,
+            ["cost_usd"] = "0",
+        });
+        Finish(state, ActivityStatus.Failed, EngineErrorCodes.TemplateError, message);
+    }
+
+    private void Skip(ActivityState state, string reason)
+    {
+        state.Status = ActivityStatus.Skipped;
+        state.CompletedAt = _now;
+        Touch(state);
+        Emit(EventTypes.ActivitySkipped, state, new JsonObject { ["reason"] = reason });
+    }
+
+    private void Finish(ActivityState state, string status, string code, string message)
+    {
+        state.Status = status;
+        state.ErrorCode = code;
+        state.ErrorMessage = message;
+        state.CompletedAt = _now;
+        state.Runs++;
+        ClearLease(state);
+        Touch(state);
+    }
+
+    private void StopActivities(string reason)
+    {
+        foreach (var activity in Definition.Activities)
+        {
+            var a = _wf.Activities[activity.Key];
+            switch (a.Status)
+            {
+                case ActivityStatus.NotScheduled or ActivityStatus.Waiting or ActivityStatus.Pending:
+                    a.Status = ActivityStatus.Cancelled;
+                    a.CompletedAt = _now;
+                    a.ReadyAt = null;
+                    Touch(a);
+                    Emit(EventTypes.ActivityCancelled, a, new JsonObject { ["reason"] = reason });
+                    break;
+                case ActivityStatus.Running:
+                    a.CancelRequested = true;
+                    Touch(a);
+                    break;
+            }
+        }
+    }
+
+    private void CheckFinished()
+    {
+        if (!IsRunning)
+        {
+            return;
+        }
+        ActivityState? firstFailed = null;
+        foreach (var a in _wf.Activities.Values)
+        {
+            if (!a.IsTerminal)
+            {
+                return;
+            }
+            if (a.Status == ActivityStatus.Failed && (firstFailed is null || (a.CompletedAt ?? 0) < (firstFailed.CompletedAt ?? 0)))
+            {
+                firstFailed = a;
+            }
+        }
+        if (firstFailed is null)
+        {
+            SetWorkflowStatus(WorkflowStatus.Completed);
+            Emit(EventTypes.WorkflowCompleted, null, new JsonObject());
+        }
+        else
+        {
+            _wf.ErrorMessage = firstFailed.ErrorMessage;
+            SetWorkflowStatus(WorkflowStatus.Failed);
+            Emit(EventTypes.WorkflowFailed, null, new JsonObject
+            {
+                ["reason"] = $"Activity '{firstFailed.Key}' failed: {firstFailed.ErrorMessage}",
+            });
+        }
+    }
+
+    // ---- helpers ----------------------------------------------------------------------------------------------
+
+    private void SetWorkflowStatus(string status)
+    {
+        _wf.Status = status;
+        _wf.UpdatedAt = _now;
+        _wf.IsDirty = true;
+        if (WorkflowStatus.IsTerminal(status))
+        {
+            _wf.CompletedAt = _now;
+            BecameTerminal = true;
+        }
+    }
+
+    private void StoreOutputs(ActivityState activity, JsonObject output)
+    {
+        var definition = Definition.Find(activity.Key)!;
+        if (!definition.IterationScoped)
+        {
+            activity.Outputs = output.DeepClone().AsObject();
+            return;
+        }
+        var outputs = activity.Outputs ?? new JsonObject();
+        foreach (var (name, value) in output)
+        {
+            if (outputs[name] is not JsonArray history)
+            {
+                history = new JsonArray();
+                outputs[name] = history;
+            }
+            history.Add(value?.DeepClone());
+        }
+        activity.Outputs = outputs;
+    }
+
+    private void AddCost(ActivityState activity, decimal cost)
+    {
+        if (cost == 0)
+        {
+            return;
+        }
+        activity.Cost += cost;
+        _wf.TotalCost += cost;
+        _wf.IsDirty = true;
+    }
+
+    private static void ClearLease(ActivityState activity)
+    {
+        activity.LeaseOwner = null;
+        activity.LeaseUntil = null;
+    }
+
+    private void Touch(ActivityState activity)
+    {
+        activity.IsDirty = true;
+        _wf.UpdatedAt = _now;
+        _wf.IsDirty = true;
+    }
+
+    private bool HasRetriesLeft(ActivityState activity) => activity.RetriesUsed + 1 < activity.MaxAttempts;
+
+    private void Emit(string type, ActivityState? activity, JsonObject payload) =>
+        Events.Add(new WorkflowEvent(type, activity?.Key, activity?.Iteration, payload));
+
+    private static string Money(decimal value) => value.ToString(CultureInfo.InvariantCulture);
+
+    private int MaxAttemptsOf(ActivityDefinition activity) => RetryPolicyOf(activity).MaxAttempts;
+
+    private RetryPolicy RetryPolicyOf(ActivityDefinition activity) =>
+        activity.Settings.Retry ?? RetryPolicy.Default(Definition.Settings?.MaxRetries ?? _defaults.MaxRetries);
+}

@@ -1,0 +1,66 @@
+using System.Reflection;
+using System.Text.Json.Nodes;
+using Spindle.Storage;
+
+namespace Spindle.Server.Api;
+
+/// <summary>Health and server information (http-api.md §5).</summary>
+public static class SystemApi
+{
+    private static readonly string[] Features = ["long-poll", "activity-filter", "cancel", "wait", "events", "retry", "kruxiaflow-client-aliases"];
+
+    public static WebApplication MapSystemApi(this WebApplication app)
+    {
+        app.MapGet("/health", GetHealth);
+        app.MapGet("/health/ready", GetReadiness);
+        app.MapGet("/api/v1/info", GetInfo);
+        return app;
+    }
+
+    public static IResult GetHealth(ServerOptions options) =>
+        Json.Result(new JsonObject { ["status"] = "ok", ["insecure_dev"] = options.InsecureDev });
+
+    public static async Task<IResult> GetReadiness(IWorkflowStore store, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await store.GetWorkflowStatusAsync("00000000-0000-0000-0000-000000000000", cancellationToken);
+            var healthy = new JsonObject { ["status"] = "healthy" };
+            return Json.Result(new JsonObject
+            {
+                ["status"] = "ready",
+                ["checks"] = new JsonObject
+                {
+                    ["database"] = healthy.DeepClone(),
+                    ["event_source"] = healthy.DeepClone(),
+                    ["queue"] = healthy.DeepClone(),
+                    ["orchestrator"] = new JsonObject { ["status"] = "healthy", ["message"] = "caught up" },
+                },
+            });
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            return Json.Result(new JsonObject
+            {
+                ["status"] = "not_ready",
+                ["checks"] = new JsonObject { ["database"] = new JsonObject { ["status"] = "unhealthy", ["message"] = ex.Message } },
+            }, 503);
+        }
+    }
+
+    public static IResult GetInfo(ServerOptions options)
+    {
+        var assembly = typeof(SystemApi).Assembly;
+        var version = assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.1.0";
+        return Json.Result(new JsonObject
+        {
+            ["name"] = "spindle",
+            ["version"] = version.Split('+')[0],
+            ["build_timestamp"] = File.GetLastWriteTimeUtc(assembly.Location).ToString("O"),
+            ["build_git_hash"] = version.Contains('+') ? version.Split('+')[1] : "unknown",
+            ["api_version"] = "v1",
+            ["features"] = new JsonArray(Features.Select(f => (JsonNode)f).ToArray()),
+            ["insecure_dev"] = options.InsecureDev,
+        });
+    }
+}

@@ -1,0 +1,229 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Spindle.Server.Wakeups;
+using Spindle.Storage;
+
+namespace Spindle.Server.Api;
+
+/// <summary>The worker protocol (worker-protocol.md §3–6, http-api.md §15.2–15.3).</summary>
+public static class WorkersApi
+{
+    private static readonly TimeSpan FallbackRecheck = TimeSpan.FromSeconds(1);
+
+    public static RouteGroupBuilder MapWorkersApi(this RouteGroupBuilder api)
+    {
+        api.MapPost("/workers/poll", PollActivities);
+        api.MapPost("/activities/{activityId}/heartbeat", HeartbeatActivity);
+        api.MapPost("/activities/{activityId}/complete", CompleteActivity);
+        api.MapPost("/activities/{activityId}/fail", FailActivity);
+        return api;
+    }
+
+    public static async Task<IResult> PollActivities(HttpRequest request, IWorkflowStore store, WakeupHub hub,
+        IHostApplicationLifetime lifetime, CancellationToken cancellationToken)
+    {
+        var (body, error) = await RequestBody.ReadObjectAsync(request, allowEmpty: false, cancellationToken);
+        if (error is not null)
+        {
+            return error;
+        }
+        var fields = new Fields(body!);
+        var worker = fields.String("worker", required: true);
+        var workerId = fields.String("worker_id", required: true, maxLength: 255);
+        var max = fields.Int("max_activities", 1, 1, 100);
+        var wait = fields.Int("wait_seconds", 0, 0, 30);
+        var names = ActivityNames(body!, fields);
+        if (fields.HasErrors)
+        {
+            return ApiErrors.Validation(fields.Errors);
+        }
+
+        var command = new ClaimCommand(worker!, workerId!, max, names);
+        var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(wait);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(lifetime.ApplicationStopping, cancellationToken);
+        while (true)
+        {
+            // Take the signal before claiming: a wake-up that lands between the claim and the wait still counts.
+            var signal = hub.WorkerSignal(worker!);
+            var claimed = await store.ClaimAsync(command, cancellationToken);
+            var remaining = deadline - DateTimeOffset.UtcNow;
+            if (claimed.Count > 0 || remaining <= TimeSpan.Zero || linked.IsCancellationRequested)
+            {
+                return Json.Result(ClaimedJson(claimed));
+            }
+            await signal.WaitAsync(remaining < FallbackRecheck ? remaining : FallbackRecheck, linked.Token)
+                .ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            if (linked.IsCancellationRequested)
+            {
+                return Json.Result(ClaimedJson([]));
+            }
+        }
+    }
+
+    private static List<string>? ActivityNames(JsonObject body, Fields fields)
+    {
+        var node = body["activity_names"];
+        if (node is null || node.GetValueKind() == JsonValueKind.Null)
+        {
+            return null;
+        }
+        if (node is not JsonArray array || array.Count == 0
+            || array.Any(n => n is null || n.GetValueKind() != JsonValueKind.String || n.GetValue<string>().Length == 0))
+        {
+            fields.Error("activity_names", "activity_names must be a non-empty array of non-empty strings, or omitted");
+            return null;
+        }
+        return array.Select(n => n!.GetValue<string>()).ToList();
+    }
+
+    private static JsonObject ClaimedJson(IReadOnlyList<ClaimedActivity> claimed)
+    {
+        var list = new JsonArray();
+        foreach (var c in claimed)
+        {
+            var item = new JsonObject
+            {
+                ["activity_id"] = c.ActivityId,
+                ["workflow_id"] = c.WorkflowId,
+                ["activity_key"] = c.ActivityKey,
+                ["worker"] = c.Worker,
+                ["activity_name"] = c.ActivityName,
+                ["parameters"] = c.Parameters,
+                ["settings"] = c.Delivery["settings"]?.DeepClone(),
+                ["timeout_seconds"] = c.Delivery["timeout_seconds"]?.DeepClone(),
+            };
+            if (c.Delivery["output_definitions"] is { } outputs)
+            {
+                item["output_definitions"] = outputs.DeepClone();
+            }
+            if (c.SignalData is not null)
+            {
+                item["signal_data"] = c.SignalData;
+            }
+            item["attempt"] = c.Attempt;
+            item["iteration"] = c.Iteration;
+            item["lease_seconds"] = c.LeaseSeconds;
+            list.Add(item);
+        }
+        return new JsonObject { ["activities"] = list, ["count"] = claimed.Count };
+    }
+
+    public static async Task<IResult> HeartbeatActivity(string activityId, HttpRequest request, IWorkflowStore store, CancellationToken cancellationToken)
+    {
+        var (body, error) = await RequestBody.ReadObjectAsync(request, allowEmpty: false, cancellationToken);
+        if (error is not null)
+        {
+            return error;
+        }
+        var fields = new Fields(body!);
+        var workerId = fields.String("worker_id", required: true, maxLength: 255);
+        if (fields.HasErrors)
+        {
+            return ApiErrors.Validation(fields.Errors);
+        }
+        var outcome = await store.HeartbeatAsync(activityId, workerId!, cancellationToken);
+        return outcome.Status switch
+        {
+            StoreStatus.NotFound => ApiErrors.NotFound($"Activity {activityId} not found"),
+            StoreStatus.Conflict => ApiErrors.Conflict($"Activity {activityId} is not running under worker '{workerId}' (lease lost)"),
+            _ => Json.Result(new JsonObject
+            {
+                ["acknowledged"] = true,
+                ["next_heartbeat_seconds"] = Math.Max(1, Math.Min(30, outcome.LeaseSeconds / 3)),
+                ["cancel_requested"] = outcome.CancelRequested,
+            }),
+        };
+    }
+
+    public static async Task<IResult> CompleteActivity(string activityId, HttpRequest request, IWorkflowStore store, CancellationToken cancellationToken)
+    {
+        var (body, error) = await RequestBody.ReadObjectAsync(request, allowEmpty: false, cancellationToken);
+        if (error is not null)
+        {
+            return error;
+        }
+        var fields = new Fields(body!);
+        var workerId = fields.String("worker_id", required: true, maxLength: 255);
+        var output = fields.Object("output", required: true);
+        var cost = fields.Money("cost_usd");
+        ValidateUsage(body!, fields);
+        if (fields.HasErrors)
+        {
+            return ApiErrors.Validation(fields.Errors);
+        }
+        var outcome = await store.CompleteAsync(activityId, workerId!, output!.DeepClone().AsObject(), cost, cancellationToken);
+        return outcome.Status switch
+        {
+            StoreStatus.NotFound => ApiErrors.NotFound(outcome.Message!),
+            StoreStatus.Conflict => ApiErrors.Conflict(outcome.Message!),
+            _ => Json.Result(new JsonObject { ["acknowledged"] = true }),
+        };
+    }
+
+    public static async Task<IResult> FailActivity(string activityId, HttpRequest request, IWorkflowStore store, CancellationToken cancellationToken)
+    {
+        var (body, error) = await RequestBody.ReadObjectAsync(request, allowEmpty: false, cancellationToken);
+        if (error is not null)
+        {
+            return error;
+        }
+        var fields = new Fields(body!);
+        var workerId = fields.String("worker_id", required: true, maxLength: 255);
+        var errorObject = fields.Object("error", required: true);
+        var cost = fields.Money("cost_usd");
+        ValidateUsage(body!, fields);
+        ActivityError? activityError = null;
+        if (errorObject is not null)
+        {
+            var errorFields = new Fields(errorObject);
+            var code = errorFields.String("code", required: true);
+            var message = errorFields.String("message", required: true);
+            var retryable = errorFields.Bool("retryable", false);
+            foreach (var (field, messages) in errorFields.Errors)
+            {
+                foreach (var m in messages)
+                {
+                    fields.Error("error." + field, m);
+                }
+            }
+            if (code is not null && message is not null)
+            {
+                activityError = new ActivityError(code, message, retryable);
+            }
+        }
+        if (fields.HasErrors || activityError is null)
+        {
+            return ApiErrors.Validation(fields.Errors);
+        }
+        var outcome = await store.FailAsync(activityId, workerId!, activityError, cost, cancellationToken);
+        return outcome.Status switch
+        {
+            StoreStatus.NotFound => ApiErrors.NotFound(outcome.Message!),
+            StoreStatus.Conflict => ApiErrors.Conflict(outcome.Message!),
+            _ => Json.Result(new JsonObject { ["acknowledged"] = true, ["will_retry"] = outcome.WillRetry }),
+        };
+    }
+
+    /// <summary>Usage lines are validated now and priced by the cost work that follows (spec §5).</summary>
+    private static void ValidateUsage(JsonObject body, Fields fields)
+    {
+        var usage = body["usage"];
+        if (usage is null || usage.GetValueKind() == JsonValueKind.Null)
+        {
+            return;
+        }
+        if (usage is not JsonArray lines)
+        {
+            fields.Error("usage", "usage must be an array of {provider, model, ...} lines");
+            return;
+        }
+        for (var i = 0; i < lines.Count; i++)
+        {
+            if (lines[i] is not JsonObject line
+                || line["provider"]?.GetValueKind() != JsonValueKind.String || line["model"]?.GetValueKind() != JsonValueKind.String)
+            {
+                fields.Error($"usage[{i}]", "each usage line needs non-empty provider and model strings");
+            }
+        }
+    }
+}

@@ -1,0 +1,387 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Spindle.Core.Common;
+using Spindle.Core.Orchestration;
+using Spindle.Server.Wakeups;
+using Spindle.Storage;
+
+namespace Spindle.Server.Api;
+
+/// <summary>Workflow runs (http-api.md §8 and the extensions of §15.4–15.7, §15.9).</summary>
+public static class WorkflowsApi
+{
+    public static RouteGroupBuilder MapWorkflowsApi(this RouteGroupBuilder api)
+    {
+        api.MapPost("/workflows", SubmitWorkflow);
+        api.MapPost("/workflows/start", StartWorkflowAlias);
+        api.MapGet("/workflows", ListWorkflows);
+        api.MapGet("/workflows/{id}", GetWorkflow);
+        api.MapGet("/workflows/{id}/output", GetWorkflowOutput);
+        api.MapGet("/workflows/{id}/activities/{key}/output", GetActivityOutput);
+        api.MapPost("/workflows/{id}/signal", SignalWorkflow);
+        api.MapPost("/workflows/{id}/cancel", CancelWorkflow);
+        api.MapPost("/workflows/{id}/retry", RetryWorkflow);
+        api.MapGet("/workflows/{id}/events", GetWorkflowEvents);
+        return api;
+    }
+
+    public static async Task<IResult> SubmitWorkflow(HttpRequest request, IWorkflowStore store, CancellationToken cancellationToken)
+    {
+        var (body, error) = await RequestBody.ReadObjectAsync(request, allowEmpty: false, cancellationToken);
+        if (error is not null)
+        {
+            return error;
+        }
+        if (body!.ContainsKey("activities") && !body.ContainsKey("definition_name"))
+        {
+            return await DefinitionsApi.DeployTextAsync(body.ToJsonString(), store, cancellationToken);
+        }
+        return await SubmitAsync(body, "definition_name", "input", store, cancellationToken);
+    }
+
+    /// <summary>Kruxia Flow Python 0.4 client alias: <c>{name, inputs?, version?}</c>.</summary>
+    public static async Task<IResult> StartWorkflowAlias(HttpRequest request, IWorkflowStore store, CancellationToken cancellationToken)
+    {
+        var (body, error) = await RequestBody.ReadObjectAsync(request, allowEmpty: false, cancellationToken);
+        return error ?? await SubmitAsync(body!, "name", "inputs", store, cancellationToken);
+    }
+
+    private static async Task<IResult> SubmitAsync(JsonObject body, string nameField, string inputField, IWorkflowStore store, CancellationToken cancellationToken)
+    {
+        var fields = new Fields(body);
+        var name = fields.String(nameField, required: true);
+        var version = fields.String("version", required: false);
+        var input = fields.Object(inputField, required: false) ?? new JsonObject();
+        var uniqueKey = fields.String("unique_key", required: false, maxLength: 255);
+        if (uniqueKey is { Length: 0 })
+        {
+            fields.Error("unique_key", "unique_key must be 1 to 255 characters");
+        }
+        if (fields.HasErrors)
+        {
+            return ApiErrors.Validation(fields.Errors);
+        }
+        if (version is not null && !DefinitionVersions.TryParse(version, out _))
+        {
+            return ApiErrors.BadRequest($"Invalid version '{version}': expected YYYYmmdd.HHMMSS.uuuuuu");
+        }
+        var outcome = await store.SubmitAsync(new SubmitCommand(name!, version, input.DeepClone().AsObject(), uniqueKey), cancellationToken);
+        return outcome.Status switch
+        {
+            StoreStatus.NotFound => ApiErrors.NotFound(outcome.Message!),
+            StoreStatus.Conflict => ApiErrors.Conflict(outcome.Message!),
+            _ => Json.Result(new JsonObject
+            {
+                ["workflow_id"] = outcome.Workflow!.Id,
+                ["definition_name"] = outcome.Workflow.Definition.Name,
+                ["definition_version"] = outcome.Workflow.DefinitionVersion,
+                ["status"] = WorkflowStatus.Created,
+                ["created_at"] = Timestamps.Format(outcome.Workflow.CreatedAt),
+            }, 201),
+        };
+    }
+
+    public static async Task<IResult> ListWorkflows(HttpRequest request, IWorkflowStore store, CancellationToken cancellationToken)
+    {
+        var q = request.Query;
+        var errors = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+        string? status = q["status"];
+        if (status is not null && !WorkflowStatus.IsKnown(status))
+        {
+            errors["status"] = ["status must be one of created, running, completed, failed, cancelled"];
+        }
+        var limit = QueryInt(q["limit"], 100, 1, 1000, "limit", errors);
+        var offset = QueryInt(q["offset"], 0, 0, int.MaxValue, "offset", errors);
+        var after = QueryTime(q["created_after"], "created_after", errors);
+        var before = QueryTime(q["created_before"], "created_before", errors);
+        if (after is not null && before is not null && after >= before)
+        {
+            errors["created_after"] = ["created_after must be earlier than created_before"];
+        }
+        if (errors.Count > 0)
+        {
+            return ApiErrors.Validation(errors);
+        }
+        var (items, total) = await store.ListWorkflowsAsync(
+            new WorkflowQuery(status, q["definition_name"], after, before, limit, offset), cancellationToken);
+        var list = new JsonArray();
+        foreach (var w in items)
+        {
+            list.Add(WorkflowJson.Summary(w));
+        }
+        return Json.Result(new JsonObject
+        {
+            ["workflows"] = list,
+            ["total"] = total,
+            ["count"] = items.Count,
+            ["limit"] = limit,
+            ["offset"] = offset,
+        });
+    }
+
+    public static async Task<IResult> GetWorkflow(string id, HttpRequest request, IWorkflowStore store, WakeupHub hub,
+        IHostApplicationLifetime lifetime, CancellationToken cancellationToken)
+    {
+        var errors = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+        var waitSeconds = QueryInt(request.Query["wait_seconds"], 0, 0, 30, "wait_seconds", errors);
+        if (errors.Count > 0)
+        {
+            return ApiErrors.Validation(errors);
+        }
+        if (!Ids.IsValid(id))
+        {
+            return WorkflowNotFound(id);
+        }
+        if (waitSeconds > 0)
+        {
+            await WaitForTerminalAsync(id, TimeSpan.FromSeconds(waitSeconds), store, hub, lifetime.ApplicationStopping, cancellationToken);
+        }
+        var wf = await store.GetWorkflowAsync(id, cancellationToken);
+        return wf is null ? WorkflowNotFound(id) : Json.Result(WorkflowJson.Workflow(wf));
+    }
+
+    /// <summary>Holds the request until the workflow is terminal, the wait is over, or the server drains.</summary>
+    private static async Task WaitForTerminalAsync(string id, TimeSpan wait, IWorkflowStore store, WakeupHub hub,
+        CancellationToken stopping, CancellationToken cancellationToken)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(stopping, cancellationToken);
+        var deadline = DateTimeOffset.UtcNow + wait;
+        try
+        {
+            while (true)
+            {
+                var signal = hub.WorkflowSignal(id);
+                var status = await store.GetWorkflowStatusAsync(id, cancellationToken);
+                if (status is null || WorkflowStatus.IsTerminal(status))
+                {
+                    return;
+                }
+                var remaining = deadline - DateTimeOffset.UtcNow;
+                if (remaining <= TimeSpan.Zero)
+                {
+                    return;
+                }
+                // The signal normally ends the wait; the 1 s cap covers a wake-up lost to a race with another server.
+                await signal.WaitAsync(remaining < TimeSpan.FromSeconds(1) ? remaining : TimeSpan.FromSeconds(1), linked.Token)
+                    .ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                if (linked.IsCancellationRequested)
+                {
+                    return;
+                }
+            }
+        }
+        finally
+        {
+            hub.ReleaseWorkflow(id);
+        }
+    }
+
+    public static async Task<IResult> GetWorkflowOutput(string id, IWorkflowStore store, CancellationToken cancellationToken)
+    {
+        var wf = Ids.IsValid(id) ? await store.GetWorkflowAsync(id, cancellationToken) : null;
+        if (wf is null)
+        {
+            return WorkflowNotFound(id);
+        }
+        if (wf.Status != WorkflowStatus.Completed)
+        {
+            return ApiErrors.BadRequest($"Workflow {id} is {wf.Status}; outputs are available once it is completed");
+        }
+        var terminal = WorkflowJson.TerminalKeys(wf);
+        var outputs = new JsonObject();
+        foreach (var definition in wf.Definition.Activities)
+        {
+            var a = wf.Activities[definition.Key];
+            outputs[a.Key] = new JsonObject
+            {
+                ["status"] = a.Status,
+                ["output"] = WorkflowJson.OutputList(a),
+                ["cost_usd"] = Json.Money(a.Cost),
+                ["completed_at"] = Timestamps.Format(a.CompletedAt),
+                ["is_terminal"] = terminal.Contains(a.Key),
+            };
+        }
+        return Json.Result(new JsonObject
+        {
+            ["workflow_id"] = wf.Id,
+            ["status"] = wf.Status,
+            ["total_cost_usd"] = Json.Money(wf.TotalCost),
+            ["completed_at"] = Timestamps.Format(wf.CompletedAt),
+            ["outputs"] = outputs,
+            ["terminal_outputs"] = new JsonArray(wf.Definition.Activities.Where(a => terminal.Contains(a.Key)).Select(a => (JsonNode)a.Key).ToArray()),
+        });
+    }
+
+    public static async Task<IResult> GetActivityOutput(string id, string key, IWorkflowStore store, CancellationToken cancellationToken)
+    {
+        var wf = Ids.IsValid(id) ? await store.GetWorkflowAsync(id, cancellationToken) : null;
+        if (wf is null)
+        {
+            return WorkflowNotFound(id);
+        }
+        if (!wf.Activities.TryGetValue(key, out var a))
+        {
+            return ApiErrors.NotFound($"Activity '{key}' not found in workflow {id}");
+        }
+        if (a.Status != ActivityStatus.Completed)
+        {
+            return ApiErrors.BadRequest($"Activity '{key}' is {a.Status}; its output is available once it is completed");
+        }
+        return Json.Result(new JsonObject
+        {
+            ["workflow_id"] = wf.Id,
+            ["activity_key"] = a.Key,
+            ["status"] = a.Status,
+            ["output"] = WorkflowJson.OutputList(a),
+            ["cost_usd"] = Json.Money(a.Cost),
+            ["completed_at"] = Timestamps.Format(a.CompletedAt),
+            ["files"] = new JsonArray(),
+        });
+    }
+
+    public static async Task<IResult> SignalWorkflow(string id, HttpRequest request, IWorkflowStore store, CancellationToken cancellationToken)
+    {
+        var (body, error) = await RequestBody.ReadObjectAsync(request, allowEmpty: false, cancellationToken);
+        if (error is not null)
+        {
+            return error;
+        }
+        var fields = new Fields(body!);
+        var eventName = fields.String("event_name", required: true, alias: "signal_name");
+        var activityKey = fields.String("activity_key", required: false);
+        if (activityKey is { Length: 0 })
+        {
+            fields.Error("activity_key", "activity_key must not be empty");
+        }
+        if (fields.HasErrors)
+        {
+            return ApiErrors.Validation(fields.Errors);
+        }
+        if (!Ids.IsValid(id))
+        {
+            return WorkflowNotFound(id);
+        }
+        var outcome = await store.SignalAsync(id, activityKey, eventName!, body!["data"]?.DeepClone(), cancellationToken);
+        if (outcome.Status == StoreStatus.NotFound)
+        {
+            return WorkflowNotFound(id);
+        }
+        return outcome.SignaledActivities.Count > 0
+            ? Json.Result(new JsonObject { ["signaled"] = true, ["message"] = "Activity signaled successfully" })
+            : Json.Result(new JsonObject
+            {
+                ["signaled"] = false,
+                ["message"] = $"No waiting activity found for workflow {id} with key '{activityKey}' and event '{eventName}'",
+            });
+    }
+
+    public static async Task<IResult> CancelWorkflow(string id, HttpRequest request, IWorkflowStore store, CancellationToken cancellationToken)
+    {
+        var (body, error) = await RequestBody.ReadObjectAsync(request, allowEmpty: true, cancellationToken);
+        if (error is not null)
+        {
+            return error;
+        }
+        var fields = new Fields(body!);
+        var reason = fields.String("reason", required: false);
+        if (fields.HasErrors)
+        {
+            return ApiErrors.Validation(fields.Errors);
+        }
+        var outcome = Ids.IsValid(id) ? await store.CancelAsync(id, reason, cancellationToken) : new CancelOutcome(StoreStatus.NotFound, null);
+        return outcome.Status switch
+        {
+            StoreStatus.NotFound => WorkflowNotFound(id),
+            StoreStatus.Conflict => ApiErrors.Conflict($"Workflow {id} is already {outcome.WorkflowStatus} and cannot be cancelled"),
+            _ => Json.Result(new JsonObject { ["workflow_id"] = id, ["status"] = WorkflowStatus.Cancelled, ["cancel_requested"] = true }),
+        };
+    }
+
+    public static async Task<IResult> RetryWorkflow(string id, IWorkflowStore store, CancellationToken cancellationToken)
+    {
+        var outcome = Ids.IsValid(id) ? await store.RetryAsync(id, cancellationToken) : new RetryOutcome(StoreStatus.NotFound, null, []);
+        return outcome.Status switch
+        {
+            StoreStatus.NotFound => WorkflowNotFound(id),
+            StoreStatus.Conflict => ApiErrors.Conflict(outcome.Message!),
+            _ => Json.Result(new JsonObject
+            {
+                ["workflow_id"] = id,
+                ["status"] = WorkflowStatus.Running,
+                ["retried_activities"] = new JsonArray(outcome.RetriedActivities.Select(k => (JsonNode)k).ToArray()),
+            }),
+        };
+    }
+
+    public static async Task<IResult> GetWorkflowEvents(string id, HttpRequest request, IWorkflowStore store, CancellationToken cancellationToken)
+    {
+        var errors = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+        var limit = QueryInt(request.Query["limit"], 1000, 1, 1000, "limit", errors);
+        string? after = request.Query["after"];
+        if (after is not null && !Ids.IsValid(after))
+        {
+            errors["after"] = ["after must be an event id"];
+        }
+        HashSet<string>? types = null;
+        if (request.Query["event_type"].ToString() is { Length: > 0 } typeList)
+        {
+            types = new HashSet<string>(typeList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), StringComparer.Ordinal);
+            var unknown = types.Where(t => !EventTypes.All.Contains(t)).ToList();
+            if (unknown.Count > 0)
+            {
+                errors["event_type"] = [$"Unknown event types: {string.Join(", ", unknown)}"];
+            }
+        }
+        if (errors.Count > 0)
+        {
+            return ApiErrors.Validation(errors);
+        }
+        var page = Ids.IsValid(id) ? await store.GetEventsAsync(id, after, limit, types, cancellationToken) : null;
+        if (page is null)
+        {
+            return WorkflowNotFound(id);
+        }
+        var events = new JsonArray();
+        foreach (var e in page.Events)
+        {
+            events.Add(WorkflowJson.Event(e));
+        }
+        return Json.Result(new JsonObject
+        {
+            ["workflow_id"] = id,
+            ["events"] = events,
+            ["count"] = page.Events.Count,
+            ["has_more"] = page.HasMore,
+        });
+    }
+
+    private static IResult WorkflowNotFound(string id) => ApiErrors.NotFound($"Workflow {id} not found");
+
+    internal static int QueryInt(string? text, int defaultValue, int min, int max, string field, Dictionary<string, IReadOnlyList<string>> errors)
+    {
+        if (text is null)
+        {
+            return defaultValue;
+        }
+        if (int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) && value >= min && value <= max)
+        {
+            return value;
+        }
+        errors[field] = [max == int.MaxValue ? $"{field} must be an integer ≥ {min}" : $"{field} must be an integer from {min} to {max}"];
+        return defaultValue;
+    }
+
+    private static long? QueryTime(string? text, string field, Dictionary<string, IReadOnlyList<string>> errors)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+        if (DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at))
+        {
+            return Timestamps.ToMicros(at);
+        }
+        errors[field] = [$"{field} must be an RFC 3339 timestamp such as 2026-03-01T10:00:00Z"];
+        return null;
+    }
+}

@@ -1,0 +1,36 @@
+namespace Spindle.Server;
+
+/// <summary>Settings of one <c>spindle serve</c> process.</summary>
+public sealed class ServerOptions
+{
+    /// <summary>Address to bind; loopback unless the operator opens it up.</summary>
+    public string Bind { get; set; } = "127.0.0.1";
+
+    /// <summary>Port to listen on; 0 picks a free one (tests).</summary>
+    public int Port { get; set; } = 8080;
+
+    /// <summary>Directory for the SQLite database and other server data.</summary>
+    public string DataDir { get; set; } = ".spindle";
+
+    /// <summary>Run only the API and orchestrator; activities are left to separate worker processes.</summary>
+    public bool NoWorker { get; set; }
+
+    /// <summary>Accept requests without tokens. Loopback only.</summary>
+    public bool InsecureDev { get; set; }
+
+    public int DefaultActivityTimeoutSeconds { get; set; } = 60;
+
+    public int DefaultWorkflowTimeoutSeconds { get; set; } = 300;
+
+    public int DefaultMaxRetries { get; set; } = 3;
+
+    /// <summary>Concurrency of the built-in std worker.</summary>
+    public int StdWorkerConcurrency { get; set; } = 32;
+
+    /// <summary>How often time-driven work runs (expired leases, signal timeouts, deadlines).</summary>
+    public TimeSpan TimerInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    public long MaxRequestBodyBytes { get; set; } = 50L * 1024 * 1024;
+
+    public string DatabasePath => Path.Combine(DataDir, "spindle.db");
+}

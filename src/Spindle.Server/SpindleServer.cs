@@ -1,0 +1,152 @@
+using System.Net;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Spindle.Core.Orchestration;
+using Spindle.Server.Api;
+using Spindle.Server.Hosting;
+using Spindle.Server.Wakeups;
+using Spindle.Storage;
+using Spindle.Storage.Sqlite;
+
+namespace Spindle.Server;
+
+/// <summary>Builds and runs the Spindle server: REST API, orchestrator timers and (unless disabled) the std worker.</summary>
+public static class SpindleServer
+{
+    /// <summary>Checks options that would make the server unsafe or unusable; returns the problem or null.</summary>
+    public static string? Validate(ServerOptions options)
+    {
+        if (!IPAddress.TryParse(options.Bind, out var address) && options.Bind != "localhost")
+        {
+            return $"--bind '{options.Bind}' is not an IP address (use 127.0.0.1, 0.0.0.0 or a local address)";
+        }
+        var loopback = options.Bind == "localhost" || (address is not null && IPAddress.IsLoopback(address));
+        if (!options.InsecureDev)
+        {
+            return "Token authentication is not available in this build yet, so the server only runs in insecure dev mode: " +
+                   "start it with --insecure-dev (it then listens on loopback only).";
+        }
+        if (!loopback)
+        {
+            return $"--insecure-dev accepts requests without tokens, so it only binds to loopback; --bind {options.Bind} is refused. " +
+                   "Use --bind 127.0.0.1.";
+        }
+        if (options.Port is < 0 or > 65535)
+        {
+            return $"--port {options.Port} is out of range (0-65535)";
+        }
+        return null;
+    }
+
+    public static WebApplication Build(ServerOptions options, Action<ILoggingBuilder>? configureLogging = null)
+    {
+        var problem = Validate(options);
+        if (problem is not null)
+        {
+            throw new ArgumentException(problem, nameof(options));
+        }
+        Directory.CreateDirectory(options.DataDir);
+
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss ";
+        });
+        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        configureLogging?.Invoke(builder.Logging);
+
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            var address = options.Bind == "localhost" ? IPAddress.Loopback : IPAddress.Parse(options.Bind);
+            kestrel.Listen(address, options.Port);
+            kestrel.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
+            kestrel.AddServerHeader = false;
+        });
+
+        var defaults = new EngineDefaults
+        {
+            ActivityTimeoutSeconds = options.DefaultActivityTimeoutSeconds,
+            WorkflowTimeoutSeconds = options.DefaultWorkflowTimeoutSeconds,
+            MaxRetries = options.DefaultMaxRetries,
+            Secrets = EngineDefaults.SecretsFromEnvironment(),
+        };
+        var hub = new WakeupHub();
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(hub);
+        builder.Services.AddSingleton<IWorkflowStore>(new SqliteWorkflowStore(options.DatabasePath, defaults, hub));
+        builder.Services.AddSingleton<TimerLoop>();
+        builder.Services.AddHostedService<TimerService>();
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(35));
+
+        var app = builder.Build();
+        app.Use(RequestIdMiddleware);
+        app.UseExceptionHandler(errors => errors.Run(WriteUnhandledError));
+        app.UseStatusCodePages(WriteStatusCodeError);
+
+        app.MapSystemApi();
+        var api = app.MapGroup("/api/v1");
+        api.MapDefinitionsApi();
+        api.MapWorkflowsApi();
+        api.MapWorkersApi();
+        app.MapFallback(() => ApiErrors.NotFound("No such route; see /api/v1/info and the API reference"));
+        return app;
+    }
+
+    /// <summary>
+    /// Applies migrations, starts listening and (unless <c>--no-worker</c>) the in-process std worker; returns the
+    /// base URL actually bound.
+    /// </summary>
+    public static async Task<string> StartAsync(WebApplication app, CancellationToken cancellationToken)
+    {
+        await app.Services.GetRequiredService<IWorkflowStore>().MigrateAsync(cancellationToken);
+        await app.StartAsync(cancellationToken);
+        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
+        var baseUrl = addresses.First().Replace("[::]", "127.0.0.1", StringComparison.Ordinal).TrimEnd('/');
+
+        var options = app.Services.GetRequiredService<ServerOptions>();
+        if (!options.NoWorker)
+        {
+            var worker = new StdWorkerHost(new Uri(baseUrl), options.StdWorkerConcurrency, app.Services.GetRequiredService<ILoggerFactory>());
+            worker.Start();
+            // ApplicationStopping runs before the web server stops, so the worker drains while it can still report.
+            app.Lifetime.ApplicationStopping.Register(() => worker.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(30)));
+        }
+        return baseUrl;
+    }
+
+    private static async Task RequestIdMiddleware(HttpContext context, Func<Task> next)
+    {
+        var requestId = context.Request.Headers["x-request-id"].ToString();
+        context.Response.Headers["x-request-id"] = string.IsNullOrEmpty(requestId) ? Guid.NewGuid().ToString("N") : requestId;
+        await next();
+    }
+
+    private static async Task WriteUnhandledError(HttpContext context)
+    {
+        var error = context.Features.Get<IExceptionHandlerFeature>()?.Error;
+        var result = error switch
+        {
+            BadHttpRequestException bad when bad.StatusCode == StatusCodes.Status413PayloadTooLarge =>
+                ApiErrors.Envelope(413, "PAYLOAD_TOO_LARGE", "The request body is larger than the server's limit of 50 MiB"),
+            BadHttpRequestException bad => ApiErrors.Envelope(bad.StatusCode, "BAD_REQUEST", bad.Message),
+            _ => ApiErrors.Envelope(500, "INTERNAL_ERROR", "Internal server error; see the server log for details"),
+        };
+        await result.ExecuteAsync(context);
+    }
+
+    private static async Task WriteStatusCodeError(StatusCodeContext context)
+    {
+        var http = context.HttpContext;
+        var result = http.Response.StatusCode switch
+        {
+            404 => ApiErrors.NotFound("No such route"),
+            405 => ApiErrors.Envelope(405, "METHOD_NOT_ALLOWED", $"{http.Request.Method} is not allowed on {http.Request.Path}"),
+            413 => ApiErrors.Envelope(413, "PAYLOAD_TOO_LARGE", "The request body is larger than the server's limit of 50 MiB"),
+            var code => ApiErrors.Envelope(code, "BAD_REQUEST", "Request failed"),
+        };
+        await result.ExecuteAsync(http);
+    }
+}

@@ -1,0 +1,16 @@
+using System.Collections.Concurrent;
+using System.Text.Json.Nodes;
+using Spindle.Core.Definitions;
+
+namespace Spindle.Storage;
+
+/// <summary>Definitions are immutable per version, so each one is parsed from storage once per process.</summary>
+public sealed class DefinitionCache
+{
+    private readonly ConcurrentDictionary<(string Name, string Version), WorkflowDefinition> _byVersion = new();
+
+    public WorkflowDefinition GetOrAdd(string name, string version, Func<string> loadJson) =>
+        _byVersion.GetOrAdd((name, version), key => DefinitionParser.FromNormalized(JsonNode.Parse(loadJson())!.AsObject()));
+
+    public void Add(string name, string version, WorkflowDefinition definition) => _byVersion.TryAdd((name, version), definition);
+}

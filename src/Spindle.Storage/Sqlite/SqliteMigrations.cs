@@ -1,0 +1,90 @@
+namespace Spindle.Storage.Sqlite;
+
+/// <summary>Numbered schema migrations, applied in order at start; each runs in its own transaction.</summary>
+internal static class SqliteMigrations
+{
+    public static readonly IReadOnlyList<(int Version, string Sql)> All =
+    [
+        (1, """
+            CREATE TABLE definitions (
+                name TEXT NOT NULL,
+                version TEXT NOT NULL,
+                content_hash TEXT NOT NULL,
+                definition TEXT NOT NULL,
+                activity_count INTEGER NOT NULL,
+                created_at INTEGER NOT NULL,
+                PRIMARY KEY (name, version)
+            );
+
+            CREATE TABLE workflows (
+                id TEXT PRIMARY KEY,
+                definition_name TEXT NOT NULL,
+                definition_version TEXT NOT NULL,
+                status TEXT NOT NULL,
+                input TEXT NOT NULL,
+                unique_key TEXT NULL,
+                error_message TEXT NULL,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL,
+                completed_at INTEGER NULL,
+                deadline_at INTEGER NULL,
+                total_cost TEXT NOT NULL DEFAULT '0',
+                budget_limit TEXT NULL
+            );
+            CREATE UNIQUE INDEX ux_workflows_unique_key ON workflows (unique_key)
+                WHERE unique_key IS NOT NULL AND status NOT IN ('failed', 'cancelled');
+            CREATE INDEX ix_workflows_created ON workflows (created_at DESC);
+            CREATE INDEX ix_workflows_deadline ON workflows (deadline_at) WHERE status = 'running';
+
+            CREATE TABLE activity_runs (
+                workflow_id TEXT NOT NULL,
+                activity_key TEXT NOT NULL,
+                id TEXT NOT NULL UNIQUE,
+                ordinal INTEGER NOT NULL,
+                worker TEXT NOT NULL,
+                activity_name TEXT NOT NULL,
+                status TEXT NOT NULL,
+                attempt INTEGER NOT NULL,
+                attempt_base INTEGER NOT NULL,
+                max_attempts INTEGER NOT NULL,
+                iteration INTEGER NOT NULL,
+                runs INTEGER NOT NULL,
+                parameters TEXT NULL,
+                delivery TEXT NULL,
+                lease_seconds INTEGER NOT NULL,
+                ready_at INTEGER NULL,
+                lease_owner TEXT NULL,
+                lease_until INTEGER NULL,
+                outputs TEXT NULL,
+                error_code TEXT NULL,
+                error_message TEXT NULL,
+                started_at INTEGER NULL,
+                claimed_at INTEGER NULL,
+                completed_at INTEGER NULL,
+                cost TEXT NOT NULL DEFAULT '0',
+                cancel_requested INTEGER NOT NULL DEFAULT 0,
+                signal_data TEXT NULL,
+                signal_wait_until INTEGER NULL,
+                signal_satisfied INTEGER NOT NULL DEFAULT 0,
+                PRIMARY KEY (workflow_id, activity_key)
+            ) WITHOUT ROWID;
+            CREATE INDEX ix_activity_runs_claim ON activity_runs (worker, ready_at) WHERE status = 'pending';
+            CREATE INDEX ix_activity_runs_lease ON activity_runs (lease_until) WHERE status = 'running';
+            CREATE INDEX ix_activity_runs_signal ON activity_runs (signal_wait_until) WHERE status = 'waiting';
+
+            CREATE TABLE events (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                id TEXT NOT NULL UNIQUE,
+                workflow_id TEXT NOT NULL,
+                event_type TEXT NOT NULL,
+                activity_key TEXT NULL,
+                iteration INTEGER NULL,
+                payload TEXT NOT NULL,
+                created_at INTEGER NOT NULL
+            );
+            CREATE INDEX ix_events_workflow ON events (workflow_id, seq);
+            """),
+    ];
+
+    public static int Latest => All[^1].Version;
+}

@@ -1,0 +1,56 @@
+using System.Text.Json.Nodes;
+using Spindle.Core.Definitions;
+using Spindle.Core.Orchestration;
+
+namespace Spindle.Storage;
+
+public enum StoreStatus
+{
+    Ok,
+    NotFound,
+    Conflict,
+    BadState,
+}
+
+public sealed record DeployOutcome(string Name, string Version, long CreatedAt, bool Unchanged);
+
+public sealed record DefinitionSummary(string Name, string Version, int ActivityCount, long CreatedAt);
+
+public sealed record StoredDefinition(string Name, string Version, WorkflowDefinition Definition, long CreatedAt);
+
+public sealed record SubmitCommand(string DefinitionName, string? Version, JsonObject Input, string? UniqueKey);
+
+public sealed record SubmitOutcome(StoreStatus Status, string? Message, WorkflowState? Workflow);
+
+public sealed record WorkflowQuery(string? Status, string? DefinitionName, long? CreatedAfter, long? CreatedBefore, int Limit, int Offset);
+
+public sealed record WorkflowSummary(
+    string Id, string Status, string DefinitionName, string DefinitionVersion, long CreatedAt, long UpdatedAt, string? ErrorMessage);
+
+public sealed record ClaimCommand(string Worker, string WorkerId, int MaxActivities, IReadOnlyList<string>? ActivityNames);
+
+/// <summary>One activity handed to a worker (worker-protocol.md §3).</summary>
+public sealed record ClaimedActivity(
+    string ActivityId, string WorkflowId, string ActivityKey, string Worker, string ActivityName, JsonObject Parameters,
+    JsonObject Delivery, JsonNode? SignalData, int Attempt, int Iteration, int LeaseSeconds);
+
+public sealed record HeartbeatOutcome(StoreStatus Status, bool Acknowledged, int LeaseSeconds, bool CancelRequested);
+
+public sealed record CompleteOutcome(StoreStatus Status, string? Message);
+
+public sealed record FailOutcome(StoreStatus Status, string? Message, bool WillRetry);
+
+public sealed record ActivityError(string Code, string Message, bool Retryable);
+
+public sealed record CancelOutcome(StoreStatus Status, string? WorkflowStatus);
+
+public sealed record RetryOutcome(StoreStatus Status, string? Message, IReadOnlyList<string> RetriedActivities);
+
+public sealed record SignalOutcome(StoreStatus Status, IReadOnlyList<string> SignaledActivities);
+
+public sealed record StoredEvent(
+    string Id, string WorkflowId, string EventType, string? ActivityKey, int? Iteration, JsonObject Payload, long Timestamp);
+
+public sealed record EventPage(IReadOnlyList<StoredEvent> Events, bool HasMore);
+
+public sealed record TimerOutcome(int ExpiredLeases, int SignalTimeouts, int Deadlines);

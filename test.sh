@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs every test of the repository (xunit, then pytest when present) and ends with one line "N passed, N failed".
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$root"
+unset SPINDLE_BUILD_SLOT
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+./scripts/setup.sh || { echo "test: setup failed"; echo "0 passed, 1 failed"; exit 1; }
+
+passed=0; failed=0; status=0
+log="$(mktemp)"
+
+# Build once up front (also the ./spindle launcher's CLI, which the process-level tests start).
+if ! dotnet build Spindle.sln -nologo -v quiet -clp:ErrorsOnly; then
+  echo "0 passed, 1 failed"; exit 1
+fi
+./spindle --version >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
+
+dotnet test Spindle.sln --no-build -nologo -v quiet --logger "console;verbosity=minimal" 2>&1 | tee "$log"
+[[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
+while read -r p f; do
+  passed=$((passed + p)); failed=$((failed + f))
+done < <(sed -nE 's/.*Failed: +([0-9]+), Passed: +([0-9]+),.*/\2 \1/p' "$log")
+
+if [[ -d sdk/python/tests ]]; then
+  (cd sdk/python && /usr/bin/python3 -m pytest -q -p no:cacheprovider tests) 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  [[ $rc -eq 0 || $rc -eq 5 ]] || status=1
+  p=$(grep -oE '[0-9]+ passed' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
+  f=$(grep -oE '[0-9]+ (failed|error)' "$log" | awk '{s+=$1} END {print s+0}')
+  passed=$((passed + p)); failed=$((failed + f))
+fi
+rm -f "$log"
+
+if [[ $status -ne 0 && $failed -eq 0 ]]; then failed=1; fi
+echo "$passed passed, $failed failed"
+exit $status
