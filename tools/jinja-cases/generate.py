@@ -167,6 +167,18 @@ CASES = [
     "v: {{ [1, 'a', none, true, 2.5] }}", "v: {{ {'k': {'n': [1]}} }}", "v: {{ INPUT.ratio }}", "v: {{ 1 / 3 }}",
     "v: {{ 'a\"b' }}", "v: {{ ['a\"b'] }}", "v: {{ (1, 2) }}", "v: {{ 1e20 }}", "v: {{ 1e-5 }}", "v: {{ 1e15 }}",
     "v: {{ 1.5e16 }}", "v: {{ 0.0001 }}", "v: {{ -0.5 }}", "v: {{ 100.0 }}",
+    # Mixed edge cases.
+    "a  {#- c -#}  b{{ 1 }}", "{% for i in range(3) -%}\n  {{ i }}\n{%- endfor %}", "{{ 'abc'[-1] }}", "{{ 'abcdef'[1:5:2] }}",
+    "{{ INPUT.nums[5:0:-1] }}", "{{ INPUT.users | selectattr('age', '==', 25) | list | length }}",
+    "{{ INPUT.users | map(attribute='age') | unique | sort | list }}", "{{ INPUT.user.name | title ~ '!' }}",
+    "{{ (INPUT.count * 1.5) | round(1) }}", "{{ INPUT.tags | sort | first }}", "{{ 'ab' | replace('', '-') }}",
+    "{{ '  x ' | trim | length }}", "{{ INPUT.nested.a | tojson }}", "{{ INPUT.users | groupby('team') | length }}",
+    "{% for u in INPUT.users | sort(attribute='name', reverse=true) %}{{ u.name }} {% endfor %}",
+    "{{ 10 // 3 * 3 + 10 % 3 }}", "{{ 2 ** 62 }}", "{{ INPUT.words.split() | join('_') }}",
+    "{{ INPUT.csv.split(',') | reverse | join }}", "{{ {'a': 1} | items | first }}", "{{ INPUT.user | dictsort | last }}",
+    "{{ not none }}", "{{ none is none and true }}", "{{ INPUT.users[0] == {'name': 'bob', 'age': 25, 'team': 'red'} }}",
+    "{{ 1 if INPUT.count is divisibleby 5 else 0 }}", "{{ INPUT.nums | map('string') | join('+') }}",
+    "{{ INPUT.users | rejectattr('team', 'in', ['red']) | map(attribute='name') | first }}",
     # Syntax errors.
     "{{ 1 + }}", "{% if INPUT.flag %}x", "{{ INPUT.flag && true }}", "{{ !INPUT.flag }}", "{{ INPUT.flag || true }}",
     "{% for %}{% endfor %}", "{{ INPUT.name | nosuchfilter }}", "{{ 'unterminated }}", "{% endif %}",

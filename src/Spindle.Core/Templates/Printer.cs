@@ -10,7 +10,7 @@ namespace Spindle.Core.Templates;
 internal static class Printer
 {
     // Only a namespace that contains itself gets this deep; it must fail instead of overflowing the stack.
-    public const int MaxDepth = 512;
+    private const int MaxDepth = 512;
 
     public static string ToStr(object? value) => value switch
     {
