@@ -5,9 +5,12 @@ using System.Text.Json.Nodes;
 namespace Spindle.Server.Tests;
 
 /// <summary>A real server on a loopback port with a fresh SQLite file; the tests act as HTTP clients and workers.</summary>
-public sealed class ServerFixture : IAsyncLifetime
+public class ServerFixture : IAsyncLifetime
 {
     private WebApplication? _app;
+
+    /// <summary>Whether the server hosts its built-in std worker (as <c>spindle serve</c> does by default).</summary>
+    protected virtual bool WithStdWorker => false;
 
     public string DataDir { get; } = Directory.CreateTempSubdirectory("spindle-server-").FullName;
 
@@ -15,14 +18,14 @@ public sealed class ServerFixture : IAsyncLifetime
 
     public string BaseUrl { get; private set; } = "";
 
-    public async Task InitializeAsync()
+    public virtual async Task InitializeAsync()
     {
         var options = new ServerOptions
         {
             Port = 0,
             DataDir = DataDir,
             InsecureDev = true,
-            NoWorker = true,
+            NoWorker = !WithStdWorker,
             TimerInterval = TimeSpan.FromMilliseconds(200),
         };
         _app = SpindleServer.Build(options, logging => logging.SetMinimumLevel(LogLevel.Warning));
@@ -30,7 +33,7 @@ public sealed class ServerFixture : IAsyncLifetime
         Http = new HttpClient { BaseAddress = new Uri(BaseUrl), Timeout = TimeSpan.FromSeconds(60) };
     }
 
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
         Http.Dispose();
         if (_app is not null)
@@ -95,4 +98,16 @@ public sealed class ServerFixture : IAsyncLifetime
 public sealed class ServerCollection : ICollectionFixture<ServerFixture>
 {
     public const string Name = "server";
+}
+
+/// <summary>A server as <c>spindle serve</c> runs it: with the std worker polling over loopback HTTP.</summary>
+public sealed class StdWorkerServerFixture : ServerFixture
+{
+    protected override bool WithStdWorker => true;
+}
+
+[CollectionDefinition(Name)]
+public sealed class StdWorkerServerCollection : ICollectionFixture<StdWorkerServerFixture>
+{
+    public const string Name = "server-with-std-worker";
 }

@@ -328,6 +328,43 @@ public sealed class HttpRequestActivityTests(HttpTargetFixture target) : IClassF
 public sealed class EchoActivityTests
 {
     [Fact]
+    public async Task ExecuteAsync_FailAttempts_FailsRetryablyUntilThatAttemptThenEchoes()
+    {
+        JsonObject parameters = TestContexts.Parse("""{"fail_attempts":2}""");
+        for (var attempt = 1; attempt <= 2; attempt++)
+        {
+            ActivityContext context = WithAttempt(TestContexts.For("echo", parameters), attempt);
+            var failure = await Assert.ThrowsAsync<ActivityFailureException>(() => EchoActivity.ExecuteAsync(context, CancellationToken.None));
+            Assert.True(failure.Retryable);
+            Assert.Equal(EchoActivity.FlakyErrorCode, failure.Code);
+        }
+        ActivityResult result = await EchoActivity.ExecuteAsync(WithAttempt(TestContexts.For("echo", parameters), 3), CancellationToken.None);
+        Assert.Equal(2, (int)result.Output["echo"]!["fail_attempts"]!);
+    }
+
+    [Fact]
+    public async Task ExecuteAsync_SleepMs_WaitsAndHonoursCancellation()
+    {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        await EchoActivity.ExecuteAsync(TestContexts.For("echo", TestContexts.Parse("""{"sleep_ms":50}""")), CancellationToken.None);
+        Assert.True(watch.ElapsedMilliseconds >= 45);
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(20));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(
+            () => EchoActivity.ExecuteAsync(TestContexts.For("echo", TestContexts.Parse("""{"sleep_ms":10000}""")), cts.Token));
+    }
+
+    private static ActivityContext WithAttempt(ActivityContext c, int attempt) => new()
+    {
+        ActivityId = c.ActivityId,
+        WorkflowId = c.WorkflowId,
+        ActivityKey = c.ActivityKey,
+        ActivityName = c.ActivityName,
+        Worker = c.Worker,
+        Parameters = c.Parameters,
+        Attempt = attempt,
+    };
+
+    [Fact]
     public async Task ExecuteAsync_AnyParameters_CompletesWithEchoOfParameters()
     {
         JsonObject parameters = TestContexts.Parse("""{"a":1,"b":{"c":[true,null,"x"]}}""");
