@@ -48,7 +48,8 @@ public static class DefinitionParser
         {
             return new DefinitionParseResult(null, normalizer.Errors, normalizer.Warnings);
         }
-        return new DefinitionParseResult(Build(normalized), NoErrors, normalizer.Warnings);
+        var definition = Build(normalized);
+        return new DefinitionParseResult(definition, NoErrors, [.. normalizer.Warnings, .. TemplateSyntaxWarnings.Find(definition)]);
     }
 
     /// <summary>
