@@ -27,6 +27,15 @@ public sealed class ServerOptions
     /// <summary>Concurrency of the built-in std worker.</summary>
     public int StdWorkerConcurrency { get; set; } = 32;
 
+    /// <summary>Local py-std worker processes started (and restarted) by the server; 0 for none.</summary>
+    public int PythonWorkers { get; set; }
+
+    /// <summary>The interpreter for py-std workers (Debian's, which has the data packages installed by apt).</summary>
+    public string PythonExecutable { get; set; } = Environment.GetEnvironmentVariable("SPINDLE_PYTHON") ?? "/usr/bin/python3";
+
+    /// <summary>Directory put on PYTHONPATH so that <c>python -m spindle.workers.std</c> finds the SDK; null finds the repository's.</summary>
+    public string? PythonSdkPath { get; set; } = Environment.GetEnvironmentVariable("SPINDLE_PYTHON_SDK");
+
     /// <summary>How often time-driven work runs (expired leases, signal timeouts, deadlines).</summary>
     public TimeSpan TimerInterval { get; set; } = TimeSpan.FromSeconds(1);
 

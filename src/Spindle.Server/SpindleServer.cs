@@ -114,6 +114,12 @@ public static class SpindleServer
             // ApplicationStopping runs before the web server stops, so the worker drains while it can still report.
             app.Lifetime.ApplicationStopping.Register(() => worker.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(30)));
         }
+        if (options.PythonWorkers > 0)
+        {
+            var pool = new PythonWorkerPool(options, new Uri(baseUrl), app.Services.GetRequiredService<ILogger<PythonWorkerPool>>());
+            pool.Start();
+            app.Lifetime.ApplicationStopping.Register(() => pool.StopAsync(TimeSpan.FromSeconds(30)).Wait(TimeSpan.FromSeconds(35)));
+        }
         return baseUrl;
     }
 
