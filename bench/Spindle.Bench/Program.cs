@@ -1,0 +1,222 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Spindle.Bench;
+
+/// <summary>
+/// spindle-bench: the benchmark driver of spec/benchmarks.md. It speaks only HTTP: the Spindle API, or a peer's
+/// thin adapter that exposes the same submit/status routes.
+///
+///   spindle-bench run --url URL --engine NAME --variant NAME --out-dir DIR [options]
+///   spindle-bench report --in DIR --json FILE --md FILE
+/// </summary>
+public static class Program
+{
+    public static async Task<int> Main(string[] args)
+    {
+        if (args.Length == 0 || args[0] is "-h" or "--help")
+        {
+            Console.WriteLine("""
+                usage: spindle-bench run --url URL --engine NAME --variant NAME --out-dir DIR [options]
+                         --suffix S          definition name suffix ("" built-in echo, "_py-std" Python steps)
+                         --mode poll|wait    poll every 50 ms (default) or Spindle's ?wait_seconds=30
+                         --deploy            deploy the definitions first (Spindle)
+                         --warmups N         warm-up passes, discarded (default 1)
+                         --repeats N         measured passes (default 3)
+                         --scale X           multiply every N by X (smoke runs)
+                         --events            profile from GET /workflows/{id}/events (Spindle)
+                         --proc NAME=PID[,PID]  sample this process tree (engine, db, ...) from /proc
+                         --describe TEXT     how the configuration was set up (goes into the table)
+                         --env FILE          environment record (JSON) to embed
+                       spindle-bench report --in DIR --json FILE --md FILE [--title TEXT]
+                """);
+            return 2;
+        }
+        try
+        {
+            return args[0] switch
+            {
+                "run" => await RunAsync(Options.Parse(args[1..])),
+                "report" => Report.Write(Options.Parse(args[1..])),
+                _ => throw new ArgumentException($"unknown command '{args[0]}'"),
+            };
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or HttpRequestException)
+        {
+            Console.Error.WriteLine("spindle-bench: " + ex.Message);
+            return 1;
+        }
+    }
+
+    private static async Task<int> RunAsync(Options o)
+    {
+        var url = o.Required("url");
+        var engine = o.Required("engine");
+        var variant = o.Required("variant");
+        var outDir = o.Required("out-dir");
+        var suffix = o.Get("suffix") ?? "";
+        var mode = o.Get("mode") == "wait" ? WaitMode.Wait : WaitMode.Poll;
+        var warmups = int.Parse(o.Get("warmups") ?? "1", CultureInfo.InvariantCulture);
+        var repeats = int.Parse(o.Get("repeats") ?? "3", CultureInfo.InvariantCulture);
+        var scale = double.Parse(o.Get("scale") ?? "1", CultureInfo.InvariantCulture);
+        var groups = new Dictionary<string, int[]>();
+        foreach (var p in o.All("proc"))
+        {
+            var (name, pids) = (p[..p.IndexOf('=')], p[(p.IndexOf('=') + 1)..]);
+            groups[name] = pids.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+        }
+        JsonNode? environment = o.Get("env") is { } envFile && File.Exists(envFile) ? JsonNode.Parse(File.ReadAllText(envFile)) : null;
+        Directory.CreateDirectory(outDir);
+
+        using var http = Runner.NewClient(url, o.Get("token"));
+        if (o.Has("deploy"))
+        {
+            await Runner.DeployAsync(http, suffix);
+        }
+        var runner = new Runner(http, mode, suffix);
+        await using var sampler = new ProcSampler(groups);
+        var scenarios = Scenario.All(scale);
+        var tag = mode == WaitMode.Wait ? "wait" : "poll";
+        var exit = 0;
+        for (var pass = 0; pass < warmups + repeats; pass++)
+        {
+            var warmup = pass < warmups;
+            var startedAt = DateTimeOffset.UtcNow;
+            var results = new List<(ScenarioResult Result, Dictionary<string, ProcSampler.GroupStats> Res)>();
+            foreach (var scenario in scenarios)
+            {
+                sampler.Begin();
+                var r = await runner.RunAsync(scenario);
+                var res = sampler.End();
+                results.Add((r, res));
+                var ok = r.Runs.Count(x => x.Success);
+                var label = warmup ? "warm-up" : "pass " + (pass - warmups + 1).ToString(CultureInfo.InvariantCulture);
+                var p50 = Stats.Percentile(r.Runs.Where(x => x.Success).Select(x => x.LatencyMs), 0.5);
+                var cpuText = res.TryGetValue("engine", out var e) ? FormattableString.Invariant($", engine cpu {e.CpuSeconds:F2} s") : "";
+                Console.Error.WriteLine(FormattableString.Invariant(
+                    $"  {engine}/{variant}/{tag} {label} {scenario.Name}: {scenario.N / r.DurationS:F1} wf/s, p50 {p50:F0} ms, {ok}/{scenario.N} ok{cpuText}"));
+                foreach (var bad in r.Runs.Where(x => !x.Success).Take(3))
+                {
+                    Console.Error.WriteLine($"    failure: {bad.Id} {bad.Status} {bad.Error}");
+                }
+                if (ok != scenario.N)
+                {
+                    exit = 3;
+                }
+            }
+            var scenarioJson = new JsonArray();
+            foreach (var (r, res) in results)
+            {
+                var s = ScenarioJson(r, res);
+                if (!warmup && o.Has("events"))
+                {
+                    s["profile"] = Profile.ToJson(await Profile.CollectAsync(http, r));
+                }
+                scenarioJson.Add(s);
+            }
+            var doc = new JsonObject
+            {
+                ["engine"] = engine,
+                ["variant"] = variant,
+                ["mode"] = tag,
+                ["describe"] = o.Get("describe"),
+                ["pass"] = warmup ? 0 : pass - warmups + 1,
+                ["warmup"] = warmup,
+                ["started_at"] = startedAt.ToString("O", CultureInfo.InvariantCulture),
+                ["environment"] = environment?.DeepClone(),
+                ["scenarios"] = scenarioJson,
+            };
+            var hwm = new JsonObject();
+            foreach (var (name, (root, tree)) in sampler.HighWaterMarks())
+            {
+                hwm[name] = new JsonObject { ["root_vmhwm_mb"] = Stats.Round(root, 1), ["tree_vmhwm_mb"] = Stats.Round(tree, 1) };
+            }
+            doc["peak_memory"] = hwm;
+            var cpu = new JsonObject();
+            foreach (var name in groups.Keys)
+            {
+                cpu[name] = Stats.Round(sampler.TotalCpuSeconds(name), 2);
+            }
+            doc["cpu_seconds_total"] = cpu;
+            var file = Path.Combine(outDir, $"{engine}-{variant}-{tag}-{(warmup ? "warmup" : "pass" + (pass - warmups + 1))}.json");
+            await File.WriteAllTextAsync(file, doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        }
+        return exit;
+    }
+
+    private static JsonObject ScenarioJson(ScenarioResult r, Dictionary<string, ProcSampler.GroupStats> res)
+    {
+        var sc = r.Scenario;
+        var ok = r.Runs.Where(x => x.Success).ToList();
+        var lat = ok.Select(x => x.LatencyMs).ToList();
+        var engineLat = ok.Where(x => x.EngineCreated is not null && x.EngineUpdated is not null)
+            .Select(x => (x.EngineUpdated!.Value - x.EngineCreated!.Value).TotalMilliseconds).ToList();
+        var submitRtt = r.Runs.Where(x => x.SubmittedAt > 0).Select(x => (x.SubmittedAt - x.T0) * 1000.0 / System.Diagnostics.Stopwatch.Frequency).ToList();
+        var j = new JsonObject
+        {
+            ["name"] = sc.Name,
+            ["n"] = sc.N,
+            ["c"] = sc.C,
+            ["steps_per_workflow"] = sc.Steps,
+            ["duration_s"] = Stats.Round(r.DurationS, 3),
+            ["throughput_wf_s"] = Stats.Round(sc.N / r.DurationS),
+            ["steps_s"] = Stats.Round(sc.N * sc.Steps / r.DurationS),
+            ["success_rate"] = Stats.Round(100.0 * ok.Count / sc.N),
+            ["failures"] = sc.N - ok.Count,
+            ["p50_ms"] = Stats.Round(Stats.Percentile(lat, 0.50), 1),
+            ["p95_ms"] = Stats.Round(Stats.Percentile(lat, 0.95), 1),
+            ["p99_ms"] = Stats.Round(Stats.Percentile(lat, 0.99), 1),
+            ["mean_ms"] = Stats.Round(lat.Count == 0 ? 0 : lat.Average(), 1),
+            ["engine_p50_ms"] = engineLat.Count == 0 ? null : Stats.Round(Stats.Percentile(engineLat, 0.50), 1),
+            ["engine_p95_ms"] = engineLat.Count == 0 ? null : Stats.Round(Stats.Percentile(engineLat, 0.95), 1),
+            ["engine_p99_ms"] = engineLat.Count == 0 ? null : Stats.Round(Stats.Percentile(engineLat, 0.99), 1),
+            ["submit_rtt_p50_ms"] = Stats.Round(Stats.Percentile(submitRtt, 0.50), 2),
+            ["polls_per_workflow"] = Stats.Round(r.Runs.Average(x => x.Polls), 2),
+        };
+        foreach (var (name, g) in res)
+        {
+            var prefix = name == "engine" ? "" : name + "_";
+            j[prefix + "cpu_s"] = Stats.Round(g.CpuSeconds, 2);
+            j[prefix + "cpu_peak_pct"] = Stats.Round(g.CpuPeakPct, 1);
+            j[prefix + "cpu_avg_pct"] = Stats.Round(g.CpuAvgPct, 1);
+            j[prefix + "rss_peak_mb"] = Stats.Round(g.RssPeakMb, 1);
+            j[prefix + "rss_avg_mb"] = Stats.Round(g.RssAvgMb, 1);
+        }
+        return j;
+    }
+}
+
+/// <summary>--key value options; repeated keys accumulate; a key without value is a flag.</summary>
+public sealed class Options
+{
+    private readonly List<(string Key, string? Value)> _items = [];
+
+    public static Options Parse(string[] args)
+    {
+        var o = new Options();
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (!args[i].StartsWith("--", StringComparison.Ordinal))
+            {
+                throw new ArgumentException($"unexpected argument '{args[i]}'");
+            }
+            var key = args[i][2..];
+            string? value = null;
+            if (i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal))
+            {
+                value = args[++i];
+            }
+            o._items.Add((key, value));
+        }
+        return o;
+    }
+
+    public string? Get(string key) => _items.LastOrDefault(x => x.Key == key).Value;
+
+    public bool Has(string key) => _items.Any(x => x.Key == key);
+
+    public IEnumerable<string> All(string key) => _items.Where(x => x.Key == key && x.Value is not null).Select(x => x.Value!);
+
+    public string Required(string key) => Get(key) ?? throw new ArgumentException($"--{key} is required");
+}

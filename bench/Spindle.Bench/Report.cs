@@ -1,0 +1,297 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Spindle.Bench;
+
+/// <summary>Builds the dated JSON and the markdown table from the per-pass files (median of the measured passes).</summary>
+public static class Report
+{
+    private static readonly string[] Metrics =
+    [
+        "duration_s", "throughput_wf_s", "steps_s", "success_rate", "p50_ms", "p95_ms", "p99_ms", "mean_ms",
+        "engine_p50_ms", "engine_p95_ms", "engine_p99_ms", "cpu_s", "cpu_peak_pct", "cpu_avg_pct", "rss_peak_mb",
+        "rss_avg_mb", "db_cpu_s", "db_cpu_avg_pct", "db_rss_peak_mb", "submit_rtt_p50_ms", "polls_per_workflow", "failures",
+    ];
+
+    private static readonly string[] ProfileMetrics =
+    [
+        "dispatch_ms", "first_claim_ms", "exec_ms", "finish_ms", "engine_ms", "submit_to_created_ms", "terminal_to_seen_ms",
+        "client_ms", "critical_path_exec_ms", "critical_path_dispatch_ms",
+    ];
+
+    private static readonly string[] ScenarioNames = ["Sequential-5", "Parallel-10", "High-Concurrency-3"];
+
+    public static int Write(Options o)
+    {
+        var dir = o.Required("in");
+        var passes = Directory.EnumerateFiles(dir, "*.json")
+            .Where(f => !Path.GetFileName(f).StartsWith('_'))
+            .Select(f => JsonNode.Parse(File.ReadAllText(f))!.AsObject())
+            .Where(d => d["scenarios"] is not null)
+            .ToList();
+        var extras = Path.Combine(dir, "_extras.json");
+        var extra = File.Exists(extras) ? JsonNode.Parse(File.ReadAllText(extras))!.AsObject() : new JsonObject();
+
+        var configs = new JsonArray();
+        var order = passes.Where(p => p["warmup"]!.GetValue<bool>() == false)
+            .GroupBy(p => (Engine: S(p["engine"]), Variant: S(p["variant"]), Mode: S(p["mode"])))
+            .OrderBy(g => g.Key.Mode == "wait" ? 1 : 0)
+            .ThenBy(g => g.Key.Engine == "spindle" ? 0 : 1)
+            .ThenBy(g => S(g.First()["started_at"]));
+        foreach (var g in order)
+        {
+            var list = g.OrderBy(p => p["pass"]!.GetValue<int>()).ToList();
+            var scen = new JsonObject();
+            foreach (var name in ScenarioNames)
+            {
+                var rows = list.Select(p => p["scenarios"]!.AsArray().FirstOrDefault(s => S(s!["name"]) == name)?.AsObject())
+                    .Where(s => s is not null).Select(s => s!).ToList();
+                if (rows.Count == 0)
+                {
+                    continue;
+                }
+                var m = new JsonObject { ["n"] = rows[0]["n"]!.DeepClone(), ["c"] = rows[0]["c"]!.DeepClone(), ["passes"] = rows.Count };
+                foreach (var metric in Metrics)
+                {
+                    var vals = rows.Where(r => r[metric] is JsonValue).Select(r => r[metric]!.GetValue<double>()).ToList();
+                    if (vals.Count > 0)
+                    {
+                        m[metric] = new JsonObject
+                        {
+                            ["median"] = Stats.Round(Stats.Median(vals), 2),
+                            ["min"] = Stats.Round(vals.Min(), 2),
+                            ["max"] = Stats.Round(vals.Max(), 2),
+                        };
+                    }
+                }
+                var profiles = rows.Where(r => r["profile"] is JsonObject).Select(r => r["profile"]!.AsObject()).ToList();
+                if (profiles.Count > 0)
+                {
+                    var prof = new JsonObject();
+                    foreach (var pm in ProfileMetrics)
+                    {
+                        var stat = new JsonObject();
+                        foreach (var k in new[] { "mean", "p50", "p95", "p99", "max" })
+                        {
+                            stat[k] = Stats.Round(Stats.Median(profiles.Select(p => p[pm]![k]!.GetValue<double>())), 2);
+                        }
+                        prof[pm] = stat;
+                    }
+                    m["profile"] = prof;
+                }
+                scen[name] = m;
+            }
+            var last = list[^1];
+            configs.Add(new JsonObject
+            {
+                ["engine"] = g.Key.Engine,
+                ["variant"] = g.Key.Variant,
+                ["mode"] = g.Key.Mode,
+                ["describe"] = last["describe"]?.DeepClone(),
+                ["passes"] = list.Count,
+                ["peak_memory"] = last["peak_memory"]?.DeepClone(),
+                ["cpu_seconds_total"] = last["cpu_seconds_total"]?.DeepClone(),
+                ["scenarios"] = scen,
+            });
+        }
+        var environment = passes.Select(p => p["environment"]).FirstOrDefault(e => e is JsonObject)?.DeepClone();
+        var doc = new JsonObject
+        {
+            ["generated_at"] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),
+            ["title"] = o.Get("title"),
+            ["environment"] = environment,
+            ["extras"] = extra.DeepClone(),
+            ["configurations"] = configs,
+            ["passes"] = new JsonArray(passes.OrderBy(p => S(p["started_at"])).Select(p => (JsonNode)p.DeepClone()).ToArray()),
+        };
+        if (o.Get("json") is { } jsonOut)
+        {
+            File.WriteAllText(jsonOut, doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        }
+        var md = Markdown(doc);
+        if (o.Get("md") is { } mdOut)
+        {
+            File.WriteAllText(mdOut, md);
+        }
+        else
+        {
+            Console.Write(md);
+        }
+        return 0;
+    }
+
+    private static string S(JsonNode? n) => n?.GetValue<string>() ?? "";
+
+    private static double? Med(JsonNode? scen, string metric) => scen?[metric]?["median"]?.GetValue<double>();
+
+    private static string F(double? v, int digits = 1) => v is null ? "–" : v.Value.ToString("N" + digits, CultureInfo.InvariantCulture);
+
+    private static string Range(JsonNode? scen, string metric, int digits = 1) =>
+        scen?[metric] is JsonObject m
+            ? $"{F(m["median"]!.GetValue<double>(), digits)} ({F(m["min"]!.GetValue<double>(), digits)}–{F(m["max"]!.GetValue<double>(), digits)})"
+            : "–";
+
+    private static string Label(JsonNode c) => $"{S(c["engine"])} · {S(c["variant"])}" + (S(c["mode"]) == "wait" ? " · wait_seconds" : "");
+
+    public static string Markdown(JsonObject doc)
+    {
+        var sb = new StringBuilder();
+        var configs = doc["configurations"]!.AsArray();
+        var poll = configs.Where(c => S(c!["mode"]) == "poll").ToList();
+        var wait = configs.Where(c => S(c!["mode"]) == "wait").ToList();
+        sb.AppendLine($"# Benchmark results {doc["title"]?.GetValue<string>() ?? ""}".TrimEnd());
+        sb.AppendLine();
+        if (doc["environment"] is JsonObject env)
+        {
+            sb.AppendLine("Environment: " + string.Join("; ", env.Select(kv => $"{kv.Key}: {kv.Value?.ToJsonString().Trim('"')}")));
+            sb.AppendLine();
+        }
+        sb.AppendLine("## Headline: workflows per second (median of 3 passes, client polls every 50 ms)");
+        sb.AppendLine();
+        HeadlineTable(sb, poll);
+        if (wait.Count > 0)
+        {
+            sb.AppendLine("### Spindle only: `GET /workflows/{id}?wait_seconds=30` instead of polling (not comparable with the rows above)");
+            sb.AppendLine();
+            HeadlineTable(sb, wait);
+        }
+        foreach (var name in ScenarioNames)
+        {
+            var any = configs.Where(c => c!["scenarios"]![name] is not null).ToList();
+            if (any.Count == 0)
+            {
+                continue;
+            }
+            var n = any[0]!["scenarios"]![name]!;
+            sb.AppendLine($"## {name} (N = {n["n"]}, C = {n["c"]}); median (min–max) of the measured passes");
+            sb.AppendLine();
+            sb.AppendLine("| Configuration | wf/s | steps/s | P50 ms | P95 ms | P99 ms | engine P50 ms | success % | engine CPU s | engine CPU avg % | engine RSS peak MB | DB CPU s |");
+            sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
+            foreach (var c in any)
+            {
+                var s = c!["scenarios"]![name];
+                sb.AppendLine($"| {Label(c)} | {Range(s, "throughput_wf_s")} | {F(Med(s, "steps_s"), 0)} | {Range(s, "p50_ms", 0)} | {F(Med(s, "p95_ms"), 0)} | " +
+                              $"{F(Med(s, "p99_ms"), 0)} | {F(Med(s, "engine_p50_ms"), 1)} | {F(Med(s, "success_rate"), 1)} | {F(Med(s, "cpu_s"), 2)} | " +
+                              $"{F(Med(s, "cpu_avg_pct"), 0)} | {F(Med(s, "rss_peak_mb"), 0)} | {F(Med(s, "db_cpu_s"), 2)} |");
+            }
+            sb.AppendLine();
+        }
+        // Ratios Spindle / peer.
+        var spindle = poll.Where(c => S(c!["engine"]) == "spindle").ToList();
+        var peers = poll.Where(c => S(c!["engine"]) != "spindle").ToList();
+        if (spindle.Count > 0 && peers.Count > 0)
+        {
+            sb.AppendLine("## Ratios: Spindle wf/s ÷ peer wf/s (medians, same run, polling rows)");
+            sb.AppendLine();
+            sb.AppendLine("| Spindle configuration | Peer | " + string.Join(" | ", ScenarioNames) + " |");
+            sb.AppendLine("|---|---|" + string.Concat(ScenarioNames.Select(_ => "---|")));
+            foreach (var s in spindle)
+            {
+                foreach (var p in peers)
+                {
+                    var cells = ScenarioNames.Select(name =>
+                    {
+                        var a = Med(s!["scenarios"]![name], "throughput_wf_s");
+                        var b = Med(p!["scenarios"]![name], "throughput_wf_s");
+                        return a is null || b is null || b == 0 ? "–" : (a.Value / b.Value).ToString("0.00", CultureInfo.InvariantCulture) + "×";
+                    });
+                    sb.AppendLine($"| {Label(s!)} | {Label(p!)} | " + string.Join(" | ", cells) + " |");
+                }
+            }
+            sb.AppendLine();
+        }
+        // Profile.
+        var profiled = configs.Where(c => ScenarioNames.Any(n => c!["scenarios"]![n]?["profile"] is not null)).ToList();
+        if (profiled.Count > 0)
+        {
+            sb.AppendLine("## Profile from engine timestamps (Spindle): where a workflow's time goes");
+            sb.AppendLine();
+            sb.AppendLine("Dispatch = dependency's ActivityCompleted → dependent's ActivityStarted (claimed). Exec = ActivityStarted → " +
+                          "ActivityCompleted (claim answer to worker, echo, complete request, complete transaction). Submit = client t0 → " +
+                          "WorkflowCreated; detect = WorkflowCompleted → the client's poll that saw it. Means per workflow, except the P50/P99 columns.");
+            sb.AppendLine();
+            sb.AppendLine("| Configuration | Scenario | dispatch P50 ms | dispatch P99 ms | exec P50 ms | submit→created | created→first claim | critical path: exec Σ | critical path: dispatch Σ | last complete→workflow done | engine total | done→seen by client | client latency |");
+            sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+            foreach (var c in profiled)
+            {
+                foreach (var name in ScenarioNames)
+                {
+                    if (c!["scenarios"]![name]?["profile"] is not JsonObject p)
+                    {
+                        continue;
+                    }
+                    string P(string m, string k) => F(p[m]![k]!.GetValue<double>(), 2);
+                    sb.AppendLine($"| {Label(c)} | {name} | {P("dispatch_ms", "p50")} | {P("dispatch_ms", "p99")} | {P("exec_ms", "p50")} | " +
+                                  $"{P("submit_to_created_ms", "mean")} | {P("first_claim_ms", "mean")} | {P("critical_path_exec_ms", "mean")} | " +
+                                  $"{P("critical_path_dispatch_ms", "mean")} | {P("finish_ms", "mean")} | {P("engine_ms", "mean")} | " +
+                                  $"{P("terminal_to_seen_ms", "mean")} | {P("client_ms", "mean")} |");
+                }
+            }
+            sb.AppendLine();
+        }
+        // Memory and CPU per configuration.
+        sb.AppendLine("## Peak memory and CPU per configuration (whole run: warm-up + measured passes)");
+        sb.AppendLine();
+        sb.AppendLine("| Configuration | server VmHWM MB | engine tree VmHWM MB (Σ processes) | engine tree CPU s | DB tree CPU s | how it was set up |");
+        sb.AppendLine("|---|---|---|---|---|---|");
+        foreach (var c in configs)
+        {
+            var pm = c!["peak_memory"];
+            var cpu = c["cpu_seconds_total"];
+            sb.AppendLine($"| {Label(c)} | {F(pm?["engine"]?["root_vmhwm_mb"]?.GetValue<double>(), 0)} | {F(pm?["engine"]?["tree_vmhwm_mb"]?.GetValue<double>(), 0)} | " +
+                          $"{F(cpu?["engine"]?.GetValue<double>(), 1)} | {F(cpu?["db"]?.GetValue<double>(), 1)} | {S(c["describe"])} |");
+        }
+        sb.AppendLine();
+        if (doc["extras"] is JsonObject extras && extras.Count > 0)
+        {
+            if (extras["pgbench"] is JsonObject pg)
+            {
+                sb.AppendLine("## Physical limit: PostgreSQL commit rate (pgbench, one-row UPDATE per transaction)");
+                sb.AppendLine();
+                sb.AppendLine("| clients | commits/s | ⇒ Sequential-5 wf/s | ⇒ Parallel-10 wf/s | ⇒ High-Concurrency-3 wf/s |");
+                sb.AppendLine("|---|---|---|---|---|");
+                var tx = pg["tx_per_workflow"]!.AsObject();
+                foreach (var row in pg["runs"]!.AsArray())
+                {
+                    var tps = row!["tps"]!.GetValue<double>();
+                    sb.AppendLine($"| {row["clients"]} | {F(tps, 0)} | {F(tps / tx["Sequential-5"]!.GetValue<double>(), 0)} | " +
+                                  $"{F(tps / tx["Parallel-10"]!.GetValue<double>(), 0)} | {F(tps / tx["High-Concurrency-3"]!.GetValue<double>(), 0)} |");
+                }
+                sb.AppendLine();
+                sb.AppendLine($"Write transactions per workflow counted from the engine: {tx.ToJsonString()} ({S(pg["tx_note"])}).");
+                sb.AppendLine();
+            }
+            if (extras["skipped"] is JsonArray skipped && skipped.Count > 0)
+            {
+                sb.AppendLine("## Skipped configurations");
+                sb.AppendLine();
+                foreach (var s in skipped)
+                {
+                    sb.AppendLine($"- {S(s)}");
+                }
+                sb.AppendLine();
+            }
+            if (extras["noise"] is JsonNode noise)
+            {
+                sb.AppendLine($"Machine noise: {noise.ToJsonString().Trim('"')}");
+                sb.AppendLine();
+            }
+        }
+        return sb.ToString();
+    }
+
+    private static void HeadlineTable(StringBuilder sb, List<JsonNode?> rows)
+    {
+        sb.AppendLine("| Configuration | Sequential-5 | Parallel-10 | High-Concurrency-3 | success | server VmHWM MB |");
+        sb.AppendLine("|---|---|---|---|---|---|");
+        foreach (var c in rows)
+        {
+            var cells = ScenarioNames.Select(n => Range(c!["scenarios"]![n], "throughput_wf_s"));
+            var success = ScenarioNames.Select(n => Med(c!["scenarios"]![n], "success_rate")).Where(v => v is not null).DefaultIfEmpty(null).Min();
+            sb.AppendLine($"| {Label(c!)} | {string.Join(" | ", cells)} | {F(success, 0)} % | {F(c!["peak_memory"]?["engine"]?["root_vmhwm_mb"]?.GetValue<double>(), 0)} |");
+        }
+        sb.AppendLine();
+    }
+}
