@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
 using System.Text.Json.Nodes;
 using Spindle.Core.Definitions;
 
@@ -11,6 +12,10 @@ public sealed class DefinitionCache
 
     public WorkflowDefinition GetOrAdd(string name, string version, Func<string> loadJson) =>
         _byVersion.GetOrAdd((name, version), key => DefinitionParser.FromNormalized(JsonNode.Parse(loadJson())!.AsObject()));
+
+    /// <summary>For backends that load the JSON asynchronously on a miss.</summary>
+    public bool TryGet(string name, string version, [NotNullWhen(true)] out WorkflowDefinition? definition) =>
+        _byVersion.TryGetValue((name, version), out definition);
 
     public void Add(string name, string version, WorkflowDefinition definition) => _byVersion.TryAdd((name, version), definition);
 }

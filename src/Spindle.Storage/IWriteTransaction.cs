@@ -1,0 +1,38 @@
+using Spindle.Core.Orchestration;
+
+namespace Spindle.Storage;
+
+/// <summary>
+/// One write transaction of a backend, as the shared orchestration code (<see cref="TransactionalWorkflowStore"/>)
+/// uses it: load a workflow under its lock, let <see cref="WorkflowMachine"/> decide, write back what changed.
+/// The backend owns the connection, the SQL and when statements are sent; it commits after the work returns.
+/// </summary>
+public interface IWriteTransaction
+{
+    /// <summary>The latest version of a definition when <paramref name="version"/> is null.</summary>
+    Task<StoredDefinition?> ReadDefinitionAsync(string name, string? version, CancellationToken cancellationToken);
+
+    /// <summary>Whether a live (not failed or cancelled) workflow other than <paramref name="exceptWorkflowId"/> holds the key.</summary>
+    Task<bool> UniqueKeyTakenAsync(string uniqueKey, string? exceptWorkflowId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Loads a workflow with all its activities and holds the workflow's lock until the transaction ends, so that
+    /// decisions about one workflow are serialised. With <paramref name="skipLocked"/>, returns null instead of
+    /// waiting when another transaction holds the lock (timers: someone else is already on it).
+    /// </summary>
+    Task<WorkflowState?> LockWorkflowAsync(string workflowId, bool skipLocked, CancellationToken cancellationToken);
+
+    /// <summary>As <see cref="LockWorkflowAsync"/>, for the workflow of an activity execution.</summary>
+    Task<WorkflowState?> LockWorkflowOfActivityAsync(string activityId, CancellationToken cancellationToken);
+
+    /// <summary>Adds the row of a workflow that <see cref="PersistAsync"/> then fills in.</summary>
+    Task InsertWorkflowAsync(WorkflowState workflow, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Writes what the machine changed: the workflow row, new and changed activity rows and the events (after
+    /// <paramref name="leadingEvents"/>, if any). A backend shared by several servers also announces the wake-ups
+    /// here, so that they are delivered exactly when the transaction commits.
+    /// </summary>
+    Task PersistAsync(WorkflowState workflow, WorkflowMachine machine, IReadOnlyList<WorkflowEvent> leadingEvents, long now,
+        CancellationToken cancellationToken);
+}

@@ -1,0 +1,128 @@
+using System.Globalization;
+using Microsoft.Data.Sqlite;
+using Spindle.Core.Common;
+using Spindle.Core.Orchestration;
+
+namespace Spindle.Storage.Sqlite;
+
+/// <summary>
+/// One write transaction on the single writer connection. SQLite has one writer, so holding the write
+/// transaction already serialises every workflow: the locks asked for by <see cref="IWriteTransaction"/> are implied
+/// and nothing can change a row between reading and writing it.
+/// </summary>
+internal sealed class SqliteWriteTransaction : IWriteTransaction
+{
+    private readonly SqliteConnection _conn;
+    private readonly SqliteTransaction _tx;
+    private readonly Func<SqliteConnection, SqliteTransaction, string, SqliteCommand> _command;
+    private readonly DefinitionCache _definitions;
+
+    public SqliteWriteTransaction(SqliteConnection conn, SqliteTransaction tx,
+        Func<SqliteConnection, SqliteTransaction, string, SqliteCommand> command, DefinitionCache definitions)
+    {
+        _conn = conn;
+        _tx = tx;
+        _command = command;
+        _definitions = definitions;
+    }
+
+    public SqliteConnection Connection => _conn;
+
+    public SqliteTransaction Transaction => _tx;
+
+    /// <summary>A cached, prepared command on the writer connection, its parameters cleared.</summary>
+    public SqliteCommand Command(string sql) => _command(_conn, _tx, sql);
+
+    public Task<StoredDefinition?> ReadDefinitionAsync(string name, string? version, CancellationToken cancellationToken) =>
+        Task.FromResult(SqliteWorkflowLoader.ReadDefinition(_conn, _tx, _definitions, name, version));
+
+    public Task<bool> UniqueKeyTakenAsync(string uniqueKey, string? exceptWorkflowId, CancellationToken cancellationToken)
+    {
+        var cmd = Command("SELECT COUNT(*) FROM workflows WHERE unique_key = $key AND status NOT IN ('failed', 'cancelled') AND id <> $except");
+        ActivityRows.Set(cmd, "$key", uniqueKey);
+        ActivityRows.Set(cmd, "$except", exceptWorkflowId ?? "");
+        return Task.FromResult((long)cmd.ExecuteScalar()! > 0);
+    }
+
+    public Task<WorkflowState?> LockWorkflowAsync(string workflowId, bool skipLocked, CancellationToken cancellationToken) =>
+        Task.FromResult(SqliteWorkflowLoader.LoadWorkflow(_conn, _tx, _definitions, workflowId));
+
+    public Task<WorkflowState?> LockWorkflowOfActivityAsync(string activityId, CancellationToken cancellationToken)
+    {
+        var cmd = Command("SELECT workflow_id FROM activity_runs WHERE id = $id");
+        ActivityRows.Set(cmd, "$id", activityId);
+        return Task.FromResult(cmd.ExecuteScalar() is string wfId ? SqliteWorkflowLoader.LoadWorkflow(_conn, _tx, _definitions, wfId) : null);
+    }
+
+    public Task InsertWorkflowAsync(WorkflowState wf, CancellationToken cancellationToken)
+    {
+        var cmd = Command(
+            "INSERT INTO workflows (id, definition_name, definition_version, status, input, unique_key, created_at, updated_at, deadline_at, budget_limit) " +
+            "VALUES ($id, $name, $version, $status, $input, $unique_key, $now, $now, $deadline, $budget)");
+        ActivityRows.Set(cmd, "$id", wf.Id);
+        ActivityRows.Set(cmd, "$name", wf.Definition.Name);
+        ActivityRows.Set(cmd, "$version", wf.DefinitionVersion);
+        ActivityRows.Set(cmd, "$status", wf.Status);
+        ActivityRows.Set(cmd, "$input", wf.Input.ToJsonString());
+        ActivityRows.Set(cmd, "$unique_key", wf.UniqueKey);
+        ActivityRows.Set(cmd, "$now", wf.CreatedAt);
+        ActivityRows.Set(cmd, "$deadline", wf.DeadlineAt);
+        ActivityRows.Set(cmd, "$budget", wf.BudgetLimit?.ToString(CultureInfo.InvariantCulture));
+        cmd.ExecuteNonQuery();
+        return Task.CompletedTask;
+    }
+
+    public Task PersistAsync(WorkflowState wf, WorkflowMachine machine, IReadOnlyList<WorkflowEvent> leadingEvents, long now,
+        CancellationToken cancellationToken)
+    {
+        if (wf.IsDirty)
+        {
+            var cmd = Command(
+                "UPDATE workflows SET status = $status, error_message = $error, updated_at = $updated, completed_at = $completed, " +
+                "deadline_at = $deadline, total_cost = $cost WHERE id = $id");
+            ActivityRows.Set(cmd, "$status", wf.Status);
+            ActivityRows.Set(cmd, "$error", wf.ErrorMessage);
+            ActivityRows.Set(cmd, "$updated", wf.UpdatedAt);
+            ActivityRows.Set(cmd, "$completed", wf.CompletedAt);
+            ActivityRows.Set(cmd, "$deadline", wf.DeadlineAt);
+            ActivityRows.Set(cmd, "$cost", wf.TotalCost.ToString(CultureInfo.InvariantCulture));
+            ActivityRows.Set(cmd, "$id", wf.Id);
+            cmd.ExecuteNonQuery();
+        }
+        foreach (var activity in wf.Definition.Activities)
+        {
+            var a = wf.Activities[activity.Key];
+            if (!a.IsNew && !a.IsDirty)
+            {
+                continue;
+            }
+            var cmd = Command(a.IsNew ? ActivityRows.InsertSql : ActivityRows.UpdateSql);
+            ActivityRows.Bind(cmd, a, activity.Index);
+            cmd.ExecuteNonQuery();
+            a.IsNew = false;
+            a.IsDirty = false;
+        }
+        wf.IsDirty = false;
+        InsertEvents(wf.Id, leadingEvents, now);
+        InsertEvents(wf.Id, machine.Events, now);
+        return Task.CompletedTask;
+    }
+
+    public void InsertEvents(string workflowId, IReadOnlyList<WorkflowEvent> events, long now)
+    {
+        foreach (var e in events)
+        {
+            var cmd = Command(
+                "INSERT INTO events (id, workflow_id, event_type, activity_key, iteration, payload, created_at) " +
+                "VALUES ($id, $wf, $type, $key, $iteration, $payload, $created)");
+            ActivityRows.Set(cmd, "$id", Ids.New());
+            ActivityRows.Set(cmd, "$wf", workflowId);
+            ActivityRows.Set(cmd, "$type", e.EventType);
+            ActivityRows.Set(cmd, "$key", e.ActivityKey);
+            ActivityRows.Set(cmd, "$iteration", e.Iteration);
+            ActivityRows.Set(cmd, "$payload", e.Payload.ToJsonString());
+            ActivityRows.Set(cmd, "$created", now);
+            cmd.ExecuteNonQuery();
+        }
+    }
+}

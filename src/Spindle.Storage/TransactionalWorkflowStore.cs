@@ -1,0 +1,432 @@
+using System.Text.Json.Nodes;
+using Spindle.Core.Common;
+using Spindle.Core.Definitions;
+using Spindle.Core.Orchestration;
+
+namespace Spindle.Storage;
+
+/// <summary>
+/// The transaction logic every backend shares: load the workflow under its lock → run <see cref="WorkflowMachine"/>
+/// → persist rows and events → notify after commit. Backends supply the transaction
+/// (<see cref="InWriteTransactionAsync{T}"/>, <see cref="IWriteTransaction"/>), the claim and heartbeat statements,
+/// queries, migrations and the due-timer queries.
+/// </summary>
+public abstract class TransactionalWorkflowStore : IWorkflowStore
+{
+    /// <summary>Rows examined per timer kind and pass; the next pass (a second later) takes the rest.</summary>
+    protected const int TimerBatch = 200;
+
+    private const int MaxConflictRetries = 5;
+
+    protected TransactionalWorkflowStore(EngineDefaults defaults, IStoreNotifier? notifier)
+    {
+        Defaults = defaults;
+        Notifier = notifier ?? NullStoreNotifier.Instance;
+        Secrets = new JsonObject();
+        foreach (var (k, v) in defaults.Secrets)
+        {
+            Secrets[k] = v;
+        }
+    }
+
+    protected EngineDefaults Defaults { get; }
+
+    protected JsonObject Secrets { get; }
+
+    protected IStoreNotifier Notifier { get; }
+
+    /// <summary>Parsed definitions by version; shared by the store's reads and its transactions.</summary>
+    protected DefinitionCache Definitions { get; } = new();
+
+    /// <summary>Runs <paramref name="work"/> in one write transaction and commits it; rolls back if it throws.</summary>
+    protected abstract Task<T> InWriteTransactionAsync<T>(Func<IWriteTransaction, CancellationToken, Task<T>> work,
+        CancellationToken cancellationToken);
+
+    /// <summary>Candidates for one kind of timer: (workflow id, activity key or null for the workflow itself).</summary>
+    protected abstract Task<IReadOnlyList<(string WorkflowId, string? ActivityKey)>> FindDueAsync(DueTimer kind, long now,
+        CancellationToken cancellationToken);
+
+    public abstract Task MigrateAsync(CancellationToken cancellationToken);
+
+    public abstract Task<DeployOutcome> DeployAsync(WorkflowDefinition definition, CancellationToken cancellationToken);
+
+    public abstract Task<IReadOnlyList<DefinitionSummary>> ListDefinitionsAsync(CancellationToken cancellationToken);
+
+    public abstract Task<StoredDefinition?> GetDefinitionAsync(string name, string? version, CancellationToken cancellationToken);
+
+    public abstract Task<WorkflowState?> GetWorkflowAsync(string workflowId, CancellationToken cancellationToken);
+
+    public abstract Task<string?> GetWorkflowStatusAsync(string workflowId, CancellationToken cancellationToken);
+
+    public abstract Task<(IReadOnlyList<WorkflowSummary> Items, int Total)> ListWorkflowsAsync(WorkflowQuery query,
+        CancellationToken cancellationToken);
+
+    public abstract Task<IReadOnlyList<ClaimedActivity>> ClaimAsync(ClaimCommand command, CancellationToken cancellationToken);
+
+    public abstract Task<HeartbeatOutcome> HeartbeatAsync(string activityId, string workerId, CancellationToken cancellationToken);
+
+    public abstract Task<EventPage?> GetEventsAsync(string workflowId, string? afterEventId, int limit,
+        IReadOnlySet<string>? eventTypes, CancellationToken cancellationToken);
+
+    public abstract Task<IReadOnlyList<(string Worker, long ReadyAt)>> GetDelayedAsync(CancellationToken cancellationToken);
+
+    public abstract ValueTask DisposeAsync();
+
+    // ---- workflows --------------------------------------------------------------------------------------------
+
+    public async Task<SubmitOutcome> SubmitAsync(SubmitCommand command, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var (outcome, machine) = await WriteAsync<(SubmitOutcome, WorkflowMachine?)>(async (tx, ct) =>
+            {
+                var stored = await tx.ReadDefinitionAsync(command.DefinitionName, command.Version, ct);
+                if (stored is null)
+                {
+                    var what = command.Version is null
+                        ? $"Workflow definition '{command.DefinitionName}' not found"
+                        : $"Workflow definition '{command.DefinitionName}' version {command.Version} not found";
+                    return (new SubmitOutcome(StoreStatus.NotFound, what, null), null);
+                }
+                if (command.UniqueKey is not null && await tx.UniqueKeyTakenAsync(command.UniqueKey, null, ct))
+                {
+                    return (UniqueKeyTaken(command.UniqueKey), null);
+                }
+                var now = Timestamps.Now();
+                var timeout = stored.Definition.Settings?.TimeoutSeconds ?? Defaults.WorkflowTimeoutSeconds;
+                var wf = new WorkflowState
+                {
+                    Id = Ids.New(),
+                    Definition = stored.Definition,
+                    DefinitionVersion = stored.Version,
+                    Input = command.Input,
+                    UniqueKey = command.UniqueKey,
+                    CreatedAt = now,
+                    UpdatedAt = now,
+                    DeadlineAt = timeout > 0 ? now + Timestamps.FromSeconds(timeout) : null,
+                    BudgetLimit = stored.Definition.Settings?.BudgetLimit,
+                };
+                await tx.InsertWorkflowAsync(wf, ct);
+                var created = new WorkflowEvent(EventTypes.WorkflowCreated, null, null, new JsonObject
+                {
+                    ["definition_name"] = stored.Name,
+                    ["definition_version"] = stored.Version,
+                    ["input"] = command.Input.DeepClone(),
+                });
+                // Starting in the submit transaction saves a round trip: the roots are claimable when submit returns.
+                var machine = new WorkflowMachine(wf, Defaults, Secrets, now);
+                machine.Start();
+                await tx.PersistAsync(wf, machine, [created], now, ct);
+                return (new SubmitOutcome(StoreStatus.Ok, null, wf), machine);
+            }, cancellationToken);
+            if (machine is not null)
+            {
+                NotifyCommitted(outcome.Workflow!.Id, machine);
+            }
+            return outcome;
+        }
+        catch (UniqueKeyConflictException)
+        {
+            // Two submits with one key raced past the check; the database's unique index let only one through.
+            return UniqueKeyTaken(command.UniqueKey!);
+        }
+    }
+
+    private static SubmitOutcome UniqueKeyTaken(string uniqueKey) =>
+        new(StoreStatus.Conflict, $"A workflow with unique_key '{uniqueKey}' already exists", null);
+
+    // ---- worker results ---------------------------------------------------------------------------------------
+
+    public async Task<CompleteOutcome> CompleteAsync(string activityId, string workerId, JsonObject output, decimal cost,
+        CancellationToken cancellationToken)
+    {
+        var (outcome, wfId, machine) = await WriteAsync<(CompleteOutcome, string?, WorkflowMachine?)>(async (tx, ct) =>
+        {
+            var now = Timestamps.Now();
+            var wf = await tx.LockWorkflowOfActivityAsync(activityId, ct);
+            var activity = wf?.Activities.Values.FirstOrDefault(a => a.Id == activityId);
+            if (wf is null || activity is null)
+            {
+                return (new CompleteOutcome(StoreStatus.NotFound, $"Activity {activityId} not found"), null, null);
+            }
+            if (activity.Status == ActivityStatus.Completed && activity.LeaseOwner == workerId)
+            {
+                return (new CompleteOutcome(StoreStatus.Ok, "already completed"), null, null);
+            }
+            if (activity.Status != ActivityStatus.Running || activity.LeaseOwner != workerId)
+            {
+                return (new CompleteOutcome(StoreStatus.Conflict, LostLeaseMessage(activity, workerId)), null, null);
+            }
+            var machine = new WorkflowMachine(wf, Defaults, Secrets, now);
+            machine.Complete(activity, output, cost);
+            if (activity.Status == ActivityStatus.Completed)
+            {
+                activity.LeaseOwner = workerId; // remembered so that a repeated report by the same worker is idempotent
+            }
+            await tx.PersistAsync(wf, machine, [], now, ct);
+            return (new CompleteOutcome(StoreStatus.Ok, null), wf.Id, machine);
+        }, cancellationToken);
+        if (machine is not null)
+        {
+            NotifyCommitted(wfId!, machine);
+        }
+        return outcome;
+    }
+
+    public async Task<FailOutcome> FailAsync(string activityId, string workerId, ActivityError error, decimal cost,
+        CancellationToken cancellationToken)
+    {
+        var (outcome, wfId, machine) = await WriteAsync<(FailOutcome, string?, WorkflowMachine?)>(async (tx, ct) =>
+        {
+            var now = Timestamps.Now();
+            var wf = await tx.LockWorkflowOfActivityAsync(activityId, ct);
+            var activity = wf?.Activities.Values.FirstOrDefault(a => a.Id == activityId);
+            if (wf is null || activity is null)
+            {
+                return (new FailOutcome(StoreStatus.NotFound, $"Activity {activityId} not found", false), null, null);
+            }
+            if (activity.Status != ActivityStatus.Running || activity.LeaseOwner != workerId)
+            {
+                return (new FailOutcome(StoreStatus.Conflict, LostLeaseMessage(activity, workerId), false), null, null);
+            }
+            var machine = new WorkflowMachine(wf, Defaults, Secrets, now);
+            var willRetry = machine.Fail(activity, error.Code, error.Message, error.Retryable, cost);
+            await tx.PersistAsync(wf, machine, [], now, ct);
+            return (new FailOutcome(StoreStatus.Ok, null, willRetry), wf.Id, machine);
+        }, cancellationToken);
+        if (machine is not null)
+        {
+            NotifyCommitted(wfId!, machine);
+        }
+        return outcome;
+    }
+
+    private static string LostLeaseMessage(ActivityState activity, string workerId) =>
+        activity.Status == ActivityStatus.Running
+            ? $"Activity {activity.Id} is leased by another worker, not '{workerId}' (lease lost)"
+            : $"Activity {activity.Id} is {activity.Status}, not running; the result was discarded";
+
+    // ---- workflow operations ----------------------------------------------------------------------------------
+
+    public async Task<CancelOutcome> CancelAsync(string workflowId, string? reason, CancellationToken cancellationToken)
+    {
+        var (outcome, machine) = await WriteAsync<(CancelOutcome, WorkflowMachine?)>(async (tx, ct) =>
+        {
+            var wf = await tx.LockWorkflowAsync(workflowId, skipLocked: false, ct);
+            if (wf is null)
+            {
+                return (new CancelOutcome(StoreStatus.NotFound, null), null);
+            }
+            if (wf.Status == WorkflowStatus.Cancelled)
+            {
+                return (new CancelOutcome(StoreStatus.Ok, wf.Status), null);
+            }
+            if (WorkflowStatus.IsTerminal(wf.Status))
+            {
+                return (new CancelOutcome(StoreStatus.Conflict, wf.Status), null);
+            }
+            var now = Timestamps.Now();
+            var machine = new WorkflowMachine(wf, Defaults, Secrets, now);
+            machine.Cancel(reason);
+            await tx.PersistAsync(wf, machine, [], now, ct);
+            return (new CancelOutcome(StoreStatus.Ok, wf.Status), machine);
+        }, cancellationToken);
+        if (machine is not null)
+        {
+            NotifyCommitted(workflowId, machine);
+        }
+        return outcome;
+    }
+
+    public async Task<RetryOutcome> RetryAsync(string workflowId, CancellationToken cancellationToken)
+    {
+        RetryOutcome outcome;
+        WorkflowMachine? machine;
+        string? uniqueKey = null;
+        try
+        {
+            (outcome, machine) = await WriteAsync<(RetryOutcome, WorkflowMachine?)>(async (tx, ct) =>
+            {
+                var wf = await tx.LockWorkflowAsync(workflowId, skipLocked: false, ct);
+                if (wf is null)
+                {
+                    return (new RetryOutcome(StoreStatus.NotFound, "Workflow not found", []), null);
+                }
+                if (wf.Status is not (WorkflowStatus.Failed or WorkflowStatus.Cancelled))
+                {
+                    return (new RetryOutcome(StoreStatus.Conflict,
+                        $"Only failed or cancelled workflows can be retried; this one is {wf.Status}", []), null);
+                }
+                uniqueKey = wf.UniqueKey;
+                if (wf.UniqueKey is not null && await tx.UniqueKeyTakenAsync(wf.UniqueKey, wf.Id, ct))
+                {
+                    return (UniqueKeyRetaken(wf.UniqueKey), null);
+                }
+                var now = Timestamps.Now();
+                var machine = new WorkflowMachine(wf, Defaults, Secrets, now);
+                var keys = machine.Retry(wf.Definition.Settings?.TimeoutSeconds ?? Defaults.WorkflowTimeoutSeconds);
+                await tx.PersistAsync(wf, machine, [], now, ct);
+                return (new RetryOutcome(StoreStatus.Ok, null, keys), machine);
+            }, cancellationToken);
+        }
+        catch (UniqueKeyConflictException)
+        {
+            return UniqueKeyRetaken(uniqueKey ?? "");
+        }
+        if (machine is not null)
+        {
+            NotifyCommitted(workflowId, machine);
+        }
+        return outcome;
+    }
+
+    private static RetryOutcome UniqueKeyRetaken(string uniqueKey) =>
+        new(StoreStatus.Conflict, $"Another workflow has taken unique_key '{uniqueKey}'", []);
+
+    public async Task<SignalOutcome> SignalAsync(string workflowId, string? activityKey, string eventName, JsonNode? data,
+        CancellationToken cancellationToken)
+    {
+        var (outcome, machine) = await WriteAsync<(SignalOutcome, WorkflowMachine?)>(async (tx, ct) =>
+        {
+            var wf = await tx.LockWorkflowAsync(workflowId, skipLocked: false, ct);
+            if (wf is null)
+            {
+                return (new SignalOutcome(StoreStatus.NotFound, []), null);
+            }
+            if (wf.Status != WorkflowStatus.Running)
+            {
+                return (new SignalOutcome(StoreStatus.Ok, []), null);
+            }
+            var now = Timestamps.Now();
+            var machine = new WorkflowMachine(wf, Defaults, Secrets, now);
+            var signaled = machine.Signal(activityKey, eventName, data);
+            if (signaled.Count == 0)
+            {
+                return (new SignalOutcome(StoreStatus.Ok, signaled), null);
+            }
+            await tx.PersistAsync(wf, machine, [], now, ct);
+            return (new SignalOutcome(StoreStatus.Ok, signaled), machine);
+        }, cancellationToken);
+        if (machine is not null)
+        {
+            NotifyCommitted(workflowId, machine);
+        }
+        return outcome;
+    }
+
+    // ---- timers -----------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Every server runs this; each decision re-checks its condition under the workflow's lock and skips workflows
+    /// another transaction holds, so a timer fires exactly once however many servers sweep, and keeps firing as
+    /// long as one server is alive.
+    /// </summary>
+    public async Task<TimerOutcome> RunTimersAsync(CancellationToken cancellationToken)
+    {
+        var now = Timestamps.Now();
+        var leases = 0;
+        foreach (var (wfId, key) in await FindDueAsync(DueTimer.ExpiredLease, now, cancellationToken))
+        {
+            leases += await ApplyTimerAsync(wfId, (wf, m, at) =>
+            {
+                if (!wf.Activities.TryGetValue(key!, out var a) || a.Status != ActivityStatus.Running || !(a.LeaseUntil < at))
+                {
+                    return false;
+                }
+                m.ExpireLease(a);
+                return true;
+            }, cancellationToken);
+        }
+        var signals = 0;
+        foreach (var (wfId, key) in await FindDueAsync(DueTimer.SignalTimeout, now, cancellationToken))
+        {
+            signals += await ApplyTimerAsync(wfId, (wf, m, at) =>
+            {
+                if (!wf.Activities.TryGetValue(key!, out var a) || a.Status != ActivityStatus.Waiting || !(a.SignalWaitUntil <= at)
+                    || wf.Status != WorkflowStatus.Running)
+                {
+                    return false;
+                }
+                m.SignalTimeout(a);
+                return true;
+            }, cancellationToken);
+        }
+        var deadlines = 0;
+        foreach (var (wfId, _) in await FindDueAsync(DueTimer.Deadline, now, cancellationToken))
+        {
+            deadlines += await ApplyTimerAsync(wfId, (wf, m, at) =>
+            {
+                if (wf.Status != WorkflowStatus.Running || !(wf.DeadlineAt <= at))
+                {
+                    return false;
+                }
+                m.Deadline(wf.Definition.Settings?.TimeoutSeconds ?? Defaults.WorkflowTimeoutSeconds);
+                return true;
+            }, cancellationToken);
+        }
+        return new TimerOutcome(leases, signals, deadlines);
+    }
+
+    /// <returns>1 when the timer fired, 0 when it was no longer due or another transaction holds the workflow.</returns>
+    private async Task<int> ApplyTimerAsync(string workflowId, Func<WorkflowState, WorkflowMachine, long, bool> apply,
+        CancellationToken cancellationToken)
+    {
+        var machine = await WriteAsync(async (tx, ct) =>
+        {
+            var wf = await tx.LockWorkflowAsync(workflowId, skipLocked: true, ct);
+            if (wf is null)
+            {
+                return null;
+            }
+            var now = Timestamps.Now();
+            var m = new WorkflowMachine(wf, Defaults, Secrets, now);
+            if (!apply(wf, m, now))
+            {
+                return null;
+            }
+            await tx.PersistAsync(wf, m, [], now, ct);
+            return m;
+        }, cancellationToken);
+        if (machine is null)
+        {
+            return 0;
+        }
+        NotifyCommitted(workflowId, machine);
+        return 1;
+    }
+
+    // ---- plumbing ---------------------------------------------------------------------------------------------
+
+    /// <summary>Runs a transaction, starting it over on fresh data when a row changed underneath it.</summary>
+    private async Task<T> WriteAsync<T>(Func<IWriteTransaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await InWriteTransactionAsync(work, cancellationToken);
+            }
+            catch (WriteConflictException) when (attempt < MaxConflictRetries)
+            {
+                // The transaction was rolled back; run the decision again on what is now committed.
+            }
+        }
+    }
+
+    /// <summary>Wakes this process's waiters once the decision is durable.</summary>
+    protected void NotifyCommitted(string workflowId, WorkflowMachine machine)
+    {
+        foreach (var worker in machine.ReadyWorkers)
+        {
+            Notifier.ActivitiesReady(worker);
+        }
+        foreach (var (worker, at) in machine.DelayedWorkers)
+        {
+            Notifier.ActivitiesDelayed(worker, at);
+        }
+        if (machine.BecameTerminal)
+        {
+            Notifier.WorkflowFinished(workflowId);
+        }
+    }
+}
