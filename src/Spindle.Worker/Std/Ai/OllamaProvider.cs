@@ -1,0 +1,103 @@
+using System.Net.Http.Headers;
+using System.Text.Json.Nodes;
+using Spindle.Core.Costs;
+
+namespace Spindle.Worker.Std.Ai;
+
+/// <summary>Ollama (<c>POST /api/chat</c> with <c>stream: false</c>, <c>POST /api/embed</c>); no key unless one is configured for a proxy.</summary>
+internal sealed class OllamaProvider : LlmProvider
+{
+    public override string Name => AiSettings.Ollama;
+
+    public override bool RequiresApiKey => false;
+
+    public override bool SupportsEmbeddings => true;
+
+    public override HttpRequestMessage CreateChatRequest(ProviderEndpoint endpoint, string model, ChatRequest request)
+    {
+        var messages = new JsonArray();
+        if (!string.IsNullOrEmpty(request.System))
+        {
+            messages.Add(new JsonObject { ["role"] = "system", ["content"] = request.System });
+        }
+
+        foreach (ChatMessage message in request.Messages)
+        {
+            messages.Add(new JsonObject { ["role"] = message.Role, ["content"] = message.Content });
+        }
+
+        var body = new JsonObject { ["model"] = model, ["messages"] = messages, ["stream"] = false };
+        if (request.Json)
+        {
+            body["format"] = "json";
+        }
+
+        var options = new JsonObject();
+        if (request.MaxTokens is { } maxTokens)
+        {
+            options["num_predict"] = maxTokens;
+        }
+
+        if (request.Temperature is { } temperature)
+        {
+            options["temperature"] = temperature;
+        }
+
+        if (options.Count > 0)
+        {
+            body["options"] = options;
+        }
+
+        return Authorized(JsonPost(endpoint.Url("api/chat"), body), endpoint);
+    }
+
+    public override ChatCompletion ReadChatResponse(JsonNode body)
+    {
+        if (body["message"] is not JsonObject message)
+        {
+            throw Malformed("ollama", "message");
+        }
+
+        var usage = new TokenUsage(Count(body["prompt_eval_count"]), Count(body["eval_count"]));
+        return new ChatCompletion(Text(message["content"]), usage, body["done_reason"]?.ToString());
+    }
+
+    public override HttpRequestMessage CreateEmbeddingRequest(ProviderEndpoint endpoint, string model, IReadOnlyList<string> inputs, int? dimensions)
+    {
+        var body = new JsonObject
+        {
+            ["model"] = model,
+            ["input"] = new JsonArray([.. inputs.Select(i => (JsonNode?)JsonValue.Create(i))]),
+        };
+        if (dimensions is { } d)
+        {
+            body["dimensions"] = d;
+        }
+
+        return Authorized(JsonPost(endpoint.Url("api/embed"), body), endpoint);
+    }
+
+    public override EmbeddingBatch ReadEmbeddingResponse(JsonNode body, IReadOnlyList<string> inputs)
+    {
+        if (body["embeddings"] is not JsonArray embeddings || embeddings.Count != inputs.Count)
+        {
+            throw Malformed("ollama", $"one embedding per input ({inputs.Count})");
+        }
+
+        List<JsonArray> vectors = [.. embeddings.Select(e => e as JsonArray ?? throw Malformed("ollama", "an embedding vector")).Select(v => (JsonArray)v.DeepClone())];
+        long reported = Count(body["prompt_eval_count"]);
+        return reported > 0
+            ? new EmbeddingBatch(vectors, reported, UsageEstimated: false)
+            : new EmbeddingBatch(vectors, inputs.Sum(i => BudgetEstimator.TokensForCharacters(i.Length)), UsageEstimated: true);
+    }
+
+    private static HttpRequestMessage Authorized(HttpRequestMessage request, ProviderEndpoint endpoint)
+    {
+        if (endpoint.ApiKey is { } key)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        }
+
+        return request;
+    }
+}
