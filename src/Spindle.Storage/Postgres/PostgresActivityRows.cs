@@ -1,0 +1,160 @@
+using System.Text.Json.Nodes;
+using Npgsql;
+using Spindle.Core.Definitions;
+using Spindle.Core.Orchestration;
+
+namespace Spindle.Storage.Postgres;
+
+/// <summary>Maps <c>activity_runs</c> rows to <see cref="ActivityState"/> and back, in PostgreSQL's types.</summary>
+internal static class PostgresActivityRows
+{
+    /// <summary>The columns, in the order <see cref="Read"/> expects them.</summary>
+    public const string Columns =
+        "workflow_id, activity_key, id, ordinal, worker, activity_name, status, attempt, attempt_base, max_attempts, " +
+        "iteration, runs, parameters, delivery, lease_seconds, ready_at, lease_owner, lease_until, outputs, error_code, " +
+        "error_message, started_at, claimed_at, completed_at, cost, cancel_requested, signal_data, signal_wait_until, " +
+        "signal_satisfied";
+
+    /// <summary>
+    /// All new rows of a workflow in one statement, however many activities it has: one array per column.
+    /// </summary>
+    public const string InsertManySql =
+        $"INSERT INTO activity_runs ({Columns}) " +
+        "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::text[], $6::text[], $7::text[], " +
+        "$8::integer[], $9::integer[], $10::integer[], $11::integer[], $12::integer[], $13::json[], $14::json[], $15::integer[], " +
+        "$16::bigint[], $17::text[], $18::bigint[], $19::json[], $20::text[], $21::text[], $22::bigint[], $23::bigint[], " +
+        "$24::bigint[], $25::numeric[], $26::boolean[], $27::json[], $28::bigint[], $29::boolean[])";
+
+    /// <summary>
+    /// Writes back one changed row, but only if its status is still the one this transaction read (<c>$30</c>).
+    /// Claims change pending rows without the workflow's lock; if one did, the update matches nothing and the
+    /// transaction starts over instead of overwriting the claim.
+    /// </summary>
+    public const string UpdateSql =
+        "UPDATE activity_runs SET id = $3, ordinal = $4, worker = $5, activity_name = $6, status = $7, attempt = $8, " +
+        "attempt_base = $9, max_attempts = $10, iteration = $11, runs = $12, parameters = $13, delivery = $14, " +
+        "lease_seconds = $15, ready_at = $16, lease_owner = $17, lease_until = $18, outputs = $19, error_code = $20, " +
+        "error_message = $21, started_at = $22, claimed_at = $23, completed_at = $24, cost = $25, cancel_requested = $26, " +
+        "signal_data = $27, signal_wait_until = $28, signal_satisfied = $29 " +
+        "WHERE workflow_id = $1 AND activity_key = $2 AND status = $30";
+
+    public static ActivityState Read(NpgsqlDataReader r) => new()
+    {
+        WorkflowId = r.GetString(0),
+        Key = r.GetString(1),
+        Id = r.GetString(2),
+        Worker = r.GetString(4),
+        ActivityName = r.GetString(5),
+        Status = r.GetString(6),
+        Attempt = r.GetInt32(7),
+        AttemptBase = r.GetInt32(8),
+        MaxAttempts = r.GetInt32(9),
+        Iteration = r.GetInt32(10),
+        Runs = r.GetInt32(11),
+        Parameters = ObjectOrNull(r, 12),
+        Delivery = ObjectOrNull(r, 13),
+        LeaseSeconds = r.GetInt32(14),
+        ReadyAt = LongOrNull(r, 15),
+        LeaseOwner = r.IsDBNull(16) ? null : r.GetString(16),
+        LeaseUntil = LongOrNull(r, 17),
+        Outputs = ObjectOrNull(r, 18),
+        ErrorCode = r.IsDBNull(19) ? null : r.GetString(19),
+        ErrorMessage = r.IsDBNull(20) ? null : r.GetString(20),
+        StartedAt = LongOrNull(r, 21),
+        ClaimedAt = LongOrNull(r, 22),
+        CompletedAt = LongOrNull(r, 23),
+        Cost = r.GetDecimal(24),
+        CancelRequested = r.GetBoolean(25),
+        SignalData = r.IsDBNull(26) ? null : JsonNode.Parse(r.GetString(26)),
+        SignalWaitUntil = LongOrNull(r, 27),
+        SignalSatisfied = r.GetBoolean(28),
+    };
+
+    public static NpgsqlBatchCommand Update(ActivityState a, int ordinal, string expectedStatus)
+    {
+        var command = new NpgsqlBatchCommand(UpdateSql);
+        var p = command.Parameters;
+        p.Add(PgParameters.Text(a.WorkflowId));
+        p.Add(PgParameters.Text(a.Key));
+        p.Add(PgParameters.Text(a.Id));
+        p.Add(PgParameters.Integer(ordinal));
+        p.Add(PgParameters.Text(a.Worker));
+        p.Add(PgParameters.Text(a.ActivityName));
+        p.Add(PgParameters.Text(a.Status));
+        p.Add(PgParameters.Integer(a.Attempt));
+        p.Add(PgParameters.Integer(a.AttemptBase));
+        p.Add(PgParameters.Integer(a.MaxAttempts));
+        p.Add(PgParameters.Integer(a.Iteration));
+        p.Add(PgParameters.Integer(a.Runs));
+        p.Add(PgParameters.Json(a.Parameters?.ToJsonString()));
+        p.Add(PgParameters.Json(a.Delivery?.ToJsonString()));
+        p.Add(PgParameters.Integer(a.LeaseSeconds));
+        p.Add(PgParameters.Bigint(a.ReadyAt));
+        p.Add(PgParameters.Text(a.LeaseOwner));
+        p.Add(PgParameters.Bigint(a.LeaseUntil));
+        p.Add(PgParameters.Json(a.Outputs?.ToJsonString()));
+        p.Add(PgParameters.Text(a.ErrorCode));
+        p.Add(PgParameters.Text(a.ErrorMessage));
+        p.Add(PgParameters.Bigint(a.StartedAt));
+        p.Add(PgParameters.Bigint(a.ClaimedAt));
+        p.Add(PgParameters.Bigint(a.CompletedAt));
+        p.Add(PgParameters.Numeric(a.Cost));
+        p.Add(PgParameters.Boolean(a.CancelRequested));
+        p.Add(PgParameters.Json(a.SignalData?.ToJsonString()));
+        p.Add(PgParameters.Bigint(a.SignalWaitUntil));
+        p.Add(PgParameters.Boolean(a.SignalSatisfied));
+        p.Add(PgParameters.Text(expectedStatus));
+        return command;
+    }
+
+    public static NpgsqlBatchCommand InsertMany(IReadOnlyList<(ActivityState State, ActivityDefinition Definition)> rows)
+    {
+        var command = new NpgsqlBatchCommand(InsertManySql);
+        var p = command.Parameters;
+        p.Add(PgParameters.TextArray(Column(rows, r => r.State.WorkflowId)));
+        p.Add(PgParameters.TextArray(Column(rows, r => r.State.Key)));
+        p.Add(PgParameters.TextArray(Column(rows, r => r.State.Id)));
+        p.Add(PgParameters.IntegerArray(Column<int?>(rows, r => r.Definition.Index)));
+        p.Add(PgParameters.TextArray(Column(rows, r => r.State.Worker)));
+        p.Add(PgParameters.TextArray(Column(rows, r => r.State.ActivityName)));
+        p.Add(PgParameters.TextArray(Column(rows, r => r.State.Status)));
+        p.Add(PgParameters.IntegerArray(Column<int?>(rows, r => r.State.Attempt)));
+        p.Add(PgParameters.IntegerArray(Column<int?>(rows, r => r.State.AttemptBase)));
+        p.Add(PgParameters.IntegerArray(Column<int?>(rows, r => r.State.MaxAttempts)));
+        p.Add(PgParameters.IntegerArray(Column<int?>(rows, r => r.State.Iteration)));
+        p.Add(PgParameters.IntegerArray(Column<int?>(rows, r => r.State.Runs)));
+        p.Add(PgParameters.JsonArray(Column(rows, r => r.State.Parameters?.ToJsonString())));
+        p.Add(PgParameters.JsonArray(Column(rows, r => r.State.Delivery?.ToJsonString())));
+        p.Add(PgParameters.IntegerArray(Column<int?>(rows, r => r.State.LeaseSeconds)));
+        p.Add(PgParameters.BigintArray(Column(rows, r => r.State.ReadyAt)));
+        p.Add(PgParameters.TextArray(Column(rows, r => r.State.LeaseOwner)));
+        p.Add(PgParameters.BigintArray(Column(rows, r => r.State.LeaseUntil)));
+        p.Add(PgParameters.JsonArray(Column(rows, r => r.State.Outputs?.ToJsonString())));
+        p.Add(PgParameters.TextArray(Column(rows, r => r.State.ErrorCode)));
+        p.Add(PgParameters.TextArray(Column(rows, r => r.State.ErrorMessage)));
+        p.Add(PgParameters.BigintArray(Column(rows, r => r.State.StartedAt)));
+        p.Add(PgParameters.BigintArray(Column(rows, r => r.State.ClaimedAt)));
+        p.Add(PgParameters.BigintArray(Column(rows, r => r.State.CompletedAt)));
+        p.Add(PgParameters.NumericArray(Column(rows, r => r.State.Cost)));
+        p.Add(PgParameters.BooleanArray(Column(rows, r => r.State.CancelRequested)));
+        p.Add(PgParameters.JsonArray(Column(rows, r => r.State.SignalData?.ToJsonString())));
+        p.Add(PgParameters.BigintArray(Column(rows, r => r.State.SignalWaitUntil)));
+        p.Add(PgParameters.BooleanArray(Column(rows, r => r.State.SignalSatisfied)));
+        return command;
+    }
+
+    private static T[] Column<T>(IReadOnlyList<(ActivityState State, ActivityDefinition Definition)> rows,
+        Func<(ActivityState State, ActivityDefinition Definition), T> value)
+    {
+        var column = new T[rows.Count];
+        for (var i = 0; i < rows.Count; i++)
+        {
+            column[i] = value(rows[i]);
+        }
+        return column;
+    }
+
+    private static long? LongOrNull(NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : r.GetInt64(i);
+
+    private static JsonObject? ObjectOrNull(NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : JsonNode.Parse(r.GetString(i))?.AsObject();
+}

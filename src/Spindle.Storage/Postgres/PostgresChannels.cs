@@ -1,0 +1,14 @@
+namespace Spindle.Storage.Postgres;
+
+/// <summary>
+/// <c>LISTEN/NOTIFY</c> channels that carry wake-ups between servers sharing one database. Payloads are plain
+/// strings so that anything speaking PostgreSQL can produce or consume them.
+/// </summary>
+public static class PostgresChannels
+{
+    /// <summary>Payload: a routing key (<c>worker</c>) that gained claimable activities.</summary>
+    public const string Ready = "spindle_ready";
+
+    /// <summary>Payload: the id of a workflow that reached a terminal status.</summary>
+    public const string Finished = "spindle_finished";
+}

@@ -1,0 +1,110 @@
+namespace Spindle.Storage.Postgres;
+
+/// <summary>
+/// Numbered schema migrations, applied in order at start under an advisory lock (several servers may start at
+/// once); each runs in its own transaction. Times are Unix microseconds in <c>bigint</c>, as on SQLite, so that both
+/// backends share the engine's clock and row shapes. JSON is stored as <c>json</c>, not <c>jsonb</c>, because
+/// <c>jsonb</c> reorders object keys and parameters and outputs must come back exactly as written.
+/// </summary>
+internal static class PostgresMigrations
+{
+    /// <summary>Key of the session advisory lock held while migrating ("SPINDLE" + 1).</summary>
+    public const long AdvisoryLockKey = 0x5350_494E_444C_0001;
+
+    public static readonly IReadOnlyList<(int Version, string Sql)> All =
+    [
+        (1, """
+            CREATE TABLE definitions (
+                name text NOT NULL,
+                version text NOT NULL,
+                content_hash text NOT NULL,
+                definition json NOT NULL,
+                activity_count integer NOT NULL,
+                created_at bigint NOT NULL,
+                PRIMARY KEY (name, version)
+            );
+
+            CREATE TABLE workflows (
+                id text PRIMARY KEY,
+                definition_name text NOT NULL,
+                definition_version text NOT NULL,
+                status text NOT NULL,
+                input json NOT NULL,
+                unique_key text NULL,
+                error_message text NULL,
+                created_at bigint NOT NULL,
+                updated_at bigint NOT NULL,
+                completed_at bigint NULL,
+                deadline_at bigint NULL,
+                total_cost numeric NOT NULL DEFAULT 0,
+                budget_limit numeric NULL
+            ) WITH (fillfactor = 80);
+            CREATE UNIQUE INDEX ux_workflows_unique_key ON workflows (unique_key)
+                WHERE unique_key IS NOT NULL AND status NOT IN ('failed', 'cancelled');
+            CREATE INDEX ix_workflows_created ON workflows (created_at DESC, id DESC);
+            CREATE INDEX ix_workflows_deadline ON workflows (deadline_at) WHERE status = 'running';
+
+            -- This table is the queue. Rows are updated in place on every step, so leave room for HOT updates.
+            CREATE TABLE activity_runs (
+                workflow_id text NOT NULL,
+                activity_key text NOT NULL,
+                id text NOT NULL UNIQUE,
+                ordinal integer NOT NULL,
+                worker text NOT NULL,
+                activity_name text NOT NULL,
+                status text NOT NULL,
+                attempt integer NOT NULL,
+                attempt_base integer NOT NULL,
+                max_attempts integer NOT NULL,
+                iteration integer NOT NULL,
+                runs integer NOT NULL,
+                parameters json NULL,
+                delivery json NULL,
+                lease_seconds integer NOT NULL,
+                ready_at bigint NULL,
+                lease_owner text NULL,
+                lease_until bigint NULL,
+                outputs json NULL,
+                error_code text NULL,
+                error_message text NULL,
+                started_at bigint NULL,
+                claimed_at bigint NULL,
+                completed_at bigint NULL,
+                cost numeric NOT NULL DEFAULT 0,
+                cancel_requested boolean NOT NULL DEFAULT false,
+                signal_data json NULL,
+                signal_wait_until bigint NULL,
+                signal_satisfied boolean NOT NULL DEFAULT false,
+                PRIMARY KEY (workflow_id, activity_key)
+            ) WITH (fillfactor = 70);
+            -- Claimable rows only: the claim's inner SELECT walks this index in ready_at order.
+            CREATE INDEX ix_activity_runs_claim ON activity_runs (worker, ready_at) WHERE status = 'pending';
+            CREATE INDEX ix_activity_runs_lease ON activity_runs (lease_until) WHERE status = 'running';
+            CREATE INDEX ix_activity_runs_signal ON activity_runs (signal_wait_until) WHERE status = 'waiting';
+
+            CREATE TABLE events (
+                seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                id text NOT NULL UNIQUE,
+                workflow_id text NOT NULL,
+                event_type text NOT NULL,
+                activity_key text NULL,
+                iteration integer NULL,
+                payload json NOT NULL,
+                created_at bigint NOT NULL
+            );
+            CREATE INDEX ix_events_workflow ON events (workflow_id, seq);
+
+            -- Time-ordered ids (UUIDv7, as the engine's Ids.New) for events written by SQL alone: the claim
+            -- statement records ActivityStarted without a second round trip.
+            CREATE FUNCTION spindle_uuid_v7() RETURNS text LANGUAGE sql VOLATILE AS $$
+                SELECT encode(set_bit(set_bit(
+                    overlay(uuid_send(gen_random_uuid())
+                            PLACING substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
+                            FROM 1 FOR 6),
+                    52, 1), 53, 1), 'hex')::uuid::text
+            $$;
+            """),
+    ];
+
+    public static int Latest => All[^1].Version;
+}

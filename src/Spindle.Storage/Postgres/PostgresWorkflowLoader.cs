@@ -1,0 +1,146 @@
+using System.Text.Json.Nodes;
+using Npgsql;
+using Spindle.Core.Definitions;
+using Spindle.Core.Orchestration;
+
+namespace Spindle.Storage.Postgres;
+
+/// <summary>
+/// Reads definitions and whole workflows (row plus activity rows) in one round trip; used by queries and, with a
+/// row lock, by write transactions.
+/// </summary>
+internal static class PostgresWorkflowLoader
+{
+    private const string WorkflowColumns =
+        "id, definition_name, definition_version, status, input, unique_key, error_message, created_at, updated_at, " +
+        "completed_at, deadline_at, total_cost, budget_limit";
+
+    /// <summary>How the workflow row is selected and locked.</summary>
+    public enum Lock
+    {
+        None,
+        ForUpdate,
+        ForUpdateSkipLocked,
+    }
+
+    public static Task<WorkflowState?> LoadAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, DefinitionCache definitions,
+        string workflowId, Lock lockMode, CancellationToken cancellationToken) =>
+        LoadAsync(conn, tx, definitions, "$1", workflowId, lockMode, cancellationToken);
+
+    /// <summary>The workflow an activity execution belongs to, locked.</summary>
+    public static Task<WorkflowState?> LoadOfActivityAsync(NpgsqlConnection conn, NpgsqlTransaction tx, DefinitionCache definitions,
+        string activityId, CancellationToken cancellationToken) =>
+        LoadAsync(conn, tx, definitions, "(SELECT workflow_id FROM activity_runs WHERE id = $1)", activityId, Lock.ForUpdate,
+            cancellationToken);
+
+    /// <summary>
+    /// Both statements go in one batch. Under READ COMMITTED each statement takes its own snapshot when it starts,
+    /// and the second starts only after the first holds the row lock, so the activity rows read are those committed
+    /// by whoever held the workflow before.
+    /// </summary>
+    private static async Task<WorkflowState?> LoadAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, DefinitionCache definitions,
+        string workflowIdExpression, string argument, Lock lockMode, CancellationToken cancellationToken)
+    {
+        var locking = lockMode switch
+        {
+            Lock.ForUpdate => " FOR UPDATE",
+            Lock.ForUpdateSkipLocked => " FOR UPDATE SKIP LOCKED",
+            _ => "",
+        };
+        await using var batch = new NpgsqlBatch(conn, tx);
+        batch.BatchCommands.Add(PgParameters.Statement(
+            $"SELECT {WorkflowColumns} FROM workflows WHERE id = {workflowIdExpression}{locking}", PgParameters.Text(argument)));
+        batch.BatchCommands.Add(PgParameters.Statement(
+            $"SELECT {PostgresActivityRows.Columns} FROM activity_runs WHERE workflow_id = {workflowIdExpression} ORDER BY ordinal",
+            PgParameters.Text(argument)));
+
+        WorkflowRow row;
+        var activities = new List<ActivityState>();
+        await using (var r = await batch.ExecuteReaderAsync(cancellationToken))
+        {
+            if (!await r.ReadAsync(cancellationToken))
+            {
+                return null;
+            }
+            row = new WorkflowRow(
+                r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4),
+                r.IsDBNull(5) ? null : r.GetString(5), r.IsDBNull(6) ? null : r.GetString(6), r.GetInt64(7), r.GetInt64(8),
+                r.IsDBNull(9) ? null : r.GetInt64(9), r.IsDBNull(10) ? null : r.GetInt64(10), r.GetDecimal(11),
+                r.IsDBNull(12) ? null : r.GetDecimal(12));
+            await r.NextResultAsync(cancellationToken);
+            while (await r.ReadAsync(cancellationToken))
+            {
+                activities.Add(PostgresActivityRows.Read(r));
+            }
+        }
+
+        var definition = await DefinitionAsync(conn, tx, definitions, row.DefinitionName, row.DefinitionVersion, cancellationToken);
+        var wf = new WorkflowState
+        {
+            Id = row.Id,
+            Definition = definition,
+            DefinitionVersion = row.DefinitionVersion,
+            Status = row.Status,
+            Input = JsonNode.Parse(row.Input)!.AsObject(),
+            UniqueKey = row.UniqueKey,
+            ErrorMessage = row.ErrorMessage,
+            CreatedAt = row.CreatedAt,
+            UpdatedAt = row.UpdatedAt,
+            CompletedAt = row.CompletedAt,
+            DeadlineAt = row.DeadlineAt,
+            TotalCost = row.TotalCost,
+            BudgetLimit = row.BudgetLimit,
+        };
+        foreach (var a in activities)
+        {
+            wf.Activities[a.Key] = a;
+        }
+        return wf;
+    }
+
+    /// <summary>The latest version when <paramref name="version"/> is null; the JSON is fetched only on a cache miss.</summary>
+    public static async Task<StoredDefinition?> ReadDefinitionAsync(NpgsqlConnection conn, NpgsqlTransaction? tx,
+        DefinitionCache definitions, string name, string? version, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand(version is null
+            ? "SELECT version, created_at FROM definitions WHERE name = $1 ORDER BY version DESC LIMIT 1"
+            : "SELECT version, created_at FROM definitions WHERE name = $1 AND version = $2", conn, tx);
+        cmd.Parameters.Add(PgParameters.Text(name));
+        if (version is not null)
+        {
+            cmd.Parameters.Add(PgParameters.Text(version));
+        }
+        string found;
+        long createdAt;
+        await using (var r = await cmd.ExecuteReaderAsync(cancellationToken))
+        {
+            if (!await r.ReadAsync(cancellationToken))
+            {
+                return null;
+            }
+            found = r.GetString(0);
+            createdAt = r.GetInt64(1);
+        }
+        var definition = await DefinitionAsync(conn, tx, definitions, name, found, cancellationToken);
+        return new StoredDefinition(name, found, definition, createdAt);
+    }
+
+    private static async Task<WorkflowDefinition> DefinitionAsync(NpgsqlConnection conn, NpgsqlTransaction? tx,
+        DefinitionCache definitions, string name, string version, CancellationToken cancellationToken)
+    {
+        if (definitions.TryGet(name, version, out var cached))
+        {
+            return cached;
+        }
+        await using var cmd = new NpgsqlCommand("SELECT definition FROM definitions WHERE name = $1 AND version = $2", conn, tx);
+        cmd.Parameters.Add(PgParameters.Text(name));
+        cmd.Parameters.Add(PgParameters.Text(version));
+        var json = (string)(await cmd.ExecuteScalarAsync(cancellationToken))!;
+        return definitions.GetOrAdd(name, version, () => json);
+    }
+
+    private sealed record WorkflowRow(
+        string Id, string DefinitionName, string DefinitionVersion, string Status, string Input, string? UniqueKey,
+        string? ErrorMessage, long CreatedAt, long UpdatedAt, long? CompletedAt, long? DeadlineAt, decimal TotalCost,
+        decimal? BudgetLimit);
+}

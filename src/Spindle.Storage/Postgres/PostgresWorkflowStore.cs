@@ -1,0 +1,391 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using Npgsql;
+using Spindle.Core.Common;
+using Spindle.Core.Definitions;
+using Spindle.Core.Orchestration;
+
+namespace Spindle.Storage.Postgres;
+
+/// <summary>
+/// The shared store: one PostgreSQL database behind any number of servers. Everything goes through one
+/// <see cref="NpgsqlDataSource"/> (its pool survives a database restart: broken connections are dropped and new ones
+/// opened). Workflows are serialised by a row lock on <c>workflows</c>; the queue is <c>activity_runs</c>, claimed
+/// with <c>FOR UPDATE SKIP LOCKED</c> so that concurrent pollers never wait for each other.
+/// </summary>
+public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
+{
+    private const string ClaimedColumns = "id, workflow_id, activity_key, activity_name, parameters, delivery, signal_data, attempt, iteration, lease_seconds";
+
+    /// <summary>
+    /// One statement claims up to $4 rows and records their ActivityStarted events. The inner SELECT walks the
+    /// partial index of pending rows in ready_at order and skips rows another poller (or a cancel) holds; {0} is the
+    /// optional activity_name filter.
+    /// </summary>
+    private const string ClaimSql =
+        "WITH claimed AS (" +
+        " UPDATE activity_runs SET status = 'running', lease_owner = $1, lease_until = $2 + lease_seconds::bigint * 1000000, claimed_at = $2" +
+        " WHERE id IN (SELECT id FROM activity_runs WHERE worker = $3 AND status = 'pending' AND ready_at <= $2{0}" +
+        " ORDER BY ready_at LIMIT $4 FOR UPDATE SKIP LOCKED)" +
+        " RETURNING " + ClaimedColumns + ", ready_at), " +
+        "started AS (" +
+        " INSERT INTO events (id, workflow_id, event_type, activity_key, iteration, payload, created_at)" +
+        " SELECT spindle_uuid_v7(), workflow_id, 'ActivityStarted', activity_key, iteration," +
+        " json_build_object('worker_id', $1::text, 'attempt', attempt), $2 FROM claimed ORDER BY ready_at) " +
+        "SELECT " + ClaimedColumns + " FROM claimed ORDER BY ready_at";
+
+    private static readonly string ClaimAnySql = ClaimSql.Replace("{0}", "", StringComparison.Ordinal);
+
+    private static readonly string ClaimNamedSql = ClaimSql.Replace("{0}", " AND activity_name = ANY($5)", StringComparison.Ordinal);
+
+    /// <summary>Extends the lease of the owner, or says why not, in one round trip.</summary>
+    private const string HeartbeatSql =
+        "WITH beat AS (" +
+        " UPDATE activity_runs SET lease_until = $1 + lease_seconds::bigint * 1000000" +
+        " WHERE id = $2 AND status = 'running' AND lease_owner = $3 RETURNING lease_seconds, cancel_requested) " +
+        "SELECT true, lease_seconds, cancel_requested, NULL::text FROM beat " +
+        "UNION ALL " +
+        "SELECT false, lease_seconds, false, status FROM activity_runs WHERE id = $2 AND NOT EXISTS (SELECT 1 FROM beat)";
+
+    private readonly NpgsqlDataSource _dataSource;
+
+    /// <param name="databaseUrl">A <c>postgres://</c> URL or an Npgsql connection string.</param>
+    public PostgresWorkflowStore(string databaseUrl, EngineDefaults defaults, IStoreNotifier? notifier = null)
+        : base(defaults, notifier)
+    {
+        ConnectionString = PostgresConnectionStrings.FromDatabaseUrl(databaseUrl);
+        _dataSource = NpgsqlDataSource.Create(ConnectionString);
+    }
+
+    /// <summary>The normalised Npgsql connection string (a listener opens its own connection with it).</summary>
+    public string ConnectionString { get; }
+
+    public override async Task MigrateAsync(CancellationToken cancellationToken)
+    {
+        await using var conn = await _dataSource.OpenConnectionAsync(cancellationToken);
+        // Servers starting together take turns; the lock goes with the session if this process dies.
+        await ExecAsync(conn, null, $"SELECT pg_advisory_lock({PostgresMigrations.AdvisoryLockKey})", cancellationToken);
+        try
+        {
+            await ExecAsync(conn, null,
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL)", cancellationToken);
+            int current;
+            await using (var cmd = new NpgsqlCommand("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", conn))
+            {
+                current = (int)(await cmd.ExecuteScalarAsync(cancellationToken))!;
+            }
+            if (current > PostgresMigrations.Latest)
+            {
+                throw new SchemaTooNewException(current, PostgresMigrations.Latest,
+                    "Another server with a newer Spindle has upgraded this database; upgrade this server too, or point --database-url at another database.");
+            }
+            foreach (var (version, sql) in PostgresMigrations.All)
+            {
+                if (version <= current)
+                {
+                    continue;
+                }
+                await using var tx = await conn.BeginTransactionAsync(cancellationToken);
+                await ExecAsync(conn, tx, sql, cancellationToken);
+                await using (var cmd = new NpgsqlCommand("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)", conn, tx))
+                {
+                    cmd.Parameters.Add(PgParameters.Integer(version));
+                    cmd.Parameters.Add(PgParameters.Bigint(Timestamps.Now()));
+                    await cmd.ExecuteNonQueryAsync(cancellationToken);
+                }
+                await tx.CommitAsync(cancellationToken);
+            }
+        }
+        finally
+        {
+            await ExecAsync(conn, null, $"SELECT pg_advisory_unlock({PostgresMigrations.AdvisoryLockKey})", CancellationToken.None);
+        }
+    }
+
+    // ---- definitions ------------------------------------------------------------------------------------------
+
+    public override async Task<DeployOutcome> DeployAsync(WorkflowDefinition definition, CancellationToken cancellationToken)
+    {
+        await using var conn = await _dataSource.OpenConnectionAsync(cancellationToken);
+        await using var tx = await conn.BeginTransactionAsync(cancellationToken);
+        string? latestVersion = null;
+        string? latestHash = null;
+        long latestCreated = 0;
+        await using (var batch = new NpgsqlBatch(conn, tx))
+        {
+            // Two servers deploying one name at the same microsecond would pick the same version: take turns per name.
+            batch.BatchCommands.Add(PgParameters.Statement("SELECT pg_advisory_xact_lock(hashtextextended('spindle.deploy:' || $1, 0))",
+                PgParameters.Text(definition.Name)));
+            batch.BatchCommands.Add(PgParameters.Statement(
+                "SELECT version, content_hash, created_at FROM definitions WHERE name = $1 ORDER BY version DESC LIMIT 1",
+                PgParameters.Text(definition.Name)));
+            await using var r = await batch.ExecuteReaderAsync(cancellationToken);
+            await r.NextResultAsync(cancellationToken);
+            if (await r.ReadAsync(cancellationToken))
+            {
+                latestVersion = r.GetString(0);
+                latestHash = r.GetString(1);
+                latestCreated = r.GetInt64(2);
+            }
+        }
+        if (latestHash == definition.ContentHash)
+        {
+            await tx.CommitAsync(cancellationToken);
+            return new DeployOutcome(definition.Name, latestVersion!, latestCreated, Unchanged: true);
+        }
+        var now = Timestamps.Now();
+        var version = DefinitionVersions.Next(now, latestVersion);
+        await using (var cmd = new NpgsqlCommand(
+            "INSERT INTO definitions (name, version, content_hash, definition, activity_count, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            conn, tx))
+        {
+            cmd.Parameters.Add(PgParameters.Text(definition.Name));
+            cmd.Parameters.Add(PgParameters.Text(version));
+            cmd.Parameters.Add(PgParameters.Text(definition.ContentHash));
+            cmd.Parameters.Add(PgParameters.Json(definition.NormalizedJson.ToJsonString()));
+            cmd.Parameters.Add(PgParameters.Integer(definition.Activities.Count));
+            cmd.Parameters.Add(PgParameters.Bigint(now));
+            await cmd.ExecuteNonQueryAsync(cancellationToken);
+        }
+        await tx.CommitAsync(cancellationToken);
+        Definitions.Add(definition.Name, version, definition);
+        return new DeployOutcome(definition.Name, version, now, Unchanged: false);
+    }
+
+    public override async Task<IReadOnlyList<DefinitionSummary>> ListDefinitionsAsync(CancellationToken cancellationToken)
+    {
+        await using var cmd = _dataSource.CreateCommand(
+            "SELECT name, version, activity_count, created_at FROM definitions ORDER BY name, version DESC");
+        var list = new List<DefinitionSummary>();
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+        {
+            list.Add(new DefinitionSummary(r.GetString(0), r.GetString(1), r.GetInt32(2), r.GetInt64(3)));
+        }
+        return list;
+    }
+
+    public override async Task<StoredDefinition?> GetDefinitionAsync(string name, string? version, CancellationToken cancellationToken)
+    {
+        await using var conn = await _dataSource.OpenConnectionAsync(cancellationToken);
+        return await PostgresWorkflowLoader.ReadDefinitionAsync(conn, null, Definitions, name, version, cancellationToken);
+    }
+
+    // ---- workflows --------------------------------------------------------------------------------------------
+
+    public override async Task<WorkflowState?> GetWorkflowAsync(string workflowId, CancellationToken cancellationToken)
+    {
+        await using var conn = await _dataSource.OpenConnectionAsync(cancellationToken);
+        return await PostgresWorkflowLoader.LoadAsync(conn, null, Definitions, workflowId, PostgresWorkflowLoader.Lock.None,
+            cancellationToken);
+    }
+
+    public override async Task<string?> GetWorkflowStatusAsync(string workflowId, CancellationToken cancellationToken)
+    {
+        await using var cmd = _dataSource.CreateCommand("SELECT status FROM workflows WHERE id = $1");
+        cmd.Parameters.Add(PgParameters.Text(workflowId));
+        return (string?)await cmd.ExecuteScalarAsync(cancellationToken);
+    }
+
+    public override async Task<(IReadOnlyList<WorkflowSummary> Items, int Total)> ListWorkflowsAsync(WorkflowQuery query,
+        CancellationToken cancellationToken)
+    {
+        var where = new StringBuilder(" WHERE true");
+        var values = new List<Func<NpgsqlParameter>>();
+        void Filter(string condition, Func<NpgsqlParameter> value)
+        {
+            values.Add(value);
+            where.Append(" AND ").Append(condition).Append(" $").Append(values.Count);
+        }
+        if (query.Status is not null) Filter("status =", () => PgParameters.Text(query.Status));
+        if (query.DefinitionName is not null) Filter("definition_name =", () => PgParameters.Text(query.DefinitionName));
+        if (query.CreatedAfter is not null) Filter("created_at >", () => PgParameters.Bigint(query.CreatedAfter));
+        if (query.CreatedBefore is not null) Filter("created_at <", () => PgParameters.Bigint(query.CreatedBefore));
+
+        await using var batch = _dataSource.CreateBatch();
+        var count = new NpgsqlBatchCommand("SELECT COUNT(*) FROM workflows" + where);
+        count.Parameters.AddRange(values.Select(v => v()).ToArray());
+        var page = new NpgsqlBatchCommand(
+            "SELECT id, status, definition_name, definition_version, created_at, updated_at, error_message FROM workflows" + where +
+            $" ORDER BY created_at DESC, id DESC LIMIT ${values.Count + 1} OFFSET ${values.Count + 2}");
+        page.Parameters.AddRange(values.Select(v => v()).ToArray());
+        page.Parameters.Add(PgParameters.Integer(query.Limit));
+        page.Parameters.Add(PgParameters.Integer(query.Offset));
+        batch.BatchCommands.Add(count);
+        batch.BatchCommands.Add(page);
+
+        await using var r = await batch.ExecuteReaderAsync(cancellationToken);
+        await r.ReadAsync(cancellationToken);
+        var total = (int)r.GetInt64(0);
+        await r.NextResultAsync(cancellationToken);
+        var items = new List<WorkflowSummary>();
+        while (await r.ReadAsync(cancellationToken))
+        {
+            items.Add(new WorkflowSummary(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4),
+                r.GetInt64(5), r.IsDBNull(6) ? null : r.GetString(6)));
+        }
+        return (items, total);
+    }
+
+    // ---- worker protocol --------------------------------------------------------------------------------------
+
+    public override async Task<IReadOnlyList<ClaimedActivity>> ClaimAsync(ClaimCommand command, CancellationToken cancellationToken)
+    {
+        var named = command.ActivityNames is { Count: > 0 };
+        await using var cmd = _dataSource.CreateCommand(named ? ClaimNamedSql : ClaimAnySql);
+        cmd.Parameters.Add(PgParameters.Text(command.WorkerId));
+        cmd.Parameters.Add(PgParameters.Bigint(Timestamps.Now()));
+        cmd.Parameters.Add(PgParameters.Text(command.Worker));
+        cmd.Parameters.Add(PgParameters.Integer(command.MaxActivities));
+        if (named)
+        {
+            cmd.Parameters.Add(PgParameters.TextArray(command.ActivityNames!.ToArray()));
+        }
+        var claimed = new List<ClaimedActivity>();
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+        {
+            claimed.Add(new ClaimedActivity(
+                r.GetString(0), r.GetString(1), r.GetString(2), command.Worker, r.GetString(3),
+                r.IsDBNull(4) ? new JsonObject() : JsonNode.Parse(r.GetString(4))!.AsObject(),
+                r.IsDBNull(5) ? new JsonObject() : JsonNode.Parse(r.GetString(5))!.AsObject(),
+                r.IsDBNull(6) ? null : JsonNode.Parse(r.GetString(6)),
+                r.GetInt32(7), r.GetInt32(8), r.GetInt32(9)));
+        }
+        return claimed;
+    }
+
+    public override async Task<HeartbeatOutcome> HeartbeatAsync(string activityId, string workerId, CancellationToken cancellationToken)
+    {
+        await using var cmd = _dataSource.CreateCommand(HeartbeatSql);
+        cmd.Parameters.Add(PgParameters.Bigint(Timestamps.Now()));
+        cmd.Parameters.Add(PgParameters.Text(activityId));
+        cmd.Parameters.Add(PgParameters.Text(workerId));
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        if (!await r.ReadAsync(cancellationToken))
+        {
+            return new HeartbeatOutcome(StoreStatus.NotFound, false, 0, false);
+        }
+        if (r.GetBoolean(0))
+        {
+            return new HeartbeatOutcome(StoreStatus.Ok, true, r.GetInt32(1), r.GetBoolean(2));
+        }
+        return r.GetString(3) is ActivityStatus.Completed or ActivityStatus.Failed
+            ? new HeartbeatOutcome(StoreStatus.Ok, false, r.GetInt32(1), false)
+            : new HeartbeatOutcome(StoreStatus.Conflict, false, 0, false);
+    }
+
+    // ---- history ----------------------------------------------------------------------------------------------
+
+    public override async Task<EventPage?> GetEventsAsync(string workflowId, string? afterEventId, int limit,
+        IReadOnlySet<string>? eventTypes, CancellationToken cancellationToken)
+    {
+        await using var batch = _dataSource.CreateBatch();
+        batch.BatchCommands.Add(PgParameters.Statement("SELECT EXISTS (SELECT 1 FROM workflows WHERE id = $1)", PgParameters.Text(workflowId)));
+        var sql = new StringBuilder("SELECT id, event_type, activity_key, iteration, payload, created_at FROM events WHERE workflow_id = $1");
+        var page = new NpgsqlBatchCommand();
+        page.Parameters.Add(PgParameters.Text(workflowId));
+        if (afterEventId is not null)
+        {
+            page.Parameters.Add(PgParameters.Text(afterEventId));
+            sql.Append($" AND seq > COALESCE((SELECT seq FROM events WHERE id = ${page.Parameters.Count}), 0)");
+        }
+        if (eventTypes is { Count: > 0 })
+        {
+            page.Parameters.Add(PgParameters.TextArray(eventTypes.ToArray()));
+            sql.Append($" AND event_type = ANY(${page.Parameters.Count})");
+        }
+        page.Parameters.Add(PgParameters.Integer(limit + 1));
+        sql.Append($" ORDER BY seq LIMIT ${page.Parameters.Count}");
+        page.CommandText = sql.ToString();
+        batch.BatchCommands.Add(page);
+
+        await using var r = await batch.ExecuteReaderAsync(cancellationToken);
+        await r.ReadAsync(cancellationToken);
+        if (!r.GetBoolean(0))
+        {
+            return null;
+        }
+        await r.NextResultAsync(cancellationToken);
+        var events = new List<StoredEvent>();
+        while (await r.ReadAsync(cancellationToken))
+        {
+            events.Add(new StoredEvent(r.GetString(0), workflowId, r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2),
+                r.IsDBNull(3) ? null : r.GetInt32(3), JsonNode.Parse(r.GetString(4))!.AsObject(), r.GetInt64(5)));
+        }
+        var hasMore = events.Count > limit;
+        if (hasMore)
+        {
+            events.RemoveAt(events.Count - 1);
+        }
+        return new EventPage(events, hasMore);
+    }
+
+    // ---- timers -----------------------------------------------------------------------------------------------
+
+    protected override async Task<IReadOnlyList<(string WorkflowId, string? ActivityKey)>> FindDueAsync(DueTimer kind, long now,
+        CancellationToken cancellationToken)
+    {
+        var sql = kind switch
+        {
+            DueTimer.ExpiredLease =>
+                "SELECT workflow_id, activity_key FROM activity_runs WHERE status = 'running' AND lease_until < $1 ORDER BY lease_until LIMIT $2",
+            DueTimer.SignalTimeout =>
+                "SELECT workflow_id, activity_key FROM activity_runs WHERE status = 'waiting' AND signal_wait_until <= $1 ORDER BY signal_wait_until LIMIT $2",
+            _ => "SELECT id, NULL::text FROM workflows WHERE status = 'running' AND deadline_at <= $1 ORDER BY deadline_at LIMIT $2",
+        };
+        await using var cmd = _dataSource.CreateCommand(sql);
+        cmd.Parameters.Add(PgParameters.Bigint(now));
+        cmd.Parameters.Add(PgParameters.Integer(TimerBatch));
+        var list = new List<(string, string?)>();
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+        {
+            list.Add((r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1)));
+        }
+        return list;
+    }
+
+    public override async Task<IReadOnlyList<(string Worker, long ReadyAt)>> GetDelayedAsync(CancellationToken cancellationToken)
+    {
+        await using var cmd = _dataSource.CreateCommand("SELECT worker, MIN(ready_at) FROM activity_runs WHERE status = 'pending' GROUP BY worker");
+        var list = new List<(string, long)>();
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+        {
+            list.Add((r.GetString(0), r.GetInt64(1)));
+        }
+        return list;
+    }
+
+    // ---- plumbing ---------------------------------------------------------------------------------------------
+
+    protected override async Task<T> InWriteTransactionAsync<T>(Func<IWriteTransaction, CancellationToken, Task<T>> work,
+        CancellationToken cancellationToken)
+    {
+        await using var conn = await _dataSource.OpenConnectionAsync(cancellationToken);
+        await using var tx = await conn.BeginTransactionAsync(cancellationToken);
+        try
+        {
+            var result = await work(new PostgresWriteTransaction(conn, tx, Definitions), cancellationToken);
+            await tx.CommitAsync(cancellationToken);
+            return result;
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation && ex.ConstraintName == "ux_workflows_unique_key")
+        {
+            throw new UniqueKeyConflictException(ex.MessageText, ex);
+        }
+        catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure)
+        {
+            throw new WriteConflictException(ex.MessageText);
+        }
+    }
+
+    private static async Task ExecAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string sql, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand(sql, conn, tx);
+        await cmd.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public override async ValueTask DisposeAsync() => await _dataSource.DisposeAsync();
+}

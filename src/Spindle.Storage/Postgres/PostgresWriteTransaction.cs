@@ -1,0 +1,205 @@
+using Npgsql;
+using Spindle.Core.Common;
+using Spindle.Core.Definitions;
+using Spindle.Core.Orchestration;
+
+namespace Spindle.Storage.Postgres;
+
+/// <summary>
+/// One write transaction on a pooled connection. Workflows are serialised by <c>SELECT … FOR UPDATE</c> on their
+/// row; everything the decision changed is written in one batch (one round trip), wake-ups included: <c>pg_notify</c>
+/// inside the transaction is delivered to every listening server exactly when it commits.
+/// </summary>
+internal sealed class PostgresWriteTransaction : IWriteTransaction
+{
+    private const string UpdateWorkflowSql =
+        "UPDATE workflows SET status = $2, error_message = $3, updated_at = $4, completed_at = $5, deadline_at = $6, " +
+        "total_cost = $7 WHERE id = $1";
+
+    private const string InsertWorkflowSql =
+        "INSERT INTO workflows (id, definition_name, definition_version, status, input, unique_key, error_message, created_at, " +
+        "updated_at, completed_at, deadline_at, total_cost, budget_limit) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+
+    private const string InsertEventsSql =
+        "INSERT INTO events (id, workflow_id, event_type, activity_key, iteration, payload, created_at) " +
+        "SELECT e.id, $1, e.event_type, e.activity_key, e.iteration, e.payload, $2 " +
+        "FROM unnest($3::text[], $4::text[], $5::text[], $6::integer[], $7::json[]) WITH ORDINALITY " +
+        "AS e(id, event_type, activity_key, iteration, payload, n) ORDER BY e.n";
+
+    private const string NotifySql = "SELECT pg_notify(n.channel, n.payload) FROM unnest($1::text[], $2::text[]) AS n(channel, payload)";
+
+    private readonly NpgsqlConnection _conn;
+    private readonly NpgsqlTransaction _tx;
+    private readonly DefinitionCache _definitions;
+
+    /// <summary>Status of each activity row as this transaction read it: the guard of its update.</summary>
+    private readonly Dictionary<string, string> _readStatus = new(StringComparer.Ordinal);
+
+    /// <summary>A submitted workflow is inserted with the machine's result, not inserted and then updated.</summary>
+    private WorkflowState? _unwritten;
+
+    public PostgresWriteTransaction(NpgsqlConnection conn, NpgsqlTransaction tx, DefinitionCache definitions)
+    {
+        _conn = conn;
+        _tx = tx;
+        _definitions = definitions;
+    }
+
+    public Task<StoredDefinition?> ReadDefinitionAsync(string name, string? version, CancellationToken cancellationToken) =>
+        PostgresWorkflowLoader.ReadDefinitionAsync(_conn, _tx, _definitions, name, version, cancellationToken);
+
+    public async Task<bool> UniqueKeyTakenAsync(string uniqueKey, string? exceptWorkflowId, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand(
+            "SELECT EXISTS (SELECT 1 FROM workflows WHERE unique_key = $1 AND status NOT IN ('failed', 'cancelled') AND id <> $2)",
+            _conn, _tx);
+        cmd.Parameters.Add(PgParameters.Text(uniqueKey));
+        cmd.Parameters.Add(PgParameters.Text(exceptWorkflowId ?? ""));
+        return (bool)(await cmd.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    public async Task<WorkflowState?> LockWorkflowAsync(string workflowId, bool skipLocked, CancellationToken cancellationToken) =>
+        Remember(await PostgresWorkflowLoader.LoadAsync(_conn, _tx, _definitions, workflowId,
+            skipLocked ? PostgresWorkflowLoader.Lock.ForUpdateSkipLocked : PostgresWorkflowLoader.Lock.ForUpdate, cancellationToken));
+
+    public async Task<WorkflowState?> LockWorkflowOfActivityAsync(string activityId, CancellationToken cancellationToken) =>
+        Remember(await PostgresWorkflowLoader.LoadOfActivityAsync(_conn, _tx, _definitions, activityId, cancellationToken));
+
+    public Task InsertWorkflowAsync(WorkflowState workflow, CancellationToken cancellationToken)
+    {
+        _unwritten = workflow;
+        return Task.CompletedTask;
+    }
+
+    public async Task PersistAsync(WorkflowState wf, WorkflowMachine machine, IReadOnlyList<WorkflowEvent> leadingEvents, long now,
+        CancellationToken cancellationToken)
+    {
+        await using var batch = new NpgsqlBatch(_conn, _tx);
+        if (ReferenceEquals(_unwritten, wf))
+        {
+            batch.BatchCommands.Add(InsertWorkflow(wf));
+            _unwritten = null;
+        }
+        else if (wf.IsDirty)
+        {
+            batch.BatchCommands.Add(PgParameters.Statement(UpdateWorkflowSql,
+                PgParameters.Text(wf.Id), PgParameters.Text(wf.Status), PgParameters.Text(wf.ErrorMessage),
+                PgParameters.Bigint(wf.UpdatedAt), PgParameters.Bigint(wf.CompletedAt), PgParameters.Bigint(wf.DeadlineAt),
+                PgParameters.Numeric(wf.TotalCost)));
+        }
+
+        var inserts = new List<(ActivityState, ActivityDefinition)>();
+        var guarded = new List<NpgsqlBatchCommand>();
+        foreach (var activity in wf.Definition.Activities)
+        {
+            var a = wf.Activities[activity.Key];
+            if (a.IsNew)
+            {
+                inserts.Add((a, activity));
+            }
+            else if (a.IsDirty)
+            {
+                var update = PostgresActivityRows.Update(a, activity.Index, _readStatus.GetValueOrDefault(a.Key, a.Status));
+                guarded.Add(update);
+                batch.BatchCommands.Add(update);
+            }
+        }
+        if (inserts.Count > 0)
+        {
+            batch.BatchCommands.Add(PostgresActivityRows.InsertMany(inserts));
+        }
+
+        var events = leadingEvents.Count == 0 ? machine.Events : [.. leadingEvents, .. machine.Events];
+        if (events.Count > 0)
+        {
+            batch.BatchCommands.Add(InsertEvents(wf.Id, events, now));
+        }
+        if (Notifications(wf.Id, machine) is { } notify)
+        {
+            batch.BatchCommands.Add(notify);
+        }
+        if (batch.BatchCommands.Count == 0)
+        {
+            return;
+        }
+
+        await batch.ExecuteNonQueryAsync(cancellationToken);
+        foreach (var update in guarded)
+        {
+            if (update.RecordsAffected == 0)
+            {
+                throw new WriteConflictException(
+                    $"Activity row {update.Parameters[0].Value}/{update.Parameters[1].Value} changed under the transaction");
+            }
+        }
+        foreach (var a in wf.Activities.Values)
+        {
+            a.IsNew = false;
+            a.IsDirty = false;
+            _readStatus[a.Key] = a.Status;
+        }
+        wf.IsDirty = false;
+    }
+
+    private WorkflowState? Remember(WorkflowState? wf)
+    {
+        if (wf is not null)
+        {
+            foreach (var a in wf.Activities.Values)
+            {
+                _readStatus[a.Key] = a.Status;
+            }
+        }
+        return wf;
+    }
+
+    private static NpgsqlBatchCommand InsertWorkflow(WorkflowState wf) =>
+        PgParameters.Statement(InsertWorkflowSql,
+            PgParameters.Text(wf.Id), PgParameters.Text(wf.Definition.Name), PgParameters.Text(wf.DefinitionVersion),
+            PgParameters.Text(wf.Status), PgParameters.Json(wf.Input.ToJsonString()), PgParameters.Text(wf.UniqueKey),
+            PgParameters.Text(wf.ErrorMessage), PgParameters.Bigint(wf.CreatedAt), PgParameters.Bigint(wf.UpdatedAt),
+            PgParameters.Bigint(wf.CompletedAt), PgParameters.Bigint(wf.DeadlineAt), PgParameters.Numeric(wf.TotalCost),
+            PgParameters.Numeric(wf.BudgetLimit));
+
+    /// <summary>All events of the transaction in one statement, in the order the machine emitted them.</summary>
+    private static NpgsqlBatchCommand InsertEvents(string workflowId, IReadOnlyList<WorkflowEvent> events, long now)
+    {
+        var ids = new string?[events.Count];
+        var types = new string?[events.Count];
+        var keys = new string?[events.Count];
+        var iterations = new int?[events.Count];
+        var payloads = new string?[events.Count];
+        for (var i = 0; i < events.Count; i++)
+        {
+            var e = events[i];
+            ids[i] = Ids.New();
+            types[i] = e.EventType;
+            keys[i] = e.ActivityKey;
+            iterations[i] = e.Iteration;
+            payloads[i] = e.Payload.ToJsonString();
+        }
+        return PgParameters.Statement(InsertEventsSql,
+            PgParameters.Text(workflowId), PgParameters.Bigint(now), PgParameters.TextArray(ids), PgParameters.TextArray(types),
+            PgParameters.TextArray(keys), PgParameters.IntegerArray(iterations), PgParameters.JsonArray(payloads));
+    }
+
+    /// <summary>Wake-ups for other servers: which routing keys gained claimable work, whether the workflow finished.</summary>
+    private static NpgsqlBatchCommand? Notifications(string workflowId, WorkflowMachine machine)
+    {
+        var channels = new List<string?>();
+        var payloads = new List<string?>();
+        foreach (var worker in machine.ReadyWorkers)
+        {
+            channels.Add(PostgresChannels.Ready);
+            payloads.Add(worker);
+        }
+        if (machine.BecameTerminal)
+        {
+            channels.Add(PostgresChannels.Finished);
+            payloads.Add(workflowId);
+        }
+        return channels.Count == 0
+            ? null
+            : PgParameters.Statement(NotifySql, PgParameters.TextArray(channels), PgParameters.TextArray(payloads));
+    }
+}

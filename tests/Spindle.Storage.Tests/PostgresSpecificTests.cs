@@ -1,0 +1,311 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Npgsql;
+using Spindle.Core.Orchestration;
+using Spindle.Storage.Postgres;
+using Spindle.TestSupport;
+using static Spindle.Storage.Tests.StoreTestHelpers;
+
+namespace Spindle.Storage.Tests;
+
+/// <summary>What only the shared backend has: skip-locked batched claims, migrations among several servers, NOTIFY.</summary>
+[Collection(PostgresFixture.CollectionName)]
+public sealed class PostgresSpecificTests(PostgresFixture postgres) : IAsyncLifetime
+{
+    private const string Single = """
+        name: single
+        activities:
+          - {key: only, activity_name: echo}
+        """;
+
+    private const string Pair = """
+        name: pair
+        activities:
+          - {key: a, activity_name: echo}
+          - {key: b, activity_name: echo, depends_on: [a]}
+        """;
+
+    private static readonly EngineDefaults Defaults = new() { ActivityTimeoutSeconds = 60, WorkflowTimeoutSeconds = 300, MaxRetries = 3 };
+
+    private string _connectionString = "";
+    private PostgresWorkflowStore Store { get; set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        _connectionString = await postgres.CreateDatabaseAsync();
+        Store = new PostgresWorkflowStore(_connectionString, Defaults);
+        await Store.MigrateAsync(CancellationToken.None);
+    }
+
+    public async Task DisposeAsync() => await Store.DisposeAsync();
+
+    [Fact]
+    public async Task Claim_MaxActivities_ClaimsBatchWithStartedEventsInOneStatement()
+    {
+        for (var i = 0; i < 25; i++)
+        {
+            await DeployAndSubmitAsync(Store, Single);
+        }
+        var claimed = await ClaimAsync(Store, "w1", 10);
+        Assert.Equal(10, claimed.Count);
+        Assert.Equal(10, claimed.Select(c => c.ActivityId).Distinct().Count());
+
+        await using var conn = new NpgsqlConnection(_connectionString);
+        await conn.OpenAsync();
+        await using var cmd = new NpgsqlCommand(
+            "SELECT id, payload::text FROM events WHERE event_type = 'ActivityStarted' ORDER BY seq", conn);
+        var started = new List<(string Id, JsonNode Payload)>();
+        await using (var r = await cmd.ExecuteReaderAsync())
+        {
+            while (await r.ReadAsync())
+            {
+                started.Add((r.GetString(0), JsonNode.Parse(r.GetString(1))!));
+            }
+        }
+        Assert.Equal(10, started.Count);
+        Assert.All(started, s =>
+        {
+            Assert.Equal("w1", s.Payload["worker_id"]!.GetValue<string>());
+            Assert.Equal(1, s.Payload["attempt"]!.GetValue<int>());
+            // Event ids written by SQL are UUIDv7 like the engine's own.
+            Assert.True(Guid.TryParse(s.Id, out var id));
+            Assert.Equal(7, id.Version);
+        });
+    }
+
+    [Fact]
+    public async Task Claim_RowsLockedByAnotherTransaction_SkipsThemWithoutWaiting()
+    {
+        for (var i = 0; i < 10; i++)
+        {
+            await DeployAndSubmitAsync(Store, Single);
+        }
+        await using var conn = new NpgsqlConnection(_connectionString);
+        await conn.OpenAsync();
+        await using var tx = await conn.BeginTransactionAsync();
+        var locked = new HashSet<string>();
+        await using (var cmd = new NpgsqlCommand("SELECT id FROM activity_runs WHERE status = 'pending' ORDER BY ready_at LIMIT 3 FOR UPDATE", conn, tx))
+        await using (var r = await cmd.ExecuteReaderAsync())
+        {
+            while (await r.ReadAsync())
+            {
+                locked.Add(r.GetString(0));
+            }
+        }
+
+        var watch = Stopwatch.StartNew();
+        var claimed = await ClaimAsync(Store, "w1", 100).WaitAsync(TimeSpan.FromSeconds(10));
+        watch.Stop();
+        Assert.Equal(7, claimed.Count);
+        Assert.DoesNotContain(claimed, c => locked.Contains(c.ActivityId));
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"the claim waited {watch.Elapsed} for locked rows");
+
+        await tx.RollbackAsync();
+        var rest = await ClaimAsync(Store, "w2", 100);
+        Assert.Equal(locked.Order(), rest.Select(c => c.ActivityId).Order());
+    }
+
+    [Fact]
+    public async Task Claim_EightPollersOnSeparateConnections_NeverShareAnActivity()
+    {
+        for (var i = 0; i < 200; i++)
+        {
+            await DeployAndSubmitAsync(Store, Single);
+        }
+        var all = new List<string>();
+        var sync = new Lock();
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(p => Task.Run(async () =>
+        {
+            while (true)
+            {
+                var batch = await ClaimAsync(Store, "poller" + p, 7);
+                if (batch.Count == 0)
+                {
+                    return;
+                }
+                lock (sync)
+                {
+                    all.AddRange(batch.Select(c => c.ActivityId));
+                }
+            }
+        })));
+        Assert.Equal(200, all.Count);
+        Assert.Equal(200, all.Distinct().Count());
+    }
+
+    [Fact]
+    public async Task Complete_CancelRacesClaim_ClaimIsNotOverwrittenSilently()
+    {
+        // A cancel that read a row as pending must not write 'cancelled' over a claim that committed meanwhile
+        // without noticing: the guarded update starts the cancel over, which then flags the running activity.
+        var id = await DeployAndSubmitAsync(Store, Pair);
+        await using var conn = new NpgsqlConnection(_connectionString);
+        await conn.OpenAsync();
+        await using var tx = await conn.BeginTransactionAsync();
+        await using (var hold = new NpgsqlCommand("SELECT 1 FROM activity_runs WHERE workflow_id = $1 AND activity_key = 'a' FOR UPDATE", conn, tx))
+        {
+            hold.Parameters.AddWithValue(id);
+            await hold.ExecuteNonQueryAsync();
+        }
+        var cancel = Store.CancelAsync(id, "race", CancellationToken.None);
+        await Task.Delay(300); // the cancel has read 'a' as pending and now waits for the row
+        await using (var claim = new NpgsqlCommand(
+            "UPDATE activity_runs SET status = 'running', lease_owner = 'sneaky', lease_until = 9223372036854775000 WHERE workflow_id = $1 AND activity_key = 'a'",
+            conn, tx))
+        {
+            claim.Parameters.AddWithValue(id);
+            await claim.ExecuteNonQueryAsync();
+        }
+        await tx.CommitAsync();
+        Assert.Equal(StoreStatus.Ok, (await cancel).Status);
+
+        var wf = await Store.GetWorkflowAsync(id, CancellationToken.None);
+        Assert.Equal(WorkflowStatus.Cancelled, wf!.Status);
+        var a = wf.Activities["a"];
+        Assert.Equal(ActivityStatus.Running, a.Status);
+        Assert.Equal("sneaky", a.LeaseOwner);
+        Assert.True(a.CancelRequested);
+    }
+
+    [Fact]
+    public async Task Complete_FanInSiblingsOnManyConnections_JoinScheduledOnce()
+    {
+        const string fanIn = """
+            name: wide_fan_in
+            activities:
+              - {key: p0, activity_name: echo}
+              - {key: p1, activity_name: echo}
+              - {key: p2, activity_name: echo}
+              - {key: p3, activity_name: echo}
+              - {key: p4, activity_name: echo}
+              - {key: p5, activity_name: echo}
+              - {key: p6, activity_name: echo}
+              - {key: p7, activity_name: echo}
+              - {key: join, activity_name: echo, depends_on: [p0, p1, p2, p3, p4, p5, p6, p7]}
+            """;
+        for (var round = 0; round < 5; round++)
+        {
+            var id = await DeployAndSubmitAsync(Store, fanIn);
+            var parallel = await ClaimAsync(Store, "w1", 100);
+            Assert.Equal(8, parallel.Count);
+            var outcomes = await Task.WhenAll(parallel.Select(p => Task.Run(() => CompleteAsync(Store, p))));
+            Assert.All(outcomes, o => Assert.Equal(StoreStatus.Ok, o.Status));
+            var join = Assert.Single(await ClaimAsync(Store, "w1", 100));
+            Assert.Equal("join", join.ActivityKey);
+            await CompleteAsync(Store, join);
+            var scheduled = await Store.GetEventsAsync(id, null, 1000, new HashSet<string> { EventTypes.ActivityScheduled }, CancellationToken.None);
+            Assert.Single(scheduled!.Events, e => e.ActivityKey == "join");
+            Assert.Equal(WorkflowStatus.Completed, await Store.GetWorkflowStatusAsync(id, CancellationToken.None));
+        }
+    }
+
+    [Fact]
+    public async Task Submit_UniqueKeyRacedByConcurrentSubmits_ExactlyOneWins()
+    {
+        await Store.DeployAsync(Parse(Single), CancellationToken.None);
+        var outcomes = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() =>
+            Store.SubmitAsync(new SubmitCommand("single", null, new JsonObject(), "once"), CancellationToken.None))));
+        Assert.Single(outcomes, o => o.Status == StoreStatus.Ok);
+        Assert.All(outcomes.Where(o => o.Status != StoreStatus.Ok), o => Assert.Equal(StoreStatus.Conflict, o.Status));
+    }
+
+    [Fact]
+    public async Task Migrate_DatabaseSchemaNewer_RefusesWithClearMessage()
+    {
+        await using (var conn = new NpgsqlConnection(_connectionString))
+        {
+            await conn.OpenAsync();
+            await using var cmd = new NpgsqlCommand("INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)", conn);
+            await cmd.ExecuteNonQueryAsync();
+        }
+        await using var newer = new PostgresWorkflowStore(_connectionString, Defaults);
+        var error = await Assert.ThrowsAsync<SchemaTooNewException>(() => newer.MigrateAsync(CancellationToken.None));
+        Assert.Equal(999, error.DatabaseVersion);
+        Assert.Contains("schema is version 999, newer than this Spindle build knows", error.Message, StringComparison.Ordinal);
+        Assert.Contains("upgrade this server", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Migrate_ServersStartingTogether_ApplyEachMigrationOnce()
+    {
+        var fresh = await postgres.CreateDatabaseAsync();
+        var stores = Enumerable.Range(0, 4).Select(_ => new PostgresWorkflowStore(fresh, Defaults)).ToList();
+        try
+        {
+            await Task.WhenAll(stores.Select(s => Task.Run(() => s.MigrateAsync(CancellationToken.None))));
+        }
+        finally
+        {
+            foreach (var s in stores)
+            {
+                await s.DisposeAsync();
+            }
+        }
+        await using var conn = new NpgsqlConnection(fresh);
+        await conn.OpenAsync();
+        await using var cmd = new NpgsqlCommand("SELECT COUNT(*), COUNT(DISTINCT version) FROM schema_migrations", conn);
+        await using var r = await cmd.ExecuteReaderAsync();
+        await r.ReadAsync();
+        Assert.Equal(r.GetInt64(1), r.GetInt64(0));
+    }
+
+    [Fact]
+    public async Task Commit_ReadyAndFinished_NotifiesListenersOnOtherConnections()
+    {
+        await using var listener = new NpgsqlConnection(_connectionString);
+        await listener.OpenAsync();
+        var received = new List<(string Channel, string Payload)>();
+        listener.Notification += (_, e) =>
+        {
+            lock (received)
+            {
+                received.Add((e.Channel, e.Payload));
+            }
+        };
+        await using (var listen = new NpgsqlCommand($"LISTEN {PostgresChannels.Ready}; LISTEN {PostgresChannels.Finished}", listener))
+        {
+            await listen.ExecuteNonQueryAsync();
+        }
+
+        var id = await DeployAndSubmitAsync(Store, Single);
+        await WaitForAsync(listener, received, (PostgresChannels.Ready, "std"));
+        await CompleteAsync(Store, await ClaimOneAsync(Store, "only"));
+        await WaitForAsync(listener, received, (PostgresChannels.Finished, id));
+    }
+
+    [Fact]
+    public void DatabaseUrl_LibpqForm_BecomesNpgsqlConnectionString()
+    {
+        var cs = new NpgsqlConnectionStringBuilder(PostgresConnectionStrings.FromDatabaseUrl(
+            "postgres://spin%40dle:p%3Ass@db.example:6543/spindle_prod?sslmode=verify-full&application_name=edge"));
+        Assert.Equal("db.example", cs.Host);
+        Assert.Equal(6543, cs.Port);
+        Assert.Equal("spin@dle", cs.Username);
+        Assert.Equal("p:ss", cs.Password);
+        Assert.Equal("spindle_prod", cs.Database);
+        Assert.Equal(SslMode.VerifyFull, cs.SslMode);
+        Assert.Equal("edge", cs.ApplicationName);
+
+        var plain = new NpgsqlConnectionStringBuilder(PostgresConnectionStrings.FromDatabaseUrl("postgresql://localhost/app"));
+        Assert.Equal(5432, plain.Port);
+        Assert.Equal("spindle", plain.ApplicationName);
+        Assert.Throws<FormatException>(() => PostgresConnectionStrings.FromDatabaseUrl("postgres://host/db?no_such_setting=1"));
+    }
+
+    private static async Task WaitForAsync(NpgsqlConnection listener, List<(string, string)> received, (string, string) expected)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (true)
+        {
+            lock (received)
+            {
+                if (received.Contains(expected))
+                {
+                    return;
+                }
+            }
+            Assert.True(DateTime.UtcNow < deadline, $"no notification {expected}; got [{string.Join(", ", received)}]");
+            await listener.WaitAsync(TimeSpan.FromMilliseconds(200));
+        }
+    }
+}
