@@ -33,6 +33,14 @@ if [[ -d sdk/python/tests ]]; then
 fi
 rm -f "$log"
 
+# Benchmark harness smoke run (a few seconds, Spindle on SQLite, tiny N): one check, so the harness cannot rot.
+if bench/run.sh --smoke >"${TMPDIR:-/tmp}/spindle-bench-smoke.log" 2>&1; then
+  passed=$((passed + 1)); echo "bench smoke: passed"
+else
+  failed=$((failed + 1)); status=1
+  tail -40 "${TMPDIR:-/tmp}/spindle-bench-smoke.log"; echo "bench smoke: FAILED"
+fi
+
 if [[ $status -ne 0 && $failed -eq 0 ]]; then failed=1; fi
 echo "$passed passed, $failed failed"
 exit $status

@@ -28,6 +28,8 @@ public static class Profile
         public List<double> PathExecMs = [];
         public List<double> PathDispatchMs = [];
         public int Workflows;
+        public int Activities;
+        public HashSet<DateTimeOffset> ClaimInstants = [];  // one claim transaction stamps all it claims with one time
     }
 
     public static async Task<Result> CollectAsync(HttpClient http, ScenarioResult scenario)
@@ -71,7 +73,7 @@ public static class Profile
                 {
                     case "WorkflowCreated": created = ts; break;
                     case "WorkflowCompleted": finished = ts; break;
-                    case "ActivityStarted" when key is not null: started.TryAdd(key, ts); break;
+                    case "ActivityStarted" when key is not null: started.TryAdd(key, ts); result.ClaimInstants.Add(ts); result.Activities++; break;
                     case "ActivityCompleted" when key is not null: completed[key] = ts; break;
                 }
             }
@@ -142,9 +144,14 @@ public static class Profile
             ["p99"] = Stats.Round(Stats.Percentile(xs, 0.99)),
             ["max"] = Stats.Round(xs.Count == 0 ? 0 : xs.Max()),
         };
+        var claimsPerWorkflow = r.Workflows == 0 ? 0 : (double)r.ClaimInstants.Count / r.Workflows;
+        var stepsPerWorkflow = r.Workflows == 0 ? 0 : (double)r.Activities / r.Workflows;
         return new JsonObject
         {
             ["workflows"] = r.Workflows,
+            // Write transactions per workflow: 1 submit + the claims (distinct ActivityStarted instants) + 1 complete per step.
+            ["claim_tx_per_workflow"] = Stats.Round(claimsPerWorkflow),
+            ["write_tx_per_workflow"] = Stats.Round(1 + claimsPerWorkflow + stepsPerWorkflow),
             ["dispatch_ms"] = Dist(r.DispatchMs),
             ["first_claim_ms"] = Dist(r.FirstClaimMs),
             ["exec_ms"] = Dist(r.ExecMs),
