@@ -12,6 +12,12 @@ public sealed class ServerOptions
     /// <summary>Directory for the SQLite database and other server data.</summary>
     public string DataDir { get; set; } = ".spindle";
 
+    /// <summary>
+    /// PostgreSQL to use instead of the SQLite file (<c>postgres://user:password@host:5432/database</c> or an Npgsql
+    /// connection string). Several servers may share one database.
+    /// </summary>
+    public string? DatabaseUrl { get; set; }
+
     /// <summary>Run only the API and orchestrator; activities are left to separate worker processes.</summary>
     public bool NoWorker { get; set; }
 

@@ -76,7 +76,7 @@ public static class SpindleServer
         var hub = new WakeupHub();
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(hub);
-        builder.Services.AddSingleton<IWorkflowStore>(new SqliteWorkflowStore(options.DatabasePath, defaults, hub));
+        builder.Services.AddWorkflowStore(options, defaults, hub);
         builder.Services.AddSingleton<TimerLoop>();
         builder.Services.AddHostedService<TimerService>();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(35));
@@ -138,6 +138,8 @@ public static class SpindleServer
             BadHttpRequestException bad when bad.StatusCode == StatusCodes.Status413PayloadTooLarge =>
                 ApiErrors.Envelope(413, "PAYLOAD_TOO_LARGE", "The request body is larger than the server's limit of 50 MiB"),
             BadHttpRequestException bad => ApiErrors.Envelope(bad.StatusCode, "BAD_REQUEST", bad.Message),
+            _ when StoreAvailability.IsUnavailable(error) =>
+                ApiErrors.Envelope(503, "SERVICE_UNAVAILABLE", "The database is unavailable right now; retry shortly"),
             _ => ApiErrors.Envelope(500, "INTERNAL_ERROR", "Internal server error; see the server log for details"),
         };
         await result.ExecuteAsync(context);

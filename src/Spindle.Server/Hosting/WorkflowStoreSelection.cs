@@ -1,0 +1,28 @@
+using Spindle.Core.Orchestration;
+using Spindle.Server.Wakeups;
+using Spindle.Storage;
+using Spindle.Storage.Postgres;
+using Spindle.Storage.Sqlite;
+
+namespace Spindle.Server.Hosting;
+
+/// <summary>
+/// Picks the backend: PostgreSQL when a database URL is given (several servers may share it, so it also listens for
+/// their wake-ups), else the SQLite file under the data directory.
+/// </summary>
+public static class WorkflowStoreSelection
+{
+    public static IServiceCollection AddWorkflowStore(this IServiceCollection services, ServerOptions options, EngineDefaults defaults,
+        WakeupHub hub)
+    {
+        if (string.IsNullOrWhiteSpace(options.DatabaseUrl))
+        {
+            return services.AddSingleton<IWorkflowStore>(new SqliteWorkflowStore(options.DatabasePath, defaults, hub));
+        }
+        var store = new PostgresWorkflowStore(options.DatabaseUrl, defaults, hub);
+        services.AddSingleton<IWorkflowStore>(store);
+        services.AddSingleton(sp => new PostgresWakeupListener(store.ConnectionString, hub, sp.GetRequiredService<ILogger<PostgresWakeupListener>>()));
+        services.AddHostedService(sp => sp.GetRequiredService<PostgresWakeupListener>());
+        return services;
+    }
+}
