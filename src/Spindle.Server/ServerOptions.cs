@@ -24,6 +24,14 @@ public sealed class ServerOptions
     /// <summary>Accept requests without tokens. Loopback only.</summary>
     public bool InsecureDev { get; set; }
 
+    /// <summary>PEM file of the RSA key that signs tokens; generated on first start. Servers sharing a database share it.</summary>
+    public string? SigningKeyPath { get; set; }
+
+    /// <summary>Origins allowed to call the API from a browser; none by default (CORS closed).</summary>
+    public IReadOnlyList<string> CorsOrigins { get; set; } = [];
+
+    public string EffectiveSigningKeyPath => SigningKeyPath ?? Path.Combine(DataDir, "signing-key.pem");
+
     public int DefaultActivityTimeoutSeconds { get; set; } = 60;
 
     public int DefaultWorkflowTimeoutSeconds { get; set; } = 300;

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Spindle.Core.Orchestration;
 using Spindle.Server.Api;
+using Spindle.Server.Auth;
 using Spindle.Server.Hosting;
 using Spindle.Server.Wakeups;
 using Spindle.Storage;
@@ -12,8 +13,11 @@ using Spindle.Storage.Sqlite;
 namespace Spindle.Server;
 
 /// <summary>Builds and runs the Spindle server: REST API, orchestrator timers and (unless disabled) the std worker.</summary>
-public static class SpindleServer
+public static partial class SpindleServer
 {
+    [LoggerMessage(Level = LogLevel.Warning, Message = "INSECURE DEV MODE: requests without a token are accepted. Loopback only; never use this on a shared machine.")]
+    private static partial void LogInsecureDev(ILogger logger);
+
     /// <summary>Checks options that would make the server unsafe or unusable; returns the problem or null.</summary>
     public static string? Validate(ServerOptions options)
     {
@@ -22,12 +26,7 @@ public static class SpindleServer
             return $"--bind '{options.Bind}' is not an IP address (use 127.0.0.1, 0.0.0.0 or a local address)";
         }
         var loopback = options.Bind == "localhost" || (address is not null && IPAddress.IsLoopback(address));
-        if (!options.InsecureDev)
-        {
-            return "Token authentication is not available in this build yet, so the server only runs in insecure dev mode: " +
-                   "start it with --insecure-dev (it then listens on loopback only).";
-        }
-        if (!loopback)
+        if (options.InsecureDev && !loopback)
         {
             return $"--insecure-dev accepts requests without tokens, so it only binds to loopback; --bind {options.Bind} is refused. " +
                    "Use --bind 127.0.0.1.";
@@ -77,6 +76,8 @@ public static class SpindleServer
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(hub);
         builder.Services.AddWorkflowStore(options, defaults, hub);
+        builder.Services.AddSingleton<IClientStore>(new SqliteClientStore(options.DatabasePath));
+        AddAuth(builder.Services, options);
         builder.Services.AddSingleton<TimerLoop>();
         builder.Services.AddHostedService<TimerService>();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(35));
@@ -85,23 +86,52 @@ public static class SpindleServer
         app.Use(RequestIdMiddleware);
         app.UseExceptionHandler(errors => errors.Run(WriteUnhandledError));
         app.UseStatusCodePages(WriteStatusCodeError);
+        if (options.CorsOrigins.Count > 0)
+        {
+            app.UseCors();
+        }
+        app.UseMiddleware<BearerAuthMiddleware>();
 
         app.MapSystemApi();
         var api = app.MapGroup("/api/v1");
-        api.MapDefinitionsApi();
-        api.MapWorkflowsApi();
-        api.MapWorkersApi();
+        api.MapOAuthApi();
+        api.MapGroup("").RequireScope(Scopes.Workflows).MapDefinitionsApi().MapWorkflowsApi();
+        api.MapGroup("").RequireScope(Scopes.Worker).MapWorkersApi();
+        api.MapClientsApi();
         app.MapFallback(() => ApiErrors.NotFound("No such route; see /api/v1/info and the API reference"));
         return app;
     }
 
+    private static void AddAuth(IServiceCollection services, ServerOptions options)
+    {
+        services.AddSingleton(_ => SigningKey.LoadOrCreate(options.EffectiveSigningKeyPath));
+        services.AddSingleton(sp => new AccessTokens(sp.GetRequiredService<SigningKey>()));
+        services.AddSingleton<FailedAttemptLimiter>();
+        services.AddSingleton<AuthService>();
+        if (options.CorsOrigins.Count > 0)
+        {
+            services.AddCors(cors => cors.AddDefaultPolicy(policy => policy
+                .WithOrigins([.. options.CorsOrigins])
+                .WithHeaders("content-type", "authorization", "x-request-id", "accept")
+                .AllowAnyMethod()));
+        }
+    }
+
     /// <summary>
-    /// Applies migrations, starts listening and (unless <c>--no-worker</c>) the in-process std worker; returns the
-    /// base URL actually bound.
+    /// Applies migrations, sets up the built-in clients, starts listening and (unless <c>--no-worker</c>) the
+    /// in-process std worker; returns the base URL actually bound.
     /// </summary>
     public static async Task<string> StartAsync(WebApplication app, CancellationToken cancellationToken)
     {
         await app.Services.GetRequiredService<IWorkflowStore>().MigrateAsync(cancellationToken);
+        var clients = app.Services.GetRequiredService<IClientStore>();
+        var serverOptions = app.Services.GetRequiredService<ServerOptions>();
+        await AuthBootstrap.EnsureStdWorkerClientAsync(clients, cancellationToken);
+        await AuthBootstrap.EnsureAdminCredentialAsync(clients, serverOptions.DataDir, cancellationToken);
+        if (serverOptions.InsecureDev)
+        {
+            LogInsecureDev(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Spindle.Server"));
+        }
         await app.StartAsync(cancellationToken);
         var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
         var baseUrl = addresses.First().Replace("[::]", "127.0.0.1", StringComparison.Ordinal).TrimEnd('/');
@@ -109,7 +139,9 @@ public static class SpindleServer
         var options = app.Services.GetRequiredService<ServerOptions>();
         if (!options.NoWorker)
         {
-            var worker = new StdWorkerHost(new Uri(baseUrl), options.StdWorkerConcurrency, app.Services.GetRequiredService<ILoggerFactory>());
+            var tokens = app.Services.GetRequiredService<AccessTokens>();
+            var worker = new StdWorkerHost(new Uri(baseUrl), options.StdWorkerConcurrency, app.Services.GetRequiredService<ILoggerFactory>(),
+                new MintedTokenHandler(tokens, AuthBootstrap.StdWorkerClientId, [Scopes.Worker]));
             worker.Start();
             // ApplicationStopping runs before the web server stops, so the worker drains while it can still report.
             app.Lifetime.ApplicationStopping.Register(() => worker.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(30)));

@@ -12,6 +12,11 @@ public class ServerFixture : IAsyncLifetime
     /// <summary>Whether the server hosts its built-in std worker (as <c>spindle serve</c> does by default).</summary>
     protected virtual bool WithStdWorker => false;
 
+    /// <summary>Whether requests without a token are accepted (loopback dev mode).</summary>
+    protected virtual bool InsecureDev => true;
+
+    public WebApplication App => _app!;
+
     public string DataDir { get; } = Directory.CreateTempSubdirectory("spindle-server-").FullName;
 
     public HttpClient Http { get; private set; } = null!;
@@ -24,7 +29,7 @@ public class ServerFixture : IAsyncLifetime
         {
             Port = 0,
             DataDir = DataDir,
-            InsecureDev = true,
+            InsecureDev = InsecureDev,
             NoWorker = !WithStdWorker,
             TimerInterval = TimeSpan.FromMilliseconds(200),
         };
@@ -98,6 +103,18 @@ public class ServerFixture : IAsyncLifetime
 public sealed class ServerCollection : ICollectionFixture<ServerFixture>
 {
     public const string Name = "server";
+}
+
+/// <summary>A server that requires tokens (the default outside dev mode).</summary>
+public sealed class SecureServerFixture : ServerFixture
+{
+    protected override bool InsecureDev => false;
+}
+
+[CollectionDefinition(Name)]
+public sealed class SecureServerCollection : ICollectionFixture<SecureServerFixture>
+{
+    public const string Name = "secure-server";
 }
 
 /// <summary>A server as <c>spindle serve</c> runs it: with the std worker polling over loopback HTTP.</summary>

@@ -16,7 +16,7 @@ public sealed partial class StdWorkerHost : IAsyncDisposable
     private readonly ILogger<StdWorkerHost> _logger;
     private Task _running = Task.CompletedTask;
 
-    public StdWorkerHost(Uri apiUrl, int concurrency, ILoggerFactory loggers)
+    public StdWorkerHost(Uri apiUrl, int concurrency, ILoggerFactory loggers, DelegatingHandler authentication)
     {
         var registry = new ActivityRegistry();
         _resources = StdActivities.Register(registry);
@@ -30,7 +30,9 @@ public sealed partial class StdWorkerHost : IAsyncDisposable
             PollWaitSeconds = 20,
             ShutdownTimeout = TimeSpan.FromSeconds(20),
         };
-        _worker = new SpindleWorker(options, registry, loggers.CreateLogger<SpindleWorker>());
+        authentication.InnerHandler = new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(10) };
+        var api = new SpindleApiClient(options, authentication, loggers.CreateLogger<SpindleApiClient>());
+        _worker = new SpindleWorker(options, registry, loggers.CreateLogger<SpindleWorker>(), api);
         _logger = loggers.CreateLogger<StdWorkerHost>();
     }
 

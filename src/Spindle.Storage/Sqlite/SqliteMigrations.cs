@@ -84,6 +84,16 @@ internal static class SqliteMigrations
             );
             CREATE INDEX ix_events_workflow ON events (workflow_id, seq);
             """),
+        (2, """
+            CREATE TABLE oauth_clients (
+                client_id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                secret_hash TEXT NOT NULL,
+                scopes TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                revoked_at INTEGER NULL
+            );
+            """),
     ];
 
     public static int Latest => All[^1].Version;

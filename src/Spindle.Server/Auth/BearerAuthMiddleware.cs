@@ -1,0 +1,55 @@
+using Spindle.Server.Api;
+
+namespace Spindle.Server.Auth;
+
+/// <summary>
+/// Every route that carries <see cref="RequiredScope"/> needs a valid bearer token with that scope (401 without a
+/// valid token, 403 with a valid token lacking the scope). In insecure dev mode a request without a token is
+/// accepted, but a token that is present is still checked.
+/// </summary>
+public sealed class BearerAuthMiddleware(RequestDelegate next, ServerOptions options)
+{
+    public const string PrincipalKey = "spindle.principal";
+    private static readonly TokenPrincipal InsecureDev = new("insecure-dev", Scopes.All, 0, long.MaxValue);
+
+    public async Task InvokeAsync(HttpContext context, AuthService auth)
+    {
+        var required = context.GetEndpoint()?.Metadata.GetMetadata<RequiredScope>();
+        if (required is null)
+        {
+            await next(context);
+            return;
+        }
+        TokenPrincipal? principal;
+        var header = context.Request.Headers.Authorization.ToString();
+        if (header.Length == 0)
+        {
+            principal = options.InsecureDev ? InsecureDev : null;
+        }
+        else if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) && header.Length > 7)
+        {
+            principal = await auth.AuthenticateAsync(header[7..].Trim(), context.RequestAborted);
+        }
+        else
+        {
+            principal = null;
+        }
+        if (principal is null)
+        {
+            context.Response.Headers.WWWAuthenticate = "Bearer";
+            await ApiErrors.Envelope(401, "UNAUTHORIZED",
+                header.Length == 0
+                    ? "Missing bearer token: get one from POST /api/v1/oauth/token with your client credentials"
+                    : "Invalid, expired or revoked token").ExecuteAsync(context);
+            return;
+        }
+        if (!Scopes.Grants(principal.Scopes, required.Scope))
+        {
+            await ApiErrors.Envelope(403, "FORBIDDEN",
+                $"This token lacks the '{required.Scope}' scope needed for {context.Request.Method} {context.Request.Path}").ExecuteAsync(context);
+            return;
+        }
+        context.Items[PrincipalKey] = principal;
+        await next(context);
+    }
+}

@@ -1,0 +1,85 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Spindle.Core.Common;
+using Spindle.Server.Api;
+using Spindle.Storage;
+
+namespace Spindle.Server.Auth;
+
+/// <summary>Client management for operators (admin scope): the secret is shown once, at creation.</summary>
+public static class ClientsApi
+{
+    public static RouteGroupBuilder MapClientsApi(this RouteGroupBuilder api)
+    {
+        var clients = api.MapGroup("/clients").RequireScope(Scopes.Admin);
+        clients.MapPost("", CreateClient);
+        clients.MapGet("", ListClients);
+        clients.MapDelete("/{clientId}", RevokeClient);
+        return api;
+    }
+
+    public static async Task<IResult> CreateClient(HttpRequest request, AuthService auth, CancellationToken cancellationToken)
+    {
+        var (body, error) = await RequestBody.ReadObjectAsync(request, allowEmpty: false, cancellationToken);
+        if (error is not null)
+        {
+            return error;
+        }
+        var fields = new Fields(body!);
+        var name = fields.String("name", required: true, maxLength: 255);
+        var scopes = Scopes.Default.ToList();
+        if (body!["scopes"] is { } scopeNode && scopeNode.GetValueKind() != JsonValueKind.Null)
+        {
+            var given = scopeNode switch
+            {
+                JsonArray array when array.All(s => s?.GetValueKind() == JsonValueKind.String) => array.Select(s => s!.GetValue<string>()).ToList(),
+                JsonValue value when value.GetValueKind() == JsonValueKind.String => value.GetValue<string>().Split([' ', ','], StringSplitOptions.RemoveEmptyEntries).ToList(),
+                _ => null,
+            };
+            if (given is null || given.Count == 0 || given.Any(s => !Scopes.IsKnown(s)))
+            {
+                fields.Error("scopes", "scopes must be a non-empty list of worker, workflows, admin");
+            }
+            else
+            {
+                scopes = given.Distinct().ToList();
+            }
+        }
+        if (fields.HasErrors)
+        {
+            return ApiErrors.Validation(fields.Errors);
+        }
+        var secret = SecretHasher.NewSecret();
+        var client = new OAuthClient("cl_" + Guid.NewGuid().ToString("N")[..20], name!, SecretHasher.Hash(secret), scopes, Timestamps.Now(), null);
+        await auth.Clients.CreateClientAsync(client, cancellationToken);
+        var result = Describe(client);
+        result["client_secret"] = secret;
+        return Json.Result(result, 201);
+    }
+
+    public static async Task<IResult> ListClients(AuthService auth, CancellationToken cancellationToken)
+    {
+        var clients = await auth.Clients.ListClientsAsync(cancellationToken);
+        var list = new JsonArray();
+        foreach (var c in clients)
+        {
+            list.Add(Describe(c));
+        }
+        return Json.Result(new JsonObject { ["clients"] = list, ["count"] = clients.Count });
+    }
+
+    public static async Task<IResult> RevokeClient(string clientId, AuthService auth, CancellationToken cancellationToken) =>
+        await auth.RevokeAsync(clientId, cancellationToken)
+            ? Json.Result(new JsonObject { ["client_id"] = clientId, ["revoked"] = true })
+            : ApiErrors.NotFound($"Client {clientId} not found");
+
+    private static JsonObject Describe(OAuthClient c) => new()
+    {
+        ["client_id"] = c.ClientId,
+        ["name"] = c.Name,
+        ["scopes"] = new JsonArray(c.Scopes.Select(s => (JsonNode)s).ToArray()),
+        ["created_at"] = Timestamps.Format(c.CreatedAt),
+        ["revoked_at"] = Timestamps.Format(c.RevokedAt),
+        ["active"] = c.IsActive,
+    };
+}

@@ -1,0 +1,73 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Spindle.Server.Api;
+
+namespace Spindle.Server.Auth;
+
+/// <summary>The token endpoint (http-api.md §6): client credentials as JSON or as a form.</summary>
+public static class OAuthApi
+{
+    public static RouteGroupBuilder MapOAuthApi(this RouteGroupBuilder api)
+    {
+        api.MapPost("/oauth/token", IssueToken);
+        return api;
+    }
+
+    public static async Task<IResult> IssueToken(HttpRequest request, AuthService auth, CancellationToken cancellationToken)
+    {
+        Dictionary<string, string?> fields;
+        if (request.HasFormContentType)
+        {
+            var form = await request.ReadFormAsync(cancellationToken);
+            fields = form.ToDictionary(f => f.Key, f => (string?)f.Value.ToString(), StringComparer.Ordinal);
+        }
+        else
+        {
+            var (body, error) = await RequestBody.ReadObjectAsync(request, allowEmpty: false, cancellationToken);
+            if (error is not null)
+            {
+                return error;
+            }
+            fields = body!.ToDictionary(f => f.Key, f => f.Value?.GetValueKind() == JsonValueKind.String ? f.Value.GetValue<string>() : f.Value?.ToJsonString(), StringComparer.Ordinal);
+        }
+        var grant = fields.GetValueOrDefault("grant_type");
+        if (string.IsNullOrEmpty(grant))
+        {
+            return ApiErrors.BadRequest("grant_type is required (client_credentials)");
+        }
+        if (grant != "client_credentials")
+        {
+            return ApiErrors.BadRequest($"Unsupported grant_type '{grant}': Spindle issues tokens for client_credentials");
+        }
+        var clientId = fields.GetValueOrDefault("client_id");
+        var secret = fields.GetValueOrDefault("client_secret");
+        if (string.IsNullOrEmpty(clientId) || string.IsNullOrEmpty(secret))
+        {
+            return ApiErrors.BadRequest("client_id and client_secret are required");
+        }
+        var requested = fields.GetValueOrDefault("scope")?.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var address = request.HttpContext.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+        var result = await auth.IssueAsync(clientId, secret, requested, address, cancellationToken);
+        switch (result.Status)
+        {
+            case TokenIssueStatus.RateLimited:
+                request.HttpContext.Response.Headers.RetryAfter = Math.Ceiling(result.RetryAfter!.Value.TotalSeconds).ToString(CultureInfo.InvariantCulture);
+                return ApiErrors.Envelope(429, "RATE_LIMIT_EXCEEDED", "Too many failed attempts; wait before trying again");
+            case TokenIssueStatus.InvalidClient:
+                // A constant pause makes online guessing slower still, and does not reveal which part was wrong.
+                await Task.Delay(200, cancellationToken);
+                return ApiErrors.Envelope(401, "UNAUTHORIZED", "Invalid client credentials");
+            case TokenIssueStatus.InvalidScope:
+                return ApiErrors.Envelope(400, "BAD_REQUEST", "invalid_scope: the client does not have every requested scope");
+            default:
+                return Json.Result(new JsonObject
+                {
+                    ["access_token"] = result.AccessToken,
+                    ["token_type"] = "Bearer",
+                    ["expires_in"] = (long)auth.Tokens.Lifetime.TotalSeconds,
+                    ["scope"] = string.Join(' ', result.Scopes),
+                });
+        }
+    }
+}
