@@ -34,7 +34,7 @@ case "$cmd" in
     ;;
   recreate)
     port="${3:?PORT}"; db="${4:?DBNAME}"
-    "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qAt -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" -c "CREATE DATABASE \"$db\"" postgres >/dev/null
+    PGOPTIONS="-c client_min_messages=warning" "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qAt -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" -c "CREATE DATABASE \"$db\"" postgres >/dev/null
     ;;
   *) echo "pg.sh: unknown command $cmd" >&2; exit 2 ;;
 esac

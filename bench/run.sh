@@ -7,6 +7,8 @@
 #   bench/run.sh --only LIST     comma-separated subset of: spindle-sqlite, spindle-sqlite-wait, spindle-pg,
 #                                spindle-pg-wait, spindle-pg-pystd, dbos, restate-calls, restate-journal, pgbench
 #   bench/run.sh --repeats N     measured passes per configuration (default 3)
+#   bench/run.sh --spindle-src D build and run Spindle from another checkout D (e.g. a `git archive` of HEAD while
+#                                others edit this work tree); default: this repository
 #
 # Every engine is started and stopped by this script; PostgreSQL is a throwaway cluster (initdb/pg_ctl as the
 # `postgres` user, loopback, free port, fsync=on, synchronous_commit=on) and each engine gets a fresh database.
@@ -17,14 +19,15 @@ root="$(cd "$here/.." && pwd)"
 cd "$root"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
-smoke=0; only=""; repeats=3; warmups=1
+smoke=0; only=""; repeats=3; warmups=1; spindle_src="$root"
 while (( $# )); do
   case "$1" in
     --smoke) smoke=1 ;;
     --only) only="$2"; shift ;;
     --repeats) repeats="$2"; shift ;;
     --warmups) warmups="$2"; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --spindle-src) spindle_src="$(cd "$2" && pwd)"; shift ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -72,8 +75,8 @@ log "building the driver and the CLI"
 SPINDLE_BUILD_SLOT=bench dotnet build "$here/Spindle.Bench/Spindle.Bench.csproj" -c Release -nologo -v quiet -clp:ErrorsOnly >"$work/build.log" 2>&1 \
   || { cat "$work/build.log" >&2; exit 1; }
 driver=(dotnet "$here/.build/bench/bin/Spindle.Bench/release/spindle-bench.dll")
-"$root/spindle" --version >/dev/null
-spindle_dll="$root/.build/cli/spindle.dll"
+"$spindle_src/spindle" --version >/dev/null
+spindle_dll="$spindle_src/.build/cli/spindle.dll"
 spindle_version="$(dotnet "$spindle_dll" --version 2>/dev/null | head -1)"
 serve_help="$(dotnet "$spindle_dll" serve --help 2>&1 || true)"
 
@@ -188,14 +191,14 @@ py_workers="${BENCH_PY_WORKERS:-2}"
 if want spindle-pg-pystd; then
   if (( ! has_pg_backend )); then
     skipped+=("spindle-pg-pystd: needs the PostgreSQL backend (--database-url)")
-  elif ! PYTHONPATH="$root/sdk/python/src" /usr/bin/python3 -c 'import spindle.workers.std' 2>/dev/null; then
+  elif ! PYTHONPATH="$spindle_src/sdk/python/src" /usr/bin/python3 -c 'import spindle.workers.std' 2>/dev/null; then
     skipped+=("spindle-pg-pystd: the py-std worker (python3 -m spindle.workers.std in sdk/python) is not there yet")
   else
     fresh_db spindle_bench
     start_spindle spindle-pg-pystd --no-worker --database-url "$(pg_url spindle_bench)" --data-dir "$work/pg-data-pystd"
     workers=()
     for ((i = 0; i < py_workers; i++)); do
-      SPINDLE_API_URL="$spindle_url" PYTHONPATH="$root/sdk/python/src" /usr/bin/python3 -m spindle.workers.std >"$work/pystd-$i.log" 2>&1 &
+      SPINDLE_API_URL="$spindle_url" PYTHONPATH="$spindle_src/sdk/python/src" /usr/bin/python3 -m spindle.workers.std >"$work/pystd-$i.log" 2>&1 &
       workers+=("$!"); pids_to_stop+=("$!")
     done
     log "Spindle --no-worker on PostgreSQL + $py_workers py-std workers at $spindle_url"
@@ -273,8 +276,8 @@ if want pgbench; then
     runs+="{\"clients\": $clients, \"tps\": ${tps:-0}},"
   done
   runs="${runs%,}]"
-  pgbench_json="{\"runs\": $runs, \"tx_per_workflow\": {\"Sequential-5\": 11, \"Parallel-10\": 15, \"High-Concurrency-3\": 7},
-    \"tx_note\": \"lower bound from src/Spindle.Storage: submit 1 + one claim per dependency level (claims batch ready siblings) + 1 complete per step; the profile table shows the measured count\"}"
+  pgbench_json="{\"runs\": $runs, \"tx_per_workflow\": {\"Sequential-5\": 11, \"Parallel-10\": 16, \"High-Concurrency-3\": 7},
+    \"tx_note\": \"counted from src/Spindle.Storage for one workflow on its own: submit 1 + one claim per dependency level (one claim statement takes all ready siblings) + 1 complete per step; under load one claim statement also serves several workflows, so fewer are needed (measured: last column of the profile table)\"}"
 fi
 
 # ---- report --------------------------------------------------------------------------------------------------

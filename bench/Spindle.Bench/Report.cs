@@ -155,7 +155,7 @@ public static class Report
             sb.AppendLine("Environment: " + string.Join("; ", env.Select(kv => $"{kv.Key}: {kv.Value?.ToJsonString().Trim('"')}")));
             sb.AppendLine();
         }
-        sb.AppendLine("## Headline: workflows per second (median of 3 passes, client polls every 50 ms)");
+        sb.AppendLine("## Headline: workflows per second, median (min–max) of the measured passes; the client polls every 50 ms");
         sb.AppendLine();
         HeadlineTable(sb, poll);
         if (wait.Count > 0)
