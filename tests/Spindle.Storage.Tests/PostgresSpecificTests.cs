@@ -200,6 +200,56 @@ public sealed class PostgresSpecificTests(PostgresFixture postgres) : IAsyncLife
     }
 
     [Fact]
+    public async Task RunTimers_ThreeServersSweepingTogether_EachExpiredLeaseFiresOnce()
+    {
+        const string shortLease = """
+            name: short_lease
+            activities:
+              - {key: slow, activity_name: echo, settings: {timeout_seconds: 1}}
+            """;
+        for (var i = 0; i < 40; i++)
+        {
+            await DeployAndSubmitAsync(Store, shortLease);
+        }
+        Assert.Equal(40, (await ClaimAsync(Store, "w1", 100)).Count);
+        await Task.Delay(1200);
+
+        // Three "servers" (stores with their own pools) run their timer passes at the same moment, twice over.
+        var others = new[] { new PostgresWorkflowStore(_connectionString, Defaults), new PostgresWorkflowStore(_connectionString, Defaults) };
+        try
+        {
+            var sweepers = others.Cast<IWorkflowStore>().Append(Store).ToList();
+            var fired = 0;
+            for (var pass = 0; pass < 2; pass++)
+            {
+                var outcomes = await Task.WhenAll(sweepers.Select(s => Task.Run(() => s.RunTimersAsync(CancellationToken.None))));
+                fired += outcomes.Sum(o => o.ExpiredLeases);
+            }
+            Assert.Equal(40, fired);
+        }
+        finally
+        {
+            foreach (var s in others)
+            {
+                await s.DisposeAsync();
+            }
+        }
+
+        await using var conn = new NpgsqlConnection(_connectionString);
+        await conn.OpenAsync();
+        await using var cmd = new NpgsqlCommand(
+            "SELECT COUNT(*), COUNT(DISTINCT workflow_id) FROM events WHERE event_type = 'ActivityFailed' AND payload->>'error_code' = 'ACTIVITY_TIMEOUT'", conn);
+        await using var r = await cmd.ExecuteReaderAsync();
+        await r.ReadAsync();
+        Assert.Equal(40, r.GetInt64(0));
+        Assert.Equal(40, r.GetInt64(1));
+        await r.CloseAsync();
+        var again = await ClaimAsync(Store, "w2", 100);
+        Assert.Equal(40, again.Count);
+        Assert.All(again, a => Assert.Equal(2, a.Attempt));
+    }
+
+    [Fact]
     public async Task Submit_UniqueKeyRacedByConcurrentSubmits_ExactlyOneWins()
     {
         await Store.DeployAsync(Parse(Single), CancellationToken.None);

@@ -145,14 +145,7 @@ public sealed class PostgresFixture : IAsyncLifetime
                 Port = GetFreePort();
                 try
                 {
-                    string serverOptions = $"-p {Port} -k {Path.Combine(_root, "sock")} -c listen_addresses={Host} " +
-                        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200";
-                    await RunAsync(
-                        Path.Combine(BinDirectory, "pg_ctl"),
-                        ["start", "-D", DataDirectory, "-l", LogFile, "-w", "-t", "60", "-o", serverOptions],
-                        asPostgres: true,
-                        TimeSpan.FromSeconds(90));
-                    _started = true;
+                    await StartServerAsync();
                 }
                 catch (InvalidOperationException ex)
                 {
@@ -173,6 +166,32 @@ public sealed class PostgresFixture : IAsyncLifetime
             await DisposeAsync();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Restarts the server on the same port, as an operator's restart would: a fast shutdown disconnects every client
+    /// and flushes committed work, then, after <paramref name="downtime"/>, the server starts again. Client pools are
+    /// left alone so that tests see how the code under test recovers by itself.
+    /// </summary>
+    public async Task RestartAsync(TimeSpan downtime, CancellationToken cancellationToken = default)
+    {
+        await RunAsync(Path.Combine(BinDirectory, "pg_ctl"), ["stop", "-D", DataDirectory, "-m", "fast", "-w", "-t", "60"], asPostgres: true,
+            TimeSpan.FromSeconds(90));
+        _started = false;
+        await Task.Delay(downtime, cancellationToken);
+        await StartServerAsync();
+    }
+
+    private async Task StartServerAsync()
+    {
+        string serverOptions = $"-p {Port} -k {Path.Combine(Root, "sock")} -c listen_addresses={Host} " +
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200";
+        await RunAsync(
+            Path.Combine(BinDirectory, "pg_ctl"),
+            ["start", "-D", DataDirectory, "-l", LogFile, "-w", "-t", "60", "-o", serverOptions],
+            asPostgres: true,
+            TimeSpan.FromSeconds(90));
+        _started = true;
     }
 
     public Task DisposeAsync()
