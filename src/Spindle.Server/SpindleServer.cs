@@ -76,7 +76,6 @@ public static partial class SpindleServer
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(hub);
         builder.Services.AddWorkflowStore(options, defaults, hub);
-        builder.Services.AddSingleton<IClientStore>(new SqliteClientStore(options.DatabasePath));
         AddAuth(builder.Services, options);
         builder.Services.AddSingleton<TimerLoop>();
         builder.Services.AddHostedService<TimerService>();

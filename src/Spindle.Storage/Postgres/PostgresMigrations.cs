@@ -104,6 +104,16 @@ internal static class PostgresMigrations
                     52, 1), 53, 1), 'hex')::uuid::text
             $$;
             """),
+        (2, """
+            CREATE TABLE oauth_clients (
+                client_id text PRIMARY KEY,
+                name text NOT NULL,
+                secret_hash text NOT NULL,
+                scopes text NOT NULL,
+                created_at bigint NOT NULL,
+                revoked_at bigint NULL
+            );
+            """),
     ];
 
     public static int Latest => All[^1].Version;

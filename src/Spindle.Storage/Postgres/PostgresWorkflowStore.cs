@@ -60,6 +60,9 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
     /// <summary>The normalised Npgsql connection string (a listener opens its own connection with it).</summary>
     public string ConnectionString { get; }
 
+    /// <summary>The one pool of this server; other stores of the same database (clients) share it.</summary>
+    public NpgsqlDataSource DataSource => _dataSource;
+
     public override async Task MigrateAsync(CancellationToken cancellationToken)
     {
         await using var conn = await _dataSource.OpenConnectionAsync(cancellationToken);
