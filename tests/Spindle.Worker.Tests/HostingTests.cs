@@ -32,7 +32,7 @@ public sealed class HostingTests
             Assert.Equal("worker_hosted", (string?)report.Body["worker_id"]);
 
             SpindleWorkerService service = Assert.Single(host.Services.GetServices<IHostedService>().OfType<SpindleWorkerService>());
-            Assert.Equal(["echo", "http_request", "postgres_query", "postgres_transaction"], service.Worker.Registry.Names);
+            Assert.Equal(["echo", "email_send", "embedding", "http_request", "llm_prompt", "postgres_query", "postgres_transaction"], service.Worker.Registry.Names);
             Assert.Equal("std", service.Worker.Options.Worker);
             Assert.True(host.Services.GetRequiredService<IOptions<HostOptions>>().Value.ShutdownTimeout >= TimeSpan.FromSeconds(10.2));
         }

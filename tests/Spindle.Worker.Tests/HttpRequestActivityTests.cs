@@ -389,7 +389,7 @@ public sealed class EchoActivityTests
     {
         var registry = new ActivityRegistry();
         using StdActivities std = StdActivities.Register(registry);
-        Assert.Equal(["echo", "http_request", "postgres_query", "postgres_transaction"], registry.Names);
+        Assert.Equal(["echo", "email_send", "embedding", "http_request", "llm_prompt", "postgres_query", "postgres_transaction"], registry.Names);
         Assert.Throws<ArgumentException>(() => StdActivities.Register(registry));
     }
 }
