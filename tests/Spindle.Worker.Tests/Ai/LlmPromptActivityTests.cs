@@ -192,6 +192,36 @@ public sealed class LlmPromptActivityTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Execute_RetryAfterWithinLimit_WaitsBeforeTheSecondTry()
+    {
+        _server.Script(ProviderAnswers.AnthropicPath, ProviderAnswers.Error(529, "Overloaded", new Dictionary<string, string> { ["Retry-After"] = "1" }));
+        _server.Default(ProviderAnswers.AnthropicPath, ProviderAnswers.Anthropic());
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+
+        ActivityResult result = await RunAsync("""{"model": "anthropic/claude-haiku-4-5", "prompt": "hi"}""");
+
+        Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(950), $"second try after {clock.Elapsed.TotalMilliseconds} ms");
+        Assert.Equal(2, _server.Requests.Count);
+        Assert.Equal("anthropic/claude-haiku-4-5", result.Output["model"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Execute_ServerError_BacksOffWithJitterBeforeRetrying()
+    {
+        _server.Script(ProviderAnswers.OpenAiPath, ProviderAnswers.Error(500));
+        _server.Default(ProviderAnswers.OpenAiPath, ProviderAnswers.OpenAi());
+        AiSettings settings = _server.Settings();
+        settings.RetryBackoff = new Backoff(TimeSpan.FromMilliseconds(400), TimeSpan.FromSeconds(1), jitter: 0.5);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+
+        await RunAsync("""{"model": "openai/gpt-4o", "prompt": "hi"}""", settings);
+
+        // The first wait is 400 ms scaled by a jitter factor in [0.5, 1].
+        Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(190), $"second try after {clock.Elapsed.TotalMilliseconds} ms");
+        Assert.Equal(2, _server.Requests.Count);
+    }
+
+    [Fact]
     public async Task Execute_RetryAfterLongerThanAllowed_FallsBackWithoutWaiting()
     {
         _server.Script(ProviderAnswers.OpenAiPath, ProviderAnswers.Error(429, "slow down", new Dictionary<string, string> { ["Retry-After"] = "3600" }));
