@@ -25,7 +25,7 @@ public static class WorkflowStoreSelection
         services.AddSingleton<IWorkflowStore>(_ => store);
         services.AddSingleton<IClientStore>(new PostgresClientStore(store.DataSource));
         services.AddSingleton(sp => new PostgresWakeupListener(store.ConnectionString, hub, sp.GetRequiredService<ILogger<PostgresWakeupListener>>()));
-        // services.AddHostedService(sp => sp.GetRequiredService<PostgresWakeupListener>());
+        services.AddHostedService(sp => sp.GetRequiredService<PostgresWakeupListener>());
         return services;
     }
 }
