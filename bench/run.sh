@@ -187,7 +187,7 @@ for mode in poll wait; do
 done
 
 # py-std worker pool: spindle serve --no-worker + N × `python3 -m spindle.workers.std` running OUTPUT = INPUT.
-py_workers="${BENCH_PY_WORKERS:-2}"
+py_workers="${BENCH_PY_WORKERS:-1}"
 if want spindle-pg-pystd; then
   if (( ! has_pg_backend )); then
     skipped+=("spindle-pg-pystd: needs the PostgreSQL backend (--database-url)")
@@ -198,12 +198,13 @@ if want spindle-pg-pystd; then
     start_spindle spindle-pg-pystd --no-worker --database-url "$(pg_url spindle_bench)" --data-dir "$work/pg-data-pystd"
     workers=()
     for ((i = 0; i < py_workers; i++)); do
-      SPINDLE_API_URL="$spindle_url" PYTHONPATH="$spindle_src/sdk/python/src" /usr/bin/python3 -m spindle.workers.std >"$work/pystd-$i.log" 2>&1 &
+      SPINDLE_API_URL="$spindle_url" SPINDLE_LOG_LEVEL=WARNING PYTHONPATH="$spindle_src/sdk/python/src" \
+        /usr/bin/python3 -m spindle.workers.std >"$work/pystd-$i.log" 2>&1 &
       workers+=("$!"); pids_to_stop+=("$!")
     done
     log "Spindle --no-worker on PostgreSQL + $py_workers py-std workers at $spindle_url"
     run_driver "$spindle_url" spindle py-std-postgres \
-      "spindle serve --no-worker --database-url + $py_workers × python3 -m spindle.workers.std (script OUTPUT = INPUT, defaults)" \
+      "spindle serve --no-worker --database-url + $py_workers × python3 -m spindle.workers.std (script OUTPUT = INPUT in warm interpreters; defaults: 16 concurrent activities, claim batch 10; log level WARNING)" \
       --suffix _py-std --deploy --events --proc "engine=$spindle_pid,$(IFS=,; echo "${workers[*]}")" --proc "db=$pgpid" || status=1
     stop_pids "${workers[@]}" "$spindle_pid"
   fi
