@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Spindle.Core.Costs;
 using Spindle.Core.Orchestration;
 using Spindle.Server.Api;
 using Spindle.Server.Auth;
@@ -77,6 +78,7 @@ public static partial class SpindleServer
         builder.Services.AddSingleton(hub);
         builder.Services.AddWorkflowStore(options, defaults, hub);
         AddAuth(builder.Services, options);
+        builder.Services.AddSingleton(_ => ModelCatalog.Load(Environment.GetEnvironmentVariable(ModelCatalog.OverrideEnvironmentVariable)));
         builder.Services.AddSingleton<TimerLoop>();
         builder.Services.AddHostedService<TimerService>();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(35));
@@ -94,7 +96,7 @@ public static partial class SpindleServer
         app.MapSystemApi();
         var api = app.MapGroup("/api/v1");
         api.MapOAuthApi();
-        api.MapGroup("").RequireScope(Scopes.Workflows).MapDefinitionsApi().MapWorkflowsApi();
+        api.MapGroup("").RequireScope(Scopes.Workflows).MapDefinitionsApi().MapWorkflowsApi().MapLlmApi();
         api.MapGroup("").RequireScope(Scopes.Worker).MapWorkersApi();
         api.MapClientsApi();
         app.MapFallback(() => ApiErrors.NotFound("No such route; see /api/v1/info and the API reference"));
