@@ -1,0 +1,36 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using static Spindle.Cli.ConsoleRenderer;
+
+namespace Spindle.Cli.Commands;
+
+/// <summary><c>spindle retry</c>: http-api.md §15.7.</summary>
+internal static class RetryCommand
+{
+    public static CommandSpec Create()
+    {
+        var id = new Argument<string>("ID") { Description = "Workflow id" };
+        var command = new Command("retry", "Retry a failed or cancelled workflow.");
+        command.Arguments.Add(id);
+        var client = ClientOptions.AddTo(command);
+        command.SetCliAction(async (io, cancellationToken) =>
+        {
+            using var spindle = client.CreateClient(io.Parse);
+            var answer = await spindle.RetryWorkflowAsync(io.Parse.GetValue(id)!, cancellationToken);
+            if (client.WantsJson(io.Parse))
+            {
+                await io.Out.WriteLineAsync(PrettyJson(answer));
+                return CommandSupport.Ok;
+            }
+            var keys = (answer["retried_activities"] as JsonArray ?? []).Select(Str).ToList();
+            await io.Out.WriteLineAsync($"retrying workflow {Str(answer["workflow_id"])}" + (keys.Count > 0 ? ": " + string.Join(", ", keys) : ""));
+            return CommandSupport.Ok;
+        });
+        const string details =
+            "Its failed and cancelled activities, and those skipped because of them, run again with a fresh retry" +
+            " allowance; completed activities keep their results.";
+        return new CommandSpec(command, details, """
+                         spindle retry 0197a3c2-5b1e-7c4d-9f00-1234567890ab
+                         """);
+    }
+}

@@ -1,0 +1,120 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
+using Microsoft.Extensions.Hosting;
+using Spindle.Server;
+
+namespace Spindle.Cli.Commands;
+
+/// <summary><c>spindle serve</c>: hosts the server in this process until Ctrl+C / SIGTERM.</summary>
+internal static class ServeCommand
+{
+    public static CommandSpec Create()
+    {
+        var port = new Option<int>("--port")
+        {
+            Description = "TCP port to listen on; 0 picks a free one (env SPINDLE_PORT)",
+            HelpName = "PORT",
+            DefaultValueFactory = PortFromEnvironment,
+        };
+        var bind = new Option<string>("--bind")
+        {
+            Description = "Address to listen on (env SPINDLE_BIND)",
+            HelpName = "ADDRESS",
+            DefaultValueFactory = _ => CommandSupport.Env("SPINDLE_BIND") ?? "127.0.0.1",
+        };
+        var dataDir = new Option<string>("--data-dir")
+        {
+            Description = "Directory of the SQLite database, created if missing (env SPINDLE_DATA_DIR)",
+            HelpName = "DIR",
+            DefaultValueFactory = _ => CommandSupport.Env("SPINDLE_DATA_DIR") ?? ".spindle",
+        };
+        var noWorker = new Option<bool>("--no-worker")
+        {
+            Description = "Do not run the built-in std worker in this process; run `spindle worker` separately",
+        };
+        var insecureDev = new Option<bool>("--insecure-dev")
+        {
+            Description = "Accept requests without tokens (development only; loopback addresses only)",
+        };
+
+        var command = new Command("serve", "Run the Spindle server until Ctrl+C or SIGTERM.");
+        command.Options.Add(port);
+        command.Options.Add(bind);
+        command.Options.Add(dataDir);
+        command.Options.Add(noWorker);
+        command.Options.Add(insecureDev);
+        command.SetCliAction(async (io, cancellationToken) =>
+        {
+            var options = new ServerOptions
+            {
+                Port = io.Parse.GetValue(port),
+                Bind = io.Parse.GetValue(bind)!,
+                DataDir = io.Parse.GetValue(dataDir)!,
+                NoWorker = io.Parse.GetValue(noWorker),
+                InsecureDev = io.Parse.GetValue(insecureDev),
+            };
+            return await RunAsync(options, io, cancellationToken);
+        });
+        const string details =
+            "Serves the REST API, runs the orchestrator timers and, unless --no-worker, the built-in std worker. " +
+            "Data is kept in SQLite under --data-dir. Options fall back to SPINDLE_PORT, SPINDLE_BIND and " +
+            "SPINDLE_DATA_DIR.";
+        return new CommandSpec(command, details, """
+                         spindle serve --insecure-dev
+                         spindle serve --insecure-dev --port 9000 --data-dir /var/lib/spindle --no-worker
+                         """);
+    }
+
+    private static async Task<int> RunAsync(ServerOptions options, CommandIo io, CancellationToken cancellationToken)
+    {
+        if (SpindleServer.Validate(options) is { } problem)
+        {
+            await io.Err.WriteLineAsync("error: " + problem);
+            return CommandSupport.UsageError;
+        }
+
+        // Before the build: the host and the in-process worker log as they start.
+        if (options.InsecureDev)
+        {
+            await io.Err.WriteLineAsync("WARNING: --insecure-dev: requests WITHOUT a token are accepted as 'insecure-dev'. " +
+                                        "Development only; never expose this server.");
+        }
+
+        await using var app = SpindleServer.Build(options);
+        string url;
+        try
+        {
+            url = await SpindleServer.StartAsync(app, cancellationToken);
+        }
+        catch (IOException ex)
+        {
+            // Kestrel reports a port in use or a forbidden address this way.
+            await io.Err.WriteLineAsync($"error: cannot listen on {options.Bind}:{options.Port}: {ex.Message}");
+            return CommandSupport.Failed;
+        }
+
+        var worker = options.NoWorker ? "std worker off (--no-worker; run `spindle worker`)" : "std worker in-process";
+        await io.Out.WriteLineAsync($"Spindle listening on {url} — data in {Path.GetFullPath(options.DataDir)}, {worker}. Ctrl+C to stop.");
+        await io.Out.FlushAsync(cancellationToken);
+
+        // The host stops on Ctrl+C / SIGTERM by itself; the token covers an in-process caller (tests).
+        await app.WaitForShutdownAsync(cancellationToken);
+        await io.Out.WriteLineAsync("Spindle stopped.");
+        return CommandSupport.Ok;
+    }
+
+    private static int PortFromEnvironment(ArgumentResult result)
+    {
+        if (CommandSupport.Env("SPINDLE_PORT") is not { } text)
+        {
+            return 8080;
+        }
+        if (int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
+        {
+            return value;
+        }
+        result.AddError($"SPINDLE_PORT '{text}' is not a port number");
+        return 8080;
+    }
+}

@@ -1,0 +1,174 @@
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Spindle.Cli;
+
+/// <summary>
+/// The few calls of the v1 HTTP API the CLI makes. Success answers come back as JSON objects; error envelopes
+/// become <see cref="ApiCallException"/> and transport failures <see cref="ServerUnreachableException"/>.
+/// </summary>
+public sealed class SpindleClient : IDisposable
+{
+    // Long-polls ask for at most a few seconds, so a minute only trips on a server that hangs.
+    private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(60);
+
+    private readonly HttpClient _http;
+    private readonly ClientCredentials? _credentials;
+    private string? _token;
+
+    public SpindleClient(Uri baseUrl, ClientCredentials? credentials = null, HttpMessageHandler? handler = null)
+    {
+        ArgumentNullException.ThrowIfNull(baseUrl);
+        // A trailing slash keeps a path prefix (a server behind a reverse proxy) when relative paths are resolved.
+        BaseUrl = baseUrl.AbsoluteUri.EndsWith('/') ? baseUrl : new Uri(baseUrl.AbsoluteUri + "/");
+        _http = handler is null ? new HttpClient() : new HttpClient(handler);
+        _http.BaseAddress = BaseUrl;
+        _http.Timeout = RequestTimeout;
+        _credentials = credentials;
+    }
+
+    public Uri BaseUrl { get; }
+
+    public Task<JsonObject> DeployDefinitionAsync(string text, CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Post, "api/v1/workflow_definitions", new StringContent(text, Encoding.UTF8, "application/yaml"), cancellationToken);
+
+    public Task<JsonObject> SubmitWorkflowAsync(string definitionName, string? version, JsonObject input, CancellationToken cancellationToken)
+    {
+        var body = new JsonObject { ["definition_name"] = definitionName, ["input"] = input };
+        if (version is not null)
+        {
+            body["version"] = version;
+        }
+        return SendAsync(HttpMethod.Post, "api/v1/workflows", Json(body), cancellationToken);
+    }
+
+    /// <summary>With <paramref name="waitSeconds"/> &gt; 0 the server holds the answer until the workflow is terminal or the time is up (§15.5).</summary>
+    public Task<JsonObject> GetWorkflowAsync(string id, int waitSeconds, CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Get, $"api/v1/workflows/{Escape(id)}" + (waitSeconds > 0 ? $"?wait_seconds={waitSeconds}" : ""), null, cancellationToken);
+
+    public Task<JsonObject> GetWorkflowOutputAsync(string id, CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Get, $"api/v1/workflows/{Escape(id)}/output", null, cancellationToken);
+
+    public Task<JsonObject> ListWorkflowsAsync(string? status, string? definitionName, int limit, CancellationToken cancellationToken)
+    {
+        var query = new List<string> { $"limit={limit}" };
+        if (status is not null)
+        {
+            query.Add("status=" + Uri.EscapeDataString(status));
+        }
+        if (definitionName is not null)
+        {
+            query.Add("definition_name=" + Uri.EscapeDataString(definitionName));
+        }
+        return SendAsync(HttpMethod.Get, "api/v1/workflows?" + string.Join('&', query), null, cancellationToken);
+    }
+
+    /// <summary>One page of the history after the event <paramref name="afterEventId"/> (exclusive), oldest first (§15.6).</summary>
+    public Task<JsonObject> GetEventsAsync(string id, string? afterEventId, CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Get, $"api/v1/workflows/{Escape(id)}/events" + (afterEventId is null ? "" : "?after=" + Escape(afterEventId)), null, cancellationToken);
+
+    /// <summary>The whole history after <paramref name="afterEventId"/>, following <c>has_more</c>.</summary>
+    public async Task<List<JsonObject>> GetAllEventsAsync(string id, string? afterEventId, CancellationToken cancellationToken)
+    {
+        var events = new List<JsonObject>();
+        while (true)
+        {
+            var page = await GetEventsAsync(id, afterEventId, cancellationToken);
+            var batch = page["events"]?.AsArray().OfType<JsonObject>().ToList() ?? [];
+            events.AddRange(batch);
+            if (batch.Count == 0 || page["has_more"]?.GetValue<bool>() != true)
+            {
+                return events;
+            }
+            afterEventId = batch[^1]["id"]?.ToString();
+        }
+    }
+
+    public Task<JsonObject> CancelWorkflowAsync(string id, string? reason, CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Post, $"api/v1/workflows/{Escape(id)}/cancel",
+            Json(reason is null ? new JsonObject() : new JsonObject { ["reason"] = reason }), cancellationToken);
+
+    public Task<JsonObject> RetryWorkflowAsync(string id, CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Post, $"api/v1/workflows/{Escape(id)}/retry", Json(new JsonObject()), cancellationToken);
+
+    public void Dispose() => _http.Dispose();
+
+    private async Task<JsonObject> SendAsync(HttpMethod method, string path, HttpContent? content, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(method, path) { Content = content };
+        if (_credentials is not null)
+        {
+            _token ??= await FetchTokenAsync(_credentials, cancellationToken);
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _token);
+        }
+        var (status, body, text) = await ExchangeAsync(request, cancellationToken);
+        if (status is >= 200 and < 300)
+        {
+            return body as JsonObject
+                ?? throw new ApiCallException(status, "BAD_RESPONSE", $"{BaseUrl} answered {path} with something that is not a JSON object; is it a Spindle server?");
+        }
+        throw ApiCallException.FromResponse(status, body, text);
+    }
+
+    private async Task<string> FetchTokenAsync(ClientCredentials credentials, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "api/v1/oauth/token")
+        {
+            Content = Json(new JsonObject
+            {
+                ["grant_type"] = "client_credentials",
+                ["client_id"] = credentials.ClientId,
+                ["client_secret"] = credentials.ClientSecret,
+            }),
+        };
+        var (status, body, text) = await ExchangeAsync(request, cancellationToken);
+        if (status is >= 200 and < 300 && body?["access_token"]?.ToString() is { Length: > 0 } token)
+        {
+            return token;
+        }
+        throw ApiCallException.FromResponse(status, body, text);
+    }
+
+    private async Task<(int Status, JsonNode? Body, string Text)> ExchangeAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.SendAsync(request, cancellationToken);
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new ServerUnreachableException(BaseUrl, ex);
+        }
+        catch (TaskCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new ServerUnreachableException(BaseUrl, ex, timedOut: true);
+        }
+        using (response)
+        {
+            var text = await response.Content.ReadAsStringAsync(cancellationToken);
+            return ((int)response.StatusCode, TryParse(text), text);
+        }
+    }
+
+    private static JsonNode? TryParse(string text)
+    {
+        try
+        {
+            return text.Length == 0 ? null : JsonNode.Parse(text);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static StringContent Json(JsonObject body) => new(body.ToJsonString(), Encoding.UTF8, "application/json");
+
+    private static string Escape(string segment) => Uri.EscapeDataString(segment);
+}
+
+/// <summary>OAuth client credentials (client_credentials grant), for servers that are not in insecure dev mode.</summary>
+public sealed record ClientCredentials(string ClientId, string ClientSecret);

@@ -1,0 +1,74 @@
+using System.Text.RegularExpressions;
+
+namespace Spindle.Cli.Tests;
+
+[Collection(ServerCollection.Name)]
+public sealed class ServeAndWorkerCommandTests(ServerFixture server)
+{
+    [Fact]
+    public async Task Serve_InsecureDevOnFreePort_PrintsStartupLineServesAndStopsOnCancel()
+    {
+        var dataDir = Directory.CreateTempSubdirectory("spindle-cli-serve-").FullName;
+        var stdout = new ConcurrentWriter();
+        var stderr = new ConcurrentWriter();
+        using var stop = new CancellationTokenSource();
+
+        var serving = CliApp.RunAsync(["serve", "--port", "0", "--data-dir", dataDir, "--insecure-dev", "--no-worker"], stdout, stderr, stop.Token);
+        await stdout.WaitForAsync("Ctrl+C to stop", TimeSpan.FromSeconds(30));
+        var url = Regex.Match(stdout.Text, @"listening on (http://127\.0\.0\.1:\d+)").Groups[1].Value;
+        var list = await Cli.RunAsync("list", "--api-url", url);
+        await stop.CancelAsync();
+        var exitCode = await serving.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(0, exitCode);
+        Assert.Contains($"data in {dataDir}", stdout.Text, StringComparison.Ordinal);
+        Assert.Contains("std worker off", stdout.Text, StringComparison.Ordinal);
+        Assert.Contains("WARNING: --insecure-dev", stderr.Text, StringComparison.Ordinal);
+        Assert.Equal(0, list.ExitCode);
+        Assert.Equal("no workflows", list.Out.Trim());
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Directory.Delete(dataDir, recursive: true);
+    }
+
+    [Fact]
+    public async Task Serve_InvalidBind_PrintsProblemAndExitsTwo()
+    {
+        var result = await Cli.RunAsync("serve", "--bind", "not-an-address", "--insecure-dev", "--port", "0");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("--bind 'not-an-address'", result.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Worker_OwnRoutingKey_RunsActivitiesUntilCancelled()
+    {
+        // The server's in-process worker only polls "std", so this routing key is served by the CLI worker alone.
+        var routingKey = "cli-" + Guid.NewGuid().ToString("N")[..8];
+        var stdout = new ConcurrentWriter();
+        var stderr = new ConcurrentWriter();
+        using var stop = new CancellationTokenSource();
+
+        var working = CliApp.RunAsync(["worker", "--api-url", server.Url, "--worker", routingKey, "--worker-id", "cli-test-worker", "--concurrency", "4"],
+            stdout, stderr, stop.Token);
+        await stdout.WaitForAsync("Ctrl+C to drain", TimeSpan.FromSeconds(30));
+        var run = await server.RunAsync("run", Cli.WriteFile(Cli.EchoChain(Cli.UniqueName("cli_worker"), routingKey)), "--input", """{"name": "Ada"}""", "--timeout", "30");
+        await stop.CancelAsync();
+        var exitCode = await working.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Contains("\"loud\": \"HELLO, ADA!\"", run.Out, StringComparison.Ordinal);
+        Assert.Equal(0, exitCode);
+        Assert.Contains($"spindle worker cli-test-worker: serving '{routingKey}'", stdout.Text, StringComparison.Ordinal);
+        Assert.Contains("up to 4 at a time", stdout.Text, StringComparison.Ordinal);
+        Assert.Contains("spindle worker cli-test-worker: stopped.", stdout.Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Worker_InvalidConcurrency_IsAUsageError()
+    {
+        var result = await Cli.RunAsync("worker", "--api-url", server.Url, "--concurrency", "0");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("MaxConcurrency", result.Err, StringComparison.Ordinal);
+    }
+}
