@@ -62,8 +62,8 @@ public sealed class ServerUnreachableException(Uri baseUrl, Exception innerExcep
             return $"{Message}; check that it is healthy: {Trim(BaseUrl)}/health";
         }
         var hint = suggestEmbedded
-            ? "start it with `./spindle serve --insecure-dev` or add --embedded"
-            : "start it with `./spindle serve --insecure-dev`, or point --api-url / SPINDLE_API_URL at a running server";
+            ? "start it with `./spindle serve` or add --embedded"
+            : "start it with `./spindle serve`, or point --api-url / SPINDLE_API_URL at a running server";
         return $"cannot reach Spindle at {Trim(BaseUrl)} — {hint}";
     }
 

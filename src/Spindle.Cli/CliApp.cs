@@ -39,7 +39,7 @@ public static class CliApp
         {
             new(root, rootDetails, """
                                    spindle run examples/01-hello-chain.yaml --embedded --input '{"name": "Ada"}'
-                                   spindle serve --insecure-dev
+                                   spindle serve
                                    spindle list --status failed
                                    """),
             ServeCommand.Create(),
@@ -52,7 +52,8 @@ public static class CliApp
             CancelCommand.Create(),
             RetryCommand.Create(),
         };
-        foreach (var spec in specs.Where(s => s.Command != root))
+        specs.AddRange(ClientsCommand.Create());
+        foreach (var spec in specs.Where(s => s.Command != root && !s.Command.Parents.Any()))
         {
             root.Subcommands.Add(spec.Command);
         }

@@ -94,20 +94,34 @@ internal sealed class ClientOptions
 
     public Option<bool> Json { get; } = new("--json") { Description = "Print the server's JSON instead of text" };
 
+    public Option<string> DataDir { get; } = new("--data-dir")
+    {
+        Description = "Data directory of a server on this machine, whose admin credential the CLI uses when " +
+                      "SPINDLE_CLIENT_ID/SPINDLE_CLIENT_SECRET are not set (env SPINDLE_DATA_DIR)",
+        HelpName = "DIR",
+        DefaultValueFactory = _ => CommandSupport.Env("SPINDLE_DATA_DIR") ?? ".spindle",
+    };
+
     public static ClientOptions AddTo(Command command)
     {
         var options = new ClientOptions();
         command.Options.Add(options.ApiUrl);
         command.Options.Add(options.Json);
+        command.Options.Add(options.DataDir);
         return options;
     }
 
     public bool WantsJson(ParseResult parseResult) => parseResult.GetValue(Json);
 
-    public SpindleClient CreateClient(ParseResult parseResult) => CreateClient(parseResult.GetValue(ApiUrl) ?? DefaultApiUrl);
+    public SpindleClient CreateClient(ParseResult parseResult) =>
+        CreateClient(parseResult.GetValue(ApiUrl) ?? DefaultApiUrl, parseResult.GetValue(DataDir));
 
-    /// <summary>Uses SPINDLE_CLIENT_ID / SPINDLE_CLIENT_SECRET when set (a server with authentication), as workers do.</summary>
-    public static SpindleClient CreateClient(string apiUrl)
+    /// <summary>
+    /// Credentials, first found wins: SPINDLE_CLIENT_ID / SPINDLE_CLIENT_SECRET (as workers use them), then the
+    /// local admin credential a server on this machine wrote to its data directory. Without either, no token is
+    /// sent (a server in insecure dev mode).
+    /// </summary>
+    public static SpindleClient CreateClient(string apiUrl, string? dataDir = null)
     {
         if (!Uri.TryCreate(apiUrl, UriKind.Absolute, out var url) || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps))
         {
@@ -115,6 +129,9 @@ internal sealed class ClientOptions
         }
         var clientId = CommandSupport.Env("SPINDLE_CLIENT_ID");
         var secret = CommandSupport.Env("SPINDLE_CLIENT_SECRET");
-        return new SpindleClient(url, clientId is not null && secret is not null ? new ClientCredentials(clientId, secret) : null);
+        var credentials = clientId is not null && secret is not null
+            ? new ClientCredentials(clientId, secret)
+            : LocalAdminCredential.TryRead(dataDir ?? CommandSupport.Env("SPINDLE_DATA_DIR") ?? ".spindle");
+        return new SpindleClient(url, credentials);
     }
 }

@@ -90,6 +90,16 @@ public sealed class SpindleClient : IDisposable
         SendAsync(HttpMethod.Post, $"api/v1/workflows/{Escape(id)}/cancel",
             Json(reason is null ? new JsonObject() : new JsonObject { ["reason"] = reason }), cancellationToken);
 
+    public Task<JsonObject> CreateOAuthClientAsync(string name, IReadOnlyList<string> scopes, CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Post, "api/v1/clients",
+            Json(new JsonObject { ["name"] = name, ["scopes"] = new JsonArray(scopes.Select(s => (JsonNode)s).ToArray()) }), cancellationToken);
+
+    public Task<JsonObject> ListOAuthClientsAsync(CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Get, "api/v1/clients", null, cancellationToken);
+
+    public Task<JsonObject> RevokeOAuthClientAsync(string clientId, CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Delete, $"api/v1/clients/{Escape(clientId)}", null, cancellationToken);
+
     public Task<JsonObject> RetryWorkflowAsync(string id, CancellationToken cancellationToken) =>
         SendAsync(HttpMethod.Post, $"api/v1/workflows/{Escape(id)}/retry", Json(new JsonObject()), cancellationToken);
 

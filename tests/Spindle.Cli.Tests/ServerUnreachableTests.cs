@@ -15,7 +15,7 @@ public sealed class ServerUnreachableTests
         var result = await Cli.RunAsync([.. args, "--api-url", DeadUrl]);
 
         Assert.Equal(1, result.ExitCode);
-        Assert.StartsWith($"error: cannot reach Spindle at {DeadUrl} — start it with `./spindle serve --insecure-dev`", result.Err, StringComparison.Ordinal);
+        Assert.StartsWith($"error: cannot reach Spindle at {DeadUrl} — start it with `./spindle serve`", result.Err, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", result.All, StringComparison.Ordinal);
     }
 
@@ -27,7 +27,7 @@ public sealed class ServerUnreachableTests
         var result = await Cli.RunAsync("run", file, "--api-url", DeadUrl);
 
         Assert.Equal(1, result.ExitCode);
-        Assert.Contains($"cannot reach Spindle at {DeadUrl} — start it with `./spindle serve --insecure-dev` or add --embedded", result.Err, StringComparison.Ordinal);
+        Assert.Contains($"cannot reach Spindle at {DeadUrl} — start it with `./spindle serve` or add --embedded", result.Err, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -34,11 +34,6 @@ internal static class RunCommand
         {
             Description = "Start a temporary in-process server (SQLite, std worker) for this run and stop it afterwards; no server needed",
         };
-        var dataDir = new Option<string?>("--data-dir")
-        {
-            Description = "With --embedded: keep the database in this directory instead of a temporary one",
-            HelpName = "DIR",
-        };
 
         var command = new Command("run", "Deploy a workflow file, start it and follow it to the end.");
         command.Arguments.Add(file);
@@ -46,7 +41,6 @@ internal static class RunCommand
         command.Options.Add(inputFile);
         command.Options.Add(timeout);
         command.Options.Add(embedded);
-        command.Options.Add(dataDir);
         var client = ClientOptions.AddTo(command);
         command.SetCliAction(async (io, cancellationToken) =>
         {
@@ -62,17 +56,14 @@ internal static class RunCommand
                 TimeSpan.FromSeconds(io.Parse.GetValue(timeout)),
                 client.WantsJson(io.Parse),
                 io.Parse.GetValue(embedded));
-            var dir = io.Parse.GetValue(dataDir);
             if (!request.Embedded)
             {
-                if (dir is not null)
-                {
-                    throw new UsageException("--data-dir only applies with --embedded");
-                }
                 using var spindle = client.CreateClient(io.Parse);
                 return await RunAsync(spindle, request, io, cancellationToken);
             }
 
+            // With --embedded, an explicit --data-dir keeps the database there instead of in a temporary directory.
+            var dir = io.Parse.GetResult(client.DataDir) is { Implicit: false } ? io.Parse.GetValue(client.DataDir) : null;
             await using var server = await EmbeddedServer.StartAsync(dir, cancellationToken);
             if (!request.Json)
             {

@@ -1,8 +1,11 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
+using System.Data.Common;
 using System.Globalization;
 using Microsoft.Extensions.Hosting;
 using Spindle.Server;
+using Spindle.Storage;
+using Spindle.Storage.Postgres;
 
 namespace Spindle.Cli.Commands;
 
@@ -29,6 +32,13 @@ internal static class ServeCommand
             HelpName = "DIR",
             DefaultValueFactory = _ => CommandSupport.Env("SPINDLE_DATA_DIR") ?? ".spindle",
         };
+        var databaseUrl = new Option<string?>("--database-url")
+        {
+            Description = "Keep data in PostgreSQL instead of SQLite, e.g. postgres://user:password@host:5432/spindle; " +
+                          "several servers may share it (env SPINDLE_DATABASE_URL)",
+            HelpName = "URL",
+            DefaultValueFactory = _ => CommandSupport.Env("SPINDLE_DATABASE_URL"),
+        };
         var noWorker = new Option<bool>("--no-worker")
         {
             Description = "Do not run the built-in std worker in this process; run `spindle worker` separately",
@@ -38,10 +48,31 @@ internal static class ServeCommand
             Description = "Accept requests without tokens (development only; loopback addresses only)",
         };
 
+        var pythonWorkers = new Option<int>("--python-workers")
+        {
+            Description = "Also start N local py-std worker processes (Debian's /usr/bin/python3 with the repository's Python SDK)",
+            HelpName = "N",
+        };
+        var corsOrigins = new Option<string[]>("--cors-origin")
+        {
+            Description = "Allow browser calls from this origin (repeatable); CORS is closed by default",
+            HelpName = "ORIGIN",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var signingKey = new Option<string?>("--signing-key")
+        {
+            Description = "PEM file of the RSA key that signs tokens (default <data-dir>/signing-key.pem, created on first start)",
+            HelpName = "FILE",
+        };
+
         var command = new Command("serve", "Run the Spindle server until Ctrl+C or SIGTERM.");
+        command.Options.Add(pythonWorkers);
+        command.Options.Add(corsOrigins);
+        command.Options.Add(signingKey);
         command.Options.Add(port);
         command.Options.Add(bind);
         command.Options.Add(dataDir);
+        command.Options.Add(databaseUrl);
         command.Options.Add(noWorker);
         command.Options.Add(insecureDev);
         command.SetCliAction(async (io, cancellationToken) =>
@@ -51,18 +82,26 @@ internal static class ServeCommand
                 Port = io.Parse.GetValue(port),
                 Bind = io.Parse.GetValue(bind)!,
                 DataDir = io.Parse.GetValue(dataDir)!,
+                DatabaseUrl = io.Parse.GetValue(databaseUrl),
                 NoWorker = io.Parse.GetValue(noWorker),
                 InsecureDev = io.Parse.GetValue(insecureDev),
+                PythonWorkers = Math.Max(0, io.Parse.GetValue(pythonWorkers)),
+                CorsOrigins = io.Parse.GetValue(corsOrigins) ?? [],
+                SigningKeyPath = io.Parse.GetValue(signingKey),
             };
             return await RunAsync(options, io, cancellationToken);
         });
         const string details =
             "Serves the REST API, runs the orchestrator timers and, unless --no-worker, the built-in std worker. " +
-            "Data is kept in SQLite under --data-dir. Options fall back to SPINDLE_PORT, SPINDLE_BIND and " +
-            "SPINDLE_DATA_DIR.";
+            "Data is kept in SQLite under --data-dir, or in PostgreSQL with --database-url (several servers, with or without " +
+            "--no-worker, may share one database). Every API route needs a bearer token unless --insecure-dev; " +
+            "the server writes a local admin credential to <data-dir>/admin-credentials.json, which the CLI on this " +
+            "machine uses by itself. Options fall back to SPINDLE_PORT, SPINDLE_BIND, SPINDLE_DATABASE_URL and SPINDLE_DATA_DIR.";
         return new CommandSpec(command, details, """
-                         spindle serve --insecure-dev
+                         spindle serve
+                         spindle serve --python-workers 2
                          spindle serve --insecure-dev --port 9000 --data-dir /var/lib/spindle --no-worker
+                         spindle serve --database-url postgres://spindle:secret@db:5432/spindle --no-worker
                          """);
     }
 
@@ -81,6 +120,19 @@ internal static class ServeCommand
                                         "Development only; never expose this server.");
         }
 
+        if (options.DatabaseUrl is not null)
+        {
+            try
+            {
+                PostgresConnectionStrings.FromDatabaseUrl(options.DatabaseUrl);
+            }
+            catch (FormatException ex)
+            {
+                await io.Err.WriteLineAsync("error: --database-url: " + ex.Message);
+                return CommandSupport.UsageError;
+            }
+        }
+
         await using var app = SpindleServer.Build(options);
         string url;
         try
@@ -93,9 +145,20 @@ internal static class ServeCommand
             await io.Err.WriteLineAsync($"error: cannot listen on {options.Bind}:{options.Port}: {ex.Message}");
             return CommandSupport.Failed;
         }
+        catch (SchemaTooNewException ex)
+        {
+            await io.Err.WriteLineAsync("error: " + ex.Message);
+            return CommandSupport.Failed;
+        }
+        catch (DbException ex) when (options.DatabaseUrl is not null)
+        {
+            await io.Err.WriteLineAsync($"error: cannot use PostgreSQL at {DescribeDatabase(options.DatabaseUrl)}: {ex.Message}");
+            return CommandSupport.Failed;
+        }
 
         var worker = options.NoWorker ? "std worker off (--no-worker; run `spindle worker`)" : "std worker in-process";
-        await io.Out.WriteLineAsync($"Spindle listening on {url} — data in {Path.GetFullPath(options.DataDir)}, {worker}. Ctrl+C to stop.");
+        var data = options.DatabaseUrl is null ? Path.GetFullPath(options.DataDir) : "PostgreSQL " + DescribeDatabase(options.DatabaseUrl);
+        await io.Out.WriteLineAsync($"Spindle listening on {url} — data in {data}, {worker}. Ctrl+C to stop.");
         await io.Out.FlushAsync(cancellationToken);
 
         // The host stops on Ctrl+C / SIGTERM by itself; the token covers an in-process caller (tests).
@@ -103,6 +166,10 @@ internal static class ServeCommand
         await io.Out.WriteLineAsync("Spindle stopped.");
         return CommandSupport.Ok;
     }
+
+    /// <summary>Where the database is, without the password.</summary>
+    private static string DescribeDatabase(string databaseUrl) =>
+        PostgresConnectionStrings.Describe(PostgresConnectionStrings.FromDatabaseUrl(databaseUrl));
 
     private static int PortFromEnvironment(ArgumentResult result)
     {
