@@ -170,14 +170,16 @@ public sealed class PostgresFixture : IAsyncLifetime
 
     /// <summary>
     /// Restarts the server on the same port, as an operator's restart would: a fast shutdown disconnects every client
-    /// and flushes committed work, then, after <paramref name="downtime"/>, the server starts again. Client pools are
-    /// left alone so that tests see how the code under test recovers by itself.
+    /// and flushes committed work, then, after <paramref name="downtime"/>, the server starts again. Only the pools
+    /// of plain connection strings (this fixture's and the tests' own) are cleared; an <c>NpgsqlDataSource</c> of the
+    /// code under test keeps its broken connections and must recover by itself.
     /// </summary>
     public async Task RestartAsync(TimeSpan downtime, CancellationToken cancellationToken = default)
     {
         await RunAsync(Path.Combine(BinDirectory, "pg_ctl"), ["stop", "-D", DataDirectory, "-m", "fast", "-w", "-t", "60"], asPostgres: true,
             TimeSpan.FromSeconds(90));
         _started = false;
+        NpgsqlConnection.ClearAllPools();
         await Task.Delay(downtime, cancellationToken);
         await StartServerAsync();
     }
