@@ -66,8 +66,10 @@ public static partial class SpindleServer
             kestrel.AddServerHeader = false;
         });
 
+        var catalog = ModelCatalog.Load(Environment.GetEnvironmentVariable(ModelCatalog.OverrideEnvironmentVariable));
         var defaults = new EngineDefaults
         {
+            ModelCatalog = catalog,
             ActivityTimeoutSeconds = options.DefaultActivityTimeoutSeconds,
             WorkflowTimeoutSeconds = options.DefaultWorkflowTimeoutSeconds,
             MaxRetries = options.DefaultMaxRetries,
@@ -78,7 +80,7 @@ public static partial class SpindleServer
         builder.Services.AddSingleton(hub);
         builder.Services.AddWorkflowStore(options, defaults, hub);
         AddAuth(builder.Services, options);
-        builder.Services.AddSingleton(_ => ModelCatalog.Load(Environment.GetEnvironmentVariable(ModelCatalog.OverrideEnvironmentVariable)));
+        builder.Services.AddSingleton(catalog);
         builder.Services.AddSingleton<TimerLoop>();
         builder.Services.AddHostedService<TimerService>();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(35));
@@ -96,7 +98,8 @@ public static partial class SpindleServer
         app.MapSystemApi();
         var api = app.MapGroup("/api/v1");
         api.MapOAuthApi();
-        api.MapGroup("").RequireScope(Scopes.Workflows).MapDefinitionsApi().MapWorkflowsApi().MapLlmApi();
+        api.MapGroup("").RequireScope(Scopes.Workflows).MapDefinitionsApi().MapWorkflowsApi().MapLlmApi()
+            .MapCostsApi().MapCacheApi();
         api.MapGroup("").RequireScope(Scopes.Worker).MapWorkersApi();
         api.MapClientsApi();
         app.MapFallback(() => ApiErrors.NotFound("No such route; see /api/v1/info and the API reference"));

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Spindle.Core.Costs;
 using Spindle.Core.Definitions;
 using Spindle.Core.Orchestration;
 
@@ -36,6 +37,21 @@ public interface IWorkflowStore : IAsyncDisposable
     Task<CompleteOutcome> CompleteAsync(string activityId, string workerId, JsonObject output, decimal cost, CancellationToken cancellationToken);
 
     Task<FailOutcome> FailAsync(string activityId, string workerId, ActivityError error, decimal cost, CancellationToken cancellationToken);
+
+    /// <summary>As the other overload, recording the attempt's priced usage lines as cost lines in the same transaction.</summary>
+    Task<CompleteOutcome> CompleteAsync(string activityId, string workerId, JsonObject output, CostReport costs, CancellationToken cancellationToken);
+
+    /// <summary>As the other overload, recording the attempt's priced usage lines as cost lines in the same transaction.</summary>
+    Task<FailOutcome> FailAsync(string activityId, string workerId, ActivityError error, CostReport costs, CancellationToken cancellationToken);
+
+    /// <summary>Cost lines, oldest first.</summary>
+    Task<IReadOnlyList<StoredCostLine>> GetCostLinesAsync(CostLineQuery query, CancellationToken cancellationToken);
+
+    /// <returns>How many result cache entries were removed (0 or 1).</returns>
+    Task<int> DeleteCacheEntryAsync(string key, CancellationToken cancellationToken);
+
+    /// <returns>How many result cache entries matched the glob <paramref name="pattern"/> (<c>*</c>, <c>?</c>, <c>[…]</c>) and were removed.</returns>
+    Task<int> InvalidateCacheAsync(string pattern, CancellationToken cancellationToken);
 
     Task<CancelOutcome> CancelAsync(string workflowId, string? reason, CancellationToken cancellationToken);
 

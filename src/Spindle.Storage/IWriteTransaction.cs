@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using Spindle.Core.Orchestration;
 
 namespace Spindle.Storage;
@@ -28,8 +29,11 @@ public interface IWriteTransaction
     /// <summary>Adds the row of a workflow that <see cref="PersistAsync"/> then fills in.</summary>
     Task InsertWorkflowAsync(WorkflowState workflow, CancellationToken cancellationToken);
 
+    /// <summary>The outputs cached under <paramref name="key"/> when the entry has not expired at <paramref name="now"/>.</summary>
+    Task<JsonObject?> ReadCacheAsync(string key, long now, CancellationToken cancellationToken);
+
     /// <summary>
-    /// Writes what the machine changed: the workflow row, new and changed activity rows and the events (after
+    /// Writes what the machine changed (its cost lines and result-cache entries included): the workflow row, new and changed activity rows and the events (after
     /// <paramref name="leadingEvents"/>, if any). A backend shared by several servers also announces the wake-ups
     /// here, so that they are delivered exactly when the transaction commits.
     /// </summary>

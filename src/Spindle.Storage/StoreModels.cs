@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Spindle.Core.Costs;
 using Spindle.Core.Definitions;
 using Spindle.Core.Orchestration;
 
@@ -54,3 +55,11 @@ public sealed record StoredEvent(
 public sealed record EventPage(IReadOnlyList<StoredEvent> Events, bool HasMore);
 
 public sealed record TimerOutcome(int ExpiredLeases, int SignalTimeouts, int Deadlines);
+
+/// <summary>Cost lines of one workflow (<see cref="WorkflowId"/>) or of every workflow in a time range (created_at, µs).</summary>
+public sealed record CostLineQuery(string? WorkflowId, long? From, long? To);
+
+/// <summary>A stored cost line with what the cost routes need of its workflow.</summary>
+public sealed record StoredCostLine(
+    long Seq, string WorkflowId, CostLine Line, long CreatedAt, string DefinitionName, string WorkflowStatus, long WorkflowCreatedAt,
+    decimal? WorkflowBudgetLimit);

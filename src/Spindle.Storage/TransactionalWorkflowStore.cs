@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Spindle.Core.Common;
+using Spindle.Core.Costs;
 using Spindle.Core.Definitions;
 using Spindle.Core.Orchestration;
 
@@ -72,6 +73,12 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
 
     public abstract ValueTask DisposeAsync();
 
+    public abstract Task<IReadOnlyList<StoredCostLine>> GetCostLinesAsync(CostLineQuery query, CancellationToken cancellationToken);
+
+    public abstract Task<int> DeleteCacheEntryAsync(string key, CancellationToken cancellationToken);
+
+    public abstract Task<int> InvalidateCacheAsync(string pattern, CancellationToken cancellationToken);
+
     // ---- workflows --------------------------------------------------------------------------------------------
 
     public async Task<SubmitOutcome> SubmitAsync(SubmitCommand command, CancellationToken cancellationToken)
@@ -116,6 +123,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
                 // Starting in the submit transaction saves a round trip: the roots are claimable when submit returns.
                 var machine = new WorkflowMachine(wf, Defaults, Secrets, now);
                 machine.Start();
+                await ApplyCacheHitsAsync(tx, machine, now, ct);
                 await tx.PersistAsync(wf, machine, [created], now, ct);
                 return (new SubmitOutcome(StoreStatus.Ok, null, wf), machine);
             }, cancellationToken);
@@ -137,7 +145,15 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
 
     // ---- worker results ---------------------------------------------------------------------------------------
 
-    public async Task<CompleteOutcome> CompleteAsync(string activityId, string workerId, JsonObject output, decimal cost,
+    public Task<CompleteOutcome> CompleteAsync(string activityId, string workerId, JsonObject output, decimal cost,
+        CancellationToken cancellationToken) =>
+        CompleteAsync(activityId, workerId, output, CostReport.Of(cost), cancellationToken);
+
+    public Task<FailOutcome> FailAsync(string activityId, string workerId, ActivityError error, decimal cost,
+        CancellationToken cancellationToken) =>
+        FailAsync(activityId, workerId, error, CostReport.Of(cost), cancellationToken);
+
+    public async Task<CompleteOutcome> CompleteAsync(string activityId, string workerId, JsonObject output, CostReport costs,
         CancellationToken cancellationToken)
     {
         var (outcome, wfId, machine) = await WriteAsync<(CompleteOutcome, string?, WorkflowMachine?)>(async (tx, ct) =>
@@ -158,12 +174,13 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
                 return (new CompleteOutcome(StoreStatus.Conflict, LostLeaseMessage(activity, workerId)), null, null);
             }
             var machine = new WorkflowMachine(wf, Defaults, Secrets, now);
-            machine.Complete(activity, output, cost);
+            machine.Complete(activity, output, costs);
             if (activity.Status == ActivityStatus.Completed)
             {
                 activity.LeaseOwner = workerId; // remembered so that a repeated report by the same worker is idempotent
             }
-            await tx.PersistAsync(wf, machine, [], now, ct);
+                await ApplyCacheHitsAsync(tx, machine, now, ct);
+                await tx.PersistAsync(wf, machine, [], now, ct);
             return (new CompleteOutcome(StoreStatus.Ok, null), wf.Id, machine);
         }, cancellationToken);
         if (machine is not null)
@@ -173,7 +190,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
         return outcome;
     }
 
-    public async Task<FailOutcome> FailAsync(string activityId, string workerId, ActivityError error, decimal cost,
+    public async Task<FailOutcome> FailAsync(string activityId, string workerId, ActivityError error, CostReport costs,
         CancellationToken cancellationToken)
     {
         var (outcome, wfId, machine) = await WriteAsync<(FailOutcome, string?, WorkflowMachine?)>(async (tx, ct) =>
@@ -190,8 +207,9 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
                 return (new FailOutcome(StoreStatus.Conflict, LostLeaseMessage(activity, workerId), false), null, null);
             }
             var machine = new WorkflowMachine(wf, Defaults, Secrets, now);
-            var willRetry = machine.Fail(activity, error.Code, error.Message, error.Retryable, cost);
-            await tx.PersistAsync(wf, machine, [], now, ct);
+            var willRetry = machine.Fail(activity, error.Code, error.Message, error.Retryable, costs);
+                await ApplyCacheHitsAsync(tx, machine, now, ct);
+                await tx.PersistAsync(wf, machine, [], now, ct);
             return (new FailOutcome(StoreStatus.Ok, null, willRetry), wf.Id, machine);
         }, cancellationToken);
         if (machine is not null)
@@ -228,7 +246,8 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
             var now = Timestamps.Now();
             var machine = new WorkflowMachine(wf, Defaults, Secrets, now);
             machine.Cancel(reason);
-            await tx.PersistAsync(wf, machine, [], now, ct);
+                await ApplyCacheHitsAsync(tx, machine, now, ct);
+                await tx.PersistAsync(wf, machine, [], now, ct);
             return (new CancelOutcome(StoreStatus.Ok, wf.Status), machine);
         }, cancellationToken);
         if (machine is not null)
@@ -265,6 +284,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
                 var now = Timestamps.Now();
                 var machine = new WorkflowMachine(wf, Defaults, Secrets, now);
                 var keys = machine.Retry(wf.Definition.Settings?.TimeoutSeconds ?? Defaults.WorkflowTimeoutSeconds);
+                await ApplyCacheHitsAsync(tx, machine, now, ct);
                 await tx.PersistAsync(wf, machine, [], now, ct);
                 return (new RetryOutcome(StoreStatus.Ok, null, keys), machine);
             }, cancellationToken);
@@ -304,7 +324,8 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
             {
                 return (new SignalOutcome(StoreStatus.Ok, signaled), null);
             }
-            await tx.PersistAsync(wf, machine, [], now, ct);
+                await ApplyCacheHitsAsync(tx, machine, now, ct);
+                await tx.PersistAsync(wf, machine, [], now, ct);
             return (new SignalOutcome(StoreStatus.Ok, signaled), machine);
         }, cancellationToken);
         if (machine is not null)
@@ -384,6 +405,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
             {
                 return null;
             }
+            await ApplyCacheHitsAsync(tx, m, now, ct);
             await tx.PersistAsync(wf, m, [], now, ct);
             return m;
         }, cancellationToken);
@@ -396,6 +418,27 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
     }
 
     // ---- plumbing ---------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// The result cache (workflow-format.md §1.5), kept by the server for every worker: each activity the decision
+    /// queued with <c>settings.cache</c> is looked up, and a live entry completes it at once at cost 0. A hit can
+    /// queue further cached activities, which are looked up in turn. Without cached activities this costs nothing.
+    /// </summary>
+    private static async Task ApplyCacheHitsAsync(IWriteTransaction tx, WorkflowMachine machine, long now, CancellationToken ct)
+    {
+        for (var i = 0; i < machine.CacheCandidates.Count; i++)
+        {
+            var (activity, key) = machine.CacheCandidates[i];
+            if (activity.Status != ActivityStatus.Pending || activity.ReadyAt > now)
+            {
+                continue; // a delayed start keeps its delay
+            }
+            if (await tx.ReadCacheAsync(key, now, ct) is { } outputs)
+            {
+                machine.CompleteFromCache(activity, outputs);
+            }
+        }
+    }
 
     /// <summary>Runs a transaction, starting it over on fresh data when a row changed underneath it.</summary>
     private async Task<T> WriteAsync<T>(Func<IWriteTransaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken)

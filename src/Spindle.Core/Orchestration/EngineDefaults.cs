@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Spindle.Core.Costs;
 
 namespace Spindle.Core.Orchestration;
 
@@ -8,6 +9,9 @@ public sealed class EngineDefaults
     public int ActivityTimeoutSeconds { get; init; } = 60;
     public int WorkflowTimeoutSeconds { get; init; } = 300;
     public int MaxRetries { get; init; } = 3;
+
+    /// <summary>Prices for the budget check before enqueue and retry (§6.10); the shipped catalog unless the server loads an override.</summary>
+    public ModelCatalog ModelCatalog { get; init; } = ModelCatalog.Shipped;
 
     /// <summary><c>SECRET</c> in templates: SPINDLE_SECRET_NAME / KRUXIAFLOW_SECRET_NAME, keyed by lower-case NAME.</summary>
     public IReadOnlyDictionary<string, string> Secrets { get; init; } = new Dictionary<string, string>();

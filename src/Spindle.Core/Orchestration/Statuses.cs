@@ -34,4 +34,5 @@ public static class EngineErrorCodes
     public const string SignalTimeout = "SIGNAL_TIMEOUT";
     public const string TemplateError = "TEMPLATE_ERROR";
     public const string Cancelled = "CANCELLED";
+    public const string BudgetExceeded = "BUDGET_EXCEEDED";
 }

@@ -28,3 +28,6 @@ public static class EventTypes
         ActivityCancelled,
     };
 }
+
+/// <summary>A result to keep in the result cache until <see cref="ExpiresAt"/> (workflow-format.md §1.5).</summary>
+public sealed record CacheEntry(string Key, JsonObject Outputs, long ExpiresAt);

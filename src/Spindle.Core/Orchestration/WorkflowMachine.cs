@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Spindle.Core.Common;
+using Spindle.Core.Costs;
 using Spindle.Core.Definitions;
 using Spindle.Core.Templates;
 
@@ -37,6 +38,15 @@ public sealed class WorkflowMachine
 
     public bool BecameTerminal { get; private set; }
 
+    /// <summary>Cost lines of this decision (reported spend, budget events); the store writes them with the events.</summary>
+    public List<CostLine> CostLines { get; } = [];
+
+    /// <summary>Results to keep in the result cache (§1.5).</summary>
+    public List<CacheEntry> CacheWrites { get; } = [];
+
+    /// <summary>Activities queued by this decision with <c>settings.cache</c>, and their cache keys: the store looks them up.</summary>
+    public List<(ActivityState Activity, string Key)> CacheCandidates { get; } = [];
+
     private WorkflowDefinition Definition => _wf.Definition;
 
     private bool IsRunning => _wf.Status == WorkflowStatus.Running;
@@ -62,8 +72,22 @@ public sealed class WorkflowMachine
         Advance();
     }
 
-    public void Complete(ActivityState activity, JsonObject output, decimal cost)
+    public void Complete(ActivityState activity, JsonObject output, decimal cost) =>
+        Complete(activity, output, CostReport.Of(cost));
+
+    /// <summary>A cached result stands in for the execution: completed at once, at cost 0, marked <c>cache_hit</c>.</summary>
+    public void CompleteFromCache(ActivityState activity, JsonObject output) =>
+        Complete(activity, output, CostReport.None, cacheHit: true);
+
+    public void Complete(ActivityState activity, JsonObject output, CostReport report, bool cacheHit = false)
     {
+        var cost = report.TotalUsd;
+        RecordCostLines(activity, report, output);
+        if (!cacheHit && Definition.Find(activity.Key)!.Settings is { Cache: true } cacheSettings)
+        {
+            CacheWrites.Add(new CacheEntry(CacheKeyOf(activity), output.DeepClone().AsObject(),
+                _now + Timestamps.FromSeconds(cacheSettings.CacheTtl ?? ResultCacheKeys.DefaultTtlSeconds)));
+        }
         activity.Status = ActivityStatus.Completed;
         activity.CompletedAt = _now;
         activity.Runs++;
@@ -73,12 +97,17 @@ public sealed class WorkflowMachine
         StoreOutputs(activity, output);
         AddCost(activity, cost);
         Touch(activity);
-        Emit(EventTypes.ActivityCompleted, activity, new JsonObject
+        var completed = new JsonObject
         {
             ["activity_key"] = activity.Key,
             ["outputs"] = output.DeepClone(),
             ["cost_usd"] = Money(cost),
-        });
+        };
+        if (cacheHit)
+        {
+            completed["cache_hit"] = true;
+        }
+        Emit(EventTypes.ActivityCompleted, activity, completed);
         if (!IsRunning)
         {
             return; // results after a cancel or deadline are recorded but schedule nothing (§6.9, http-api §15.4)
@@ -88,11 +117,25 @@ public sealed class WorkflowMachine
     }
 
     /// <returns>Whether the server will retry the activity.</returns>
-    public bool Fail(ActivityState activity, string code, string message, bool retryable, decimal cost)
+    public bool Fail(ActivityState activity, string code, string message, bool retryable, decimal cost) =>
+        Fail(activity, code, message, retryable, CostReport.Of(cost));
+
+    /// <returns>Whether the server will retry the activity.</returns>
+    public bool Fail(ActivityState activity, string code, string message, bool retryable, CostReport report)
     {
+        var cost = report.TotalUsd;
+        RecordCostLines(activity, report, null);
         AddCost(activity, cost);
         ClearLease(activity);
         var willRetry = retryable && IsRunning && !activity.CancelRequested && HasRetriesLeft(activity);
+        if (willRetry && !PassesBudget(Definition.Find(activity.Key)!, activity, out var abortDetail))
+        {
+            // §6.4/§6.10: budget-enforced activities are checked again before each retry.
+            willRetry = false;
+            code = EngineErrorCodes.BudgetExceeded;
+            message = BudgetExceededMessage + ": " + abortDetail;
+            retryable = false;
+        }
         Emit(EventTypes.ActivityFailed, activity, new JsonObject
         {
             ["activity_key"] = activity.Key,
@@ -132,6 +175,22 @@ public sealed class WorkflowMachine
             return;
         }
         var willRetry = HasRetriesLeft(activity);
+        if (willRetry && !PassesBudget(Definition.Find(activity.Key)!, activity, out var abortDetail))
+        {
+            Emit(EventTypes.ActivityFailed, activity, new JsonObject
+            {
+                ["activity_key"] = activity.Key,
+                ["error_code"] = EngineErrorCodes.BudgetExceeded,
+                ["error_message"] = BudgetExceededMessage + ": " + abortDetail,
+                ["retryable"] = false,
+                ["will_retry"] = false,
+                ["attempt"] = activity.Attempt,
+                ["cost_usd"] = "0",
+            });
+            Finish(activity, ActivityStatus.Failed, EngineErrorCodes.BudgetExceeded, BudgetExceededMessage + ": " + abortDetail);
+            Advance();
+            return;
+        }
         var message = willRetry
             ? $"Lease of {activity.LeaseSeconds} s expired"
             : $"Activity timed out after {activity.RetriesUsed} retries (max_retries={activity.MaxAttempts - 1})";
@@ -565,6 +624,22 @@ public sealed class WorkflowMachine
             FailBeforeRun(state, $"{field}: {ex.Message}");
             return;
         }
+        if (!PassesBudget(activity, state, out var abortDetail))
+        {
+            Emit(EventTypes.ActivityFailed, state, new JsonObject
+            {
+                ["activity_key"] = state.Key,
+                ["error_code"] = EngineErrorCodes.BudgetExceeded,
+                ["error_message"] = BudgetExceededMessage,
+                ["detail"] = abortDetail,
+                ["retryable"] = false,
+                ["will_retry"] = false,
+                ["attempt"] = state.Attempt,
+                ["cost_usd"] = "0",
+            });
+            Finish(state, ActivityStatus.Failed, EngineErrorCodes.BudgetExceeded, BudgetExceededMessage);
+            return;
+        }
 
         state.Status = ActivityStatus.Pending;
         state.StartedAt = _now;
@@ -575,6 +650,10 @@ public sealed class WorkflowMachine
             ["attempt"] = state.Attempt,
         });
         NoteReady(state);
+        if (activity.Settings.Cache)
+        {
+            CacheCandidates.Add((state, CacheKeyOf(state)));
+        }
     }
 
     private static string ResolveToString(string template, TemplateScope scope)
@@ -794,6 +873,100 @@ public sealed class WorkflowMachine
         Events.Add(new WorkflowEvent(type, activity?.Key, activity?.Iteration, payload));
 
     private static string Money(decimal value) => value.ToString(CultureInfo.InvariantCulture);
+
+    // ---- costs, budgets and the result cache (§1.5, §6.10) ----------------------------------------------------------
+
+    public const string BudgetExceededMessage = "Budget exceeded before execution";
+
+    private static string CacheKeyOf(ActivityState state) =>
+        ResultCacheKeys.Compute(state.Worker, state.ActivityName, state.Delivery?["settings"]?["cache_key"], state.Parameters);
+
+    private (decimal? Activity, decimal? Workflow) BudgetLimitsOf(ActivityDefinition activity) =>
+        (activity.Settings.Budget?.Limit, _wf.BudgetLimit ?? Definition.Settings?.BudgetLimit);
+
+    /// <summary>
+    /// The check before enqueue and before each retry of an <c>llm_prompt</c>/<c>embedding</c> activity under a budget:
+    /// false (and an abort marker) when the action is abort and the cheapest listed model would exceed a limit;
+    /// otherwise the budget parameters are added so that the worker can pick a cheaper model.
+    /// </summary>
+    private bool PassesBudget(ActivityDefinition activity, ActivityState state, out string detail)
+    {
+        detail = "";
+        if (state.Parameters is null || !BudgetParameters.EnforcedActivityNames.Contains(state.ActivityName))
+        {
+            return true;
+        }
+        var (activityLimit, workflowLimit) = BudgetLimitsOf(activity);
+        if (activityLimit is null && workflowLimit is null)
+        {
+            return true;
+        }
+        var action = (activity.SettingsJson?["budget"]?["action"] as JsonValue)?.GetValue<string>()
+            ?? Definition.Settings?.BudgetAction ?? "abort";
+        var catalog = _defaults.ModelCatalog;
+        if (action != "continue")
+        {
+            long? maxTokens = state.Parameters["max_tokens"] is JsonValue v && v.TryGetValue<long>(out var m) ? m : null;
+            var estimate = BudgetEstimator.EstimateCheapest(catalog, BudgetParameters.ModelIdsOf(state.Parameters), maxTokens);
+            var check = new BudgetCheck(activityLimit, state.Cost, workflowLimit, _wf.TotalCost);
+            if (estimate is not null && !check.Fits(estimate.CostUsd))
+            {
+                var activityExceeded = activityLimit is { } a && state.Cost + estimate.CostUsd > a;
+                var limit = activityExceeded ? activityLimit : workflowLimit;
+                detail = string.Create(CultureInfo.InvariantCulture,
+                    $"the cheapest model {estimate.ModelId} is estimated at ${estimate.CostUsd} and the {(activityExceeded ? "activity" : "workflow")} " +
+                    $"has spent ${(activityExceeded ? state.Cost : _wf.TotalCost)} of its ${limit} limit");
+                CostLines.Add(new CostLine(state.Key, state.Iteration, state.Attempt, null, estimate.ModelId, default, 0m,
+                    limit, CostLine.Abort, estimate.CostUsd));
+                return false;
+            }
+        }
+        BudgetParameters.Apply(state.Parameters, catalog, activityLimit, workflowLimit, state.Cost, _wf.TotalCost, action);
+        state.IsDirty = true;
+        return true;
+    }
+
+    /// <summary>Cost lines of one attempt: one per usage line, plus one for the cost no usage line covers.</summary>
+    private void RecordCostLines(ActivityState activity, CostReport report, JsonObject? output)
+    {
+        if (report.Lines.Count == 0 && report.UncoveredCostUsd == 0m)
+        {
+            return;
+        }
+        var definition = Definition.Find(activity.Key)!;
+        var (activityLimit, workflowLimit) = BudgetLimitsOf(definition);
+        var limit = activityLimit ?? workflowLimit;
+        var first = CostLines.Count;
+        foreach (var line in report.Lines)
+        {
+            CostLines.Add(new CostLine(activity.Key, activity.Iteration, activity.Attempt, line.Provider, line.Model, line.Tokens,
+                line.CostUsd, limit));
+        }
+        if (report.UncoveredCostUsd != 0m)
+        {
+            CostLines.Add(new CostLine(activity.Key, activity.Iteration, activity.Attempt, null, null, default, report.UncoveredCostUsd, limit));
+        }
+        if (output?["fallback_attempts"] is JsonArray attempts && report.Lines.Count > 0)
+        {
+            // The worker skipped a model for its budget and answered with a cheaper one: a downgrade (§6.10).
+            var skipped = attempts.OfType<JsonObject>().FirstOrDefault(a => a["outcome"] is JsonValue o && o.GetValueKind() == System.Text.Json.JsonValueKind.String
+                && o.GetValue<string>() == "skipped_budget");
+            if (skipped is not null)
+            {
+                var answering = output["model"] is JsonValue mv && mv.GetValueKind() == System.Text.Json.JsonValueKind.String ? mv.GetValue<string>() : null;
+                var index = first + report.Lines.Count - 1;
+                for (var i = first; i < first + report.Lines.Count; i++)
+                {
+                    if (answering is not null && ModelIds.Join(CostLines[i].Provider!, CostLines[i].Model!).Equals(answering, StringComparison.OrdinalIgnoreCase))
+                    {
+                        index = i;
+                    }
+                }
+                BudgetParameters.TryReadDecimal(skipped["estimated_cost_usd"], out var estimated);
+                CostLines[index] = CostLines[index] with { BudgetEvent = CostLine.Downgrade, EstimatedCostUsd = estimated };
+            }
+        }
+    }
 
     private int MaxAttemptsOf(ActivityDefinition activity) => RetryPolicyOf(activity).MaxAttempts;
 

@@ -1,5 +1,7 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Spindle.Core.Costs;
 using Spindle.Server.Wakeups;
 using Spindle.Storage;
 
@@ -135,7 +137,8 @@ public static class WorkersApi
         };
     }
 
-    public static async Task<IResult> CompleteActivity(string activityId, HttpRequest request, IWorkflowStore store, CancellationToken cancellationToken)
+    public static async Task<IResult> CompleteActivity(string activityId, HttpRequest request, IWorkflowStore store, ModelCatalog catalog,
+        CancellationToken cancellationToken)
     {
         var (body, error) = await RequestBody.ReadObjectAsync(request, allowEmpty: false, cancellationToken);
         if (error is not null)
@@ -146,21 +149,24 @@ public static class WorkersApi
         var workerId = fields.String("worker_id", required: true, maxLength: 255);
         var output = fields.Object("output", required: true);
         var cost = fields.Money("cost_usd");
-        ValidateUsage(body!, fields);
+        var usage = ReadUsage(body!, fields);
         if (fields.HasErrors)
         {
             return ApiErrors.Validation(fields.Errors);
         }
-        var outcome = await store.CompleteAsync(activityId, workerId!, output!.DeepClone().AsObject(), cost, cancellationToken);
+        var warnings = new List<string>();
+        var report = Price(cost, usage, catalog, warnings);
+        var outcome = await store.CompleteAsync(activityId, workerId!, output!.DeepClone().AsObject(), report, cancellationToken);
         return outcome.Status switch
         {
             StoreStatus.NotFound => ApiErrors.NotFound(outcome.Message!),
             StoreStatus.Conflict => ApiErrors.Conflict(outcome.Message!),
-            _ => Json.Result(new JsonObject { ["acknowledged"] = true }),
+            _ => Json.Result(WithWarnings(new JsonObject { ["acknowledged"] = true }, warnings)),
         };
     }
 
-    public static async Task<IResult> FailActivity(string activityId, HttpRequest request, IWorkflowStore store, CancellationToken cancellationToken)
+    public static async Task<IResult> FailActivity(string activityId, HttpRequest request, IWorkflowStore store, ModelCatalog catalog,
+        CancellationToken cancellationToken)
     {
         var (body, error) = await RequestBody.ReadObjectAsync(request, allowEmpty: false, cancellationToken);
         if (error is not null)
@@ -171,7 +177,7 @@ public static class WorkersApi
         var workerId = fields.String("worker_id", required: true, maxLength: 255);
         var errorObject = fields.Object("error", required: true);
         var cost = fields.Money("cost_usd");
-        ValidateUsage(body!, fields);
+        var usage = ReadUsage(body!, fields);
         ActivityError? activityError = null;
         if (errorObject is not null)
         {
@@ -195,35 +201,90 @@ public static class WorkersApi
         {
             return ApiErrors.Validation(fields.Errors);
         }
-        var outcome = await store.FailAsync(activityId, workerId!, activityError, cost, cancellationToken);
+        var warnings = new List<string>();
+        var report = Price(cost, usage, catalog, warnings);
+        var outcome = await store.FailAsync(activityId, workerId!, activityError, report, cancellationToken);
         return outcome.Status switch
         {
             StoreStatus.NotFound => ApiErrors.NotFound(outcome.Message!),
             StoreStatus.Conflict => ApiErrors.Conflict(outcome.Message!),
-            _ => Json.Result(new JsonObject { ["acknowledged"] = true, ["will_retry"] = outcome.WillRetry }),
+            _ => Json.Result(WithWarnings(new JsonObject { ["acknowledged"] = true, ["will_retry"] = outcome.WillRetry }, warnings)),
         };
     }
 
-    /// <summary>Usage lines are validated now and priced by the cost work that follows (spec §5).</summary>
-    private static void ValidateUsage(JsonObject body, Fields fields)
+    /// <summary>Prices the usage lines that carry no cost; an echo result without usage allocates nothing.</summary>
+    private static CostReport Price(decimal cost, List<UsageReport>? usage, ModelCatalog catalog, List<string> warnings) =>
+        usage is null or { Count: 0 }
+            ? CostReport.Of(cost)
+            : new CostReport(cost, UsagePricing.Price(catalog, usage, warnings));
+
+    private static JsonObject WithWarnings(JsonObject answer, List<string> warnings)
+    {
+        if (warnings.Count > 0)
+        {
+            answer["warnings"] = new JsonArray([.. warnings.Select(w => (JsonNode)w)]);
+        }
+        return answer;
+    }
+
+    /// <summary>The usage lines of a complete/fail report (worker-protocol.md §5); token fields default to 0.</summary>
+    private static List<UsageReport>? ReadUsage(JsonObject body, Fields fields)
     {
         var usage = body["usage"];
         if (usage is null || usage.GetValueKind() == JsonValueKind.Null)
         {
-            return;
+            return null;
         }
         if (usage is not JsonArray lines)
         {
             fields.Error("usage", "usage must be an array of {provider, model, ...} lines");
-            return;
+            return null;
         }
+        var result = new List<UsageReport>(lines.Count);
         for (var i = 0; i < lines.Count; i++)
         {
+            var path = $"usage[{i}]";
             if (lines[i] is not JsonObject line
-                || line["provider"]?.GetValueKind() != JsonValueKind.String || line["model"]?.GetValueKind() != JsonValueKind.String)
+                || line["provider"] is not JsonValue p || p.GetValueKind() != JsonValueKind.String || p.GetValue<string>().Trim().Length == 0
+                || line["model"] is not JsonValue m || m.GetValueKind() != JsonValueKind.String || m.GetValue<string>().Trim().Length == 0)
             {
-                fields.Error($"usage[{i}]", "each usage line needs non-empty provider and model strings");
+                fields.Error(path, "each usage line needs non-empty provider and model strings");
+                continue;
+            }
+            var ok = true;
+            long Tokens(string name)
+            {
+                var node = line[name];
+                if (node is null || node.GetValueKind() == JsonValueKind.Null)
+                {
+                    return 0;
+                }
+                if (node is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue<long>(out var n) && n >= 0)
+                {
+                    return n;
+                }
+                fields.Error($"{path}.{name}", $"{name} must be a non-negative integer");
+                ok = false;
+                return 0;
+            }
+            decimal? Decimal(string name)
+            {
+                if (BudgetParameters.TryReadDecimal(line[name], out var value) && value is not < 0)
+                {
+                    return value;
+                }
+                fields.Error($"{path}.{name}", $"{name} must be a non-negative decimal (a string such as \"0.0021\" or a number)");
+                ok = false;
+                return null;
+            }
+            var tokens = new TokenUsage(Tokens("input_tokens"), Tokens("output_tokens"), Tokens("cache_read_tokens"),
+                Tokens("cache_creation_tokens"), Decimal("cache_storage_token_hours") ?? 0m);
+            var own = Decimal("cost_usd");
+            if (ok)
+            {
+                result.Add(new UsageReport(p.GetValue<string>().Trim().ToLower(CultureInfo.InvariantCulture), m.GetValue<string>().Trim(), tokens, own));
             }
         }
+        return result;
     }
 }

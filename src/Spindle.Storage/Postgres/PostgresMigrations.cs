@@ -114,6 +114,37 @@ internal static class PostgresMigrations
                 revoked_at bigint NULL
             );
             """),
+        (3, """
+            CREATE TABLE cost_lines (
+                seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                workflow_id text NOT NULL,
+                activity_key text NOT NULL,
+                iteration integer NOT NULL,
+                attempt integer NOT NULL,
+                provider text NULL,
+                model text NULL,
+                input_tokens bigint NOT NULL,
+                output_tokens bigint NOT NULL,
+                cache_read_tokens bigint NOT NULL,
+                cache_creation_tokens bigint NOT NULL,
+                cache_storage_token_hours numeric NOT NULL,
+                cost_usd numeric NOT NULL,
+                budget_limit_usd numeric NULL,
+                budget_event text NULL,
+                estimated_cost_usd numeric NULL,
+                created_at bigint NOT NULL
+            );
+            CREATE INDEX ix_cost_lines_workflow ON cost_lines (workflow_id, seq);
+            CREATE INDEX ix_cost_lines_created ON cost_lines (created_at);
+
+            CREATE TABLE result_cache (
+                key text PRIMARY KEY,
+                outputs json NOT NULL,
+                created_at bigint NOT NULL,
+                expires_at bigint NOT NULL
+            );
+            CREATE INDEX ix_result_cache_expires ON result_cache (expires_at);
+            """),
     ];
 
     public static int Latest => All[^1].Version;

@@ -324,6 +324,94 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
         return new EventPage(events, hasMore);
     }
 
+    // ---- costs and the result cache -------------------------------------------------------------------------
+
+    public override async Task<IReadOnlyList<StoredCostLine>> GetCostLinesAsync(CostLineQuery query, CancellationToken cancellationToken)
+    {
+        await using var cmd = _dataSource.CreateCommand();
+        var sql = new StringBuilder(
+            "SELECT c.seq, c.workflow_id, c.activity_key, c.iteration, c.attempt, c.provider, c.model, c.input_tokens, c.output_tokens, " +
+            "c.cache_read_tokens, c.cache_creation_tokens, c.cache_storage_token_hours, c.cost_usd, c.budget_limit_usd, c.budget_event, " +
+            "c.estimated_cost_usd, c.created_at, w.definition_name, w.status, w.created_at, w.budget_limit " +
+            "FROM cost_lines c JOIN workflows w ON w.id = c.workflow_id WHERE true");
+        if (query.WorkflowId is not null)
+        {
+            cmd.Parameters.Add(PgParameters.Text(query.WorkflowId));
+            sql.Append($" AND c.workflow_id = ${cmd.Parameters.Count}");
+        }
+        if (query.From is not null)
+        {
+            cmd.Parameters.Add(PgParameters.Bigint(query.From));
+            sql.Append($" AND c.created_at >= ${cmd.Parameters.Count}");
+        }
+        if (query.To is not null)
+        {
+            cmd.Parameters.Add(PgParameters.Bigint(query.To));
+            sql.Append($" AND c.created_at <= ${cmd.Parameters.Count}");
+        }
+        sql.Append(" ORDER BY c.seq");
+        cmd.CommandText = sql.ToString();
+        var list = new List<StoredCostLine>();
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+        {
+            decimal? NullableDec(int i) => r.IsDBNull(i) ? null : r.GetDecimal(i);
+            var line = new Spindle.Core.Costs.CostLine(
+                r.GetString(2), r.GetInt32(3), r.GetInt32(4), r.IsDBNull(5) ? null : r.GetString(5), r.IsDBNull(6) ? null : r.GetString(6),
+                new Spindle.Core.Costs.TokenUsage(r.GetInt64(7), r.GetInt64(8), r.GetInt64(9), r.GetInt64(10), r.GetDecimal(11)),
+                r.GetDecimal(12), NullableDec(13), r.IsDBNull(14) ? null : r.GetString(14), NullableDec(15));
+            list.Add(new StoredCostLine(r.GetInt64(0), r.GetString(1), line, r.GetInt64(16), r.GetString(17), r.GetString(18), r.GetInt64(19),
+                NullableDec(20)));
+        }
+        return list;
+    }
+
+    public override async Task<int> DeleteCacheEntryAsync(string key, CancellationToken cancellationToken)
+    {
+        await using var cmd = _dataSource.CreateCommand("DELETE FROM result_cache WHERE key = $1");
+        cmd.Parameters.Add(PgParameters.Text(key));
+        return await cmd.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public override async Task<int> InvalidateCacheAsync(string pattern, CancellationToken cancellationToken)
+    {
+        await using var cmd = _dataSource.CreateCommand("DELETE FROM result_cache WHERE key ~ $1");
+        cmd.Parameters.Add(PgParameters.Text(GlobToRegex(pattern)));
+        return await cmd.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>A glob as SQLite's GLOB reads it (<c>*</c>, <c>?</c>, <c>[abc]</c>, <c>[^abc]</c>) as an anchored POSIX regex.</summary>
+    internal static string GlobToRegex(string glob)
+    {
+        var regex = new StringBuilder("^");
+        for (var i = 0; i < glob.Length; i++)
+        {
+            var c = glob[i];
+            switch (c)
+            {
+                case '*':
+                    regex.Append(".*");
+                    break;
+                case '?':
+                    regex.Append('.');
+                    break;
+                case '[' when i + 2 < glob.Length && glob.IndexOf(']', i + 2) is var end and > 0:
+                    var body = glob[(i + 1)..end];
+                    regex.Append('[').Append(body.StartsWith('^') || body.StartsWith('!') ? "^" + body[1..].Replace("\\", "\\\\", StringComparison.Ordinal) : body.Replace("\\", "\\\\", StringComparison.Ordinal)).Append(']');
+                    i = end;
+                    break;
+                default:
+                    if ("\\.^$|()[]{}+*?".Contains(c, StringComparison.Ordinal))
+                    {
+                        regex.Append('\\');
+                    }
+                    regex.Append(c);
+                    break;
+            }
+        }
+        return regex.Append('$').ToString();
+    }
+
     // ---- timers -----------------------------------------------------------------------------------------------
 
     protected override async Task<IReadOnlyList<(string WorkflowId, string? ActivityKey)>> FindDueAsync(DueTimer kind, long now,

@@ -1,4 +1,6 @@
+using System.Text.Json.Nodes;
 using Npgsql;
+using Spindle.Core.Costs;
 using Spindle.Core.Common;
 using Spindle.Core.Definitions;
 using Spindle.Core.Orchestration;
@@ -25,6 +27,22 @@ internal sealed class PostgresWriteTransaction : IWriteTransaction
         "SELECT e.id, $1, e.event_type, e.activity_key, e.iteration, e.payload, $2 " +
         "FROM unnest($3::text[], $4::text[], $5::text[], $6::integer[], $7::json[]) WITH ORDINALITY " +
         "AS e(id, event_type, activity_key, iteration, payload, n) ORDER BY e.n";
+
+    private const string InsertCostLinesSql =
+        "INSERT INTO cost_lines (workflow_id, activity_key, iteration, attempt, provider, model, input_tokens, output_tokens, " +
+        "cache_read_tokens, cache_creation_tokens, cache_storage_token_hours, cost_usd, budget_limit_usd, budget_event, estimated_cost_usd, created_at) " +
+        "SELECT $1, c.activity_key, c.iteration, c.attempt, c.provider, c.model, c.input_tokens, c.output_tokens, c.cache_read_tokens, " +
+        "c.cache_creation_tokens, c.hours, c.cost, c.budget_limit, c.budget_event, c.estimate, $2 " +
+        "FROM unnest($3::text[], $4::integer[], $5::integer[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], " +
+        "$12::numeric[], $13::numeric[], $14::numeric[], $15::text[], $16::numeric[]) WITH ORDINALITY " +
+        "AS c(activity_key, iteration, attempt, provider, model, input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, " +
+        "hours, cost, budget_limit, budget_event, estimate, n) ORDER BY c.n";
+
+    private const string PurgeCacheSql = "DELETE FROM result_cache WHERE expires_at <= $1";
+
+    private const string WriteCacheSql =
+        "INSERT INTO result_cache (key, outputs, created_at, expires_at) VALUES ($1, $2, $3, $4) " +
+        "ON CONFLICT (key) DO UPDATE SET outputs = EXCLUDED.outputs, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at";
 
     private const string NotifySql = "SELECT pg_notify(n.channel, n.payload) FROM unnest($1::text[], $2::text[]) AS n(channel, payload)";
 
@@ -114,6 +132,19 @@ internal sealed class PostgresWriteTransaction : IWriteTransaction
         {
             batch.BatchCommands.Add(InsertEvents(wf.Id, events, now));
         }
+        if (machine.CostLines.Count > 0)
+        {
+            batch.BatchCommands.Add(InsertCostLines(wf.Id, machine.CostLines, now));
+        }
+        if (machine.CacheWrites.Count > 0)
+        {
+            batch.BatchCommands.Add(PgParameters.Statement(PurgeCacheSql, PgParameters.Bigint(now)));
+            foreach (var entry in machine.CacheWrites)
+            {
+                batch.BatchCommands.Add(PgParameters.Statement(WriteCacheSql, PgParameters.Text(entry.Key),
+                    PgParameters.Json(entry.Outputs.ToJsonString()), PgParameters.Bigint(now), PgParameters.Bigint(entry.ExpiresAt)));
+            }
+        }
         if (Notifications(wf.Id, machine) is { } notify)
         {
             batch.BatchCommands.Add(notify);
@@ -181,6 +212,36 @@ internal sealed class PostgresWriteTransaction : IWriteTransaction
         return PgParameters.Statement(InsertEventsSql,
             PgParameters.Text(workflowId), PgParameters.Bigint(now), PgParameters.TextArray(ids), PgParameters.TextArray(types),
             PgParameters.TextArray(keys), PgParameters.IntegerArray(iterations), PgParameters.JsonArray(payloads));
+    }
+
+    private static NpgsqlBatchCommand InsertCostLines(string workflowId, IReadOnlyList<CostLine> lines, long now)
+    {
+        static NpgsqlParameter Numerics(IEnumerable<decimal?> values) =>
+            new() { Value = values.ToArray(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Numeric };
+        return PgParameters.Statement(InsertCostLinesSql,
+            PgParameters.Text(workflowId), PgParameters.Bigint(now),
+            PgParameters.TextArray([.. lines.Select(l => (string?)l.ActivityKey)]),
+            PgParameters.IntegerArray([.. lines.Select(l => (int?)l.Iteration)]),
+            PgParameters.IntegerArray([.. lines.Select(l => (int?)l.Attempt)]),
+            PgParameters.TextArray([.. lines.Select(l => l.Provider)]),
+            PgParameters.TextArray([.. lines.Select(l => l.Model)]),
+            PgParameters.BigintArray([.. lines.Select(l => (long?)l.Tokens.InputTokens)]),
+            PgParameters.BigintArray([.. lines.Select(l => (long?)l.Tokens.OutputTokens)]),
+            PgParameters.BigintArray([.. lines.Select(l => (long?)l.Tokens.CacheReadTokens)]),
+            PgParameters.BigintArray([.. lines.Select(l => (long?)l.Tokens.CacheCreationTokens)]),
+            Numerics(lines.Select(l => (decimal?)l.Tokens.CacheStorageTokenHours)),
+            Numerics(lines.Select(l => (decimal?)l.CostUsd)),
+            Numerics(lines.Select(l => l.BudgetLimitUsd)),
+            PgParameters.TextArray([.. lines.Select(l => l.BudgetEvent)]),
+            Numerics(lines.Select(l => l.EstimatedCostUsd)));
+    }
+
+    public async Task<JsonObject?> ReadCacheAsync(string key, long now, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT outputs::text FROM result_cache WHERE key = $1 AND expires_at > $2", _conn, _tx);
+        cmd.Parameters.Add(PgParameters.Text(key));
+        cmd.Parameters.Add(PgParameters.Bigint(now));
+        return await cmd.ExecuteScalarAsync(cancellationToken) is string json ? JsonNode.Parse(json) as JsonObject : null;
     }
 
     /// <summary>Wake-ups for other servers: which routing keys gained claimable work, whether the workflow finished.</summary>

@@ -94,6 +94,37 @@ internal static class SqliteMigrations
                 revoked_at INTEGER NULL
             );
             """),
+        (3, """
+            CREATE TABLE cost_lines (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                workflow_id TEXT NOT NULL,
+                activity_key TEXT NOT NULL,
+                iteration INTEGER NOT NULL,
+                attempt INTEGER NOT NULL,
+                provider TEXT NULL,
+                model TEXT NULL,
+                input_tokens INTEGER NOT NULL,
+                output_tokens INTEGER NOT NULL,
+                cache_read_tokens INTEGER NOT NULL,
+                cache_creation_tokens INTEGER NOT NULL,
+                cache_storage_token_hours TEXT NOT NULL,
+                cost_usd TEXT NOT NULL,
+                budget_limit_usd TEXT NULL,
+                budget_event TEXT NULL,
+                estimated_cost_usd TEXT NULL,
+                created_at INTEGER NOT NULL
+            );
+            CREATE INDEX ix_cost_lines_workflow ON cost_lines (workflow_id, seq);
+            CREATE INDEX ix_cost_lines_created ON cost_lines (created_at);
+
+            CREATE TABLE result_cache (
+                key TEXT PRIMARY KEY,
+                outputs TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                expires_at INTEGER NOT NULL
+            );
+            CREATE INDEX ix_result_cache_expires ON result_cache (expires_at);
+            """),
     ];
 
     public static int Latest => All[^1].Version;

@@ -357,6 +357,66 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
         return list;
     }
 
+    // ---- costs and the result cache -------------------------------------------------------------------------
+
+    public override async Task<IReadOnlyList<StoredCostLine>> GetCostLinesAsync(CostLineQuery query, CancellationToken cancellationToken)
+    {
+        await using var conn = await OpenReaderAsync(cancellationToken);
+        await using var cmd = conn.CreateCommand();
+        var sql = new StringBuilder(
+            "SELECT c.seq, c.workflow_id, c.activity_key, c.iteration, c.attempt, c.provider, c.model, c.input_tokens, c.output_tokens, " +
+            "c.cache_read_tokens, c.cache_creation_tokens, c.cache_storage_token_hours, c.cost_usd, c.budget_limit_usd, c.budget_event, " +
+            "c.estimated_cost_usd, c.created_at, w.definition_name, w.status, w.created_at, w.budget_limit " +
+            "FROM cost_lines c JOIN workflows w ON w.id = c.workflow_id WHERE 1 = 1");
+        if (query.WorkflowId is not null)
+        {
+            sql.Append(" AND c.workflow_id = $wf");
+            cmd.Parameters.AddWithValue("$wf", query.WorkflowId);
+        }
+        if (query.From is not null)
+        {
+            sql.Append(" AND c.created_at >= $from");
+            cmd.Parameters.AddWithValue("$from", query.From);
+        }
+        if (query.To is not null)
+        {
+            sql.Append(" AND c.created_at <= $to");
+            cmd.Parameters.AddWithValue("$to", query.To);
+        }
+        sql.Append(" ORDER BY c.seq");
+        cmd.CommandText = sql.ToString();
+        var list = new List<StoredCostLine>();
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+        {
+            static decimal Dec(System.Data.Common.DbDataReader r, int i) => decimal.Parse(r.GetString(i), NumberStyles.Float, CultureInfo.InvariantCulture);
+            decimal? NullableDec(int i) => r.IsDBNull(i) ? null : Dec(r, i);
+            var line = new Spindle.Core.Costs.CostLine(
+                r.GetString(2), r.GetInt32(3), r.GetInt32(4), r.IsDBNull(5) ? null : r.GetString(5), r.IsDBNull(6) ? null : r.GetString(6),
+                new Spindle.Core.Costs.TokenUsage(r.GetInt64(7), r.GetInt64(8), r.GetInt64(9), r.GetInt64(10), Dec(r, 11)),
+                Dec(r, 12), NullableDec(13), r.IsDBNull(14) ? null : r.GetString(14), NullableDec(15));
+            list.Add(new StoredCostLine(r.GetInt64(0), r.GetString(1), line, r.GetInt64(16), r.GetString(17), r.GetString(18), r.GetInt64(19),
+                NullableDec(20)));
+        }
+        return list;
+    }
+
+    public override Task<int> DeleteCacheEntryAsync(string key, CancellationToken cancellationToken) =>
+        LockedWriteAsync(tx =>
+        {
+            var cmd = tx.Command("DELETE FROM result_cache WHERE key = $key");
+            ActivityRows.Set(cmd, "$key", key);
+            return cmd.ExecuteNonQuery();
+        }, cancellationToken);
+
+    public override Task<int> InvalidateCacheAsync(string pattern, CancellationToken cancellationToken) =>
+        LockedWriteAsync(tx =>
+        {
+            var cmd = tx.Command("DELETE FROM result_cache WHERE key GLOB $pattern");
+            ActivityRows.Set(cmd, "$pattern", pattern);
+            return cmd.ExecuteNonQuery();
+        }, cancellationToken);
+
     protected override Task<T> InWriteTransactionAsync<T>(Func<IWriteTransaction, CancellationToken, Task<T>> work,
         CancellationToken cancellationToken) =>
         LockedWriteAsync(tx => work(tx, cancellationToken), cancellationToken);

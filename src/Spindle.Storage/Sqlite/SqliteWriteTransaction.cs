@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
 using Spindle.Core.Common;
 using Spindle.Core.Orchestration;
@@ -105,8 +106,67 @@ internal sealed class SqliteWriteTransaction : IWriteTransaction
         wf.IsDirty = false;
         InsertEvents(wf.Id, leadingEvents, now);
         InsertEvents(wf.Id, machine.Events, now);
+        foreach (var line in machine.CostLines)
+        {
+            InsertCostLine(wf.Id, line, now);
+        }
+        if (machine.CacheWrites.Count > 0)
+        {
+            WriteCache(machine.CacheWrites, now);
+        }
         return Task.CompletedTask;
     }
+
+    public Task<JsonObject?> ReadCacheAsync(string key, long now, CancellationToken cancellationToken)
+    {
+        var cmd = Command("SELECT outputs FROM result_cache WHERE key = $key AND expires_at > $now");
+        ActivityRows.Set(cmd, "$key", key);
+        ActivityRows.Set(cmd, "$now", now);
+        return Task.FromResult(cmd.ExecuteScalar() is string json ? JsonNode.Parse(json) as JsonObject : null);
+    }
+
+    private void InsertCostLine(string workflowId, Spindle.Core.Costs.CostLine line, long now)
+    {
+        var cmd = Command(
+            "INSERT INTO cost_lines (workflow_id, activity_key, iteration, attempt, provider, model, input_tokens, output_tokens, " +
+            "cache_read_tokens, cache_creation_tokens, cache_storage_token_hours, cost_usd, budget_limit_usd, budget_event, estimated_cost_usd, created_at) " +
+            "VALUES ($wf, $key, $iteration, $attempt, $provider, $model, $input, $output, $read, $write, $hours, $cost, $limit, $event, $estimate, $now)");
+        ActivityRows.Set(cmd, "$wf", workflowId);
+        ActivityRows.Set(cmd, "$key", line.ActivityKey);
+        ActivityRows.Set(cmd, "$iteration", line.Iteration);
+        ActivityRows.Set(cmd, "$attempt", line.Attempt);
+        ActivityRows.Set(cmd, "$provider", line.Provider);
+        ActivityRows.Set(cmd, "$model", line.Model);
+        ActivityRows.Set(cmd, "$input", line.Tokens.InputTokens);
+        ActivityRows.Set(cmd, "$output", line.Tokens.OutputTokens);
+        ActivityRows.Set(cmd, "$read", line.Tokens.CacheReadTokens);
+        ActivityRows.Set(cmd, "$write", line.Tokens.CacheCreationTokens);
+        ActivityRows.Set(cmd, "$hours", Text(line.Tokens.CacheStorageTokenHours));
+        ActivityRows.Set(cmd, "$cost", Text(line.CostUsd));
+        ActivityRows.Set(cmd, "$limit", line.BudgetLimitUsd is { } limit ? Text(limit) : null);
+        ActivityRows.Set(cmd, "$event", line.BudgetEvent);
+        ActivityRows.Set(cmd, "$estimate", line.EstimatedCostUsd is { } estimate ? Text(estimate) : null);
+        ActivityRows.Set(cmd, "$now", now);
+        cmd.ExecuteNonQuery();
+    }
+
+    private void WriteCache(IReadOnlyList<CacheEntry> entries, long now)
+    {
+        var purge = Command("DELETE FROM result_cache WHERE expires_at <= $now");
+        ActivityRows.Set(purge, "$now", now);
+        purge.ExecuteNonQuery();
+        foreach (var entry in entries)
+        {
+            var cmd = Command("INSERT OR REPLACE INTO result_cache (key, outputs, created_at, expires_at) VALUES ($key, $outputs, $now, $expires)");
+            ActivityRows.Set(cmd, "$key", entry.Key);
+            ActivityRows.Set(cmd, "$outputs", entry.Outputs.ToJsonString());
+            ActivityRows.Set(cmd, "$now", now);
+            ActivityRows.Set(cmd, "$expires", entry.ExpiresAt);
+            cmd.ExecuteNonQuery();
+        }
+    }
+
+    private static string Text(decimal value) => value.ToString(CultureInfo.InvariantCulture);
 
     public void InsertEvents(string workflowId, IReadOnlyList<WorkflowEvent> events, long now)
     {

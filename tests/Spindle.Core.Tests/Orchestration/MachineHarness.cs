@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Spindle.Core.Common;
+using Spindle.Core.Costs;
 using Spindle.Core.Definitions;
 using Spindle.Core.Orchestration;
 
@@ -32,6 +33,12 @@ internal sealed class MachineHarness
 
     public List<WorkflowEvent> Events { get; }
 
+    /// <summary>Cost lines of every step so far.</summary>
+    public List<CostLine> CostLines { get; } = [];
+
+    /// <summary>The machine of the latest step.</summary>
+    public WorkflowMachine? LastMachine { get; private set; }
+
     public ActivityState this[string key] => Workflow.Activities[key];
 
     public string Status => Workflow.Status;
@@ -63,9 +70,11 @@ internal sealed class MachineHarness
         var machine = new WorkflowMachine(Workflow, _defaults, new JsonObject(), _now);
         action(machine);
         Events.AddRange(machine.Events);
+        CostLines.AddRange(machine.CostLines);
+        LastMachine = machine;
     }
 
-    private void Claim(string key)
+    public void Claim(string key)
     {
         var a = this[key];
         Assert.True(a.Status == ActivityStatus.Pending, $"'{key}' should be pending but is {a.Status}");

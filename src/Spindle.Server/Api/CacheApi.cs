@@ -1,0 +1,40 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Spindle.Storage;
+
+namespace Spindle.Server.Api;
+
+/// <summary>
+/// The result cache (http-api.md §12). Entries live in Spindle's own database; keys read
+/// <c>&lt;worker&gt;.&lt;activity_name&gt;:&lt;sha256&gt;</c> (see <see cref="Spindle.Core.Costs.ResultCacheKeys"/>).
+/// </summary>
+public static class CacheApi
+{
+    public static RouteGroupBuilder MapCacheApi(this RouteGroupBuilder api)
+    {
+        api.MapDelete("/cache/{key}", DeleteEntry);
+        api.MapPost("/cache/invalidate", Invalidate);
+        return api;
+    }
+
+    public static async Task<IResult> DeleteEntry(string key, IWorkflowStore store, CancellationToken cancellationToken)
+    {
+        var count = await store.DeleteCacheEntryAsync(key, cancellationToken);
+        return Json.Result(new JsonObject { ["success"] = true, ["count"] = count });
+    }
+
+    public static async Task<IResult> Invalidate(HttpRequest request, IWorkflowStore store, CancellationToken cancellationToken)
+    {
+        var (body, error) = await RequestBody.ReadObjectAsync(request, allowEmpty: false, cancellationToken);
+        if (error is not null)
+        {
+            return error;
+        }
+        if (body!["pattern"] is not JsonValue p || p.GetValueKind() != JsonValueKind.String || p.GetValue<string>().Length == 0)
+        {
+            return ApiErrors.Validation("pattern", "pattern is required: a glob such as \"std.llm_prompt:*\" or \"*\"");
+        }
+        var count = await store.InvalidateCacheAsync(p.GetValue<string>(), cancellationToken);
+        return Json.Result(new JsonObject { ["success"] = true, ["count"] = count });
+    }
+}
