@@ -6,6 +6,12 @@ need=()
 command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
 /usr/bin/python3 -c 'import jinja2' >/dev/null 2>&1 || need+=(python3-jinja2)
 /usr/bin/python3 -c 'import pytest' >/dev/null 2>&1 || need+=(python3-pytest)
+# Python SDK (sdk/python) and its py-std worker's script packages; PyPI is not needed on Debian.
+/usr/bin/python3 -c 'import httpx' >/dev/null 2>&1 || need+=(python3-httpx)
+/usr/bin/python3 -c 'import yaml' >/dev/null 2>&1 || need+=(python3-yaml)
+/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || need+=(python3-numpy)
+/usr/bin/python3 -c 'import pandas' >/dev/null 2>&1 || need+=(python3-pandas)
+/usr/bin/python3 -c 'import sklearn' >/dev/null 2>&1 || need+=(python3-sklearn)
 if (( ${#need[@]} )); then
   echo "setup: installing ${need[*]} with apt-get" >&2
   if [[ $(id -u) -ne 0 ]]; then sudo=sudo; else sudo=; fi

@@ -1,0 +1,202 @@
+"""A small HTTP/1.1 keep-alive client on asyncio streams, used by default for the worker protocol.
+
+The worker's hot path is one JSON POST per activity (plus polls and heartbeats). httpx costs close to a millisecond
+of CPU per call there, which is more than everything else the worker does for a trivial script. This client
+spends about a tenth of that. It does only what the Spindle API needs: HTTP/1.1 over TCP or TLS, requests with
+a known length, responses delimited by Content-Length or chunked encoding (or by the close of the connection). It
+does not handle redirects, compression or proxies. When a proxy is configured in the environment, the transport
+uses httpx instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+__all__ = ["FastHttpClient", "HttpTransportError", "RawResponse"]
+
+
+class HttpTransportError(Exception):
+    """No (complete) answer: connection refused or reset, timeout, malformed response."""
+
+
+class RawResponse:
+    __slots__ = ("status_code", "headers", "content")
+
+    def __init__(self, status_code: int, headers: dict[str, str], content: bytes) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self.content = content
+
+
+class _StaleConnection(Exception):
+    """A kept-alive connection was closed by the server before it answered: safe to send again."""
+
+
+_Key = tuple[str, str, int]
+_Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+class FastHttpClient:
+    def __init__(self, *, max_idle_per_host: int = 64, default_headers: Mapping[str, str] | None = None) -> None:
+        self.max_idle_per_host = max_idle_per_host
+        self.default_headers = dict(default_headers or {})
+        self._idle: dict[_Key, list[_Conn]] = {}
+        self._ssl: ssl.SSLContext | None = None
+        self._closed = False
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        timeout: float = 30.0,
+    ) -> RawResponse:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise HttpTransportError(f"unsupported URL {url!r}")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        key: _Key = (parts.scheme, parts.hostname, port)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        host = parts.netloc.rsplit("@", 1)[-1]
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {host}"]
+        for name, value in {**self.default_headers, **(headers or {})}.items():
+            lines.append(f"{name}: {value}")
+        if body is not None or method in ("POST", "PUT", "PATCH"):
+            lines.append(f"Content-Length: {len(body or b'')}")
+        payload = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+        try:
+            async with asyncio.timeout(timeout):
+                for attempt in range(2):
+                    conn, reused = await self._acquire(key)
+                    try:
+                        response, reusable = await self._exchange(conn, payload, method, reused)
+                    except _StaleConnection:
+                        _close(conn)
+                        if attempt == 0:
+                            continue
+                        raise HttpTransportError(f"{method} {url}: the server closed the connection") from None
+                    except BaseException:
+                        # Cancelled or failed half-way: the connection's state is unknown, never reuse it.
+                        _close(conn)
+                        raise
+                    if reusable:
+                        self._release(key, conn)
+                    else:
+                        _close(conn)
+                    return response
+        except TimeoutError:
+            raise HttpTransportError(f"{method} {url} timed out after {timeout:g} s") from None
+        except (OSError, asyncio.IncompleteReadError, ValueError, asyncio.LimitOverrunError) as exc:
+            raise HttpTransportError(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
+        raise HttpTransportError(f"{method} {url}: no answer")
+
+    async def _acquire(self, key: _Key) -> tuple[_Conn, bool]:
+        idle = self._idle.get(key)
+        while idle:
+            reader, writer = idle.pop()
+            if not writer.is_closing() and not reader.at_eof():
+                return (reader, writer), True
+            writer.close()
+        scheme, host, port = key
+        context = None
+        if scheme == "https":
+            if self._ssl is None:
+                self._ssl = ssl.create_default_context()
+            context = self._ssl
+        reader, writer = await asyncio.open_connection(host, port, ssl=context, limit=1 << 20)
+        return (reader, writer), False
+
+    def _release(self, key: _Key, conn: _Conn) -> None:
+        idle = self._idle.setdefault(key, [])
+        if self._closed or len(idle) >= self.max_idle_per_host:
+            _close(conn)
+        else:
+            idle.append(conn)
+
+    async def _exchange(self, conn: _Conn, payload: bytes, method: str, reused: bool) -> tuple[RawResponse, bool]:
+        reader, writer = conn
+        try:
+            writer.write(payload)
+            await writer.drain()
+            status_line = await reader.readline()
+        except (ConnectionResetError, BrokenPipeError):
+            if reused:
+                raise _StaleConnection() from None
+            raise
+        if not status_line:
+            if reused:
+                raise _StaleConnection()
+            raise HttpTransportError("the server closed the connection without answering")
+        while True:
+            version, status = _parse_status(status_line)
+            headers = await _read_headers(reader)
+            if 100 <= status < 200 and status != 101:
+                status_line = await reader.readline()  # an interim answer; the real one follows
+                continue
+            break
+        keep_alive = version == "HTTP/1.1" and "close" not in headers.get("connection", "").lower()
+        if method == "HEAD" or status in (204, 304):
+            return RawResponse(status, headers, b""), keep_alive
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            return RawResponse(status, headers, await _read_chunked(reader)), keep_alive
+        length = headers.get("content-length")
+        if length is not None:
+            return RawResponse(status, headers, await reader.readexactly(int(length))), keep_alive
+        return RawResponse(status, headers, await reader.read()), False
+
+    async def aclose(self) -> None:
+        self._closed = True
+        for conns in self._idle.values():
+            for conn in conns:
+                _close(conn)
+        self._idle.clear()
+
+
+def _close(conn: _Conn) -> None:
+    try:
+        conn[1].close()
+    except Exception:  # noqa: BLE001 - closing a broken connection must not raise
+        pass
+
+
+def _parse_status(line: bytes) -> tuple[str, int]:
+    parts = line.split(None, 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
+        raise HttpTransportError(f"malformed status line {line[:100]!r}")
+    return parts[0].decode("latin-1"), int(parts[1])
+
+
+async def _read_headers(reader: asyncio.StreamReader) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b"\n"):
+            return headers
+        if not line:
+            raise HttpTransportError("connection closed inside the response headers")
+        name, sep, value = line.decode("latin-1").partition(":")
+        if sep:
+            key = name.strip().lower()
+            value = value.strip()
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        size_line = await reader.readline()
+        if not size_line:
+            raise HttpTransportError("connection closed inside a chunked body")
+        size = int(size_line.split(b";", 1)[0].strip(), 16)
+        if size == 0:
+            # Trailers (if any) end with an empty line.
+            while (await reader.readline()) not in (b"\r\n", b"\n", b""):
+                pass
+            return b"".join(chunks)
+        chunks.append(await reader.readexactly(size))
+        await reader.readexactly(2)

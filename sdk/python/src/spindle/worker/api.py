@@ -1,0 +1,153 @@
+"""The worker routes (worker-protocol.md §3–6, §8) over an :class:`AsyncTransport`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+from urllib.parse import quote
+
+from .._backoff import REPORT_BACKOFF
+from .._transport import AsyncTransport
+from ..errors import ApiError
+from .config import WorkerConfig
+
+__all__ = ["WorkerApi", "LeaseLostError"]
+
+log = logging.getLogger("spindle.worker")
+
+
+class LeaseLostError(ApiError):
+    """409 on an activity call: another worker holds the lease, or the result is already recorded. Drop it."""
+
+
+def _activity_path(activity_id: str, action: str) -> str:
+    return f"/api/v1/activities/{quote(activity_id, safe='')}/{action}"
+
+
+def _file_path(workflow_id: str, activity_key: str, filename: str) -> str:
+    return (
+        f"/api/v1/workflows/{quote(workflow_id, safe='')}/activities/{quote(activity_key, safe='')}"
+        f"/files/{quote(filename, safe='')}"
+    )
+
+
+class WorkerApi:
+    def __init__(self, transport: AsyncTransport, config: WorkerConfig) -> None:
+        self.transport = transport
+        self.config = config
+
+    async def info(self) -> dict[str, Any]:
+        response = await self.transport.request("GET", "/api/v1/info", authenticated=False)
+        body = response.json()
+        return body if isinstance(body, dict) else {}
+
+    async def poll(self, max_activities: int, wait_seconds: int, activity_names: tuple[str, ...] | None) -> list[Any]:
+        body: dict[str, Any] = {
+            "worker": self.config.worker,
+            "worker_id": self.config.worker_id,
+            "max_activities": max_activities,
+        }
+        if wait_seconds > 0:
+            body["wait_seconds"] = wait_seconds
+        if activity_names:
+            body["activity_names"] = list(activity_names)
+        response = await self.transport.request(
+            "POST", "/api/v1/workers/poll", json=body, timeout=self.config.request_timeout + wait_seconds
+        )
+        activities = response.json().get("activities")
+        return activities if isinstance(activities, list) else []
+
+    async def heartbeat(self, activity_id: str) -> dict[str, Any]:
+        try:
+            response = await self.transport.request(
+                "POST", _activity_path(activity_id, "heartbeat"), json={"worker_id": self.config.worker_id}
+            )
+        except ApiError as exc:
+            raise self._lease_error(exc) from exc
+        body = response.json()
+        return body if isinstance(body, dict) else {}
+
+    async def complete(
+        self,
+        activity_id: str,
+        output: dict[str, Any],
+        *,
+        cost_usd: str | None,
+        usage: list[dict[str, Any]] | None,
+        retry_until: float | None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"worker_id": self.config.worker_id, "output": output}
+        if cost_usd is not None:
+            body["cost_usd"] = cost_usd
+        if usage:
+            body["usage"] = usage
+        return await self._report(activity_id, "complete", body, retry_until)
+
+    async def fail(
+        self,
+        activity_id: str,
+        *,
+        code: str,
+        message: str,
+        retryable: bool,
+        cost_usd: str | None,
+        usage: list[dict[str, Any]] | None,
+        retry_until: float | None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "worker_id": self.config.worker_id,
+            "error": {"code": code, "message": message or code, "retryable": retryable},
+        }
+        if cost_usd is not None:
+            body["cost_usd"] = cost_usd
+        if usage:
+            body["usage"] = usage
+        return await self._report(activity_id, "fail", body, retry_until)
+
+    async def upload_file(
+        self, workflow_id: str, activity_key: str, filename: str, data: bytes, content_type: str | None
+    ) -> dict[str, Any]:
+        response = await self.transport.request(
+            "POST",
+            _file_path(workflow_id, activity_key, filename),
+            content=data,
+            content_type=content_type or "application/octet-stream",
+        )
+        body = response.json()
+        return body if isinstance(body, dict) else {}
+
+    async def download_file(self, workflow_id: str, activity_key: str, filename: str) -> bytes:
+        response = await self.transport.request("GET", _file_path(workflow_id, activity_key, filename))
+        return response.content
+
+    async def _report(
+        self, activity_id: str, action: str, body: dict[str, Any], retry_until: float | None
+    ) -> dict[str, Any]:
+        """Repeats a complete/fail after network errors and 5xx until the lease would have expired (§7)."""
+        attempt = 0
+        while True:
+            try:
+                response = await self.transport.request("POST", _activity_path(activity_id, action), json=body)
+                answer = response.json()
+                return answer if isinstance(answer, dict) else {}
+            except ApiError as exc:
+                if exc.status_code == 409:
+                    raise self._lease_error(exc) from exc
+                if not exc.is_transient or retry_until is None:
+                    raise
+                delay = REPORT_BACKOFF.delay(attempt)
+                if time.monotonic() + delay >= retry_until:
+                    raise
+                log.warning("%s of activity %s failed (%s); retrying in %.2f s", action, activity_id, exc, delay)
+                await asyncio.sleep(delay)
+                attempt += 1
+
+    @staticmethod
+    def _lease_error(exc: ApiError) -> ApiError:
+        if exc.status_code == 409:
+            return LeaseLostError(
+                exc.message, status_code=409, code=exc.code, details=exc.details, method=exc.method, path=exc.path
+            )
+        return exc

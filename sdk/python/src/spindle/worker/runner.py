@@ -1,0 +1,704 @@
+"""The worker runner: poll → execute while heartbeating → complete or fail (worker-protocol.md §1–7).
+
+The server owns every decision; the runner only executes and reports, and never retries an activity itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import logging
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar, overload
+
+from .._backoff import POLL_BACKOFF
+from .._transport import AsyncTransport, ClientCredentials
+from ..errors import ActivityError, ApiError
+from ..jsonconv import NotSerializableError, to_json_value
+from .api import LeaseLostError, WorkerApi
+from .config import WorkerConfig
+from .context import ActivityContext, ActivityResult, format_money, parse_file_ref
+from .handlers import ActivityHandler, ActivityRegistry, format_seconds
+
+__all__ = ["Worker", "WorkerStats", "heartbeat_seconds_for_lease", "MAX_ERROR_MESSAGE"]
+
+log = logging.getLogger("spindle.worker")
+
+F = TypeVar("F", bound=Callable[..., Any])
+StopReason = Literal["timeout", "cancelled", "shutdown", "lease_lost"]
+
+#: Error messages are cut to their last 32 KiB, keeping the end of a traceback (where the cause is).
+MAX_ERROR_MESSAGE = 32 * 1024
+#: The lease length when a claim carries neither lease_seconds nor timeout_seconds: the server's default.
+DEFAULT_LEASE_SECONDS = 60
+
+
+def heartbeat_seconds_for_lease(lease_seconds: int) -> int:
+    """``max(1, min(30, floor(lease / 3)))``: what the server answers as ``next_heartbeat_seconds``."""
+    return max(1, min(30, lease_seconds // 3))
+
+
+def clip_message(text: str, limit: int = MAX_ERROR_MESSAGE) -> str:
+    data = text.encode("utf-8", errors="replace")
+    if len(data) <= limit:
+        return text
+    return "…" + data[-(limit - 3) :].decode("utf-8", errors="ignore")
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``Type: message``, a blank line, then the traceback."""
+    head = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return clip_message(f"{head}\n\n{tb}")
+
+
+@dataclass
+class WorkerStats:
+    """Counters of one worker run (diagnostics and tests)."""
+
+    polls: int = 0
+    claimed: int = 0
+    completed: int = 0
+    failed: int = 0
+    dropped: int = 0
+    heartbeats: int = 0
+
+
+@dataclass(kw_only=True)
+class _Outcome:
+    kind: Literal["complete", "fail", "drop"]
+    output: dict[str, Any] = field(default_factory=dict)
+    code: str = ""
+    message: str = ""
+    retryable: bool = False
+    cost_usd: str | None = None
+    usage: list[dict[str, Any]] | None = None
+
+    @classmethod
+    def fail(cls, code: str, message: str, *, retryable: bool) -> _Outcome:
+        return cls(kind="fail", code=code, message=clip_message(message), retryable=retryable)
+
+
+@dataclass(eq=False)
+class _Execution:
+    run_id: int
+    raw: Any
+    activity_id: str = ""
+    lease_seconds: int = DEFAULT_LEASE_SECONDS
+    lease_expires_at: float = 0.0
+    heartbeat_interval: float = 30.0
+    ctx: ActivityContext | None = None
+    stop: asyncio.Future[StopReason] | None = None
+    task: asyncio.Task[None] | None = None
+    heartbeat_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    heartbeat_timer: asyncio.TimerHandle | None = None
+    heartbeat_task: asyncio.Task[None] | None = None
+    finished: bool = False
+
+    def request_stop(self, reason: StopReason) -> None:
+        if self.stop is not None and not self.stop.done():
+            self.stop.set_result(reason)
+        if self.ctx is not None:
+            self.ctx._stopped.set()
+
+
+class Worker:
+    """An asyncio worker for one routing key.
+
+    Options not given here come from ``SPINDLE_*`` variables (:meth:`WorkerConfig.from_env`); pass ``config``
+    for full control. Handlers are plain functions registered with :meth:`activity`::
+
+        worker = Worker(worker="payments")
+
+        @worker.activity("charge")
+        async def charge(params, ctx):
+            return {"charged": params["amount"]}
+
+        worker.run()   # until SIGTERM/SIGINT, then drains
+    """
+
+    def __init__(
+        self,
+        *,
+        worker: str | None = None,
+        api_url: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        worker_id: str | None = None,
+        max_concurrency: int | None = None,
+        poll_batch_size: int | None = None,
+        config: WorkerConfig | None = None,
+        registry: ActivityRegistry | None = None,
+    ) -> None:
+        overrides: dict[str, Any] = {
+            "worker": worker,
+            "api_url": api_url,
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "worker_id": worker_id,
+            "max_concurrency": max_concurrency,
+            "poll_batch_size": poll_batch_size,
+        }
+        if config is None:
+            config = WorkerConfig.from_env(**overrides)
+        else:
+            config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+        self.config = config
+        self.registry = registry or ActivityRegistry()
+        self.stats = WorkerStats()
+        self.executor: ThreadPoolExecutor | None = None
+        self.api: WorkerApi | None = None
+        self._transport: AsyncTransport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._stopping: asyncio.Event | None = None
+        self._force: asyncio.Event | None = None
+        self._pending_stop: bool | None = None
+        self._slot_freed: asyncio.Event | None = None
+        self._executions: dict[int, _Execution] = {}
+        self._run_ids = itertools.count(1)
+        self._started = False
+        self._ready = threading.Event()
+        self._finished = threading.Event()
+        self.wait_seconds = 0
+        #: True while the poll loop runs (it ends when shutdown is requested, before the drain).
+        self.polling = False
+        self._detected = False
+        self.features: frozenset[str] = frozenset()
+
+    # -- registration -------------------------------------------------------------------------------------------
+
+    @overload
+    def activity(self, name: F) -> F: ...
+
+    @overload
+    def activity(self, name: str | None = None) -> Callable[[F], F]: ...
+
+    def activity(self, name: str | F | None = None) -> Callable[[F], F] | F:
+        """Decorator registering a function (sync or async) as the handler of ``activity_name`` ``name``
+        (default: the function's name). It is called as ``fn(parameters, ctx)``, or ``fn(parameters)`` / ``fn()``
+        if it takes fewer positional parameters. A returned dict is the completion output (each key one named
+        output); an :class:`ActivityResult` adds a cost; any other value is reported as ``{"result": value}``.
+        """
+        if callable(name):
+            fn = name
+            self.registry.register(fn.__name__, fn)
+            return fn
+
+        label = name
+
+        def decorate(fn: F) -> F:
+            self.registry.register(label or fn.__name__, fn)
+            return fn
+
+        return decorate
+
+    def register(self, name: str, handler: ActivityHandler | Callable[..., Any]) -> None:
+        self.registry.register(name, handler)
+
+    # -- running ------------------------------------------------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._executions)
+
+    @property
+    def token_fetches(self) -> int:
+        return self._transport.token_fetches if self._transport else 0
+
+    def run(self) -> None:
+        """Runs until SIGTERM/SIGINT, then drains (a second signal skips the grace period) and returns."""
+        asyncio.run(self.run_async(handle_signals=True))
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Blocks until the worker is about to poll (handlers started); for tests and embedding."""
+        return self._ready.wait(timeout)
+
+    def wait_finished(self, timeout: float | None = None) -> bool:
+        return self._finished.wait(timeout)
+
+    def request_shutdown(self, *, force: bool = False) -> None:
+        """Stops polling and drains; ``force`` stops running activities at once (``WORKER_SHUTDOWN``).
+        Safe to call from any thread, and before the worker has started."""
+        loop = self._loop
+        if loop is None or self._stopping is None:
+            self._pending_stop = force or bool(self._pending_stop)
+            return
+        if threading.get_ident() == self._loop_thread:
+            self._set_stop(force)
+        else:
+            try:
+                loop.call_soon_threadsafe(self._set_stop, force)
+            except RuntimeError:
+                pass  # the loop already closed: nothing left to stop
+
+    def _set_stop(self, force: bool) -> None:
+        assert self._stopping is not None and self._force is not None
+        if self._stopping.is_set() and not force:
+            force = True  # a second request (second Ctrl+C) means: do not wait any longer
+        if not self._stopping.is_set():
+            log.info("Worker %s: shutdown requested; no new work is claimed", self.config.worker_id)
+        self._stopping.set()
+        if force:
+            self._force.set()
+            for execution in list(self._executions.values()):
+                execution.request_stop("shutdown")
+
+    async def run_async(self, *, handle_signals: bool = False) -> None:
+        """Polls and executes until :meth:`request_shutdown` (or a signal, with ``handle_signals``), then drains:
+        running activities get ``shutdown_timeout`` seconds to finish (still heartbeating), the rest are stopped
+        and reported as ``WORKER_SHUTDOWN`` (retryable). Returns once every report has been sent."""
+        if self._started:
+            raise RuntimeError("a Worker runs only once; create a new one")
+        self._started = True
+        cfg = self.config
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._stopping = asyncio.Event()
+        self._force = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        if self._pending_stop is not None:
+            self._set_stop(self._pending_stop)
+        credentials = (
+            ClientCredentials(client_id=cfg.client_id, client_secret=cfg.client_secret or "", token_url=cfg.token_url)
+            if cfg.client_id
+            else None
+        )
+        self._transport = AsyncTransport(
+            cfg.api_url,
+            credentials=credentials,
+            timeout=cfg.request_timeout,
+            max_connections=cfg.max_concurrency * 2 + 4,
+        )
+        self.api = WorkerApi(self._transport, cfg)
+        self.executor = ThreadPoolExecutor(max_workers=cfg.max_concurrency, thread_name_prefix="spindle-activity")
+        installed: list[signal.Signals] = []
+        started_handlers: list[ActivityHandler] = []
+        try:
+            if handle_signals:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    try:
+                        self._loop.add_signal_handler(sig, self.request_shutdown)
+                        installed.append(sig)
+                    except (NotImplementedError, RuntimeError):
+                        pass  # not the main thread, or no signal support: request_shutdown() still works
+            for handler in self.registry:
+                await handler.startup(self)
+                started_handlers.append(handler)
+            log.info(
+                "Worker %s serving %r at %s (max concurrency %d, activities: %s)",
+                cfg.worker_id,
+                cfg.worker,
+                cfg.api_url,
+                cfg.max_concurrency,
+                ", ".join(self.registry.names) or "none",
+            )
+            try:
+                await self._detect_features()
+            except ApiError as exc:
+                log.warning("Server not reachable yet (%s); the poll loop keeps trying", exc)
+            self._ready.set()
+            await self._poll_loop()
+        finally:
+            try:
+                await self._drain()
+            finally:
+                for handler in started_handlers:
+                    try:
+                        await handler.shutdown()
+                    except Exception:
+                        log.exception("Handler shutdown failed")
+                for handled in installed:
+                    self._loop.remove_signal_handler(handled)
+                # Only now: every WORKER_SHUTDOWN report must be sent before the client closes (§7).
+                await self._transport.aclose()
+                self.executor.shutdown(wait=False, cancel_futures=True)
+                self._ready.set()
+                self._finished.set()
+                log.info("Worker %s stopped", cfg.worker_id)
+
+    async def _detect_features(self) -> None:
+        assert self.api is not None
+        try:
+            info = await self.api.info()
+        except ApiError as exc:
+            if exc.status_code in (404, 405):
+                info = {}  # an older server without /api/v1/info: no extensions
+            else:
+                raise
+        features = info.get("features")
+        self.features = frozenset(f for f in features if isinstance(f, str)) if isinstance(features, list) else frozenset()
+        self.wait_seconds = self.config.poll_wait_seconds if "long-poll" in self.features else 0
+        self._detected = True
+        log.info("Worker %s: %s", self.config.worker_id, f"long-poll {self.wait_seconds} s" if self.wait_seconds else "short polling")
+
+    def _activity_filter(self) -> tuple[str, ...] | None:
+        if self.config.activity_names:
+            return self.config.activity_names
+        if "activity-filter" in self.features and len(self.registry):
+            return self.registry.names
+        return None
+
+    async def _poll_loop(self) -> None:
+        assert self._stopping is not None and self._slot_freed is not None and self.api is not None
+        cfg = self.config
+        stop_waiter = asyncio.ensure_future(self._stopping.wait())
+        failures = 0
+        self.polling = True
+        try:
+            while not self._stopping.is_set():
+                try:
+                    if not self._detected:
+                        await self._detect_features()
+                    free = cfg.max_concurrency - len(self._executions)
+                    if free <= 0:
+                        self._slot_freed.clear()
+                        slot_waiter = asyncio.ensure_future(self._slot_freed.wait())
+                        await asyncio.wait({slot_waiter, stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
+                        slot_waiter.cancel()
+                        continue
+                    poll = asyncio.ensure_future(
+                        self.api.poll(min(free, cfg.poll_batch_size), self.wait_seconds, self._activity_filter())
+                    )
+                    await asyncio.wait({poll, stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
+                    if not poll.done():
+                        # Shutting down: abort the held long-poll (§7).
+                        poll.cancel()
+                        await asyncio.gather(poll, return_exceptions=True)
+                        break
+                    activities = poll.result()
+                    self.stats.polls += 1
+                    failures = 0
+                    for raw in activities:
+                        self._start(raw)
+                    if not activities and self.wait_seconds == 0:
+                        await asyncio.wait({stop_waiter}, timeout=cfg.poll_interval)
+                except ApiError as exc:
+                    delay = POLL_BACKOFF.delay(failures)
+                    failures += 1
+                    log.warning("Poll failed (%s); retrying in %.2f s", exc, delay)
+                    await asyncio.wait({stop_waiter}, timeout=delay)
+                except Exception:
+                    delay = POLL_BACKOFF.delay(failures)
+                    failures += 1
+                    log.exception("Poll loop error; retrying in %.2f s", delay)
+                    await asyncio.wait({stop_waiter}, timeout=delay)
+        finally:
+            self.polling = False
+            stop_waiter.cancel()
+
+    def _start(self, raw: Any) -> None:
+        execution = _Execution(run_id=next(self._run_ids), raw=raw)
+        self.stats.claimed += 1
+        self._executions[execution.run_id] = execution
+        execution.task = asyncio.ensure_future(self._execute(execution))
+
+    async def _execute(self, execution: _Execution) -> None:
+        try:
+            try:
+                outcome = await self._run_handler(execution)
+            except Exception as exc:
+                outcome = _Outcome.fail("EXECUTION_ERROR", describe_exception(exc), retryable=True)
+            if execution.activity_id:
+                await self._report(execution, outcome)
+            else:
+                log.error("Claimed activity without an activity_id cannot be reported: %r", execution.raw)
+        finally:
+            self._executions.pop(execution.run_id, None)
+            if self._slot_freed is not None:
+                self._slot_freed.set()
+
+    def _build_context(self, execution: _Execution) -> ActivityContext | _Outcome:
+        raw = execution.raw
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("activity_id"), str) or not raw["activity_id"]:
+            return _Outcome.fail("INVALID_PARAMETERS", "The claimed activity has no activity_id", retryable=False)
+        execution.activity_id = raw["activity_id"]
+        cfg = self.config
+        settings = raw.get("settings") if isinstance(raw.get("settings"), dict) else None
+        timeout = _positive(raw.get("timeout_seconds")) or _positive((settings or {}).get("timeout_seconds"))
+        lease = _positive(raw.get("lease_seconds")) or _positive(raw.get("timeout_seconds")) or DEFAULT_LEASE_SECONDS
+        execution.lease_seconds = max(1, int(lease))
+        execution.lease_expires_at = time.monotonic() + execution.lease_seconds
+        execution.heartbeat_interval = min(cfg.heartbeat_interval, heartbeat_seconds_for_lease(execution.lease_seconds))
+        parameters = raw.get("parameters")
+        if parameters is None:
+            parameters = {}
+        problems = []
+        if not isinstance(parameters, dict):
+            problems.append(f"parameters must be a JSON object, got {type(parameters).__name__}")
+        for name in ("workflow_id", "activity_key", "activity_name"):
+            if not isinstance(raw.get(name), str):
+                problems.append(f"{name} is missing")
+        if problems:
+            return _Outcome.fail("INVALID_PARAMETERS", "Cannot read the claimed activity: " + "; ".join(problems), retryable=False)
+        key = raw["activity_key"]
+        output_definitions = raw.get("output_definitions")
+        ctx = ActivityContext(
+            activity_id=execution.activity_id,
+            workflow_id=raw["workflow_id"],
+            activity_key=key,
+            activity_name=raw["activity_name"],
+            worker=cfg.worker,
+            worker_id=cfg.worker_id,
+            attempt=int(raw.get("attempt") or 1),
+            iteration=int(raw.get("iteration") or 0),
+            parameters=parameters,
+            settings=settings,
+            timeout_seconds=float(timeout or cfg.activity_timeout),
+            lease_seconds=execution.lease_seconds,
+            output_definitions=list(output_definitions) if isinstance(output_definitions, list) else [],
+            signal=raw.get("signal_data"),
+            logger=logging.getLogger(f"spindle.activity.{key}"),
+            raw=dict(raw),
+        )
+        ctx._heartbeat = lambda: self._heartbeat(execution)
+        ctx._download = self._download
+        ctx._upload = lambda filename, data, content_type: self._upload(ctx, filename, data, content_type)
+        return ctx
+
+    async def _run_handler(self, execution: _Execution) -> _Outcome:
+        built = self._build_context(execution)
+        if isinstance(built, _Outcome):
+            return built
+        ctx = built
+        execution.ctx = ctx
+        handler = self.registry.get(ctx.activity_name)
+        if handler is None:
+            return _Outcome.fail(
+                "EXECUTION_ERROR",
+                f"No handler registered for activity '{ctx.activity_name}' on worker '{self.config.worker}'",
+                retryable=True,
+            )
+        loop = asyncio.get_running_loop()
+        execution.stop = loop.create_future()
+        if self._force is not None and self._force.is_set():
+            execution.request_stop("shutdown")
+        timer = loop.call_later(ctx.timeout_seconds, execution.request_stop, "timeout")
+        # A timer, not a task per activity: most activities finish long before their first heartbeat is due.
+        self._schedule_heartbeat(execution)
+        task = asyncio.ensure_future(handler.run(ctx))
+        try:
+            await asyncio.wait({task, execution.stop}, return_when=asyncio.FIRST_COMPLETED)
+            lease_lost = execution.stop.done() and execution.stop.result() == "lease_lost"
+            if task.done() and not lease_lost:
+                return self._outcome_of(task)
+            reason: StopReason = execution.stop.result()
+            task.cancel()
+            # A script process gets SIGTERM and then, after 5 s, SIGKILL: wait for that, not forever.
+            await asyncio.wait({task}, timeout=15)
+            task.add_done_callback(_consume)
+            seconds = format_seconds(ctx.timeout_seconds)
+            if reason == "timeout":
+                return _Outcome.fail("TIMEOUT", handler.timeout_message(ctx.timeout_seconds), retryable=True)
+            if reason == "cancelled":
+                return _Outcome.fail(
+                    "CANCELLED", "Activity cancelled: the workflow was cancelled or passed its deadline", retryable=False
+                )
+            if reason == "shutdown":
+                return _Outcome.fail(
+                    "WORKER_SHUTDOWN",
+                    f"Worker {self.config.worker_id} shut down before the activity finished (limit {seconds} s)",
+                    retryable=True,
+                )
+            return _Outcome(kind="drop")
+        finally:
+            timer.cancel()
+            execution.finished = True
+            if execution.heartbeat_timer is not None:
+                execution.heartbeat_timer.cancel()
+            if execution.heartbeat_task is not None:
+                execution.heartbeat_task.cancel()
+                await asyncio.gather(execution.heartbeat_task, return_exceptions=True)
+
+    def _outcome_of(self, task: asyncio.Task[Any]) -> _Outcome:
+        if task.cancelled():
+            return _Outcome.fail("EXECUTION_ERROR", "The handler was cancelled", retryable=True)
+        exc = task.exception()
+        if exc is None:
+            return self._completion(task.result())
+        if isinstance(exc, ActivityError):
+            outcome = _Outcome.fail(exc.code, exc.message, retryable=exc.retryable)
+            try:
+                outcome.cost_usd = format_money(exc.cost_usd)
+                outcome.usage = [u.to_json() for u in exc.usage] if exc.usage else None
+            except ValueError as bad:
+                log.warning("Ignoring the cost of a failed activity: %s", bad)
+            return outcome
+        if isinstance(exc, NotSerializableError):
+            return _Outcome.fail("OUTPUT_ERROR", _not_serializable_message(exc), retryable=False)
+        return _Outcome.fail("EXECUTION_ERROR", describe_exception(exc), retryable=True)
+
+    def _completion(self, result: Any) -> _Outcome:
+        cost: Any = None
+        usage: list[Any] = []
+        if isinstance(result, ActivityResult):
+            output: Any = result.output
+            cost, usage = result.cost_usd, result.usage
+        elif result is None:
+            output = {}
+        elif isinstance(result, Mapping):
+            output = result
+        else:
+            output = {"result": result}
+        try:
+            if getattr(result, "_json_ready", False):
+                converted = dict(output)
+            else:
+                converted = to_json_value(dict(output), "output")
+        except NotSerializableError as exc:
+            return _Outcome.fail("OUTPUT_ERROR", _not_serializable_message(exc), retryable=False)
+        try:
+            cost_text = format_money(cost)
+            usage_lines = [u.to_json() for u in usage] or None
+        except ValueError as exc:
+            return _Outcome.fail("OUTPUT_ERROR", str(exc), retryable=False)
+        return _Outcome(kind="complete", output=converted, cost_usd=cost_text, usage=usage_lines)
+
+    async def _report(self, execution: _Execution, outcome: _Outcome) -> None:
+        assert self.api is not None
+        aid = execution.activity_id
+        try:
+            if outcome.kind == "complete":
+                await self.api.complete(
+                    aid,
+                    outcome.output,
+                    cost_usd=outcome.cost_usd,
+                    usage=outcome.usage,
+                    retry_until=execution.lease_expires_at,
+                )
+                self.stats.completed += 1
+                log.debug("Activity %s completed", aid)
+            elif outcome.kind == "fail":
+                answer = await self.api.fail(
+                    aid,
+                    code=outcome.code,
+                    message=outcome.message,
+                    retryable=outcome.retryable,
+                    cost_usd=outcome.cost_usd,
+                    usage=outcome.usage,
+                    retry_until=execution.lease_expires_at,
+                )
+                self.stats.failed += 1
+                log.info(
+                    "Activity %s failed with %s (retryable=%s, will_retry=%s): %s",
+                    aid,
+                    outcome.code,
+                    outcome.retryable,
+                    answer.get("will_retry"),
+                    outcome.message.split("\n", 1)[0],
+                )
+            else:
+                self.stats.dropped += 1
+                log.warning("Activity %s: lease lost; the execution was stopped and is not reported", aid)
+        except LeaseLostError as exc:
+            self.stats.dropped += 1
+            log.warning("Activity %s: result dropped, another worker holds it or it is already recorded (%s)", aid, exc)
+        except ApiError as exc:
+            self.stats.dropped += 1
+            log.error("Activity %s: could not report %s: %s", aid, outcome.kind, exc)
+
+    def _schedule_heartbeat(self, execution: _Execution) -> None:
+        loop = asyncio.get_running_loop()
+        execution.heartbeat_timer = loop.call_later(execution.heartbeat_interval, self._heartbeat_due, execution)
+
+    def _heartbeat_due(self, execution: _Execution) -> None:
+        if not execution.finished:
+            execution.heartbeat_task = asyncio.ensure_future(self._periodic_heartbeat(execution))
+
+    async def _periodic_heartbeat(self, execution: _Execution) -> None:
+        await self._heartbeat(execution)
+        # Heartbeats go on while a stopped handler winds down (a script gets up to 5 s after SIGTERM), so that the
+        # lease still holds when the outcome is reported; only a lost lease ends them.
+        lost = execution.stop is not None and execution.stop.done() and execution.stop.result() == "lease_lost"
+        if not execution.finished and not lost:
+            self._schedule_heartbeat(execution)
+
+    async def _heartbeat(self, execution: _Execution) -> bool:
+        assert self.api is not None
+        async with execution.heartbeat_lock:
+            try:
+                answer = await self.api.heartbeat(execution.activity_id)
+            except LeaseLostError:
+                execution.request_stop("lease_lost")
+                return False
+            except ApiError as exc:
+                if exc.status_code == 404:
+                    # The server no longer knows the activity: nobody will accept its result.
+                    execution.request_stop("lease_lost")
+                else:
+                    log.warning("Heartbeat for activity %s failed (%s); retrying at the next interval", execution.activity_id, exc)
+                return False
+            self.stats.heartbeats += 1
+            execution.lease_expires_at = time.monotonic() + execution.lease_seconds
+            following = _positive(answer.get("next_heartbeat_seconds"))
+            if following:
+                execution.heartbeat_interval = min(self.config.heartbeat_interval, following)
+            if answer.get("cancel_requested") is True:
+                log.info("Activity %s: cancellation requested by the server", execution.activity_id)
+                execution.request_stop("cancelled")
+                return True
+            return False
+
+    async def _download(self, ref: str) -> bytes:
+        assert self.api is not None
+        workflow_id, key, filename = parse_file_ref(ref)
+        return await self.api.download_file(workflow_id, key, filename)
+
+    async def _upload(self, ctx: ActivityContext, filename: str, data: bytes, content_type: str | None) -> str:
+        assert self.api is not None
+        await self.api.upload_file(ctx.workflow_id, ctx.activity_key, filename, data, content_type)
+        return f"postgres://{ctx.workflow_id}/{ctx.activity_key}/{filename}"
+
+    async def _drain(self) -> None:
+        assert self._force is not None
+        if not self._executions:
+            return
+        cfg = self.config
+        log.info(
+            "Worker %s: draining %d running activit%s (up to %s s)",
+            cfg.worker_id,
+            len(self._executions),
+            "y" if len(self._executions) == 1 else "ies",
+            format_seconds(cfg.shutdown_timeout),
+        )
+        deadline = time.monotonic() + cfg.shutdown_timeout
+        force_waiter = asyncio.ensure_future(self._force.wait())
+        try:
+            while True:
+                tasks = [e.task for e in self._executions.values() if e.task is not None and not e.task.done()]
+                if not tasks:
+                    return
+                left = deadline - time.monotonic()
+                if left <= 0 or self._force.is_set():
+                    break
+                await asyncio.wait([*tasks, force_waiter], timeout=left, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            force_waiter.cancel()
+        remaining = list(self._executions.values())
+        log.warning("Worker %s: stopping %d activities that did not finish in time", cfg.worker_id, len(remaining))
+        for execution in remaining:
+            execution.request_stop("shutdown")
+        await asyncio.gather(*(e.task for e in remaining if e.task is not None), return_exceptions=True)
+
+
+def _positive(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if value > 0 else None
+
+
+def _consume(task: asyncio.Task[Any]) -> None:
+    # A stopped handler's late failure is expected; retrieving it keeps asyncio from logging it as unhandled.
+    if not task.cancelled():
+        task.exception()
+
+
+def _not_serializable_message(exc: NotSerializableError) -> str:
+    return f"OUTPUT_NOT_SERIALIZABLE: {exc}"

@@ -1,0 +1,1 @@
+"""Ready-made workers. ``spindle.workers.std`` is the ``py-std`` worker (the ``script`` activity)."""

@@ -1,0 +1,68 @@
+"""The ``py-std`` worker: serves the ``script`` activity (worker-protocol.md §9).
+
+Run it as ``spindle-py-std`` or ``python -m spindle.workers.std``; it reads ``SPINDLE_*`` variables. This module
+stays light (no httpx import) because the script processes import the package it belongs to.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ...worker.runner import Worker
+
+__all__ = ["create_worker", "main", "DEFAULT_ROUTING_KEY"]
+
+DEFAULT_ROUTING_KEY = "py-std"
+
+
+def create_worker(*, warm_processes: int | None = None, **options: Any) -> Worker:
+    """A :class:`~spindle.worker.Worker` serving ``script`` on ``py-std`` (or ``SPINDLE_WORKER`` /
+    ``SPINDLE_WORKER_TYPE``). ``options`` are :class:`~spindle.worker.WorkerConfig` fields overriding the
+    environment."""
+    from ...worker.config import WorkerConfig
+    from ...worker.runner import Worker
+    from .script import ScriptActivity
+
+    config = WorkerConfig.from_env(default_worker=DEFAULT_ROUTING_KEY, read_worker_type=True, **options)
+    worker = Worker(config=config)
+    worker.register("script", ScriptActivity(warm_processes=warm_processes))
+    return worker
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: runs the worker until SIGTERM/SIGINT, then drains."""
+    import argparse
+    import logging
+    import os
+
+    parser = argparse.ArgumentParser(
+        prog="spindle-py-std",
+        description="Spindle's py-std worker: runs `script` activities (Python code) in warm subprocesses. "
+        "Settings come from SPINDLE_* environment variables; these options override them.",
+    )
+    parser.add_argument("--api-url", help="server base URL (SPINDLE_API_URL)")
+    parser.add_argument("--worker", help="routing key to serve (SPINDLE_WORKER; default py-std)")
+    parser.add_argument("--worker-id", help="lease owner name (SPINDLE_WORKER_ID; default worker_<12 hex>)")
+    parser.add_argument("--max-activities", type=int, help="concurrent scripts (SPINDLE_WORKER_MAX_ACTIVITIES; 16)")
+    parser.add_argument("--poll-batch", type=int, help="activities per poll (SPINDLE_WORKER_POLL_MAX_ACTIVITIES; 10)")
+    parser.add_argument("--warm-processes", type=int, help="idle interpreters kept ready (SPINDLE_PY_STD_WARM_PROCESSES)")
+    parser.add_argument("--log-level", default=os.environ.get("SPINDLE_LOG_LEVEL", "INFO"), help="INFO by default")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        worker = create_worker(
+            warm_processes=args.warm_processes,
+            api_url=args.api_url,
+            worker=args.worker,
+            worker_id=args.worker_id,
+            max_concurrency=args.max_activities,
+            poll_batch_size=args.poll_batch,
+        )
+    except (ValueError, TypeError) as exc:
+        parser.error(str(exc))
+    worker.run()
+    return 0

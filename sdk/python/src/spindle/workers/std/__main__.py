@@ -1,0 +1,5 @@
+import sys
+
+from spindle.workers.std import main
+
+sys.exit(main())

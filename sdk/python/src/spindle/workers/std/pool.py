@@ -1,0 +1,390 @@
+"""A pool of warm script processes (worker-protocol.md §9.3, process reuse)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from . import _wire
+
+__all__ = ["ProcessPool", "ScriptProcess", "ProcessDied", "child_environment", "describe_exit"]
+
+log = logging.getLogger("spindle.py_std")
+script_log = logging.getLogger("spindle.script")
+
+CallHandler = Callable[[str, dict[str, Any]], Awaitable[Any]]
+
+#: Names removed from a script process's environment: the worker's credentials (§9.3).
+_SECRET_SUFFIXES = ("_CLIENT_SECRET", "_CLIENT_ID", "_ACCESS_TOKEN")
+_SECRET_NAMES = frozenset({"SPINDLE_TOKEN", "KRUXIAFLOW_TOKEN"})
+
+
+def child_environment(base: dict[str, str] | None = None) -> dict[str, str]:
+    """The worker's environment without its credentials, with this package importable and unbuffered output."""
+    env = {
+        k: v
+        for k, v in (os.environ if base is None else base).items()
+        if not k.upper().endswith(_SECRET_SUFFIXES) and k.upper() not in _SECRET_NAMES
+    }
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if package_root not in paths:
+        paths.insert(0, package_root)
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def describe_exit(returncode: int | None) -> str:
+    if returncode is None:
+        return "an unknown status"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = "unknown"
+        return f"signal {-returncode} ({name})"
+    return f"exit status {returncode}"
+
+
+class ProcessDied(Exception):
+    """The script process ended while running a script (a signal, the OOM killer, ``os._exit``)."""
+
+    def __init__(self, pid: int, returncode: int | None) -> None:
+        super().__init__(f"Script process {pid} died with {describe_exit(returncode)}")
+        self.pid = pid
+        self.returncode = returncode
+
+
+class ScriptProcess:
+    """One interpreter running :mod:`spindle.workers.std.child`."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.pid = proc.pid
+        self.runs = 0
+        self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._current: asyncio.Future[dict[str, Any]] | None = None
+        self._call_handler: CallHandler | None = None
+        self._eof = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        # Exit is watched on its own (a pidfd on Linux): a process the script forked may keep the pipes open
+        # after this one died, so EOF alone could come much later.
+        loop = asyncio.get_running_loop()
+        self._exited: asyncio.Future[None] = loop.create_future()
+        self._pidfd: int | None = None
+        try:
+            self._pidfd = os.pidfd_open(proc.pid)
+            loop.add_reader(self._pidfd, self._on_exit)
+        except (AttributeError, OSError):
+            self._pidfd = None
+        self._reader = asyncio.ensure_future(self._read_messages())
+        self._logger = asyncio.ensure_future(self._read_log())
+
+    @classmethod
+    async def spawn(
+        cls, command: Sequence[str], *, env: dict[str, str], cwd: str, start_timeout: float = 60.0
+    ) -> ScriptProcess:
+        proc = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            cwd=cwd,
+            # Its own process group: Ctrl+C in a terminal reaches the worker (which drains), not the scripts, and
+            # a timeout can stop whatever the script itself started.
+            start_new_session=True,
+        )
+        process = cls(proc)
+        try:
+            await asyncio.wait_for(asyncio.shield(process._ready), start_timeout)
+        except BaseException:
+            await process.terminate(grace=1.0)
+            raise
+        return process
+
+    def _on_exit(self) -> None:
+        if self._pidfd is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+        if not self._exited.done():
+            self._exited.set_result(None)
+
+    @property
+    def alive(self) -> bool:
+        return not self._eof and self.proc.returncode is None
+
+    async def run(self, message: dict[str, Any], call_handler: CallHandler) -> dict[str, Any]:
+        """Sends one run and waits for its result; raises :class:`ProcessDied` if the process ends first."""
+        if not self.alive:
+            raise ProcessDied(self.pid, self.proc.returncode)
+        loop = asyncio.get_running_loop()
+        self._current = loop.create_future()
+        self._call_handler = call_handler
+        self.runs += 1
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(_wire.encode(message))
+            await self.proc.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            await self._wait_exit()
+            raise ProcessDied(self.pid, self.proc.returncode) from None
+        current = self._current
+        try:
+            watched: set[asyncio.Future[Any]] = {current, self._exited}
+            await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+            if not current.done():
+                # Exited: a result written just before the exit may still be in the pipe.
+                try:
+                    await asyncio.wait_for(asyncio.shield(current), 0.5)
+                except asyncio.TimeoutError:
+                    self._eof = True
+                    await self._wait_returncode()
+                    raise ProcessDied(self.pid, self.proc.returncode) from None
+            return current.result()
+        finally:
+            self._current = None
+            self._call_handler = None
+
+    async def _read_messages(self) -> None:
+        assert self.proc.stdout is not None
+        stdout = self.proc.stdout
+        try:
+            while True:
+                header = await stdout.readexactly(_wire.HEADER.size)
+                payload = await stdout.readexactly(_wire.HEADER.unpack(header)[0])
+                message = _wire.decode(payload)
+                kind = message.get("type")
+                if kind == "result":
+                    if self._current is not None and not self._current.done():
+                        self._current.set_result(message)
+                elif kind == "call":
+                    task = asyncio.ensure_future(self._serve_call(message))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+                elif kind == "ready":
+                    if not self._ready.done():
+                        self._ready.set_result(None)
+        except (asyncio.IncompleteReadError, ConnectionResetError):
+            pass
+        except Exception:
+            log.exception("Script process %d sent an unreadable message", self.pid)
+        finally:
+            self._eof = True
+            await self._wait_exit()
+            self._on_exit()
+            died = ProcessDied(self.pid, self.proc.returncode)
+            if not self._ready.done():
+                self._ready.set_exception(died)
+            if self._current is not None and not self._current.done():
+                self._current.set_exception(died)
+
+    async def _serve_call(self, message: dict[str, Any]) -> None:
+        call_id = message.get("call_id")
+        handler = self._call_handler
+        try:
+            if handler is None:
+                raise RuntimeError("no script is running")
+            value = await handler(str(message.get("method")), dict(message.get("args") or {}))
+            reply = {"type": "reply", "call_id": call_id, "ok": True, "value": value}
+        except Exception as exc:  # noqa: BLE001 - the script sees the failure as an exception from its await
+            reply = {"type": "reply", "call_id": call_id, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        if self.alive and self.proc.stdin is not None:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.proc.stdin.write(_wire.encode(reply))
+                await self.proc.stdin.drain()
+
+    async def _read_log(self) -> None:
+        assert self.proc.stderr is not None
+        stream = self.proc.stderr
+        pending = b""
+        try:
+            while True:
+                chunk = await stream.read(65536)
+                if not chunk:
+                    break
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    script_log.info("script[%d] %s", self.pid, line.decode("utf-8", errors="replace"))
+        except (ConnectionResetError, OSError):
+            pass
+        if pending:
+            script_log.info("script[%d] %s", self.pid, pending.decode("utf-8", errors="replace"))
+
+    async def _wait_returncode(self, timeout: float = 2.0) -> None:
+        # The exit status arrives through asyncio's child watcher, a moment after the pidfd turned readable.
+        deadline = time.monotonic() + timeout
+        while self.proc.returncode is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+
+    async def _wait_exit(self, timeout: float = 5.0) -> None:
+        if self._pidfd is not None or self._exited.done():
+            await asyncio.wait({self._exited}, timeout=timeout)
+            await self._wait_returncode()
+        else:
+            # No pidfd: asyncio's own wait, which also waits for the pipes to close.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.proc.wait(), timeout)
+
+    def _signal_group(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, sig)
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.send_signal(sig)
+
+    async def terminate(self, *, grace: float = 5.0) -> None:
+        """SIGTERM, then SIGKILL after ``grace`` seconds, to the process and everything it started (§9.3)."""
+        if self.proc.returncode is None:
+            self._signal_group(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._exited), grace)
+            except asyncio.TimeoutError:
+                self._signal_group(signal.SIGKILL)
+                await asyncio.wait({self._exited}, timeout=5.0)
+            # Whatever the script forked is part of the script: it goes too.
+            self._signal_group(signal.SIGKILL)
+        else:
+            # The interpreter is gone, but children the script started may still run in its group.
+            self._signal_group(signal.SIGKILL)
+        self._eof = True
+        # Readers end at EOF, which a forked grandchild holding the pipes could delay: do not wait for them long.
+        await asyncio.wait({self._reader, self._logger, self._exited}, timeout=2.0)
+
+    async def close(self) -> None:
+        """Ends an idle process: EOF on its input makes it exit; force it if it does not."""
+        if self.proc.stdin is not None and not self.proc.stdin.is_closing():
+            self.proc.stdin.close()
+        await self._wait_exit(2.0)
+        await self.terminate(grace=1.0)
+
+
+class ProcessPool:
+    """Keeps ``warm`` idle processes ready, and at most ``max_processes`` in all (busy ones included), so that after
+    a burst every concurrent script finds a warm process. Each process serves ``max_runs`` scripts."""
+
+    def __init__(
+        self,
+        *,
+        warm: int,
+        max_processes: int,
+        max_runs: int = 1000,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+        python: str | None = None,
+    ) -> None:
+        self.max_processes = max(1, max_processes)
+        self.warm = min(max(0, warm), self.max_processes)
+        self.max_runs = max(1, max_runs)
+        self.env = env if env is not None else child_environment()
+        self.cwd = cwd or os.getcwd()
+        self.command = [python or sys.executable, "-m", "spindle.workers.std.child"]
+        self._idle: list[ScriptProcess] = []
+        self._all: set[ScriptProcess] = set()
+        self._spawning = 0
+        self._closing = False
+        self._background: set[asyncio.Task[Any]] = set()
+        self.spawned = 0
+
+    @property
+    def idle_count(self) -> int:
+        return len(self._idle)
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self._all if p.alive]
+
+    async def start(self) -> None:
+        """Starts the warm processes; fails loudly if the interpreter cannot run the child at all."""
+        results = await asyncio.gather(*(self._spawn() for _ in range(self.warm)), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise RuntimeError(f"Cannot start a py-std script process ({' '.join(self.command)}): {result}") from result
+            self._idle.append(result)
+
+    async def _spawn(self) -> ScriptProcess:
+        process = await ScriptProcess.spawn(self.command, env=self.env, cwd=self.cwd)
+        self.spawned += 1
+        self._all.add(process)
+        return process
+
+    async def acquire(self) -> ScriptProcess:
+        while self._idle:
+            process = self._idle.pop()
+            if process.alive:
+                self._replenish()
+                return process
+            self._forget(process)
+        process = await self._spawn()
+        self._replenish()
+        return process
+
+    def release(self, process: ScriptProcess, *, reusable: bool) -> None:
+        if (
+            reusable
+            and not self._closing
+            and process.alive
+            and process.runs < self.max_runs
+            and len(self._all) <= self.max_processes
+        ):
+            self._idle.append(process)
+            return
+        self._forget(process)
+        self._in_background(process.close())
+        self._replenish()
+
+    async def discard(self, process: ScriptProcess, *, grace: float = 5.0) -> None:
+        """Stops a running process for good (timeout, cancel, shutdown)."""
+        self._forget(process)
+        await process.terminate(grace=grace)
+        self._replenish()
+
+    def _forget(self, process: ScriptProcess) -> None:
+        self._all.discard(process)
+        if process in self._idle:
+            self._idle.remove(process)
+
+    def _replenish(self) -> None:
+        if self._closing:
+            return
+        wanted = min(self.warm - len(self._idle), self.max_processes - len(self._all)) - self._spawning
+        for _ in range(wanted):
+            self._spawning += 1
+            self._in_background(self._spawn_idle())
+
+    async def _spawn_idle(self) -> None:
+        try:
+            process = await self._spawn()
+        except Exception as exc:  # noqa: BLE001 - the next acquire spawns (and reports) on demand
+            log.warning("Could not start a warm script process: %s", exc)
+            return
+        finally:
+            self._spawning -= 1
+        if self._closing or len(self._all) > self.max_processes:
+            self._forget(process)
+            await process.close()
+        else:
+            self._idle.append(process)
+
+    def _in_background(self, awaitable: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(awaitable)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def close(self) -> None:
+        self._closing = True
+        processes = list(self._all)
+        self._idle.clear()
+        self._all.clear()
+        await asyncio.gather(*(p.close() for p in processes), return_exceptions=True)
+        await asyncio.gather(*list(self._background), return_exceptions=True)

@@ -1,0 +1,431 @@
+"""The script process of the py-std worker (worker-protocol.md §9), driven through the real process pool."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import Future
+from typing import Any
+
+import pytest
+
+from spindle.workers.std.pool import ProcessDied, ProcessPool, ScriptProcess, child_environment
+from support import pid_alive, wait_until
+
+
+class PoolHarness:
+    """A process pool on an event loop in a background thread, so that tests can stay synchronous."""
+
+    def __init__(self, tmp: str, **pool_options: Any) -> None:
+        self.tmp = tmp
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.pool = self.call(self._make(pool_options))
+
+    async def _make(self, options: dict[str, Any]) -> ProcessPool:
+        pool = ProcessPool(warm=options.pop("warm", 1), max_processes=options.pop("max_processes", 2), cwd=self.tmp, **options)
+        await pool.start()
+        return pool
+
+    def call(self, coro: Awaitable[Any], timeout: float = 60) -> Any:
+        future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
+        return future.result(timeout)
+
+    def submit(self, coro: Awaitable[Any]) -> Future[Any]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
+
+    def run(
+        self,
+        script: str,
+        inputs: dict[str, Any] | None = None,
+        *,
+        handler: Callable[[str, dict[str, Any]], Awaitable[Any]] | None = None,
+        **fields: Any,
+    ) -> tuple[dict[str, Any], int]:
+        async def go() -> tuple[dict[str, Any], int]:
+            process = await self.pool.acquire()
+            workdir = fields.pop("cwd", None)
+            message = {
+                "type": "run",
+                "script": script,
+                "inputs": inputs if inputs is not None else {},
+                "activity_id": fields.pop("activity_id", "act-1"),
+                "activity_key": fields.pop("activity_key", "step"),
+                "workflow_id": fields.pop("workflow_id", "wf-1"),
+                "attempt": fields.pop("attempt", 1),
+                "iteration": fields.pop("iteration", 0),
+                "signal": fields.pop("signal", None),
+            }
+            if workdir is not None:
+                message["cwd"] = workdir
+            try:
+                reply = await process.run(message, handler or _no_calls)
+            except ProcessDied:
+                self.pool.release(process, reusable=False)
+                raise
+            self.pool.release(process, reusable=not reply.get("retire"))
+            return reply, process.pid
+
+        return self.call(go())
+
+    def close(self) -> None:
+        self.call(self.pool.close())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+async def _no_calls(method: str, args: dict[str, Any]) -> Any:
+    raise RuntimeError(f"unexpected ctx call {method}")
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PoolHarness]:
+    h = PoolHarness(str(tmp_path_factory.mktemp("scripts")))
+    try:
+        yield h
+    finally:
+        h.close()
+
+
+def ok(reply: dict[str, Any]) -> Any:
+    assert reply["ok"], reply
+    return reply["output"]
+
+
+def test_plain_script_assigns_output_from_input(harness: PoolHarness) -> None:
+    reply, _ = harness.run("OUTPUT = {'double': INPUT['n'] * 2}", {"n": 21})
+    assert ok(reply) == {"double": 42}
+
+
+def test_script_may_mutate_the_preset_output_dict(harness: PoolHarness) -> None:
+    reply, _ = harness.run("OUTPUT['a'] = 1\nOUTPUT['b'] = [INPUT.get('x')]", {"x": "y"})
+    assert ok(reply) == {"a": 1, "b": ["y"]}
+
+
+def test_script_that_never_touches_output_returns_empty_object(harness: PoolHarness) -> None:
+    reply, _ = harness.run("x = 1 + 1")
+    assert ok(reply) == {}
+
+
+def test_main_entry_point_receives_input_when_output_is_untouched(harness: PoolHarness) -> None:
+    reply, _ = harness.run("def main(data):\n    return {'total': sum(data['values'])}", {"values": [1, 2, 3]})
+    assert ok(reply) == {"total": 6}
+
+
+def test_main_without_parameters_is_called_without_input(harness: PoolHarness) -> None:
+    reply, _ = harness.run("def main():\n    return 'no args'")
+    assert ok(reply) == "no args"
+
+
+def test_async_main_is_awaited(harness: PoolHarness) -> None:
+    script = "import asyncio\nasync def main(data):\n    await asyncio.sleep(0.01)\n    return data['v'] + 1"
+    reply, _ = harness.run(script, {"v": 1})
+    assert ok(reply) == 2
+
+
+def test_main_is_not_called_when_the_script_set_output(harness: PoolHarness) -> None:
+    reply, _ = harness.run("def main(data):\n    raise RuntimeError('must not run')\nOUTPUT = 'set'")
+    assert ok(reply) == "set"
+
+
+def test_top_level_await_runs_on_the_script_process_loop(harness: PoolHarness) -> None:
+    script = "import asyncio\nawait asyncio.sleep(0.01)\nresults = await asyncio.gather(*(asyncio.sleep(0, r) for r in range(3)))\nOUTPUT = {'results': results}"
+    reply, _ = harness.run(script)
+    assert ok(reply) == {"results": [0, 1, 2]}
+
+
+def test_sdk_function_form_with_async_def_works(harness: PoolHarness) -> None:
+    script = (
+        "async def add(a, b):\n    return a + b\n"
+        "a = INPUT.get('a')\nb = INPUT.get('b')\nOUTPUT = await add(a, b)"
+    )
+    reply, _ = harness.run(script, {"a": 2, "b": 3})
+    assert ok(reply) == 5
+
+
+def test_globals_expose_signal_context_and_identifiers(harness: PoolHarness) -> None:
+    script = (
+        "OUTPUT = {'signal': SIGNAL, 'wf': workflow_id, 'key': activity_key, 'attempt': ctx.attempt,"
+        " 'iteration': ctx.iteration, 'ctx_wf': ctx.workflow_id, 'activity_id': ctx.activity_id,"
+        " 'logger': logger.name, 'same_logger': logger is ctx.logger}"
+    )
+    reply, _ = harness.run(
+        script, signal={"approved": True}, workflow_id="wf-9", activity_key="review", attempt=2, iteration=3, activity_id="a-9"
+    )
+    assert ok(reply) == {
+        "signal": {"approved": True},
+        "wf": "wf-9",
+        "key": "review",
+        "attempt": 2,
+        "iteration": 3,
+        "ctx_wf": "wf-9",
+        "activity_id": "a-9",
+        "logger": "spindle.activity.review",
+        "same_logger": True,
+    }
+
+
+def test_ctx_heartbeat_is_relayed_to_the_worker(harness: PoolHarness) -> None:
+    calls: list[str] = []
+
+    async def handler(method: str, args: dict[str, Any]) -> Any:
+        calls.append(method)
+        return True
+
+    reply, _ = harness.run("OUTPUT = {'cancel_requested': await ctx.heartbeat()}", handler=handler)
+    assert ok(reply) == {"cancel_requested": True}
+    assert calls == ["heartbeat"]
+
+
+def test_failed_ctx_call_raises_inside_the_script(harness: PoolHarness) -> None:
+    reply, _ = harness.run("await ctx.upload_file('missing.csv')")
+    assert reply["code"] == "SCRIPT_ERROR"
+    assert "unexpected ctx call upload_file" in reply["message"]
+
+
+def test_cost_usd_global_is_reported_as_a_decimal_string(harness: PoolHarness) -> None:
+    reply, _ = harness.run("COST_USD = 0.0125\nOUTPUT = 1")
+    assert reply["ok"] and reply["cost_usd"] == "0.0125"
+
+
+def test_negative_cost_usd_fails_with_output_error(harness: PoolHarness) -> None:
+    reply, _ = harness.run("COST_USD = -1")
+    assert reply["code"] == "OUTPUT_ERROR"
+    assert "COST_USD" in reply["message"]
+
+
+def test_syntax_error_names_the_line(harness: PoolHarness) -> None:
+    reply, _ = harness.run("x = 1\ny = (\n")
+    assert reply["ok"] is False and reply["code"] == "SYNTAX_ERROR"
+    assert reply["message"].startswith("SyntaxError at line 2: ")
+
+
+def test_exception_message_has_type_blank_line_and_script_traceback_only(harness: PoolHarness) -> None:
+    script = "def check(v):\n    raise ValueError(f'bad value {v}')\n\ncheck(INPUT['v'])"
+    reply, _ = harness.run(script, {"v": 7})
+    assert reply["code"] == "SCRIPT_ERROR"
+    message = reply["message"]
+    head, _, trace = message.partition("\n\n")
+    assert head == "ValueError: bad value 7"
+    assert trace.startswith("Traceback (most recent call last):")
+    assert 'File "<script>", line 4, in <module>' in trace
+    assert 'File "<script>", line 2, in check' in trace
+    assert "raise ValueError" in trace
+    assert "child.py" not in message and "spindle" not in message
+
+
+def test_exception_inside_awaited_code_keeps_only_script_frames(harness: PoolHarness) -> None:
+    script = "import asyncio\nasync def step():\n    await asyncio.sleep(0)\n    1 / 0\nawait step()"
+    reply, _ = harness.run(script)
+    head, _, trace = reply["message"].partition("\n\n")
+    assert head == "ZeroDivisionError: division by zero"
+    assert trace.splitlines()[1].strip().startswith('File "<script>", line 5')
+    assert "base_events" not in trace
+
+
+def test_system_exit_fails_the_script_instead_of_the_process(harness: PoolHarness) -> None:
+    reply, pid = harness.run("import sys\nsys.exit(3)")
+    assert reply["code"] == "SCRIPT_ERROR"
+    assert reply["message"].startswith("SystemExit: 3")
+    assert pid_alive(pid)
+
+
+def test_long_error_messages_keep_their_last_32_kib(harness: PoolHarness) -> None:
+    reply, _ = harness.run("raise RuntimeError('x' * 100000 + 'END')")
+    assert len(reply["message"].encode()) <= 32 * 1024
+    assert "END" in reply["message"]
+
+
+def test_unserializable_output_fails_with_output_error_naming_type_and_path(harness: PoolHarness) -> None:
+    reply, _ = harness.run("class Model: pass\nOUTPUT = {'model': Model()}")
+    assert reply["code"] == "OUTPUT_ERROR"
+    assert "OUTPUT_NOT_SERIALIZABLE" in reply["message"]
+    assert "OUTPUT['model']" in reply["message"] and "Model" in reply["message"]
+
+
+def test_pandas_and_numpy_output_is_converted(harness: PoolHarness) -> None:
+    script = (
+        "import pandas as pd, numpy as np, datetime, decimal\n"
+        "df = pd.DataFrame({'a': [1, 2], 'b': [0.5, np.nan]})\n"
+        "OUTPUT = {'rows': df, 'mean': df['a'].mean(), 'arr': np.arange(3), 'day': datetime.date(2026, 1, 2),"
+        " 'price': decimal.Decimal('9.99'), 'pair': (1, 2)}"
+    )
+    reply, _ = harness.run(script)
+    assert ok(reply) == {
+        "rows": [{"a": 1, "b": 0.5}, {"a": 2, "b": None}],
+        "mean": 1.5,
+        "arr": [0, 1, 2],
+        "day": "2026-01-02",
+        "price": "9.99",
+        "pair": [1, 2],
+    }
+
+
+def test_reused_process_gives_each_script_fresh_globals_and_environment(harness: PoolHarness) -> None:
+    first, pid1 = harness.run("SECRET_VALUE = 41\nimport os\nos.environ['LEAK'] = 'yes'\nOUTPUT = 1")
+    second, pid2 = harness.run(
+        "import os\nOUTPUT = {'sees_global': 'SECRET_VALUE' in globals(), 'sees_env': 'LEAK' in os.environ}"
+    )
+    assert pid1 == pid2, "the warm process should be reused"
+    assert ok(first) == 1
+    assert ok(second) == {"sees_global": False, "sees_env": False}
+
+
+def test_script_runs_in_the_given_working_directory(harness: PoolHarness, tmp_path: Any) -> None:
+    reply, _ = harness.run(
+        "import os\nopen('out.txt', 'w').write('hi')\nOUTPUT = os.getcwd()", cwd=str(tmp_path)
+    )
+    assert ok(reply) == str(tmp_path)
+    assert (tmp_path / "out.txt").read_text() == "hi"
+
+
+def test_each_run_gets_a_fresh_working_directory_that_is_deleted_afterwards(harness: PoolHarness) -> None:
+    script = "import os\nopen('scratch.txt', 'w').write('x')\nOUTPUT = {'cwd': os.getcwd(), 'files': os.listdir('.')}"
+    first, pid1 = harness.run(script)
+    second, pid2 = harness.run(script)
+    assert pid1 == pid2
+    assert ok(first)["files"] == ["scratch.txt"] and ok(second)["files"] == ["scratch.txt"]
+    assert ok(first)["cwd"] != ok(second)["cwd"]
+    wait_until(lambda: not os.path.exists(ok(first)["cwd"]), 5, what="the first run's directory to be deleted")
+
+
+def test_print_output_goes_to_the_worker_log_prefixed_with_the_activity_id(
+    harness: PoolHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="spindle.script")
+    reply, _ = harness.run(
+        "import sys\nprint('hello from script')\nprint('to stderr', file=sys.stderr)\nOUTPUT = 'done'",
+        activity_id="act-print",
+    )
+    assert ok(reply) == "done"
+    wait_until(lambda: "[act-print] to stderr" in caplog.text, 5, what="script log lines")
+    assert "[act-print] hello from script" in caplog.text
+
+
+def test_script_left_running_threads_retires_its_process(harness: PoolHarness) -> None:
+    reply, _ = harness.run("import threading, time\nthreading.Thread(target=time.sleep, args=(30,), daemon=True).start()")
+    assert reply["ok"] and reply["retire"] is True
+
+
+def test_process_killed_by_a_signal_is_reported_with_its_exit_status(harness: PoolHarness) -> None:
+    with pytest.raises(ProcessDied) as info:
+        harness.run("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
+    assert "signal 9 (SIGKILL)" in str(info.value)
+
+
+def test_terminate_stops_a_tight_cpu_loop(harness: PoolHarness) -> None:
+    process: ScriptProcess = harness.call(harness.pool.acquire())
+    running = harness.submit(process.run({"type": "run", "script": "while True: pass", "cwd": harness.tmp}, _no_calls))
+    time.sleep(0.3)
+    assert not running.done()
+    started = time.monotonic()
+    harness.call(harness.pool.discard(process, grace=5.0))
+    assert time.monotonic() - started < 3
+    assert not pid_alive(process.pid)
+    with pytest.raises(ProcessDied):
+        running.result(5)
+
+
+def test_terminate_kills_a_script_that_ignores_sigterm_after_the_grace_period(harness: PoolHarness) -> None:
+    process: ScriptProcess = harness.call(harness.pool.acquire())
+    script = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True: time.sleep(0.01)"
+    running = harness.submit(process.run({"type": "run", "script": script, "cwd": harness.tmp}, _no_calls))
+    time.sleep(0.5)
+    started = time.monotonic()
+    harness.call(harness.pool.discard(process, grace=0.5))
+    assert 0.4 < time.monotonic() - started < 5
+    assert not pid_alive(process.pid)
+    with pytest.raises(ProcessDied):
+        running.result(5)
+
+
+def test_script_process_environment_has_no_credentials(tmp_path: Any) -> None:
+    base = {
+        "PATH": os.environ.get("PATH", ""),
+        "SPINDLE_CLIENT_SECRET": "s3cret",
+        "SPINDLE_CLIENT_ID": "worker",
+        "KRUXIAFLOW_CLIENT_SECRET": "old",
+        "SPINDLE_API_URL": "http://127.0.0.1:1",
+        "HOME": str(tmp_path),
+    }
+    harness = PoolHarness(str(tmp_path), env=child_environment(base))
+    try:
+        reply, _ = harness.run("import os\nOUTPUT = sorted(k for k in os.environ if 'SPINDLE' in k or 'KRUXIA' in k)")
+    finally:
+        harness.close()
+    assert ok(reply) == ["SPINDLE_API_URL"]
+
+
+def test_trivial_script_on_a_warm_process_is_far_cheaper_than_starting_python(harness: PoolHarness) -> None:
+    harness.run("OUTPUT = INPUT", {"warm": True})
+    timings = []
+    for i in range(60):
+        started = time.perf_counter()
+        reply, _ = harness.run("OUTPUT = INPUT", {"i": i})
+        timings.append(time.perf_counter() - started)
+        assert ok(reply) == {"i": i}
+    cold = []
+    for _ in range(3):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        cold.append(time.perf_counter() - started)
+    warm = statistics.median(timings)
+    # Relative, so that it holds on a loaded machine too; on an idle one warm is ~0.2 ms and cold ~20 ms.
+    assert warm * 10 < min(cold)
+    assert warm < 0.05
+
+
+def test_crash_is_reported_promptly_even_when_a_forked_child_holds_the_pipes(harness: PoolHarness, tmp_path: Any) -> None:
+    pid_file = tmp_path / "grandchild"
+    script = (
+        "import os, signal, time\n"
+        "child = os.fork()\n"
+        "if child == 0:\n"
+        "    time.sleep(30)\n"
+        "    os._exit(0)\n"
+        f"open({str(pid_file)!r}, 'w').write(str(child))\n"
+        "os.kill(os.getpid(), signal.SIGKILL)"
+    )
+    started = time.monotonic()
+    with pytest.raises(ProcessDied) as info:
+        harness.run(script)
+    assert time.monotonic() - started < 5
+    assert "SIGKILL" in str(info.value)
+    grandchild = int(pid_file.read_text())
+    wait_until(lambda: not pid_alive(grandchild), 10, what="the forked child to be killed with its script")
+
+
+def test_after_a_burst_the_pool_keeps_warm_processes_up_to_its_limit(tmp_path: Any) -> None:
+    harness = PoolHarness(str(tmp_path), warm=1, max_processes=3)
+    try:
+
+        async def burst() -> list[int]:
+            async def one() -> int:
+                process = await harness.pool.acquire()
+                try:
+                    reply = await process.run({"type": "run", "script": "import time\ntime.sleep(0.3)", "cwd": harness.tmp}, _no_calls)
+                    assert reply["ok"]
+                finally:
+                    harness.pool.release(process, reusable=True)
+                return process.pid
+
+            return list(await asyncio.gather(one(), one(), one()))
+
+        first = harness.call(burst())
+        time.sleep(0.5)  # background replenishing settles
+        spawned = harness.pool.spawned
+        second = harness.call(burst())
+        assert len(set(first)) == 3 and len(set(second)) == 3
+        assert harness.pool.spawned == spawned, "the second burst should find warm processes"
+        assert len(harness.pool.pids) <= 3
+    finally:
+        harness.close()
