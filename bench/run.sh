@@ -44,7 +44,7 @@ pgdir=""
 cleanup() {
   local p
   for p in "${pids_to_stop[@]}"; do kill "$p" 2>/dev/null || true; done
-  [[ -n "$pgdir" ]] && "$here/pg.sh" stop "$pgdir" || true
+  if [[ -n "$pgdir" ]]; then "$here/pg.sh" stop "$pgdir" || true; rm -rf "$pgdir"; fi
 }
 trap cleanup EXIT
 

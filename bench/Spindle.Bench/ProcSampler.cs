@@ -39,6 +39,7 @@ public sealed class ProcSampler : IAsyncDisposable
         public readonly Dictionary<string, List<(double Pct, double RssMb)>> Samples = new();
         public readonly Dictionary<string, (long Ticks, long At)> Prev = new();
         public long StartedAt;
+        public long StatBusyStart;
     }
 
     /// <summary>Starts a measurement window (one scenario).</summary>
@@ -46,7 +47,7 @@ public sealed class ProcSampler : IAsyncDisposable
     {
         lock (_gate)
         {
-            var w = new Window { StartedAt = Environment.TickCount64 };
+            var w = new Window { StartedAt = Environment.TickCount64, StatBusyStart = MachineBusyTicks() };
             foreach (var (name, roots) in _groups)
             {
                 var ticks = TreeTicks(roots);
@@ -72,6 +73,7 @@ public sealed class ProcSampler : IAsyncDisposable
                 return result;
             }
             var elapsed = Math.Max(1, Environment.TickCount64 - w.StartedAt) / 1000.0;
+            var machineBusy = (MachineBusyTicks() - w.StatBusyStart) / ClockTicks;
             foreach (var (name, roots) in _groups)
             {
                 Sample(w, name, roots);
@@ -95,7 +97,30 @@ public sealed class ProcSampler : IAsyncDisposable
                     Samples = samples.Count,
                 };
             }
+            // Everything else on the machine (other users' builds and tests): the noise of this window, in % of all cores.
+            var ours = result.Values.Sum(g => g.CpuSeconds);
+            result["other"] = new GroupStats
+            {
+                CpuSeconds = Math.Max(0, machineBusy - ours),
+                CpuAvgPct = Math.Max(0, machineBusy - ours) / elapsed / Environment.ProcessorCount * 100.0,
+            };
             return result;
+        }
+    }
+
+    /// <summary>Busy clock ticks of the whole machine (all CPUs) from /proc/stat: everything but idle and iowait.</summary>
+    private static long MachineBusyTicks()
+    {
+        try
+        {
+            var line = File.ReadLines("/proc/stat").First();
+            var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(x => long.Parse(x, CultureInfo.InvariantCulture)).ToArray();
+            // user nice system idle iowait irq softirq steal ...
+            return f[0] + f[1] + f[2] + f[5] + f[6] + (f.Length > 7 ? f[7] : 0);
+        }
+        catch (Exception)
+        {
+            return 0;
         }
     }
 

@@ -66,6 +66,7 @@ public static class Program
             var (name, pids) = (p[..p.IndexOf('=')], p[(p.IndexOf('=') + 1)..]);
             groups[name] = pids.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
         }
+        groups["driver"] = [Environment.ProcessId];
         JsonNode? environment = o.Get("env") is { } envFile && File.Exists(envFile) ? JsonNode.Parse(File.ReadAllText(envFile)) : null;
         Directory.CreateDirectory(outDir);
 
@@ -124,6 +125,7 @@ public static class Program
                 ["pass"] = warmup ? 0 : pass - warmups + 1,
                 ["warmup"] = warmup,
                 ["started_at"] = startedAt.ToString("O", CultureInfo.InvariantCulture),
+                ["loadavg_at_start"] = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : null,
                 ["environment"] = environment?.DeepClone(),
                 ["scenarios"] = scenarioJson,
             };
@@ -176,6 +178,11 @@ public static class Program
         };
         foreach (var (name, g) in res)
         {
+            if (name == "other")
+            {
+                j["other_cpu_pct_of_machine"] = Stats.Round(g.CpuAvgPct, 1);
+                continue;
+            }
             var prefix = name == "engine" ? "" : name + "_";
             j[prefix + "cpu_s"] = Stats.Round(g.CpuSeconds, 2);
             j[prefix + "cpu_peak_pct"] = Stats.Round(g.CpuPeakPct, 1);

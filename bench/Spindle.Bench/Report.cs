@@ -13,6 +13,7 @@ public static class Report
         "duration_s", "throughput_wf_s", "steps_s", "success_rate", "p50_ms", "p95_ms", "p99_ms", "mean_ms",
         "engine_p50_ms", "engine_p95_ms", "engine_p99_ms", "cpu_s", "cpu_peak_pct", "cpu_avg_pct", "rss_peak_mb",
         "rss_avg_mb", "db_cpu_s", "db_cpu_avg_pct", "db_rss_peak_mb", "submit_rtt_p50_ms", "polls_per_workflow", "failures",
+        "driver_cpu_s", "other_cpu_pct_of_machine",
     ];
 
     private static readonly string[] ProfileMetrics =
@@ -115,7 +116,11 @@ public static class Report
         };
         if (o.Get("json") is { } jsonOut)
         {
-            File.WriteAllText(jsonOut, doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            File.WriteAllText(jsonOut, doc.ToJsonString(new JsonSerializerOptions
+            {
+                WriteIndented = true,
+                Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+            }));
         }
         var md = Markdown(doc);
         if (o.Get("md") is { } mdOut)
@@ -152,7 +157,8 @@ public static class Report
         sb.AppendLine();
         if (doc["environment"] is JsonObject env)
         {
-            sb.AppendLine("Environment: " + string.Join("; ", env.Select(kv => $"{kv.Key}: {kv.Value?.ToJsonString().Trim('"')}")));
+            var relaxed = new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+            sb.AppendLine("Environment: " + string.Join("; ", env.Select(kv => $"{kv.Key}: {kv.Value?.ToJsonString(relaxed).Trim('"')}")));
             sb.AppendLine();
         }
         sb.AppendLine("## Headline: workflows per second, median (min–max) of the measured passes; the client polls every 50 ms");
@@ -174,14 +180,17 @@ public static class Report
             var n = any[0]!["scenarios"]![name]!;
             sb.AppendLine($"## {name} (N = {n["n"]}, C = {n["c"]}); median (min–max) of the measured passes");
             sb.AppendLine();
-            sb.AppendLine("| Configuration | wf/s | steps/s | P50 ms | P95 ms | P99 ms | engine P50 ms | success % | engine CPU s | engine CPU avg % | engine RSS peak MB | DB CPU s |");
-            sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
+            sb.AppendLine("CPU s = utime+stime of the process tree during the scenario; other load % = CPU used meanwhile by processes " +
+                          "outside the engine, its database and the driver (other work on the machine), in % of all cores.");
+            sb.AppendLine();
+            sb.AppendLine("| Configuration | wf/s | steps/s | P50 ms | P95 ms | P99 ms | engine P50 ms | success % | engine CPU s | engine CPU avg % | engine RSS peak MB | DB CPU s | other load % |");
+            sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
             foreach (var c in any)
             {
                 var s = c!["scenarios"]![name];
                 sb.AppendLine($"| {Label(c)} | {Range(s, "throughput_wf_s")} | {F(Med(s, "steps_s"), 0)} | {Range(s, "p50_ms", 0)} | {F(Med(s, "p95_ms"), 0)} | " +
                               $"{F(Med(s, "p99_ms"), 0)} | {F(Med(s, "engine_p50_ms"), 1)} | {F(Med(s, "success_rate"), 1)} | {F(Med(s, "cpu_s"), 2)} | " +
-                              $"{F(Med(s, "cpu_avg_pct"), 0)} | {F(Med(s, "rss_peak_mb"), 0)} | {F(Med(s, "db_cpu_s"), 2)} |");
+                              $"{F(Med(s, "cpu_avg_pct"), 0)} | {F(Med(s, "rss_peak_mb"), 0)} | {F(Med(s, "db_cpu_s"), 2)} | {F(Med(s, "other_cpu_pct_of_machine"), 0)} |");
             }
             sb.AppendLine();
         }
