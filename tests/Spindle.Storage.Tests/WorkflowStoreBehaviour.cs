@@ -370,4 +370,80 @@ public abstract class WorkflowStoreBehaviour : IAsyncLifetime
         var rest = await ClaimAsync(Store, "w1");
         Assert.Equal("e", Assert.Single(rest).ActivityKey);
     }
+
+    [Fact]
+    public async Task Heartbeat_OwnerOtherWorkerUnknownAndFinished_AnswersPerProtocol()
+    {
+        const string leased = """
+            name: leased
+            activities:
+              - {key: a, activity_name: echo, settings: {timeout_seconds: 90}}
+            """;
+        await DeployAndSubmitAsync(Store, leased);
+        var a = await ClaimOneAsync(Store, "a", "w1");
+        var before = (await Store.GetWorkflowAsync(a.WorkflowId, CancellationToken.None))!.Activities["a"].LeaseUntil;
+        await Task.Delay(20);
+
+        var beat = await Store.HeartbeatAsync(a.ActivityId, "w1", CancellationToken.None);
+        Assert.Equal(StoreStatus.Ok, beat.Status);
+        Assert.True(beat.Acknowledged);
+        Assert.Equal(90, beat.LeaseSeconds);
+        Assert.False(beat.CancelRequested);
+        var after = (await Store.GetWorkflowAsync(a.WorkflowId, CancellationToken.None))!.Activities["a"].LeaseUntil;
+        Assert.True(after > before, "the heartbeat restarts the lease");
+
+        Assert.Equal(StoreStatus.Conflict, (await Store.HeartbeatAsync(a.ActivityId, "w2", CancellationToken.None)).Status);
+        Assert.Equal(StoreStatus.NotFound, (await Store.HeartbeatAsync(Guid.NewGuid().ToString(), "w1", CancellationToken.None)).Status);
+        await CompleteAsync(Store, a);
+        var late = await Store.HeartbeatAsync(a.ActivityId, "w1", CancellationToken.None);
+        Assert.Equal(StoreStatus.Ok, late.Status);
+        Assert.False(late.Acknowledged); // ignored: the activity already completed
+    }
+
+    [Fact]
+    public async Task ListWorkflows_StatusAndNameFilters_PagesNewestFirstWithTotal()
+    {
+        var ids = new List<string>();
+        for (var i = 0; i < 5; i++)
+        {
+            ids.Add(await DeployAndSubmitAsync(Store, Chain, new JsonObject { ["n"] = i }));
+        }
+        const string other = """
+            name: other
+            activities:
+              - {key: x, activity_name: echo}
+            """;
+        var otherId = await DeployAndSubmitAsync(Store, other);
+        Assert.Equal(StoreStatus.Ok, (await Store.CancelAsync(ids[0], null, CancellationToken.None)).Status);
+
+        var (page, total) = await Store.ListWorkflowsAsync(new WorkflowQuery(null, "chain", null, null, 2, 1), CancellationToken.None);
+        Assert.Equal(5, total);
+        Assert.Equal([ids[3], ids[2]], page.Select(w => w.Id));
+        var (cancelled, cancelledTotal) = await Store.ListWorkflowsAsync(new WorkflowQuery(WorkflowStatus.Cancelled, null, null, null, 10, 0), CancellationToken.None);
+        Assert.Equal(1, cancelledTotal);
+        Assert.Equal(ids[0], Assert.Single(cancelled).Id);
+        var (all, allTotal) = await Store.ListWorkflowsAsync(new WorkflowQuery(WorkflowStatus.Running, null, null, null, 10, 0), CancellationToken.None);
+        Assert.Equal(5, allTotal);
+        Assert.Equal(otherId, all[0].Id);
+        var newest = (await Store.GetWorkflowAsync(otherId, CancellationToken.None))!.CreatedAt;
+        var (before, beforeTotal) = await Store.ListWorkflowsAsync(new WorkflowQuery(null, null, null, newest, 10, 0), CancellationToken.None);
+        Assert.Equal(5, beforeTotal);
+        Assert.DoesNotContain(before, w => w.Id == otherId);
+    }
+
+    [Fact]
+    public async Task GetDefinition_LatestOrExactVersion_ReturnsParsedDefinition()
+    {
+        var first = await Store.DeployAsync(Parse(Chain), CancellationToken.None);
+        var second = await Store.DeployAsync(Parse(Chain.Replace("key: c", "key: d", StringComparison.Ordinal)), CancellationToken.None);
+        var latest = await Store.GetDefinitionAsync("chain", null, CancellationToken.None);
+        Assert.Equal(second.Version, latest!.Version);
+        Assert.Contains(latest.Definition.Activities, a => a.Key == "d");
+        var old = await Store.GetDefinitionAsync("chain", first.Version, CancellationToken.None);
+        Assert.Contains(old!.Definition.Activities, a => a.Key == "c");
+        Assert.Null(await Store.GetDefinitionAsync("chain", "20000101.000000.000000", CancellationToken.None));
+        Assert.Null(await Store.GetDefinitionAsync("missing", null, CancellationToken.None));
+        var listed = await Store.ListDefinitionsAsync(CancellationToken.None);
+        Assert.Equal([second.Version, first.Version], listed.Where(d => d.Name == "chain").Select(d => d.Version));
+    }
 }
