@@ -114,6 +114,8 @@ run_driver() { # URL ENGINE VARIANT DESCRIBE [extra driver args...]
 }
 
 status=0
+# Spindle rows also profile 30 workflows run one at a time (not a compared row; skipped in smoke and wait rows).
+solo_arg() { if (( ! smoke )) && [[ $1 == poll ]]; then echo "--solo 30"; fi; }
 
 # ---- Spindle -------------------------------------------------------------------------------------------------
 start_spindle() { # LOGNAME extra serve args... ; sets spindle_pid spindle_url
@@ -132,7 +134,7 @@ spindle_sqlite() { # MODE
   log "Spindle std worker on SQLite ($mode) at $spindle_url"
   run_driver "$spindle_url" spindle "$variant" \
     "spindle serve --insecure-dev, embedded SQLite (WAL, synchronous=NORMAL), in-process std worker (concurrency 32, claim batch ≤32, long-poll)" \
-    --deploy --events --mode "$mode" --proc "engine=$spindle_pid" || status=1
+    --deploy --events --mode "$mode" --proc "engine=$spindle_pid" $(solo_arg "$mode") || status=1
   stop_pids "$spindle_pid"
 }
 
@@ -176,7 +178,7 @@ spindle_pg() { # MODE
   log "Spindle std worker on PostgreSQL ($mode) at $spindle_url"
   run_driver "$spindle_url" spindle std-postgres \
     "spindle serve --insecure-dev --database-url (PostgreSQL, fsync+synchronous_commit on), in-process std worker (concurrency 32, claim batch ≤32, long-poll)" \
-    --deploy --events --mode "$mode" --proc "engine=$spindle_pid" --proc "db=$pgpid" || status=1
+    --deploy --events --mode "$mode" --proc "engine=$spindle_pid" --proc "db=$pgpid" $(solo_arg "$mode") || status=1
   stop_pids "$spindle_pid"
 }
 
@@ -205,7 +207,7 @@ if want spindle-pg-pystd; then
     log "Spindle --no-worker on PostgreSQL + $py_workers py-std workers at $spindle_url"
     run_driver "$spindle_url" spindle py-std-postgres \
       "spindle serve --no-worker --database-url + $py_workers × python3 -m spindle.workers.std (script OUTPUT = INPUT in warm interpreters; defaults: 16 concurrent activities, claim batch 10; log level WARNING)" \
-      --suffix _py-std --deploy --events --proc "engine=$spindle_pid,$(IFS=,; echo "${workers[*]}")" --proc "db=$pgpid" || status=1
+      --suffix _py-std --deploy --events $(solo_arg poll) --proc "engine=$spindle_pid,$(IFS=,; echo "${workers[*]}")" --proc "db=$pgpid" || status=1
     stop_pids "${workers[@]}" "$spindle_pid"
   fi
 fi

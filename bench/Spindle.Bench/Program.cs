@@ -144,6 +144,22 @@ public static class Program
             var file = Path.Combine(outDir, $"{engine}-{variant}-{tag}-{(warmup ? "warmup" : "pass" + (pass - warmups + 1))}.json");
             await File.WriteAllTextAsync(file, doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         }
+        if (o.Get("solo") is { } soloText && int.Parse(soloText, CultureInfo.InvariantCulture) > 0)
+        {
+            // Profiling only (not a compared row): Sequential-5 workflows one at a time, so the engine's own per-step
+            // cost shows without queueing behind other workflows.
+            var solo = new Scenario("Sequential-5 alone", "sequential_bench_5", int.Parse(soloText, CultureInfo.InvariantCulture), 1, 5,
+                Scenario.All()[0].DependsOn);
+            var r = await new Runner(http, WaitMode.Wait, suffix).RunAsync(solo);
+            var doc = new JsonObject
+            {
+                ["engine"] = engine,
+                ["variant"] = variant,
+                ["mode"] = tag,
+                ["solo"] = Profile.ToJson(await Profile.CollectAsync(http, r)),
+            };
+            await File.WriteAllTextAsync(Path.Combine(outDir, $"{engine}-{variant}-{tag}-solo.json"), doc.ToJsonString());
+        }
         return exit;
     }
 

@@ -32,6 +32,8 @@ public static class Report
             .Select(f => JsonNode.Parse(File.ReadAllText(f))!.AsObject())
             .Where(d => d["scenarios"] is not null)
             .ToList();
+        var solos = Directory.EnumerateFiles(dir, "*-solo.json")
+            .Select(f => JsonNode.Parse(File.ReadAllText(f))!.AsObject()).ToList();
         var extras = Path.Combine(dir, "_extras.json");
         var extra = File.Exists(extras) ? JsonNode.Parse(File.ReadAllText(extras))!.AsObject() : new JsonObject();
 
@@ -112,6 +114,7 @@ public static class Report
             ["environment"] = environment,
             ["extras"] = extra.DeepClone(),
             ["configurations"] = configs,
+            ["solo_profiles"] = new JsonArray(solos.Select(x => (JsonNode)x.DeepClone()).ToArray()),
             ["passes"] = new JsonArray(passes.OrderBy(p => S(p["started_at"])).Select(p => (JsonNode)p.DeepClone()).ToArray()),
         };
         if (o.Get("json") is { } jsonOut)
@@ -244,6 +247,21 @@ public static class Report
                                   $"{P("critical_path_dispatch_ms", "mean")} | {P("finish_ms", "mean")} | {P("engine_ms", "mean")} | " +
                                   $"{P("terminal_to_seen_ms", "mean")} | {P("client_ms", "mean")} | {F(p["write_tx_per_workflow"]?.GetValue<double>(), 1)} |");
                 }
+            }
+            sb.AppendLine();
+        }
+        if (doc["solo_profiles"] is JsonArray { Count: > 0 } soloRows)
+        {
+            sb.AppendLine("### One workflow at a time (Sequential-5, C = 1, waiting read): the engine's own cost per step, without queueing");
+            sb.AppendLine();
+            sb.AppendLine("| Configuration | workflows | dispatch P50 ms | dispatch P99 ms | claim→complete P50 ms | created→first claim P50 ms | engine total P50 ms | client latency P50 ms |");
+            sb.AppendLine("|---|---|---|---|---|---|---|---|");
+            foreach (var row in soloRows)
+            {
+                var p = row!["solo"]!;
+                string P(string m, string k) => F(p[m]![k]!.GetValue<double>(), 2);
+                sb.AppendLine($"| {S(row["engine"])} · {S(row["variant"])} | {p["workflows"]} | {P("dispatch_ms", "p50")} | {P("dispatch_ms", "p99")} | " +
+                              $"{P("exec_ms", "p50")} | {P("first_claim_ms", "p50")} | {P("engine_ms", "p50")} | {P("client_ms", "p50")} |");
             }
             sb.AppendLine();
         }
