@@ -152,7 +152,8 @@ public static partial class SpindleServer
         }
         if (options.PythonWorkers > 0)
         {
-            var pool = new PythonWorkerPool(options, new Uri(baseUrl), app.Services.GetRequiredService<ILogger<PythonWorkerPool>>());
+            var credentials = await AuthBootstrap.RotatePythonWorkerClientAsync(clients, cancellationToken);
+            var pool = new PythonWorkerPool(options, new Uri(baseUrl), credentials, app.Services.GetRequiredService<ILogger<PythonWorkerPool>>());
             pool.Start();
             app.Lifetime.ApplicationStopping.Register(() => pool.StopAsync(TimeSpan.FromSeconds(30)).Wait(TimeSpan.FromSeconds(35)));
         }

@@ -25,6 +25,23 @@ public static class AuthBootstrap
         }
     }
 
+    /// <summary>
+    /// A worker-scope client for the local py-std processes of <c>--python-workers</c>. They are separate processes,
+    /// so they authenticate like any external worker; the secret is new at every start and handed to them only
+    /// through their environment. The id names the machine, so servers of a cluster do not rotate each other's.
+    /// </summary>
+    public static async Task<(string ClientId, string Secret)> RotatePythonWorkerClientAsync(IClientStore clients, CancellationToken cancellationToken)
+    {
+        var clientId = "spindle-python-workers@" + Environment.MachineName;
+        var secret = SecretHasher.NewSecret();
+        var hash = SecretHasher.Hash(secret);
+        if (!await clients.CreateClientAsync(new OAuthClient(clientId, "local py-std workers (--python-workers)", hash, [Scopes.Worker], Timestamps.Now(), null), cancellationToken))
+        {
+            await clients.UpdateSecretAsync(clientId, hash, cancellationToken);
+        }
+        return (clientId, secret);
+    }
+
     /// <summary>Returns the path of the local admin credential, creating or repairing it when needed.</summary>
     public static async Task<string> EnsureAdminCredentialAsync(IClientStore clients, string dataDir, CancellationToken cancellationToken)
     {

@@ -19,8 +19,11 @@ public sealed partial class PythonWorkerPool : IAsyncDisposable
     private readonly Lock _lock = new();
     private readonly HashSet<Process> _processes = [];
 
-    public PythonWorkerPool(ServerOptions options, Uri apiUrl, ILogger<PythonWorkerPool> logger)
+    private readonly (string ClientId, string Secret) _credentials;
+
+    public PythonWorkerPool(ServerOptions options, Uri apiUrl, (string ClientId, string Secret) credentials, ILogger<PythonWorkerPool> logger)
     {
+        _credentials = credentials;
         _options = options;
         _apiUrl = apiUrl;
         _logger = logger;
@@ -86,6 +89,8 @@ public sealed partial class PythonWorkerPool : IAsyncDisposable
         info.Environment["SPINDLE_API_URL"] = _apiUrl.ToString().TrimEnd('/');
         info.Environment["SPINDLE_WORKER"] = "py-std";
         info.Environment["SPINDLE_WORKER_ID"] = $"py-std-{Environment.ProcessId}-{slot}";
+        info.Environment["SPINDLE_CLIENT_ID"] = _credentials.ClientId;
+        info.Environment["SPINDLE_CLIENT_SECRET"] = _credentials.Secret;
         return Process.Start(info) ?? throw new InvalidOperationException("the Python worker did not start");
     }
 
