@@ -102,6 +102,7 @@ public static partial class SpindleServer
             .MapCostsApi().MapCacheApi();
         api.MapGroup("").RequireScope(Scopes.Worker).MapWorkersApi();
         api.MapClientsApi();
+        api.MapFilesApi();
         app.MapFallback(() => ApiErrors.NotFound("No such route; see /api/v1/info and the API reference"));
         return app;
     }

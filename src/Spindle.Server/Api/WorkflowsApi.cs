@@ -212,7 +212,7 @@ public static class WorkflowsApi
         });
     }
 
-    public static async Task<IResult> GetActivityOutput(string id, string key, IWorkflowStore store, CancellationToken cancellationToken)
+    public static async Task<IResult> GetActivityOutput(string id, string key, IWorkflowStore store, IFileStore files, CancellationToken cancellationToken)
     {
         var wf = Ids.IsValid(id) ? await store.GetWorkflowAsync(id, cancellationToken) : null;
         if (wf is null)
@@ -235,7 +235,7 @@ public static class WorkflowsApi
             ["output"] = WorkflowJson.OutputList(a),
             ["cost_usd"] = Json.Money(a.Cost),
             ["completed_at"] = Timestamps.Format(a.CompletedAt),
-            ["files"] = new JsonArray(),
+            ["files"] = FilesApi.Describe(await files.ListFilesAsync(wf.Id, a.Key, cancellationToken)),
         });
     }
 

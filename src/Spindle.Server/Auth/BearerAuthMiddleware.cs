@@ -43,7 +43,7 @@ public sealed class BearerAuthMiddleware(RequestDelegate next, ServerOptions opt
                     : "Invalid, expired or revoked token").ExecuteAsync(context);
             return;
         }
-        if (!Scopes.Grants(principal.Scopes, required.Scope))
+        if (!required.IsGrantedBy(principal.Scopes))
         {
             await ApiErrors.Envelope(403, "FORBIDDEN",
                 $"This token lacks the '{required.Scope}' scope needed for {context.Request.Method} {context.Request.Path}").ExecuteAsync(context);

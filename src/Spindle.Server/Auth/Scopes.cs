@@ -23,11 +23,15 @@ public static class Scopes
         granted.Contains(Admin) || granted.Contains(required);
 }
 
-/// <summary>Endpoint metadata: the scope a route needs. Routes without it are public.</summary>
-public sealed record RequiredScope(string Scope);
+/// <summary>Endpoint metadata: the scope a route needs (or an alternative one). Routes without it are public.</summary>
+public sealed record RequiredScope(string Scope, string? OrScope = null)
+{
+    public bool IsGrantedBy(IReadOnlyCollection<string> granted) =>
+        Scopes.Grants(granted, Scope) || (OrScope is not null && Scopes.Grants(granted, OrScope));
+}
 
 public static class RequiredScopeExtensions
 {
-    public static TBuilder RequireScope<TBuilder>(this TBuilder builder, string scope) where TBuilder : IEndpointConventionBuilder =>
-        builder.WithMetadata(new RequiredScope(scope));
+    public static TBuilder RequireScope<TBuilder>(this TBuilder builder, string scope, string? orScope = null) where TBuilder : IEndpointConventionBuilder =>
+        builder.WithMetadata(new RequiredScope(scope, orScope));
 }

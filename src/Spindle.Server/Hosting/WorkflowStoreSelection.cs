@@ -18,12 +18,14 @@ public static class WorkflowStoreSelection
         if (string.IsNullOrWhiteSpace(options.DatabaseUrl))
         {
             services.AddSingleton<IClientStore>(new SqliteClientStore(options.DatabasePath));
+            services.AddSingleton<IFileStore>(new SqliteFileStore(options.DatabasePath));
             return services.AddSingleton<IWorkflowStore>(new SqliteWorkflowStore(options.DatabasePath, defaults, hub));
         }
         var store = new PostgresWorkflowStore(options.DatabaseUrl, defaults, hub);
         // Registered through a factory so that the container disposes it (and its connection pool) with the host.
         services.AddSingleton<IWorkflowStore>(_ => store);
         services.AddSingleton<IClientStore>(new PostgresClientStore(store.DataSource));
+        services.AddSingleton<IFileStore>(new PostgresFileStore(store.DataSource));
         services.AddSingleton(sp => new PostgresWakeupListener(store.ConnectionString, hub, sp.GetRequiredService<ILogger<PostgresWakeupListener>>()));
         services.AddHostedService(sp => sp.GetRequiredService<PostgresWakeupListener>());
         return services;

@@ -145,6 +145,18 @@ internal static class PostgresMigrations
             );
             CREATE INDEX ix_result_cache_expires ON result_cache (expires_at);
             """),
+        (4, """
+            CREATE TABLE activity_files (
+                workflow_id text NOT NULL,
+                activity_key text NOT NULL,
+                filename text NOT NULL,
+                content_type text NOT NULL,
+                size bigint NOT NULL,
+                content bytea NOT NULL,
+                created_at bigint NOT NULL,
+                PRIMARY KEY (workflow_id, activity_key, filename)
+            );
+            """),
     ];
 
     public static int Latest => All[^1].Version;

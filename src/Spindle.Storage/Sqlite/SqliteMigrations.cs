@@ -125,6 +125,18 @@ internal static class SqliteMigrations
             );
             CREATE INDEX ix_result_cache_expires ON result_cache (expires_at);
             """),
+        (4, """
+            CREATE TABLE activity_files (
+                workflow_id TEXT NOT NULL,
+                activity_key TEXT NOT NULL,
+                filename TEXT NOT NULL,
+                content_type TEXT NOT NULL,
+                size INTEGER NOT NULL,
+                content BLOB NOT NULL,
+                created_at INTEGER NOT NULL,
+                PRIMARY KEY (workflow_id, activity_key, filename)
+            );
+            """),
     ];
 
     public static int Latest => All[^1].Version;

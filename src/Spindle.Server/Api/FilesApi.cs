@@ -1,0 +1,79 @@
+using System.Text.Json.Nodes;
+using Spindle.Core.Common;
+using Spindle.Server.Auth;
+using Spindle.Storage;
+
+namespace Spindle.Server.Api;
+
+/// <summary>
+/// Activity files (http-api.md §8, worker-protocol.md §8): workers upload what their file outputs produced, and
+/// workers and clients download it. References read <c>postgres://{workflow_id}/{activity_key}/{filename}</c>
+/// whatever the storage, for compatibility.
+/// </summary>
+public static class FilesApi
+{
+    private const string Route = "/workflows/{id}/activities/{key}/files/{filename}";
+
+    public static RouteGroupBuilder MapFilesApi(this RouteGroupBuilder api)
+    {
+        api.MapPost(Route, UploadFile).RequireScope(Scopes.Worker);
+        api.MapGet(Route, DownloadFile).RequireScope(Scopes.Worker, Scopes.Workflows);
+        return api;
+    }
+
+    public static async Task<IResult> UploadFile(string id, string key, string filename, HttpRequest request, IWorkflowStore store,
+        IFileStore files, CancellationToken cancellationToken)
+    {
+        if (filename.Length is 0 or > 255 || filename.Contains('/', StringComparison.Ordinal) || filename is "." or "..")
+        {
+            return ApiErrors.Validation("filename", "filename must be 1-255 characters without '/'");
+        }
+        var wf = Ids.IsValid(id) ? await store.GetWorkflowAsync(id, cancellationToken) : null;
+        if (wf is null || !wf.Activities.ContainsKey(key))
+        {
+            return ApiErrors.NotFound($"Activity '{key}' of workflow {id} not found");
+        }
+        using var buffer = new MemoryStream();
+        await request.Body.CopyToAsync(buffer, cancellationToken);
+        var contentType = string.IsNullOrWhiteSpace(request.ContentType) ? "application/octet-stream" : request.ContentType;
+        var stored = await files.PutFileAsync(id, key, filename, contentType, buffer.ToArray(), Timestamps.Now(), cancellationToken);
+        return Json.Result(new JsonObject
+        {
+            ["workflow_id"] = stored.WorkflowId,
+            ["activity_key"] = stored.ActivityKey,
+            ["filename"] = stored.Filename,
+            ["size"] = stored.Size,
+            ["content_type"] = stored.ContentType,
+            ["created_at"] = Timestamps.Format(stored.CreatedAt),
+            ["reference"] = Reference(stored),
+        }, 201);
+    }
+
+    public static async Task<IResult> DownloadFile(string id, string key, string filename, IFileStore files, CancellationToken cancellationToken)
+    {
+        var found = await files.GetFileAsync(id, key, filename, cancellationToken);
+        if (found is not { } file)
+        {
+            return ApiErrors.NotFound($"File '{filename}' of activity '{key}' in workflow {id} not found");
+        }
+        return Results.File(file.Content, file.File.ContentType, file.File.Filename);
+    }
+
+    public static JsonArray Describe(IReadOnlyList<StoredFile> stored)
+    {
+        var list = new JsonArray();
+        foreach (var f in stored)
+        {
+            list.Add(new JsonObject
+            {
+                ["filename"] = f.Filename,
+                ["size"] = f.Size,
+                ["content_type"] = f.ContentType,
+                ["download_url"] = $"/api/v1/workflows/{f.WorkflowId}/activities/{Uri.EscapeDataString(f.ActivityKey)}/files/{Uri.EscapeDataString(f.Filename)}",
+            });
+        }
+        return list;
+    }
+
+    private static string Reference(StoredFile f) => $"postgres://{f.WorkflowId}/{f.ActivityKey}/{f.Filename}";
+}
