@@ -53,6 +53,7 @@ public static class CliApp
             RetryCommand.Create(),
         };
         specs.AddRange(ClientsCommand.Create());
+        specs.AddRange(CostCommand.Create());
         foreach (var spec in specs.Where(s => s.Command != root && !s.Command.Parents.Any()))
         {
             root.Subcommands.Add(spec.Command);

@@ -105,7 +105,26 @@ public sealed class SpindleClient : IDisposable
 
     public void Dispose() => _http.Dispose();
 
-    private async Task<JsonObject> SendAsync(HttpMethod method, string path, HttpContent? content, CancellationToken cancellationToken)
+    public Task<JsonObject> GetWorkflowCostAsync(string id, CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Get, $"api/v1/workflows/{Escape(id)}/cost", null, cancellationToken);
+
+    public async Task<JsonArray> GetWorkflowCostHistoryAsync(string id, CancellationToken cancellationToken) =>
+        await SendNodeAsync(HttpMethod.Get, $"api/v1/workflows/{Escape(id)}/cost/history", null, cancellationToken) as JsonArray
+        ?? throw new ApiCallException(200, "BAD_RESPONSE", $"{BaseUrl} answered the cost history with something that is not a JSON array");
+
+    public Task<JsonObject> GetCostAnalyticsAsync(int days, int limit, string? groupBy, CancellationToken cancellationToken)
+    {
+        var start = DateTimeOffset.UtcNow.AddDays(-days).ToString("O", System.Globalization.CultureInfo.InvariantCulture);
+        var path = $"api/v1/cost/analytics?start_date={Uri.EscapeDataString(start)}&limit={limit}" +
+            (groupBy is null ? "" : $"&group_by={Uri.EscapeDataString(groupBy)}");
+        return SendAsync(HttpMethod.Get, path, null, cancellationToken);
+    }
+
+    private async Task<JsonObject> SendAsync(HttpMethod method, string path, HttpContent? content, CancellationToken cancellationToken) =>
+        await SendNodeAsync(method, path, content, cancellationToken) as JsonObject
+        ?? throw new ApiCallException(200, "BAD_RESPONSE", $"{BaseUrl} answered {path} with something that is not a JSON object; is it a Spindle server?");
+
+    private async Task<JsonNode?> SendNodeAsync(HttpMethod method, string path, HttpContent? content, CancellationToken cancellationToken)
     {
         using var request = new HttpRequestMessage(method, path) { Content = content };
         if (_credentials is not null)
@@ -116,8 +135,7 @@ public sealed class SpindleClient : IDisposable
         var (status, body, text) = await ExchangeAsync(request, cancellationToken);
         if (status is >= 200 and < 300)
         {
-            return body as JsonObject
-                ?? throw new ApiCallException(status, "BAD_RESPONSE", $"{BaseUrl} answered {path} with something that is not a JSON object; is it a Spindle server?");
+            return body;
         }
         throw ApiCallException.FromResponse(status, body, text);
     }

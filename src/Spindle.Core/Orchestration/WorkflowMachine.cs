@@ -916,7 +916,8 @@ public sealed class WorkflowMachine
                 detail = string.Create(CultureInfo.InvariantCulture,
                     $"the cheapest model {estimate.ModelId} is estimated at ${estimate.CostUsd} and the {(activityExceeded ? "activity" : "workflow")} " +
                     $"has spent ${(activityExceeded ? state.Cost : _wf.TotalCost)} of its ${limit} limit");
-                CostLines.Add(new CostLine(state.Key, state.Iteration, state.Attempt, null, estimate.ModelId, default, 0m,
+                ModelIds.TrySplit(estimate.ModelId, out var provider, out var model);
+                CostLines.Add(new CostLine(state.Key, state.Iteration, state.Attempt, provider, model ?? estimate.ModelId, default, 0m,
                     limit, CostLine.Abort, estimate.CostUsd));
                 return false;
             }

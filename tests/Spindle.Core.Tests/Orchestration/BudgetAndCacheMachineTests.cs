@@ -33,7 +33,7 @@ public sealed class BudgetAndCacheMachineTests
         Assert.Equal(0m, marker.CostUsd);
         Assert.Equal(0.00021m, marker.EstimatedCostUsd);
         Assert.Equal(0.0001m, marker.BudgetLimitUsd);
-        Assert.Equal("openai/gpt-4o-mini", marker.Model);
+        Assert.Equal(("openai", "gpt-4o-mini"), (marker.Provider, marker.Model));
     }
 
     [Fact]

@@ -1,0 +1,108 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using static Spindle.Cli.ConsoleRenderer;
+
+namespace Spindle.Cli.Commands;
+
+/// <summary><c>spindle cost workflow ID</c> and <c>spindle cost top</c>: recorded costs and budgets (http-api.md §9).</summary>
+internal static class CostCommand
+{
+    public static IReadOnlyList<CommandSpec> Create()
+    {
+        var parent = new Command("cost", "Show what workflows cost: one workflow's spend and budget, or the most expensive workflows.");
+        var workflow = Workflow();
+        var top = Top();
+        parent.Subcommands.Add(workflow.Command);
+        parent.Subcommands.Add(top.Command);
+        return
+        [
+            new CommandSpec(parent, "Costs are recorded per attempt from the workers' usage reports, priced from the model catalog.", """
+                                    spindle cost workflow 0197f3c2-…
+                                    spindle cost top --days 7 --limit 20
+                                    """),
+            workflow, top,
+        ];
+    }
+
+    private static CommandSpec Workflow()
+    {
+        var id = new Argument<string>("ID") { Description = "The workflow id" };
+        var command = new Command("workflow", "Show a workflow's total cost, budget and cost lines (oldest first).");
+        command.Arguments.Add(id);
+        var client = ClientOptions.AddTo(command);
+        command.SetCliAction(async (io, cancellationToken) =>
+        {
+            using var spindle = client.CreateClient(io.Parse);
+            var workflowId = io.Parse.GetValue(id)!;
+            var cost = await spindle.GetWorkflowCostAsync(workflowId, cancellationToken);
+            var history = await spindle.GetWorkflowCostHistoryAsync(workflowId, cancellationToken);
+            if (client.WantsJson(io.Parse))
+            {
+                await io.Out.WriteLineAsync(PrettyJson(new JsonObject { ["cost"] = cost.DeepClone(), ["history"] = history.DeepClone() }));
+                return CommandSupport.Ok;
+            }
+            await io.Out.WriteLineAsync($"workflow:  {Str(cost["workflow_id"])} ({Str(cost["workflow_name"])})");
+            await io.Out.WriteLineAsync($"total:     ${Str(cost["total_cost_usd"])} in {Str(cost["total_activities"])} cost lines");
+            await io.Out.WriteLineAsync(cost["budget_limit_usd"] is null
+                ? "budget:    none"
+                : $"budget:    ${Str(cost["budget_limit_usd"])}, ${Str(cost["budget_remaining_usd"])} left");
+            if (history.Count > 0)
+            {
+                var rows = history.Select(l => new[]
+                {
+                    Str(l!["activity_key"]), Str(l["attempt"]),
+                    l["model"] is null ? "-" : $"{Str(l["provider"])}/{Str(l["model"])}",
+                    Str(l["prompt_tokens"]), Str(l["output_tokens"]), Str(l["cached_tokens"]), "$" + Str(l["cost_usd"]),
+                    l["budget_event"] is null ? "" : Str(l["budget_event"]), Time(l["created_at"]),
+                }).ToList();
+                await io.Out.WriteLineAsync();
+                await io.Out.WriteLineAsync(Table(["ACTIVITY", "ATTEMPT", "MODEL", "PROMPT", "OUTPUT", "CACHED", "COST", "BUDGET", "AT"], rows));
+            }
+            return CommandSupport.Ok;
+        });
+        return new CommandSpec(command, null, "spindle cost workflow 0197f3c2-…");
+    }
+
+    private static CommandSpec Top()
+    {
+        var days = new Option<int>("--days") { Description = "Look back this many days (default 30)", DefaultValueFactory = _ => 30 };
+        var limit = new Option<int>("--limit") { Description = "How many workflows to show, 1-10000 (default 10)", DefaultValueFactory = _ => 10 };
+        var command = new Command("top", "List the most expensive workflows of a period, with totals and budget events.");
+        command.Options.Add(days);
+        command.Options.Add(limit);
+        var client = ClientOptions.AddTo(command);
+        command.SetCliAction(async (io, cancellationToken) =>
+        {
+            var dayCount = io.Parse.GetValue(days);
+            if (dayCount < 1)
+            {
+                throw new UsageException("--days must be at least 1");
+            }
+            using var spindle = client.CreateClient(io.Parse);
+            var answer = await spindle.GetCostAnalyticsAsync(dayCount, io.Parse.GetValue(limit), null, cancellationToken);
+            if (client.WantsJson(io.Parse))
+            {
+                await io.Out.WriteLineAsync(PrettyJson(answer));
+                return CommandSupport.Ok;
+            }
+            await io.Out.WriteLineAsync(
+                $"{Str(answer["total_workflows"])} workflows, ${Str(answer["total_cost_usd"])} in {Str(answer["total_activities"])} cost lines " +
+                $"over the last {dayCount} days; budget aborts {Str(answer["budget_aborts"])}, downgrades {Str(answer["budget_downgrades"])}");
+            var rows = answer["top_workflows"]!.AsArray().Select(w => new[]
+            {
+                Str(w!["workflow_id"]), Str(w["definition_name"]), Str(w["status"]), "$" + Str(w["total_cost_usd"]), Str(w["activities"]),
+                w["budget_limit_usd"] is null ? "-" : "$" + Str(w["budget_limit_usd"]), Time(w["created_at"]),
+            }).ToList();
+            if (rows.Count > 0)
+            {
+                await io.Out.WriteLineAsync();
+                await io.Out.WriteLineAsync(Table(["WORKFLOW", "DEFINITION", "STATUS", "COST", "LINES", "BUDGET", "CREATED"], rows));
+            }
+            return CommandSupport.Ok;
+        });
+        return new CommandSpec(command, null, """
+                                              spindle cost top
+                                              spindle cost top --days 7 --limit 20 --json
+                                              """);
+    }
+}
