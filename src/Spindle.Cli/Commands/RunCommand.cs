@@ -69,7 +69,7 @@ internal static class RunCommand
             {
                 await io.Out.WriteLineAsync($"embedded Spindle at {server.Url} (data in {server.DataDir}{(dir is null ? ", removed afterwards" : "")})");
             }
-            using var embeddedClient = ClientOptions.CreateClient(server.Url);
+            using var embeddedClient = ClientOptions.CreateClient(server.Url, server.DataDir);
             return await RunAsync(embeddedClient, request, io, cancellationToken);
         }, suggestEmbedded: true);
         const string details =
