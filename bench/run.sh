@@ -166,6 +166,8 @@ json.dump(env, open(f, "w"), indent=2)
 PY
 fi
 pg_url() { echo "postgres://postgres@127.0.0.1:$pgport/$1"; }
+# Extra Npgsql settings for Spindle's --database-url only (experiments), e.g. BENCH_SPINDLE_DB_QUERY='No%20Reset%20On%20Close=true'
+spindle_pg_url() { echo "$(pg_url "$1")${BENCH_SPINDLE_DB_QUERY:+?$BENCH_SPINDLE_DB_QUERY}"; }
 fresh_db() { "$here/pg.sh" recreate "$pgdir" "$pgport" "$1"; }
 
 has_pg_backend=0
@@ -174,7 +176,7 @@ grep -q -- '--database-url' <<<"$serve_help" && has_pg_backend=1
 spindle_pg() { # MODE
   local mode="$1"
   fresh_db spindle_bench
-  start_spindle "spindle-pg-$mode" --database-url "$(pg_url spindle_bench)" --data-dir "$work/pg-data-$mode"
+  start_spindle "spindle-pg-$mode" --database-url "$(spindle_pg_url spindle_bench)" --data-dir "$work/pg-data-$mode"
   log "Spindle std worker on PostgreSQL ($mode) at $spindle_url"
   run_driver "$spindle_url" spindle std-postgres \
     "spindle serve --insecure-dev --database-url (PostgreSQL, fsync+synchronous_commit on), in-process std worker (concurrency 32, claim batch ≤32, long-poll)" \
@@ -197,7 +199,7 @@ if want spindle-pg-pystd; then
     skipped+=("spindle-pg-pystd: the py-std worker (python3 -m spindle.workers.std in sdk/python) is not there yet")
   else
     fresh_db spindle_bench
-    start_spindle spindle-pg-pystd --no-worker --database-url "$(pg_url spindle_bench)" --data-dir "$work/pg-data-pystd"
+    start_spindle spindle-pg-pystd --no-worker --database-url "$(spindle_pg_url spindle_bench)" --data-dir "$work/pg-data-pystd"
     workers=()
     for ((i = 0; i < py_workers; i++)); do
       SPINDLE_API_URL="$spindle_url" SPINDLE_LOG_LEVEL=WARNING PYTHONPATH="$spindle_src/sdk/python/src" \
