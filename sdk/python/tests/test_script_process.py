@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -365,23 +363,11 @@ def test_script_process_environment_has_no_credentials(tmp_path: Any) -> None:
     assert ok(reply) == ["SPINDLE_API_URL"]
 
 
-def test_trivial_script_on_a_warm_process_is_far_cheaper_than_starting_python(harness: PoolHarness) -> None:
-    harness.run("OUTPUT = INPUT", {"warm": True})
-    timings = []
-    for i in range(60):
-        started = time.perf_counter()
-        reply, _ = harness.run("OUTPUT = INPUT", {"i": i})
-        timings.append(time.perf_counter() - started)
-        assert ok(reply) == {"i": i}
-    cold = []
-    for _ in range(3):
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "pass"], check=True)
-        cold.append(time.perf_counter() - started)
-    warm = statistics.median(timings)
-    # Relative, so that it holds on a loaded machine too; on an idle one warm is ~0.2 ms and cold ~20 ms.
-    assert warm * 10 < min(cold)
-    assert warm < 0.05
+def test_consecutive_scripts_reuse_one_warm_process_with_fresh_globals(harness: PoolHarness) -> None:
+    # Reuse is what makes a trivial script cheap (speed itself is measured in bench/, not here).
+    first, _ = harness.run("import os\nleaked = 1\nOUTPUT = os.getpid()", {})
+    second, _ = harness.run("import os\nOUTPUT = [os.getpid(), 'leaked' in globals()]", {})
+    assert ok(second) == [ok(first), False]
 
 
 def test_crash_is_reported_promptly_even_when_a_forked_child_holds_the_pipes(harness: PoolHarness, tmp_path: Any) -> None:
