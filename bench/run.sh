@@ -256,7 +256,7 @@ restate_run() { # VARIANT(calls|journal)
   [[ $variant == journal ]] && how="steps are journal entries in the workflow (ctx.run)"
   log "Restate ($variant) at ingress :$ingress, adapter :$adapter"
   run_driver "http://127.0.0.1:$adapter" restate "$variant" \
-    "Restate server $("$here/node_modules/.bin/restate-server" --version | awk '{print $2}') (single node, durable defaults: RocksDB + local log with WAL fsync), TypeScript SDK $(node -p "require('$here/node_modules/@restatedev/restate-sdk/package.json').version"); $how; thin HTTP adapter: submit = ingress /<wf>/<key>/run/send, status = /restate/workflow/<wf>/<key>/output" \
+    "Restate server $("$here/node_modules/.bin/restate-server" --version | awk '{print $2}') (single node, durable defaults: RocksDB + replicated loglet with WAL fsync), TypeScript SDK $(node -p "require('$here/node_modules/@restatedev/restate-sdk/package.json').version"); $how; thin HTTP adapter: submit = ingress /<wf>/<key>/run/send, status = /restate/workflow/<wf>/<key>/output" \
     --proc "engine=$server_pid,$node_pid" || status=1
   stop_pids "$node_pid" "$server_pid"
   rm -rf "$base"
