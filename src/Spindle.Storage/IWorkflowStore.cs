@@ -41,6 +41,13 @@ public interface IWorkflowStore : IAsyncDisposable
     /// <summary>As the other overload, recording the attempt's priced usage lines as cost lines in the same transaction.</summary>
     Task<CompleteOutcome> CompleteAsync(string activityId, string workerId, JsonObject output, CostReport costs, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// As the other overloads; with <paramref name="claimNext"/>, the same transaction also leases the workflow's
+    /// activities that became claimable to <paramref name="workerId"/> and returns them in the outcome.
+    /// </summary>
+    Task<CompleteOutcome> CompleteAsync(string activityId, string workerId, JsonObject output, CostReport costs, ClaimNext? claimNext,
+        CancellationToken cancellationToken);
+
     /// <summary>As the other overload, recording the attempt's priced usage lines as cost lines in the same transaction.</summary>
     Task<FailOutcome> FailAsync(string activityId, string workerId, ActivityError error, CostReport costs, CancellationToken cancellationToken);
 

@@ -37,7 +37,12 @@ public sealed record ClaimedActivity(
 
 public sealed record HeartbeatOutcome(StoreStatus Status, bool Acknowledged, int LeaseSeconds, bool CancelRequested);
 
-public sealed record CompleteOutcome(StoreStatus Status, string? Message);
+/// <summary>What a completion also leases to its worker (the <c>claim-next</c> extension): up to <paramref name="MaxActivities"/>
+/// of the same workflow's claimable activities of routing key <paramref name="Worker"/> (null: the completed activity's).</summary>
+public sealed record ClaimNext(string? Worker, int MaxActivities, IReadOnlyList<string>? ActivityNames);
+
+/// <param name="Claimed">Activities leased to the worker with the result (<see cref="ClaimNext"/>); empty otherwise.</param>
+public sealed record CompleteOutcome(StoreStatus Status, string? Message, IReadOnlyList<ClaimedActivity>? Claimed = null);
 
 public sealed record FailOutcome(StoreStatus Status, string? Message, bool WillRetry);
 

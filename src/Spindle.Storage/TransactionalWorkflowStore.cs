@@ -153,8 +153,12 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
         CancellationToken cancellationToken) =>
         FailAsync(activityId, workerId, error, CostReport.Of(cost), cancellationToken);
 
+    public Task<CompleteOutcome> CompleteAsync(string activityId, string workerId, JsonObject output, CostReport costs,
+        CancellationToken cancellationToken) =>
+        CompleteAsync(activityId, workerId, output, costs, null, cancellationToken);
+
     public async Task<CompleteOutcome> CompleteAsync(string activityId, string workerId, JsonObject output, CostReport costs,
-        CancellationToken cancellationToken)
+        ClaimNext? claimNext, CancellationToken cancellationToken)
     {
         var (outcome, wfId, machine) = await WriteAsync<(CompleteOutcome, string?, WorkflowMachine?)>(async (tx, ct) =>
         {
@@ -179,9 +183,12 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
             {
                 activity.LeaseOwner = workerId; // remembered so that a repeated report by the same worker is idempotent
             }
-                await ApplyCacheHitsAsync(tx, machine, now, ct);
-                await tx.PersistAsync(wf, machine, [], now, ct);
-            return (new CompleteOutcome(StoreStatus.Ok, null), wf.Id, machine);
+            await ApplyCacheHitsAsync(tx, machine, now, ct);
+            var claimed = claimNext is null
+                ? []
+                : machine.ClaimReady(claimNext.Worker ?? activity.Worker, workerId, claimNext.ActivityNames, claimNext.MaxActivities);
+            await tx.PersistAsync(wf, machine, [], now, ct);
+            return (new CompleteOutcome(StoreStatus.Ok, null, claimed.ConvertAll(Handed)), wf.Id, machine);
         }, cancellationToken);
         if (machine is not null)
         {
@@ -208,8 +215,8 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
             }
             var machine = new WorkflowMachine(wf, Defaults, Secrets, now);
             var willRetry = machine.Fail(activity, error.Code, error.Message, error.Retryable, costs);
-                await ApplyCacheHitsAsync(tx, machine, now, ct);
-                await tx.PersistAsync(wf, machine, [], now, ct);
+            await ApplyCacheHitsAsync(tx, machine, now, ct);
+            await tx.PersistAsync(wf, machine, [], now, ct);
             return (new FailOutcome(StoreStatus.Ok, null, willRetry), wf.Id, machine);
         }, cancellationToken);
         if (machine is not null)
@@ -218,6 +225,12 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
         }
         return outcome;
     }
+
+    /// <summary>An activity leased in memory, as the claim statement would hand it out (copies: the state is the transaction's).</summary>
+    private static ClaimedActivity Handed(ActivityState a) =>
+        new(a.Id, a.WorkflowId, a.Key, a.Worker, a.ActivityName,
+            a.Parameters?.DeepClone().AsObject() ?? new JsonObject(), a.Delivery?.DeepClone().AsObject() ?? new JsonObject(),
+            a.SignalData?.DeepClone(), a.Attempt, a.Iteration, a.LeaseSeconds);
 
     private static string LostLeaseMessage(ActivityState activity, string workerId) =>
         activity.Status == ActivityStatus.Running
@@ -246,8 +259,8 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
             var now = Timestamps.Now();
             var machine = new WorkflowMachine(wf, Defaults, Secrets, now);
             machine.Cancel(reason);
-                await ApplyCacheHitsAsync(tx, machine, now, ct);
-                await tx.PersistAsync(wf, machine, [], now, ct);
+            await ApplyCacheHitsAsync(tx, machine, now, ct);
+            await tx.PersistAsync(wf, machine, [], now, ct);
             return (new CancelOutcome(StoreStatus.Ok, wf.Status), machine);
         }, cancellationToken);
         if (machine is not null)
@@ -324,8 +337,8 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
             {
                 return (new SignalOutcome(StoreStatus.Ok, signaled), null);
             }
-                await ApplyCacheHitsAsync(tx, machine, now, ct);
-                await tx.PersistAsync(wf, machine, [], now, ct);
+            await ApplyCacheHitsAsync(tx, machine, now, ct);
+            await tx.PersistAsync(wf, machine, [], now, ct);
             return (new SignalOutcome(StoreStatus.Ok, signaled), machine);
         }, cancellationToken);
         if (machine is not null)

@@ -101,7 +101,15 @@ public sealed class SpindleApiClient : IDisposable
     /// <paramref name="retryUntil"/> (normally the end of the lease); null means a single attempt.
     /// Throws <see cref="LeaseLostException"/> on 409.
     /// </summary>
-    public Task<CompleteResponse> CompleteAsync(string activityId, ActivityResult result, DateTimeOffset? retryUntil, CancellationToken cancellationToken)
+    public Task<CompleteResponse> CompleteAsync(string activityId, ActivityResult result, DateTimeOffset? retryUntil, CancellationToken cancellationToken) =>
+        CompleteAsync(activityId, result, claimNext: 0, retryUntil, cancellationToken);
+
+    /// <summary>
+    /// As the other overload; with <paramref name="claimNext"/> &gt; 0 (the server's <c>claim-next</c> feature) the
+    /// answer also carries up to that many of the workflow's next activities, leased to this worker.
+    /// </summary>
+    public Task<CompleteResponse> CompleteAsync(string activityId, ActivityResult result, int claimNext, DateTimeOffset? retryUntil,
+        CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(activityId);
         ArgumentNullException.ThrowIfNull(result);
@@ -111,6 +119,9 @@ public sealed class SpindleApiClient : IDisposable
             Output = result.Output,
             CostUsd = result.CostUsd,
             Usage = result.Usage is { Count: > 0 } usage ? usage : null,
+            ClaimNext = claimNext > 0 ? claimNext : null,
+            Worker = claimNext > 0 ? _options.Worker : null,
+            ActivityNames = claimNext > 0 ? _options.ActivityNames : null,
         };
         return SendWithRetryAsync(
             () => JsonContent.Create(request, SpindleJsonContext.Default.CompleteRequest, JsonMediaType),

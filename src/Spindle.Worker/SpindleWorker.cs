@@ -26,6 +26,12 @@ public sealed class SpindleWorker : IDisposable
     private long _nextRunId;
     private int _started;
 
+    /// <summary>The server lists <c>claim-next</c> and the options allow it.</summary>
+    private bool _claimNext;
+
+    /// <summary>Set once polling stops: a draining worker takes no new work, not even with a completion.</summary>
+    private volatile bool _draining;
+
     /// <param name="options">Validated when the worker is created.</param>
     /// <param name="registry">The handlers this worker serves.</param>
     /// <param name="logger">Optional logger.</param>
@@ -76,6 +82,7 @@ public sealed class SpindleWorker : IDisposable
         }
         finally
         {
+            _draining = true;
             await DrainAsync().ConfigureAwait(false);
             _logger.WorkerStopped(_options.WorkerId);
         }
@@ -127,7 +134,7 @@ public sealed class SpindleWorker : IDisposable
             TimeSpan delay;
             try
             {
-                waitSeconds ??= await DetectWaitSecondsAsync(stoppingToken).ConfigureAwait(false);
+                waitSeconds ??= await DetectFeaturesAsync(stoppingToken).ConfigureAwait(false);
 
                 // Ask for min(free slots, batch size): wait for one slot, then take whatever else is free.
                 await _slots.WaitAsync(stoppingToken).ConfigureAwait(false);
@@ -204,18 +211,21 @@ public sealed class SpindleWorker : IDisposable
         }
     }
 
-    private async Task<int> DetectWaitSecondsAsync(CancellationToken cancellationToken)
+    /// <returns>The long-poll wait to use; also decides <see cref="_claimNext"/>.</returns>
+    private async Task<int> DetectFeaturesAsync(CancellationToken cancellationToken)
     {
         int wait = 0;
-        if (_options.PollWaitSeconds > 0)
+        if (_options.PollWaitSeconds > 0 || _options.ClaimNext)
         {
             try
             {
                 ServerInfo info = await _api.GetInfoAsync(cancellationToken).ConfigureAwait(false);
-                if (info.Features?.Contains("long-poll", StringComparer.Ordinal) == true)
+                if (_options.PollWaitSeconds > 0 && info.Features?.Contains("long-poll", StringComparer.Ordinal) == true)
                 {
                     wait = _options.PollWaitSeconds;
                 }
+
+                _claimNext = _options.ClaimNext && info.Features?.Contains("claim-next", StringComparer.Ordinal) == true;
             }
             catch (SpindleApiException ex) when (ex.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.MethodNotAllowed)
             {
@@ -297,7 +307,7 @@ public sealed class SpindleWorker : IDisposable
         {
             _running.TryRemove(run.RunId, out _);
             run.Dispose();
-            if (run.OwnsSlot)
+            if (run.OwnsSlot && !run.SlotHandedOn)
             {
                 _slots.Release();
             }
@@ -443,7 +453,7 @@ public sealed class SpindleWorker : IDisposable
             switch (outcome.Kind)
             {
                 case OutcomeKind.Complete:
-                    await _api.CompleteAsync(claim.ActivityId, outcome.Result!, run.LeaseExpiresAt, CancellationToken.None).ConfigureAwait(false);
+                    await CompleteAndClaimNextAsync(run, outcome.Result!).ConfigureAwait(false);
                     _logger.ActivityCompleted(claim.WorkflowId, claim.ActivityKey, claim.Attempt, claim.ActivityId, elapsed.TotalMilliseconds);
                     break;
                 case OutcomeKind.Fail:
@@ -466,21 +476,77 @@ public sealed class SpindleWorker : IDisposable
         }
     }
 
+    /// <summary>
+    /// Reports a result; with claim-next, asks for as many next activities as there are free slots (this run's own
+    /// slot and any other free one, up to the poll batch size) and starts what comes back at once, so a chain goes on
+    /// without a poll. Slots not filled go back.
+    /// </summary>
+    private async Task CompleteAndClaimNextAsync(RunningActivity run, ActivityResult result)
+    {
+        int extra = 0;
+        bool ask = _claimNext && !_draining && run.OwnsSlot;
+        if (ask)
+        {
+            while (1 + extra < _options.PollBatchSize && _slots.Wait(0, CancellationToken.None))
+            {
+                extra++;
+            }
+        }
+
+        int handed = 0;
+        try
+        {
+            CompleteResponse response = await _api.CompleteAsync(run.Claim.ActivityId, result, ask ? 1 + extra : 0, run.LeaseExpiresAt, CancellationToken.None).ConfigureAwait(false);
+            if (ask && response.Activities is { Count: > 0 } next)
+            {
+                // The completed run's slot goes to the first activity, the extra slots to the rest.
+                run.SlotHandedOn = true;
+                foreach (JsonNode? node in next)
+                {
+                    bool ownsSlot = handed < 1 + extra;
+                    if (ownsSlot)
+                    {
+                        handed++;
+                    }
+
+                    Start(node, ownsSlot);
+                }
+            }
+        }
+        finally
+        {
+            int unused = extra - Math.Max(0, handed - 1);
+            if (unused > 0)
+            {
+                _slots.Release(unused);
+            }
+        }
+    }
+
     private async Task DrainAsync()
     {
-        RunningActivity[] runs = [.. _running.Values];
-        if (runs.Length == 0)
+        if (_running.IsEmpty)
         {
             return;
         }
 
-        _logger.Draining(runs.Length, _options.ShutdownTimeout.TotalSeconds);
-        Task all = Task.WhenAll(runs.Select(r => r.Completion));
+        _logger.Draining(_running.Count, _options.ShutdownTimeout.TotalSeconds);
         using (var delayCts = new CancellationTokenSource())
         {
-            Task finished = await Task.WhenAny(all, Task.Delay(_options.ShutdownTimeout, _time, delayCts.Token)).ConfigureAwait(false);
+            Task timeout = Task.Delay(_options.ShutdownTimeout, _time, delayCts.Token);
+
+            // A completion sent just before polling stopped may still bring activities (claim-next): wait for those too.
+            while (!_running.IsEmpty)
+            {
+                Task all = Task.WhenAll(_running.Values.Select(r => r.Completion));
+                if (await Task.WhenAny(all, timeout).ConfigureAwait(false) != all)
+                {
+                    break;
+                }
+            }
+
             await delayCts.CancelAsync().ConfigureAwait(false);
-            if (finished == all)
+            if (_running.IsEmpty)
             {
                 return;
             }
@@ -493,7 +559,10 @@ public sealed class SpindleWorker : IDisposable
             run.RequestStop(StopReason.Shutdown);
         }
 
-        await all.ConfigureAwait(false);
+        while (!_running.IsEmpty)
+        {
+            await Task.WhenAll(_running.Values.Select(r => r.Completion)).ConfigureAwait(false);
+        }
     }
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
@@ -536,6 +605,9 @@ public sealed class SpindleWorker : IDisposable
         public ClaimedActivity Claim { get; } = claim;
 
         public bool OwnsSlot { get; } = ownsSlot;
+
+        /// <summary>The slot went on to an activity claimed with this run's completion (claim-next).</summary>
+        public bool SlotHandedOn { get; set; }
 
         public string? Problem { get; } = problem;
 

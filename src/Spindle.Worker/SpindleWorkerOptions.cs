@@ -48,6 +48,13 @@ public sealed class SpindleWorkerOptions
     /// <summary>Optional filter: only these activity names are claimed (extension, http-api.md §15.3).</summary>
     public IReadOnlyList<string>? ActivityNames { get; set; }
 
+    /// <summary>
+    /// Ask for the next activities with each completion (the <c>claim-next</c> extension, used only when the server
+    /// lists it): the freed slot gets the workflow's next step in the completion's answer instead of waiting for a
+    /// poll. Default true; <c>SPINDLE_WORKER_CLAIM_NEXT=false</c> turns it off.
+    /// </summary>
+    public bool ClaimNext { get; set; } = true;
+
     /// <summary>Creates a new <c>worker_&lt;12 hex&gt;</c> id.</summary>
     public static string NewWorkerId() =>
         "worker_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
@@ -122,6 +129,13 @@ public sealed class SpindleWorkerOptions
         if (Read("WORKER_HEARTBEAT_INTERVAL") is { } heartbeat)
         {
             options.HeartbeatInterval = ParseSeconds("WORKER_HEARTBEAT_INTERVAL", heartbeat);
+        }
+
+        if (Read("WORKER_CLAIM_NEXT") is { } claimNext)
+        {
+            options.ClaimNext = bool.TryParse(claimNext, out bool on)
+                ? on
+                : throw new FormatException($"WORKER_CLAIM_NEXT must be true or false, not '{claimNext}'");
         }
 
         if (Read("WORKER_SHUTDOWN_TIMEOUT") is { } shutdown)

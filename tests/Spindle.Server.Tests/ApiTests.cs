@@ -166,6 +166,42 @@ public sealed class ApiTests(ServerFixture server)
     }
 
     [Fact]
+    public async Task Complete_WithClaimNext_AnswersWithTheNextStepLeasedToTheWorker()
+    {
+        var name = Unique("eager");
+        var queue = Unique("q");
+        await server.DeployAsync(ChainYaml(name, queue));
+        var id = await server.SubmitAsync(name, new JsonObject { ["n"] = 4 });
+        var first = Assert.Single(await server.PollAsync("w1", worker: queue))!;
+        var completeA = $"/api/v1/activities/{first["activity_id"]}/complete";
+        Assert.Equal(422, (await server.PostAsync(completeA, new JsonObject { ["worker_id"] = "w1", ["output"] = new JsonObject(), ["claim_next"] = 101 })).Status);
+        Assert.Equal(422, (await server.PostAsync(completeA, new JsonObject { ["worker_id"] = "w1", ["output"] = new JsonObject(), ["claim_next"] = 1, ["activity_names"] = new JsonArray() })).Status);
+
+        var (status, answer) = await server.PostAsync(completeA, new JsonObject
+        {
+            ["worker_id"] = "w1", ["output"] = new JsonObject { ["echo"] = new JsonObject { ["n"] = 4 } },
+            ["claim_next"] = 3, ["worker"] = queue, ["activity_names"] = new JsonArray("echo"),
+        });
+        Assert.Equal(200, status);
+        Assert.True(answer["acknowledged"]!.GetValue<bool>());
+        Assert.Equal(1, answer["count"]!.GetValue<int>());
+        var b = Assert.Single(answer["activities"]!.AsArray())!;
+        Assert.Equal(("b", queue, 4, 1, 60), (b["activity_key"]!.GetValue<string>(), b["worker"]!.GetValue<string>(),
+            b["parameters"]!["prev"]!.GetValue<int>(), b["attempt"]!.GetValue<int>(), b["lease_seconds"]!.GetValue<int>()));
+        Assert.Empty(await server.PollAsync("w2", worker: queue));
+
+        // A repeated completion is acknowledged and hands out nothing; without claim_next the answer is the plain one.
+        var (againStatus, again) = await server.PostAsync(completeA, new JsonObject { ["worker_id"] = "w1", ["output"] = new JsonObject(), ["claim_next"] = 3 });
+        Assert.Equal(200, againStatus);
+        Assert.Empty(again["activities"]!.AsArray());
+        var (lastStatus, last) = await server.PostAsync($"/api/v1/activities/{b["activity_id"]}/complete", new JsonObject { ["worker_id"] = "w1", ["output"] = new JsonObject() });
+        Assert.Equal(200, lastStatus);
+        Assert.Null(last["activities"]);
+        var (_, wf) = await server.GetAsync($"/api/v1/workflows/{id}");
+        Assert.Equal("completed", wf["status"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task Poll_LongPoll_WakesPromptlyWhenWorkArrives()
     {
         var name = Unique("longpoll");
@@ -290,6 +326,7 @@ public sealed class ApiTests(ServerFixture server)
         var (status, info) = await server.GetAsync("/api/v1/info");
         Assert.Equal(200, status);
         Assert.Contains(info["features"]!.AsArray(), f => f!.GetValue<string>() == "long-poll");
+        Assert.Contains(info["features"]!.AsArray(), f => f!.GetValue<string>() == "claim-next");
         Assert.True(info["insecure_dev"]!.GetValue<bool>());
         var health = await server.Http.GetFromJsonAsync<JsonObject>("/health");
         Assert.Equal("ok", health!["status"]!.GetValue<string>());

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
+using Spindle.Core.Costs;
 using Spindle.Core.Orchestration;
 using static Spindle.Storage.Tests.StoreTestHelpers;
 
@@ -137,6 +138,91 @@ public abstract class WorkflowStoreBehaviour : IAsyncLifetime
         var events = await Store.GetEventsAsync(id, null, 1000, new HashSet<string> { EventTypes.ActivityCompleted }, CancellationToken.None);
         Assert.Single(events!.Events, e => e.ActivityKey == "a");
     }
+
+    [Fact]
+    public async Task Complete_WithClaimNext_LeasesNextStepInTheSameTransaction()
+    {
+        var id = await DeployAndSubmitAsync(Store, Chain, new JsonObject { ["n"] = 3 });
+        var a = await ClaimOneAsync(Store, "a", "w1");
+        var afterA = await CompleteClaimingNextAsync(a, "w1", 5);
+        var b = Assert.Single(afterA.Claimed!);
+        Assert.Equal(("b", 1, 0, "echo", "std"), (b.ActivityKey, b.Attempt, b.Iteration, b.ActivityName, b.Worker));
+        Assert.Equal(3, b.Parameters["prev"]!.GetValue<long>());
+        Assert.Equal(60, b.LeaseSeconds);
+        Assert.Empty(await ClaimAsync(Store, "w2")); // already leased to w1
+        var wf = await Store.GetWorkflowAsync(id, CancellationToken.None);
+        Assert.Equal((ActivityStatus.Running, "w1"), (wf!.Activities["b"].Status, wf.Activities["b"].LeaseOwner));
+
+        var c = Assert.Single((await CompleteClaimingNextAsync(b, "w1", 5)).Claimed!);
+        Assert.Equal("c", c.ActivityKey);
+        Assert.Empty((await CompleteClaimingNextAsync(c, "w1", 5)).Claimed!);
+        Assert.Equal(WorkflowStatus.Completed, await Store.GetWorkflowStatusAsync(id, CancellationToken.None));
+
+        // The next step's ActivityStarted is written by the completion of its dependency, at the same instant.
+        var events = (await Store.GetEventsAsync(id, null, 1000,
+            new HashSet<string> { EventTypes.ActivityStarted, EventTypes.ActivityCompleted }, CancellationToken.None))!.Events;
+        Assert.Equal(events.Single(e => e.EventType == EventTypes.ActivityCompleted && e.ActivityKey == "a").Timestamp,
+            events.Single(e => e.EventType == EventTypes.ActivityStarted && e.ActivityKey == "b").Timestamp);
+        Assert.Equal("w1", events.Single(e => e.EventType == EventTypes.ActivityStarted && e.ActivityKey == "c").Payload["worker_id"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Complete_WithClaimNextSmallerThanFanOut_LeasesThatManyAndLeavesTheRestClaimable()
+    {
+        const string fanOut = """
+            name: fan_out
+            activities:
+              - {key: start, activity_name: echo, dependency_of: [p0, p1, p2, p3, p4]}
+              - {key: p0, activity_name: echo}
+              - {key: p1, activity_name: echo}
+              - {key: p2, activity_name: echo}
+              - {key: p3, activity_name: echo}
+              - {key: p4, activity_name: echo}
+            """;
+        await DeployAndSubmitAsync(Store, fanOut);
+        var start = await ClaimOneAsync(Store, "start", "w1");
+        var eager = (await CompleteClaimingNextAsync(start, "w1", 2)).Claimed!;
+        Assert.Equal(2, eager.Count);
+        var polled = await ClaimAsync(Store, "w2", 100);
+        Assert.Equal(3, polled.Count);
+        Assert.Empty(eager.Select(e => e.ActivityKey).Intersect(polled.Select(p => p.ActivityKey)));
+    }
+
+    [Fact]
+    public async Task Complete_WithClaimNextForAnotherRoutingKeyOrName_ClaimsNothing()
+    {
+        const string mixed = """
+            name: mixed
+            activities:
+              - {key: a, activity_name: echo, dependency_of: [py, other]}
+              - {key: py, worker: py-std, activity_name: script, parameters: {script: "OUTPUT = INPUT"}}
+              - {key: other, activity_name: http_request, parameters: {url: "http://127.0.0.1:9/"}}
+            """;
+        await DeployAndSubmitAsync(Store, mixed);
+        var a = await ClaimOneAsync(Store, "a", "w1");
+        var outcome = await Store.CompleteAsync(a.ActivityId, "w1", new JsonObject(), CostReport.Of(0),
+            new ClaimNext("std", 10, ["echo"]), CancellationToken.None);
+        Assert.Equal(StoreStatus.Ok, outcome.Status);
+        Assert.Empty(outcome.Claimed!);
+        Assert.Equal("other", Assert.Single(await ClaimAsync(Store, "w2")).ActivityKey);
+        Assert.Equal("py", Assert.Single(await ClaimAsync(Store, "w3", worker: "py-std")).ActivityKey);
+    }
+
+    [Fact]
+    public async Task Complete_RepeatedWithClaimNext_ClaimsNothingTheSecondTime()
+    {
+        await DeployAndSubmitAsync(Store, Chain, new JsonObject { ["n"] = 1 });
+        var a = await ClaimOneAsync(Store, "a", "w1");
+        Assert.Single((await CompleteClaimingNextAsync(a, "w1", 1)).Claimed!);
+        var again = await CompleteClaimingNextAsync(a, "w1", 1);
+        Assert.Equal(StoreStatus.Ok, again.Status);
+        Assert.Empty(again.Claimed ?? []);
+        Assert.Equal(StoreStatus.Conflict, (await CompleteClaimingNextAsync(a, "w2", 1)).Status);
+    }
+
+    private Task<CompleteOutcome> CompleteClaimingNextAsync(ClaimedActivity a, string workerId, int max) =>
+        Store.CompleteAsync(a.ActivityId, workerId, new JsonObject { ["echo"] = a.Parameters.DeepClone() }, CostReport.Of(0),
+            new ClaimNext(null, max, null), CancellationToken.None);
 
     [Fact]
     public async Task Complete_UnknownActivity_IsNotFound()

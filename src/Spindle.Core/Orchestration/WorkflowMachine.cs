@@ -164,6 +164,42 @@ public sealed class WorkflowMachine
         return false;
     }
 
+    /// <summary>
+    /// Leases this workflow's claimable activities of routing key <paramref name="worker"/> to
+    /// <paramref name="workerId"/> as a poll would (oldest first, <c>ActivityStarted</c>), in the decision that made
+    /// them claimable: the worker reporting a result gets the next step with the answer, saving a poll, a claim
+    /// transaction and the wake-up in between (the <c>claim-next</c> extension). Routing keys left with nothing to
+    /// claim are dropped from <see cref="ReadyWorkers"/>, so nobody is woken for work already handed out.
+    /// </summary>
+    public List<ActivityState> ClaimReady(string worker, string workerId, IReadOnlyCollection<string>? activityNames, int max)
+    {
+        var claimed = new List<ActivityState>();
+        if (max <= 0 || !IsRunning)
+        {
+            return claimed;
+        }
+        bool Claimable(ActivityState a) =>
+            a.Status == ActivityStatus.Pending && a.ReadyAt is { } at && at <= _now
+            && string.Equals(a.Worker, worker, StringComparison.Ordinal)
+            && (activityNames is null || activityNames.Contains(a.ActivityName));
+        foreach (var a in _wf.Activities.Values.Where(Claimable).OrderBy(a => a.ReadyAt).Take(max).ToList())
+        {
+            a.Status = ActivityStatus.Running;
+            a.LeaseOwner = workerId;
+            a.LeaseUntil = _now + Timestamps.FromSeconds(a.LeaseSeconds);
+            a.ClaimedAt = _now;
+            Touch(a);
+            Emit(EventTypes.ActivityStarted, a, new JsonObject { ["worker_id"] = workerId, ["attempt"] = a.Attempt });
+            claimed.Add(a);
+        }
+        if (claimed.Count > 0 && !_wf.Activities.Values.Any(a =>
+                a.Status == ActivityStatus.Pending && a.ReadyAt is { } at && at <= _now && string.Equals(a.Worker, worker, StringComparison.Ordinal)))
+        {
+            ReadyWorkers.Remove(worker);
+        }
+        return claimed;
+    }
+
     /// <summary>A lease ran out: a failed attempt, offered again at once while retries remain (§6.4).</summary>
     public void ExpireLease(ActivityState activity)
     {

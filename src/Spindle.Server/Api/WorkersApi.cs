@@ -78,7 +78,8 @@ public static class WorkersApi
         return array.Select(n => n!.GetValue<string>()).ToList();
     }
 
-    private static JsonObject ClaimedJson(IReadOnlyList<ClaimedActivity> claimed)
+    /// <summary>A poll's answer; with <paramref name="acknowledged"/>, a completion's (claim-next) answer.</summary>
+    private static JsonObject ClaimedJson(IReadOnlyList<ClaimedActivity> claimed, bool acknowledged = false)
     {
         var list = new JsonArray();
         foreach (var c in claimed)
@@ -107,7 +108,10 @@ public static class WorkersApi
             item["lease_seconds"] = c.LeaseSeconds;
             list.Add(item);
         }
-        return new JsonObject { ["activities"] = list, ["count"] = claimed.Count };
+        var answer = acknowledged ? new JsonObject { ["acknowledged"] = true } : [];
+        answer["activities"] = list;
+        answer["count"] = claimed.Count;
+        return answer;
     }
 
     public static async Task<IResult> HeartbeatActivity(string activityId, HttpRequest request, IWorkflowStore store, CancellationToken cancellationToken)
@@ -150,17 +154,23 @@ public static class WorkersApi
         var output = fields.Object("output", required: true);
         var cost = fields.Money("cost_usd");
         var usage = ReadUsage(body!, fields);
+        // The claim-next extension: the worker's freed slot takes the next step in the same transaction.
+        var claimNext = fields.Int("claim_next", 0, 0, 100);
+        var worker = fields.String("worker", required: false);
+        var names = ActivityNames(body!, fields);
         if (fields.HasErrors)
         {
             return ApiErrors.Validation(fields.Errors);
         }
         var warnings = new List<string>();
         var report = Price(cost, usage, catalog, warnings);
-        var outcome = await store.CompleteAsync(activityId, workerId!, output!.DeepClone().AsObject(), report, cancellationToken);
+        var next = claimNext > 0 ? new ClaimNext(worker, claimNext, names) : null;
+        var outcome = await store.CompleteAsync(activityId, workerId!, output!.DeepClone().AsObject(), report, next, cancellationToken);
         return outcome.Status switch
         {
             StoreStatus.NotFound => ApiErrors.NotFound(outcome.Message!),
             StoreStatus.Conflict => ApiErrors.Conflict(outcome.Message!),
+            _ when next is not null => Json.Result(WithWarnings(ClaimedJson(outcome.Claimed ?? [], acknowledged: true), warnings)),
             _ => Json.Result(WithWarnings(new JsonObject { ["acknowledged"] = true }, warnings)),
         };
     }

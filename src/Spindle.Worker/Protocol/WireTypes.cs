@@ -105,6 +105,15 @@ public sealed record CompleteRequest
     public decimal? CostUsd { get; init; }
 
     public IReadOnlyList<UsageLine>? Usage { get; init; }
+
+    /// <summary>The <c>claim-next</c> extension: how many of the workflow's next activities to lease with the answer.</summary>
+    public int? ClaimNext { get; init; }
+
+    /// <summary>Routing key of those claims (with <see cref="ClaimNext"/>).</summary>
+    public string? Worker { get; init; }
+
+    /// <summary>Activity-name filter of those claims (with <see cref="ClaimNext"/>).</summary>
+    public IReadOnlyList<string>? ActivityNames { get; init; }
 }
 
 public sealed record CompleteResponse
@@ -112,6 +121,9 @@ public sealed record CompleteResponse
     public bool Acknowledged { get; init; }
 
     public IReadOnlyList<string>? Warnings { get; init; }
+
+    /// <summary>Activities leased with the answer (claim-next), raw as in <see cref="PollResponse"/>; null when none were asked for.</summary>
+    public List<JsonNode?>? Activities { get; set; }
 }
 
 /// <summary>The <c>error</c> object of a fail report.</summary>
