@@ -40,3 +40,20 @@ def read_seconds(name: str, env: Mapping[str, str] | None = None) -> float | Non
     if seconds < 0:
         raise ValueError(f"SPINDLE_{name} must not be negative, got {value!r}")
     return seconds
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def read_bool(name: str, env: Mapping[str, str] | None = None) -> bool | None:
+    """``1``/``true``/``yes``/``on`` or ``0``/``false``/``no``/``off`` (any case)."""
+    value = read(name, env)
+    if value is None:
+        return None
+    lowered = value.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(f"SPINDLE_{name} must be true or false (1/0, yes/no, on/off), got {value!r}")

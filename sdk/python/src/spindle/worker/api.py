@@ -77,12 +77,24 @@ class WorkerApi:
         cost_usd: str | None,
         usage: list[dict[str, Any]] | None,
         retry_until: float | None,
+        claim_next: int = 0,
+        activity_names: tuple[str, ...] | None = None,
     ) -> dict[str, Any]:
+        """Records a result. With ``claim_next`` (the ``claim-next`` extension, 1–100) the server also leases up to
+        that many of the workflow's activities that are claimable once the result is recorded, on this worker's
+        routing key and ``activity_names``, in the same transaction; they come back as ``activities``, each shaped
+        like a poll's. A retry after a network error sends the same body: if the first attempt was recorded, the
+        server answers the repeat with no activities (what the lost answer carried comes back after its lease)."""
         body: dict[str, Any] = {"worker_id": self.config.worker_id, "output": output}
         if cost_usd is not None:
             body["cost_usd"] = cost_usd
         if usage:
             body["usage"] = usage
+        if claim_next > 0:
+            body["claim_next"] = claim_next
+            body["worker"] = self.config.worker
+            if activity_names:
+                body["activity_names"] = list(activity_names)
         return await self._report(activity_id, "complete", body, retry_until)
 
     async def fail(

@@ -57,6 +57,10 @@ class WorkerConfig:
     #: Claim only these activity names. ``None`` means the registered names when the server supports the
     #: ``activity-filter`` extension, so a worker never claims work it has no handler for.
     activity_names: tuple[str, ...] | None = None
+    #: Ask for the next activities with each completion when the server lists ``claim-next``
+    #: (``SPINDLE_WORKER_CLAIM_NEXT``, default on): the server leases the workflow's next steps to this worker in
+    #: the transaction that records the result, up to ``min(free slots, poll_batch_size)``, saving a poll.
+    claim_next: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "api_url", normalise_base_url(self.api_url))
@@ -127,6 +131,9 @@ class WorkerConfig:
             seconds = _env.read_seconds(key, env)
             if seconds is not None:
                 values[name] = seconds
+        claim_next = _env.read_bool("WORKER_CLAIM_NEXT", env)
+        if claim_next is not None:
+            values["claim_next"] = claim_next
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "api_url" not in values:
             raise ValueError("The Spindle API URL is required: pass api_url=… or set SPINDLE_API_URL")

@@ -1,6 +1,8 @@
 """The worker runner: poll → execute while heartbeating → complete or fail (worker-protocol.md §1–7).
 
 The server owns every decision; the runner only executes and reports, and never retries an activity itself.
+With the ``claim-next`` extension a completion also asks for the workflow's next activities, which start at once in
+the slot of the completed one (and in slots reserved before asking), as if a poll had returned them.
 """
 
 from __future__ import annotations
@@ -64,7 +66,10 @@ class WorkerStats:
     """Counters of one worker run (diagnostics and tests)."""
 
     polls: int = 0
+    #: Activities started, from polls and from completions (``claim-next``) alike.
     claimed: int = 0
+    #: Of those, the activities a completion returned (``claim-next``).
+    claimed_next: int = 0
     completed: int = 0
     failed: int = 0
     dropped: int = 0
@@ -134,6 +139,7 @@ class Worker:
         worker_id: str | None = None,
         max_concurrency: int | None = None,
         poll_batch_size: int | None = None,
+        claim_next: bool | None = None,
         config: WorkerConfig | None = None,
         registry: ActivityRegistry | None = None,
     ) -> None:
@@ -145,6 +151,7 @@ class Worker:
             "worker_id": worker_id,
             "max_concurrency": max_concurrency,
             "poll_batch_size": poll_batch_size,
+            "claim_next": claim_next,
         }
         if config is None:
             config = WorkerConfig.from_env(**overrides)
@@ -163,6 +170,9 @@ class Worker:
         self._pending_stop: bool | None = None
         self._slot_freed: asyncio.Event | None = None
         self._executions: dict[int, _Execution] = {}
+        #: Slots taken by a poll or a claim-next completion in flight, on top of the running executions: a worker
+        #: never asks for more activities than it can start at once.
+        self._reserved = 0
         self._run_ids = itertools.count(1)
         self._started = False
         self._ready = threading.Event()
@@ -208,6 +218,18 @@ class Worker:
     @property
     def in_flight(self) -> int:
         return len(self._executions)
+
+    def _free_slots(self) -> int:
+        return self.config.max_concurrency - len(self._executions) - self._reserved
+
+    @property
+    def claims_next(self) -> bool:
+        """Whether completions ask for the next activities: enabled, advertised by the server, and not stopping."""
+        return (
+            self.config.claim_next
+            and "claim-next" in self.features
+            and not (self._stopping is not None and self._stopping.is_set())
+        )
 
     @property
     def token_fetches(self) -> int:
@@ -337,7 +359,10 @@ class Worker:
         self.features = frozenset(f for f in features if isinstance(f, str)) if isinstance(features, list) else frozenset()
         self.wait_seconds = self.config.poll_wait_seconds if "long-poll" in self.features else 0
         self._detected = True
-        log.info("Worker %s: %s", self.config.worker_id, f"long-poll {self.wait_seconds} s" if self.wait_seconds else "short polling")
+        mode = f"long-poll {self.wait_seconds} s" if self.wait_seconds else "short polling"
+        if self.config.claim_next and "claim-next" in self.features:
+            mode += ", claim-next"
+        log.info("Worker %s: %s", self.config.worker_id, mode)
 
     def _activity_filter(self) -> tuple[str, ...] | None:
         if self.config.activity_names:
@@ -357,23 +382,27 @@ class Worker:
                 try:
                     if not self._detected:
                         await self._detect_features()
-                    free = cfg.max_concurrency - len(self._executions)
+                    free = self._free_slots()
                     if free <= 0:
                         self._slot_freed.clear()
                         slot_waiter = asyncio.ensure_future(self._slot_freed.wait())
                         await asyncio.wait({slot_waiter, stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
                         slot_waiter.cancel()
                         continue
-                    poll = asyncio.ensure_future(
-                        self.api.poll(min(free, cfg.poll_batch_size), self.wait_seconds, self._activity_filter())
-                    )
-                    await asyncio.wait({poll, stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
-                    if not poll.done():
-                        # Shutting down: abort the held long-poll (§7).
-                        poll.cancel()
-                        await asyncio.gather(poll, return_exceptions=True)
-                        break
-                    activities = poll.result()
+                    asked = min(free, cfg.poll_batch_size)
+                    # Reserved while the poll is held, so that a claim-next completion meanwhile counts them as taken.
+                    self._reserved += asked
+                    try:
+                        poll = asyncio.ensure_future(self.api.poll(asked, self.wait_seconds, self._activity_filter()))
+                        await asyncio.wait({poll, stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
+                        if not poll.done():
+                            # Shutting down: abort the held long-poll (§7).
+                            poll.cancel()
+                            await asyncio.gather(poll, return_exceptions=True)
+                            break
+                        activities = poll.result()
+                    finally:
+                        self._reserved -= asked
                     self.stats.polls += 1
                     failures = 0
                     for raw in activities:
@@ -401,17 +430,23 @@ class Worker:
         execution.task = asyncio.ensure_future(self._execute(execution))
 
     async def _execute(self, execution: _Execution) -> None:
+        claimed: list[Any] = []
         try:
             try:
                 outcome = await self._run_handler(execution)
             except Exception as exc:
                 outcome = _Outcome.fail("EXECUTION_ERROR", describe_exception(exc), retryable=True)
             if execution.activity_id:
-                await self._report(execution, outcome)
+                claimed = await self._report(execution, outcome)
             else:
                 log.error("Claimed activity without an activity_id cannot be reported: %r", execution.raw)
         finally:
+            # No await between _report's return and here: the completed activity's slot passes to the first claimed
+            # activity and the slots _report reserved (and released) to the others, without anyone taking them first.
             self._executions.pop(execution.run_id, None)
+            for raw in claimed:
+                self.stats.claimed_next += 1
+                self._start(raw)
             if self._slot_freed is not None:
                 self._slot_freed.set()
 
@@ -561,21 +596,15 @@ class Worker:
             return _Outcome.fail("OUTPUT_ERROR", str(exc), retryable=False)
         return _Outcome(kind="complete", output=converted, cost_usd=cost_text, usage=usage_lines)
 
-    async def _report(self, execution: _Execution, outcome: _Outcome) -> None:
+    async def _report(self, execution: _Execution, outcome: _Outcome) -> list[Any]:
+        """Reports the outcome; returns the activities a completion claimed (``claim-next``) for the caller to start
+        at once: the first in the completed activity's slot, the others in slots reserved here before asking."""
         assert self.api is not None
         aid = execution.activity_id
         try:
             if outcome.kind == "complete":
-                await self.api.complete(
-                    aid,
-                    outcome.output,
-                    cost_usd=outcome.cost_usd,
-                    usage=outcome.usage,
-                    retry_until=execution.lease_expires_at,
-                )
-                self.stats.completed += 1
-                log.debug("Activity %s completed", aid)
-            elif outcome.kind == "fail":
+                return await self._complete(execution, outcome)
+            if outcome.kind == "fail":
                 answer = await self.api.fail(
                     aid,
                     code=outcome.code,
@@ -603,6 +632,45 @@ class Worker:
         except ApiError as exc:
             self.stats.dropped += 1
             log.error("Activity %s: could not report %s: %s", aid, outcome.kind, exc)
+        return []
+
+    async def _complete(self, execution: _Execution, outcome: _Outcome) -> list[Any]:
+        assert self.api is not None
+        cfg = self.config
+        extra = 0
+        if self.claims_next:
+            # This activity's slot, plus free ones up to the poll batch, taken before asking (capacity rule).
+            extra = max(0, min(cfg.poll_batch_size - 1, self._free_slots()))
+            self._reserved += extra
+            claim = 1 + extra
+        else:
+            claim = 0
+        try:
+            answer = await self.api.complete(
+                execution.activity_id,
+                outcome.output,
+                cost_usd=outcome.cost_usd,
+                usage=outcome.usage,
+                retry_until=execution.lease_expires_at,
+                claim_next=claim,
+                activity_names=self._activity_filter() if claim else None,
+            )
+        finally:
+            self._reserved -= extra
+        self.stats.completed += 1
+        activities = answer.get("activities") if claim else None
+        claimed = activities if isinstance(activities, list) else []
+        if len(claimed) > claim:
+            # A server fault: leases this worker has no slot for run out and are offered again.
+            log.error(
+                "Activity %s: the completion returned %d activities for claim_next=%d; ignoring the surplus",
+                execution.activity_id,
+                len(claimed),
+                claim,
+            )
+            claimed = claimed[:claim]
+        log.debug("Activity %s completed%s", execution.activity_id, f"; claimed {len(claimed)} next" if claimed else "")
+        return claimed
 
     def _schedule_heartbeat(self, execution: _Execution) -> None:
         loop = asyncio.get_running_loop()
@@ -681,11 +749,16 @@ class Worker:
                 await asyncio.wait([*tasks, force_waiter], timeout=left, return_when=asyncio.FIRST_COMPLETED)
         finally:
             force_waiter.cancel()
-        remaining = list(self._executions.values())
-        log.warning("Worker %s: stopping %d activities that did not finish in time", cfg.worker_id, len(remaining))
-        for execution in remaining:
-            execution.request_stop("shutdown")
-        await asyncio.gather(*(e.task for e in remaining if e.task is not None), return_exceptions=True)
+        log.warning("Worker %s: stopping %d activities that did not finish in time", cfg.worker_id, len(self._executions))
+        while True:
+            # A completion already on its way may still bring claimed activities: they are stopped as well.
+            remaining = list(self._executions.values())
+            tasks = [e.task for e in remaining if e.task is not None and not e.task.done()]
+            if not tasks:
+                return
+            for execution in remaining:
+                execution.request_stop("shutdown")
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _positive(value: Any) -> float | None:
