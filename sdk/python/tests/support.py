@@ -2,7 +2,8 @@
 
 Token expiry, revocation mid-run and bursts of 503s are exercised through :class:`TokenGateway`: a tiny local token
 endpoint plus a pass-through that checks bearer tokens the way the server does and forwards every accepted call
-unchanged to the real server. Nothing in the worker protocol is mocked.
+unchanged to the real server. It also records what workers send, and can lose the answer to a call the server has
+already carried out. Nothing in the worker protocol is mocked.
 """
 
 from __future__ import annotations
@@ -251,6 +252,15 @@ class TokenGateway:
         self.fail_next = 0
         self.failures_sent = 0
         self.authorization_headers: list[str | None] = []
+        #: ``(method, path, JSON body or None)`` of every call passed on to the server, in arrival order.
+        self.forwarded: list[tuple[str, str, Any]] = []
+        #: Calls whose path ends with this are forwarded, but the server's answer is replaced with a 503 (a network
+        #: error after the server acted), ``lose_answers`` times.
+        self.lose_answer_suffix = ""
+        self.lose_answers = 0
+        self.answers_lost = 0
+        #: Feature names removed from ``GET /api/v1/info`` answers (a server without those extensions).
+        self.hidden_features: set[str] = set()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -266,6 +276,11 @@ class TokenGateway:
     def __exit__(self, *exc: Any) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def bodies(self, path_suffix: str) -> list[dict[str, Any]]:
+        """The JSON bodies of the forwarded POSTs whose path ends with ``path_suffix``."""
+        with self.lock:
+            return [b for m, p, b in self.forwarded if m == "POST" and p.endswith(path_suffix) and isinstance(b, dict)]
 
     def revoke_all(self) -> None:
         with self.lock:
@@ -348,6 +363,20 @@ class TokenGateway:
                 self._forward(body)
 
             def _forward(self, body: bytes) -> None:
+                try:
+                    parsed: Any = json.loads(body) if body else None
+                except ValueError:
+                    parsed = None
+                with gateway.lock:
+                    gateway.forwarded.append((self.command, self.path, parsed))
+                    losing = (
+                        gateway.lose_answers > 0
+                        and bool(gateway.lose_answer_suffix)
+                        and self.path.endswith(gateway.lose_answer_suffix)
+                    )
+                    if losing:
+                        gateway.lose_answers -= 1
+                        gateway.answers_lost += 1
                 connection = http.client.HTTPConnection(gateway.upstream.hostname, gateway.upstream.port, timeout=60)
                 try:
                     headers = {
@@ -358,6 +387,13 @@ class TokenGateway:
                     connection.request(self.command, self.path, body=body or None, headers=headers)
                     response = connection.getresponse()
                     data = response.read()
+                    if self.path.startswith("/api/v1/info") and gateway.hidden_features and response.status == 200:
+                        info = json.loads(data)
+                        info["features"] = [f for f in info.get("features", []) if f not in gateway.hidden_features]
+                        data = json.dumps(info).encode()
+                    if losing:
+                        self._error(503, "SERVICE_UNAVAILABLE", "gateway: answer lost after the server acted")
+                        return
                     self._send(response.status, data, response.getheader("Content-Type") or "application/json")
                 finally:
                     connection.close()

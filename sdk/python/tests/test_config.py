@@ -19,6 +19,7 @@ def test_defaults_follow_the_protocol_table() -> None:
     assert (cfg.max_concurrency, cfg.poll_batch_size, cfg.poll_wait_seconds) == (16, 10, 20)
     assert (cfg.poll_interval, cfg.activity_timeout, cfg.heartbeat_interval, cfg.shutdown_timeout) == (0.1, 300, 30, 30)
     assert cfg.client_id is None
+    assert cfg.claim_next is True
 
 
 def test_every_setting_is_read_from_spindle_variables() -> None:
@@ -35,12 +36,30 @@ def test_every_setting_is_read_from_spindle_variables() -> None:
         "SPINDLE_WORKER_ACTIVITY_TIMEOUT": "60s",
         "SPINDLE_WORKER_HEARTBEAT_INTERVAL": "4",
         "SPINDLE_WORKER_SHUTDOWN_TIMEOUT": "2.5",
+        "SPINDLE_WORKER_CLAIM_NEXT": "false",
     }
     cfg = WorkerConfig.from_env(env)
     assert (cfg.client_id, cfg.client_secret, cfg.worker, cfg.worker_id) == ("id", "secret", "py-ml", "w-1")
     assert (cfg.poll_batch_size, cfg.poll_interval, cfg.poll_wait_seconds, cfg.max_concurrency) == (5, 0.5, 7, 3)
     assert (cfg.activity_timeout, cfg.heartbeat_interval, cfg.shutdown_timeout) == (60, 4, 2.5)
+    assert cfg.claim_next is False
     assert "secret" not in repr(cfg)
+
+
+def test_claim_next_is_switched_by_variable_keyword_or_worker_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    base = {"SPINDLE_API_URL": "http://h:1", "SPINDLE_WORKER": "a"}
+    for text, expected in (("0", False), ("off", False), ("No", False), ("1", True), ("TRUE", True), ("on", True)):
+        assert WorkerConfig.from_env({**base, "SPINDLE_WORKER_CLAIM_NEXT": text}).claim_next is expected, text
+    assert WorkerConfig.from_env({**base, "KRUXIAFLOW_WORKER_CLAIM_NEXT": "0"}).claim_next is False
+    assert WorkerConfig.from_env({**base, "SPINDLE_WORKER_CLAIM_NEXT": "1"}, claim_next=False).claim_next is False
+    with pytest.raises(ValueError, match="SPINDLE_WORKER_CLAIM_NEXT must be true or false"):
+        WorkerConfig.from_env({**base, "SPINDLE_WORKER_CLAIM_NEXT": "sometimes"})
+    config = WorkerConfig(api_url="http://h:1", worker="a")
+    assert Worker(config=config, claim_next=False).config.claim_next is False
+    assert Worker(config=config).config.claim_next is True
+    monkeypatch.setenv("SPINDLE_API_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("SPINDLE_WORKER_CLAIM_NEXT", "off")
+    assert create_worker().config.claim_next is False, "py-std reads it from its environment"
 
 
 def test_spindle_names_win_over_kruxiaflow_names_which_still_work() -> None:
