@@ -339,6 +339,8 @@ public sealed class PostgresSpecificTests(PostgresFixture postgres) : IAsyncLife
         var plain = new NpgsqlConnectionStringBuilder(PostgresConnectionStrings.FromDatabaseUrl("postgresql://localhost/app"));
         Assert.Equal(5432, plain.Port);
         Assert.Equal("spindle", plain.ApplicationName);
+        Assert.True(plain.NoResetOnClose);
+        Assert.False(new NpgsqlConnectionStringBuilder(PostgresConnectionStrings.FromDatabaseUrl("Host=localhost;No Reset On Close=false")).NoResetOnClose);
         Assert.Throws<FormatException>(() => PostgresConnectionStrings.FromDatabaseUrl("postgres://host/db?no_such_setting=1"));
     }
 
