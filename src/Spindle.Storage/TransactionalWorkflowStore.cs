@@ -171,7 +171,13 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
             }
             if (activity.Status == ActivityStatus.Completed && activity.LeaseOwner == workerId)
             {
-                return (new CompleteOutcome(StoreStatus.Ok, "already completed"), null, null);
+                // A retried report whose first answer was lost: hand out again what that completion leased to the
+                // worker (stamped with its instant), or they would idle until their leases expire and cost an attempt.
+                var leased = claimNext is null
+                    ? []
+                    : wf.Activities.Values.Where(a => a.Status == ActivityStatus.Running && a.LeaseOwner == workerId
+                        && a.ClaimedAt == activity.CompletedAt).OrderBy(a => a.ReadyAt).Select(Handed).ToList();
+                return (new CompleteOutcome(StoreStatus.Ok, "already completed", leased), null, null);
             }
             if (activity.Status != ActivityStatus.Running || activity.LeaseOwner != workerId)
             {

@@ -209,15 +209,22 @@ public abstract class WorkflowStoreBehaviour : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Complete_RepeatedWithClaimNext_ClaimsNothingTheSecondTime()
+    public async Task Complete_RepeatedWithClaimNext_HandsOutWhatTheFirstCompletionLeasedWithoutNewClaims()
     {
-        await DeployAndSubmitAsync(Store, Chain, new JsonObject { ["n"] = 1 });
+        var id = await DeployAndSubmitAsync(Store, Chain, new JsonObject { ["n"] = 1 });
         var a = await ClaimOneAsync(Store, "a", "w1");
-        Assert.Single((await CompleteClaimingNextAsync(a, "w1", 1)).Claimed!);
+        var b = Assert.Single((await CompleteClaimingNextAsync(a, "w1", 1)).Claimed!);
         var again = await CompleteClaimingNextAsync(a, "w1", 1);
         Assert.Equal(StoreStatus.Ok, again.Status);
-        Assert.Empty(again.Claimed ?? []);
+        var same = Assert.Single(again.Claimed!);
+        Assert.Equal((b.ActivityId, b.Attempt), (same.ActivityId, same.Attempt));
         Assert.Equal(StoreStatus.Conflict, (await CompleteClaimingNextAsync(a, "w2", 1)).Status);
+        var started = await Store.GetEventsAsync(id, null, 1000, new HashSet<string> { EventTypes.ActivityStarted }, CancellationToken.None);
+        Assert.Single(started!.Events, e => e.ActivityKey == "b");
+
+        // Once b has been reported, repeating a's report hands out nothing.
+        Assert.Equal("c", Assert.Single((await CompleteClaimingNextAsync(b, "w1", 1)).Claimed!).ActivityKey);
+        Assert.DoesNotContain((await CompleteClaimingNextAsync(a, "w1", 1)).Claimed!, c => c.ActivityKey == "b");
     }
 
     private Task<CompleteOutcome> CompleteClaimingNextAsync(ClaimedActivity a, string workerId, int max) =>
