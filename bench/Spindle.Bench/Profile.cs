@@ -73,10 +73,14 @@ public static class Profile
                 {
                     case "WorkflowCreated": created = ts; break;
                     case "WorkflowCompleted": finished = ts; break;
-                    case "ActivityStarted" when key is not null: started.TryAdd(key, ts); result.ClaimInstants.Add(ts); result.Activities++; break;
+                    case "ActivityStarted" when key is not null: started.TryAdd(key, ts); result.Activities++; break;
                     case "ActivityCompleted" when key is not null: completed[key] = ts; break;
                 }
             }
+            // A claim stamped with the instant of one of the workflow's completions was made by that completion's
+            // transaction (claim-next), not by a claim transaction of its own.
+            var completionInstants = completed.Values.ToHashSet();
+            result.ClaimInstants.UnionWith(started.Values.Where(ts => !completionInstants.Contains(ts)));
             if (created is null || finished is null)
             {
                 continue;
