@@ -40,6 +40,53 @@ public sealed class PostgresSpecificTests(PostgresFixture postgres) : IAsyncLife
     public async Task DisposeAsync() => await Store.DisposeAsync();
 
     [Fact]
+    public async Task Cancel_ClaimCommitsWhileDecisionWaitsOnTheRow_DecisionStartsOverAndFlagsTheRunningActivity()
+    {
+        var id = await DeployAndSubmitAsync(Store, Single);
+        // A claim that the decision cannot see yet: it holds the row while the cancel reads it as pending.
+        await using var claimer = new NpgsqlConnection(_connectionString);
+        await claimer.OpenAsync();
+        await using var claim = await claimer.BeginTransactionAsync();
+        await using (var cmd = new NpgsqlCommand(
+            "UPDATE activity_runs SET status = 'running', lease_owner = 'w-raced', lease_until = 9223372036854775807 WHERE workflow_id = $1",
+            claimer, claim))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = id });
+            Assert.Equal(1, await cmd.ExecuteNonQueryAsync());
+        }
+
+        var cancel = Task.Run(() => Store.CancelAsync(id, "raced", CancellationToken.None));
+        await WaitUntilAsync(async () => await CountWaitingOnLocksAsync() > 0);
+        await claim.CommitAsync();
+
+        // The guarded update found the row no longer pending and aborted the batch before its COMMIT; the retry saw
+        // the claim and asked the running activity to stop instead of withdrawing it.
+        Assert.Equal(WorkflowStatus.Cancelled, (await cancel).WorkflowStatus);
+        var wf = await Store.GetWorkflowAsync(id, CancellationToken.None);
+        Assert.Equal((ActivityStatus.Running, true, "w-raced"), (wf!.Activities["only"].Status, wf.Activities["only"].CancelRequested, wf.Activities["only"].LeaseOwner));
+        var cancelled = await Store.GetEventsAsync(id, null, 100, new HashSet<string> { EventTypes.WorkflowCancelled }, CancellationToken.None);
+        Assert.Single(cancelled!.Events);
+    }
+
+    private async Task<long> CountWaitingOnLocksAsync()
+    {
+        await using var conn = new NpgsqlConnection(_connectionString);
+        await conn.OpenAsync();
+        await using var cmd = new NpgsqlCommand("SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE NOT l.granted AND a.datname = current_database()", conn);
+        return (long)(await cmd.ExecuteScalarAsync())!;
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
+    {
+        var watch = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), "the decision never waited on the claimed row");
+            await Task.Delay(10);
+        }
+    }
+
+    [Fact]
     public async Task Claim_MaxActivities_ClaimsBatchWithStartedEventsInOneStatement()
     {
         for (var i = 0; i < 25; i++)

@@ -27,16 +27,18 @@ internal static class PostgresActivityRows
 
     /// <summary>
     /// Writes back one changed row, but only if its status is still the one this transaction read (<c>$30</c>).
-    /// Claims change pending rows without the workflow's lock; if one did, the update matches nothing and the
-    /// transaction starts over instead of overwriting the claim.
+    /// Claims change pending rows without the workflow's lock; if one did, the update matches nothing, the statement
+    /// raises a serialization failure (migration 5) and the transaction starts over instead of overwriting the claim.
+    /// Raising, rather than counting rows afterwards, is what lets the COMMIT travel in the same batch.
     /// </summary>
     public const string UpdateSql =
-        "UPDATE activity_runs SET id = $3, ordinal = $4, worker = $5, activity_name = $6, status = $7, attempt = $8, " +
+        "WITH changed AS (UPDATE activity_runs SET id = $3, ordinal = $4, worker = $5, activity_name = $6, status = $7, attempt = $8, " +
         "attempt_base = $9, max_attempts = $10, iteration = $11, runs = $12, parameters = $13, delivery = $14, " +
         "lease_seconds = $15, ready_at = $16, lease_owner = $17, lease_until = $18, outputs = $19, error_code = $20, " +
         "error_message = $21, started_at = $22, claimed_at = $23, completed_at = $24, cost = $25, cancel_requested = $26, " +
         "signal_data = $27, signal_wait_until = $28, signal_satisfied = $29 " +
-        "WHERE workflow_id = $1 AND activity_key = $2 AND status = $30";
+        "WHERE workflow_id = $1 AND activity_key = $2 AND status = $30 RETURNING 1) " +
+        "SELECT spindle_require_rows(count(*), 'activity row ' || $1 || '/' || $2) FROM changed";
 
     public static ActivityState Read(NpgsqlDataReader r) => new()
     {

@@ -157,6 +157,18 @@ internal static class PostgresMigrations
                 PRIMARY KEY (workflow_id, activity_key, filename)
             );
             """),
+        // Lets a write transaction send its guarded row updates and COMMIT in one batch: a guard that matched no
+        // row aborts the transaction (as a serialization failure, which the store retries) before the COMMIT runs.
+        (5, """
+            CREATE FUNCTION spindle_require_rows(matched bigint, what text) RETURNS bigint LANGUAGE plpgsql AS $$
+            BEGIN
+                IF matched = 0 THEN
+                    RAISE EXCEPTION '% changed under the transaction', what USING ERRCODE = 'serialization_failure';
+                END IF;
+                RETURN matched;
+            END
+            $$;
+            """),
     ];
 
     public static int Latest => All[^1].Version;

@@ -458,8 +458,12 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
         await using var tx = await conn.BeginTransactionAsync(cancellationToken);
         try
         {
-            var result = await work(new PostgresWriteTransaction(conn, tx, Definitions), cancellationToken);
-            await tx.CommitAsync(cancellationToken);
+            var writes = new PostgresWriteTransaction(conn, tx, Definitions);
+            var result = await work(writes, cancellationToken);
+            if (!writes.Committed)
+            {
+                await tx.CommitAsync(cancellationToken);
+            }
             return result;
         }
         catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation && ex.ConstraintName == "ux_workflows_unique_key")
