@@ -204,7 +204,9 @@ def test_script_still_running_after_the_grace_period_is_stopped_as_worker_shutdo
         SPINDLE_PY_STD_WARM_PROCESSES="1",
     ).start()
     pid_file = tmp_path / "pid"
-    retry = {"max_attempts": 2, "strategy": "fixed", "base_seconds": 0}
+    # A backoff keeps the retry unclaimable while the server notices that the worker's aborted long-poll is gone;
+    # with 0 s that poll could still take the retry in the few milliseconds before its connection's close arrives.
+    retry = {"max_attempts": 2, "strategy": "fixed", "base_seconds": 5}
     name = deploy(client, script_step("job", WRITE_PID + "time.sleep(60)", {"pid_file": str(pid_file)}, worker=routing, settings={"retry": retry}))
     wid = client.submit(name).workflow_id
     pid = read_pid(pid_file)
