@@ -36,6 +36,10 @@ public static partial class SpindleServer
         {
             return $"--port {options.Port} is out of range (0-65535)";
         }
+        if (options.StdWorkerConcurrency is < 1 or > 1000)
+        {
+            return $"--worker-concurrency {options.StdWorkerConcurrency} is out of range (1-1000)";
+        }
         return null;
     }
 

@@ -40,6 +40,15 @@ public sealed class ServeAndWorkerCommandTests(ServerFixture server)
     }
 
     [Fact]
+    public async Task Serve_WorkerConcurrencyOutOfRange_PrintsProblemAndExitsTwo()
+    {
+        var result = await Cli.RunAsync("serve", "--worker-concurrency", "0", "--insecure-dev", "--port", "0");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("--worker-concurrency 0 is out of range (1-1000)", result.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Worker_OwnRoutingKey_RunsActivitiesUntilCancelled()
     {
         // The server's in-process worker only polls "std", so this routing key is served by the CLI worker alone.

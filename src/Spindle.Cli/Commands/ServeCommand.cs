@@ -48,6 +48,12 @@ internal static class ServeCommand
             Description = "Accept requests without tokens (development only; loopback addresses only)",
         };
 
+        var workerConcurrency = new Option<int>("--worker-concurrency")
+        {
+            Description = "How many activities the built-in std worker runs at once",
+            HelpName = "N",
+            DefaultValueFactory = _ => int.TryParse(CommandSupport.Env("SPINDLE_WORKER_CONCURRENCY"), out var n) ? n : 32,
+        };
         var pythonWorkers = new Option<int>("--python-workers")
         {
             Description = "Also start N local py-std worker processes (Debian's /usr/bin/python3 with the repository's Python SDK)",
@@ -74,6 +80,7 @@ internal static class ServeCommand
         command.Options.Add(dataDir);
         command.Options.Add(databaseUrl);
         command.Options.Add(noWorker);
+        command.Options.Add(workerConcurrency);
         command.Options.Add(insecureDev);
         command.SetCliAction(async (io, cancellationToken) =>
         {
@@ -84,6 +91,7 @@ internal static class ServeCommand
                 DataDir = io.Parse.GetValue(dataDir)!,
                 DatabaseUrl = io.Parse.GetValue(databaseUrl),
                 NoWorker = io.Parse.GetValue(noWorker),
+                StdWorkerConcurrency = io.Parse.GetValue(workerConcurrency),
                 InsecureDev = io.Parse.GetValue(insecureDev),
                 PythonWorkers = Math.Max(0, io.Parse.GetValue(pythonWorkers)),
                 CorsOrigins = io.Parse.GetValue(corsOrigins) ?? [],
