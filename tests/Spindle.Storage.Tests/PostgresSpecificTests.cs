@@ -387,6 +387,8 @@ public sealed class PostgresSpecificTests(PostgresFixture postgres) : IAsyncLife
         Assert.Equal(5432, plain.Port);
         Assert.Equal("spindle", plain.ApplicationName);
         Assert.True(plain.NoResetOnClose);
+        Assert.Equal(PostgresConnectionStrings.DefaultMaxPoolSize, plain.MaxPoolSize);
+        Assert.Equal(50, new NpgsqlConnectionStringBuilder(PostgresConnectionStrings.FromDatabaseUrl("Host=localhost;Maximum Pool Size=50")).MaxPoolSize);
         Assert.False(new NpgsqlConnectionStringBuilder(PostgresConnectionStrings.FromDatabaseUrl("Host=localhost;No Reset On Close=false")).NoResetOnClose);
         Assert.Throws<FormatException>(() => PostgresConnectionStrings.FromDatabaseUrl("postgres://host/db?no_such_setting=1"));
     }
