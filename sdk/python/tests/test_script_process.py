@@ -295,6 +295,24 @@ def test_each_run_gets_a_fresh_working_directory_that_is_deleted_afterwards(harn
     wait_until(lambda: not os.path.exists(ok(first)["cwd"]), 5, what="the first run's directory to be deleted")
 
 
+def test_a_run_directory_left_empty_is_handed_to_the_next_run_only_while_it_is_pristine(harness: PoolHarness) -> None:
+    look = "import os\nOUTPUT = {'cwd': os.getcwd(), 'files': os.listdir('.'), 'mode': oct(os.stat('.').st_mode & 0o777)}"
+    first, _ = harness.run("import os\nopen('tmp.txt', 'w').write('x')\nos.remove('tmp.txt')\n" + look)
+    second, _ = harness.run(look)
+    assert ok(second) == {**ok(first), "files": []}, "an empty directory is reused as it is"
+    harness.run("import os\nos.chmod('.', 0o755)")
+    third, _ = harness.run(look)
+    assert ok(third)["cwd"] != ok(first)["cwd"] and ok(third)["files"] == [] and ok(third)["mode"] == "0o700"
+    wait_until(lambda: not os.path.exists(ok(first)["cwd"]), 5, what="the changed directory to be deleted")
+
+
+def test_a_replaced_os_environ_is_put_back(harness: PoolHarness) -> None:
+    first, pid1 = harness.run("import os\nos.environ = {'ONLY': 'this'}\nOUTPUT = 1")
+    second, pid2 = harness.run("import os\nOUTPUT = {'type': type(os.environ).__name__, 'has_path': 'PATH' in os.environ}")
+    assert pid1 == pid2
+    assert ok(second) == {"type": "_Environ", "has_path": True}
+
+
 def test_print_output_goes_to_the_worker_log_prefixed_with_the_activity_id(
     harness: PoolHarness, caplog: pytest.LogCaptureFixture
 ) -> None:

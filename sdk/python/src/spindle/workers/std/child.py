@@ -21,6 +21,7 @@ import os
 import queue
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 import threading
@@ -310,6 +311,9 @@ class ScriptRunner:
         self.neutral_dir = neutral_dir
         self._compiled: dict[str, Any] = {}
         self._baseline_threads = threading.active_count()
+        #: An empty run directory left by the previous run, handed to the next one instead of a new one: creating
+        #: and removing a directory costs more CPU than a trivial script.
+        self._spare_dir: str | None = None
 
     def compile(self, script: str) -> Any:
         code = self._compiled.get(script)
@@ -378,14 +382,18 @@ class ScriptRunner:
         return {"type": "result", "ok": True, "output": output, "cost_usd": cost}
 
     def run(self, message: dict[str, Any]) -> None:
-        saved_environ = dict(os.environ)
+        saved_environ = _environ_snapshot()
         saved_path = list(sys.path)
         saved_streams = (sys.stdout, sys.stderr)
         self.state.activity_id = message.get("activity_id") or None
         workdir = message.get("cwd")
-        # Without a directory from the worker, the run gets its own here, and it is deleted after the reply is
-        # sent: creating and removing directories costs more than a trivial script, so not on the worker's loop.
-        own_dir = None if workdir else tempfile.mkdtemp(prefix="run-", dir=self.neutral_dir)
+        # Without a directory from the worker, the run gets its own here: the previous run's if that one left it
+        # empty, else a new one (the old one is deleted after the reply is sent, off the worker's loop).
+        own_dir = None
+        if not workdir:
+            own_dir, self._spare_dir = self._spare_dir, None
+            if own_dir is None:
+                own_dir = tempfile.mkdtemp(prefix="run-", dir=self.neutral_dir)
         try:
             os.chdir(str(workdir or own_dir))
             reply = self.execute(message)
@@ -399,9 +407,11 @@ class ScriptRunner:
             self.state.activity_id = None
             os.chdir(self.neutral_dir)
             # One script must not see what another left behind (§9.3): environment and import path are restored.
-            if dict(os.environ) != saved_environ:
+            if os.environ is not _ENVIRON:
+                os.environ = _ENVIRON
+            if _environ_snapshot() != saved_environ:
                 os.environ.clear()
-                os.environ.update(saved_environ)
+                os.environ.update(_environ_decode(saved_environ))
             sys.path[:] = saved_path
             linecache.cache.pop(SCRIPT_FILENAME, None)
         # A script that left threads running could touch the next script's state: ask to be replaced.
@@ -415,7 +425,41 @@ class ScriptRunner:
             )
         finally:
             if own_dir is not None:
-                shutil.rmtree(own_dir, ignore_errors=True)
+                if _is_pristine(own_dir):
+                    self._spare_dir = own_dir
+                else:
+                    shutil.rmtree(own_dir, ignore_errors=True)
+
+
+def _is_pristine(path: str) -> bool:
+    """Whether a run directory is as mkdtemp made it: still a directory of ours, mode 0700, and empty."""
+    try:
+        st = os.lstat(path)
+        if not stat.S_ISDIR(st.st_mode) or stat.S_IMODE(st.st_mode) != 0o700 or st.st_uid != os.geteuid():
+            return False
+        with os.scandir(path) as entries:
+            return next(entries, None) is None
+    except OSError:
+        return False
+
+
+#: ``os.environ`` keeps the environment as a dict of bytes; copying and comparing that is a hundred times cheaper
+#: than ``dict(os.environ)``, which decodes every name and value.
+_ENVIRON = os.environ
+_ENVIRON_DATA: dict[Any, Any] | None = getattr(_ENVIRON, "_data", None)
+if not isinstance(_ENVIRON_DATA, dict):
+    _ENVIRON_DATA = None
+
+
+def _environ_snapshot() -> dict[Any, Any]:
+    return dict(_ENVIRON_DATA) if _ENVIRON_DATA is not None else dict(os.environ)
+
+
+def _environ_decode(snapshot: dict[Any, Any]) -> dict[str, str]:
+    if _ENVIRON_DATA is None:
+        return snapshot
+    key, value = os.environ.decodekey, os.environ.decodevalue  # type: ignore[attr-defined]
+    return {key(k): value(v) for k, v in snapshot.items()}
 
 
 def _error(code: str, message: str) -> dict[str, Any]:
