@@ -43,6 +43,10 @@ class FastHttpClient:
     def __init__(self, *, max_idle_per_host: int = 64, default_headers: Mapping[str, str] | None = None) -> None:
         self.max_idle_per_host = max_idle_per_host
         self.default_headers = dict(default_headers or {})
+        self._default_names = frozenset(self.default_headers)
+        self._default_lines = [f"{name}: {value}" for name, value in self.default_headers.items()]
+        #: scheme://host:port → (connection key, Host line): every call of a worker goes to the same origin.
+        self._origins: dict[str, tuple[_Key, str]] = {}
         self._idle: dict[_Key, list[_Conn]] = {}
         self._ssl: ssl.SSLContext | None = None
         self._closed = False
@@ -56,19 +60,19 @@ class FastHttpClient:
         body: bytes | None = None,
         timeout: float = 30.0,
     ) -> RawResponse:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise HttpTransportError(f"unsupported URL {url!r}")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        key: _Key = (parts.scheme, parts.hostname, port)
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        host = parts.netloc.rsplit("@", 1)[-1]
-        lines = [f"{method} {target} HTTP/1.1", f"Host: {host}"]
-        for name, value in {**self.default_headers, **(headers or {})}.items():
-            lines.append(f"{name}: {value}")
+        key, host, target = self._split(url)
+        lines = [f"{method} {target} HTTP/1.1", host]
+        if not headers:
+            lines.extend(self._default_lines)
+        elif self._default_names.isdisjoint(headers):
+            lines.extend(self._default_lines)
+            lines.extend(f"{name}: {value}" for name, value in headers.items())
+        else:
+            lines.extend(f"{name}: {value}" for name, value in {**self.default_headers, **headers}.items())
         if body is not None or method in ("POST", "PUT", "PATCH"):
             lines.append(f"Content-Length: {len(body or b'')}")
-        payload = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+        lines.append("\r\n")
+        payload = "\r\n".join(lines).encode("latin-1") + (body or b"")
         try:
             async with asyncio.timeout(timeout):
                 for attempt in range(2):
@@ -94,6 +98,25 @@ class FastHttpClient:
         except (OSError, asyncio.IncompleteReadError, ValueError, asyncio.LimitOverrunError) as exc:
             raise HttpTransportError(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
         raise HttpTransportError(f"{method} {url}: no answer")
+
+    def _split(self, url: str) -> tuple[_Key, str, str]:
+        """The connection key, the Host line and the request target of ``url``."""
+        start = url.find("://")
+        slash = url.find("/", start + 3) if start > 0 else -1
+        origin, target = (url[:slash], url[slash:]) if slash > 0 else (url, "/")
+        cached = self._origins.get(origin)
+        if cached is None or "#" in target or "?" in origin:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise HttpTransportError(f"unsupported URL {url!r}")
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            cached = ((parts.scheme, parts.hostname, port), f"Host: {parts.netloc.rsplit('@', 1)[-1]}")
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            if slash > 0 and "?" not in origin and len(self._origins) < 64:
+                self._origins[origin] = cached
+        elif target.endswith("?"):
+            target = target[:-1]
+        return cached[0], cached[1], target
 
     async def _acquire(self, key: _Key) -> tuple[_Conn, bool]:
         idle = self._idle.get(key)
@@ -123,28 +146,25 @@ class FastHttpClient:
         try:
             writer.write(payload)
             await writer.drain()
-            status_line = await reader.readline()
+            head = await _read_head(reader, reused)
         except (ConnectionResetError, BrokenPipeError):
             if reused:
                 raise _StaleConnection() from None
             raise
-        if not status_line:
-            if reused:
-                raise _StaleConnection()
-            raise HttpTransportError("the server closed the connection without answering")
         while True:
-            version, status = _parse_status(status_line)
-            headers = await _read_headers(reader)
+            version, status, headers = _parse_head(head)
             if 100 <= status < 200 and status != 101:
-                status_line = await reader.readline()  # an interim answer; the real one follows
+                head = await _read_head(reader, False)  # an interim answer; the real one follows
                 continue
             break
         keep_alive = version == "HTTP/1.1" and "close" not in headers.get("connection", "").lower()
         if method == "HEAD" or status in (204, 304):
             return RawResponse(status, headers, b""), keep_alive
+        length = headers.get("content-length")
+        if length is not None and "transfer-encoding" not in headers:
+            return RawResponse(status, headers, await reader.readexactly(int(length))), keep_alive
         if "chunked" in headers.get("transfer-encoding", "").lower():
             return RawResponse(status, headers, await _read_chunked(reader)), keep_alive
-        length = headers.get("content-length")
         if length is not None:
             return RawResponse(status, headers, await reader.readexactly(int(length))), keep_alive
         return RawResponse(status, headers, await reader.read()), False
@@ -164,26 +184,31 @@ def _close(conn: _Conn) -> None:
         pass
 
 
-def _parse_status(line: bytes) -> tuple[str, int]:
-    parts = line.split(None, 2)
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
-        raise HttpTransportError(f"malformed status line {line[:100]!r}")
-    return parts[0].decode("latin-1"), int(parts[1])
+async def _read_head(reader: asyncio.StreamReader, reused: bool) -> bytes:
+    """The status line and headers, up to and including the empty line (one read for the whole head)."""
+    try:
+        return await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as exc:
+        if exc.partial:
+            raise HttpTransportError("connection closed inside the response headers") from None
+        if reused:
+            raise _StaleConnection() from None
+        raise HttpTransportError("the server closed the connection without answering") from None
 
 
-async def _read_headers(reader: asyncio.StreamReader) -> dict[str, str]:
+def _parse_head(head: bytes) -> tuple[str, int, dict[str, str]]:
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(None, 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/"):
+        raise HttpTransportError(f"malformed status line {lines[0][:100]!r}")
     headers: dict[str, str] = {}
-    while True:
-        line = await reader.readline()
-        if line in (b"\r\n", b"\n"):
-            return headers
-        if not line:
-            raise HttpTransportError("connection closed inside the response headers")
-        name, sep, value = line.decode("latin-1").partition(":")
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
         if sep:
             key = name.strip().lower()
             value = value.strip()
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    return parts[0], int(parts[1]), headers
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
