@@ -178,9 +178,14 @@ def test_ctx_heartbeat_is_relayed_to_the_worker(harness: PoolHarness) -> None:
         calls.append(method)
         return True
 
-    reply, _ = harness.run("OUTPUT = {'cancel_requested': await ctx.heartbeat()}", handler=handler)
+    reply, pid = harness.run("OUTPUT = {'cancel_requested': await ctx.heartbeat()}", handler=handler)
     assert ok(reply) == {"cancel_requested": True}
     assert calls == ["heartbeat"]
+    assert not reply["retire"], "the thread that reads the replies belongs to the process, not to the script"
+    again, same_pid = harness.run(
+        "import threading\nOUTPUT = [await ctx.heartbeat(), await ctx.heartbeat(), threading.active_count()]", handler=handler
+    )
+    assert same_pid == pid and ok(again)[:2] == [True, True] and not again["retire"]
 
 
 def test_failed_ctx_call_raises_inside_the_script(harness: PoolHarness) -> None:

@@ -41,16 +41,23 @@ _COMPILE_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 
 
 class _Channel:
-    """The protocol pipes: messages out (any thread), and a reader thread that hands out runs and replies."""
+    """The protocol pipes: messages out (any thread) and messages in.
+
+    Between runs the main thread reads the next run itself. A reader thread, which also takes the replies to ``ctx``
+    calls, starts with the first call and from then on reads everything, handing runs over through a queue."""
 
     def __init__(self, in_fd: int, out_fd: int) -> None:
-        self._in = os.fdopen(in_fd, "rb", buffering=0)
+        self._in_fd = in_fd
+        self._pending = bytearray()
         self._out_fd = out_fd
         self._write_lock = threading.Lock()
         self.runs: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._calls: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]] = {}
         self._calls_lock = threading.Lock()
         self._next_call = 0
+        self._reader_thread: threading.Thread | None = None
+        #: True while the main thread waits for a run on the pipe itself (no script runs then).
+        self._direct = False
 
     def send(self, message: dict[str, Any]) -> None:
         data = _wire.encode(message)
@@ -60,26 +67,55 @@ class _Channel:
                 written = os.write(self._out_fd, view)
                 view = view[written:]
 
-    def _read_exact(self, n: int) -> bytes | None:
-        chunks = []
-        while n:
-            chunk = self._in.read(n)
+    def _read_message(self) -> dict[str, Any] | None:
+        """The next message, or None at EOF; one thread at a time."""
+        pending = self._pending
+        size = _wire.HEADER.size
+        while True:
+            if len(pending) >= size:
+                end = size + _wire.HEADER.unpack_from(pending)[0]
+                if len(pending) >= end:
+                    payload = bytes(pending[size:end])
+                    del pending[:end]
+                    return _wire.decode(payload)
+            chunk = os.read(self._in_fd, 1 << 16)
             if not chunk:
                 return None
-            chunks.append(chunk)
-            n -= len(chunk)
-        return b"".join(chunks)
+            pending += chunk
+
+    def next_run(self) -> dict[str, Any] | None:
+        """The next message for the main thread (None once the worker closed the pipe)."""
+        with self._calls_lock:
+            self._direct = self._reader_thread is None
+        if not self._direct:
+            return self.runs.get()
+        try:
+            while True:
+                message = self._read_message()
+                if message is None or message.get("type") != "reply":
+                    return message
+                self._resolve(message)
+        finally:
+            with self._calls_lock:
+                self._direct = False
+
+    @property
+    def threads(self) -> int:
+        """The threads of the channel itself: 0 or 1 (the reader)."""
+        return 0 if self._reader_thread is None else 1
+
+    def _start_reader(self) -> None:
+        # Called with _calls_lock held, during a run: the main thread is not reading.
+        if self._reader_thread is None:
+            self._reader_thread = threading.Thread(target=self.reader, name="spindle-channel", daemon=True)
+            self._reader_thread.start()
 
     def reader(self) -> None:
         try:
             while True:
-                header = self._read_exact(_wire.HEADER.size)
-                if header is None:
+                message = self._read_message()
+                if message is None:
                     break
-                payload = self._read_exact(_wire.HEADER.unpack(header)[0])
-                if payload is None:
-                    break
-                message = _wire.decode(payload)
                 if message.get("type") == "reply":
                     self._resolve(message)
                 else:
@@ -111,6 +147,9 @@ class _Channel:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         with self._calls_lock:
+            if self._direct:
+                raise RuntimeError("no script is running")
+            self._start_reader()
             self._next_call += 1
             call_id = self._next_call
             self._calls[call_id] = (loop, future)
@@ -415,7 +454,7 @@ class ScriptRunner:
             sys.path[:] = saved_path
             linecache.cache.pop(SCRIPT_FILENAME, None)
         # A script that left threads running could touch the next script's state: ask to be replaced.
-        reply["retire"] = threading.active_count() > self._baseline_threads
+        reply["retire"] = threading.active_count() > self._baseline_threads + self.channel.threads
         reply["run_id"] = message.get("run_id")
         try:
             self.channel.send(reply)
@@ -503,11 +542,10 @@ def main() -> None:
     neutral_dir = os.getcwd()
     channel = _Channel(in_fd, out_fd)
     _preload()
-    threading.Thread(target=channel.reader, name="spindle-channel", daemon=True).start()
     runner = ScriptRunner(channel, state, neutral_dir)
     channel.send({"type": "ready", "pid": os.getpid()})
     while True:
-        message = channel.runs.get()
+        message = channel.next_run()
         if message is None:
             break
         if message.get("type") == "run":

@@ -54,6 +54,10 @@ def describe_exit(returncode: int | None) -> str:
     return f"exit status {returncode}"
 
 
+class _GaveUp(Exception):
+    """The process exited during a run and no result came within the grace period."""
+
+
 class ProcessDied(Exception):
     """The script process ended while running a script (a signal, the OOM killer, ``os._exit``)."""
 
@@ -63,15 +67,66 @@ class ProcessDied(Exception):
         self.returncode = returncode
 
 
+class _FrameProtocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """The subprocess protocol of a script process: stdout carries length-prefixed messages, which are cut out of
+    the pipe's data as it arrives and handed to ``on_frame`` directly, without a reader task and stream in between.
+    stderr (the log pipe) and stdin stay streams."""
+
+    def __init__(self, limit: int, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=limit, loop=loop)
+        self.stdout_closed: asyncio.Future[None] = loop.create_future()
+        self._frames = bytearray()
+        self._on_frame: Callable[[bytes], bool] | None = None
+
+    def attach(self, on_frame: Callable[[bytes], bool]) -> None:
+        """Starts delivering frames (those that arrived before are delivered now). ``on_frame`` returns False to
+        stop reading: the pipe is then treated as closed."""
+        self._on_frame = on_frame
+        self._deliver()
+
+    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
+        if fd != 1:
+            super().pipe_data_received(fd, data)
+            return
+        if self.stdout_closed.done():
+            return
+        self._frames += data
+        self._deliver()
+
+    def _deliver(self) -> None:
+        frames = self._frames
+        size = _wire.HEADER.size
+        while self._on_frame is not None and len(frames) >= size and not self.stdout_closed.done():
+            end = size + _wire.HEADER.unpack_from(frames)[0]
+            if len(frames) < end:
+                return
+            payload = bytes(frames[size:end])
+            del frames[:end]
+            if not self._on_frame(payload):
+                self._close_stdout()
+
+    def pipe_connection_lost(self, fd: int, exc: BaseException | None) -> None:
+        if fd == 1:
+            self._close_stdout()
+        super().pipe_connection_lost(fd, exc)
+
+    def _close_stdout(self) -> None:
+        if not self.stdout_closed.done():
+            self.stdout_closed.set_result(None)
+        self._frames.clear()
+
+
 class ScriptProcess:
     """One interpreter running :mod:`spindle.workers.std.child`."""
 
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, protocol: _FrameProtocol | None = None) -> None:
         self.proc = proc
         self.pid = proc.pid
         self.runs = 0
         self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._current: asyncio.Future[dict[str, Any]] | None = None
+        #: Armed when the process exited during a run: how long a result still in the pipe is waited for.
+        self._give_up: asyncio.TimerHandle | None = None
         self._call_handler: CallHandler | None = None
         self._eof = False
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -85,14 +140,18 @@ class ScriptProcess:
             loop.add_reader(self._pidfd, self._on_exit)
         except (AttributeError, OSError):
             self._pidfd = None
-        self._reader = asyncio.ensure_future(self._read_messages())
+        self._reader = asyncio.ensure_future(self._read_messages(protocol))
+        if protocol is not None:
+            protocol.attach(self._on_frame)
         self._logger = asyncio.ensure_future(self._read_log())
 
     @classmethod
     async def spawn(
         cls, command: Sequence[str], *, env: dict[str, str], cwd: str, start_timeout: float = 60.0
     ) -> ScriptProcess:
-        proc = await asyncio.create_subprocess_exec(
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.subprocess_exec(
+            lambda: _FrameProtocol(limit=2**16, loop=loop),
             *command,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
@@ -103,7 +162,7 @@ class ScriptProcess:
             # a timeout can stop whatever the script itself started.
             start_new_session=True,
         )
-        process = cls(proc)
+        process = cls(asyncio.subprocess.Process(transport, protocol, loop), protocol)
         try:
             await asyncio.wait_for(asyncio.shield(process._ready), start_timeout)
         except BaseException:
@@ -119,6 +178,18 @@ class ScriptProcess:
             self._pidfd = None
         if not self._exited.done():
             self._exited.set_result(None)
+        self._arm_give_up()
+
+    def _arm_give_up(self) -> None:
+        # Exited during a run: a result written just before the exit may still be in the pipe, so it gets 0.5 s
+        # (EOF on the pipe ends the wait earlier, with ProcessDied).
+        current = self._current
+        if current is not None and not current.done() and self._give_up is None:
+            self._give_up = asyncio.get_running_loop().call_later(0.5, self._stop_waiting, current)
+
+    def _stop_waiting(self, current: asyncio.Future[dict[str, Any]]) -> None:
+        if not current.done():
+            current.set_exception(_GaveUp())
 
     @property
     def alive(self) -> bool:
@@ -140,45 +211,48 @@ class ScriptProcess:
             await self._wait_exit()
             raise ProcessDied(self.pid, self.proc.returncode) from None
         current = self._current
+        if self._exited.done():
+            self._arm_give_up()
         try:
-            watched: set[asyncio.Future[Any]] = {current, self._exited}
-            await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
-            if not current.done():
-                # Exited: a result written just before the exit may still be in the pipe.
-                try:
-                    await asyncio.wait_for(asyncio.shield(current), 0.5)
-                except asyncio.TimeoutError:
-                    self._eof = True
-                    await self._wait_returncode()
-                    raise ProcessDied(self.pid, self.proc.returncode) from None
-            return current.result()
+            return await current
+        except _GaveUp:
+            self._eof = True
+            await self._wait_returncode()
+            raise ProcessDied(self.pid, self.proc.returncode) from None
         finally:
+            if self._give_up is not None:
+                self._give_up.cancel()
+                self._give_up = None
             self._current = None
             self._call_handler = None
 
-    async def _read_messages(self) -> None:
-        assert self.proc.stdout is not None
-        stdout = self.proc.stdout
+    def _on_frame(self, payload: bytes) -> bool:
+        """One message from the script process; False if it is unreadable (the pipe then counts as closed)."""
         try:
-            while True:
-                header = await stdout.readexactly(_wire.HEADER.size)
-                payload = await stdout.readexactly(_wire.HEADER.unpack(header)[0])
-                message = _wire.decode(payload)
-                kind = message.get("type")
-                if kind == "result":
-                    if self._current is not None and not self._current.done():
-                        self._current.set_result(message)
-                elif kind == "call":
-                    task = asyncio.ensure_future(self._serve_call(message))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
-                elif kind == "ready":
-                    if not self._ready.done():
-                        self._ready.set_result(None)
-        except (asyncio.IncompleteReadError, ConnectionResetError):
-            pass
+            message = _wire.decode(payload)
         except Exception:
             log.exception("Script process %d sent an unreadable message", self.pid)
+            return False
+        kind = message.get("type")
+        if kind == "result":
+            if self._current is not None and not self._current.done():
+                self._current.set_result(message)
+        elif kind == "call":
+            task = asyncio.ensure_future(self._serve_call(message))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif kind == "ready":
+            if not self._ready.done():
+                self._ready.set_result(None)
+        return True
+
+    async def _read_messages(self, protocol: _FrameProtocol | None) -> None:
+        """Waits for the end of the message pipe (the protocol delivers the messages), then fails what waits."""
+        try:
+            if protocol is not None:
+                await protocol.stdout_closed
+            else:
+                await self._read_stream()
         finally:
             self._eof = True
             await self._wait_exit()
@@ -188,6 +262,18 @@ class ScriptProcess:
                 self._ready.set_exception(died)
             if self._current is not None and not self._current.done():
                 self._current.set_exception(died)
+
+    async def _read_stream(self) -> None:
+        # A process not started by spawn(): its stdout is a plain stream.
+        assert self.proc.stdout is not None
+        stdout = self.proc.stdout
+        try:
+            while True:
+                header = await stdout.readexactly(_wire.HEADER.size)
+                if not self._on_frame(await stdout.readexactly(_wire.HEADER.unpack(header)[0])):
+                    return
+        except (asyncio.IncompleteReadError, ConnectionResetError):
+            pass
 
     async def _serve_call(self, message: dict[str, Any]) -> None:
         call_id = message.get("call_id")
