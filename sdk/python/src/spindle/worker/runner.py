@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import itertools
 import logging
+import math
 import signal
 import threading
 import time
@@ -103,8 +104,13 @@ class _Execution:
     stop: asyncio.Future[StopReason] | None = None
     task: asyncio.Task[None] | None = None
     heartbeat_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    heartbeat_timer: asyncio.TimerHandle | None = None
+    #: One timer per execution, for whichever is due first: the next periodic heartbeat or the timeout.
+    timer: asyncio.TimerHandle | None = None
+    timeout_at: float = math.inf
+    timed_out: bool = False
+    heartbeat_at: float = math.inf
     heartbeat_task: asyncio.Task[None] | None = None
+    heartbeat_running: bool = False
     finished: bool = False
 
     def request_stop(self, reason: StopReason) -> None:
@@ -174,6 +180,7 @@ class Worker:
         #: never asks for more activities than it can start at once.
         self._reserved = 0
         self._run_ids = itertools.count(1)
+        self._loggers: dict[str, logging.Logger] = {}
         self._started = False
         self._ready = threading.Event()
         self._finished = threading.Event()
@@ -450,15 +457,27 @@ class Worker:
             if self._slot_freed is not None:
                 self._slot_freed.set()
 
+    def _activity_logger(self, key: str) -> logging.Logger:
+        # logging.getLogger takes the logging lock on every call; the same key always gives the same logger.
+        logger = self._loggers.get(key)
+        if logger is None:
+            if len(self._loggers) >= 1024:
+                self._loggers.clear()
+            logger = self._loggers[key] = logging.getLogger(f"spindle.activity.{key}")
+        return logger
+
     def _build_context(self, execution: _Execution) -> ActivityContext | _Outcome:
         raw = execution.raw
-        if not isinstance(raw, Mapping) or not isinstance(raw.get("activity_id"), str) or not raw["activity_id"]:
+        if not isinstance(raw, (dict, Mapping)) or not isinstance(raw.get("activity_id"), str) or not raw["activity_id"]:
             return _Outcome.fail("INVALID_PARAMETERS", "The claimed activity has no activity_id", retryable=False)
         execution.activity_id = raw["activity_id"]
         cfg = self.config
-        settings = raw.get("settings") if isinstance(raw.get("settings"), dict) else None
-        timeout = _positive(raw.get("timeout_seconds")) or _positive((settings or {}).get("timeout_seconds"))
-        lease = _positive(raw.get("lease_seconds")) or _positive(raw.get("timeout_seconds")) or DEFAULT_LEASE_SECONDS
+        settings = raw.get("settings")
+        if not isinstance(settings, dict):
+            settings = None
+        own_timeout = _positive(raw.get("timeout_seconds"))
+        timeout = own_timeout or (_positive(settings.get("timeout_seconds")) if settings else None)
+        lease = _positive(raw.get("lease_seconds")) or own_timeout or DEFAULT_LEASE_SECONDS
         execution.lease_seconds = max(1, int(lease))
         execution.lease_expires_at = time.monotonic() + execution.lease_seconds
         execution.heartbeat_interval = min(cfg.heartbeat_interval, heartbeat_seconds_for_lease(execution.lease_seconds))
@@ -490,7 +509,7 @@ class Worker:
             lease_seconds=execution.lease_seconds,
             output_definitions=list(output_definitions) if isinstance(output_definitions, list) else [],
             signal=raw.get("signal_data"),
-            logger=logging.getLogger(f"spindle.activity.{key}"),
+            logger=self._activity_logger(key),
             raw=dict(raw),
         )
         ctx._heartbeat = lambda: self._heartbeat(execution)
@@ -515,12 +534,14 @@ class Worker:
         execution.stop = loop.create_future()
         if self._force is not None and self._force.is_set():
             execution.request_stop("shutdown")
-        timer = loop.call_later(ctx.timeout_seconds, execution.request_stop, "timeout")
+        now = loop.time()
+        execution.timeout_at = now + ctx.timeout_seconds
+        execution.heartbeat_at = now + execution.heartbeat_interval
         # A timer, not a task per activity: most activities finish long before their first heartbeat is due.
-        self._schedule_heartbeat(execution)
+        self._arm_timer(execution)
         task = asyncio.ensure_future(handler.run(ctx))
         try:
-            await asyncio.wait({task, execution.stop}, return_when=asyncio.FIRST_COMPLETED)
+            await _first_done(task, execution.stop)
             lease_lost = execution.stop.done() and execution.stop.result() == "lease_lost"
             if task.done() and not lease_lost:
                 return self._outcome_of(task)
@@ -544,10 +565,10 @@ class Worker:
                 )
             return _Outcome(kind="drop")
         finally:
-            timer.cancel()
             execution.finished = True
-            if execution.heartbeat_timer is not None:
-                execution.heartbeat_timer.cancel()
+            if execution.timer is not None:
+                execution.timer.cancel()
+                execution.timer = None
             if execution.heartbeat_task is not None:
                 execution.heartbeat_task.cancel()
                 await asyncio.gather(execution.heartbeat_task, return_exceptions=True)
@@ -578,7 +599,7 @@ class Worker:
             cost, usage = result.cost_usd, result.usage
         elif result is None:
             output = {}
-        elif isinstance(result, Mapping):
+        elif isinstance(result, (dict, Mapping)):
             output = result
         else:
             output = {"result": result}
@@ -672,21 +693,46 @@ class Worker:
         log.debug("Activity %s completed%s", execution.activity_id, f"; claimed {len(claimed)} next" if claimed else "")
         return claimed
 
-    def _schedule_heartbeat(self, execution: _Execution) -> None:
-        loop = asyncio.get_running_loop()
-        execution.heartbeat_timer = loop.call_later(execution.heartbeat_interval, self._heartbeat_due, execution)
+    def _arm_timer(self, execution: _Execution) -> None:
+        """(Re)arms the execution's timer for the earlier of its timeout and its next periodic heartbeat (none while
+        one is being sent: it re-arms when done)."""
+        if execution.timer is not None:
+            execution.timer.cancel()
+            execution.timer = None
+        due = math.inf if execution.heartbeat_running else execution.heartbeat_at
+        if not execution.timed_out and execution.timeout_at < due:
+            due = execution.timeout_at
+        if due != math.inf:
+            execution.timer = asyncio.get_running_loop().call_at(due, self._timer_due, execution)
 
-    def _heartbeat_due(self, execution: _Execution) -> None:
-        if not execution.finished:
+    def _timer_due(self, execution: _Execution) -> None:
+        execution.timer = None
+        if execution.finished:
+            return
+        # The loop may run a timer up to its clock resolution early.
+        now = asyncio.get_running_loop().time() + 0.001
+        if not execution.timed_out and now >= execution.timeout_at:
+            execution.timed_out = True
+            execution.request_stop("timeout")
+        if not execution.heartbeat_running and now >= execution.heartbeat_at:
+            execution.heartbeat_running = True
             execution.heartbeat_task = asyncio.ensure_future(self._periodic_heartbeat(execution))
+        self._arm_timer(execution)
 
     async def _periodic_heartbeat(self, execution: _Execution) -> None:
-        await self._heartbeat(execution)
+        try:
+            await self._heartbeat(execution)
+        finally:
+            execution.heartbeat_running = False
         # Heartbeats go on while a stopped handler winds down (a script gets up to 5 s after SIGTERM), so that the
         # lease still holds when the outcome is reported; only a lost lease ends them.
         lost = execution.stop is not None and execution.stop.done() and execution.stop.result() == "lease_lost"
-        if not execution.finished and not lost:
-            self._schedule_heartbeat(execution)
+        if lost:
+            execution.heartbeat_at = math.inf
+        else:
+            execution.heartbeat_at = asyncio.get_running_loop().time() + execution.heartbeat_interval
+        if not execution.finished:
+            self._arm_timer(execution)
 
     async def _heartbeat(self, execution: _Execution) -> bool:
         assert self.api is not None
@@ -759,6 +805,25 @@ class Worker:
             for execution in remaining:
                 execution.request_stop("shutdown")
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _first_done(first: asyncio.Future[Any], second: asyncio.Future[Any]) -> None:
+    """Waits until either is done: ``asyncio.wait(FIRST_COMPLETED)`` for two, without its sets and bookkeeping."""
+    if first.done() or second.done():
+        return
+    waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def wake(_: asyncio.Future[Any]) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    first.add_done_callback(wake)
+    second.add_done_callback(wake)
+    try:
+        await waiter
+    finally:
+        first.remove_done_callback(wake)
+        second.remove_done_callback(wake)
 
 
 def _positive(value: Any) -> float | None:
