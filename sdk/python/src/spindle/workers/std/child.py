@@ -11,7 +11,6 @@ Only the standard library and :mod:`spindle.jsonconv` are imported here, so that
 from __future__ import annotations
 
 import ast
-import asyncio
 import builtins
 import inspect
 import io
@@ -28,10 +27,16 @@ import threading
 import traceback
 from collections.abc import Awaitable
 from decimal import Decimal, InvalidOperation
-from typing import Any, TextIO, cast
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from spindle.jsonconv import NotSerializableError, to_json_value
 from spindle.workers.std import _wire
+
+if TYPE_CHECKING:
+    import asyncio
+
+# asyncio is imported only when a script awaits something (or calls ctx): importing it costs more CPU than starting
+# the interpreter, and a process is started again every max_runs scripts.
 
 SCRIPT_FILENAME = "<script>"
 MAX_MESSAGE_CHARS = 32 * 1024
@@ -144,6 +149,8 @@ class _Channel:
             pass  # the script's loop is gone; nobody waits for this reply any more
 
     async def call(self, method: str, args: dict[str, Any]) -> Any:
+        import asyncio
+
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         with self._calls_lock:
@@ -257,6 +264,8 @@ class _LoopRunner:
         self.loop: asyncio.AbstractEventLoop | None = None
 
     def run(self, awaitable: Awaitable[Any]) -> Any:
+        import asyncio
+
         if self.loop is None:
             self.loop = asyncio.new_event_loop()
             asyncio.set_event_loop(self.loop)
@@ -266,6 +275,8 @@ class _LoopRunner:
         loop = self.loop
         if loop is None:
             return
+        import asyncio
+
         self.loop = None
         try:
             pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
