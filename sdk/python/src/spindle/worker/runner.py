@@ -451,6 +451,9 @@ class Worker:
             # No await between _report's return and here: the completed activity's slot passes to the first claimed
             # activity and the slots _report reserved (and released) to the others, without anyone taking them first.
             self._executions.pop(execution.run_id, None)
+            # The context's heartbeat refers to the execution: without this, each activity would leave a reference
+            # cycle (execution, context, tasks, parameters) for the cyclic GC instead of being freed at once.
+            execution.ctx = None
             for raw in claimed:
                 self.stats.claimed_next += 1
                 self._start(raw)
@@ -514,7 +517,9 @@ class Worker:
         )
         ctx._heartbeat = lambda: self._heartbeat(execution)
         ctx._download = self._download
-        ctx._upload = lambda filename, data, content_type: self._upload(ctx, filename, data, content_type)
+        workflow_id = ctx.workflow_id
+        # Not through ctx itself: a context that referred to itself would live until the cyclic GC ran.
+        ctx._upload = lambda filename, data, content_type: self._upload(workflow_id, key, filename, data, content_type)
         return ctx
 
     async def _run_handler(self, execution: _Execution) -> _Outcome:
@@ -765,10 +770,12 @@ class Worker:
         workflow_id, key, filename = parse_file_ref(ref)
         return await self.api.download_file(workflow_id, key, filename)
 
-    async def _upload(self, ctx: ActivityContext, filename: str, data: bytes, content_type: str | None) -> str:
+    async def _upload(
+        self, workflow_id: str, activity_key: str, filename: str, data: bytes, content_type: str | None
+    ) -> str:
         assert self.api is not None
-        await self.api.upload_file(ctx.workflow_id, ctx.activity_key, filename, data, content_type)
-        return f"postgres://{ctx.workflow_id}/{ctx.activity_key}/{filename}"
+        await self.api.upload_file(workflow_id, activity_key, filename, data, content_type)
+        return f"postgres://{workflow_id}/{activity_key}/{filename}"
 
     async def _drain(self) -> None:
         assert self._force is not None
