@@ -100,6 +100,9 @@ class _Channel:
                 if message is None or message.get("type") != "reply":
                     return message
                 self._resolve(message)
+        except Exception:  # noqa: BLE001 - a broken pipe or message ends the process, as EOF does
+            traceback.print_exc()
+            return None
         finally:
             with self._calls_lock:
                 self._direct = False
