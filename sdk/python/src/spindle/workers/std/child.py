@@ -511,7 +511,7 @@ def _environ_snapshot() -> dict[Any, Any]:
 def _environ_decode(snapshot: dict[Any, Any]) -> dict[str, str]:
     if _ENVIRON_DATA is None:
         return snapshot
-    key, value = os.environ.decodekey, os.environ.decodevalue  # type: ignore[attr-defined]
+    key, value = os.environ.decodekey, os.environ.decodevalue
     return {key(k): value(v) for k, v in snapshot.items()}
 
 

@@ -90,7 +90,7 @@ class _FrameProtocol(asyncio.subprocess.SubprocessStreamProtocol):
             return
         if self.stdout_closed.done():
             return
-        self._frames += data
+        self._frames += data.encode() if isinstance(data, str) else data
         self._deliver()
 
     def _deliver(self) -> None:
@@ -105,7 +105,7 @@ class _FrameProtocol(asyncio.subprocess.SubprocessStreamProtocol):
             if not self._on_frame(payload):
                 self._close_stdout()
 
-    def pipe_connection_lost(self, fd: int, exc: BaseException | None) -> None:
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
         if fd == 1:
             self._close_stdout()
         super().pipe_connection_lost(fd, exc)
