@@ -695,7 +695,8 @@ class Worker:
                 claim,
             )
             claimed = claimed[:claim]
-        log.debug("Activity %s completed%s", execution.activity_id, f"; claimed {len(claimed)} next" if claimed else "")
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("Activity %s completed%s", execution.activity_id, f"; claimed {len(claimed)} next" if claimed else "")
         return claimed
 
     def _arm_timer(self, execution: _Execution) -> None:
