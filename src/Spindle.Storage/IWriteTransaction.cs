@@ -35,7 +35,8 @@ public interface IWriteTransaction
     /// <summary>
     /// Writes what the machine changed (its cost lines and result-cache entries included): the workflow row, new and changed activity rows and the events (after
     /// <paramref name="leadingEvents"/>, if any). A backend shared by several servers also announces the wake-ups
-    /// here, so that they are delivered exactly when the transaction commits.
+    /// here, so that they are delivered exactly when the transaction commits. The last call of a transaction: a
+    /// backend may send its COMMIT with these writes.
     /// </summary>
     Task PersistAsync(WorkflowState workflow, WorkflowMachine machine, IReadOnlyList<WorkflowEvent> leadingEvents, long now,
         CancellationToken cancellationToken);

@@ -96,6 +96,10 @@ internal sealed class PostgresWriteTransaction : IWriteTransaction
     public async Task PersistAsync(WorkflowState wf, WorkflowMachine machine, IReadOnlyList<WorkflowEvent> leadingEvents, long now,
         CancellationToken cancellationToken)
     {
+        if (Committed)
+        {
+            throw new InvalidOperationException("The transaction was committed by an earlier PersistAsync; persisting is the last call.");
+        }
         await using var batch = new NpgsqlBatch(_conn, _tx);
         if (ReferenceEquals(_unwritten, wf))
         {
