@@ -52,25 +52,15 @@ public abstract class ClientStoreBehaviour : IAsyncLifetime
 
 public sealed class SqliteClientStoreTests : ClientStoreBehaviour, IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("spindle-clients-").FullName;
+    private readonly SqliteTempDirectory _dir = new("spindle-clients-");
 
     protected override Task<(IWorkflowStore Store, IClientStore Clients)> CreateAsync()
     {
-        var path = Path.Combine(_dir, "spindle.db");
+        var path = _dir.DatabasePath;
         return Task.FromResult<(IWorkflowStore, IClientStore)>((new SqliteWorkflowStore(path, new EngineDefaults()), new SqliteClientStore(path)));
     }
 
-    public void Dispose()
-    {
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        try
-        {
-            Directory.Delete(_dir, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => _dir.Dispose();
 }
 
 [Collection(PostgresFixture.CollectionName)]

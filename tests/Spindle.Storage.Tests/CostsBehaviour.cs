@@ -165,22 +165,12 @@ public abstract class CostsBehaviour : IAsyncLifetime
 
 public sealed class SqliteCostsTests : CostsBehaviour, IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("spindle-costs-").FullName;
+    private readonly SqliteTempDirectory _dir = new("spindle-costs-");
 
     protected override Task<IWorkflowStore> CreateStoreAsync(EngineDefaults defaults) =>
-        Task.FromResult<IWorkflowStore>(new SqliteWorkflowStore(Path.Combine(_dir, "spindle.db"), defaults));
+        Task.FromResult<IWorkflowStore>(new SqliteWorkflowStore(_dir.DatabasePath, defaults));
 
-    public void Dispose()
-    {
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        try
-        {
-            Directory.Delete(_dir, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => _dir.Dispose();
 }
 
 [Collection(PostgresFixture.CollectionName)]

@@ -39,25 +39,15 @@ public abstract class FileStoreBehaviour : IAsyncLifetime
 
 public sealed class SqliteFileStoreTests : FileStoreBehaviour, IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("spindle-files-").FullName;
+    private readonly SqliteTempDirectory _dir = new("spindle-files-");
 
     protected override Task<(IWorkflowStore Store, IFileStore Files)> CreateAsync()
     {
-        var path = Path.Combine(_dir, "spindle.db");
+        var path = _dir.DatabasePath;
         return Task.FromResult<(IWorkflowStore, IFileStore)>((new SqliteWorkflowStore(path, new EngineDefaults()), new SqliteFileStore(path)));
     }
 
-    public void Dispose()
-    {
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        try
-        {
-            Directory.Delete(_dir, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => _dir.Dispose();
 }
 
 [Collection(PostgresFixture.CollectionName)]
