@@ -138,11 +138,7 @@ public sealed class SpindleWorker : IDisposable
 
                 // Ask for min(free slots, batch size): wait for one slot, then take whatever else is free.
                 await _slots.WaitAsync(stoppingToken).ConfigureAwait(false);
-                slots = 1;
-                while (slots < _options.PollBatchSize && _slots.Wait(0, CancellationToken.None))
-                {
-                    slots++;
-                }
+                slots = 1 + TakeFreeSlots(_options.PollBatchSize - 1);
 
                 PollResponse response = await _api.PollAsync(slots, waitSeconds.Value, stoppingToken).ConfigureAwait(false);
                 failures = 0;
@@ -483,15 +479,8 @@ public sealed class SpindleWorker : IDisposable
     /// </summary>
     private async Task CompleteAndClaimNextAsync(RunningActivity run, ActivityResult result)
     {
-        int extra = 0;
         bool ask = _claimNext && !_draining && run.OwnsSlot;
-        if (ask)
-        {
-            while (1 + extra < _options.PollBatchSize && _slots.Wait(0, CancellationToken.None))
-            {
-                extra++;
-            }
-        }
+        int extra = ask ? TakeFreeSlots(_options.PollBatchSize - 1) : 0;
 
         int handed = 0;
         try
@@ -521,6 +510,18 @@ public sealed class SpindleWorker : IDisposable
                 _slots.Release(unused);
             }
         }
+    }
+
+    /// <summary>Takes up to <paramref name="max"/> slots that are free right now, without waiting.</summary>
+    private int TakeFreeSlots(int max)
+    {
+        int taken = 0;
+        while (taken < max && _slots.Wait(0, CancellationToken.None))
+        {
+            taken++;
+        }
+
+        return taken;
     }
 
     private async Task DrainAsync()

@@ -178,11 +178,10 @@ public sealed class WorkflowMachine
         {
             return claimed;
         }
-        bool Claimable(ActivityState a) =>
-            a.Status == ActivityStatus.Pending && a.ReadyAt is { } at && at <= _now
-            && string.Equals(a.Worker, worker, StringComparison.Ordinal)
-            && (activityNames is null || activityNames.Contains(a.ActivityName));
-        foreach (var a in _wf.Activities.Values.Where(Claimable).OrderBy(a => a.ReadyAt).Take(max).ToList())
+        bool Ready(ActivityState a) =>
+            a.Status == ActivityStatus.Pending && a.ReadyAt is { } at && at <= _now && string.Equals(a.Worker, worker, StringComparison.Ordinal);
+        foreach (var a in _wf.Activities.Values.Where(a => Ready(a) && (activityNames is null || activityNames.Contains(a.ActivityName)))
+                     .OrderBy(a => a.ReadyAt).Take(max).ToList())
         {
             a.Status = ActivityStatus.Running;
             a.LeaseOwner = workerId;
@@ -192,8 +191,7 @@ public sealed class WorkflowMachine
             Emit(EventTypes.ActivityStarted, a, new JsonObject { ["worker_id"] = workerId, ["attempt"] = a.Attempt });
             claimed.Add(a);
         }
-        if (claimed.Count > 0 && !_wf.Activities.Values.Any(a =>
-                a.Status == ActivityStatus.Pending && a.ReadyAt is { } at && at <= _now && string.Equals(a.Worker, worker, StringComparison.Ordinal)))
+        if (claimed.Count > 0 && !_wf.Activities.Values.Any(Ready))
         {
             ReadyWorkers.Remove(worker);
         }
