@@ -39,7 +39,12 @@ public sealed record HeartbeatOutcome(StoreStatus Status, bool Acknowledged, int
 
 /// <summary>What a completion also leases to its worker (the <c>claim-next</c> extension): up to <paramref name="MaxActivities"/>
 /// of the same workflow's claimable activities of routing key <paramref name="Worker"/> (null: the completed activity's).</summary>
-public sealed record ClaimNext(string? Worker, int MaxActivities, IReadOnlyList<string>? ActivityNames);
+/// <param name="BorrowSlots">
+/// Asked, inside the transaction, for more slots when more activities became claimable than <paramref name="MaxActivities"/>
+/// (the worker's waiting long-poll holds some); answers how many it found.
+/// </param>
+public sealed record ClaimNext(string? Worker, int MaxActivities, IReadOnlyList<string>? ActivityNames,
+    Func<int, CancellationToken, Task<int>>? BorrowSlots = null);
 
 /// <param name="Claimed">Activities leased to the worker with the result (<see cref="ClaimNext"/>); empty otherwise.</param>
 public sealed record CompleteOutcome(StoreStatus Status, string? Message, IReadOnlyList<ClaimedActivity>? Claimed = null);

@@ -23,6 +23,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
     {
         Defaults = defaults;
         Notifier = notifier ?? NullStoreNotifier.Instance;
+        _completions = new WriteCombiner<Completion, CompleteOutcome>(CompleteTogetherAsync);
         Secrets = new JsonObject();
         foreach (var (k, v) in defaults.Secrets)
         {
@@ -30,7 +31,12 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
         }
     }
 
+    private readonly WriteCombiner<Completion, CompleteOutcome> _completions;
+
     protected EngineDefaults Defaults { get; }
+
+    /// <summary>Which workflow each activity this process leased out belongs to, so completions can be combined.</summary>
+    protected LeaseDirectory Leases { get; } = new();
 
     protected JsonObject Secrets { get; }
 
@@ -62,7 +68,18 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
     public abstract Task<(IReadOnlyList<WorkflowSummary> Items, int Total)> ListWorkflowsAsync(WorkflowQuery query,
         CancellationToken cancellationToken);
 
-    public abstract Task<IReadOnlyList<ClaimedActivity>> ClaimAsync(ClaimCommand command, CancellationToken cancellationToken);
+    public async Task<IReadOnlyList<ClaimedActivity>> ClaimAsync(ClaimCommand command, CancellationToken cancellationToken)
+    {
+        var claimed = await ClaimActivitiesAsync(command, cancellationToken);
+        foreach (var a in claimed)
+        {
+            Leases.Leased(a.ActivityId, a.WorkflowId);
+        }
+        return claimed;
+    }
+
+    /// <summary>The backend's claim statement (<see cref="ClaimAsync"/>).</summary>
+    protected abstract Task<IReadOnlyList<ClaimedActivity>> ClaimActivitiesAsync(ClaimCommand command, CancellationToken cancellationToken);
 
     public abstract Task<HeartbeatOutcome> HeartbeatAsync(string activityId, string workerId, CancellationToken cancellationToken);
 
@@ -157,44 +174,34 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
         CancellationToken cancellationToken) =>
         CompleteAsync(activityId, workerId, output, costs, null, cancellationToken);
 
-    public async Task<CompleteOutcome> CompleteAsync(string activityId, string workerId, JsonObject output, CostReport costs,
+    public Task<CompleteOutcome> CompleteAsync(string activityId, string workerId, JsonObject output, CostReport costs,
         ClaimNext? claimNext, CancellationToken cancellationToken)
+    {
+        var completion = new Completion(activityId, workerId, output, costs, claimNext);
+        return Leases.TryTake(activityId, out var workflowId)
+            ? _completions.RunAsync(workflowId, completion, cancellationToken)
+            : CompleteAloneAsync(completion, cancellationToken);
+    }
+
+    private async Task<CompleteOutcome> CompleteAloneAsync(Completion completion, CancellationToken cancellationToken)
     {
         var (outcome, wfId, machine) = await WriteAsync<(CompleteOutcome, string?, WorkflowMachine?)>(async (tx, ct) =>
         {
             var now = Timestamps.Now();
-            var wf = await tx.LockWorkflowOfActivityAsync(activityId, ct);
-            var activity = wf?.Activities.Values.FirstOrDefault(a => a.Id == activityId);
-            if (wf is null || activity is null)
+            var wf = await tx.LockWorkflowOfActivityAsync(completion.ActivityId, ct);
+            if (wf is null)
             {
-                return (new CompleteOutcome(StoreStatus.NotFound, $"Activity {activityId} not found"), null, null);
+                return (NoSuchActivity(completion), null, null);
             }
-            if (activity.Status == ActivityStatus.Completed && activity.LeaseOwner == workerId)
+            WorkflowMachine? machine = null;
+            if (Settle(wf, ref machine, now, completion, out var activity) is { } settled)
             {
-                // A retried report whose first answer was lost: hand out again what that completion leased to the
-                // worker (stamped with its instant), or they would idle until their leases expire and cost an attempt.
-                var leased = claimNext is null
-                    ? []
-                    : wf.Activities.Values.Where(a => a.Status == ActivityStatus.Running && a.LeaseOwner == workerId
-                        && a.ClaimedAt == activity.CompletedAt).OrderBy(a => a.ReadyAt).Select(Handed).ToList();
-                return (new CompleteOutcome(StoreStatus.Ok, "already completed", leased), null, null);
+                return (settled, null, null);
             }
-            if (activity.Status != ActivityStatus.Running || activity.LeaseOwner != workerId)
-            {
-                return (new CompleteOutcome(StoreStatus.Conflict, LostLeaseMessage(activity, workerId)), null, null);
-            }
-            var machine = new WorkflowMachine(wf, Defaults, Secrets, now);
-            machine.Complete(activity, output, costs);
-            if (activity.Status == ActivityStatus.Completed)
-            {
-                activity.LeaseOwner = workerId; // remembered so that a repeated report by the same worker is idempotent
-            }
-            await ApplyCacheHitsAsync(tx, machine, now, ct);
-            var claimed = claimNext is null
-                ? []
-                : machine.ClaimReady(claimNext.Worker ?? activity.Worker, workerId, claimNext.ActivityNames, claimNext.MaxActivities);
-            await tx.PersistAsync(wf, machine, [], now, ct);
-            return (new CompleteOutcome(StoreStatus.Ok, null, claimed.ConvertAll(Handed)), wf.Id, machine);
+            await ApplyCacheHitsAsync(tx, machine!, now, ct);
+            var claimed = await ClaimNextForAsync(machine!, completion, activity!, ct);
+            await tx.PersistAsync(wf, machine!, [], now, ct);
+            return (new CompleteOutcome(StoreStatus.Ok, null, claimed), wf.Id, machine);
         }, cancellationToken);
         if (machine is not null)
         {
@@ -203,9 +210,150 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
         return outcome;
     }
 
+    /// <summary>
+    /// Completions of one workflow that arrived together (<see cref="WriteCombiner{TItem,TResult}"/>): one lock, one
+    /// decision over all of them, one persist and commit. A batch that fails for any reason but a conflict (those are
+    /// retried as a whole) is split, so that one bad report cannot fail the others.
+    /// </summary>
+    private async Task<IReadOnlyList<CompleteOutcome>> CompleteTogetherAsync(string workflowId, IReadOnlyList<Completion> batch)
+    {
+        // A report repeated while its first copy waits in the same batch would be answered before the first copy's
+        // claims exist; such copies (rare: a worker retried while we were still deciding) go alone, afterwards.
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var together = batch.Where(c => seen.Add(c.ActivityId)).ToList();
+        IReadOnlyList<CompleteOutcome> outcomes;
+        try
+        {
+            // The batch serves several callers: it runs to its end even when one of them gave up waiting.
+            outcomes = together.Count == 1
+                ? [await CompleteAloneAsync(together[0], CancellationToken.None)]
+                : await CompleteManyAsync(workflowId, together, CancellationToken.None);
+        }
+        catch (Exception) when (together.Count > 1)
+        {
+            var alone = new List<CompleteOutcome>(together.Count);
+            foreach (var c in together)
+            {
+                alone.Add(await CompleteAloneAsync(c, CancellationToken.None));
+            }
+            outcomes = alone;
+        }
+        if (together.Count == batch.Count)
+        {
+            return outcomes;
+        }
+        var answers = new List<CompleteOutcome>(batch.Count);
+        var next = 0;
+        seen.Clear();
+        foreach (var c in batch)
+        {
+            answers.Add(seen.Add(c.ActivityId) ? outcomes[next++] : await CompleteAloneAsync(c, CancellationToken.None));
+        }
+        return answers;
+    }
+
+    private async Task<IReadOnlyList<CompleteOutcome>> CompleteManyAsync(string workflowId, List<Completion> batch,
+        CancellationToken cancellationToken)
+    {
+        var (outcomes, machine) = await WriteAsync<(CompleteOutcome[], WorkflowMachine?)>(async (tx, ct) =>
+        {
+            var now = Timestamps.Now();
+            var outcomes = new CompleteOutcome?[batch.Count];
+            var wf = await tx.LockWorkflowAsync(workflowId, skipLocked: false, ct);
+            if (wf is null)
+            {
+                return (batch.ConvertAll(NoSuchActivity).ToArray(), null);
+            }
+            WorkflowMachine? machine = null;
+            var activities = new ActivityState?[batch.Count];
+            for (var i = 0; i < batch.Count; i++)
+            {
+                outcomes[i] = Settle(wf, ref machine, now, batch[i], out activities[i]);
+            }
+            if (machine is null)
+            {
+                return (outcomes.Select(o => o!).ToArray(), null);
+            }
+            await ApplyCacheHitsAsync(tx, machine, now, ct);
+            for (var i = 0; i < batch.Count; i++)
+            {
+                outcomes[i] ??= new CompleteOutcome(StoreStatus.Ok, null, await ClaimNextForAsync(machine, batch[i], activities[i]!, ct));
+            }
+            await tx.PersistAsync(wf, machine, [], now, ct);
+            return (outcomes.Select(o => o!).ToArray(), machine);
+        }, cancellationToken);
+        if (machine is not null)
+        {
+            NotifyCommitted(workflowId, machine);
+        }
+        return outcomes;
+    }
+
+    /// <summary>
+    /// Records one completion in the loaded workflow (creating the machine on first use), or answers it without a
+    /// change: not found, lease lost, or a repeat of a completion already recorded.
+    /// </summary>
+    private CompleteOutcome? Settle(WorkflowState wf, ref WorkflowMachine? machine, long now, Completion c, out ActivityState? activity)
+    {
+        activity = wf.Activities.Values.FirstOrDefault(a => a.Id == c.ActivityId);
+        if (activity is null)
+        {
+            return NoSuchActivity(c);
+        }
+        if (activity.Status == ActivityStatus.Completed && activity.LeaseOwner == c.WorkerId)
+        {
+            // A retried report whose first answer was lost: hand out again what that completion leased to the
+            // worker (stamped with its instant), or they would idle until their leases expire and cost an attempt.
+            var completedAt = activity.CompletedAt;
+            var leased = c.ClaimNext is null
+                ? []
+                : wf.Activities.Values.Where(a => a.Status == ActivityStatus.Running && a.LeaseOwner == c.WorkerId
+                    && a.ClaimedAt == completedAt).OrderBy(a => a.ReadyAt).Select(Handed).ToList();
+            return new CompleteOutcome(StoreStatus.Ok, "already completed", leased);
+        }
+        if (activity.Status != ActivityStatus.Running || activity.LeaseOwner != c.WorkerId)
+        {
+            return new CompleteOutcome(StoreStatus.Conflict, LostLeaseMessage(activity, c.WorkerId));
+        }
+        machine ??= new WorkflowMachine(wf, Defaults, Secrets, now);
+        machine.Complete(activity, c.Output, c.Costs);
+        if (activity.Status == ActivityStatus.Completed)
+        {
+            activity.LeaseOwner = c.WorkerId; // remembered so that a repeated report by the same worker is idempotent
+        }
+        return null;
+    }
+
+    private async Task<List<ClaimedActivity>> ClaimNextForAsync(WorkflowMachine machine, Completion c, ActivityState completed,
+        CancellationToken ct)
+    {
+        if (c.ClaimNext is not { } next)
+        {
+            return [];
+        }
+        var worker = next.Worker ?? completed.Worker;
+        var max = next.MaxActivities;
+        if (next.BorrowSlots is { } borrow && machine.CountClaimable(worker, next.ActivityNames) - max is var more and > 0)
+        {
+            max += await borrow(more, ct);
+        }
+        var claimed = machine.ClaimReady(worker, c.WorkerId, next.ActivityNames, max).ConvertAll(Handed);
+        foreach (var a in claimed)
+        {
+            Leases.Leased(a.ActivityId, a.WorkflowId);
+        }
+        return claimed;
+    }
+
+    private static CompleteOutcome NoSuchActivity(Completion c) => new(StoreStatus.NotFound, $"Activity {c.ActivityId} not found");
+
+    /// <summary>One worker's report of a result, as <see cref="CompleteAsync(string,string,JsonObject,CostReport,ClaimNext?,CancellationToken)"/> received it.</summary>
+    private sealed record Completion(string ActivityId, string WorkerId, JsonObject Output, CostReport Costs, ClaimNext? ClaimNext);
+
     public async Task<FailOutcome> FailAsync(string activityId, string workerId, ActivityError error, CostReport costs,
         CancellationToken cancellationToken)
     {
+        Leases.TryTake(activityId, out _);
         var (outcome, wfId, machine) = await WriteAsync<(FailOutcome, string?, WorkflowMachine?)>(async (tx, ct) =>
         {
             var now = Timestamps.Now();

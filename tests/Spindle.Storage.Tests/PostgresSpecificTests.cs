@@ -40,6 +40,37 @@ public sealed class PostgresSpecificTests(PostgresFixture postgres) : IAsyncLife
     public async Task DisposeAsync() => await Store.DisposeAsync();
 
     [Fact]
+    public async Task Complete_ReportsOfOneWorkflowArrivingWhileOneCommits_ShareTransactions()
+    {
+        const string fan = """
+            name: fan
+            activities:
+              - {key: start, activity_name: echo, dependency_of: [p0, p1, p2, p3, p4, p5, p6, p7]}
+              - {key: p0, activity_name: echo}
+              - {key: p1, activity_name: echo}
+              - {key: p2, activity_name: echo}
+              - {key: p3, activity_name: echo}
+              - {key: p4, activity_name: echo}
+              - {key: p5, activity_name: echo}
+              - {key: p6, activity_name: echo}
+              - {key: p7, activity_name: echo}
+            """;
+        var id = await DeployAndSubmitAsync(Store, fan);
+        var start = Assert.Single(await ClaimAsync(Store, "w1"));
+        await Store.CompleteAsync(start.ActivityId, "w1", new JsonObject(), 0, CancellationToken.None);
+        var branches = await ClaimAsync(Store, "w1", 100);
+
+        // The first report is in flight (waiting on the database) when the other seven arrive: they queue behind it
+        // in this process and commit together, one transaction (one instant) for all seven.
+        var outcomes = await Task.WhenAll(branches.Select(b => Store.CompleteAsync(b.ActivityId, "w1", new JsonObject(), 0, CancellationToken.None)));
+        Assert.All(outcomes, o => Assert.Equal(StoreStatus.Ok, o.Status));
+        var instants = (await Store.GetEventsAsync(id, null, 100, new HashSet<string> { EventTypes.ActivityCompleted }, CancellationToken.None))!
+            .Events.Where(e => e.ActivityKey != "start").Select(e => e.Timestamp).Distinct().Count();
+        Assert.Equal(2, instants);
+        Assert.Equal(WorkflowStatus.Completed, await Store.GetWorkflowStatusAsync(id, CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Cancel_ClaimCommitsWhileDecisionWaitsOnTheRow_DecisionStartsOverAndFlagsTheRunningActivity()
     {
         var id = await DeployAndSubmitAsync(Store, Single);

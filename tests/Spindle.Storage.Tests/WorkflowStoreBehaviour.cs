@@ -227,6 +227,78 @@ public abstract class WorkflowStoreBehaviour : IAsyncLifetime
         Assert.DoesNotContain((await CompleteClaimingNextAsync(a, "w1", 1)).Claimed!, c => c.ActivityKey == "b");
     }
 
+    private const string FanOutFanIn = """
+        name: fan_in
+        activities:
+          - {key: start, activity_name: echo, dependency_of: [p0, p1, p2, p3, p4, p5, p6, p7, p8, p9]}
+          - {key: p0, activity_name: echo, dependency_of: [end]}
+          - {key: p1, activity_name: echo, dependency_of: [end]}
+          - {key: p2, activity_name: echo, dependency_of: [end]}
+          - {key: p3, activity_name: echo, dependency_of: [end]}
+          - {key: p4, activity_name: echo, dependency_of: [end]}
+          - {key: p5, activity_name: echo, dependency_of: [end]}
+          - {key: p6, activity_name: echo, dependency_of: [end]}
+          - {key: p7, activity_name: echo, dependency_of: [end]}
+          - {key: p8, activity_name: echo, dependency_of: [end]}
+          - {key: p9, activity_name: echo, dependency_of: [end]}
+          - {key: end, activity_name: echo}
+        """;
+
+    [Fact]
+    public async Task Complete_FanInReportsArrivingTogether_RecordsEachOnceAndLeasesTheJoinToOneReporter()
+    {
+        var id = await DeployAndSubmitAsync(Store, FanOutFanIn);
+        var start = await ClaimOneAsync(Store, "start", "w1");
+        Assert.Equal(StoreStatus.Ok, (await Store.CompleteAsync(start.ActivityId, "w1", new JsonObject(), 0, CancellationToken.None)).Status);
+        var branches = await ClaimAsync(Store, "w1", 100);
+        Assert.Equal(10, branches.Count);
+
+        // All ten reports at once (they queue on the workflow and may share transactions), plus a report from a
+        // worker that holds no lease and a repeat of one report: each is answered as if it had come alone.
+        var reports = branches.Select(b => CompleteClaimingNextAsync(b, "w1", 1)).ToList();
+        var stranger = Store.CompleteAsync(branches[3].ActivityId, "w2", new JsonObject(), 0, CancellationToken.None);
+        var repeat = CompleteClaimingNextAsync(branches[5], "w1", 1);
+        var outcomes = await Task.WhenAll(reports);
+
+        Assert.All(outcomes, o => Assert.Equal(StoreStatus.Ok, o.Status));
+        Assert.Equal(StoreStatus.Conflict, (await stranger).Status);
+        Assert.Equal(StoreStatus.Ok, (await repeat).Status);
+        var join = Assert.Single(outcomes.Concat([await repeat]).SelectMany(o => o.Claimed!).DistinctBy(c => c.ActivityId));
+        Assert.Equal("end", join.ActivityKey);
+        var completed = (await Store.GetEventsAsync(id, null, 1000, new HashSet<string> { EventTypes.ActivityCompleted }, CancellationToken.None))!.Events;
+        Assert.Equal(11, completed.Count);
+        Assert.Equal(11, completed.Select(e => e.ActivityKey).Distinct().Count());
+
+        Assert.Empty((await CompleteClaimingNextAsync(join, "w1", 1)).Claimed!);
+        Assert.Equal(WorkflowStatus.Completed, await Store.GetWorkflowStatusAsync(id, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Complete_WithBorrowableSlots_AsksForWhatItsOwnSlotsCannotTakeAndLeasesWhatItGets()
+    {
+        await DeployAndSubmitAsync(Store, FanOutFanIn);
+        var start = await ClaimOneAsync(Store, "start", "w1");
+        var asked = new List<int>();
+        var outcome = await Store.CompleteAsync(start.ActivityId, "w1", new JsonObject(), CostReport.Of(0),
+            new ClaimNext(null, 2, null, (wanted, _) =>
+            {
+                asked.Add(wanted);
+                return Task.FromResult(3);
+            }), CancellationToken.None);
+        Assert.Equal(StoreStatus.Ok, outcome.Status);
+        Assert.Equal(8, Assert.Single(asked)); // ten became claimable, two fit the report's own slots
+        Assert.Equal(5, outcome.Claimed!.Count);
+        Assert.Equal(5, (await ClaimAsync(Store, "w2", 100)).Count);
+
+        // A chain step fits the report's own slot: nothing is borrowed.
+        var chainId = await DeployAndSubmitAsync(Store, Chain, new JsonObject { ["n"] = 1 });
+        var a = await ClaimOneAsync(Store, "a", "w3");
+        var next = await Store.CompleteAsync(a.ActivityId, "w3", new JsonObject { ["echo"] = a.Parameters.DeepClone() }, CostReport.Of(0),
+            new ClaimNext(null, 1, null, (_, _) => throw new InvalidOperationException("borrowed for a chain")), CancellationToken.None);
+        Assert.Equal("b", Assert.Single(next.Claimed!).ActivityKey);
+        Assert.NotNull(chainId);
+    }
+
     private Task<CompleteOutcome> CompleteClaimingNextAsync(ClaimedActivity a, string workerId, int max) =>
         Store.CompleteAsync(a.ActivityId, workerId, new JsonObject { ["echo"] = a.Parameters.DeepClone() }, CostReport.Of(0),
             new ClaimNext(null, max, null), CancellationToken.None);

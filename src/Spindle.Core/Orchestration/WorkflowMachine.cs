@@ -178,9 +178,8 @@ public sealed class WorkflowMachine
         {
             return claimed;
         }
-        bool Ready(ActivityState a) =>
-            a.Status == ActivityStatus.Pending && a.ReadyAt is { } at && at <= _now && string.Equals(a.Worker, worker, StringComparison.Ordinal);
-        foreach (var a in _wf.Activities.Values.Where(a => Ready(a) && (activityNames is null || activityNames.Contains(a.ActivityName)))
+        bool Ready(ActivityState a) => IsClaimable(a, worker, null);
+        foreach (var a in _wf.Activities.Values.Where(a => IsClaimable(a, worker, activityNames))
                      .OrderBy(a => a.ReadyAt).Take(max).ToList())
         {
             a.Status = ActivityStatus.Running;
@@ -197,6 +196,14 @@ public sealed class WorkflowMachine
         }
         return claimed;
     }
+
+    /// <summary>How many activities <see cref="ClaimReady"/> could lease right now, were there no limit.</summary>
+    public int CountClaimable(string worker, IReadOnlyCollection<string>? activityNames) =>
+        IsRunning ? _wf.Activities.Values.Count(a => IsClaimable(a, worker, activityNames)) : 0;
+
+    private bool IsClaimable(ActivityState a, string worker, IReadOnlyCollection<string>? activityNames) =>
+        a.Status == ActivityStatus.Pending && a.ReadyAt is { } at && at <= _now && string.Equals(a.Worker, worker, StringComparison.Ordinal)
+        && (activityNames is null || activityNames.Contains(a.ActivityName));
 
     /// <summary>A lease ran out: a failed attempt, offered again at once while retries remain (§6.4).</summary>
     public void ExpireLease(ActivityState activity)

@@ -232,7 +232,7 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
 
     // ---- worker protocol --------------------------------------------------------------------------------------
 
-    public override async Task<IReadOnlyList<ClaimedActivity>> ClaimAsync(ClaimCommand command, CancellationToken cancellationToken)
+    protected override async Task<IReadOnlyList<ClaimedActivity>> ClaimActivitiesAsync(ClaimCommand command, CancellationToken cancellationToken)
     {
         var named = command.ActivityNames is { Count: > 0 };
         await using var cmd = _dataSource.CreateCommand(named ? ClaimNamedSql : ClaimAnySql);

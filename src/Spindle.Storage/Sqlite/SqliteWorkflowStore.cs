@@ -188,7 +188,7 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
 
     // ---- worker protocol --------------------------------------------------------------------------------------
 
-    public override Task<IReadOnlyList<ClaimedActivity>> ClaimAsync(ClaimCommand command, CancellationToken cancellationToken) =>
+    protected override Task<IReadOnlyList<ClaimedActivity>> ClaimActivitiesAsync(ClaimCommand command, CancellationToken cancellationToken) =>
         LockedWriteAsync<IReadOnlyList<ClaimedActivity>>(tx =>
         {
             var now = Timestamps.Now();

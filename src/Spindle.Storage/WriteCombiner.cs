@@ -1,0 +1,107 @@
+namespace Spindle.Storage;
+
+/// <summary>
+/// Combines writes to one key that arrive while a write to that key is in flight into one batch, so that they share
+/// one transaction instead of queueing on the same row lock one commit after another (a fan-in's completions).
+/// The first arrival runs on its own at once, so a lone write waits for nothing; whatever arrives meanwhile is run
+/// as one batch when it ends, and so on until the key's queue is empty.
+/// </summary>
+/// <remarks>
+/// A batch serves several callers, so it runs to its end even when one of them stops waiting: a caller's token
+/// cancels its wait, not the write that records its result.
+/// </remarks>
+public sealed class WriteCombiner<TItem, TResult>
+{
+    /// <summary>Runs one batch; answers one result per item, in order.</summary>
+    public delegate Task<IReadOnlyList<TResult>> BatchRunner(string key, IReadOnlyList<TItem> items);
+
+    private readonly BatchRunner _run;
+    private readonly Dictionary<string, List<Pending>> _queues = new(StringComparer.Ordinal);
+
+    public WriteCombiner(BatchRunner run)
+    {
+        _run = run;
+    }
+
+    /// <summary>Keys with a write in flight (for tests).</summary>
+    public int ActiveKeys
+    {
+        get
+        {
+            lock (_queues)
+            {
+                return _queues.Count;
+            }
+        }
+    }
+
+    public Task<TResult> RunAsync(string key, TItem item, CancellationToken cancellationToken)
+    {
+        var pending = new Pending(item);
+        lock (_queues)
+        {
+            if (_queues.TryGetValue(key, out var queue))
+            {
+                queue.Add(pending);
+                return pending.Result.Task.WaitAsync(cancellationToken);
+            }
+            _queues[key] = [];
+        }
+        return LeadAsync(key, pending, cancellationToken);
+    }
+
+    private async Task<TResult> LeadAsync(string key, Pending own, CancellationToken cancellationToken)
+    {
+        await RunBatchAsync(key, [own]);
+        _ = DrainAsync(key);
+        return await own.Result.Task.WaitAsync(cancellationToken);
+    }
+
+    private async Task DrainAsync(string key)
+    {
+        while (true)
+        {
+            List<Pending> batch;
+            lock (_queues)
+            {
+                var queue = _queues[key];
+                if (queue.Count == 0)
+                {
+                    _queues.Remove(key);
+                    return;
+                }
+                batch = [.. queue];
+                queue.Clear();
+            }
+            await RunBatchAsync(key, batch);
+        }
+    }
+
+    /// <summary>Settles every item of the batch; never throws.</summary>
+    private async Task RunBatchAsync(string key, List<Pending> batch)
+    {
+        try
+        {
+            var results = await _run(key, batch.ConvertAll(p => p.Item));
+            for (var i = 0; i < batch.Count; i++)
+            {
+                batch[i].Result.TrySetResult(results[i]);
+            }
+        }
+        catch (Exception ex)
+        {
+            foreach (var p in batch)
+            {
+                p.Result.TrySetException(ex);
+            }
+        }
+    }
+
+    private sealed class Pending(TItem item)
+    {
+        public TItem Item { get; } = item;
+
+        // Continuations run off the batch's thread, so one waiter's continuation does not hold up the next batch.
+        public TaskCompletionSource<TResult> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}
