@@ -82,6 +82,7 @@ public static partial class SpindleServer
         var hub = new WakeupHub();
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(hub);
+        builder.Services.AddSingleton(new WaitingPolls());
         builder.Services.AddWorkflowStore(options, defaults, hub);
         AddAuth(builder.Services, options);
         builder.Services.AddSingleton(catalog);

@@ -71,7 +71,14 @@ public sealed class SpindleApiClient : IDisposable
     /// <c>POST /api/v1/workers/poll</c>: claims up to <paramref name="maxActivities"/> activities, holding the call
     /// for up to <paramref name="waitSeconds"/> (0 = answer at once).
     /// </summary>
-    public Task<PollResponse> PollAsync(int maxActivities, int waitSeconds, CancellationToken cancellationToken)
+    public Task<PollResponse> PollAsync(int maxActivities, int waitSeconds, CancellationToken cancellationToken) =>
+        PollAsync(maxActivities, waitSeconds, pollId: null, cancellationToken);
+
+    /// <summary>
+    /// As the other overload; <paramref name="pollId"/> names the long-poll so that this worker's completions can offer
+    /// its slots (<see cref="CompleteAsync(string, ActivityResult, int, int, string?, DateTimeOffset?, CancellationToken)"/>).
+    /// </summary>
+    public Task<PollResponse> PollAsync(int maxActivities, int waitSeconds, string? pollId, CancellationToken cancellationToken)
     {
         var request = new PollRequest
         {
@@ -79,6 +86,7 @@ public sealed class SpindleApiClient : IDisposable
             WorkerId = _options.WorkerId,
             MaxActivities = maxActivities,
             WaitSeconds = waitSeconds > 0 ? waitSeconds : null,
+            PollId = pollId,
             ActivityNames = _options.ActivityNames,
         };
         TimeSpan timeout = _options.RequestTimeout + TimeSpan.FromSeconds(Math.Max(0, waitSeconds));
@@ -109,7 +117,16 @@ public sealed class SpindleApiClient : IDisposable
     /// answer also carries up to that many of the workflow's next activities, leased to this worker.
     /// </summary>
     public Task<CompleteResponse> CompleteAsync(string activityId, ActivityResult result, int claimNext, DateTimeOffset? retryUntil,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken) =>
+        CompleteAsync(activityId, result, claimNext, claimNextFromPoll: 0, pollId: null, retryUntil, cancellationToken);
+
+    /// <summary>
+    /// As the other overloads; <paramref name="claimNextFromPoll"/> offers the slots this worker's waiting long-poll
+    /// <paramref name="pollId"/> holds as well: every activity in the answer beyond <paramref name="claimNext"/> was
+    /// taken from that poll.
+    /// </summary>
+    public Task<CompleteResponse> CompleteAsync(string activityId, ActivityResult result, int claimNext, int claimNextFromPoll,
+        string? pollId, DateTimeOffset? retryUntil, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(activityId);
         ArgumentNullException.ThrowIfNull(result);
@@ -120,6 +137,8 @@ public sealed class SpindleApiClient : IDisposable
             CostUsd = result.CostUsd,
             Usage = result.Usage is { Count: > 0 } usage ? usage : null,
             ClaimNext = claimNext > 0 ? claimNext : null,
+            ClaimNextFromPoll = claimNext > 0 && claimNextFromPoll > 0 && pollId is not null ? claimNextFromPoll : null,
+            PollId = claimNext > 0 && claimNextFromPoll > 0 ? pollId : null,
             Worker = claimNext > 0 ? _options.Worker : null,
             ActivityNames = claimNext > 0 ? _options.ActivityNames : null,
         };

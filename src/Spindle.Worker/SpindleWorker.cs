@@ -22,6 +22,9 @@ public sealed class SpindleWorker : IDisposable
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly SemaphoreSlim _slots;
+
+    // The slots the long-poll holds while it waits; a claim-next completion may hand them to the work it brings.
+    private readonly PollSlots _pollSlots;
     private readonly ConcurrentDictionary<long, RunningActivity> _running = new();
     private long _nextRunId;
     private int _started;
@@ -49,6 +52,7 @@ public sealed class SpindleWorker : IDisposable
         _api = apiClient ?? new SpindleApiClient(options, handler: null, _logger, _time);
         _ownsApi = apiClient is null;
         _slots = new SemaphoreSlim(options.MaxConcurrency, options.MaxConcurrency);
+        _pollSlots = new PollSlots(n => _slots.Release(n));
     }
 
     public SpindleWorkerOptions Options => _options;
@@ -140,25 +144,27 @@ public sealed class SpindleWorker : IDisposable
                 await _slots.WaitAsync(stoppingToken).ConfigureAwait(false);
                 slots = 1 + TakeFreeSlots(_options.PollBatchSize - 1);
 
-                PollResponse response = await _api.PollAsync(slots, waitSeconds.Value, stoppingToken).ConfigureAwait(false);
+                // From here the reservation owns the slots: completions may lend some of them while the poll waits.
+                int asked = slots;
+                var reservation = _pollSlots.Begin(asked);
+                slots = 0;
+                PollResponse response;
+                try
+                {
+                    response = await _api.PollAsync(asked, waitSeconds.Value, reservation.Id, stoppingToken).ConfigureAwait(false);
+                }
+                catch
+                {
+                    _pollSlots.End(reservation, 0);
+                    throw;
+                }
+
                 failures = 0;
+                int owned = _pollSlots.End(reservation, response.Activities.Count);
                 int handedOver = 0;
                 foreach (JsonNode? node in response.Activities)
                 {
-                    bool ownsSlot = handedOver < slots;
-                    if (ownsSlot)
-                    {
-                        handedOver++;
-                    }
-
-                    Start(node, ownsSlot);
-                }
-
-                int unused = slots - handedOver;
-                slots = 0;
-                if (unused > 0)
-                {
-                    _slots.Release(unused);
+                    Start(node, ownsSlot: handedOver++ < owned);
                 }
 
                 if (response.Activities.Count == 0 && waitSeconds.Value == 0)
@@ -481,18 +487,29 @@ public sealed class SpindleWorker : IDisposable
     {
         bool ask = _claimNext && !_draining && run.OwnsSlot;
         int extra = ask ? TakeFreeSlots(_options.PollBatchSize - 1) : 0;
+        int own = ask ? 1 + extra : 0;
+        var (poll, offered) = ask ? _pollSlots.Offer() : (null, 0);
 
         int handed = 0;
         try
         {
-            CompleteResponse response = await _api.CompleteAsync(run.Claim.ActivityId, result, ask ? 1 + extra : 0, run.LeaseExpiresAt, CancellationToken.None).ConfigureAwait(false);
+            CompleteResponse response = await _api.CompleteAsync(run.Claim.ActivityId, result, own, offered, poll?.Id, run.LeaseExpiresAt, CancellationToken.None).ConfigureAwait(false);
             if (ask && response.Activities is { Count: > 0 } next)
             {
-                // The completed run's slot goes to the first activity, the extra slots to the rest.
+                // The completed run's slot goes to the first activity, the extra slots to the rest; the server took
+                // any beyond those from the waiting poll's slots.
+                int fromPoll = Math.Max(0, next.Count - own);
+                int owned = own;
+                if (poll is not null)
+                {
+                    owned += _pollSlots.Settle(poll, fromPoll);
+                    poll = null;
+                }
+
                 run.SlotHandedOn = true;
                 foreach (JsonNode? node in next)
                 {
-                    bool ownsSlot = handed < 1 + extra;
+                    bool ownsSlot = handed < owned;
                     if (ownsSlot)
                     {
                         handed++;
@@ -504,7 +521,12 @@ public sealed class SpindleWorker : IDisposable
         }
         finally
         {
-            int unused = extra - Math.Max(0, handed - 1);
+            if (poll is not null)
+            {
+                _pollSlots.Settle(poll, 0);
+            }
+
+            int unused = extra - Math.Max(0, Math.Min(handed, own) - 1);
             if (unused > 0)
             {
                 _slots.Release(unused);

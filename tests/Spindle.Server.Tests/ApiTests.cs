@@ -201,6 +201,77 @@ public sealed class ApiTests(ServerFixture server)
         Assert.Equal("completed", wf["status"]!.GetValue<string>());
     }
 
+    private static string FanOutYaml(string name, string queue, int width) =>
+        $"name: {name}\nactivities:\n" +
+        $"  - {{key: start, worker: {queue}, activity_name: echo, dependency_of: [{string.Join(", ", Enumerable.Range(0, width).Select(i => $"p{i}"))}]}}\n" +
+        string.Concat(Enumerable.Range(0, width).Select(i => $"  - {{key: p{i}, worker: {queue}, activity_name: echo}}\n"));
+
+    private async Task<JsonArray> NamedLongPollAsync(string workerId, string pollId, int max, string queue)
+    {
+        var (status, body) = await server.PostAsync("/api/v1/workers/poll", new JsonObject
+        {
+            ["worker"] = queue, ["worker_id"] = workerId, ["max_activities"] = max, ["wait_seconds"] = 20, ["poll_id"] = pollId,
+        });
+        Assert.Equal(200, status);
+        return body["activities"]!.AsArray();
+    }
+
+    [Fact]
+    public async Task Complete_WithClaimNextFromPoll_TakesTheWaitingPollsSlotsAndThePollAnswersWhenNoneAreLeft()
+    {
+        var name = Unique("fan_borrow");
+        var queue = Unique("q");
+        await server.DeployAsync(FanOutYaml(name, queue, 5));
+        await server.SubmitAsync(name);
+        var start = Assert.Single(await server.PollAsync("w1", max: 1, worker: queue))!;
+        var complete = $"/api/v1/activities/{start["activity_id"]}/complete";
+        Assert.Equal(422, (await server.PostAsync(complete, new JsonObject
+        {
+            ["worker_id"] = "w1", ["output"] = new JsonObject(), ["claim_next"] = 1, ["claim_next_from_poll"] = 101,
+        })).Status);
+
+        var waiting = NamedLongPollAsync("w1", "poll-1", 3, queue);
+        await Task.Delay(300); // the long-poll has found nothing and waits, holding three slots
+        Assert.False(waiting.IsCompleted);
+        var (status, answer) = await server.PostAsync(complete, new JsonObject
+        {
+            ["worker_id"] = "w1", ["output"] = new JsonObject(), ["claim_next"] = 1, ["claim_next_from_poll"] = 3, ["poll_id"] = "poll-1",
+            ["worker"] = queue,
+        });
+        Assert.Equal(200, status);
+        Assert.Equal(4, answer["count"]!.GetValue<int>()); // its own slot and the poll's three
+
+        // The poll has no slot left: it answers at once, empty, instead of waiting out its 20 s.
+        Assert.Empty(await waiting.WaitAsync(TimeSpan.FromSeconds(5)));
+        Assert.Single(await server.PollAsync("w2", worker: queue));
+    }
+
+    [Fact]
+    public async Task Complete_WithClaimNextFromPollBeyondTheFanOut_GivesTheRestBackToThePoll()
+    {
+        var name = Unique("fan_giveback");
+        var queue = Unique("q");
+        await server.DeployAsync(FanOutYaml(name, queue, 3));
+        await server.SubmitAsync(name);
+        var start = Assert.Single(await server.PollAsync("w1", max: 1, worker: queue))!;
+
+        var waiting = NamedLongPollAsync("w1", "poll-1", 3, queue);
+        await Task.Delay(300);
+        var (_, answer) = await server.PostAsync($"/api/v1/activities/{start["activity_id"]}/complete", new JsonObject
+        {
+            ["worker_id"] = "w1", ["output"] = new JsonObject(), ["claim_next"] = 1, ["claim_next_from_poll"] = 3, ["poll_id"] = "poll-1",
+            ["worker"] = queue,
+        });
+        Assert.Equal(3, answer["count"]!.GetValue<int>()); // one own slot, two of the poll's
+
+        // The poll kept one slot and still waits; new work gets it, and no more than it.
+        await Task.Delay(100);
+        Assert.False(waiting.IsCompleted);
+        await server.SubmitAsync(name);
+        await server.SubmitAsync(name);
+        Assert.Single(await waiting.WaitAsync(TimeSpan.FromSeconds(5)));
+    }
+
     [Fact]
     public async Task Poll_LongPoll_WakesPromptlyWhenWorkArrives()
     {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Spindle.Worker;
 
@@ -80,30 +81,55 @@ public sealed class ClaimNextWorkerTests(ServerFixture server)
         Assert.NotEqual(stamps[("ActivityCompleted", "b")], stamps[("ActivityStarted", "c")]);
     }
 
-    [Fact]
-    public async Task RunAsync_ClaimNextOnWideFanOut_NeverRunsMoreThanMaxConcurrency()
+    private static string FanYaml(string name, string queue) =>
+        $"name: {name}\nactivities:\n" +
+        $"  - {{key: start, worker: {queue}, activity_name: work, dependency_of: [{string.Join(", ", Branches)}]}}\n" +
+        string.Concat(Branches.Select(k => $"  - {{key: {k}, worker: {queue}, activity_name: work, dependency_of: [end]}}\n")) +
+        $"  - {{key: end, worker: {queue}, activity_name: work}}\n";
+
+    private static readonly List<string> Branches = Enumerable.Range(0, 10).Select(i => $"p{i}").ToList();
+
+    /// <summary>An activity that takes <paramref name="startMs"/> for the start and 20 ms otherwise, counting how many run at once.</summary>
+    private static ActivityRegistry CountingWork(StrongBox<int> peak, int startMs = 20)
     {
-        var name = Unique("eager_fan");
-        var queue = Unique("q");
-        var keys = Enumerable.Range(0, 10).Select(i => $"p{i}").ToList();
-        var yaml = $"name: {name}\nactivities:\n" +
-            $"  - {{key: start, worker: {queue}, activity_name: work, dependency_of: [{string.Join(", ", keys)}]}}\n" +
-            string.Concat(keys.Select(k => $"  - {{key: {k}, worker: {queue}, activity_name: work, dependency_of: [end]}}\n")) +
-            $"  - {{key: end, worker: {queue}, activity_name: work}}\n";
-        int running = 0, peak = 0;
-        var registry = new ActivityRegistry().Register("work", async (_, ct) =>
+        var running = 0;
+        return new ActivityRegistry().Register("work", async (context, ct) =>
         {
             var now = Interlocked.Increment(ref running);
             int seen;
-            while ((seen = Volatile.Read(ref peak)) < now && Interlocked.CompareExchange(ref peak, now, seen) != seen)
+            while ((seen = Volatile.Read(ref peak.Value)) < now && Interlocked.CompareExchange(ref peak.Value, now, seen) != seen)
             {
             }
-            await Task.Delay(20, ct);
+            await Task.Delay(context.ActivityKey == "start" ? startMs : 20, ct);
             Interlocked.Decrement(ref running);
             return new ActivityResult([]);
         });
-        var events = await RunUntilDoneAsync(Options(queue, o => { o.MaxConcurrency = 2; o.PollBatchSize = 5; }), registry, name, yaml);
-        Assert.InRange(peak, 1, 2);
+    }
+
+    [Theory]
+    [InlineData(2, 5, 20)]
+    [InlineData(4, 4, 300)] // the long-poll waits on the server holding three slots when the start reports
+    public async Task RunAsync_ClaimNextOnWideFanOut_NeverRunsMoreThanMaxConcurrency(int maxConcurrency, int batch, int startMs)
+    {
+        var name = Unique("eager_fan");
+        var queue = Unique("q");
+        var peak = new StrongBox<int>();
+        var events = await RunUntilDoneAsync(Options(queue, o => { o.MaxConcurrency = maxConcurrency; o.PollBatchSize = batch; }),
+            CountingWork(peak, startMs), name, FanYaml(name, queue));
+        Assert.InRange(peak.Value, 1, maxConcurrency);
         Assert.Equal(12, events["events"]!.AsArray().Count(e => e!["event_type"]!.GetValue<string>() == "ActivityCompleted"));
+    }
+
+    [Fact]
+    public async Task RunAsync_FanOutWhileThePollWaits_LeasesEveryBranchInTheStartsCompletion()
+    {
+        var name = Unique("eager_fan_out");
+        var queue = Unique("q");
+        var peak = new StrongBox<int>();
+        // The start runs long enough for the worker's next long-poll to be waiting on the server with its free slots.
+        var stamps = Stamps(await RunUntilDoneAsync(Options(queue, o => { o.MaxConcurrency = 16; o.PollBatchSize = 16; }),
+            CountingWork(peak, startMs: 300), name, FanYaml(name, queue)));
+        Assert.All(Branches, k => Assert.Equal(stamps[("ActivityCompleted", "start")], stamps[("ActivityStarted", k)]));
+        Assert.InRange(peak.Value, 1, 16);
     }
 }

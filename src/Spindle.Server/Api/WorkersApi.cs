@@ -22,7 +22,7 @@ public static class WorkersApi
     }
 
     public static async Task<IResult> PollActivities(HttpRequest request, IWorkflowStore store, WakeupHub hub,
-        IHostApplicationLifetime lifetime, CancellationToken cancellationToken)
+        WaitingPolls waitingPolls, IHostApplicationLifetime lifetime, CancellationToken cancellationToken)
     {
         var (body, error) = await RequestBody.ReadObjectAsync(request, allowEmpty: false, cancellationToken);
         if (error is not null)
@@ -34,26 +34,36 @@ public static class WorkersApi
         var workerId = fields.String("worker_id", required: true, maxLength: 255);
         var max = fields.Int("max_activities", 1, 1, 100);
         var wait = fields.Int("wait_seconds", 0, 0, 30);
+        // The worker's name for this long-poll: its completions may then offer the poll's slots (claim_next_from_poll).
+        var pollId = fields.String("poll_id", required: false, maxLength: 64);
         var names = ActivityNames(body!, fields);
         if (fields.HasErrors)
         {
             return ApiErrors.Validation(fields.Errors);
         }
 
-        var command = new ClaimCommand(worker!, workerId!, max, names);
         var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(wait);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(lifetime.ApplicationStopping, cancellationToken);
+        using var slots = waitingPolls.Register(workerId!, pollId, max, waits: wait > 0);
+        using var wake = CancellationTokenSource.CreateLinkedTokenSource(linked.Token, slots.Exhausted);
         while (true)
         {
             // Take the signal before claiming: a wake-up that lands between the claim and the wait still counts.
             var signal = hub.WorkerSignal(worker!);
-            var claimed = await store.ClaimAsync(command, cancellationToken);
+            var stillFree = slots.BeginClaim();
+            if (stillFree == 0)
+            {
+                return Json.Result(ClaimedJson([])); // completions took every slot it held
+            }
+            var claimed = await store.ClaimAsync(new ClaimCommand(worker!, workerId!, stillFree, names), cancellationToken);
             var remaining = deadline - DateTimeOffset.UtcNow;
             if (claimed.Count > 0 || remaining <= TimeSpan.Zero || linked.IsCancellationRequested)
             {
+                slots.EndClaim(claimed.Count, answering: true);
                 return Json.Result(ClaimedJson(claimed));
             }
-            await signal.WaitAsync(remaining < FallbackRecheck ? remaining : FallbackRecheck, linked.Token)
+            slots.EndClaim(0, answering: false);
+            await signal.WaitAsync(remaining < FallbackRecheck ? remaining : FallbackRecheck, wake.Token)
                 .ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             if (linked.IsCancellationRequested)
             {
@@ -142,7 +152,7 @@ public static class WorkersApi
     }
 
     public static async Task<IResult> CompleteActivity(string activityId, HttpRequest request, IWorkflowStore store, ModelCatalog catalog,
-        CancellationToken cancellationToken)
+        WaitingPolls waitingPolls, CancellationToken cancellationToken)
     {
         var (body, error) = await RequestBody.ReadObjectAsync(request, allowEmpty: false, cancellationToken);
         if (error is not null)
@@ -156,6 +166,9 @@ public static class WorkersApi
         var usage = ReadUsage(body!, fields);
         // The claim-next extension: the worker's freed slot takes the next step in the same transaction.
         var claimNext = fields.Int("claim_next", 0, 0, 100);
+        // The slots the worker's long-poll poll_id holds: usable too while that poll is this server's.
+        var fromPoll = fields.Int("claim_next_from_poll", 0, 0, 100);
+        var pollId = fields.String("poll_id", required: false, maxLength: 64);
         var worker = fields.String("worker", required: false);
         var names = ActivityNames(body!, fields);
         if (fields.HasErrors)
@@ -164,8 +177,27 @@ public static class WorkersApi
         }
         var warnings = new List<string>();
         var report = Price(cost, usage, catalog, warnings);
-        var next = claimNext > 0 ? new ClaimNext(worker, claimNext, names) : null;
-        var outcome = await store.CompleteAsync(activityId, workerId!, output!.DeepClone().AsObject(), report, next, cancellationToken);
+        WaitingPolls.Poll? poll = null;
+        var borrowed = 0;
+        async Task<int> BorrowFromPoll(int wanted, CancellationToken ct)
+        {
+            poll?.GiveBack(borrowed); // the transaction started over: what the first try took goes back first
+            (poll, borrowed) = await waitingPolls.TakeAsync(workerId!, pollId!, Math.Min(wanted, fromPoll), ct);
+            return borrowed;
+        }
+        var next = claimNext > 0 ? new ClaimNext(worker, claimNext, names, fromPoll > 0 && pollId is not null ? BorrowFromPoll : null) : null;
+        CompleteOutcome outcome;
+        try
+        {
+            outcome = await store.CompleteAsync(activityId, workerId!, output!.DeepClone().AsObject(), report, next, cancellationToken);
+        }
+        catch
+        {
+            poll?.GiveBack(borrowed);
+            throw;
+        }
+        // The worker counts every activity beyond its own claim_next as taken from its poll; the rest go back.
+        poll?.GiveBack(borrowed - Math.Max(0, (outcome.Claimed?.Count ?? 0) - claimNext));
         return outcome.Status switch
         {
             StoreStatus.NotFound => ApiErrors.NotFound(outcome.Message!),

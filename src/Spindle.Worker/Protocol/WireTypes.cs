@@ -15,6 +15,9 @@ public sealed record PollRequest
     /// <summary>Long-poll wait; omitted from the body when null.</summary>
     public int? WaitSeconds { get; init; }
 
+    /// <summary>This worker's name for the long-poll, so that its completions can offer the poll's slots (claim-next).</summary>
+    public string? PollId { get; init; }
+
     public IReadOnlyList<string>? ActivityNames { get; init; }
 }
 
@@ -108,6 +111,15 @@ public sealed record CompleteRequest
 
     /// <summary>The <c>claim-next</c> extension: how many of the workflow's next activities to lease with the answer.</summary>
     public int? ClaimNext { get; init; }
+
+    /// <summary>
+    /// Slots held by this worker's waiting long-poll that the server may use for those claims too (it takes them from
+    /// the poll, which then answers with that many fewer); every activity beyond <see cref="ClaimNext"/> came from them.
+    /// </summary>
+    public int? ClaimNextFromPoll { get; init; }
+
+    /// <summary>The long-poll whose slots <see cref="ClaimNextFromPoll"/> offers (its <see cref="PollRequest.PollId"/>).</summary>
+    public string? PollId { get; init; }
 
     /// <summary>Routing key of those claims (with <see cref="ClaimNext"/>).</summary>
     public string? Worker { get; init; }
