@@ -133,7 +133,7 @@ spindle_sqlite() { # MODE
   start_spindle "spindle-sqlite-$mode" --data-dir "$data"
   log "Spindle std worker on SQLite ($mode) at $spindle_url"
   run_driver "$spindle_url" spindle "$variant" \
-    "spindle serve --insecure-dev, embedded SQLite (WAL, synchronous=NORMAL), in-process std worker (concurrency 32, claim batch ≤32, long-poll)" \
+    "spindle serve --insecure-dev, embedded SQLite (WAL, synchronous=NORMAL), in-process std worker (concurrency 64, claim batch ≤32, long-poll, claim-next with the poll's slots)" \
     --deploy --events --mode "$mode" --proc "engine=$spindle_pid" $(solo_arg "$mode") || status=1
   stop_pids "$spindle_pid"
 }
@@ -179,7 +179,7 @@ spindle_pg() { # MODE
   start_spindle "spindle-pg-$mode" --database-url "$(spindle_pg_url spindle_bench)" --data-dir "$work/pg-data-$mode"
   log "Spindle std worker on PostgreSQL ($mode) at $spindle_url"
   run_driver "$spindle_url" spindle std-postgres \
-    "spindle serve --insecure-dev --database-url (PostgreSQL, fsync+synchronous_commit on), in-process std worker (concurrency 32, claim batch ≤32, long-poll)" \
+    "spindle serve --insecure-dev --database-url (PostgreSQL, fsync+synchronous_commit on), in-process std worker (concurrency 64, claim batch ≤32, long-poll, claim-next with the poll's slots)" \
     --deploy --events --mode "$mode" --proc "engine=$spindle_pid" --proc "db=$pgpid" $(solo_arg "$mode") || status=1
   stop_pids "$spindle_pid"
 }

@@ -38,8 +38,14 @@ public sealed class ServerOptions
 
     public int DefaultMaxRetries { get; set; } = 3;
 
+    /// <summary>
+    /// Concurrency of the built-in std worker by default. Its activities wait on I/O (HTTP, SQL, model APIs), and a
+    /// fan-out can only be leased with the result that unblocks it as far as free slots reach, so slots are cheap here.
+    /// </summary>
+    public const int DefaultStdWorkerConcurrency = 64;
+
     /// <summary>Concurrency of the built-in std worker.</summary>
-    public int StdWorkerConcurrency { get; set; } = 32;
+    public int StdWorkerConcurrency { get; set; } = DefaultStdWorkerConcurrency;
 
     /// <summary>Local py-std worker processes started (and restarted) by the server; 0 for none.</summary>
     public int PythonWorkers { get; set; }

@@ -52,7 +52,7 @@ internal static class ServeCommand
         {
             Description = "How many activities the built-in std worker runs at once",
             HelpName = "N",
-            DefaultValueFactory = _ => int.TryParse(CommandSupport.Env("SPINDLE_WORKER_CONCURRENCY"), out var n) ? n : 32,
+            DefaultValueFactory = _ => int.TryParse(CommandSupport.Env("SPINDLE_WORKER_CONCURRENCY"), out var n) ? n : ServerOptions.DefaultStdWorkerConcurrency,
         };
         var pythonWorkers = new Option<int>("--python-workers")
         {
