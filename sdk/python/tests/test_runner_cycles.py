@@ -38,7 +38,7 @@ class _ChainApi:
     async def info(self) -> dict[str, Any]:
         return {"features": ["claim-next"]}
 
-    async def poll(self, max_activities: int, wait_seconds: int, activity_names: Any) -> list[Any]:
+    async def poll(self, max_activities: int, wait_seconds: int, activity_names: Any, **options: Any) -> list[Any]:
         if not self.polled:
             self.polled = True
             return [_claimed(0)]

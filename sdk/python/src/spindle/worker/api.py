@@ -43,7 +43,17 @@ class WorkerApi:
         body = response.json()
         return body if isinstance(body, dict) else {}
 
-    async def poll(self, max_activities: int, wait_seconds: int, activity_names: tuple[str, ...] | None) -> list[Any]:
+    async def poll(
+        self,
+        max_activities: int,
+        wait_seconds: int,
+        activity_names: tuple[str, ...] | None,
+        *,
+        poll_id: str | None = None,
+    ) -> list[Any]:
+        """Claims up to ``max_activities``, holding the call up to ``wait_seconds`` (long-poll). ``poll_id`` names a
+        long-poll so that this worker's completions can offer its slots while it waits (``claim_next_from_poll``);
+        only a long-poll lends them, so it is sent only with ``wait_seconds``."""
         body: dict[str, Any] = {
             "worker": self.config.worker,
             "worker_id": self.config.worker_id,
@@ -51,6 +61,8 @@ class WorkerApi:
         }
         if wait_seconds > 0:
             body["wait_seconds"] = wait_seconds
+            if poll_id:
+                body["poll_id"] = poll_id
         if activity_names:
             body["activity_names"] = list(activity_names)
         response = await self.transport.request(
@@ -78,13 +90,18 @@ class WorkerApi:
         usage: list[dict[str, Any]] | None,
         retry_until: float | None,
         claim_next: int = 0,
+        claim_next_from_poll: int = 0,
+        poll_id: str | None = None,
         activity_names: tuple[str, ...] | None = None,
     ) -> dict[str, Any]:
         """Records a result. With ``claim_next`` (the ``claim-next`` extension, 1–100) the server also leases up to
         that many of the workflow's activities that are claimable once the result is recorded, on this worker's
         routing key and ``activity_names``, in the same transaction; they come back as ``activities``, each shaped
-        like a poll's. A retry after a network error sends the same body: if the first attempt was recorded, the
-        server answers the repeat with no activities (what the lost answer carried comes back after its lease)."""
+        like a poll's. ``claim_next_from_poll`` (0–100) with ``poll_id`` also offers the slots this worker's waiting
+        long-poll ``poll_id`` holds: every activity in the answer beyond ``claim_next`` took one of them (the server
+        takes them from that poll). A retry after a network error sends the same body: if the first attempt was
+        recorded, the server answers the repeat with the activities the first one leased (still on their first
+        lease) and claims nothing new."""
         body: dict[str, Any] = {"worker_id": self.config.worker_id, "output": output}
         if cost_usd is not None:
             body["cost_usd"] = cost_usd
@@ -93,6 +110,10 @@ class WorkerApi:
         if claim_next > 0:
             body["claim_next"] = claim_next
             body["worker"] = self.config.worker
+            if claim_next_from_poll > 0 and poll_id:
+                # The server's limit; a poll never holds more than poll_batch_size (at most 100) anyway.
+                body["claim_next_from_poll"] = min(claim_next_from_poll, 100)
+                body["poll_id"] = poll_id
             if activity_names:
                 body["activity_names"] = list(activity_names)
         return await self._report(activity_id, "complete", body, retry_until)

@@ -2,7 +2,8 @@
 
 The server owns every decision; the runner only executes and reports, and never retries an activity itself.
 With the ``claim-next`` extension a completion also asks for the workflow's next activities, which start at once in
-the slot of the completed one (and in slots reserved before asking), as if a poll had returned them.
+the slot of the completed one (and in slots reserved before asking, or lent by the waiting long-poll), as if a poll
+had returned them.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .._backoff import POLL_BACKOFF
 from .._transport import AsyncTransport, ClientCredentials
 from ..errors import ActivityError, ApiError
 from ..jsonconv import NotSerializableError, to_json_value
+from ._poll_slots import PollReservation, PollSlots
 from .api import LeaseLostError, WorkerApi
 from .config import WorkerConfig
 from .context import ActivityContext, ActivityResult, format_money, parse_file_ref
@@ -71,6 +73,8 @@ class WorkerStats:
     claimed: int = 0
     #: Of those, the activities a completion returned (``claim-next``).
     claimed_next: int = 0
+    #: Of those, the activities that took slots the waiting long-poll lent (``claim_next_from_poll``).
+    claimed_from_poll: int = 0
     completed: int = 0
     failed: int = 0
     dropped: int = 0
@@ -176,9 +180,11 @@ class Worker:
         self._pending_stop: bool | None = None
         self._slot_freed: asyncio.Event | None = None
         self._executions: dict[int, _Execution] = {}
-        #: Slots taken by a poll or a claim-next completion in flight, on top of the running executions: a worker
-        #: never asks for more activities than it can start at once.
+        #: Slots taken by a claim-next completion in flight, on top of the running executions and the slots polls
+        #: hold (``_poll_slots``): a worker never asks for more activities than it can start at once.
         self._reserved = 0
+        #: The slots each poll holds until its answer, and until the answers of the completions that offered them.
+        self._poll_slots = PollSlots(release=self._poll_slots_released)
         self._run_ids = itertools.count(1)
         self._loggers: dict[str, logging.Logger] = {}
         self._started = False
@@ -227,7 +233,12 @@ class Worker:
         return len(self._executions)
 
     def _free_slots(self) -> int:
-        return self.config.max_concurrency - len(self._executions) - self._reserved
+        return self.config.max_concurrency - len(self._executions) - self._reserved - self._poll_slots.held
+
+    def _poll_slots_released(self, slots: int) -> None:
+        # Only a poll's leftover held past its answer (an offer was open) can free slots the poll loop waits for.
+        if self._slot_freed is not None:
+            self._slot_freed.set()
 
     @property
     def claims_next(self) -> bool:
@@ -397,10 +408,20 @@ class Worker:
                         slot_waiter.cancel()
                         continue
                     asked = min(free, cfg.poll_batch_size)
-                    # Reserved while the poll is held, so that a claim-next completion meanwhile counts them as taken.
-                    self._reserved += asked
+                    # Held while the poll is out, so that a claim-next completion meanwhile counts them as taken. Only
+                    # a named long-poll lends them to completions (a poll that answers at once has none to spare).
+                    lends = self.wait_seconds > 0 and self.claims_next
+                    reservation = self._poll_slots.begin(asked, lendable=lends)
+                    activities: list[Any] = []
                     try:
-                        poll = asyncio.ensure_future(self.api.poll(asked, self.wait_seconds, self._activity_filter()))
+                        poll = asyncio.ensure_future(
+                            self.api.poll(
+                                asked,
+                                self.wait_seconds,
+                                self._activity_filter(),
+                                poll_id=reservation.id if lends else None,
+                            )
+                        )
                         await asyncio.wait({poll, stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
                         if not poll.done():
                             # Shutting down: abort the held long-poll (§7).
@@ -409,9 +430,20 @@ class Worker:
                             break
                         activities = poll.result()
                     finally:
-                        self._reserved -= asked
+                        # No await from here until they start: the slots pass from the poll to its activities.
+                        owned = self._poll_slots.end(reservation, len(activities))
                     self.stats.polls += 1
                     failures = 0
+                    if len(activities) > owned:
+                        # A server fault: completions already took the rest of the poll's slots. Running these would
+                        # exceed max_concurrency; their leases run out and they are offered again.
+                        log.error(
+                            "Poll %s returned %d activities with %d slot(s) left for them; ignoring the surplus",
+                            reservation.id,
+                            len(activities),
+                            owned,
+                        )
+                        activities = activities[:owned]
                     for raw in activities:
                         self._start(raw)
                     if not activities and self.wait_seconds == 0:
@@ -664,13 +696,19 @@ class Worker:
         assert self.api is not None
         cfg = self.config
         extra = 0
+        poll: PollReservation | None = None
+        lent = 0
         if self.claims_next:
             # This activity's slot, plus free ones up to the poll batch, taken before asking (capacity rule).
             extra = max(0, min(cfg.poll_batch_size - 1, self._free_slots()))
             self._reserved += extra
             claim = 1 + extra
+            # The waiting long-poll's slots too: a fan-out this result unblocks is then leased right here, instead of
+            # one wake-up and one claim later by the poll, which would fill those slots with it anyway.
+            poll, lent = self._poll_slots.offer()
         else:
             claim = 0
+        claimed: list[Any] = []
         try:
             answer = await self.api.complete(
                 execution.activity_id,
@@ -679,22 +717,31 @@ class Worker:
                 usage=outcome.usage,
                 retry_until=execution.lease_expires_at,
                 claim_next=claim,
+                claim_next_from_poll=lent,
+                poll_id=poll.id if poll is not None else None,
                 activity_names=self._activity_filter() if claim else None,
             )
+            activities = answer.get("activities") if claim else None
+            claimed = activities if isinstance(activities, list) else []
         finally:
             self._reserved -= extra
+            # The server counts every activity beyond claim_next as taken from the poll, and so does the worker; on
+            # a failed call nothing was taken. No await from here until they start: the slots pass to the activities.
+            covered = self._poll_slots.settle(poll, max(0, len(claimed) - claim)) if poll is not None else 0
         self.stats.completed += 1
-        activities = answer.get("activities") if claim else None
-        claimed = activities if isinstance(activities, list) else []
-        if len(claimed) > claim:
+        self.stats.claimed_from_poll += covered
+        if len(claimed) > claim + covered:
             # A server fault: leases this worker has no slot for run out and are offered again.
             log.error(
-                "Activity %s: the completion returned %d activities for claim_next=%d; ignoring the surplus",
+                "Activity %s: the completion returned %d activities for claim_next=%d and %d slot(s) of poll %s; "
+                "ignoring the surplus",
                 execution.activity_id,
                 len(claimed),
                 claim,
+                covered,
+                poll.id if poll is not None else "-",
             )
-            claimed = claimed[:claim]
+            claimed = claimed[: claim + covered]
         if log.isEnabledFor(logging.DEBUG):
             log.debug("Activity %s completed%s", execution.activity_id, f"; claimed {len(claimed)} next" if claimed else "")
         return claimed
