@@ -121,7 +121,8 @@ solo_arg() { if (( ! smoke )) && [[ $1 == poll ]]; then echo "--solo 30"; fi; }
 start_spindle() { # LOGNAME extra serve args... ; sets spindle_pid spindle_url
   local name="$1"; shift
   local port; port="$(free_port)"
-  dotnet "$spindle_dll" serve --insecure-dev --port "$port" "$@" >"$work/$name.log" 2>&1 &
+  # As ./spindle serve runs it (JIT-compiled framework code instead of ReadyToRun, see ./spindle).
+  DOTNET_ReadyToRun="${DOTNET_ReadyToRun:-0}" dotnet "$spindle_dll" serve --insecure-dev --port "$port" "$@" >"$work/$name.log" 2>&1 &
   spindle_pid=$!; pids_to_stop+=("$spindle_pid")
   spindle_url="http://127.0.0.1:$port"
   wait_http "$spindle_url/health" 60
