@@ -183,6 +183,10 @@ public static partial class SpindleServer
             BadHttpRequestException bad => ApiErrors.Envelope(bad.StatusCode, "BAD_REQUEST", bad.Message),
             _ when StoreAvailability.IsUnavailable(error) =>
                 ApiErrors.Envelope(503, "SERVICE_UNAVAILABLE", "The database is unavailable right now; retry shortly"),
+            // Every try of the decision found rows changed under it (a burst of claims on one workflow): nothing was
+            // written, and the same request succeeds once the burst has passed.
+            WriteConflictException => ApiErrors.Envelope(503, "SERVICE_UNAVAILABLE",
+                "The workflow's rows kept changing while this request was decided; nothing was written, retry shortly"),
             _ => ApiErrors.Envelope(500, "INTERNAL_ERROR", "Internal server error; see the server log for details"),
         };
         await result.ExecuteAsync(context);

@@ -189,6 +189,28 @@ public abstract class WorkflowStoreBehaviour : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Complete_WithClaimNext_LeavesWhatWasAlreadyClaimableToThePollers()
+    {
+        const string fanOut = """
+            name: fan_out_wide
+            activities:
+              - {key: start, activity_name: echo, dependency_of: [p0, p1, p2, p3]}
+              - {key: p0, activity_name: echo}
+              - {key: p1, activity_name: echo}
+              - {key: p2, activity_name: echo}
+              - {key: p3, activity_name: echo}
+            """;
+        await DeployAndSubmitAsync(Store, fanOut);
+        var start = await ClaimOneAsync(Store, "start", "w1");
+        var p0 = Assert.Single((await CompleteClaimingNextAsync(start, "w1", 1)).Claimed!);
+
+        // p1-p3 were claimable before p0's report: pollers may be claiming them right now (their claim statements
+        // do not take the workflow's lock), so p0's report must not lease them too.
+        Assert.Empty((await CompleteClaimingNextAsync(p0, "w1", 5)).Claimed!);
+        Assert.Equal(3, (await ClaimAsync(Store, "w2", 100)).Count);
+    }
+
+    [Fact]
     public async Task Complete_WithClaimNextForAnotherRoutingKeyOrName_ClaimsNothing()
     {
         const string mixed = """

@@ -165,7 +165,7 @@ public sealed class WorkflowMachine
     }
 
     /// <summary>
-    /// Leases this workflow's claimable activities of routing key <paramref name="worker"/> to
+    /// Leases this workflow's activities of routing key <paramref name="worker"/> that this decision made claimable to
     /// <paramref name="workerId"/> as a poll would (oldest first, <c>ActivityStarted</c>), in the decision that made
     /// them claimable: the worker reporting a result gets the next step with the answer, saving a poll, a claim
     /// transaction and the wake-up in between (the <c>claim-next</c> extension). Routing keys left with nothing to
@@ -179,7 +179,7 @@ public sealed class WorkflowMachine
             return claimed;
         }
         bool Ready(ActivityState a) => IsClaimable(a, worker, null);
-        foreach (var a in _wf.Activities.Values.Where(a => IsClaimable(a, worker, activityNames))
+        foreach (var a in _wf.Activities.Values.Where(a => IsClaimable(a, worker, activityNames) && MadeClaimableHere(a))
                      .OrderBy(a => a.ReadyAt).Take(max).ToList())
         {
             a.Status = ActivityStatus.Running;
@@ -199,7 +199,14 @@ public sealed class WorkflowMachine
 
     /// <summary>How many activities <see cref="ClaimReady"/> could lease right now, were there no limit.</summary>
     public int CountClaimable(string worker, IReadOnlyCollection<string>? activityNames) =>
-        IsRunning ? _wf.Activities.Values.Count(a => IsClaimable(a, worker, activityNames)) : 0;
+        IsRunning ? _wf.Activities.Values.Count(a => IsClaimable(a, worker, activityNames) && MadeClaimableHere(a)) : 0;
+
+    /// <summary>
+    /// Whether this decision created or changed the activity: only then is it invisible to other transactions until
+    /// commit. An activity that was already claimable when the workflow was loaded is being claimed by pollers, whose
+    /// claim statements do not take the workflow's lock; leasing it here too would make the commit fail and start over.
+    /// </summary>
+    private static bool MadeClaimableHere(ActivityState a) => a.IsNew || a.IsDirty;
 
     private bool IsClaimable(ActivityState a, string worker, IReadOnlyCollection<string>? activityNames) =>
         a.Status == ActivityStatus.Pending && a.ReadyAt is { } at && at <= _now && string.Equals(a.Worker, worker, StringComparison.Ordinal)
