@@ -409,7 +409,14 @@ public sealed class SpindleWorker : IDisposable
         {
             try
             {
-                await Task.Delay(interval, _time, cancellationToken).ConfigureAwait(false);
+                // Most activities finish before their first heartbeat: end the wait without throwing (an exception
+                // per activity cost more CPU than the echo activity itself).
+                await Task.Delay(interval, _time, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    return;
+                }
+
                 HeartbeatResponse response = await _api.HeartbeatAsync(claim.ActivityId, cancellationToken).ConfigureAwait(false);
                 run.LeaseExpiresAt = _time.GetUtcNow() + TimeSpan.FromSeconds(leaseSeconds);
                 if (response.NextHeartbeatSeconds is > 0 and var next)
