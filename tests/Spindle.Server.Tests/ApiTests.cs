@@ -206,38 +206,44 @@ public sealed class ApiTests(ServerFixture server)
         $"  - {{key: start, worker: {queue}, activity_name: echo, dependency_of: [{string.Join(", ", Enumerable.Range(0, width).Select(i => $"p{i}"))}]}}\n" +
         string.Concat(Enumerable.Range(0, width).Select(i => $"  - {{key: p{i}, worker: {queue}, activity_name: echo}}\n"));
 
-    private async Task<JsonArray> NamedLongPollAsync(string workerId, string pollId, int max, string queue)
+    /// <summary>
+    /// A fan-out of <paramref name="width"/> submitted, its start claimed by w1, and w1's long-poll "poll-1" waiting
+    /// with three slots (it has found nothing and waits).
+    /// </summary>
+    private async Task<(string Name, string Queue, string Complete, Task<JsonArray> Waiting)> FanOutWithWaitingPollAsync(int width)
     {
-        var (status, body) = await server.PostAsync("/api/v1/workers/poll", new JsonObject
+        var name = Unique("fan_borrow");
+        var queue = Unique("q");
+        await server.DeployAsync(FanOutYaml(name, queue, width));
+        await server.SubmitAsync(name);
+        var start = Assert.Single(await server.PollAsync("w1", max: 1, worker: queue))!;
+        var waiting = Task.Run(async () =>
         {
-            ["worker"] = queue, ["worker_id"] = workerId, ["max_activities"] = max, ["wait_seconds"] = 20, ["poll_id"] = pollId,
+            var (status, body) = await server.PostAsync("/api/v1/workers/poll", new JsonObject
+            {
+                ["worker"] = queue, ["worker_id"] = "w1", ["max_activities"] = 3, ["wait_seconds"] = 20, ["poll_id"] = "poll-1",
+            });
+            Assert.Equal(200, status);
+            return body["activities"]!.AsArray();
         });
-        Assert.Equal(200, status);
-        return body["activities"]!.AsArray();
+        await Task.Delay(300);
+        Assert.False(waiting.IsCompleted);
+        return (name, queue, $"/api/v1/activities/{start["activity_id"]}/complete", waiting);
     }
+
+    private static JsonObject BorrowingReport(string queue, int fromPoll) => new()
+    {
+        ["worker_id"] = "w1", ["output"] = new JsonObject(), ["claim_next"] = 1, ["claim_next_from_poll"] = fromPoll, ["poll_id"] = "poll-1",
+        ["worker"] = queue,
+    };
 
     [Fact]
     public async Task Complete_WithClaimNextFromPoll_TakesTheWaitingPollsSlotsAndThePollAnswersWhenNoneAreLeft()
     {
-        var name = Unique("fan_borrow");
-        var queue = Unique("q");
-        await server.DeployAsync(FanOutYaml(name, queue, 5));
-        await server.SubmitAsync(name);
-        var start = Assert.Single(await server.PollAsync("w1", max: 1, worker: queue))!;
-        var complete = $"/api/v1/activities/{start["activity_id"]}/complete";
-        Assert.Equal(422, (await server.PostAsync(complete, new JsonObject
-        {
-            ["worker_id"] = "w1", ["output"] = new JsonObject(), ["claim_next"] = 1, ["claim_next_from_poll"] = 101,
-        })).Status);
+        var (_, queue, complete, waiting) = await FanOutWithWaitingPollAsync(5);
+        Assert.Equal(422, (await server.PostAsync(complete, BorrowingReport(queue, 101))).Status);
 
-        var waiting = NamedLongPollAsync("w1", "poll-1", 3, queue);
-        await Task.Delay(300); // the long-poll has found nothing and waits, holding three slots
-        Assert.False(waiting.IsCompleted);
-        var (status, answer) = await server.PostAsync(complete, new JsonObject
-        {
-            ["worker_id"] = "w1", ["output"] = new JsonObject(), ["claim_next"] = 1, ["claim_next_from_poll"] = 3, ["poll_id"] = "poll-1",
-            ["worker"] = queue,
-        });
+        var (status, answer) = await server.PostAsync(complete, BorrowingReport(queue, 3));
         Assert.Equal(200, status);
         Assert.Equal(4, answer["count"]!.GetValue<int>()); // its own slot and the poll's three
 
@@ -249,19 +255,8 @@ public sealed class ApiTests(ServerFixture server)
     [Fact]
     public async Task Complete_WithClaimNextFromPollBeyondTheFanOut_GivesTheRestBackToThePoll()
     {
-        var name = Unique("fan_giveback");
-        var queue = Unique("q");
-        await server.DeployAsync(FanOutYaml(name, queue, 3));
-        await server.SubmitAsync(name);
-        var start = Assert.Single(await server.PollAsync("w1", max: 1, worker: queue))!;
-
-        var waiting = NamedLongPollAsync("w1", "poll-1", 3, queue);
-        await Task.Delay(300);
-        var (_, answer) = await server.PostAsync($"/api/v1/activities/{start["activity_id"]}/complete", new JsonObject
-        {
-            ["worker_id"] = "w1", ["output"] = new JsonObject(), ["claim_next"] = 1, ["claim_next_from_poll"] = 3, ["poll_id"] = "poll-1",
-            ["worker"] = queue,
-        });
+        var (name, queue, complete, waiting) = await FanOutWithWaitingPollAsync(3);
+        var (_, answer) = await server.PostAsync(complete, BorrowingReport(queue, 3));
         Assert.Equal(3, answer["count"]!.GetValue<int>()); // one own slot, two of the poll's
 
         // The poll kept one slot and still waits; new work gets it, and no more than it.

@@ -42,20 +42,7 @@ public sealed class PostgresSpecificTests(PostgresFixture postgres) : IAsyncLife
     [Fact]
     public async Task Complete_ReportsOfOneWorkflowArrivingWhileOneCommits_ShareTransactions()
     {
-        const string fan = """
-            name: fan
-            activities:
-              - {key: start, activity_name: echo, dependency_of: [p0, p1, p2, p3, p4, p5, p6, p7]}
-              - {key: p0, activity_name: echo}
-              - {key: p1, activity_name: echo}
-              - {key: p2, activity_name: echo}
-              - {key: p3, activity_name: echo}
-              - {key: p4, activity_name: echo}
-              - {key: p5, activity_name: echo}
-              - {key: p6, activity_name: echo}
-              - {key: p7, activity_name: echo}
-            """;
-        var id = await DeployAndSubmitAsync(Store, fan);
+        var id = await DeployAndSubmitAsync(Store, FanOutYaml("fan", 8, join: false));
         var start = Assert.Single(await ClaimAsync(Store, "w1"));
         await Store.CompleteAsync(start.ActivityId, "w1", new JsonObject(), 0, CancellationToken.None);
         var branches = await ClaimAsync(Store, "w1", 100);

@@ -6,6 +6,15 @@ namespace Spindle.Storage.Tests;
 
 internal static class StoreTestHelpers
 {
+    /// <summary><c>start</c> → <c>p0</c> … <c>p(width−1)</c>, and a join <c>end</c> after them when <paramref name="join"/>.</summary>
+    public static string FanOutYaml(string name, int width, bool join)
+    {
+        var branches = Enumerable.Range(0, width).Select(i => $"p{i}").ToList();
+        var yaml = $"name: {name}\nactivities:\n  - {{key: start, activity_name: echo, dependency_of: [{string.Join(", ", branches)}]}}\n";
+        yaml += string.Concat(branches.Select(b => $"  - {{key: {b}, activity_name: echo{(join ? ", dependency_of: [end]" : "")}}}\n"));
+        return join ? yaml + "  - {key: end, activity_name: echo}\n" : yaml;
+    }
+
     public static WorkflowDefinition Parse(string yaml)
     {
         var result = DefinitionParser.Parse(yaml);

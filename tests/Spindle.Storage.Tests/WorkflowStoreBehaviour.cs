@@ -191,16 +191,7 @@ public abstract class WorkflowStoreBehaviour : IAsyncLifetime
     [Fact]
     public async Task Complete_WithClaimNext_LeavesWhatWasAlreadyClaimableToThePollers()
     {
-        const string fanOut = """
-            name: fan_out_wide
-            activities:
-              - {key: start, activity_name: echo, dependency_of: [p0, p1, p2, p3]}
-              - {key: p0, activity_name: echo}
-              - {key: p1, activity_name: echo}
-              - {key: p2, activity_name: echo}
-              - {key: p3, activity_name: echo}
-            """;
-        await DeployAndSubmitAsync(Store, fanOut);
+        await DeployAndSubmitAsync(Store, FanOutYaml("fan_out_wide", 4, join: false));
         var start = await ClaimOneAsync(Store, "start", "w1");
         var p0 = Assert.Single((await CompleteClaimingNextAsync(start, "w1", 1)).Claimed!);
 
@@ -249,22 +240,7 @@ public abstract class WorkflowStoreBehaviour : IAsyncLifetime
         Assert.DoesNotContain((await CompleteClaimingNextAsync(a, "w1", 1)).Claimed!, c => c.ActivityKey == "b");
     }
 
-    private const string FanOutFanIn = """
-        name: fan_in
-        activities:
-          - {key: start, activity_name: echo, dependency_of: [p0, p1, p2, p3, p4, p5, p6, p7, p8, p9]}
-          - {key: p0, activity_name: echo, dependency_of: [end]}
-          - {key: p1, activity_name: echo, dependency_of: [end]}
-          - {key: p2, activity_name: echo, dependency_of: [end]}
-          - {key: p3, activity_name: echo, dependency_of: [end]}
-          - {key: p4, activity_name: echo, dependency_of: [end]}
-          - {key: p5, activity_name: echo, dependency_of: [end]}
-          - {key: p6, activity_name: echo, dependency_of: [end]}
-          - {key: p7, activity_name: echo, dependency_of: [end]}
-          - {key: p8, activity_name: echo, dependency_of: [end]}
-          - {key: p9, activity_name: echo, dependency_of: [end]}
-          - {key: end, activity_name: echo}
-        """;
+    private static readonly string FanOutFanIn = FanOutYaml("fan_in", 10, join: true);
 
     [Fact]
     public async Task Complete_FanInReportsArrivingTogether_RecordsEachOnceAndLeasesTheJoinToOneReporter()
