@@ -16,17 +16,18 @@ __all__ = ["create_worker", "main", "DEFAULT_ROUTING_KEY"]
 DEFAULT_ROUTING_KEY = "py-std"
 
 
-def create_worker(*, warm_processes: int | None = None, **options: Any) -> Worker:
+def create_worker(*, warm_processes: int | None = None, max_processes: int | None = None, **options: Any) -> Worker:
     """A :class:`~spindle.worker.Worker` serving ``script`` on ``py-std`` (or ``SPINDLE_WORKER`` /
-    ``SPINDLE_WORKER_TYPE``). ``options`` are :class:`~spindle.worker.WorkerConfig` fields overriding the
-    environment."""
+    ``SPINDLE_WORKER_TYPE``). ``warm_processes`` and ``max_processes`` size the interpreter pool (see
+    :class:`~spindle.workers.std.script.ScriptActivity`; default from ``SPINDLE_PY_STD_*``). ``options`` are
+    :class:`~spindle.worker.WorkerConfig` fields overriding the environment."""
     from ...worker.config import WorkerConfig
     from ...worker.runner import Worker
     from .script import ScriptActivity
 
     config = WorkerConfig.from_env(default_worker=DEFAULT_ROUTING_KEY, read_worker_type=True, **options)
     worker = Worker(config=config)
-    worker.register("script", ScriptActivity(warm_processes=warm_processes))
+    worker.register("script", ScriptActivity(warm_processes=warm_processes, max_processes=max_processes))
     return worker
 
 
@@ -46,7 +47,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker-id", help="lease owner name (SPINDLE_WORKER_ID; default worker_<12 hex>)")
     parser.add_argument("--max-activities", type=int, help="concurrent scripts (SPINDLE_WORKER_MAX_ACTIVITIES; 16)")
     parser.add_argument("--poll-batch", type=int, help="activities per poll (SPINDLE_WORKER_POLL_MAX_ACTIVITIES; 10)")
-    parser.add_argument("--warm-processes", type=int, help="idle interpreters kept ready (SPINDLE_PY_STD_WARM_PROCESSES)")
+    parser.add_argument(
+        "--warm-processes",
+        type=int,
+        help="interpreters started up front and kept (SPINDLE_PY_STD_WARM_PROCESSES; min(max activities, 4))",
+    )
+    parser.add_argument(
+        "--max-processes",
+        type=int,
+        help="cap on script interpreters (SPINDLE_PY_STD_MAX_PROCESSES; default --max-activities). Beyond the warm "
+        "ones, one starts only for a script that waited 20 ms for an idle one, so fast scripts share a few",
+    )
     parser.add_argument("--log-level", default=os.environ.get("SPINDLE_LOG_LEVEL", "INFO"), help="INFO by default")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -56,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         worker = create_worker(
             warm_processes=args.warm_processes,
+            max_processes=args.max_processes,
             api_url=args.api_url,
             worker=args.worker,
             worker_id=args.worker_id,

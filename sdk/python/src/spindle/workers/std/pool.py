@@ -9,7 +9,9 @@ import os
 import signal
 import sys
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from . import _wire
@@ -355,9 +357,36 @@ class ScriptProcess:
         await self.terminate(grace=1.0)
 
 
+@dataclass(eq=False)
+class _Waiter:
+    """An :meth:`ProcessPool.acquire` waiting for a process."""
+
+    future: asyncio.Future[ScriptProcess]
+    #: Waited longer than the pool's ``spawn_grace``: a new process may be started for it.
+    urgent: bool = False
+    timer: asyncio.TimerHandle | None = None
+
+
 class ProcessPool:
-    """Keeps ``warm`` idle processes ready, and at most ``max_processes`` in all (busy ones included), so that after
-    a burst every concurrent script finds a warm process. Each process serves ``max_runs`` scripts."""
+    """Script processes for concurrent scripts: ``warm`` are started up front (and replaced when they retire or die),
+    more only when a script waited ``spawn_grace`` seconds for an idle one, and never more than ``max_processes`` in
+    all (busy, starting and stopping ones included).
+
+    Activity slots and processes are not the same thing: a trivial script holds its process for well under a
+    millisecond, while the activity holds its slot for the HTTP round trips around it. Starting a process whenever
+    two acquires overlap would grow the pool to the number of slots (each interpreter costs CPU to start and tens of
+    MB to keep) for no gain; waiting a little for a released process costs fast scripts almost nothing, and slow
+    scripts still get a process of their own after ``spawn_grace``.
+
+    Args:
+        warm: processes started by :meth:`start` and kept (clamped to ``max_processes``).
+        max_processes: the cap on processes, at least 1.
+        max_runs: a process is replaced after this many scripts (default 1000), to bound leaks.
+        spawn_grace: how long (seconds, default 0.02) a script waits for a busy process to come back before a new
+            one is started for it. 0 starts one as soon as none is idle.
+        env, cwd, python: the script processes' environment (default :func:`child_environment`), working directory
+            (default the current one) and interpreter (default ``sys.executable``).
+    """
 
     def __init__(
         self,
@@ -365,6 +394,7 @@ class ProcessPool:
         warm: int,
         max_processes: int,
         max_runs: int = 1000,
+        spawn_grace: float = 0.02,
         env: dict[str, str] | None = None,
         cwd: str | None = None,
         python: str | None = None,
@@ -372,12 +402,21 @@ class ProcessPool:
         self.max_processes = max(1, max_processes)
         self.warm = min(max(0, warm), self.max_processes)
         self.max_runs = max(1, max_runs)
+        self.spawn_grace = max(0.0, spawn_grace)
         self.env = env if env is not None else child_environment()
         self.cwd = cwd or os.getcwd()
         self.command = [python or sys.executable, "-m", "spindle.workers.std.child"]
         self._idle: list[ScriptProcess] = []
+        #: Processes owned by the pool: idle and busy ones.
         self._all: set[ScriptProcess] = set()
+        #: FIFO: a process that comes back goes to the oldest waiter.
+        self._waiters: deque[_Waiter] = deque()
         self._spawning = 0
+        #: Processes being closed or terminated: still alive, so they count against ``max_processes``.
+        self._stopping = 0
+        #: After a failed start, the warm count is not topped up again until a start succeeds (no retry loop when
+        #: the interpreter cannot run the child); waiters still get a start (and its error) each.
+        self._spawn_failed = False
         self._closing = False
         self._background: set[asyncio.Task[Any]] = set()
         self.spawned = 0
@@ -387,16 +426,29 @@ class ProcessPool:
         return len(self._idle)
 
     @property
+    def waiting(self) -> int:
+        """Acquires waiting for a process."""
+        return sum(1 for w in self._waiters if not w.future.done())
+
+    @property
     def pids(self) -> list[int]:
         return [p.pid for p in self._all if p.alive]
 
     async def start(self) -> None:
         """Starts the warm processes; fails loudly if the interpreter cannot run the child at all."""
-        results = await asyncio.gather(*(self._spawn() for _ in range(self.warm)), return_exceptions=True)
+        self._spawning += self.warm
+        try:
+            results = await asyncio.gather(*(self._spawn() for _ in range(self.warm)), return_exceptions=True)
+        finally:
+            self._spawning -= self.warm
+        failure: BaseException | None = None
         for result in results:
             if isinstance(result, BaseException):
-                raise RuntimeError(f"Cannot start a py-std script process ({' '.join(self.command)}): {result}") from result
-            self._idle.append(result)
+                failure = failure or result
+            else:
+                self._idle.append(result)
+        if failure is not None:
+            raise RuntimeError(f"Cannot start a py-std script process ({' '.join(self.command)}): {failure}") from failure
 
     async def _spawn(self) -> ScriptProcess:
         process = await ScriptProcess.spawn(self.command, env=self.env, cwd=self.cwd)
@@ -405,15 +457,33 @@ class ProcessPool:
         return process
 
     async def acquire(self) -> ScriptProcess:
-        while self._idle:
-            process = self._idle.pop()
-            if process.alive:
-                self._replenish()
-                return process
-            self._forget(process)
-        process = await self._spawn()
-        self._replenish()
-        return process
+        """An idle process, else the next one released (or started) for this caller, in arrival order."""
+        if self._closing:
+            raise RuntimeError("The script process pool is closed")
+        process = self._take_idle()
+        if process is not None:
+            return process
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(loop.create_future())
+        if self.spawn_grace > 0:
+            waiter.timer = loop.call_later(self.spawn_grace, self._grace_over, waiter)
+        else:
+            waiter.urgent = True
+        self._waiters.append(waiter)
+        self._balance()
+        try:
+            return await waiter.future
+        except asyncio.CancelledError:
+            # Cancelled after a process was handed over but before this task resumed: give it back, or it is lost.
+            future = waiter.future
+            if future.done() and not future.cancelled() and future.exception() is None:
+                self._offer(future.result())
+            raise
+        finally:
+            if waiter.timer is not None:
+                waiter.timer.cancel()
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
 
     def release(self, process: ScriptProcess, *, reusable: bool) -> None:
         if (
@@ -421,46 +491,114 @@ class ProcessPool:
             and not self._closing
             and process.alive
             and process.runs < self.max_runs
-            and len(self._all) <= self.max_processes
+            and process in self._all
         ):
-            self._idle.append(process)
+            self._offer(process)
             return
         self._forget(process)
-        self._in_background(process.close())
-        self._replenish()
+        self._in_background(self._stopping_now(process.close()))
+        self._balance()
 
     async def discard(self, process: ScriptProcess, *, grace: float = 5.0) -> None:
         """Stops a running process for good (timeout, cancel, shutdown)."""
         self._forget(process)
-        await process.terminate(grace=grace)
-        self._replenish()
+        stopped = self._stopping_now(process.terminate(grace=grace))
+        self._balance()
+        await stopped
+
+    def _stopping_now(self, stopping: Awaitable[None]) -> Awaitable[None]:
+        """Counts a process as stopping from now until ``stopping`` is done (counted at once, not when the coroutine
+        first runs, so that no start in between can take the pool over its cap)."""
+        self._stopping += 1
+
+        async def stop() -> None:
+            try:
+                await stopping
+            finally:
+                self._stopping -= 1
+                self._balance()
+
+        return stop()
+
+    def _take_idle(self) -> ScriptProcess | None:
+        while self._idle:
+            # The most recently used process: its memory is the likeliest to be in cache.
+            process = self._idle.pop()
+            if process.alive:
+                return process
+            self._forget(process)
+            # Exited on its own: whatever it started may still run in its process group.
+            self._in_background(self._stopping_now(process.terminate(grace=1.0)))
+        return None
+
+    def _offer(self, process: ScriptProcess) -> None:
+        """Hands a free process to the oldest waiter, else makes it idle."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if waiter.future.done():  # cancelled, and not yet removed by its own task
+                continue
+            if waiter.timer is not None:
+                waiter.timer.cancel()
+            waiter.future.set_result(process)
+            return
+        self._idle.append(process)
+
+    def _grace_over(self, waiter: _Waiter) -> None:
+        waiter.urgent = True
+        waiter.timer = None
+        self._balance()
 
     def _forget(self, process: ScriptProcess) -> None:
         self._all.discard(process)
         if process in self._idle:
             self._idle.remove(process)
 
-    def _replenish(self) -> None:
+    def _balance(self) -> None:
+        """Starts the processes that are wanted and fit under the cap: a replacement for each warm one that is gone,
+        and one for each waiter past its grace (every start, whatever its reason, goes to the oldest waiter)."""
         if self._closing:
             return
-        wanted = min(self.warm - len(self._idle), self.max_processes - len(self._all)) - self._spawning
-        for _ in range(wanted):
+        waiting = [w for w in self._waiters if not w.future.done()]
+        # Idle processes never coexist with waiters (_offer), except a dead one found by _take_idle: none to hand.
+        wanted = sum(1 for w in waiting if w.urgent)
+        if waiting and len(self._all) == len(self._idle):
+            # Nothing busy, so nothing will come back: waiting out the grace would only add latency.
+            wanted = max(wanted, 1)
+        if not self._spawn_failed:
+            wanted = max(wanted, self.warm - len(self._all))
+        room = self.max_processes - len(self._all) - self._spawning - self._stopping
+        for _ in range(min(wanted - self._spawning, room)):
             self._spawning += 1
-            self._in_background(self._spawn_idle())
+            self._in_background(self._spawn_for_pool())
 
-    async def _spawn_idle(self) -> None:
+    async def _spawn_for_pool(self) -> None:
         try:
             process = await self._spawn()
-        except Exception as exc:  # noqa: BLE001 - the next acquire spawns (and reports) on demand
-            log.warning("Could not start a warm script process: %s", exc)
-            return
-        finally:
+        except BaseException as exc:
             self._spawning -= 1
-        if self._closing or len(self._all) > self.max_processes:
+            if not isinstance(exc, Exception):
+                raise
+            self._spawn_failed = True
+            waiter = next((w for w in self._waiters if not w.future.done()), None)
+            if waiter is not None and (waiter.urgent or len(self._all) == len(self._idle)):
+                # The run this start was for fails with its reason (as when acquire() started processes itself). A
+                # waiter still in its grace, behind busy processes, keeps waiting for one of them instead.
+                self._waiters.remove(waiter)
+                if waiter.timer is not None:
+                    waiter.timer.cancel()
+                waiter.future.set_exception(exc)
+            else:
+                log.warning("Could not start a script process: %s", exc)
+            self._balance()
+            return
+        self._spawning -= 1
+        self._spawn_failed = False
+        if self._closing:
             self._forget(process)
             await process.close()
-        else:
-            self._idle.append(process)
+            return
+        self._offer(process)
+        self._balance()
 
     def _in_background(self, awaitable: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(awaitable)
@@ -469,6 +607,12 @@ class ProcessPool:
 
     async def close(self) -> None:
         self._closing = True
+        for waiter in self._waiters:
+            if waiter.timer is not None:
+                waiter.timer.cancel()
+            if not waiter.future.done():
+                waiter.future.set_exception(RuntimeError("The script process pool is closed"))
+        self._waiters.clear()
         processes = list(self._all)
         self._idle.clear()
         self._all.clear()

@@ -28,8 +28,13 @@ class ScriptActivity(ActivityHandler):
     """Runs ``parameters.script`` with ``INPUT`` = ``parameters.inputs`` and completes with ``{"result": OUTPUT}``.
 
     Args:
-        warm_processes: interpreters kept ready; default ``SPINDLE_PY_STD_WARM_PROCESSES``, else
+        warm_processes: interpreters started up front and kept; default ``SPINDLE_PY_STD_WARM_PROCESSES``, else
             ``min(max_concurrency, 4)``.
+        max_processes: the cap on interpreters; default ``SPINDLE_PY_STD_MAX_PROCESSES``, else the worker's
+            ``max_concurrency``. Beyond the warm ones, a process is started only for a script that waited
+            ``spawn_grace`` for an idle one, so fast scripts share a few processes whatever the concurrency.
+        spawn_grace: seconds a script waits for a busy process to come back before one is started for it
+            (default 0.02).
         max_runs_per_process: a process is replaced after this many scripts (default 1000) to bound leaks.
         python: interpreter for scripts; default the worker's own (``sys.executable``).
     """
@@ -38,10 +43,16 @@ class ScriptActivity(ActivityHandler):
         self,
         *,
         warm_processes: int | None = None,
+        max_processes: int | None = None,
         max_runs_per_process: int = 1000,
+        spawn_grace: float = 0.02,
         python: str | None = None,
     ) -> None:
+        if max_processes is not None and max_processes < 1:
+            raise ValueError(f"max_processes must be at least 1, got {max_processes}")
         self.warm_processes = warm_processes
+        self.max_processes = max_processes
+        self.spawn_grace = spawn_grace
         self.max_runs_per_process = max_runs_per_process
         self.python = python
         self.pool: ProcessPool | None = None
@@ -54,11 +65,21 @@ class ScriptActivity(ActivityHandler):
             warm = _env.read_int("PY_STD_WARM_PROCESSES")
         if warm is None:
             warm = min(concurrency, 4)
+        max_processes = self.max_processes
+        if max_processes is None:
+            max_processes = _env.read_int("PY_STD_MAX_PROCESSES")
+            if max_processes is not None and max_processes < 1:
+                raise ValueError(f"SPINDLE_PY_STD_MAX_PROCESSES must be at least 1, got {max_processes}")
+        if max_processes is None:
+            # As many as scripts can run at once: bounded as before for those who never set it, and since processes
+            # now start only for scripts that waited, fast scripts still use about the warm ones.
+            max_processes = concurrency
         self._scratch = tempfile.mkdtemp(prefix="spindle-py-std-")
         self.pool = ProcessPool(
-            warm=min(warm, concurrency),
-            max_processes=concurrency,
+            warm=min(warm, concurrency, max_processes),
+            max_processes=max_processes,
             max_runs=self.max_runs_per_process,
+            spawn_grace=self.spawn_grace,
             cwd=self._scratch,
             python=self.python,
         )
