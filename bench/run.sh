@@ -195,7 +195,9 @@ done
 py_workers="${BENCH_PY_WORKERS:-1}"
 # The same slots and claim batch as the in-process std worker's row, so that the row compares the workers rather than
 # their sizes (py-std's own default is 16; its interpreter processes grow only when scripts wait for one).
-py_slots="${BENCH_PY_MAX_ACTIVITIES:-64}"; py_batch="${BENCH_PY_POLL_BATCH:-32}"
+# Interpreters are capped at 8: OUTPUT = INPUT holds one for microseconds, but on two saturated cores a script can
+# wait out the pool's 20 ms grace behind a stalled event loop, and uncapped the pool then grew to ~60 interpreters (1 GB).
+py_slots="${BENCH_PY_MAX_ACTIVITIES:-64}"; py_batch="${BENCH_PY_POLL_BATCH:-32}"; py_processes="${BENCH_PY_MAX_PROCESSES:-8}"
 if want spindle-pg-pystd; then
   if (( ! has_pg_backend )); then
     skipped+=("spindle-pg-pystd: needs the PostgreSQL backend (--database-url)")
@@ -207,12 +209,12 @@ if want spindle-pg-pystd; then
     workers=()
     for ((i = 0; i < py_workers; i++)); do
       SPINDLE_API_URL="$spindle_url" SPINDLE_LOG_LEVEL=WARNING PYTHONPATH="$spindle_src/sdk/python/src" \
-        /usr/bin/python3 -m spindle.workers.std --max-activities "$py_slots" --poll-batch "$py_batch" >"$work/pystd-$i.log" 2>&1 &
+        /usr/bin/python3 -m spindle.workers.std --max-activities "$py_slots" --poll-batch "$py_batch" --max-processes "$py_processes" >"$work/pystd-$i.log" 2>&1 &
       workers+=("$!"); pids_to_stop+=("$!")
     done
     log "Spindle --no-worker on PostgreSQL + $py_workers py-std workers at $spindle_url"
     run_driver "$spindle_url" spindle py-std-postgres \
-      "spindle serve --no-worker --database-url + $py_workers × python3 -m spindle.workers.std (script OUTPUT = INPUT in warm interpreters; $py_slots concurrent activities and claim batch $py_batch like the std worker's row, interpreters started as scripts wait for one; claim-next with the poll's slots; log level WARNING)" \
+      "spindle serve --no-worker --database-url + $py_workers × python3 -m spindle.workers.std (script OUTPUT = INPUT in warm interpreters; $py_slots concurrent activities and claim batch $py_batch like the std worker's row, at most $py_processes interpreters; claim-next with the poll's slots; log level WARNING)" \
       --suffix _py-std --deploy --events $(solo_arg poll) --proc "engine=$spindle_pid,$(IFS=,; echo "${workers[*]}")" --proc "db=$pgpid" || status=1
     stop_pids "${workers[@]}" "$spindle_pid"
   fi
