@@ -121,6 +121,47 @@ public sealed class ClaimNextWorkerTests(ServerFixture server)
     }
 
     [Fact]
+    public async Task RunAsync_ManyFanOutsAtOnce_NeverRunsMoreThanMaxConcurrencyAndFinishesEveryWorkflow()
+    {
+        // Completions lending the poll's slots, polls answering and combined fan-in reports all at once: every workflow
+        // must finish (no slot or report lost between the ledger, the poll registry and the combiner), within the slots.
+        var name = Unique("fan_storm");
+        var queue = Unique("q");
+        await server.DeployAsync(FanYaml(name, queue));
+        int running = 0, peak = 0;
+        var registry = new ActivityRegistry().Register("work", async (_, ct) =>
+        {
+            var now = Interlocked.Increment(ref running);
+            int seen;
+            while ((seen = Volatile.Read(ref peak)) < now && Interlocked.CompareExchange(ref peak, now, seen) != seen)
+            {
+            }
+            await Task.Delay(Random.Shared.Next(0, 8), ct);
+            Interlocked.Decrement(ref running);
+            return new ActivityResult([]);
+        });
+        using var worker = new SpindleWorker(Options(queue, o => { o.MaxConcurrency = 6; o.PollBatchSize = 6; }), registry);
+        using var stop = new CancellationTokenSource();
+        var run = worker.RunAsync(stop.Token);
+        try
+        {
+            var ids = await Task.WhenAll(Enumerable.Range(0, 12).Select(_ => server.SubmitAsync(name)));
+            foreach (var id in ids)
+            {
+                var (status, wf) = await server.GetAsync($"/api/v1/workflows/{id}?wait_seconds=30");
+                Assert.Equal(200, status);
+                Assert.Equal("completed", wf["status"]!.GetValue<string>());
+            }
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await run.WaitAsync(TimeSpan.FromSeconds(10));
+        }
+        Assert.InRange(peak, 1, 6);
+    }
+
+    [Fact]
     public async Task RunAsync_FanOutWhileThePollWaits_LeasesEveryBranchInTheStartsCompletion()
     {
         var name = Unique("eager_fan_out");
