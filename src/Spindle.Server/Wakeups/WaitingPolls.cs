@@ -143,14 +143,23 @@ public sealed class WaitingPolls
 
         internal async Task<int> TakeAsync(int wanted, TimeSpan claimWait, CancellationToken cancellationToken)
         {
-            Task claim;
+            Task? claim = null;
+            int taken = 0;
+            bool exhausted = false;
             lock (_gate)
             {
                 if (_claiming is null)
                 {
-                    return TakeLocked(wanted);
+                    taken = TakeLocked(wanted, out exhausted);
                 }
-                claim = _claiming.Task;
+                else
+                {
+                    claim = _claiming.Task;
+                }
+            }
+            if (claim is null)
+            {
+                return Taken(taken, exhausted);
             }
             try
             {
@@ -162,18 +171,40 @@ public sealed class WaitingPolls
             }
             lock (_gate)
             {
-                return _claiming is null ? TakeLocked(wanted) : 0; // claiming again: its slots are spoken for
+                if (_claiming is not null)
+                {
+                    return 0; // claiming again: its slots are spoken for
+                }
+                taken = TakeLocked(wanted, out exhausted);
             }
+            return Taken(taken, exhausted);
         }
 
-        private int TakeLocked(int wanted)
+        private int TakeLocked(int wanted, out bool exhausted)
         {
             var taken = Math.Min(wanted, _max);
             _max -= taken;
-            if (taken > 0 && _max == 0 && !_answered)
+            exhausted = taken > 0 && _max == 0 && !_answered;
+            return taken;
+        }
+
+        /// <summary>
+        /// Wakes the handler when no slot is left, outside the lock: the handler's continuation may run inline here
+        /// (answer, dispose), and must neither run under this lock nor dispose the token source in the middle of its
+        /// own cancellation.
+        /// </summary>
+        private int Taken(int taken, bool exhausted)
+        {
+            if (exhausted)
             {
-                // Wakes the handler's wait; its callbacks only complete that wait, so cancelling under the lock is safe.
-                _exhausted.Cancel();
+                try
+                {
+                    _exhausted.Cancel();
+                }
+                catch (ObjectDisposedException)
+                {
+                    // The poll answered and was disposed meanwhile: nobody waits any more.
+                }
             }
             return taken;
         }
