@@ -177,6 +177,14 @@ class PyStdProcess:
         assert self.process is not None
         self.process.send_signal(sig)
 
+    def wait_exit(self, timeout: float = 30.0) -> int | None:
+        """Waits for the worker to exit on its own (after :meth:`signal`), without signalling it again: a second
+        SIGTERM means "stop now" to the worker."""
+        if self.process is None:
+            return None
+        self.process.wait(timeout)
+        return self.process.returncode
+
     def stop(self, timeout: float = 30.0) -> int | None:
         if self.process is None:
             return None

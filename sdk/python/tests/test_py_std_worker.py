@@ -186,7 +186,7 @@ def test_sigterm_lets_a_running_script_finish_then_the_worker_exits(
     wid = client.submit(name).workflow_id
     read_pid(pid_file)
     worker.signal(signal.SIGTERM)
-    assert worker.stop(timeout=20) == 0
+    assert worker.wait_exit(timeout=20) == 0
     wf = client.wait(wid, timeout=10)
     assert wf.status == "completed" and wf.output("job") == "finished"
     assert "draining 1 running activity" in worker.log()
@@ -212,7 +212,7 @@ def test_script_still_running_after_the_grace_period_is_stopped_as_worker_shutdo
     pid = read_pid(pid_file)
     began = time.monotonic()
     worker.signal(signal.SIGTERM)
-    assert worker.stop(timeout=30) == 0
+    assert worker.wait_exit(timeout=30) == 0
     assert time.monotonic() - began < 10
     assert not pid_alive(pid)
     [failure] = [e.payload for e in client.events(wid, event_types=["ActivityFailed"])]
