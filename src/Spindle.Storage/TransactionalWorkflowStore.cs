@@ -183,32 +183,9 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
             : CompleteAloneAsync(completion, cancellationToken);
     }
 
-    private async Task<CompleteOutcome> CompleteAloneAsync(Completion completion, CancellationToken cancellationToken)
-    {
-        var (outcome, wfId, machine) = await WriteAsync<(CompleteOutcome, string?, WorkflowMachine?)>(async (tx, ct) =>
-        {
-            var now = Timestamps.Now();
-            var wf = await tx.LockWorkflowOfActivityAsync(completion.ActivityId, ct);
-            if (wf is null)
-            {
-                return (NoSuchActivity(completion), null, null);
-            }
-            WorkflowMachine? machine = null;
-            if (Settle(wf, ref machine, now, completion, out var activity) is { } settled)
-            {
-                return (settled, null, null);
-            }
-            await ApplyCacheHitsAsync(tx, machine!, now, ct);
-            var claimed = await ClaimNextForAsync(machine!, completion, activity!, ct);
-            await tx.PersistAsync(wf, machine!, [], now, ct);
-            return (new CompleteOutcome(StoreStatus.Ok, null, claimed), wf.Id, machine);
-        }, cancellationToken);
-        if (machine is not null)
-        {
-            NotifyCommitted(wfId!, machine);
-        }
-        return outcome;
-    }
+    private async Task<CompleteOutcome> CompleteAloneAsync(Completion completion, CancellationToken cancellationToken) =>
+        (await CompleteInOneTransactionAsync((tx, ct) => tx.LockWorkflowOfActivityAsync(completion.ActivityId, ct), [completion],
+            cancellationToken))[0];
 
     /// <summary>
     /// Completions of one workflow that arrived together (<see cref="WriteCombiner{TItem,TResult}"/>): one lock, one
@@ -217,6 +194,11 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
     /// </summary>
     private async Task<IReadOnlyList<CompleteOutcome>> CompleteTogetherAsync(string workflowId, IReadOnlyList<Completion> batch)
     {
+        // The batch serves several callers: it runs to its end even when one of them gave up waiting.
+        Task<CompleteOutcome[]> InOneTransaction(List<Completion> completions) =>
+            CompleteInOneTransactionAsync((tx, ct) => tx.LockWorkflowAsync(workflowId, skipLocked: false, ct), completions,
+                CancellationToken.None);
+
         // A report repeated while its first copy waits in the same batch would be answered before the first copy's
         // claims exist; such copies (rare: a worker retried while we were still deciding) go alone, afterwards.
         var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -224,17 +206,14 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
         IReadOnlyList<CompleteOutcome> outcomes;
         try
         {
-            // The batch serves several callers: it runs to its end even when one of them gave up waiting.
-            outcomes = together.Count == 1
-                ? [await CompleteAloneAsync(together[0], CancellationToken.None)]
-                : await CompleteManyAsync(workflowId, together, CancellationToken.None);
+            outcomes = await InOneTransaction(together);
         }
         catch (Exception) when (together.Count > 1)
         {
             var alone = new List<CompleteOutcome>(together.Count);
             foreach (var c in together)
             {
-                alone.Add(await CompleteAloneAsync(c, CancellationToken.None));
+                alone.Add((await InOneTransaction([c]))[0]);
             }
             outcomes = alone;
         }
@@ -247,24 +226,29 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
         seen.Clear();
         foreach (var c in batch)
         {
-            answers.Add(seen.Add(c.ActivityId) ? outcomes[next++] : await CompleteAloneAsync(c, CancellationToken.None));
+            answers.Add(seen.Add(c.ActivityId) ? outcomes[next++] : (await InOneTransaction([c]))[0]);
         }
         return answers;
     }
 
-    private async Task<IReadOnlyList<CompleteOutcome>> CompleteManyAsync(string workflowId, List<Completion> batch,
+    /// <summary>
+    /// Records <paramref name="batch"/> (reports for one workflow, which <paramref name="lockWorkflow"/> loads under its
+    /// lock) in one transaction: each report is settled on its own, then one decision, one persist, one commit.
+    /// </summary>
+    private async Task<CompleteOutcome[]> CompleteInOneTransactionAsync(
+        Func<IWriteTransaction, CancellationToken, Task<WorkflowState?>> lockWorkflow, List<Completion> batch,
         CancellationToken cancellationToken)
     {
-        var (outcomes, machine) = await WriteAsync<(CompleteOutcome[], WorkflowMachine?)>(async (tx, ct) =>
+        var (outcomes, wfId, machine) = await WriteAsync<(CompleteOutcome[], string?, WorkflowMachine?)>(async (tx, ct) =>
         {
             var now = Timestamps.Now();
-            var outcomes = new CompleteOutcome?[batch.Count];
-            var wf = await tx.LockWorkflowAsync(workflowId, skipLocked: false, ct);
+            var wf = await lockWorkflow(tx, ct);
             if (wf is null)
             {
-                return (batch.ConvertAll(NoSuchActivity).ToArray(), null);
+                return (batch.ConvertAll(NoSuchActivity).ToArray(), null, null);
             }
             WorkflowMachine? machine = null;
+            var outcomes = new CompleteOutcome?[batch.Count];
             var activities = new ActivityState?[batch.Count];
             for (var i = 0; i < batch.Count; i++)
             {
@@ -272,7 +256,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
             }
             if (machine is null)
             {
-                return (outcomes.Select(o => o!).ToArray(), null);
+                return (outcomes.Select(o => o!).ToArray(), null, null);
             }
             await ApplyCacheHitsAsync(tx, machine, now, ct);
             for (var i = 0; i < batch.Count; i++)
@@ -280,11 +264,11 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
                 outcomes[i] ??= new CompleteOutcome(StoreStatus.Ok, null, await ClaimNextForAsync(machine, batch[i], activities[i]!, ct));
             }
             await tx.PersistAsync(wf, machine, [], now, ct);
-            return (outcomes.Select(o => o!).ToArray(), machine);
+            return (outcomes.Select(o => o!).ToArray(), wf.Id, machine);
         }, cancellationToken);
         if (machine is not null)
         {
-            NotifyCommitted(workflowId, machine);
+            NotifyCommitted(wfId!, machine);
         }
         return outcomes;
     }
