@@ -486,16 +486,22 @@ public sealed class SpindleWorker : IDisposable
     }
 
     /// <summary>
-    /// Reports a result; with claim-next, asks for as many next activities as there are free slots (this run's own
-    /// slot and any other free one, up to the poll batch size) and starts what comes back at once, so a chain goes on
-    /// without a poll. Slots not filled go back.
+    /// Reports a result; with claim-next, asks for the next activities and starts what comes back at once, so a chain
+    /// goes on without a poll. They fill this run's own slot and the slots the waiting long-poll lends (the server
+    /// takes only as many as the result unblocked); only when no poll lends does it take free slots up front, up to
+    /// the poll batch size. Slots not filled go back.
     /// </summary>
+    /// <remarks>
+    /// Free slots taken up front are held until the answer, used or not. Taken by every completion in flight, they
+    /// starved the poll and the fan-outs of other workflows (the ten branches of a fan-out reporting at once held
+    /// them all), while most completions unblock one activity or none.
+    /// </remarks>
     private async Task CompleteAndClaimNextAsync(RunningActivity run, ActivityResult result)
     {
         bool ask = _claimNext && !_draining && run.OwnsSlot;
-        int extra = ask ? TakeFreeSlots(_options.PollBatchSize - 1) : 0;
-        int own = ask ? 1 + extra : 0;
         var (poll, offered) = ask ? _pollSlots.Offer() : (null, 0);
+        int extra = ask && poll is null ? TakeFreeSlots(_options.PollBatchSize - 1) : 0;
+        int own = ask ? 1 + extra : 0;
 
         int handed = 0;
         try

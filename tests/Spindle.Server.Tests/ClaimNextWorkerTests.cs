@@ -24,10 +24,12 @@ public sealed class ClaimNextWorkerTests(ServerFixture server)
         return options;
     }
 
-    private async Task<JsonObject> RunUntilDoneAsync(SpindleWorkerOptions options, ActivityRegistry registry, string definition, string yaml)
+    private async Task<JsonObject> RunUntilDoneAsync(SpindleWorkerOptions options, ActivityRegistry registry, string definition, string yaml,
+        HttpMessageHandler? handler = null)
     {
         await server.DeployAsync(yaml);
-        using var worker = new SpindleWorker(options, registry);
+        using var api = handler is null ? null : new SpindleApiClient(options, handler);
+        using var worker = new SpindleWorker(options, registry, apiClient: api);
         using var stop = new CancellationTokenSource();
         var run = worker.RunAsync(stop.Token);
         try
@@ -172,5 +174,74 @@ public sealed class ClaimNextWorkerTests(ServerFixture server)
             CountingWork(peak, startMs: 300), name, FanYaml(name, queue)));
         Assert.All(Branches, k => Assert.Equal(stamps[("ActivityCompleted", "start")], stamps[("ActivityStarted", k)]));
         Assert.InRange(peak.Value, 1, 16);
+    }
+
+    [Fact]
+    public async Task RunAsync_CompletionWhileALongPollLends_TakesNoFreeSlotUpFront()
+    {
+        // Free slots taken up front are held until the completion's answer: ten branches reporting at once took them
+        // all, though at most one of them unblocks anything. With a waiting long-poll, the poll's slots (which the
+        // server takes only as needed) carry the fan-out instead.
+        var name = Unique("lend_fan");
+        var queue = Unique("q");
+        var peak = new StrongBox<int>();
+        var completes = new RecordingHandler("/complete");
+        var stamps = Stamps(await RunUntilDoneAsync(Options(queue, o => { o.MaxConcurrency = 40; o.PollBatchSize = 10; }),
+            CountingWork(peak, startMs: 300), name, FanYaml(name, queue), completes));
+
+        var lending = completes.Bodies.Where(b => b["claim_next_from_poll"] is not null).ToList();
+        Assert.NotEmpty(lending); // the start runs long enough for a long-poll to wait while it reports
+        Assert.All(lending, b => Assert.Equal(1, b["claim_next"]!.GetValue<int>()));
+        Assert.All(Branches, k => Assert.Equal(stamps[("ActivityCompleted", "start")], stamps[("ActivityStarted", k)]));
+    }
+
+    [Fact]
+    public async Task RunAsync_CompletionWithoutALendingPoll_TakesFreeSlotsUpFront()
+    {
+        // Short polls (wait 0) are not named, so no poll lends on the server: the start's completion asks for its own
+        // slot and the free ones, up to the poll batch.
+        var name = Unique("free_fan");
+        var queue = Unique("q");
+        var peak = new StrongBox<int>();
+        var completes = new RecordingHandler("/complete");
+        var stamps = Stamps(await RunUntilDoneAsync(
+            Options(queue, o => { o.MaxConcurrency = 16; o.PollBatchSize = 4; o.PollWaitSeconds = 0; o.PollInterval = TimeSpan.FromMilliseconds(20); }),
+            CountingWork(peak, startMs: 100), name, FanYaml(name, queue), completes));
+
+        var start = completes.Bodies[0];
+        Assert.Null(start["claim_next_from_poll"]);
+        Assert.Equal(4, start["claim_next"]!.GetValue<int>());
+        Assert.Equal(4, Branches.Count(k => stamps[("ActivityCompleted", "start")] == stamps[("ActivityStarted", k)]));
+        Assert.InRange(peak.Value, 1, 16);
+    }
+
+    /// <summary>Records the JSON bodies the worker sends to paths ending in <paramref name="suffix"/>.</summary>
+    private sealed class RecordingHandler(string suffix) : DelegatingHandler(new SocketsHttpHandler())
+    {
+        private readonly List<JsonObject> _bodies = [];
+
+        public List<JsonObject> Bodies
+        {
+            get
+            {
+                lock (_bodies)
+                {
+                    return [.. _bodies];
+                }
+            }
+        }
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (request.Content is not null && request.RequestUri!.AbsolutePath.EndsWith(suffix, StringComparison.Ordinal))
+            {
+                var body = JsonNode.Parse(await request.Content.ReadAsStringAsync(cancellationToken))!.AsObject();
+                lock (_bodies)
+                {
+                    _bodies.Add(body);
+                }
+            }
+            return await base.SendAsync(request, cancellationToken);
+        }
     }
 }

@@ -59,7 +59,9 @@ class WorkerConfig:
     activity_names: tuple[str, ...] | None = None
     #: Ask for the next activities with each completion when the server lists ``claim-next``
     #: (``SPINDLE_WORKER_CLAIM_NEXT``, default on): the server leases the workflow's next steps to this worker in
-    #: the transaction that records the result, up to ``min(free slots, poll_batch_size)``, saving a poll.
+    #: the transaction that records the result, saving a poll: into the completing activity's slot and the slots of
+    #: the worker's waiting long-poll (the server takes only what the result unblocked), or, when no long-poll lends,
+    #: up to ``min(free slots, poll_batch_size)``.
     claim_next: bool = True
 
     def __post_init__(self) -> None:

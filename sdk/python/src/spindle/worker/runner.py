@@ -699,13 +699,16 @@ class Worker:
         poll: PollReservation | None = None
         lent = 0
         if self.claims_next:
-            # This activity's slot, plus free ones up to the poll batch, taken before asking (capacity rule).
-            extra = max(0, min(cfg.poll_batch_size - 1, self._free_slots()))
+            # The waiting long-poll's slots: a fan-out this result unblocks is then leased right here, instead of one
+            # wake-up and one claim later by the poll, which would fill those slots with it anyway. The server takes
+            # only as many as the result unblocked.
+            poll, lent = self._poll_slots.offer()
+            # Free slots are taken up front (capacity rule), and held until the answer whether used or not: only when
+            # no poll lends. Taken by every completion in flight, they would starve the poll and the fan-outs of other
+            # workflows, while most completions (a chain's step, a branch before its join) unblock one activity or none.
+            extra = max(0, min(cfg.poll_batch_size - 1, self._free_slots())) if poll is None else 0
             self._reserved += extra
             claim = 1 + extra
-            # The waiting long-poll's slots too: a fan-out this result unblocks is then leased right here, instead of
-            # one wake-up and one claim later by the poll, which would fill those slots with it anyway.
-            poll, lent = self._poll_slots.offer()
         else:
             claim = 0
         claimed: list[Any] = []
