@@ -19,7 +19,12 @@ public sealed record DefinitionSummary(string Name, string Version, int Activity
 
 public sealed record StoredDefinition(string Name, string Version, WorkflowDefinition Definition, long CreatedAt);
 
-public sealed record SubmitCommand(string DefinitionName, string? Version, JsonObject Input, string? UniqueKey);
+/// <param name="WaitingPollFor">
+/// A long-poll waiting in this process for a routing key, if any: the submitting transaction leases the new
+/// workflow's first activities to it and hands them over after commit, instead of waking it to claim them.
+/// </param>
+public sealed record SubmitCommand(string DefinitionName, string? Version, JsonObject Input, string? UniqueKey,
+    Func<string, IWaitingPoll?>? WaitingPollFor = null);
 
 public sealed record SubmitOutcome(StoreStatus Status, string? Message, WorkflowState? Workflow);
 

@@ -100,6 +100,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
 
     public async Task<SubmitOutcome> SubmitAsync(SubmitCommand command, CancellationToken cancellationToken)
     {
+        var handOvers = new HandOvers();
         try
         {
             var (outcome, machine) = await WriteAsync<(SubmitOutcome, WorkflowMachine?)>(async (tx, ct) =>
@@ -141,11 +142,15 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
                 var machine = new WorkflowMachine(wf, Defaults, Secrets, now);
                 machine.Start();
                 await ApplyCacheHitsAsync(tx, machine, now, ct);
+                // A long-poll waiting here for a first step gets it leased in this transaction and handed over after commit.
+                handOvers.Abandon(); // what a previous try leased did not commit
+                handOvers.Lease(machine, command.WaitingPollFor);
                 await tx.PersistAsync(wf, machine, [created], now, ct);
                 return (new SubmitOutcome(StoreStatus.Ok, null, wf), machine);
             }, cancellationToken);
             if (machine is not null)
             {
+                handOvers.Deliver(Leases);
                 NotifyCommitted(outcome.Workflow!.Id, machine);
             }
             return outcome;
@@ -154,6 +159,10 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
         {
             // Two submits with one key raced past the check; the database's unique index let only one through.
             return UniqueKeyTaken(command.UniqueKey!);
+        }
+        finally
+        {
+            handOvers.Abandon(); // delivered ones are gone from the list: this only ends hand-overs that did not commit
         }
     }
 
@@ -621,6 +630,68 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
         if (machine.BecameTerminal)
         {
             Notifier.WorkflowFinished(workflowId);
+        }
+    }
+
+    /// <summary>
+    /// The new workflow's first activities leased to long-polls waiting in this process, in the submitting transaction,
+    /// and handed to them once it commits: no wake-up and no claim statement between submit and first step.
+    /// </summary>
+    private sealed class HandOvers
+    {
+        private readonly List<(IWaitingPoll Poll, List<ClaimedActivity> Leased, int Unused)> _pending = [];
+
+        public void Lease(WorkflowMachine machine, Func<string, IWaitingPoll?>? waitingPollFor)
+        {
+            if (waitingPollFor is null)
+            {
+                return;
+            }
+            foreach (var worker in machine.ReadyWorkers.ToList())
+            {
+                if (waitingPollFor(worker) is not { } poll)
+                {
+                    continue;
+                }
+                var taken = poll.TakeSlots(machine.CountClaimable(worker, poll.ActivityNames));
+                if (taken == 0)
+                {
+                    continue;
+                }
+                List<ClaimedActivity> leased = [];
+                try
+                {
+                    leased = machine.ClaimReady(worker, poll.WorkerId, poll.ActivityNames, taken).ConvertAll(Handed);
+                }
+                finally
+                {
+                    _pending.Add((poll, leased, taken - leased.Count)); // every take must end, or the poll waits for it
+                }
+            }
+        }
+
+        /// <summary>After commit: each poll answers with what was leased to it.</summary>
+        public void Deliver(LeaseDirectory leases)
+        {
+            foreach (var (poll, leased, unused) in _pending)
+            {
+                foreach (var a in leased)
+                {
+                    leases.Leased(a.ActivityId, a.WorkflowId);
+                }
+                poll.EndHandOver(leased, unused);
+            }
+            _pending.Clear();
+        }
+
+        /// <summary>The transaction did not commit: the polls get their slots back and go on waiting.</summary>
+        public void Abandon()
+        {
+            foreach (var (poll, leased, unused) in _pending)
+            {
+                poll.EndHandOver([], leased.Count + unused);
+            }
+            _pending.Clear();
         }
     }
 }

@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
+using Spindle.Server.Wakeups;
 
 namespace Spindle.Server.Tests;
 
@@ -283,6 +285,36 @@ public sealed class ApiTests(ServerFixture server)
         Assert.Single(claimed);
         // Woken by the commit, not by a timer: far below the 20 s wait and the 1 s fallback.
         Assert.True(watch.Elapsed - submitted < TimeSpan.FromMilliseconds(900), $"woke after {(watch.Elapsed - submitted).TotalMilliseconds} ms");
+    }
+
+    [Fact]
+    public async Task Submit_WhileALongPollWaits_HandsItTheFirstStepLeasedInTheSubmitTransaction()
+    {
+        var name = Unique("handover");
+        var queue = Unique("ho");
+        await server.DeployAsync(ChainYaml(name, queue));
+        var polls = server.App.Services.GetRequiredService<WaitingPolls>();
+        var poll = server.PollAsync("waiter", wait: 20, worker: queue);
+        var watch = Stopwatch.StartNew();
+        while (polls.WaitingFor(queue) is null)
+        {
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), "the long-poll never waited");
+            await Task.Delay(10);
+        }
+
+        var id = await server.SubmitAsync(name, new JsonObject { ["n"] = 1 });
+        var handed = Assert.Single(await poll.WaitAsync(TimeSpan.FromSeconds(10)))!;
+        Assert.Equal(("a", id), (handed["activity_key"]!.GetValue<string>(), handed["workflow_id"]!.GetValue<string>()));
+
+        var (_, events) = await server.GetAsync($"/api/v1/workflows/{id}/events");
+        var list = events["events"]!.AsArray();
+        var created = list.Single(e => e!["event_type"]!.GetValue<string>() == "WorkflowCreated")!;
+        var started = list.Single(e => e!["event_type"]!.GetValue<string>() == "ActivityStarted")!;
+        Assert.Equal(created["timestamp"]!.ToJsonString(), started["timestamp"]!.ToJsonString()); // no claim in between
+        Assert.Equal("waiter", started["payload"]!["worker_id"]!.GetValue<string>());
+        var (status, _) = await server.PostAsync($"/api/v1/activities/{handed["activity_id"]!.GetValue<string>()}/complete",
+            new JsonObject { ["worker_id"] = "waiter", ["output"] = new JsonObject() });
+        Assert.Equal(200, status);
     }
 
     [Fact]

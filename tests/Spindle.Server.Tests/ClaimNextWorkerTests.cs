@@ -215,6 +215,53 @@ public sealed class ClaimNextWorkerTests(ServerFixture server)
         Assert.InRange(peak.Value, 1, 16);
     }
 
+    [Fact]
+    public async Task RunAsync_ManySubmitsWhileItsPollWaits_FinishesEveryWorkflowWithinMaxConcurrency()
+    {
+        // Submits hand their first steps to the waiting long-poll while completions borrow its slots and claim the
+        // next steps: no activity may be lost or run beyond the worker's slots between the three.
+        var name = Unique("handover_storm");
+        var queue = Unique("q");
+        await server.DeployAsync(ChainYaml(name, queue).Replace("activity_name: echo", "activity_name: work", StringComparison.Ordinal));
+        var peak = new StrongBox<int>();
+        var running = 0;
+        var registry = new ActivityRegistry().Register("work", async (_, ct) =>
+        {
+            var now = Interlocked.Increment(ref running);
+            int seen;
+            while ((seen = Volatile.Read(ref peak.Value)) < now && Interlocked.CompareExchange(ref peak.Value, now, seen) != seen)
+            {
+            }
+            await Task.Delay(Random.Shared.Next(0, 4), ct);
+            Interlocked.Decrement(ref running);
+            return new ActivityResult([]);
+        });
+        using var worker = new SpindleWorker(Options(queue, o => { o.MaxConcurrency = 3; o.PollBatchSize = 3; }), registry);
+        using var stop = new CancellationTokenSource();
+        var run = worker.RunAsync(stop.Token);
+        try
+        {
+            var ids = new List<string>();
+            for (var wave = 0; wave < 8; wave++)
+            {
+                ids.AddRange(await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => server.SubmitAsync(name))));
+                await Task.Delay(Random.Shared.Next(0, 30)); // lets the poll go back to waiting between some waves
+            }
+            foreach (var id in ids)
+            {
+                var (status, wf) = await server.GetAsync($"/api/v1/workflows/{id}?wait_seconds=30");
+                Assert.Equal(200, status);
+                Assert.Equal("completed", wf["status"]!.GetValue<string>());
+            }
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await run.WaitAsync(TimeSpan.FromSeconds(10));
+        }
+        Assert.InRange(peak.Value, 1, 3);
+    }
+
     /// <summary>Records the JSON bodies the worker sends to paths ending in <paramref name="suffix"/>.</summary>
     private sealed class RecordingHandler(string suffix) : DelegatingHandler(new SocketsHttpHandler())
     {

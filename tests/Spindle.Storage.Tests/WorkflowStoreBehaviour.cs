@@ -140,6 +140,70 @@ public abstract class WorkflowStoreBehaviour : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Submit_WithAWaitingPoll_LeasesTheFirstStepsToItInTheSubmitTransaction()
+    {
+        var definition = Parse("""
+            name: roots
+            activities:
+              - {key: r0, activity_name: echo}
+              - {key: r1, activity_name: echo}
+              - {key: r2, activity_name: echo}
+              - {key: other, activity_name: other}
+            """);
+        await Store.DeployAsync(definition, CancellationToken.None);
+        var poll = new FakeWaitingPoll("w1", slots: 2, names: ["echo"]);
+        var outcome = await Store.SubmitAsync(new SubmitCommand("roots", null, [], null, key => key == "std" ? poll : null), CancellationToken.None);
+        Assert.Equal(StoreStatus.Ok, outcome.Status);
+
+        // Four roots: three named echo, of which the poll's two slots took two; the filter left 'other' alone.
+        var (handed, unused) = Assert.Single(poll.HandOvers);
+        Assert.Equal((2, 0), (handed.Count, unused));
+        Assert.All(handed, a => Assert.Equal(("echo", outcome.Workflow!.Id, 1), (a.ActivityName, a.WorkflowId, a.Attempt)));
+        var polled = await ClaimAsync(Store, "w2", 100);
+        Assert.Equal(["echo", "other"], polled.Select(a => a.ActivityName).Order().ToArray());
+        Assert.Empty(handed.Select(a => a.ActivityKey).Intersect(polled.Select(a => a.ActivityKey)));
+
+        var events = (await Store.GetEventsAsync(outcome.Workflow!.Id, null, 1000,
+            new HashSet<string> { EventTypes.WorkflowCreated, EventTypes.ActivityStarted }, CancellationToken.None))!.Events;
+        var created = events.Single(e => e.EventType == EventTypes.WorkflowCreated).Timestamp;
+        foreach (var a in handed)
+        {
+            var started = events.Single(e => e.EventType == EventTypes.ActivityStarted && e.ActivityKey == a.ActivityKey);
+            Assert.Equal(created, started.Timestamp); // leased by the submitting transaction
+            Assert.Equal("w1", started.Payload["worker_id"]!.GetValue<string>());
+        }
+        var completed = await CompleteAsync(Store, handed[0], workerId: "w1");
+        Assert.Equal(StoreStatus.Ok, completed.Status); // the poll's worker holds the lease
+    }
+
+    [Fact]
+    public async Task Submit_PollTakesNoSlots_LeavesTheFirstStepsClaimable()
+    {
+        await Store.DeployAsync(Parse(Chain), CancellationToken.None);
+        var poll = new FakeWaitingPoll("w1", slots: 0);
+        var outcome = await Store.SubmitAsync(new SubmitCommand("chain", null, new JsonObject { ["n"] = 1 }, null, _ => poll), CancellationToken.None);
+        Assert.Equal(StoreStatus.Ok, outcome.Status);
+        Assert.Empty(poll.HandOvers);
+        Assert.Equal("a", Assert.Single(await ClaimAsync(Store, "w2")).ActivityKey);
+    }
+
+    [Fact]
+    public async Task Submit_TransactionDoesNotCommit_GivesThePollItsSlotsBackAndLeasesNothing()
+    {
+        await Store.DeployAsync(Parse(Chain), CancellationToken.None);
+        using var abort = new CancellationTokenSource();
+        // Cancelled once the roots are leased in memory: the persist that would commit them never runs.
+        var poll = new FakeWaitingPoll("w1", slots: 3, onTake: abort.Cancel);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+            Store.SubmitAsync(new SubmitCommand("chain", null, new JsonObject { ["n"] = 1 }, null, _ => poll), abort.Token));
+
+        var (handed, unused) = Assert.Single(poll.HandOvers);
+        Assert.Equal((0, 1), (handed.Count, unused)); // the one slot the root took comes back unfilled
+        Assert.Equal(3, poll.Slots);
+        Assert.Empty(await ClaimAsync(Store, "w2"));
+    }
+
+    [Fact]
     public async Task Complete_WithClaimNext_LeasesNextStepInTheSameTransaction()
     {
         var id = await DeployAndSubmitAsync(Store, Chain, new JsonObject { ["n"] = 3 });
@@ -608,5 +672,31 @@ public abstract class WorkflowStoreBehaviour : IAsyncLifetime
         Assert.Null(await Store.GetDefinitionAsync("missing", null, CancellationToken.None));
         var listed = await Store.ListDefinitionsAsync(CancellationToken.None);
         Assert.Equal([second.Version, first.Version], listed.Where(d => d.Name == "chain").Select(d => d.Version));
+    }
+
+    /// <summary>A waiting long-poll as the store sees it: slots to take, and the hand-overs it was given.</summary>
+    private sealed class FakeWaitingPoll(string workerId, int slots, IReadOnlyList<string>? names = null, Action? onTake = null) : IWaitingPoll
+    {
+        public int Slots { get; private set; } = slots;
+
+        public List<(IReadOnlyList<ClaimedActivity> Activities, int Unused)> HandOvers { get; } = [];
+
+        public string WorkerId => workerId;
+
+        public IReadOnlyList<string>? ActivityNames => names;
+
+        public int TakeSlots(int wanted)
+        {
+            var taken = Math.Min(wanted, Slots);
+            Slots -= taken;
+            onTake?.Invoke();
+            return taken;
+        }
+
+        public void EndHandOver(IReadOnlyList<ClaimedActivity> activities, int unused)
+        {
+            Slots += unused;
+            HandOvers.Add((activities, unused));
+        }
     }
 }

@@ -44,30 +44,30 @@ public static class WorkersApi
 
         var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(wait);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(lifetime.ApplicationStopping, cancellationToken);
-        using var slots = waitingPolls.Register(workerId!, pollId, max, waits: wait > 0);
-        using var wake = CancellationTokenSource.CreateLinkedTokenSource(linked.Token, slots.Exhausted);
+        // While it waits, the worker's completions may take this poll's slots for the work they unblock
+        // (claim_next_from_poll), and submits may lease their workflow's first steps to it directly.
+        using var slots = waitingPolls.Register(workerId!, worker!, pollId, names, max, waits: wait > 0);
+        using var wake = CancellationTokenSource.CreateLinkedTokenSource(linked.Token, slots.AnswerNow);
         while (true)
         {
             // Take the signal before claiming: a wake-up that lands between the claim and the wait still counts.
             var signal = hub.WorkerSignal(worker!);
             var stillFree = slots.BeginClaim();
-            if (stillFree == 0)
-            {
-                return Json.Result(ClaimedJson([])); // completions took every slot it held
-            }
-            var claimed = await store.ClaimAsync(new ClaimCommand(worker!, workerId!, stillFree, names), cancellationToken);
+            var claimed = stillFree == 0
+                ? [] // completions took every slot it held, or a submit handed it work
+                : await store.ClaimAsync(new ClaimCommand(worker!, workerId!, stillFree, names), cancellationToken);
             var remaining = deadline - DateTimeOffset.UtcNow;
-            if (claimed.Count > 0 || remaining <= TimeSpan.Zero || linked.IsCancellationRequested)
+            if (stillFree == 0 || claimed.Count > 0 || remaining <= TimeSpan.Zero || linked.IsCancellationRequested)
             {
-                slots.EndClaim(claimed.Count, answering: true);
-                return Json.Result(ClaimedJson(claimed));
+                var handedOver = await slots.AnswerAsync(claimed.Count);
+                return Json.Result(ClaimedJson(handedOver.Count == 0 ? claimed : [.. claimed, .. handedOver]));
             }
             slots.EndClaim(0, answering: false);
             await signal.WaitAsync(remaining < FallbackRecheck ? remaining : FallbackRecheck, wake.Token)
                 .ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             if (linked.IsCancellationRequested)
             {
-                return Json.Result(ClaimedJson([]));
+                return Json.Result(ClaimedJson(await slots.AnswerAsync(0)));
             }
         }
     }

@@ -1,11 +1,14 @@
 using System.Collections.Concurrent;
+using Spindle.Storage;
 
 namespace Spindle.Server.Wakeups;
 
 /// <summary>
-/// The slots each worker's latest long-poll holds in this process, so that a completion by the same worker
-/// (claim-next, <c>claim_next_from_poll</c>) can use them for the work its result unblocked instead of leaving that
-/// work to a poll: a fan-out is then leased in the completing transaction, not one wake-up and one claim later.
+/// The long-polls waiting in this process and the slots they hold. A completion by the same worker (claim-next,
+/// <c>claim_next_from_poll</c>) can use them for the work its result unblocked instead of leaving that work to a
+/// poll: a fan-out is then leased in the completing transaction, not one wake-up and one claim later. A submit can
+/// lease its workflow's first activities to the latest long-poll waiting for their routing key, and hand them over
+/// once it commits: no wake-up and no claim statement between submit and first step.
 /// </summary>
 /// <remarks>
 /// The worker names each long-poll (<c>poll_id</c>) and a completion names the poll whose slots it offers, so slots
@@ -22,6 +25,9 @@ public sealed class WaitingPolls
     private static readonly TimeSpan StaleAfter = TimeSpan.FromMinutes(1);
 
     private readonly ConcurrentDictionary<string, Poll> _byWorker = new(StringComparer.Ordinal);
+
+    // The latest long-poll waiting for each routing key: a submit hands the new workflow's first steps to it.
+    private readonly ConcurrentDictionary<string, Poll> _byRoutingKey = new(StringComparer.Ordinal);
     private readonly TimeSpan _claimWait;
     private readonly TimeProvider _time;
 
@@ -36,12 +42,18 @@ public sealed class WaitingPolls
     }
 
     /// <summary>
-    /// Registers a poll of <paramref name="workerId"/> asking for <paramref name="max"/> activities. Only a long-poll
-    /// that the worker named (<paramref name="pollId"/>) lends its slots: a poll that answers at once has none to spare.
+    /// Registers a poll of <paramref name="workerId"/> for routing key <paramref name="routingKey"/> asking for
+    /// <paramref name="max"/> activities. Only a long-poll (<paramref name="waits"/>) takes hand-overs from submits,
+    /// and only one the worker named (<paramref name="pollId"/>) lends its slots to the worker's completions: a poll
+    /// that answers at once has nothing to spare.
     /// </summary>
-    public Poll Register(string workerId, string? pollId, int max, bool waits)
+    public Poll Register(string workerId, string routingKey, string? pollId, IReadOnlyList<string>? activityNames, int max, bool waits)
     {
-        var poll = new Poll(pollId, max, _time.GetTimestamp());
+        var poll = new Poll(this, workerId, routingKey, pollId, activityNames, max, _time.GetTimestamp());
+        if (waits)
+        {
+            _byRoutingKey[routingKey] = poll;
+        }
         if (waits && pollId is not null)
         {
             if (_byWorker.Count > PruneAbove)
@@ -52,6 +64,13 @@ public sealed class WaitingPolls
         }
         return poll;
     }
+
+    /// <summary>
+    /// The latest long-poll waiting in this process for <paramref name="routingKey"/> after a claim that found nothing,
+    /// if any: submits hand it their first steps.
+    /// </summary>
+    public IWaitingPoll? WaitingFor(string routingKey) =>
+        _byRoutingKey.TryGetValue(routingKey, out var poll) && poll.IsIdle ? poll : null;
 
     /// <summary>
     /// Takes up to <paramref name="wanted"/> slots from the worker's poll <paramref name="pollId"/>: the poll they came
@@ -81,24 +100,50 @@ public sealed class WaitingPolls
         }
     }
 
-    public sealed class Poll : IDisposable
+    public sealed class Poll : IDisposable, IWaitingPoll
     {
+        private readonly WaitingPolls _owner;
+        private readonly string _routingKey;
         private readonly Lock _gate = new();
-        private readonly CancellationTokenSource _exhausted = new();
+        private readonly CancellationTokenSource _answerNow = new();
+        private readonly List<ClaimedActivity> _handedOver = [];
         private int _max;
         private bool _answered;
+        private bool _idle; // its last claim found nothing and it waits: nothing older is claimable for it
         private TaskCompletionSource? _claiming; // set while the claim statement runs
+        private int _handOversOpen;
+        private TaskCompletionSource? _handOversDone; // set while the handler waits for open hand-overs
 
-        internal Poll(string? id, int max, long registeredAt)
+        internal Poll(WaitingPolls owner, string workerId, string routingKey, string? id, IReadOnlyList<string>? activityNames,
+            int max, long registeredAt)
         {
+            _owner = owner;
+            WorkerId = workerId;
+            _routingKey = routingKey;
             Id = id;
+            ActivityNames = activityNames;
             _max = max;
             RegisteredAt = registeredAt;
         }
 
+        public string WorkerId { get; }
+
+        public IReadOnlyList<string>? ActivityNames { get; }
+
         internal string? Id { get; }
 
         internal long RegisteredAt { get; }
+
+        internal bool IsIdle
+        {
+            get
+            {
+                lock (_gate)
+                {
+                    return _idle;
+                }
+            }
+        }
 
         internal bool IsAnswered
         {
@@ -111,16 +156,23 @@ public sealed class WaitingPolls
             }
         }
 
-        /// <summary>Cancelled when completions took every slot: the poll should answer (empty) rather than wait holding none.</summary>
-        public CancellationToken Exhausted => _exhausted.Token;
+        /// <summary>
+        /// Cancelled when the poll should answer rather than wait: completions took every slot it held, or a submit
+        /// handed it activities.
+        /// </summary>
+        public CancellationToken AnswerNow => _answerNow.Token;
 
-        /// <summary>Starts a claim: how many activities the poll may still take (0: its slots went elsewhere).</summary>
+        /// <summary>
+        /// Starts a claim: how many activities the poll may still take (0: its slots went elsewhere, or it was handed
+        /// work, which it answers with at once).
+        /// </summary>
         public int BeginClaim()
         {
             lock (_gate)
             {
                 _claiming ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                return _max;
+                _idle = false;
+                return _handedOver.Count > 0 ? 0 : _max;
             }
         }
 
@@ -135,6 +187,7 @@ public sealed class WaitingPolls
             {
                 _max -= claimed;
                 _answered |= answering;
+                _idle = !_answered && claimed == 0;
                 claim = _claiming;
                 _claiming = null;
             }
@@ -180,6 +233,30 @@ public sealed class WaitingPolls
             return Taken(taken, exhausted);
         }
 
+        /// <inheritdoc />
+        /// <remarks>
+        /// Only a poll that waits after a claim that found nothing takes hand-overs: one that has not claimed yet, or
+        /// is claiming, may have older work to take first. The open hand-over is counted before anything can wake
+        /// the handler, so it never answers without what the hand-over brings. Taking its last slot does not wake
+        /// it: the hand-over does once it commits, or gives the slots back if it does not.
+        /// </remarks>
+        public int TakeSlots(int wanted)
+        {
+            lock (_gate)
+            {
+                if (!_idle || _answered || _claiming is not null || wanted <= 0)
+                {
+                    return 0;
+                }
+                var taken = TakeLocked(wanted, out _);
+                if (taken > 0)
+                {
+                    _handOversOpen++;
+                }
+                return taken;
+            }
+        }
+
         private int TakeLocked(int wanted, out bool exhausted)
         {
             var taken = Math.Min(wanted, _max);
@@ -197,16 +274,68 @@ public sealed class WaitingPolls
         {
             if (exhausted)
             {
-                try
-                {
-                    _exhausted.Cancel();
-                }
-                catch (ObjectDisposedException)
-                {
-                    // The poll answered and was disposed meanwhile: nobody waits any more.
-                }
+                WakeToAnswer();
             }
             return taken;
+        }
+
+        private void WakeToAnswer()
+        {
+            try
+            {
+                _answerNow.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The poll answered and was disposed meanwhile: nobody waits any more.
+            }
+        }
+
+        /// <inheritdoc />
+        public void EndHandOver(IReadOnlyList<ClaimedActivity> activities, int unused)
+        {
+            TaskCompletionSource? done = null;
+            lock (_gate)
+            {
+                _handedOver.AddRange(activities);
+                _max += unused;
+                if (--_handOversOpen == 0)
+                {
+                    (done, _handOversDone) = (_handOversDone, null);
+                }
+            }
+            done?.TrySetResult();
+            if (activities.Count > 0)
+            {
+                WakeToAnswer(); // outside the lock, after the hand-over is counted (see Taken)
+            }
+        }
+
+        /// <summary>
+        /// Ends the poll and answers what submits handed to it, once no hand-over is open any more (their transactions
+        /// are short, and answering without them would strand the activities they lease until the lease runs out).
+        /// Called by the handler on every answer.
+        /// </summary>
+        public async Task<List<ClaimedActivity>> AnswerAsync(int claimed)
+        {
+            Task? open = null;
+            EndClaim(claimed, answering: true); // no new hand-over from here on
+            lock (_gate)
+            {
+                if (_handOversOpen > 0)
+                {
+                    _handOversDone ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    open = _handOversDone.Task;
+                }
+            }
+            if (open is not null)
+            {
+                await open.ConfigureAwait(false);
+            }
+            lock (_gate)
+            {
+                return [.. _handedOver];
+            }
         }
 
         /// <summary>Gives back slots taken with <see cref="WaitingPolls.TakeAsync"/> that the completion did not fill.</summary>
@@ -222,13 +351,17 @@ public sealed class WaitingPolls
             }
         }
 
-        /// <summary>The handler is done with the poll (answered, or gave up); it stays lendable until replaced.</summary>
+        /// <summary>
+        /// The handler is done with the poll (answered, or failed); it stays lendable to completions until replaced,
+        /// but takes no more hand-overs.
+        /// </summary>
         public void Dispose()
         {
             EndClaim(0, answering: true);
+            _owner._byRoutingKey.TryRemove(new KeyValuePair<string, Poll>(_routingKey, this));
             lock (_gate)
             {
-                _exhausted.Dispose();
+                _answerNow.Dispose();
             }
         }
     }

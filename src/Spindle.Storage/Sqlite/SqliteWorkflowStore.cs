@@ -436,6 +436,9 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
             var conn = Writer();
             using var tx = conn.BeginTransaction();
             var result = await work(new SqliteWriteTransaction(conn, tx, WriterCommand, Definitions));
+            // SQLite's statements run inline and never look at the token; PostgreSQL's do. A caller that gave up
+            // before the commit (a request aborted, shutdown) gets the same on both: nothing is written.
+            cancellationToken.ThrowIfCancellationRequested();
             tx.Commit();
             return result;
         }
