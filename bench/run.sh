@@ -287,8 +287,8 @@ if want pgbench; then
     runs+="{\"clients\": $clients, \"tps\": ${tps:-0}},"
   done
   runs="${runs%,}]"
-  pgbench_json="{\"runs\": $runs, \"tx_per_workflow\": {\"Sequential-5\": 7, \"Parallel-10\": 14, \"High-Concurrency-3\": 5},
-    \"tx_note\": \"counted from src/Spindle.Storage for one workflow on its own with the std worker's claim-next: submit 1 + the poll claim of the root + 1 complete per step (each completion also claims the next step for its worker); in Parallel-10 the start's completion leases all ten siblings (its own slot, the worker's free ones and its waiting poll's), and the last sibling's completion the join. Under load one claim statement also serves several workflows (measured: last column of the profile table)\"}"
+  pgbench_json="{\"runs\": $runs, \"tx_per_workflow\": {\"Sequential-5\": 6, \"Parallel-10\": 13, \"High-Concurrency-3\": 4},
+    \"tx_note\": \"counted from src/Spindle.Storage for one workflow on its own with the std worker's claim-next: submit 1 (which also leases the root to the worker's waiting long-poll) + 1 complete per step (each completion also claims the next step for its worker); a root that finds no waiting poll costs one claim more; in Parallel-10 the start's completion leases all ten siblings (its own slot, the worker's free ones and its waiting poll's), and the last sibling's completion the join. Under load one claim statement also serves several workflows (measured: last column of the profile table)\"}"
 fi
 
 # ---- report --------------------------------------------------------------------------------------------------

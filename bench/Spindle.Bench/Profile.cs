@@ -78,8 +78,13 @@ public static class Profile
                 }
             }
             // A claim stamped with the instant of one of the workflow's completions was made by that completion's
-            // transaction (claim-next), not by a claim transaction of its own.
+            // transaction (claim-next), and one stamped with its creation by the submit's (handed to a waiting poll),
+            // not by a claim transaction of its own.
             var completionInstants = completed.Values.ToHashSet();
+            if (created is not null)
+            {
+                completionInstants.Add(created.Value);
+            }
             result.ClaimInstants.UnionWith(started.Values.Where(ts => !completionInstants.Contains(ts)));
             if (created is null || finished is null)
             {
