@@ -54,6 +54,22 @@ public sealed class WaitingPollsTests
     }
 
     [Fact]
+    public async Task BeginClaim_ToldToAnswerThenGivenSlotsBack_StillAnswers()
+    {
+        var polls = new WaitingPolls(claimWait: Long);
+        using var poll = polls.Register("w1", "q", "p1", null, 3, waits: true);
+        poll.BeginClaim();
+        poll.EndClaim(0, answering: false);
+        var (from, taken) = await polls.TakeAsync("w1", "p1", 3, CancellationToken.None);
+        Assert.Equal(3, taken);
+        Assert.True(poll.AnswerNow.IsCancellationRequested);
+
+        from!.GiveBack(2); // the completion's transaction leased fewer than it borrowed
+        // Its wait is cancelled for good: claiming again would find nothing, not wait, and claim again at once.
+        Assert.Equal(0, poll.BeginClaim());
+    }
+
+    [Fact]
     public async Task TakeAsync_PollAnsweredWithPartOfItsSlots_TheRestStayLendableUntilTheNextPoll()
     {
         var polls = new WaitingPolls(claimWait: Long);

@@ -163,16 +163,20 @@ public sealed class WaitingPolls
         public CancellationToken AnswerNow => _answerNow.Token;
 
         /// <summary>
-        /// Starts a claim: how many activities the poll may still take (0: its slots went elsewhere, or it was handed
-        /// work, which it answers with at once).
+        /// Starts a claim: how many activities the poll may still take (0: it was told to answer, because its slots
+        /// went elsewhere or it was handed work).
         /// </summary>
+        /// <remarks>
+        /// Once told to answer it answers, even if a completion gave slots back meanwhile: <see cref="AnswerNow"/> stays
+        /// cancelled, so a poll that claimed again and found nothing would not wait but claim over and over.
+        /// </remarks>
         public int BeginClaim()
         {
             lock (_gate)
             {
                 _claiming ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 _idle = false;
-                return _handedOver.Count > 0 ? 0 : _max;
+                return _handedOver.Count > 0 || _answerNow.IsCancellationRequested ? 0 : _max;
             }
         }
 
