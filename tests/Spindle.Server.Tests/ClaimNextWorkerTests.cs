@@ -92,7 +92,11 @@ public sealed class ClaimNextWorkerTests(ServerFixture server)
     private static readonly List<string> Branches = Enumerable.Range(0, 10).Select(i => $"p{i}").ToList();
 
     /// <summary>An activity that takes <paramref name="startMs"/> for the start and 20 ms otherwise, counting how many run at once.</summary>
-    private static ActivityRegistry CountingWork(StrongBox<int> peak, int startMs = 20)
+    private static ActivityRegistry CountingWork(StrongBox<int> peak, int startMs = 20) =>
+        CountingWork(peak, context => context.ActivityKey == "start" ? startMs : 20);
+
+    /// <summary>An activity that takes <paramref name="delayMs"/>, counting how many run at once.</summary>
+    private static ActivityRegistry CountingWork(StrongBox<int> peak, Func<ActivityContext, int> delayMs)
     {
         var running = 0;
         return new ActivityRegistry().Register("work", async (context, ct) =>
@@ -102,10 +106,39 @@ public sealed class ClaimNextWorkerTests(ServerFixture server)
             while ((seen = Volatile.Read(ref peak.Value)) < now && Interlocked.CompareExchange(ref peak.Value, now, seen) != seen)
             {
             }
-            await Task.Delay(context.ActivityKey == "start" ? startMs : 20, ct);
+            await Task.Delay(delayMs(context), ct);
             Interlocked.Decrement(ref running);
             return new ActivityResult([]);
         });
+    }
+
+    /// <summary>
+    /// Runs a worker of <paramref name="slots"/> slots whose activities take 0 to <paramref name="maxDelayMs"/> ms,
+    /// submits with <paramref name="submitAll"/> and waits until every workflow completed; answers the most activities
+    /// that ran at once.
+    /// </summary>
+    private async Task<int> RunUntilAllCompleteAsync(string queue, int slots, int maxDelayMs, Func<Task<List<string>>> submitAll)
+    {
+        var peak = new StrongBox<int>();
+        var registry = CountingWork(peak, _ => Random.Shared.Next(0, maxDelayMs));
+        using var worker = new SpindleWorker(Options(queue, o => { o.MaxConcurrency = slots; o.PollBatchSize = slots; }), registry);
+        using var stop = new CancellationTokenSource();
+        var run = worker.RunAsync(stop.Token);
+        try
+        {
+            foreach (var id in await submitAll())
+            {
+                var (status, wf) = await server.GetAsync($"/api/v1/workflows/{id}?wait_seconds=30");
+                Assert.Equal(200, status);
+                Assert.Equal("completed", wf["status"]!.GetValue<string>());
+            }
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await run.WaitAsync(TimeSpan.FromSeconds(10));
+        }
+        return peak.Value;
     }
 
     [Theory]
@@ -130,36 +163,8 @@ public sealed class ClaimNextWorkerTests(ServerFixture server)
         var name = Unique("fan_storm");
         var queue = Unique("q");
         await server.DeployAsync(FanYaml(name, queue));
-        int running = 0, peak = 0;
-        var registry = new ActivityRegistry().Register("work", async (_, ct) =>
-        {
-            var now = Interlocked.Increment(ref running);
-            int seen;
-            while ((seen = Volatile.Read(ref peak)) < now && Interlocked.CompareExchange(ref peak, now, seen) != seen)
-            {
-            }
-            await Task.Delay(Random.Shared.Next(0, 8), ct);
-            Interlocked.Decrement(ref running);
-            return new ActivityResult([]);
-        });
-        using var worker = new SpindleWorker(Options(queue, o => { o.MaxConcurrency = 6; o.PollBatchSize = 6; }), registry);
-        using var stop = new CancellationTokenSource();
-        var run = worker.RunAsync(stop.Token);
-        try
-        {
-            var ids = await Task.WhenAll(Enumerable.Range(0, 12).Select(_ => server.SubmitAsync(name)));
-            foreach (var id in ids)
-            {
-                var (status, wf) = await server.GetAsync($"/api/v1/workflows/{id}?wait_seconds=30");
-                Assert.Equal(200, status);
-                Assert.Equal("completed", wf["status"]!.GetValue<string>());
-            }
-        }
-        finally
-        {
-            await stop.CancelAsync();
-            await run.WaitAsync(TimeSpan.FromSeconds(10));
-        }
+        var peak = await RunUntilAllCompleteAsync(queue, slots: 6, maxDelayMs: 8,
+            async () => [.. await Task.WhenAll(Enumerable.Range(0, 12).Select(_ => server.SubmitAsync(name)))]);
         Assert.InRange(peak, 1, 6);
     }
 
@@ -223,23 +228,7 @@ public sealed class ClaimNextWorkerTests(ServerFixture server)
         var name = Unique("handover_storm");
         var queue = Unique("q");
         await server.DeployAsync(ChainYaml(name, queue).Replace("activity_name: echo", "activity_name: work", StringComparison.Ordinal));
-        var peak = new StrongBox<int>();
-        var running = 0;
-        var registry = new ActivityRegistry().Register("work", async (_, ct) =>
-        {
-            var now = Interlocked.Increment(ref running);
-            int seen;
-            while ((seen = Volatile.Read(ref peak.Value)) < now && Interlocked.CompareExchange(ref peak.Value, now, seen) != seen)
-            {
-            }
-            await Task.Delay(Random.Shared.Next(0, 4), ct);
-            Interlocked.Decrement(ref running);
-            return new ActivityResult([]);
-        });
-        using var worker = new SpindleWorker(Options(queue, o => { o.MaxConcurrency = 3; o.PollBatchSize = 3; }), registry);
-        using var stop = new CancellationTokenSource();
-        var run = worker.RunAsync(stop.Token);
-        try
+        var peak = await RunUntilAllCompleteAsync(queue, slots: 3, maxDelayMs: 4, async () =>
         {
             var ids = new List<string>();
             for (var wave = 0; wave < 8; wave++)
@@ -247,19 +236,9 @@ public sealed class ClaimNextWorkerTests(ServerFixture server)
                 ids.AddRange(await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => server.SubmitAsync(name))));
                 await Task.Delay(Random.Shared.Next(0, 30)); // lets the poll go back to waiting between some waves
             }
-            foreach (var id in ids)
-            {
-                var (status, wf) = await server.GetAsync($"/api/v1/workflows/{id}?wait_seconds=30");
-                Assert.Equal(200, status);
-                Assert.Equal("completed", wf["status"]!.GetValue<string>());
-            }
-        }
-        finally
-        {
-            await stop.CancelAsync();
-            await run.WaitAsync(TimeSpan.FromSeconds(10));
-        }
-        Assert.InRange(peak.Value, 1, 3);
+            return ids;
+        });
+        Assert.InRange(peak, 1, 3);
     }
 
     /// <summary>Records the JSON bodies the worker sends to paths ending in <paramref name="suffix"/>.</summary>
