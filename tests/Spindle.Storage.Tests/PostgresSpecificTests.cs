@@ -47,9 +47,24 @@ public sealed class PostgresSpecificTests(PostgresFixture postgres) : IAsyncLife
         await Store.CompleteAsync(start.ActivityId, "w1", new JsonObject(), 0, CancellationToken.None);
         var branches = await ClaimAsync(Store, "w1", 100);
 
-        // The first report is in flight (waiting on the database) when the other seven arrive: they queue behind it
-        // in this process and commit together, one transaction (one instant) for all seven.
-        var outcomes = await Task.WhenAll(branches.Select(b => Store.CompleteAsync(b.ActivityId, "w1", new JsonObject(), 0, CancellationToken.None)));
+        // The first report is in flight (held on the workflow's row lock) when the other seven arrive: they queue
+        // behind it in this process and commit together, one transaction (one instant) for all seven. The lock makes
+        // "in flight" certain: on a loaded machine the first report's round trips may otherwise all be answered
+        // before the next report is even sent.
+        await using var holder = new NpgsqlConnection(_connectionString);
+        await holder.OpenAsync();
+        await using var hold = await holder.BeginTransactionAsync();
+        await using (var cmd = new NpgsqlCommand("SELECT 1 FROM workflows WHERE id = $1 FOR UPDATE", holder, hold))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = id });
+            await cmd.ExecuteScalarAsync();
+        }
+        Task<CompleteOutcome> Report(ClaimedActivity b) => Store.CompleteAsync(b.ActivityId, "w1", new JsonObject(), 0, CancellationToken.None);
+        var first = Report(branches[0]);
+        await WaitUntilAsync(async () => await CountWaitingOnLocksAsync() > 0);
+        var rest = branches.Skip(1).Select(Report).ToList();
+        await hold.CommitAsync();
+        var outcomes = await Task.WhenAll([first, .. rest]);
         Assert.All(outcomes, o => Assert.Equal(StoreStatus.Ok, o.Status));
         var instants = (await Store.GetEventsAsync(id, null, 100, new HashSet<string> { EventTypes.ActivityCompleted }, CancellationToken.None))!
             .Events.Where(e => e.ActivityKey != "start").Select(e => e.Timestamp).Distinct().Count();
