@@ -10,8 +10,8 @@ public interface IWaitingPoll
     IReadOnlyList<string>? ActivityNames { get; }
 
     /// <summary>
-    /// Takes up to <paramref name="wanted"/> of the poll's slots for a hand-over (none while its own claim runs or
-    /// once it answered); the poll then waits for <see cref="EndHandOver"/> before it answers.
+    /// Takes up to <paramref name="wanted"/> of the poll's slots for a hand-over (none unless the poll waits after a
+    /// claim that found nothing); the poll then waits for <see cref="EndHandOver"/> before it answers.
     /// </summary>
     int TakeSlots(int wanted);
 
