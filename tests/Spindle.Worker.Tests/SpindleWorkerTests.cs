@@ -111,7 +111,12 @@ public sealed class SpindleWorkerTests
         await using ScriptedProtocolServer server = await ScriptedProtocolServer.StartAsync();
         var registry = new ActivityRegistry().Register("slow", async (_, ct) =>
         {
-            await Task.Delay(600, ct);
+            // Runs until the worker has sent two heartbeats (at most the activity's timeout), however slow the machine:
+            // a fixed 600 ms saw one heartbeat on a loaded CI machine.
+            while (server.Heartbeats.Count(id => id == "a1") < 2)
+            {
+                await Task.Delay(10, ct);
+            }
             return new ActivityResult(new JsonObject { ["done"] = true });
         });
         server.Enqueue("a1", "slow");
