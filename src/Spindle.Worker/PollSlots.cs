@@ -27,17 +27,23 @@ internal sealed class PollSlots
         /// <summary>The poll's name on the wire (<c>poll_id</c>).</summary>
         public required string Id { get; init; }
 
+        /// <summary>Whether the server lends its slots: only a named long-poll does, a poll that answers at once not.</summary>
+        public required bool Lends { get; init; }
+
         internal int Slots;
         internal int OpenOffers;
         internal bool Answered;
     }
 
-    /// <summary>A long-poll is about to wait holding <paramref name="slots"/> slots.</summary>
-    public Reservation Begin(int slots)
+    /// <summary>
+    /// A poll is about to be sent holding <paramref name="slots"/> slots; <paramref name="lends"/>: it is a long-poll,
+    /// whose slots the server lends to this worker's completions.
+    /// </summary>
+    public Reservation Begin(int slots, bool lends)
     {
         lock (_gate)
         {
-            return _waiting = new Reservation { Id = (++_polls).ToString(CultureInfo.InvariantCulture), Slots = slots };
+            return _waiting = new Reservation { Id = (++_polls).ToString(CultureInfo.InvariantCulture), Slots = slots, Lends = lends };
         }
     }
 
@@ -66,12 +72,14 @@ internal sealed class PollSlots
         return owned;
     }
 
-    /// <summary>A completion offers the waiting poll's slots: from which poll (null: none waits) and how many.</summary>
+    /// <summary>
+    /// A completion offers the waiting poll's slots: from which poll (null: no long-poll that lends waits) and how many.
+    /// </summary>
     public (Reservation? Poll, int Slots) Offer()
     {
         lock (_gate)
         {
-            if (_waiting is { Slots: > 0 } poll)
+            if (_waiting is { Slots: > 0, Lends: true } poll)
             {
                 poll.OpenOffers++;
                 return (poll, poll.Slots);

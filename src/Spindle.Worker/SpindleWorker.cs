@@ -146,12 +146,13 @@ public sealed class SpindleWorker : IDisposable
 
                 // From here the reservation owns the slots: completions may lend some of them while the poll waits.
                 int asked = slots;
-                var reservation = _pollSlots.Begin(asked);
+                var reservation = _pollSlots.Begin(asked, lends: waitSeconds.Value > 0);
                 slots = 0;
                 PollResponse response;
                 try
                 {
-                    response = await _api.PollAsync(asked, waitSeconds.Value, reservation.Id, stoppingToken).ConfigureAwait(false);
+                    // Only a long-poll is named: the server lends no other poll's slots.
+                    response = await _api.PollAsync(asked, waitSeconds.Value, reservation.Lends ? reservation.Id : null, stoppingToken).ConfigureAwait(false);
                 }
                 catch
                 {

@@ -10,17 +10,29 @@ public sealed class PollSlotsTests
     public void End_NoCompletionOffered_ActivitiesOwnSlotsAndTheRestGoBackAtOnce()
     {
         var ledger = Ledger();
-        var poll = ledger.Begin(5);
+        var poll = ledger.Begin(5, lends: true);
         Assert.Equal(2, ledger.End(poll, 2));
         Assert.Equal(3, _released);
         Assert.Equal((null, 0), ledger.Offer()); // answered: nothing left to offer
     }
 
     [Fact]
+    public void Offer_ShortPollInFlight_OffersNothing()
+    {
+        var ledger = Ledger();
+        var poll = ledger.Begin(4, lends: false);
+        // The server lends no slots of a poll that answers at once: offering them would only keep the completion
+        // from taking free slots up front.
+        Assert.Equal((null, 0), ledger.Offer());
+        Assert.Equal(1, ledger.End(poll, 1));
+        Assert.Equal(3, _released);
+    }
+
+    [Fact]
     public void Settle_CompletionAnsweredBeforeThePoll_ItsActivitiesTakeThePollsSlots()
     {
         var ledger = Ledger();
-        var poll = ledger.Begin(4);
+        var poll = ledger.Begin(4, lends: true);
         var (offeredFrom, offered) = ledger.Offer();
         Assert.Same(poll, offeredFrom);
         Assert.Equal(4, offered);
@@ -35,7 +47,7 @@ public sealed class PollSlotsTests
     public void End_PollAnsweredWhileACompletionWaits_LeftoverIsHeldUntilTheCompletionSettles()
     {
         var ledger = Ledger();
-        var poll = ledger.Begin(4);
+        var poll = ledger.Begin(4, lends: true);
         var (offeredFrom, _) = ledger.Offer();
         Assert.Equal(0, ledger.End(poll, 0)); // answered empty: its slots were taken, but which ones is not known yet
         Assert.Equal(0, _released);
@@ -48,7 +60,7 @@ public sealed class PollSlotsTests
     public void Settle_CompletionFailed_HandsNothingAndReleasesOnceThePollHasAnswered()
     {
         var ledger = Ledger();
-        var poll = ledger.Begin(2);
+        var poll = ledger.Begin(2, lends: true);
         var first = ledger.Offer().Poll!;
         var second = ledger.Offer().Poll!;
         ledger.End(poll, 0);
