@@ -79,6 +79,8 @@ public sealed class StdActivitiesCompatTests(CompatFixture compat)
         Assert.Equal(usage["prompt_tokens"]!.GetValue<long>() + usage["output_tokens"]!.GetValue<long>(), usage["total_tokens"]!.GetValue<long>());
         Assert.Equal(0, usage["cached_tokens"]!.GetValue<long>());
         Assert.Equal("Local answer (gpt-4o-mini): Second question", check["fallback_content"]!.GetValue<string>());
+        Assert.Equal("gpt-4o-mini", check["budget_model"]!.GetValue<string>());
+        Assert.Equal("""["openai/gpt-4o"]""", check["budget_skipped"]!.ToJsonString());
 
         JsonArray embeddings = check["embeddings"]!.AsArray();
         Assert.Equal(3, embeddings.Count);
