@@ -68,7 +68,8 @@ def main():
     parser.add_argument("--port", type=int, default=8399)
     args = parser.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    print(f"local LLM server on http://127.0.0.1:{args.port}", flush=True)
+    # --port 0 picks a free port; the line below names the one in use.
+    print(f"local LLM server on http://127.0.0.1:{server.server_address[1]}", flush=True)
     server.serve_forever()
 
 

@@ -62,8 +62,8 @@ public sealed class PostgresActivityWorkflowTests(PostgresFixture postgres) : IA
 
         var report = wf["activities"]!.AsArray().Single(a => a!["activity_key"]!.GetValue<string>() == "report")!;
         var outputs = report["outputs"]!.AsArray().ToDictionary(o => o!["name"]!.GetValue<string>(), o => o!["value"]);
-        Assert.Equal(1, outputs["row_count"]!.GetValue<int>());
-        var row = Assert.Single(outputs["rows"]!.AsArray())!;
+        Assert.Equal(1, outputs["result"]!["row_count"]!.GetValue<int>());
+        var row = Assert.Single(outputs["result"]!["rows"]!.AsArray())!;
         Assert.Equal(1, row["id"]!.GetValue<int>());
         Assert.Equal(hostile, row["customer"]!.GetValue<string>());
         Assert.Equal(12.5m, row["total"]!.GetValue<decimal>());
@@ -77,6 +77,7 @@ public sealed class PostgresActivityWorkflowTests(PostgresFixture postgres) : IA
         Assert.Equal("failed", wf["status"]!.GetValue<string>());
         var query = wf["activities"]!.AsArray().Single()!;
         Assert.Equal(1, query["attempt"]!.GetValue<int>()); // a SQL error is not retried
-        Assert.Contains("relation \"no_such_table\" does not exist", query["error"]!["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.StartsWith("DATABASE_ERROR: ", query["error"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Contains("relation \"no_such_table\" does not exist", query["error_detail"]!["message"]!.GetValue<string>(), StringComparison.Ordinal);
     }
 }

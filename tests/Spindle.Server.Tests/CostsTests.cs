@@ -143,7 +143,7 @@ public sealed class LlmCostEndToEndTests(AiServerFixture server)
         var wf = await server.WaitTerminalAsync(id);
 
         Assert.Equal("failed", wf["status"]!.GetValue<string>());
-        Assert.Equal("BUDGET_EXCEEDED", wf["activities"]![0]!["error_code"]?.GetValue<string>() ?? wf["activities"]![0]!["error"]?["code"]?.GetValue<string>());
+        Assert.Equal("BUDGET_EXCEEDED", wf["activities"]![0]!["error_code"]?.GetValue<string>() ?? wf["activities"]![0]!["error_detail"]?["code"]?.GetValue<string>());
         Assert.Equal(before, server.Provider.Models.Count);
         var line = Assert.Single(await server.HistoryAsync(id))!;
         Assert.Equal("abort", line["budget_event"]!.GetValue<string>());

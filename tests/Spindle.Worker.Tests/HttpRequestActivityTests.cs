@@ -239,13 +239,50 @@ public sealed class HttpRequestActivityTests(HttpTargetFixture target) : IClassF
     }
 
     [Theory]
+    [InlineData(400)]
+    [InlineData(404)]
+    [InlineData(429)]
+    [InlineData(500)]
+    [InlineData(503)]
+    public async Task ExecuteAsync_NonSuccessStatus_CompletesWithSuccessFalse(int status)
+    {
+        JsonObject response = await RunAsync(new JsonObject { ["url"] = target.Url($"/status/{status}") });
+        Assert.Equal(status, (int)response["status"]!);
+        Assert.False((bool)response["success"]!);
+        Assert.StartsWith($"status body {status} ", (string?)response["body"], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ExecuteAsync_Ok_SuccessTrue()
+    {
+        JsonObject response = await RunAsync(new JsonObject { ["url"] = target.Url("/json") });
+        Assert.True((bool)response["success"]!);
+    }
+
+    [Fact]
+    public async Task ExecuteAsync_IncludeBodyFalse_BodyNull()
+    {
+        JsonObject response = await RunAsync(new JsonObject { ["url"] = target.Url("/json"), ["include_body"] = false });
+        Assert.Equal(200, (int)response["status"]!);
+        Assert.Null(response["body"]);
+    }
+
+    [Fact]
+    public async Task ExecuteAsync_DownloadToFile_FailsInvalidParameters()
+    {
+        ActivityFailureException failure = await FailAsync(new JsonObject { ["url"] = target.Url("/json"), ["download_to_file"] = true });
+        Assert.Equal("INVALID_PARAMETERS", failure.Code);
+        Assert.Contains("download_to_file", failure.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData(500)]
     [InlineData(502)]
     [InlineData(503)]
     [InlineData(429)]
-    public async Task ExecuteAsync_ServerErrorOrTooManyRequests_FailsRetryable(int status)
+    public async Task ExecuteAsync_ExpectedStatusAndServerErrorOrTooManyRequests_FailsRetryable(int status)
     {
-        ActivityFailureException failure = await FailAsync(new JsonObject { ["url"] = target.Url($"/status/{status}") });
+        ActivityFailureException failure = await FailAsync(new JsonObject { ["url"] = target.Url($"/status/{status}"), ["expected_status"] = 200 });
         Assert.Equal("HTTP_ERROR", failure.Code);
         Assert.True(failure.Retryable);
         Assert.Contains(status.ToString(System.Globalization.CultureInfo.InvariantCulture), failure.Message, StringComparison.Ordinal);
@@ -256,9 +293,9 @@ public sealed class HttpRequestActivityTests(HttpTargetFixture target) : IClassF
     [InlineData(401)]
     [InlineData(404)]
     [InlineData(422)]
-    public async Task ExecuteAsync_ClientError_FailsNotRetryableWithStatusAndBodyExcerpt(int status)
+    public async Task ExecuteAsync_ExpectedStatusAndClientError_FailsNotRetryableWithStatusAndBodyExcerpt(int status)
     {
-        ActivityFailureException failure = await FailAsync(new JsonObject { ["url"] = target.Url($"/status/{status}") });
+        ActivityFailureException failure = await FailAsync(new JsonObject { ["url"] = target.Url($"/status/{status}"), ["expected_status"] = new JsonArray(200, 201) });
         Assert.Equal("HTTP_ERROR", failure.Code);
         Assert.False(failure.Retryable);
         Assert.Contains($"HTTP {status}", failure.Message, StringComparison.Ordinal);

@@ -43,7 +43,8 @@ public sealed class PostgresActivitiesTests(PostgresFixture postgres) : IAsyncLi
     {
         Assert.True(_registry.TryGet(activity, out ActivityHandler? handler));
         ActivityResult result = await handler(TestContexts.For(activity, parameters), cancellationToken);
-        return result.Output;
+        Assert.Equal("result", Assert.Single(result.Output).Key);
+        return result.Output["result"]!.AsObject();
     }
 
     private JsonObject Query(string sql, params JsonNode?[] values) => new()
@@ -127,12 +128,30 @@ public sealed class PostgresActivitiesTests(PostgresFixture postgres) : IAsyncLi
     }
 
     [Fact]
-    public async Task QueryAsync_UpdateWithoutReturning_RowCountIsRowsAffected()
+    public async Task QueryAsync_UpdateWithoutReturning_ReportsRowsAffectedOnly()
     {
         await RunAsync("postgres_query", Query($"INSERT INTO {_table} (name) SELECT 'n' || g FROM generate_series(1, 4) g"));
         JsonObject updated = await RunAsync("postgres_query", Query($"UPDATE {_table} SET qty = $1 WHERE name <> $2", 9, "n1"));
-        Assert.Equal(3, (int)updated["row_count"]!);
-        Assert.Empty(updated["rows"]!.AsArray());
+        Assert.Equal("""{"rows_affected":3}""", updated.ToJsonString());
+    }
+
+    [Theory]
+    [InlineData("postgres")]
+    [InlineData("postgresql")]
+    public async Task QueryAsync_DbUrlInLibpqForm_Connects(string scheme)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(postgres.ConnectionString);
+        string url = $"{scheme}://{Uri.EscapeDataString(builder.Username!)}@{builder.Host}:{builder.Port}/{builder.Database}?sslmode=disable&application_name=compat";
+        JsonObject result = await RunAsync("postgres_query", new JsonObject { ["db_url"] = url, ["query"] = "SELECT current_setting('application_name') AS app" });
+        Assert.Equal("compat", (string?)result["rows"]![0]!["app"]);
+    }
+
+    [Fact]
+    public async Task QueryAsync_DbUrlUnreadable_FailsInvalidParametersWithoutPassword()
+    {
+        ActivityFailureException failure = await FailAsync("postgres_query", new JsonObject { ["db_url"] = "postgres://u:hunter2@127.0.0.1:5432/db?sslmode=sideways", ["query"] = "SELECT 1" });
+        Assert.Equal("INVALID_PARAMETERS", failure.Code);
+        Assert.DoesNotContain("hunter2", failure.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -214,10 +233,12 @@ public sealed class PostgresActivitiesTests(PostgresFixture postgres) : IAsyncLi
                 new JsonObject { ["query"] = $"SELECT name, qty FROM {_table}" }),
         });
 
+        Assert.True((bool)result["success"]!);
+        Assert.Equal(3, (int)result["statements_executed"]!);
         JsonArray results = result["results"]!.AsArray();
         Assert.Equal(3, results.Count);
-        Assert.Equal(1, (int)results[0]!["row_count"]!);
-        Assert.Equal(1, (int)results[1]!["row_count"]!);
+        Assert.Equal(1, (int)results[0]!["rows_affected"]!);
+        Assert.Equal(1, (int)results[1]!["rows_affected"]!);
         Assert.Equal("""[{"name":"a","qty":11}]""", results[2]!["rows"]!.ToJsonString());
 
         JsonObject after = await RunAsync("postgres_query", Query($"SELECT count(*) AS n FROM {_table}"));

@@ -67,9 +67,17 @@ internal static class StatusCommand
             Str(a["attempt"]),
             Str(a["iteration"]),
             Time(a["completed_at"] ?? a["claimed_at"] ?? a["started_at"]),
-            a["error"] is JsonObject e ? OneLine($"{Str(e["code"])}: {Str(e["message"])}", 100) : "",
+            ErrorText(a),
         }).ToList();
         lines.Add(Table(["ACTIVITY", "STATUS", "ATTEMPT", "ITER", "LAST CHANGE", "ERROR"], rows));
         return string.Join('\n', lines);
     }
+
+    /// <summary>The activity's error: the read API's string (<c>"CODE: message"</c>), or an older server's object.</summary>
+    private static string ErrorText(JsonObject activity) => activity["error"] switch
+    {
+        JsonObject e => OneLine($"{Str(e["code"])}: {Str(e["message"])}", 100),
+        JsonValue v => OneLine(Str(v), 100),
+        _ => "",
+    };
 }

@@ -995,14 +995,19 @@ public sealed class WorkflowMachine
         {
             CostLines.Add(new CostLine(activity.Key, activity.Iteration, activity.Attempt, null, null, default, report.UncoveredCostUsd, limit));
         }
-        if (output?["fallback_attempts"] is JsonArray attempts && report.Lines.Count > 0)
+        // llm_prompt answers under `result` (the reference shape); older workers put the fields at the top level.
+        var answer = output?["result"] as JsonObject ?? output;
+        if (answer is not null && report.Lines.Count > 0)
         {
-            // The worker skipped a model for its budget and answered with a cheaper one: a downgrade (§6.10).
+            // The worker skipped a model for its budget and answered with a cheaper one: a downgrade (§6.10). Spindle's
+            // worker details it in fallback_attempts; the reference's names the skipped models in budget_skipped_models.
+            var attempts = answer["fallback_attempts"] as JsonArray ?? [];
             var skipped = attempts.OfType<JsonObject>().FirstOrDefault(a => a["outcome"] is JsonValue o && o.GetValueKind() == System.Text.Json.JsonValueKind.String
-                && o.GetValue<string>() == "skipped_budget");
+                && o.GetValue<string>() == "skipped_budget")
+                ?? (answer["budget_skipped_models"] is JsonArray { Count: > 0 } ? new JsonObject() : null);
             if (skipped is not null)
             {
-                var answering = output["model"] is JsonValue mv && mv.GetValueKind() == System.Text.Json.JsonValueKind.String ? mv.GetValue<string>() : null;
+                var answering = TextOf(answer["model_id"]) ?? TextOf(answer["model"]);
                 var index = first + report.Lines.Count - 1;
                 for (var i = first; i < first + report.Lines.Count; i++)
                 {
@@ -1016,6 +1021,9 @@ public sealed class WorkflowMachine
             }
         }
     }
+
+    private static string? TextOf(JsonNode? node) =>
+        node is JsonValue v && v.GetValueKind() == System.Text.Json.JsonValueKind.String ? v.GetValue<string>() : null;
 
     private int MaxAttemptsOf(ActivityDefinition activity) => RetryPolicyOf(activity).MaxAttempts;
 

@@ -42,13 +42,22 @@ public static class WorkflowJson
         ["activity_key"] = a.Key,
         ["status"] = a.Status,
         ["outputs"] = OutputList(a),
-        ["error"] = a.ErrorCode is null ? null : new JsonObject { ["code"] = a.ErrorCode, ["message"] = a.ErrorMessage },
+        ["error"] = ErrorText(a),
+        ["error_detail"] = a.ErrorCode is null ? null : new JsonObject { ["code"] = a.ErrorCode, ["message"] = a.ErrorMessage },
         ["started_at"] = Timestamps.Format(a.StartedAt),
         ["claimed_at"] = Timestamps.Format(a.ClaimedAt),
         ["completed_at"] = Timestamps.Format(a.CompletedAt),
         ["attempt"] = a.Attempt,
         ["iteration"] = a.Iteration,
     };
+
+    /// <summary>
+    /// An activity's error as the reference engine's clients read it: one string, the code then the message
+    /// (<c>"HTTP_ERROR: upstream answered 503"</c>). The structured form is <c>error_detail</c>.
+    /// </summary>
+    public static string? ErrorText(ActivityState a) => a.ErrorCode is null
+        ? null
+        : string.IsNullOrEmpty(a.ErrorMessage) ? a.ErrorCode : $"{a.ErrorCode}: {a.ErrorMessage}";
 
     /// <summary>The list form <c>[{name, type, value}]</c> of an activity's outputs, or null when it has none.</summary>
     public static JsonArray? OutputList(ActivityState a)

@@ -8,10 +8,11 @@ using System.Text.Json.Nodes;
 namespace Spindle.Worker.Std;
 
 /// <summary>
-/// <c>http_request</c>: parameters <c>{method = GET, url, headers?, query?, body?, timeout_seconds?, expected_status?}</c>;
-/// output <c>{"response": {"status", "headers", "body"}}</c>. 5xx, 429, network errors and timeouts fail with a
-/// retryable <c>HTTP_ERROR</c>; other statuses outside 2xx/3xx (or outside <c>expected_status</c>) fail with a
-/// non-retryable <c>HTTP_ERROR</c>.
+/// <c>http_request</c>: parameters <c>{method = GET, url, headers?, query?, body?, timeout_seconds?, include_body?,
+/// expected_status?}</c>; output <c>{"response": {"status", "success", "headers", "body"}}</c> with <c>success</c>
+/// true for 2xx. Any answer completes the activity (a 404 or 503 too, with <c>success: false</c>), as in the
+/// reference engine; network errors and timeouts fail with a retryable <c>HTTP_ERROR</c>. Spindle's
+/// <c>expected_status</c> turns other statuses into failures: retryable for 5xx and 429, else not.
 /// </summary>
 public sealed class HttpRequestActivity
 {
@@ -55,6 +56,12 @@ public sealed class HttpRequestActivity
         Uri url = BuildUrl(StdParameters.RequireString(parameters, "url"), StdParameters.OptionalObject(parameters, "query"));
         double? timeoutSeconds = StdParameters.OptionalPositiveNumber(parameters, "timeout_seconds");
         HashSet<int>? expected = ReadExpectedStatus(parameters["expected_status"]);
+        bool includeBody = ReadIncludeBody(parameters, method);
+        if (parameters["download_to_file"] is JsonNode download && !(download is JsonValue flag && flag.GetValueKind() == JsonValueKind.False))
+        {
+            // The std worker has no way to store a workflow file yet; saying so beats silently returning the body.
+            throw StdParameters.Invalid("parameter 'download_to_file' is not supported by Spindle's std worker; omit it to receive the body in response.body");
+        }
 
         using var request = new HttpRequestMessage(method, url);
         request.Content = CreateContent(parameters["body"]);
@@ -72,8 +79,7 @@ public sealed class HttpRequestActivity
             using HttpResponseMessage response = await _http.SendAsync(request, HttpCompletionOption.ResponseContentRead, timeoutCts.Token).ConfigureAwait(false);
             byte[] bytes = await response.Content.ReadAsByteArrayAsync(timeoutCts.Token).ConfigureAwait(false);
             int status = (int)response.StatusCode;
-            bool accepted = expected?.Contains(status) ?? status is >= 200 and < 400;
-            if (!accepted)
+            if (expected is not null && !expected.Contains(status))
             {
                 string excerpt = DecodeText(bytes, response.Content.Headers.ContentType);
                 if (excerpt.Length > BodyExcerptLength)
@@ -82,7 +88,7 @@ public sealed class HttpRequestActivity
                 }
 
                 bool retryable = status >= 500 || status == (int)HttpStatusCode.TooManyRequests;
-                string expectation = expected is null ? "" : $" (expected {string.Join(", ", expected.Order())})";
+                string expectation = $" (expected {string.Join(", ", expected.Order())})";
                 throw new ActivityFailureException(
                     ErrorCodes.HttpError,
                     $"HTTP {status} {response.ReasonPhrase} from {target}{expectation}: {excerpt}",
@@ -94,8 +100,9 @@ public sealed class HttpRequestActivity
                 ["response"] = new JsonObject
                 {
                     ["status"] = status,
+                    ["success"] = status is >= 200 and < 300,
                     ["headers"] = ReadHeaders(response),
-                    ["body"] = ReadBody(bytes, response.Content.Headers.ContentType),
+                    ["body"] = includeBody ? ReadBody(bytes, response.Content.Headers.ContentType) : null,
                 },
             };
             return new ActivityResult(output);
@@ -155,6 +162,14 @@ public sealed class HttpRequestActivity
         uriBuilder.Query = existing.Length == 0 ? builder.ToString() : existing + "&" + builder;
         return uriBuilder.Uri;
     }
+
+    private static bool ReadIncludeBody(JsonObject parameters, HttpMethod method) => parameters["include_body"] switch
+    {
+        null => method != HttpMethod.Head,
+        JsonValue v when v.GetValueKind() == JsonValueKind.True => true,
+        JsonValue v when v.GetValueKind() == JsonValueKind.False => false,
+        JsonNode other => throw StdParameters.Invalid($"parameter 'include_body' must be true or false, got {other.GetValueKind()}"),
+    };
 
     private static HashSet<int>? ReadExpectedStatus(JsonNode? node)
     {

@@ -6,8 +6,9 @@ using Npgsql;
 namespace Spindle.Worker.Std;
 
 /// <summary>
-/// <c>postgres_query</c> and <c>postgres_transaction</c>. Values in <c>params</c> are bound as <c>$1..$n</c>,
-/// never interpolated. A failing statement fails the activity with <c>DATABASE_ERROR</c> (the database's SQLSTATE
+/// <c>postgres_query</c> and <c>postgres_transaction</c>. <c>db_url</c> (also <c>connection_string</c>,
+/// <c>connection</c>) is a libpq URL (<c>postgres://user:password@host:port/database?sslmode=require</c>) or an Npgsql
+/// connection string. Values in <c>params</c> are bound as <c>$1..$n</c>, never interpolated. A failing statement fails the activity with <c>DATABASE_ERROR</c> (the database's SQLSTATE
 /// and message), retryable only for connection and other transient errors.
 /// </summary>
 public sealed class PostgresActivities
@@ -21,8 +22,9 @@ public sealed class PostgresActivities
     }
 
     /// <summary>
-    /// <c>postgres_query</c>: <c>{connection_string | connection, query, params?, timeout_seconds?}</c> →
-    /// <c>{"rows": [...], "row_count": n}</c>.
+    /// <c>postgres_query</c>: <c>{db_url, query, params?, timeout_seconds?}</c> → <c>{"result": {"rows": [...],
+    /// "row_count": n}}</c> for statements that return rows (SELECT, DML with RETURNING), else
+    /// <c>{"result": {"rows_affected": n}}</c>.
     /// </summary>
     public async Task<ActivityResult> QueryAsync(ActivityContext context, CancellationToken cancellationToken)
     {
@@ -36,7 +38,7 @@ public sealed class PostgresActivities
         {
             await using PostgresDataSourceCache.PooledConnection pooled = await _dataSources.OpenConnectionAsync(connectionString, cancellationToken).ConfigureAwait(false);
             JsonObject result = await ExecuteAsync(pooled.Connection, null, statement, commandTimeout, cancellationToken).ConfigureAwait(false);
-            return new ActivityResult(result);
+            return new ActivityResult(new JsonObject { ["result"] = result });
         }
         catch (Exception ex) when (ToFailure(ex, null, cancellationToken.IsCancellationRequested) is { } failure)
         {
@@ -45,8 +47,9 @@ public sealed class PostgresActivities
     }
 
     /// <summary>
-    /// <c>postgres_transaction</c>: <c>{connection_string | connection, statements: [{query, params?}], isolation_level?}</c>
-    /// → <c>{"results": [{"rows", "row_count"}, ...]}</c>; all statements run in one transaction, rolled back on any failure.
+    /// <c>postgres_transaction</c>: <c>{db_url, statements: [{query, params?}], isolation_level?}</c> →
+    /// <c>{"result": {"success": true, "statements_executed": n, "results": [one postgres_query result per statement]}}</c>;
+    /// all statements run in one transaction, rolled back on any failure (which fails the activity).
     /// </summary>
     public async Task<ActivityResult> TransactionAsync(ActivityContext context, CancellationToken cancellationToken)
     {
@@ -92,7 +95,15 @@ public sealed class PostgresActivities
                 throw;
             }
 
-            return new ActivityResult(new JsonObject { ["results"] = results });
+            return new ActivityResult(new JsonObject
+            {
+                ["result"] = new JsonObject
+                {
+                    ["success"] = true,
+                    ["statements_executed"] = statements.Count,
+                    ["results"] = results,
+                },
+            });
         }
         catch (Exception ex) when (ToFailure(ex, current >= 0 ? $"statement {current + 1} of {statements.Count}" : null, cancellationToken.IsCancellationRequested) is { } failure)
         {
@@ -132,8 +143,9 @@ public sealed class PostgresActivities
         }
         while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false));
 
-        int rowCount = returnedRows ? rows.Count : Math.Max(0, reader.RecordsAffected);
-        return new JsonObject { ["rows"] = rows, ["row_count"] = rowCount };
+        return returnedRows
+            ? new JsonObject { ["rows"] = rows, ["row_count"] = rows.Count }
+            : new JsonObject { ["rows_affected"] = Math.Max(0, reader.RecordsAffected) };
     }
 
     private static async Task RollbackQuietlyAsync(NpgsqlTransaction transaction)
@@ -192,9 +204,9 @@ public sealed class PostgresActivities
     }
 
     private static string ReadConnectionString(JsonObject parameters) =>
-        StdParameters.OptionalString(parameters, "connection_string")
-        ?? StdParameters.OptionalString(parameters, "connection")
-        ?? throw StdParameters.Invalid("parameter 'connection_string' (or 'connection') is required");
+        StdParameters.FirstString(parameters, "db_url", "connection_string", "connection") is { Length: > 0 } address
+            ? address
+            : throw StdParameters.Invalid("parameter 'db_url' (also 'connection_string' or 'connection') is required: a postgres:// URL or an Npgsql connection string, usually \"{{SECRET.db_url}}\"");
 
     private static Statement ReadStatement(JsonObject source, string prefix)
     {

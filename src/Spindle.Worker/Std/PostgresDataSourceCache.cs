@@ -1,9 +1,11 @@
 using Npgsql;
+using Spindle.Postgres;
 
 namespace Spindle.Worker.Std;
 
 /// <summary>
-/// A small LRU cache of <see cref="NpgsqlDataSource"/> (one connection pool per connection string). An evicted
+/// A small LRU cache of <see cref="NpgsqlDataSource"/> (one connection pool per database address: a libpq URL or an
+/// Npgsql connection string, as given). An evicted
 /// data source is disposed once the last activity using it has finished.
 /// </summary>
 public sealed class PostgresDataSourceCache : IAsyncDisposable, IDisposable
@@ -84,21 +86,22 @@ public sealed class PostgresDataSourceCache : IAsyncDisposable, IDisposable
                 NpgsqlDataSourceBuilder builder;
                 try
                 {
-                    builder = new NpgsqlDataSourceBuilder(connectionString);
+                    builder = new NpgsqlDataSourceBuilder(PostgresUrl.Parse(connectionString).ConnectionString);
                 }
-                catch (ArgumentException ex)
+                catch (Exception ex) when (ex is ArgumentException or FormatException)
                 {
-                    throw new ActivityFailureException(ErrorCodes.InvalidParameters, $"invalid connection string: {ex.Message}", retryable: false, ex);
+                    throw new ActivityFailureException(ErrorCodes.InvalidParameters, $"invalid db_url (postgres://user:password@host:port/database or an Npgsql connection string): {ex.Message}", retryable: false, ex);
                 }
 
+                var given = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = builder.ConnectionString };
                 if (string.IsNullOrEmpty(builder.ConnectionStringBuilder.ApplicationName))
                 {
                     builder.ConnectionStringBuilder.ApplicationName = "spindle-std";
                 }
 
                 // Error DETAIL (e.g. "Key (id)=(1) already exists") goes into the failure message unless the
-                // connection string says otherwise.
-                if (!HasKeyword(connectionString, "Include Error Detail") && !HasKeyword(connectionString, "IncludeErrorDetail"))
+                // address says otherwise.
+                if (!given.ContainsKey("Include Error Detail"))
                 {
                     builder.ConnectionStringBuilder.IncludeErrorDetail = true;
                 }
@@ -125,9 +128,6 @@ public sealed class PostgresDataSourceCache : IAsyncDisposable, IDisposable
 
         return entry;
     }
-
-    private static bool HasKeyword(string connectionString, string keyword) =>
-        connectionString.Split(';').Any(part => part.Split('=', 2)[0].Trim().Equals(keyword, StringComparison.OrdinalIgnoreCase));
 
     private async ValueTask ReleaseAsync(Entry entry)
     {

@@ -28,6 +28,20 @@ internal static class StdParameters
             : throw Invalid($"parameter '{name}' must be a string, got {node.GetValueKind()}");
     }
 
+    /// <summary>The first of <paramref name="names"/> present (the reference spelling first, then Spindle's aliases).</summary>
+    public static string? FirstString(JsonObject parameters, params string[] names)
+    {
+        foreach (string name in names)
+        {
+            if (parameters[name] is not null)
+            {
+                return OptionalString(parameters, name);
+            }
+        }
+
+        return null;
+    }
+
     public static JsonObject? OptionalObject(JsonObject parameters, string name) => parameters[name] switch
     {
         null => null,

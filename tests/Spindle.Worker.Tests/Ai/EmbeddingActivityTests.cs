@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using Spindle.Worker.Protocol;
 using Spindle.Worker.Std;
 using Spindle.Worker.Std.Ai;
@@ -30,13 +31,34 @@ public sealed class EmbeddingActivityTests : IAsyncLifetime
         Assert.Equal("Bearer sk-openai-test", request.Header("Authorization"));
         Assert.Equal("""{"model":"text-embedding-3-small","input":["first","second"],"encoding_format":"float","dimensions":2}""", request.Body!.ToJsonString());
 
-        Assert.Equal("[[0.1,0.2],[0.3,0.4]]", result.Output["embeddings"]!.ToJsonString());
-        Assert.Equal(2, result.Output["dimensions"]!.GetValue<int>());
-        Assert.Equal("openai/text-embedding-3-small", result.Output["model"]!.GetValue<string>());
-        Assert.Equal("""{"input_tokens":10,"total_tokens":10,"estimated":false}""", result.Output["usage"]!.ToJsonString());
+        Assert.Equal("[[0.1,0.2],[0.3,0.4]]", result.Output["result"]!["embeddings"]!.ToJsonString());
+        Assert.Equal(2, result.Output["result"]!["dimensions"]!.GetValue<int>());
+        Assert.Equal("openai/text-embedding-3-small", result.Output["result"]!["model_id"]!.GetValue<string>());
+        Assert.Equal("""{"prompt_tokens":10,"total_tokens":10,"estimated":false}""", result.Output["result"]!["usage"]!.ToJsonString());
 
         // 10 × 0.02 / 1e6
         Assert.Equal(new UsageLine { Provider = "openai", Model = "text-embedding-3-small", InputTokens = 10, CostUsd = 0.0000002m }, Assert.Single(result.Usage));
+    }
+
+    [Fact]
+    public async Task Execute_BatchSizeOne_OneRequestPerInputAndReferenceShape()
+    {
+        _server.Default("/v1/embeddings", new ScriptedAnswer(200, """
+            {"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.5, 0.5]}], "usage": {"prompt_tokens": 3, "total_tokens": 3}}
+            """));
+
+        ActivityResult result = await RunAsync("""{"model": ["openai/text-embedding-3-small"], "input": ["a", "b"], "batch_size": 1}""");
+
+        Assert.Equal(2, _server.Requests.Count);
+        Assert.Equal("""["a"]""", _server.Requests[0].Body!["input"]!.ToJsonString());
+        Assert.Equal("""["b"]""", _server.Requests[1].Body!["input"]!.ToJsonString());
+        JsonObject answer = result.Output["result"]!.AsObject();
+        Assert.Equal("[[0.5,0.5],[0.5,0.5]]", answer["embeddings"]!.ToJsonString());
+        Assert.Null(answer["embeddings_file"]);
+        Assert.Equal(2, answer["embedding_count"]!.GetValue<int>());
+        Assert.Equal("text-embedding-3-small", answer["model"]!.GetValue<string>());
+        Assert.Equal("openai", answer["provider"]!.GetValue<string>());
+        Assert.Equal(6, answer["usage"]!["prompt_tokens"]!.GetValue<long>());
     }
 
     [Fact]
@@ -49,8 +71,8 @@ public sealed class EmbeddingActivityTests : IAsyncLifetime
         RecordedRequest request = Assert.Single(_server.Requests);
         Assert.Equal("google-test-key", request.Header("x-goog-api-key"));
         Assert.Equal("""{"model":"models/gemini-embedding-001","content":{"parts":[{"text":"twelve chars"}]}}""", request.Body!.ToJsonString());
-        Assert.Equal("[[0.5,-0.5,0.25]]", result.Output["embeddings"]!.ToJsonString());
-        Assert.True(result.Output["usage"]!["estimated"]!.GetValue<bool>());
+        Assert.Equal("[[0.5,-0.5,0.25]]", result.Output["result"]!["embeddings"]!.ToJsonString());
+        Assert.True(result.Output["result"]!["usage"]!["estimated"]!.GetValue<bool>());
 
         // 12 characters ≈ 3 tokens × 0.15 / 1e6
         Assert.Equal(new UsageLine { Provider = "google", Model = "gemini-embedding-001", InputTokens = 3, CostUsd = 0.00000045m }, Assert.Single(result.Usage));
@@ -67,7 +89,7 @@ public sealed class EmbeddingActivityTests : IAsyncLifetime
         Assert.Equal(
             """{"requests":[{"model":"models/text-embedding-004","content":{"parts":[{"text":"a"}]},"outputDimensionality":1},{"model":"models/text-embedding-004","content":{"parts":[{"text":"b"}]},"outputDimensionality":1}]}""",
             request.Body!.ToJsonString());
-        Assert.Equal("[[1],[2]]", result.Output["embeddings"]!.ToJsonString());
+        Assert.Equal("[[1],[2]]", result.Output["result"]!["embeddings"]!.ToJsonString());
     }
 
     [Fact]
@@ -80,7 +102,7 @@ public sealed class EmbeddingActivityTests : IAsyncLifetime
         RecordedRequest request = Assert.Single(_server.Requests);
         Assert.Null(request.Header("Authorization"));
         Assert.Equal("""{"model":"nomic-embed-text","input":["hello"]}""", request.Body!.ToJsonString());
-        Assert.Equal("[[0.1,0.2]]", result.Output["embeddings"]!.ToJsonString());
+        Assert.Equal("[[0.1,0.2]]", result.Output["result"]!["embeddings"]!.ToJsonString());
         Assert.Equal(new UsageLine { Provider = "ollama", Model = "nomic-embed-text", InputTokens = 4, CostUsd = 0m }, Assert.Single(result.Usage));
     }
 
@@ -125,7 +147,7 @@ public sealed class EmbeddingActivityTests : IAsyncLifetime
     [InlineData("""{"model": "openai/text-embedding-3-small"}""", "'input'")]
     [InlineData("""{"model": "openai/text-embedding-3-small", "input": []}""", "'input'")]
     [InlineData("""{"model": "openai/text-embedding-3-small", "input": ["a", 1]}""", "input[1]")]
-    [InlineData("""{"models": ["openai/text-embedding-3-small"], "input": "x"}""", "'model'")]
+    [InlineData("""{"model": [], "input": "x"}""", "'model'")]
     public async Task Execute_InvalidParameters_FailsNotRetryable(string parameters, string expected)
     {
         var failure = await Assert.ThrowsAsync<ActivityFailureException>(() => RunAsync(parameters));

@@ -36,17 +36,43 @@ public sealed class LlmPromptActivityTests : IAsyncLifetime
         Assert.Null(request.Body["response_format"]);
         Assert.Null(request.Body["stream"]);
 
-        Assert.Equal("Hello from OpenAI", result.Output["response"]!.GetValue<string>());
-        Assert.Equal("openai/gpt-4o", result.Output["model"]!.GetValue<string>());
-        Assert.Equal("stop", result.Output["finish_reason"]!.GetValue<string>());
-        Assert.Equal("""{"input_tokens":1000,"output_tokens":150,"cache_read_tokens":200,"cache_creation_tokens":0,"total_tokens":1350}""", result.Output["usage"]!.ToJsonString());
-        Assert.Empty(result.Output["fallback_attempts"]!.AsArray());
+        Assert.Equal("Hello from OpenAI", result.Output["result"]!["response"]!.GetValue<string>());
+        Assert.Equal("openai/gpt-4o", result.Output["result"]!["model_id"]!.GetValue<string>());
+        Assert.Equal("stop", result.Output["result"]!["finish_reason"]!.GetValue<string>());
+        Assert.Equal("""{"prompt_tokens":1200,"output_tokens":150,"total_tokens":1350,"cached_tokens":200,"cache_creation_tokens":0}""", result.Output["result"]!["usage"]!.ToJsonString());
+        Assert.Empty(result.Output["result"]!["fallback_attempts"]!.AsArray());
 
         // (1000 × 2.50 + 150 × 10.00 + 200 × 1.25) / 1e6
         UsageLine line = Assert.Single(result.Usage);
         Assert.Equal(new UsageLine { Provider = "openai", Model = "gpt-4o", InputTokens = 1000, OutputTokens = 150, CacheReadTokens = 200, CostUsd = 0.00425m }, line);
         Assert.Null(result.CostUsd);
-        Assert.Equal(0.00425m, result.Output["cost_usd"]!.GetValue<decimal>());
+        Assert.Equal(0.00425m, result.Output["result"]!["cost_usd"]!.GetValue<decimal>());
+    }
+
+    [Fact]
+    public async Task Execute_ReferenceParameters_SentAndAnsweredInReferenceShape()
+    {
+        _server.Default(ProviderAnswers.OpenAiPath, ProviderAnswers.OpenAi());
+
+        ActivityResult result = await RunAsync("""
+            {"model": ["openai/gpt-4o"], "system_prompt": "Be brief.", "prompt": "Say hello", "top_p": 0.9, "stop_sequences": ["END"]}
+            """);
+
+        RecordedRequest request = Assert.Single(_server.Requests);
+        Assert.Equal("""[{"role":"system","content":"Be brief."},{"role":"user","content":"Say hello"}]""", request.Body!["messages"]!.ToJsonString());
+        Assert.Equal(0.9, request.Body["top_p"]!.GetValue<double>());
+        Assert.Equal("""["END"]""", request.Body["stop"]!.ToJsonString());
+
+        JsonObject answer = Assert.Single(result.Output).Value!.AsObject();
+        Assert.Equal("result", result.Output.Single().Key);
+        Assert.Equal("Hello from OpenAI", answer["content"]!.GetValue<string>());
+        Assert.Equal("gpt-4o", answer["model"]!.GetValue<string>());
+        Assert.Equal("openai", answer["provider"]!.GetValue<string>());
+        Assert.Equal("stop", answer["finish_reason"]!.GetValue<string>());
+        Assert.Equal(0.00425m, answer["cost_usd"]!.GetValue<decimal>());
+        Assert.Empty(answer["budget_skipped_models"]!.AsArray());
+        Assert.Equal(1200, answer["usage"]!["prompt_tokens"]!.GetValue<long>());
+        Assert.Equal(200, answer["usage"]!["cached_tokens"]!.GetValue<long>());
     }
 
     [Fact]
@@ -72,8 +98,8 @@ public sealed class LlmPromptActivityTests : IAsyncLifetime
             """[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello!"},{"role":"user","content":"How are you?"}]""",
             request.Body["messages"]!.ToJsonString());
 
-        Assert.Equal("Hello from Claude", result.Output["response"]!.GetValue<string>());
-        Assert.Equal("end_turn", result.Output["finish_reason"]!.GetValue<string>());
+        Assert.Equal("Hello from Claude", result.Output["result"]!["response"]!.GetValue<string>());
+        Assert.Equal("end_turn", result.Output["result"]!["finish_reason"]!.GetValue<string>());
 
         // (1200 × 1.00 + 150 × 5.00 + 1000 × 0.10 + 500 × 1.25) / 1e6
         UsageLine line = Assert.Single(result.Usage);
@@ -100,8 +126,8 @@ public sealed class LlmPromptActivityTests : IAsyncLifetime
         Assert.Equal("""{"parts":[{"text":"Reply in JSON."}]}""", request.Body["systemInstruction"]!.ToJsonString());
         Assert.Equal("""{"maxOutputTokens":256,"temperature":0,"responseMimeType":"application/json"}""", request.Body["generationConfig"]!.ToJsonString());
 
-        Assert.Equal("""{"answer":42}""", result.Output["response"]!.ToJsonString());
-        Assert.Equal("STOP", result.Output["finish_reason"]!.GetValue<string>());
+        Assert.Equal("""{"answer":42}""", result.Output["result"]!["response"]!.ToJsonString());
+        Assert.Equal("STOP", result.Output["result"]!["finish_reason"]!.GetValue<string>());
 
         // prompt 1000 of which 400 cached; output 100 + 50 thinking: (600 × 0.30 + 150 × 2.50 + 400 × 0.03) / 1e6
         UsageLine line = Assert.Single(result.Usage);
@@ -126,7 +152,7 @@ public sealed class LlmPromptActivityTests : IAsyncLifetime
         Assert.Equal("""{"num_predict":64,"temperature":0.5}""", request.Body["options"]!.ToJsonString());
         Assert.Equal("""[{"role":"system","content":"sys"},{"role":"user","content":"hi"}]""", request.Body["messages"]!.ToJsonString());
 
-        Assert.Equal("""{"ok":true}""", result.Output["response"]!.ToJsonString());
+        Assert.Equal("""{"ok":true}""", result.Output["result"]!["response"]!.ToJsonString());
         Assert.Equal(new UsageLine { Provider = "ollama", Model = "llama3.2:3b", InputTokens = 30, OutputTokens = 12, CostUsd = 0m }, Assert.Single(result.Usage));
     }
 
@@ -140,7 +166,7 @@ public sealed class LlmPromptActivityTests : IAsyncLifetime
         RecordedRequest request = Assert.Single(_server.Requests);
         Assert.Equal("""{"type":"json_object"}""", request.Body!["response_format"]!.ToJsonString());
         Assert.Contains("JSON", request.Body["messages"]![0]!["content"]!.GetValue<string>(), StringComparison.Ordinal);
-        Assert.Equal("""{"items":[1,2]}""", result.Output["response"]!.ToJsonString());
+        Assert.Equal("""{"items":[1,2]}""", result.Output["result"]!["response"]!.ToJsonString());
     }
 
     [Fact]
@@ -168,8 +194,8 @@ public sealed class LlmPromptActivityTests : IAsyncLifetime
             """);
 
         Assert.Equal([ProviderAnswers.OpenAiPath, ProviderAnswers.OpenAiPath, ProviderAnswers.AnthropicPath], _server.Requests.Select(r => r.Path));
-        Assert.Equal("anthropic/claude-haiku-4-5", result.Output["model"]!.GetValue<string>());
-        JsonObject attempt = Assert.Single(result.Output["fallback_attempts"]!.AsArray())!.AsObject();
+        Assert.Equal("anthropic/claude-haiku-4-5", result.Output["result"]!["model_id"]!.GetValue<string>());
+        JsonObject attempt = Assert.Single(result.Output["result"]!["fallback_attempts"]!.AsArray())!.AsObject();
         Assert.Equal("openai/gpt-4o", attempt["model"]!.GetValue<string>());
         Assert.Equal("failed", attempt["outcome"]!.GetValue<string>());
         Assert.Equal(500, attempt["status"]!.GetValue<int>());
@@ -187,8 +213,8 @@ public sealed class LlmPromptActivityTests : IAsyncLifetime
 
         Assert.Equal(2, _server.Requests.Count);
         Assert.All(_server.Requests, r => Assert.Equal(ProviderAnswers.OpenAiPath, r.Path));
-        Assert.Equal("openai/gpt-4o", result.Output["model"]!.GetValue<string>());
-        Assert.Empty(result.Output["fallback_attempts"]!.AsArray());
+        Assert.Equal("openai/gpt-4o", result.Output["result"]!["model_id"]!.GetValue<string>());
+        Assert.Empty(result.Output["result"]!["fallback_attempts"]!.AsArray());
     }
 
     [Fact]
@@ -202,7 +228,7 @@ public sealed class LlmPromptActivityTests : IAsyncLifetime
 
         Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(950), $"second try after {clock.Elapsed.TotalMilliseconds} ms");
         Assert.Equal(2, _server.Requests.Count);
-        Assert.Equal("anthropic/claude-haiku-4-5", result.Output["model"]!.GetValue<string>());
+        Assert.Equal("anthropic/claude-haiku-4-5", result.Output["result"]!["model_id"]!.GetValue<string>());
     }
 
     [Fact]
@@ -230,7 +256,7 @@ public sealed class LlmPromptActivityTests : IAsyncLifetime
         ActivityResult result = await RunAsync("""{"models": ["openai/gpt-4o", "ollama/llama3.2"], "prompt": "hi"}""");
 
         Assert.Equal([ProviderAnswers.OpenAiPath, ProviderAnswers.OllamaPath], _server.Requests.Select(r => r.Path));
-        Assert.Equal("ollama/llama3.2", result.Output["model"]!.GetValue<string>());
+        Assert.Equal("ollama/llama3.2", result.Output["result"]!["model_id"]!.GetValue<string>());
     }
 
     [Theory]
@@ -273,8 +299,8 @@ public sealed class LlmPromptActivityTests : IAsyncLifetime
 
         ActivityResult result = await RunAsync("""{"models": ["google/gemini-2.5-flash", "ollama/llama3.2"], "prompt": "hi"}""", settings);
 
-        Assert.Equal("ollama/llama3.2", result.Output["model"]!.GetValue<string>());
-        JsonObject attempt = Assert.Single(result.Output["fallback_attempts"]!.AsArray())!.AsObject();
+        Assert.Equal("ollama/llama3.2", result.Output["result"]!["model_id"]!.GetValue<string>());
+        JsonObject attempt = Assert.Single(result.Output["result"]!["fallback_attempts"]!.AsArray())!.AsObject();
         Assert.Null(attempt["status"]);
         Assert.True(attempt["retryable"]!.GetValue<bool>());
     }
@@ -323,10 +349,11 @@ public sealed class LlmPromptActivityTests : IAsyncLifetime
             """);
 
         Assert.Equal(ProviderAnswers.OpenAiPath, Assert.Single(_server.Requests).Path);
-        Assert.Equal("openai/gpt-4o-mini", result.Output["model"]!.GetValue<string>());
-        JsonObject skipped = Assert.Single(result.Output["fallback_attempts"]!.AsArray())!.AsObject();
+        Assert.Equal("openai/gpt-4o-mini", result.Output["result"]!["model_id"]!.GetValue<string>());
+        JsonObject skipped = Assert.Single(result.Output["result"]!["fallback_attempts"]!.AsArray())!.AsObject();
         Assert.Equal("anthropic/claude-opus-4-1", skipped["model"]!.GetValue<string>());
         Assert.Equal("skipped_budget", skipped["outcome"]!.GetValue<string>());
+        Assert.Equal("""["anthropic/claude-opus-4-1"]""", result.Output["result"]!["budget_skipped_models"]!.ToJsonString());
 
         // opus: (1 × 15 + 1000 × 75) / 1e6
         Assert.Equal(0.075015m, skipped["estimated_cost_usd"]!.GetValue<decimal>());
@@ -397,7 +424,7 @@ public sealed class LlmPromptActivityTests : IAsyncLifetime
             """);
 
         Assert.Single(_server.Requests);
-        Assert.Equal("openai/gpt-4o", result.Output["model"]!.GetValue<string>());
+        Assert.Equal("openai/gpt-4o", result.Output["result"]!["model_id"]!.GetValue<string>());
     }
 
     [Fact]
@@ -409,8 +436,8 @@ public sealed class LlmPromptActivityTests : IAsyncLifetime
             {"models": ["openai/brand-new-model", "ollama/llama3.2"], "prompt": "hi", "activity_budget_limit_usd": "1"}
             """);
 
-        Assert.Equal("ollama/llama3.2", result.Output["model"]!.GetValue<string>());
-        Assert.Contains("no known price", result.Output["fallback_attempts"]![0]!["error"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal("ollama/llama3.2", result.Output["result"]!["model_id"]!.GetValue<string>());
+        Assert.Contains("no known price", result.Output["result"]!["fallback_attempts"]![0]!["error"]!.GetValue<string>(), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -434,7 +461,7 @@ public sealed class LlmPromptActivityTests : IAsyncLifetime
         ActivityResult result = await RunAsync("""{"models": ["openai/gpt-4o", "anthropic/claude-haiku-4-5"], "prompt": "hi"}""", settings);
 
         Assert.Equal(ProviderAnswers.AnthropicPath, Assert.Single(_server.Requests).Path);
-        JsonObject skipped = result.Output["fallback_attempts"]![0]!.AsObject();
+        JsonObject skipped = result.Output["result"]!["fallback_attempts"]![0]!.AsObject();
         Assert.Equal("skipped_not_configured", skipped["outcome"]!.GetValue<string>());
         Assert.Contains("SPINDLE_OPENAI_API_KEY", skipped["error"]!.GetValue<string>(), StringComparison.Ordinal);
     }

@@ -42,8 +42,11 @@ public sealed class EmailSendActivityTests
         Assert.Equal(csv, Decode(attachments[0]));
         Assert.Equal("just text", Encoding.UTF8.GetString(Decode(attachments[1])));
 
-        Assert.Equal(message.MessageId, result.Output["message_id"]!.GetValue<string>());
-        Assert.Equal("""["alice@example.test","bob@example.test","carol@example.test","dave@example.test"]""", result.Output["accepted"]!.ToJsonString());
+        JsonObject sent = result.Output["result"]!.AsObject();
+        Assert.True(sent["success"]!.GetValue<bool>());
+        Assert.Equal(message.MessageId, sent["message_id"]!.GetValue<string>());
+        Assert.Equal("""["alice@example.test","bob@example.test","carol@example.test","dave@example.test"]""", sent["recipients_accepted"]!.ToJsonString());
+        Assert.Empty(sent["recipients_rejected"]!.AsArray());
     }
 
     [Fact]
@@ -98,12 +101,42 @@ public sealed class EmailSendActivityTests
     }
 
     [Fact]
-    public async Task Execute_RecipientRejectedPermanently_FailsNotRetryable()
+    public async Task Execute_OneRecipientRejectedPermanently_DeliversToOthersAndListsRejected()
     {
         await using var server = new TinySmtpServer();
         server.RecipientReplies["nobody@example.test"] = "550 5.1.1 No such user";
 
-        ActivityFailureException failure = await FailAsync(server, Plain(server), """{"to": ["a@example.test", "nobody@example.test"], "text": "x"}""");
+        ActivityResult result = await RunAsync(server, Plain(server), """{"to": ["a@example.test", "nobody@example.test"], "text_body": "x"}""");
+
+        Assert.Equal(["a@example.test"], Assert.Single(server.Received).Recipients);
+        JsonObject sent = result.Output["result"]!.AsObject();
+        Assert.True(sent["success"]!.GetValue<bool>());
+        Assert.Equal("""["a@example.test"]""", sent["recipients_accepted"]!.ToJsonString());
+        Assert.Equal("""["nobody@example.test"]""", sent["recipients_rejected"]!.ToJsonString());
+    }
+
+    [Fact]
+    public async Task Execute_SmtpUrlParameter_OverridesWorkerSettings()
+    {
+        await using var server = new TinySmtpServer();
+
+        ActivityResult result = await new EmailSendActivity(new SmtpSettings()).ExecuteAsync(
+            Context($$"""{"smtp_url": "smtp://127.0.0.1:{{server.Port}}", "from": "a@example.test", "to": ["b@example.test"], "subject": "s", "text_body": "t", "html_body": "<b>h</b>"}"""),
+            CancellationToken.None);
+
+        ReceivedMail mail = Assert.Single(server.Received);
+        Assert.Equal("t", mail.Message.TextBody!.TrimEnd());
+        Assert.Equal("<b>h</b>", mail.Message.HtmlBody!.TrimEnd());
+        Assert.Equal("""["b@example.test"]""", result.Output["result"]!["recipients_accepted"]!.ToJsonString());
+    }
+
+    [Fact]
+    public async Task Execute_EveryRecipientRejectedPermanently_FailsNotRetryable()
+    {
+        await using var server = new TinySmtpServer();
+        server.RecipientReplies["nobody@example.test"] = "550 5.1.1 No such user";
+
+        ActivityFailureException failure = await FailAsync(server, Plain(server), """{"to": ["nobody@example.test"], "text": "x"}""");
 
         Assert.False(failure.Retryable);
         Assert.Contains("550", failure.Message, StringComparison.Ordinal);
@@ -143,8 +176,8 @@ public sealed class EmailSendActivityTests
         ActivityResult first = await RunAsync(server, Plain(server), parameters);
         ActivityResult second = await RunAsync(server, Plain(server), parameters);
 
-        Assert.Equal(first.Output["message_id"]!.GetValue<string>(), second.Output["message_id"]!.GetValue<string>());
-        Assert.EndsWith("@example.test", first.Output["message_id"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal(first.Output["result"]!["message_id"]!.GetValue<string>(), second.Output["result"]!["message_id"]!.GetValue<string>());
+        Assert.EndsWith("@example.test", first.Output["result"]!["message_id"]!.GetValue<string>(), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -204,7 +237,7 @@ public sealed class EmailSendActivityTests
     [InlineData("""{"text": "x"}""", "'to'")]
     [InlineData("""{"to": "not an address", "text": "x"}""", "'to'")]
     [InlineData("""{"to": 5, "text": "x"}""", "'to'")]
-    [InlineData("""{"to": "a@example.test"}""", "'text' or 'html'")]
+    [InlineData("""{"to": "a@example.test"}""", "'text_body' or 'html_body'")]
     [InlineData("""{"to": "a@example.test", "text": "x", "attachments": [{"filename": "f", "content_base64": "@@@"}]}""", "base64")]
     [InlineData("""{"to": "a@example.test", "text": "x", "attachments": [{"content": "x"}]}""", "filename")]
     [InlineData("""{"to": "a@example.test", "text": "x", "attachments": ["https://example.test/f"]}""", "workflow file reference")]

@@ -71,4 +71,28 @@ public sealed class SmtpSettingsTests
     {
         Assert.False(WorkflowFileReference.TryParse(text, out _));
     }
+
+    [Theory]
+    [InlineData("smtp://mail.example.test:2525", "mail.example.test", 2525, SmtpTlsMode.StartTlsWhenAvailable, null)]
+    [InlineData("smtp://u%40x:p%3Aw@mail.example.test:587?tls=required", "mail.example.test", 587, SmtpTlsMode.StartTls, "u@x")]
+    [InlineData("smtp://mail.example.test?tls=none", "mail.example.test", 25, SmtpTlsMode.None, null)]
+    [InlineData("smtps://u:p@mail.example.test", "mail.example.test", 465, SmtpTlsMode.Ssl, "u")]
+    public void FromUrl_ReferenceForms_ReadHostPortTlsAndUser(string url, string host, int port, SmtpTlsMode tls, string? user)
+    {
+        SmtpSettings settings = SmtpSettings.FromUrl(url, new SmtpSettings { From = "default@example.test" });
+        Assert.Equal(host, settings.Host);
+        Assert.Equal(port, settings.EffectivePort);
+        Assert.Equal(tls, settings.Tls);
+        Assert.Equal(user, settings.Username);
+        Assert.Equal("default@example.test", settings.From);
+    }
+
+    [Theory]
+    [InlineData("http://mail.example.test")]
+    [InlineData("smtp://u:secret@mail.example.test?tls=maybe")]
+    public void FromUrl_Unreadable_FormatExceptionWithoutPassword(string url)
+    {
+        FormatException error = Assert.Throws<FormatException>(() => SmtpSettings.FromUrl(url, new SmtpSettings()));
+        Assert.DoesNotContain("secret", error.Message, StringComparison.Ordinal);
+    }
 }

@@ -3,6 +3,7 @@ responses may gain fields that this SDK does not know yet."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -87,7 +88,12 @@ class SubmitResult:
 
 @dataclass(frozen=True, kw_only=True)
 class ActivityState:
-    """One activity of a workflow. ``outputs`` maps output names to values (``{"result": …}`` for scripts)."""
+    """One activity of a workflow. ``outputs`` maps output names to values (``{"result": …}`` for scripts).
+
+    ``error`` is the structured failure ``{"code", "message"}``; ``error_text`` is the one-line string the read API
+    gives in ``error`` (``"CODE: message"``, the reference engine's form). Servers that send the object in ``error``
+    (older Spindle) and servers that send only the string are both understood.
+    """
 
     activity_key: str
     status: str
@@ -98,6 +104,7 @@ class ActivityState:
     started_at: str | None
     claimed_at: str | None
     completed_at: str | None
+    error_text: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -110,12 +117,13 @@ class ActivityState:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ActivityState:
-        error = data.get("error")
+        error, text = _activity_error(data.get("error"), data.get("error_detail"))
         return cls(
             activity_key=data["activity_key"],
             status=data.get("status", ""),
             outputs=_outputs_from_list(data.get("outputs")),
-            error=error if isinstance(error, dict) else ({"message": str(error)} if error else None),
+            error=error,
+            error_text=text,
             attempt=int(data.get("attempt") or 1),
             iteration=int(data.get("iteration") or 0),
             started_at=data.get("started_at"),
@@ -123,6 +131,31 @@ class ActivityState:
             completed_at=data.get("completed_at"),
             raw=data,
         )
+
+
+_ERROR_CODE = re.compile(r"^([A-Z][A-Z0-9_]*): (.*)\Z", re.DOTALL)
+
+
+def _activity_error(error: Any, detail: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """The structured error and its one-line text, from ``error`` (a string or, on older servers, an object) and
+    ``error_detail``."""
+    if isinstance(detail, dict):
+        structured: dict[str, Any] | None = detail
+    elif isinstance(error, dict):
+        structured = error
+    elif isinstance(error, str) and error:
+        match = _ERROR_CODE.match(error)
+        structured = {"code": match.group(1), "message": match.group(2)} if match else {"code": None, "message": error}
+    else:
+        structured = None
+    if isinstance(error, str):
+        text: str | None = error or None
+    elif structured is not None:
+        code, message = structured.get("code"), structured.get("message")
+        text = f"{code}: {message}" if code and message else (code or message)
+    else:
+        text = None
+    return structured, text
 
 
 @dataclass(frozen=True, kw_only=True)

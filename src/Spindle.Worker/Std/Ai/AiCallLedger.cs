@@ -91,6 +91,23 @@ internal sealed class AiCallLedger
 
     public static string MoneyText(decimal value) => value.ToString(CultureInfo.InvariantCulture);
 
+    /// <summary>Ids of the models skipped for the budget, in the order tried.</summary>
+    public JsonArray BudgetSkippedModels() =>
+        [.. FallbackAttempts.Where(a => a?["outcome"]?.GetValue<string>() == "skipped_budget").Select(a => a?["model"]?.DeepClone())];
+
+    /// <summary>
+    /// Usage in the reference engine's names: <c>prompt_tokens</c> counts all input tokens (cached or not),
+    /// <c>cached_tokens</c> the cache reads among them; <c>cache_creation_tokens</c> is Spindle's addition.
+    /// </summary>
+    public static JsonObject ReferenceUsageJson(TokenUsage usage) => new()
+    {
+        ["prompt_tokens"] = usage.PromptTokens,
+        ["output_tokens"] = usage.OutputTokens,
+        ["total_tokens"] = usage.TotalTokens,
+        ["cached_tokens"] = usage.CacheReadTokens,
+        ["cache_creation_tokens"] = usage.CacheCreationTokens,
+    };
+
     public static JsonObject UsageJson(TokenUsage usage) => new()
     {
         ["input_tokens"] = usage.InputTokens,

@@ -38,6 +38,16 @@ internal sealed class AnthropicProvider(string anthropicVersion) : LlmProvider
             body["temperature"] = temperature;
         }
 
+        if (request.TopP is { } topP)
+        {
+            body["top_p"] = topP;
+        }
+
+        if (request.StopSequences is { Count: > 0 } stop)
+        {
+            body["stop_sequences"] = new JsonArray([.. stop.Select(s => (JsonNode?)JsonValue.Create(s))]);
+        }
+
         HttpRequestMessage http = JsonPost(endpoint.Url("v1/messages"), body);
         if (endpoint.ApiKey is { } key)
         {

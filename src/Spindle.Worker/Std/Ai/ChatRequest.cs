@@ -9,7 +9,9 @@ internal sealed record ChatRequest(
     string? System,
     int? MaxTokens,
     double? Temperature,
-    bool Json)
+    bool Json,
+    double? TopP = null,
+    IReadOnlyList<string>? StopSequences = null)
 {
     /// <summary>Appended to the system prompt in JSON mode where the provider has no strict switch of its own.</summary>
     public const string JsonInstruction = "Respond with a single valid JSON value and nothing else (no prose, no code fences).";

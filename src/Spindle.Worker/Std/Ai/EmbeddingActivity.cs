@@ -7,11 +7,15 @@ namespace Spindle.Worker.Std.Ai;
 
 /// <summary>
 /// <c>embedding</c>: vectors for <c>input</c> (a string or a list of strings) from <c>model</c> (openai, google or
-/// ollama). Output <c>{"embeddings": [[…]], "model", "dimensions", "usage", "cost_usd"}</c>. There is no fallback
-/// list: vectors of different models are not comparable.
+/// ollama; a list is tried in order), sent <c>batch_size</c> (500) inputs per request. Output <c>{"result":
+/// {"embeddings": [[…]], "embeddings_file": null, "embedding_count", "model", "provider", "usage", "dimensions",
+/// "cost_usd", "model_id"}}</c>. Vectors are always returned inline (Spindle writes no embeddings file).
 /// </summary>
 public sealed class EmbeddingActivity
 {
+    /// <summary>Inputs per provider request unless <c>batch_size</c> says otherwise.</summary>
+    public const int DefaultBatchSize = 500;
+
     private readonly AiSettings _settings;
     private readonly LlmProviders _providers;
     private readonly ProviderCaller _caller;
@@ -31,65 +35,121 @@ public sealed class EmbeddingActivity
     {
         ArgumentNullException.ThrowIfNull(context);
         JsonObject parameters = context.Parameters;
-        ModelTarget target = _providers.ReadModels(parameters, allowList: false)[0];
-        if (!target.Provider.SupportsEmbeddings)
+        IReadOnlyList<ModelTarget> models = _providers.ReadModels(parameters, allowList: true);
+        foreach (ModelTarget model in models)
         {
-            throw StdParameters.Invalid($"model '{target.Id}': {target.Provider.Name} has no embeddings API (use openai, google or ollama)");
+            if (!model.Provider.SupportsEmbeddings)
+            {
+                throw StdParameters.Invalid($"model '{model.Id}': {model.Provider.Name} has no embeddings API (use openai, google or ollama)");
+            }
         }
 
         IReadOnlyList<string> inputs = ReadInputs(parameters);
+        int batchSize = ReadBatchSize(parameters);
         int? dimensions = ReadDimensions(parameters);
         TimeSpan? timeout = StdParameters.OptionalPositiveNumber(parameters, "timeout_seconds") is { } seconds ? TimeSpan.FromSeconds(seconds) : null;
-        ProviderEndpoint endpoint = _providers.Endpoint(target.Provider, parameters);
         var ledger = new AiCallLedger();
-        if (target.Provider.RequiresApiKey && endpoint.ApiKey is null)
-        {
-            throw ledger.Failure(AiErrorCodes.ProviderNotConfigured, $"no API key configured for {target.Provider.Name} (set {LlmProviders.KeyVariable(target.Provider)})", retryable: false);
-        }
-
-        ModelPrices? prices = new ModelPriceLookup(_settings.Catalog, BudgetParameters.ReadModelPricing(parameters[BudgetParameters.ModelPricing])).Find(target.Id);
+        var priceLookup = new ModelPriceLookup(_settings.Catalog, BudgetParameters.ReadModelPricing(parameters[BudgetParameters.ModelPricing]));
         long inputEstimate = inputs.Sum(i => BudgetEstimator.TokensForCharacters(i.Length));
-        if (new BudgetGuard(parameters).Refusal(target, prices, inputEstimate, outputTokens: 0, spentUsd: 0m, out _, out _) is { } refusal)
-        {
-            _logger.BudgetExceeded(refusal);
-            throw ledger.Failure(AiErrorCodes.BudgetExceeded, $"Budget exceeded before execution: {refusal}", retryable: false);
-        }
+        ActivityFailureException? lastFailure = null;
 
-        EmbeddingBatch batch;
-        try
+        // A list is a fallback order for the whole input: every vector of one answer comes from one model, since
+        // vectors of different models are not comparable.
+        foreach (ModelTarget target in models)
         {
-            (JsonNode body, _) = await _caller.SendAsync(
-                () => target.Provider.CreateEmbeddingRequest(endpoint, target.Name, inputs, dimensions),
-                target.Provider,
-                target.Id,
-                endpoint.ApiKey,
-                timeout,
-                cancellationToken).ConfigureAwait(false);
-            batch = target.Provider.ReadEmbeddingResponse(body, inputs);
-        }
-        catch (ProviderCallException ex)
-        {
-            _logger.ModelFailed(target.Id, ex.Tries, "no fallback for embeddings", ex.Message);
-            throw ledger.Failure(AiErrorCodes.ProviderError, ex.Message, ex.Retryable, ex);
-        }
-
-        var usage = new TokenUsage(batch.InputTokens, 0);
-        decimal? cost = ledger.RecordCall(target, usage, prices);
-        _logger.ModelAnswered(target.Id, usage.InputTokens, 0, cost is { } c ? AiCallLedger.MoneyText(c) : "unknown");
-        var output = new JsonObject
-        {
-            ["embeddings"] = new JsonArray([.. batch.Vectors]),
-            ["model"] = target.Id,
-            ["dimensions"] = batch.Vectors.Count > 0 ? batch.Vectors[0].Count : 0,
-            ["usage"] = new JsonObject
+            ProviderEndpoint endpoint = _providers.Endpoint(target.Provider, parameters);
+            if (target.Provider.RequiresApiKey && endpoint.ApiKey is null)
             {
-                ["input_tokens"] = usage.InputTokens,
-                ["total_tokens"] = usage.InputTokens,
-                ["estimated"] = batch.UsageEstimated,
-            },
-            ["cost_usd"] = AiCallLedger.Money(ledger.SpentUsd),
-        };
-        return new ActivityResult(output, costUsd: null, usage: ledger.Lines);
+                string reason = $"no API key configured for {target.Provider.Name} (set {LlmProviders.KeyVariable(target.Provider)})";
+                ledger.RecordNotConfigured(target, reason);
+                lastFailure ??= ledger.Failure(AiErrorCodes.ProviderNotConfigured, reason, retryable: false);
+                continue;
+            }
+
+            ModelPrices? prices = priceLookup.Find(target.Id);
+            if (new BudgetGuard(parameters).Refusal(target, prices, inputEstimate, outputTokens: 0, spentUsd: ledger.SpentUsd, out CostEstimate? estimate, out decimal? remaining) is { } refusal)
+            {
+                _logger.BudgetExceeded(refusal);
+                ledger.RecordBudgetSkip(target, estimate, remaining, refusal);
+                lastFailure = ledger.Failure(AiErrorCodes.BudgetExceeded, $"Budget exceeded before execution: {refusal}", retryable: false);
+                continue;
+            }
+
+            var vectors = new List<JsonArray>(inputs.Count);
+            long inputTokens = 0;
+            bool estimated = false;
+            try
+            {
+                for (int offset = 0; offset < inputs.Count; offset += batchSize)
+                {
+                    List<string> chunk = [.. inputs.Skip(offset).Take(batchSize)];
+                    (JsonNode body, _) = await _caller.SendAsync(
+                        () => target.Provider.CreateEmbeddingRequest(endpoint, target.Name, chunk, dimensions),
+                        target.Provider,
+                        target.Id,
+                        endpoint.ApiKey,
+                        timeout,
+                        cancellationToken).ConfigureAwait(false);
+                    EmbeddingBatch batch = target.Provider.ReadEmbeddingResponse(body, chunk);
+                    vectors.AddRange(batch.Vectors);
+                    inputTokens += batch.InputTokens;
+                    estimated |= batch.UsageEstimated;
+                }
+            }
+            catch (ProviderCallException ex)
+            {
+                if (inputTokens > 0)
+                {
+                    ledger.RecordCall(target, new TokenUsage(inputTokens, 0), prices);
+                }
+
+                ledger.RecordFailure(target, ex);
+                _logger.ModelFailed(target.Id, ex.Tries, ex.Retryable ? "trying the next model" : "not falling back", ex.Message);
+                lastFailure = ledger.Failure(AiErrorCodes.ProviderError, ex.Message, ex.Retryable, ex);
+                if (!ex.Retryable)
+                {
+                    throw lastFailure;
+                }
+
+                continue;
+            }
+
+            var usage = new TokenUsage(inputTokens, 0);
+            decimal? cost = ledger.RecordCall(target, usage, prices);
+            _logger.ModelAnswered(target.Id, usage.InputTokens, 0, cost is { } c ? AiCallLedger.MoneyText(c) : "unknown");
+            var result = new JsonObject
+            {
+                ["embeddings"] = new JsonArray([.. vectors]),
+                ["embeddings_file"] = null,
+                ["embedding_count"] = vectors.Count,
+                ["model"] = target.Name,
+                ["provider"] = target.Provider.Name,
+                ["usage"] = new JsonObject
+                {
+                    ["prompt_tokens"] = usage.InputTokens,
+                    ["total_tokens"] = usage.InputTokens,
+                    ["estimated"] = estimated,
+                },
+                ["dimensions"] = vectors.Count > 0 ? vectors[0].Count : 0,
+                ["cost_usd"] = AiCallLedger.Money(ledger.SpentUsd),
+                ["model_id"] = target.Id,
+            };
+            return new ActivityResult(new JsonObject { ["result"] = result }, costUsd: null, usage: ledger.Lines);
+        }
+
+        throw lastFailure!;
+    }
+
+    private static int ReadBatchSize(JsonObject parameters)
+    {
+        if (parameters["batch_size"] is null)
+        {
+            return DefaultBatchSize;
+        }
+
+        return JsonNumbers.TryGetInt64(parameters["batch_size"], out long value) && value is > 0 and <= 100_000
+            ? (int)value
+            : throw StdParameters.Invalid("parameter 'batch_size' must be a positive integer");
     }
 
     private static List<string> ReadInputs(JsonObject parameters)

@@ -45,6 +45,16 @@ internal sealed class GoogleProvider : LlmProvider
             config["temperature"] = temperature;
         }
 
+        if (request.TopP is { } topP)
+        {
+            config["topP"] = topP;
+        }
+
+        if (request.StopSequences is { Count: > 0 } stop)
+        {
+            config["stopSequences"] = new JsonArray([.. stop.Select(s => (JsonNode?)JsonValue.Create(s))]);
+        }
+
         if (request.Json)
         {
             config["responseMimeType"] = "application/json";

@@ -7,8 +7,9 @@ namespace Spindle.Worker.Std.Ai;
 
 /// <summary>
 /// <c>llm_prompt</c>: one completion from the first model of <c>models</c> (or <c>model</c>) that fits the budget
-/// and answers. Output <c>{"response", "model", "usage", "cost_usd", "finish_reason", "fallback_attempts"}</c>;
-/// the cost is reported as one usage line per call made. See the Std/Ai README for parameters and errors.
+/// and answers. Output <c>{"result": {"content", "model", "provider", "finish_reason", "cost_usd",
+/// "budget_skipped_models", "usage", "response", "model_id", "fallback_attempts"}}</c>; the cost is reported as one
+/// usage line per call made. See the Std/Ai README for parameters and errors.
 /// </summary>
 public sealed class LlmPromptActivity
 {
@@ -108,15 +109,22 @@ public sealed class LlmPromptActivity
             response = parsed;
         }
 
-        var output = new JsonObject
+        // The reference engine's shape under `result`; `response` (the parsed value in JSON mode), `model_id` and
+        // `fallback_attempts` are Spindle's additions beside it.
+        var result = new JsonObject
         {
-            ["response"] = response,
-            ["model"] = target.Id,
-            ["usage"] = AiCallLedger.UsageJson(completion.Usage),
-            ["cost_usd"] = AiCallLedger.Money(ledger.SpentUsd),
+            ["content"] = completion.Text,
+            ["model"] = target.Name,
+            ["provider"] = target.Provider.Name,
             ["finish_reason"] = completion.FinishReason,
+            ["cost_usd"] = AiCallLedger.Money(ledger.SpentUsd),
+            ["budget_skipped_models"] = ledger.BudgetSkippedModels(),
+            ["usage"] = AiCallLedger.ReferenceUsageJson(completion.Usage),
+            ["response"] = response,
+            ["model_id"] = target.Id,
             ["fallback_attempts"] = ledger.FallbackAttempts,
         };
+        var output = new JsonObject { ["result"] = result };
 
         // The usage lines carry the cost (priced per call), so no separate cost_usd is reported.
         return new ActivityResult(output, costUsd: null, usage: ledger.Lines);

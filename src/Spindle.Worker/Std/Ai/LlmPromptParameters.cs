@@ -45,10 +45,12 @@ internal static class LlmPromptParameters
 
         return new ChatRequest(
             messages,
-            StdParameters.OptionalString(parameters, "system") is { Length: > 0 } system ? system : null,
+            StdParameters.FirstString(parameters, "system_prompt", "system") is { Length: > 0 } system ? system : null,
             ReadMaxTokens(parameters),
             ReadTemperature(parameters),
-            ReadJsonMode(parameters));
+            ReadJsonMode(parameters),
+            ReadTopP(parameters),
+            ReadStopSequences(parameters));
     }
 
     /// <summary><c>json: true</c>, <c>response_format: "json"</c> or <c>response_format: {"type": "json_object"}</c>.</summary>
@@ -85,6 +87,41 @@ internal static class LlmPromptParameters
         return JsonNumbers.TryGetInt64(parameters["max_tokens"], out long value) && value is > 0 and <= int.MaxValue
             ? (int)value
             : throw StdParameters.Invalid("parameter 'max_tokens' must be a positive integer");
+    }
+
+    private static double? ReadTopP(JsonObject parameters)
+    {
+        if (parameters["top_p"] is null)
+        {
+            return null;
+        }
+
+        return JsonNumbers.TryGetDouble(parameters["top_p"], out double value) && value is >= 0 and <= 1
+            ? value
+            : throw StdParameters.Invalid("parameter 'top_p' must be a number from 0 to 1");
+    }
+
+    /// <summary><c>stop_sequences</c> (also <c>stop</c>): a string or a list of strings.</summary>
+    private static List<string>? ReadStopSequences(JsonObject parameters)
+    {
+        string name = parameters["stop_sequences"] is not null ? "stop_sequences" : "stop";
+        switch (parameters[name])
+        {
+            case null:
+                return null;
+            case JsonArray list:
+                var stops = new List<string>(list.Count);
+                for (int i = 0; i < list.Count; i++)
+                {
+                    stops.Add(list[i] is JsonValue value && value.GetValueKind() == JsonValueKind.String
+                        ? value.GetValue<string>()
+                        : throw StdParameters.Invalid($"{name}[{i}] must be a string"));
+                }
+
+                return stops;
+            default:
+                return [StdParameters.RequireString(parameters, name)];
+        }
     }
 
     private static double? ReadTemperature(JsonObject parameters)

@@ -25,18 +25,20 @@ internal sealed class LlmProviders
     public IReadOnlyList<ModelTarget> ReadModels(JsonObject parameters, bool allowList)
     {
         var ids = new List<string>();
-        if (allowList && StdParameters.OptionalArray(parameters, "models") is { } list)
+        // The reference spells a fallback list as `model: [..]`; Spindle's `models: [..]` is the same list.
+        string listName = parameters["model"] is JsonArray ? "model" : "models";
+        if (allowList && StdParameters.OptionalArray(parameters, listName) is { } list)
         {
             for (int i = 0; i < list.Count; i++)
             {
-                ids.Add(StdParameters.ScalarText(list[i], $"models[{i}]") is { Length: > 0 } id
+                ids.Add(StdParameters.ScalarText(list[i], $"{listName}[{i}]") is { Length: > 0 } id
                     ? id
-                    : throw StdParameters.Invalid($"models[{i}] must be a model id such as \"openai/gpt-4o-mini\""));
+                    : throw StdParameters.Invalid($"{listName}[{i}] must be a model id such as \"openai/gpt-4o-mini\""));
             }
 
             if (ids.Count == 0)
             {
-                throw StdParameters.Invalid("parameter 'models' must list at least one model");
+                throw StdParameters.Invalid($"parameter '{listName}' must list at least one model");
             }
         }
         else if (StdParameters.OptionalString(parameters, "model") is { Length: > 0 } single)

@@ -43,6 +43,16 @@ internal sealed class OllamaProvider : LlmProvider
             options["temperature"] = temperature;
         }
 
+        if (request.TopP is { } topP)
+        {
+            options["top_p"] = topP;
+        }
+
+        if (request.StopSequences is { Count: > 0 } stop)
+        {
+            options["stop"] = new JsonArray([.. stop.Select(s => (JsonNode?)JsonValue.Create(s))]);
+        }
+
         if (options.Count > 0)
         {
             body["options"] = options;

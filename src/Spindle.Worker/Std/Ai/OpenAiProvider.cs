@@ -39,6 +39,16 @@ internal sealed class OpenAiProvider : LlmProvider
             body["temperature"] = temperature;
         }
 
+        if (request.TopP is { } topP)
+        {
+            body["top_p"] = topP;
+        }
+
+        if (request.StopSequences is { Count: > 0 } stop)
+        {
+            body["stop"] = new JsonArray([.. stop.Select(s => (JsonNode?)JsonValue.Create(s))]);
+        }
+
         if (request.Json)
         {
             body["response_format"] = new JsonObject { ["type"] = "json_object" };

@@ -41,12 +41,12 @@ internal static class EmailMessageBuilder
 
         var body = new BodyBuilder
         {
-            TextBody = StdParameters.OptionalString(parameters, "text"),
-            HtmlBody = StdParameters.OptionalString(parameters, "html"),
+            TextBody = StdParameters.FirstString(parameters, "text_body", "text"),
+            HtmlBody = StdParameters.FirstString(parameters, "html_body", "html"),
         };
         if (body.TextBody is null && body.HtmlBody is null)
         {
-            throw StdParameters.Invalid("parameter 'text' or 'html' (the message body) is required");
+            throw StdParameters.Invalid("parameter 'text_body' or 'html_body' (the message body; also 'text', 'html') is required");
         }
 
         if (StdParameters.OptionalArray(parameters, "attachments") is { } attachments)

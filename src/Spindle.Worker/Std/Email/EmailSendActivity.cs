@@ -11,8 +11,9 @@ namespace Spindle.Worker.Std.Email;
 
 /// <summary>
 /// <c>email_send</c>: sends one message through the configured SMTP server with MailKit. Parameters <c>to</c>,
-/// <c>cc</c>, <c>bcc</c>, <c>from</c>, <c>reply_to</c>, <c>subject</c>, <c>text</c>, <c>html</c>, <c>attachments</c>;
-/// output <c>{"message_id", "accepted": [addresses]}</c>. 4xx replies and connection errors are retryable; 5xx
+/// <c>cc</c>, <c>bcc</c>, <c>from</c>, <c>reply_to</c>, <c>subject</c>, <c>text_body</c> (also <c>text</c>), <c>html_body</c> (also <c>html</c>), <c>attachments</c>,
+/// and <c>smtp_url</c> (else the worker's SMTP settings); output <c>{"result": {"success", "message_id",
+/// "recipients_accepted", "recipients_rejected"}}</c>. 4xx replies and connection errors are retryable; 5xx
 /// replies, TLS and authentication failures are not.
 /// </summary>
 public sealed class EmailSendActivity
@@ -34,27 +35,40 @@ public sealed class EmailSendActivity
     public async Task<ActivityResult> ExecuteAsync(ActivityContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
-        if (string.IsNullOrEmpty(_settings.Host))
+        SmtpSettings settings = _settings;
+        if (StdParameters.OptionalString(context.Parameters, "smtp_url") is { Length: > 0 } smtpUrl)
         {
-            throw new ActivityFailureException(EmailErrorCodes.SmtpNotConfigured, "no SMTP server configured (set SPINDLE_SMTP_HOST)", retryable: false);
+            try
+            {
+                settings = SmtpSettings.FromUrl(smtpUrl, _settings);
+            }
+            catch (FormatException ex)
+            {
+                throw StdParameters.Invalid($"parameter 'smtp_url' is invalid: {ex.Message}");
+            }
         }
 
-        MimeMessage message = await EmailMessageBuilder.BuildAsync(context, _settings, Files, cancellationToken).ConfigureAwait(false);
-        string host = _settings.Host;
-        int port = _settings.EffectivePort;
+        if (string.IsNullOrEmpty(settings.Host))
+        {
+            throw new ActivityFailureException(EmailErrorCodes.SmtpNotConfigured, "no SMTP server configured (give parameter 'smtp_url' or set SPINDLE_SMTP_HOST)", retryable: false);
+        }
+
+        MimeMessage message = await EmailMessageBuilder.BuildAsync(context, settings, Files, cancellationToken).ConfigureAwait(false);
+        string host = settings.Host;
+        int port = settings.EffectivePort;
         using var client = new RecipientTrackingSmtpClient();
-        client.Timeout = (int)Math.Min(int.MaxValue, _settings.Timeout.TotalMilliseconds);
-        if (_settings.ServerCertificateValidation is { } validation)
+        client.Timeout = (int)Math.Min(int.MaxValue, settings.Timeout.TotalMilliseconds);
+        if (settings.ServerCertificateValidation is { } validation)
         {
             client.ServerCertificateValidationCallback = validation;
         }
 
         try
         {
-            await client.ConnectAsync(host, port, SocketOptions(_settings.Tls), cancellationToken).ConfigureAwait(false);
-            if (!string.IsNullOrEmpty(_settings.Username))
+            await client.ConnectAsync(host, port, SocketOptions(settings.Tls), cancellationToken).ConfigureAwait(false);
+            if (!string.IsNullOrEmpty(settings.Username))
             {
-                await client.AuthenticateAsync(_settings.Username, _settings.Password ?? "", cancellationToken).ConfigureAwait(false);
+                await client.AuthenticateAsync(settings.Username, settings.Password ?? "", cancellationToken).ConfigureAwait(false);
             }
 
             await client.SendAsync(message, cancellationToken).ConfigureAwait(false);
@@ -69,8 +83,13 @@ public sealed class EmailSendActivity
         _logger.EmailSent(message.MessageId ?? "", host, port, client.Accepted.Count);
         var output = new JsonObject
         {
-            ["message_id"] = message.MessageId,
-            ["accepted"] = new JsonArray([.. client.Accepted.Select(a => (JsonNode?)JsonValue.Create(a))]),
+            ["result"] = new JsonObject
+            {
+                ["success"] = client.Accepted.Count > 0,
+                ["message_id"] = message.MessageId,
+                ["recipients_accepted"] = new JsonArray([.. client.Accepted.Select(a => (JsonNode?)JsonValue.Create(a))]),
+                ["recipients_rejected"] = new JsonArray([.. client.Rejected.Select(a => (JsonNode?)JsonValue.Create(a))]),
+            },
         };
         return new ActivityResult(output);
     }
@@ -79,6 +98,7 @@ public sealed class EmailSendActivity
     {
         SmtpTlsMode.None => SecureSocketOptions.None,
         SmtpTlsMode.Ssl => SecureSocketOptions.SslOnConnect,
+        SmtpTlsMode.StartTlsWhenAvailable => SecureSocketOptions.StartTlsWhenAvailable,
         _ => SecureSocketOptions.StartTls,
     };
 
@@ -101,15 +121,45 @@ public sealed class EmailSendActivity
         _ => null,
     };
 
-    /// <summary>An SMTP client that remembers which recipients the server accepted.</summary>
+    /// <summary>
+    /// An SMTP client that remembers which recipients the server accepted and which it refused for good (5xx): the
+    /// message still goes to the others, as in the reference engine. A transient refusal (4xx) fails the send before
+    /// anything is delivered, so a retry reaches everyone; so does a message no recipient accepted.
+    /// </summary>
     private sealed class RecipientTrackingSmtpClient : SmtpClient
     {
+        private (MailboxAddress Mailbox, SmtpResponse Response)? _firstRejection;
+
         public List<string> Accepted { get; } = [];
+
+        public List<string> Rejected { get; } = [];
 
         protected override void OnRecipientAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response)
         {
             Accepted.Add(mailbox.Address);
             base.OnRecipientAccepted(message, mailbox, response);
+        }
+
+        protected override void OnRecipientNotAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response)
+        {
+            if ((int)response.StatusCode is < 500 or > 599)
+            {
+                base.OnRecipientNotAccepted(message, mailbox, response);
+                return;
+            }
+
+            Rejected.Add(mailbox.Address);
+            _firstRejection ??= (mailbox, response);
+        }
+
+        protected override void OnNoRecipientsAccepted(MimeMessage message)
+        {
+            if (_firstRejection is { } first)
+            {
+                throw new SmtpCommandException(SmtpErrorCode.RecipientNotAccepted, first.Response.StatusCode, first.Mailbox, first.Response.Response);
+            }
+
+            base.OnNoRecipientsAccepted(message);
         }
     }
 }

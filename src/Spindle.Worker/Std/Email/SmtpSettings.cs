@@ -38,6 +38,58 @@ public sealed class SmtpSettings
         _ => 25,
     };
 
+    /// <summary>
+    /// The server named by an activity's <c>smtp_url</c>: <c>smtp://[user:password@]host[:port][?tls=required|none]</c>
+    /// (STARTTLS when offered, or required with <c>tls=required</c>) or <c>smtps://…</c> (implicit TLS). The sender,
+    /// timeout and certificate check come from <paramref name="defaults"/>. Messages never quote the password.
+    /// </summary>
+    public static SmtpSettings FromUrl(string url, SmtpSettings defaults)
+    {
+        ArgumentNullException.ThrowIfNull(url);
+        ArgumentNullException.ThrowIfNull(defaults);
+        if (!Uri.TryCreate(url, UriKind.Absolute, out Uri? uri) || uri.Scheme is not ("smtp" or "smtps") || uri.Host.Length == 0)
+        {
+            throw new FormatException("smtp_url must look like smtp://host:port, smtp://user:password@host:port?tls=required or smtps://host:port");
+        }
+
+        var settings = new SmtpSettings
+        {
+            Host = uri.IdnHost,
+            Port = uri.IsDefaultPort || uri.Port <= 0 ? null : uri.Port,
+            Tls = uri.Scheme == "smtps" ? SmtpTlsMode.Ssl : SmtpTlsMode.StartTlsWhenAvailable,
+            From = defaults.From,
+            Timeout = defaults.Timeout,
+            ServerCertificateValidation = defaults.ServerCertificateValidation,
+        };
+        if (uri.UserInfo.Length > 0)
+        {
+            int colon = uri.UserInfo.IndexOf(':', StringComparison.Ordinal);
+            settings.Username = Uri.UnescapeDataString(colon < 0 ? uri.UserInfo : uri.UserInfo[..colon]);
+            settings.Password = colon < 0 ? null : Uri.UnescapeDataString(uri.UserInfo[(colon + 1)..]);
+        }
+
+        foreach (string pair in uri.Query.TrimStart('?').Split('&', StringSplitOptions.RemoveEmptyEntries))
+        {
+            string[] parts = pair.Split('=', 2);
+            if (!Uri.UnescapeDataString(parts[0]).Equals("tls", StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            string value = parts.Length > 1 ? Uri.UnescapeDataString(parts[1]).Trim().ToLowerInvariant() : "";
+            settings.Tls = (uri.Scheme, value) switch
+            {
+                ("smtps", _) => SmtpTlsMode.Ssl,
+                (_, "required" or "starttls" or "true") => SmtpTlsMode.StartTls,
+                (_, "none" or "off" or "false" or "disabled") => SmtpTlsMode.None,
+                (_, "opportunistic" or "optional" or "") => SmtpTlsMode.StartTlsWhenAvailable,
+                _ => throw new FormatException($"smtp_url: tls must be required, opportunistic or none, got '{value}'"),
+            };
+        }
+
+        return settings;
+    }
+
     public static SmtpSettings FromEnvironment() => FromEnvironment(Environment.GetEnvironmentVariable);
 
     public static SmtpSettings FromEnvironment(Func<string, string?> getVariable)

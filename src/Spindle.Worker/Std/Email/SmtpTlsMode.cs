@@ -11,4 +11,7 @@ public enum SmtpTlsMode
 
     /// <summary>TLS from the first byte (implicit TLS, usually port 465).</summary>
     Ssl,
+
+    /// <summary>Upgrade with STARTTLS when the server offers it, else stay plain (<c>smtp://</c> without <c>?tls=</c>).</summary>
+    StartTlsWhenAvailable,
 }
