@@ -29,7 +29,15 @@ public static class OAuthApi
             {
                 return error;
             }
-            fields = body!.ToDictionary(f => f.Key, f => f.Value?.GetValueKind() == JsonValueKind.String ? f.Value.GetValue<string>() : f.Value?.ToJsonString(), StringComparer.Ordinal);
+            try
+            {
+                fields = body!.ToDictionary(f => f.Key, f => f.Value?.GetValueKind() == JsonValueKind.String ? f.Value.GetValue<string>() : f.Value?.ToJsonString(), StringComparer.Ordinal);
+            }
+            catch (InvalidOperationException)
+            {
+                // JsonNode decodes strings lazily: a lone surrogate escape such as "\ud800" only fails here.
+                return ApiErrors.BadRequest("The request body holds a string that is not valid Unicode (a lone surrogate escape)");
+            }
         }
         var grant = fields.GetValueOrDefault("grant_type");
         if (string.IsNullOrEmpty(grant))
