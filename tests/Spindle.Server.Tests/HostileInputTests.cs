@@ -26,6 +26,28 @@ public sealed class HostileInputTests(SecureServerFixture server)
     }
 
     [Theory]
+    [InlineData("/api/v1/workflows", """{"definition_name":"x","input":{"text":"\ud800"}}""", "$.input.text")]
+    [InlineData("/api/v1/workers/poll", """{"worker":"std","worker_id":"w","\udc00":1}""", "$ (a property name)")]
+    [InlineData("/api/v1/cache/invalidate", """{"pattern":["ok","\ud83d"]}""", "$.pattern[1]")]
+    public async Task AnyJsonBody_LoneSurrogateEscape_400NamingWhere(string path, string body, string where)
+    {
+        var (status, envelope) = await RawAsync("POST", path, Encoding.UTF8.GetBytes(body), "Content-Type: application/json",
+            "Authorization: Bearer " + await AdminTokenAsync());
+        Assert.Equal(400, status);
+        Assert.EndsWith(where, envelope["error"]!["message"]!.GetValue<string>(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("multipart/form-data", "x")]
+    [InlineData("multipart/form-data; boundary=zz", "--zz\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\ncut short")]
+    public async Task Token_MalformedForm_400Envelope(string contentType, string body)
+    {
+        var (status, envelope) = await RawAsync("POST", "/api/v1/oauth/token", Encoding.UTF8.GetBytes(body), "Content-Type: " + contentType);
+        Assert.Equal(400, status);
+        Assert.Equal("BAD_REQUEST", envelope["error"]!["code"]!.GetValue<string>());
+    }
+
+    [Theory]
     [InlineData("/health")]
     [InlineData("/api/v1/info")]
     [InlineData("/api/v1/workflows")]

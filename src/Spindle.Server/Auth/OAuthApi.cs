@@ -19,7 +19,16 @@ public static class OAuthApi
         Dictionary<string, string?> fields;
         if (request.HasFormContentType)
         {
-            var form = await request.ReadFormAsync(cancellationToken);
+            IFormCollection form;
+            try
+            {
+                form = await request.ReadFormAsync(cancellationToken);
+            }
+            catch (Exception ex) when (ex is InvalidDataException or IOException && ex is not BadHttpRequestException)
+            {
+                // A malformed form (a multipart body without its boundary, cut short, ...) is the client's error.
+                return ApiErrors.BadRequest($"Malformed form body: {ex.Message}");
+            }
             fields = form.ToDictionary(f => f.Key, f => (string?)f.Value.ToString(), StringComparer.Ordinal);
         }
         else
@@ -29,15 +38,7 @@ public static class OAuthApi
             {
                 return error;
             }
-            try
-            {
-                fields = body!.ToDictionary(f => f.Key, f => f.Value?.GetValueKind() == JsonValueKind.String ? f.Value.GetValue<string>() : f.Value?.ToJsonString(), StringComparer.Ordinal);
-            }
-            catch (InvalidOperationException)
-            {
-                // JsonNode decodes strings lazily: a lone surrogate escape such as "\ud800" only fails here.
-                return ApiErrors.BadRequest("The request body holds a string that is not valid Unicode (a lone surrogate escape)");
-            }
+            fields = body!.ToDictionary(f => f.Key, f => f.Value?.GetValueKind() == JsonValueKind.String ? f.Value.GetValue<string>() : f.Value?.ToJsonString(), StringComparer.Ordinal);
         }
         var grant = fields.GetValueOrDefault("grant_type");
         if (string.IsNullOrEmpty(grant))
