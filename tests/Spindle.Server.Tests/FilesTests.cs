@@ -88,6 +88,16 @@ public sealed class FilesTests(ServerFixture server)
     }
 
     [Fact]
+    public async Task Upload_AfterTheLeaseRanOut_409()
+    {
+        var (id, _) = await StartActivityAsync("w1", settings: "settings: {timeout_seconds: 1, retry: {max_attempts: 1}}");
+        await Task.Delay(TimeSpan.FromSeconds(1.5)); // past the 1 s lease, whether or not the timer has reaped it yet
+        var (status, body) = await UploadAsync(id, "w1");
+        Assert.Equal(HttpStatusCode.Conflict, status);
+        Assert.Equal("CONFLICT", body["error"]!["code"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task Upload_CompletedActivity_409AndFilesUnchanged()
     {
         var (id, claimed) = await StartActivityAsync("w1");
@@ -103,11 +113,11 @@ public sealed class FilesTests(ServerFixture server)
         Assert.Equal("original", await download.Content.ReadAsStringAsync());
     }
 
-    private async Task<(string Id, JsonNode Claimed)> StartActivityAsync(string workerId, bool retries = false)
+    private async Task<(string Id, JsonNode Claimed)> StartActivityAsync(string workerId, bool retries = false, string? settings = null)
     {
         var name = "files_" + Guid.NewGuid().ToString("N")[..8];
         var queue = "fq_" + Guid.NewGuid().ToString("N")[..8];
-        var retry = retries ? ", settings: {retry: {max_attempts: 3, base_seconds: 0}}" : "";
+        var retry = settings is not null ? ", " + settings : retries ? ", settings: {retry: {max_attempts: 3, base_seconds: 0}}" : "";
         await server.DeployAsync($$"""
             name: {{name}}
             activities:
