@@ -6,6 +6,8 @@ need=()
 command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
 /usr/bin/python3 -c 'import jinja2' >/dev/null 2>&1 || need+=(python3-jinja2)
 /usr/bin/python3 -c 'import pytest' >/dev/null 2>&1 || need+=(python3-pytest)
+# The API fuzz test (sdk/python/tests/test_fuzz_api.py) generates its requests with Hypothesis.
+/usr/bin/python3 -c 'import hypothesis' >/dev/null 2>&1 || need+=(python3-hypothesis)
 # Python SDK (sdk/python) and its py-std worker's script packages; PyPI is not needed on Debian.
 /usr/bin/python3 -c 'import httpx' >/dev/null 2>&1 || need+=(python3-httpx)
 /usr/bin/python3 -c 'import yaml' >/dev/null 2>&1 || need+=(python3-yaml)

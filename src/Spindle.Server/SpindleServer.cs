@@ -117,6 +117,7 @@ public static partial class SpindleServer
         services.AddSingleton(_ => SigningKey.LoadOrCreate(options.EffectiveSigningKeyPath));
         services.AddSingleton(sp => new AccessTokens(sp.GetRequiredService<SigningKey>()));
         services.AddSingleton<FailedAttemptLimiter>();
+        services.AddSingleton<ISecretVerifier, Pbkdf2SecretVerifier>();
         services.AddSingleton<AuthService>();
         if (options.CorsOrigins.Count > 0)
         {
@@ -169,9 +170,16 @@ public static partial class SpindleServer
     private static async Task RequestIdMiddleware(HttpContext context, Func<Task> next)
     {
         var requestId = context.Request.Headers["x-request-id"].ToString();
-        context.Response.Headers["x-request-id"] = string.IsNullOrEmpty(requestId) ? Guid.NewGuid().ToString("N") : requestId;
+        context.Response.Headers["x-request-id"] = IsEchoableRequestId(requestId) ? requestId : Guid.NewGuid().ToString("N");
         await next();
     }
+
+    /// <summary>
+    /// Only a short printable-ASCII id is echoed: Kestrel refuses other characters in a response header when it
+    /// writes the answer, which would turn any request carrying such an id into a 500. Others get a fresh id.
+    /// </summary>
+    private static bool IsEchoableRequestId(string requestId) =>
+        requestId.Length is > 0 and <= 200 && requestId.All(c => c is >= ' ' and <= '~');
 
     private static async Task WriteUnhandledError(HttpContext context)
     {
@@ -181,6 +189,9 @@ public static partial class SpindleServer
             BadHttpRequestException bad when bad.StatusCode == StatusCodes.Status413PayloadTooLarge =>
                 ApiErrors.Envelope(413, "PAYLOAD_TOO_LARGE", "The request body is larger than the server's limit of 50 MiB"),
             BadHttpRequestException bad => ApiErrors.Envelope(bad.StatusCode, "BAD_REQUEST", bad.Message),
+            // Kestrel reports some malformed bodies (a chunk size beyond its range, e.g. ffffffffffffffff) as a plain
+            // IOException rather than a BadHttpRequestException: still the client's request, so still a 400.
+            IOException io when IsKestrelBodyError(io) => ApiErrors.Envelope(400, "BAD_REQUEST", $"The request body could not be read: {io.Message}"),
             _ when StoreAvailability.IsUnavailable(error) =>
                 ApiErrors.Envelope(503, "SERVICE_UNAVAILABLE", "The database is unavailable right now; retry shortly"),
             // Every try of the decision found rows changed under it (a burst of claims on one workflow): nothing was
@@ -191,6 +202,9 @@ public static partial class SpindleServer
         };
         await result.ExecuteAsync(context);
     }
+
+    private static bool IsKestrelBodyError(IOException error) =>
+        error.TargetSite?.DeclaringType?.Namespace?.StartsWith("Microsoft.AspNetCore.Server.Kestrel", StringComparison.Ordinal) == true;
 
     private static async Task WriteStatusCodeError(StatusCodeContext context)
     {

@@ -75,7 +75,9 @@ public static class CostsApi
     public static async Task<IResult> GetAnalytics(HttpRequest request, IWorkflowStore store, CancellationToken cancellationToken)
     {
         var now = DateTimeOffset.UtcNow;
-        if (!TryTime(request.Query["end_date"], now, out var end) || !TryTime(request.Query["start_date"], end.AddDays(-30), out var start))
+        // The default window is the 30 days before end_date, clamped so that an end_date near year 1 cannot underflow.
+        if (!TryTime(request.Query["end_date"], now, out var end)
+            || !TryTime(request.Query["start_date"], end - DateTimeOffset.MinValue > TimeSpan.FromDays(30) ? end.AddDays(-30) : DateTimeOffset.MinValue, out var start))
         {
             return ApiErrors.BadRequest("start_date and end_date must be dates or RFC 3339 timestamps, e.g. 2026-03-01 or 2026-03-01T10:00:00Z");
         }

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Spindle.Core.Common;
+using Spindle.Core.Orchestration;
 using Spindle.Server.Auth;
 using Spindle.Storage;
 
@@ -8,7 +9,8 @@ namespace Spindle.Server.Api;
 /// <summary>
 /// Activity files (http-api.md §8, worker-protocol.md §8): workers upload what their file outputs produced, and
 /// workers and clients download it. References read <c>postgres://{workflow_id}/{activity_key}/{filename}</c>
-/// whatever the storage, for compatibility.
+/// whatever the storage, for compatibility. An upload names its worker (<c>?worker_id=</c>), which must hold the
+/// activity's current lease.
 /// </summary>
 public static class FilesApi
 {
@@ -28,10 +30,28 @@ public static class FilesApi
         {
             return ApiErrors.Validation("filename", "filename must be 1-255 characters without '/'");
         }
+        var workerId = request.Query["worker_id"].ToString();
+        if (workerId.Length is 0 or > 255)
+        {
+            return ApiErrors.Validation("worker_id",
+                "worker_id (query parameter, 1-255 characters) is required: the id of the worker holding the activity's lease");
+        }
         var wf = Ids.IsValid(id) ? await store.GetWorkflowAsync(id, cancellationToken) : null;
-        if (wf is null || !wf.Activities.ContainsKey(key))
+        if (wf is null || !wf.Activities.TryGetValue(key, out var activity))
         {
             return ApiErrors.NotFound($"Activity '{key}' of workflow {id} not found");
+        }
+        // Files belong to the attempt that produces them: only the worker holding its current lease may write them,
+        // and once the activity is finished they are part of its recorded result and never change.
+        if (activity.IsTerminal)
+        {
+            return ApiErrors.Conflict($"Activity '{key}' of workflow {id} is {activity.Status}; its files can no longer change");
+        }
+        if (activity.Status != ActivityStatus.Running || activity.LeaseOwner != workerId || activity.LeaseUntil is not { } until
+            || until <= Timestamps.Now())
+        {
+            return ApiErrors.Conflict(
+                $"Activity '{key}' of workflow {id} is not running under worker '{workerId}' (no current lease); only the lease holder uploads its files");
         }
         using var buffer = new MemoryStream();
         await request.Body.CopyToAsync(buffer, cancellationToken);

@@ -50,9 +50,13 @@ public static class RequestBody
         {
             return (new JsonObject(), null);
         }
-        return node is JsonObject obj
-            ? (obj, null)
-            : (null, ApiErrors.Validation("body", "The request body must be a JSON object"));
+        if (node is not JsonObject obj)
+        {
+            return (null, ApiErrors.Validation("body", "The request body must be a JSON object"));
+        }
+        return JsonUnicode.FindInvalidString(obj) is { } where
+            ? (null, ApiErrors.BadRequest($"The request body holds a string that is not valid Unicode (a lone surrogate escape) at {where}"))
+            : (obj, null);
     }
 
     private static bool IsJsonContentType(string? contentType)

@@ -17,6 +17,7 @@ public sealed class AccessTokens
     public const string Issuer = "spindle";
     public const string Audience = "spindle-api";
     private static readonly TimeSpan ClockSkew = TimeSpan.FromSeconds(30);
+    private static readonly long MaxUnixSeconds = DateTimeOffset.MaxValue.ToUnixTimeSeconds();
     private readonly SigningKey _key;
     private readonly TimeProvider _time;
 
@@ -77,7 +78,8 @@ public sealed class AccessTokens
             }
             var exp = payload["exp"]!.GetValue<long>();
             var iat = payload["iat"]?.GetValue<long>() ?? 0;
-            if (DateTimeOffset.FromUnixTimeSeconds(exp) + ClockSkew < _time.GetUtcNow())
+            // Compared as numbers: an exp beyond DateTimeOffset's range (e.g. 1e18) is refused, not an exception.
+            if (exp > MaxUnixSeconds || exp + (long)ClockSkew.TotalSeconds < _time.GetUtcNow().ToUnixTimeSeconds())
             {
                 return null;
             }

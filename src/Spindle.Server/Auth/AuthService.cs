@@ -21,16 +21,18 @@ public sealed class AuthService
     private readonly AccessTokens _tokens;
     private readonly IClientStore _clients;
     private readonly FailedAttemptLimiter _limiter;
+    private readonly ISecretVerifier _verifier;
     private readonly ConcurrentDictionary<string, TokenPrincipal> _validated = new(StringComparer.Ordinal);
     private readonly Lock _revocationLock = new();
     private HashSet<string> _revoked = new(StringComparer.Ordinal);
     private DateTimeOffset _revokedLoadedAt = DateTimeOffset.MinValue;
 
-    public AuthService(AccessTokens tokens, IClientStore clients, FailedAttemptLimiter limiter)
+    public AuthService(AccessTokens tokens, IClientStore clients, FailedAttemptLimiter limiter, ISecretVerifier verifier)
     {
         _tokens = tokens;
         _clients = clients;
         _limiter = limiter;
+        _verifier = verifier;
     }
 
     public AccessTokens Tokens => _tokens;
@@ -44,7 +46,9 @@ public sealed class AuthService
             return new TokenIssueResult(TokenIssueStatus.RateLimited, null, [], wait);
         }
         var client = await _clients.GetClientAsync(clientId, cancellationToken);
-        if (client is null || !client.IsActive || !SecretHasher.Verify(secret, client.SecretHash))
+        // The hash runs whether or not the id is known, so refusing an unknown id takes as long as a wrong secret.
+        var verified = _verifier.Verify(secret, client is { IsActive: true } ? client.SecretHash : SecretHasher.DummyHash);
+        if (client is not { IsActive: true } || !verified)
         {
             _limiter.RecordFailure(clientId, address);
             return new TokenIssueResult(TokenIssueStatus.InvalidClient, null, [], null);
@@ -77,7 +81,7 @@ public sealed class AuthService
             }
             _validated[token] = principal;
         }
-        if (DateTimeOffset.FromUnixTimeSeconds(principal.ExpiresAt) < DateTimeOffset.UtcNow)
+        if (principal.ExpiresAt < DateTimeOffset.UtcNow.ToUnixTimeSeconds())
         {
             _validated.TryRemove(token, out _);
             return null;

@@ -19,7 +19,16 @@ public static class OAuthApi
         Dictionary<string, string?> fields;
         if (request.HasFormContentType)
         {
-            var form = await request.ReadFormAsync(cancellationToken);
+            IFormCollection form;
+            try
+            {
+                form = await request.ReadFormAsync(cancellationToken);
+            }
+            catch (Exception ex) when (ex is InvalidDataException or IOException && ex is not BadHttpRequestException)
+            {
+                // A malformed form (a multipart body without its boundary, cut short, ...) is the client's error.
+                return ApiErrors.BadRequest($"Malformed form body: {ex.Message}");
+            }
             fields = form.ToDictionary(f => f.Key, f => (string?)f.Value.ToString(), StringComparer.Ordinal);
         }
         else

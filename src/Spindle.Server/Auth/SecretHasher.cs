@@ -11,6 +11,13 @@ public static class SecretHasher
     private const int Iterations = 100_000;
     private const int SaltBytes = 16;
     private const int HashBytes = 32;
+    private static readonly Lazy<string> Dummy = new(() => Hash(NewSecret()));
+
+    /// <summary>
+    /// A hash of a random secret at the same cost as real ones: an unknown or inactive client id is checked against
+    /// it, so such ids take as long to refuse as a wrong secret for a real one (no timing oracle for valid ids).
+    /// </summary>
+    public static string DummyHash => Dummy.Value;
 
     public static string Hash(string secret)
     {

@@ -142,9 +142,11 @@ class WorkerApi:
     async def upload_file(
         self, workflow_id: str, activity_key: str, filename: str, data: bytes, content_type: str | None
     ) -> dict[str, Any]:
+        # The server accepts a file only from the worker holding the activity's lease, named by worker_id.
         response = await self.transport.request(
             "POST",
             _file_path(workflow_id, activity_key, filename),
+            params={"worker_id": self.config.worker_id},
             content=data,
             content_type=content_type or "application/octet-stream",
         )
