@@ -52,12 +52,23 @@ public sealed class FilesTests(ServerFixture server)
     {
         var (id, claimed) = await StartActivityAsync("w1");
         Assert.Equal(HttpStatusCode.Conflict, (await UploadAsync(id, "other-worker")).Status);
-        var (missing, body) = await UploadAsync(id, null);
-        Assert.Equal((HttpStatusCode)422, missing);
-        Assert.NotNull(body["error"]!["details"]!["field_errors"]!["worker_id"]);
         Assert.Equal(404, (await server.GetAsync($"/api/v1/workflows/{id}/activities/report/files/report.csv")).Status);
         Assert.Equal(HttpStatusCode.Created, (await UploadAsync(id, "w1")).Status);
         Assert.NotNull(claimed);
+    }
+
+    [Fact]
+    public async Task Upload_WithoutWorkerId_AcceptedOnlyWhileTheAttemptHoldsALease()
+    {
+        // Reference workers upload without naming themselves: accepted while the current attempt is leased, never after.
+        var (id, claimed) = await StartActivityAsync("w1");
+        Assert.Equal(HttpStatusCode.Created, (await UploadAsync(id, null, "during")).Status);
+        var (completed, _) = await server.PostAsync($"/api/v1/activities/{claimed["activity_id"]}/complete",
+            new JsonObject { ["worker_id"] = "w1", ["output"] = new JsonObject() });
+        Assert.Equal(200, completed);
+        Assert.Equal(HttpStatusCode.Conflict, (await UploadAsync(id, null, "after")).Status);
+        using var download = await server.Http.GetAsync($"/api/v1/workflows/{id}/activities/report/files/report.csv");
+        Assert.Equal("during", await download.Content.ReadAsStringAsync());
     }
 
     [Fact]

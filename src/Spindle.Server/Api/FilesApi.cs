@@ -9,8 +9,9 @@ namespace Spindle.Server.Api;
 /// <summary>
 /// Activity files (http-api.md §8, worker-protocol.md §8): workers upload what their file outputs produced, and
 /// workers and clients download it. References read <c>postgres://{workflow_id}/{activity_key}/{filename}</c>
-/// whatever the storage, for compatibility. An upload names its worker (<c>?worker_id=</c>), which must hold the
-/// activity's current lease.
+/// whatever the storage, for compatibility. An upload needs the activity's current, unexpired lease: a worker that
+/// names itself (<c>?worker_id=</c>, as Spindle's SDKs do) must be its holder; one that does not (the reference
+/// protocol has no such field, and Kruxia workers upload without it) is accepted only while some worker holds it.
 /// </summary>
 public static class FilesApi
 {
@@ -31,10 +32,9 @@ public static class FilesApi
             return ApiErrors.Validation("filename", "filename must be 1-255 characters without '/'");
         }
         var workerId = request.Query["worker_id"].ToString();
-        if (workerId.Length is 0 or > 255)
+        if (workerId.Length > 255)
         {
-            return ApiErrors.Validation("worker_id",
-                "worker_id (query parameter, 1-255 characters) is required: the id of the worker holding the activity's lease");
+            return ApiErrors.Validation("worker_id", "worker_id (query parameter) must be at most 255 characters");
         }
         var wf = Ids.IsValid(id) ? await store.GetWorkflowAsync(id, cancellationToken) : null;
         if (wf is null || !wf.Activities.TryGetValue(key, out var activity))
@@ -47,11 +47,12 @@ public static class FilesApi
         {
             return ApiErrors.Conflict($"Activity '{key}' of workflow {id} is {activity.Status}; its files can no longer change");
         }
-        if (activity.Status != ActivityStatus.Running || activity.LeaseOwner != workerId || activity.LeaseUntil is not { } until
-            || until <= Timestamps.Now())
+        if (activity.Status != ActivityStatus.Running || activity.LeaseUntil is not { } until || until <= Timestamps.Now()
+            || (workerId.Length > 0 && activity.LeaseOwner != workerId))
         {
+            var who = workerId.Length > 0 ? $" under worker '{workerId}'" : "";
             return ApiErrors.Conflict(
-                $"Activity '{key}' of workflow {id} is not running under worker '{workerId}' (no current lease); only the lease holder uploads its files");
+                $"Activity '{key}' of workflow {id} is not running{who} (no current lease); only the lease holder uploads its files");
         }
         using var buffer = new MemoryStream();
         await request.Body.CopyToAsync(buffer, cancellationToken);
