@@ -318,17 +318,22 @@ def test_a_replaced_os_environ_is_put_back(harness: PoolHarness) -> None:
     assert ok(second) == {"type": "_Environ", "has_path": True}
 
 
-def test_print_output_goes_to_the_worker_log_prefixed_with_the_activity_id(
+def test_print_output_comes_back_with_the_result_bounded_and_not_in_the_worker_log(
     harness: PoolHarness, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="spindle.script")
     reply, _ = harness.run(
-        "import sys\nprint('hello from script')\nprint('to stderr', file=sys.stderr)\nOUTPUT = 'done'",
+        "import sys\nprint('hello from script')\nprint('to stderr', file=sys.stderr)\n"
+        "for i in range(20000):\n    print('line', i, 'x' * 40)\nprint('the end')\nOUTPUT = 'done'",
         activity_id="act-print",
     )
     assert ok(reply) == "done"
-    wait_until(lambda: "[act-print] to stderr" in caplog.text, 5, what="script log lines")
-    assert "[act-print] hello from script" in caplog.text
+    # The last 64 KiB of what the script printed, not the megabyte it wrote.
+    assert reply["log_bytes"] > 900_000
+    assert len(reply["log"].encode()) <= 64 * 1024
+    assert reply["log"].endswith("line 19999 " + "x" * 40 + "\nthe end\n")
+    assert "hello from script" not in reply["log"]
+    assert "line 19999" not in caplog.text and "hello from script" not in caplog.text
 
 
 def test_script_left_running_threads_retires_its_process(harness: PoolHarness) -> None:
@@ -382,7 +387,8 @@ def test_script_process_environment_has_no_credentials(tmp_path: Any) -> None:
         reply, _ = harness.run("import os\nOUTPUT = sorted(k for k in os.environ if 'SPINDLE' in k or 'KRUXIA' in k)")
     finally:
         harness.close()
-    assert ok(reply) == ["SPINDLE_API_URL"]
+    # Built from an allow-list: nothing of the worker's own settings, credentials or not.
+    assert ok(reply) == []
 
 
 def test_consecutive_scripts_reuse_one_warm_process_with_fresh_globals(harness: PoolHarness) -> None:

@@ -6,6 +6,9 @@ import asyncio
 import contextlib
 import logging
 import os
+import itertools
+import json
+import shutil
 import signal
 import sys
 import time
@@ -14,7 +17,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import _wire
+from . import _reaper, _wire
+from .sandbox import Sandbox, child_environment
 
 __all__ = ["ProcessPool", "ScriptProcess", "ProcessDied", "child_environment", "describe_exit"]
 
@@ -23,25 +27,9 @@ script_log = logging.getLogger("spindle.script")
 
 CallHandler = Callable[[str, dict[str, Any]], Awaitable[Any]]
 
-#: Names removed from a script process's environment: the worker's credentials (§9.3).
-_SECRET_SUFFIXES = ("_CLIENT_SECRET", "_CLIENT_ID", "_ACCESS_TOKEN")
-_SECRET_NAMES = frozenset({"SPINDLE_TOKEN", "KRUXIAFLOW_TOKEN"})
-
-
-def child_environment(base: dict[str, str] | None = None) -> dict[str, str]:
-    """The worker's environment without its credentials, with this package importable and unbuffered output."""
-    env = {
-        k: v
-        for k, v in (os.environ if base is None else base).items()
-        if not k.upper().endswith(_SECRET_SUFFIXES) and k.upper() not in _SECRET_NAMES
-    }
-    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if package_root not in paths:
-        paths.insert(0, package_root)
-    env["PYTHONPATH"] = os.pathsep.join(paths)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+#: What the interpreter itself writes to its stderr (C extensions, subprocesses, a crash) is kept up to this many
+#: bytes (its end) per run; never more goes to the worker's log.
+LOG_TAIL_BYTES = 64 * 1024
 
 
 def describe_exit(returncode: int | None) -> str:
@@ -121,10 +109,26 @@ class _FrameProtocol(asyncio.subprocess.SubprocessStreamProtocol):
 class ScriptProcess:
     """One interpreter running :mod:`spindle.workers.std.child`."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, protocol: _FrameProtocol | None = None) -> None:
+    def __init__(
+        self,
+        proc: asyncio.subprocess.Process,
+        protocol: _FrameProtocol | None = None,
+        *,
+        home: str | None = None,
+        inner_home: str | None = None,
+    ) -> None:
         self.proc = proc
         self.pid = proc.pid
         self.runs = 0
+        #: The interpreter's private directory on the worker's side, and where the interpreter sees it.
+        self.home = home
+        self.inner_home = inner_home or home
+        #: The end of what the interpreter wrote to its stderr since the current run started.
+        self.log_tail = bytearray()
+        #: Called once the process is gone (the pool removes its home directory).
+        self.on_closed: Callable[[], None] | None = None
+        #: Started by bwrap, which exits with 128 + n when the interpreter was killed by signal n.
+        self.wrapped = False
         self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._current: asyncio.Future[dict[str, Any]] | None = None
         #: Armed when the process exited during a run: how long a result still in the pipe is waited for.
@@ -147,9 +151,43 @@ class ScriptProcess:
             protocol.attach(self._on_frame)
         self._logger = asyncio.ensure_future(self._read_log())
 
+    def to_inner(self, path: str) -> str:
+        """A path under the home directory as the interpreter sees it."""
+        if self.home and self.inner_home and self.home != self.inner_home:
+            relative = os.path.relpath(path, self.home)
+            if relative != os.curdir and not relative.startswith(os.pardir):
+                return os.path.join(self.inner_home, relative)
+            if relative == os.curdir:
+                return self.inner_home
+        return path
+
+    def to_host(self, path: str) -> str:
+        """A path the interpreter named, on the worker's side; ValueError unless it is inside the home directory
+        (a script must not make the worker read or write anything else on its behalf)."""
+        inner = self.inner_home or ""
+        home = self.home or ""
+        if not inner or not home:
+            raise ValueError("this script process has no home directory")
+        relative = os.path.relpath(os.path.normpath(os.path.join(inner, path)), inner)
+        if relative == os.curdir or relative.startswith(os.pardir) or os.path.isabs(relative):
+            raise ValueError(f"{path!r} is outside the script's directory")
+        host = os.path.join(home, relative)
+        real = os.path.realpath(host)
+        if not real.startswith(os.path.realpath(home) + os.sep):
+            raise ValueError(f"{path!r} is outside the script's directory")
+        return real
+
     @classmethod
     async def spawn(
-        cls, command: Sequence[str], *, env: dict[str, str], cwd: str, start_timeout: float = 60.0
+        cls,
+        command: Sequence[str],
+        *,
+        env: dict[str, str],
+        cwd: str,
+        start_timeout: float = 60.0,
+        home: str | None = None,
+        inner_home: str | None = None,
+        popen_options: dict[str, Any] | None = None,
     ) -> ScriptProcess:
         loop = asyncio.get_running_loop()
         transport, protocol = await loop.subprocess_exec(
@@ -163,8 +201,9 @@ class ScriptProcess:
             # Its own process group: Ctrl+C in a terminal reaches the worker (which drains), not the scripts, and
             # a timeout can stop whatever the script itself started.
             start_new_session=True,
+            **(popen_options or {}),
         )
-        process = cls(asyncio.subprocess.Process(transport, protocol, loop), protocol)
+        process = cls(asyncio.subprocess.Process(transport, protocol, loop), protocol, home=home, inner_home=inner_home)
         try:
             await asyncio.wait_for(asyncio.shield(process._ready), start_timeout)
         except BaseException:
@@ -194,24 +233,33 @@ class ScriptProcess:
             current.set_exception(_GaveUp())
 
     @property
+    def exit_status(self) -> int | None:
+        """The interpreter's exit status (negative: killed by that signal), also through bwrap."""
+        code = self.proc.returncode
+        if self.wrapped and code is not None and 128 < code < 128 + 65:
+            return -(code - 128)
+        return code
+
+    @property
     def alive(self) -> bool:
         return not self._eof and self.proc.returncode is None
 
     async def run(self, message: dict[str, Any], call_handler: CallHandler) -> dict[str, Any]:
         """Sends one run and waits for its result; raises :class:`ProcessDied` if the process ends first."""
         if not self.alive:
-            raise ProcessDied(self.pid, self.proc.returncode)
+            raise ProcessDied(self.pid, self.exit_status)
         loop = asyncio.get_running_loop()
         self._current = loop.create_future()
         self._call_handler = call_handler
         self.runs += 1
+        self.log_tail.clear()
         assert self.proc.stdin is not None
         try:
             self.proc.stdin.write(_wire.encode(message))
             await self.proc.stdin.drain()
         except (BrokenPipeError, ConnectionResetError):
             await self._wait_exit()
-            raise ProcessDied(self.pid, self.proc.returncode) from None
+            raise ProcessDied(self.pid, self.exit_status) from None
         current = self._current
         if self._exited.done():
             self._arm_give_up()
@@ -220,7 +268,7 @@ class ScriptProcess:
         except _GaveUp:
             self._eof = True
             await self._wait_returncode()
-            raise ProcessDied(self.pid, self.proc.returncode) from None
+            raise ProcessDied(self.pid, self.exit_status) from None
         finally:
             if self._give_up is not None:
                 self._give_up.cancel()
@@ -259,7 +307,7 @@ class ScriptProcess:
             self._eof = True
             await self._wait_exit()
             self._on_exit()
-            died = ProcessDied(self.pid, self.proc.returncode)
+            died = ProcessDied(self.pid, self.exit_status)
             if not self._ready.done():
                 self._ready.set_exception(died)
             if self._current is not None and not self._current.done():
@@ -293,22 +341,23 @@ class ScriptProcess:
                 await self.proc.stdin.drain()
 
     async def _read_log(self) -> None:
+        """Keeps the end of the interpreter's stderr (bounded), for the error of a run that fails; between runs
+        (start-up messages, a crash) it is logged at DEBUG, at most LOG_TAIL_BYTES at a time."""
         assert self.proc.stderr is not None
         stream = self.proc.stderr
-        pending = b""
+        tail = self.log_tail
         try:
             while True:
                 chunk = await stream.read(65536)
                 if not chunk:
                     break
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    script_log.info("script[%d] %s", self.pid, line.decode("utf-8", errors="replace"))
+                tail += chunk
+                if len(tail) > LOG_TAIL_BYTES:
+                    del tail[: len(tail) - LOG_TAIL_BYTES]
+                if self._current is None and script_log.isEnabledFor(logging.DEBUG):
+                    script_log.debug("script[%d] %s", self.pid, chunk[-LOG_TAIL_BYTES:].decode("utf-8", errors="replace").rstrip())
         except (ConnectionResetError, OSError):
             pass
-        if pending:
-            script_log.info("script[%d] %s", self.pid, pending.decode("utf-8", errors="replace"))
 
     async def _wait_returncode(self, timeout: float = 2.0) -> None:
         # The exit status arrives through asyncio's child watcher, a moment after the pidfd turned readable.
@@ -326,6 +375,10 @@ class ScriptProcess:
                 await asyncio.wait_for(self.proc.wait(), timeout)
 
     def _signal_group(self, sig: int) -> None:
+        if sig == signal.SIGKILL:
+            # Everything below the interpreter first, also what left its process group (setsid): the interpreter is
+            # a child subreaper, so while it lives every orphan of the script is below it.
+            _reaper.kill_descendants(self.pid)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, sig)
         with contextlib.suppress(ProcessLookupError):
@@ -334,6 +387,8 @@ class ScriptProcess:
     async def terminate(self, *, grace: float = 5.0) -> None:
         """SIGTERM, then SIGKILL after ``grace`` seconds, to the process and everything it started (§9.3)."""
         if self.proc.returncode is None:
+            # What the script started is not asked: it goes at once (it may have left the process group).
+            _reaper.kill_descendants(self.pid)
             self._signal_group(signal.SIGTERM)
             try:
                 await asyncio.wait_for(asyncio.shield(self._exited), grace)
@@ -348,6 +403,9 @@ class ScriptProcess:
         self._eof = True
         # Readers end at EOF, which a forked grandchild holding the pipes could delay: do not wait for them long.
         await asyncio.wait({self._reader, self._logger, self._exited}, timeout=2.0)
+        closed, self.on_closed = self.on_closed, None
+        if closed is not None:
+            closed()
 
     async def close(self) -> None:
         """Ends an idle process: EOF on its input makes it exit; force it if it does not."""
@@ -384,8 +442,12 @@ class ProcessPool:
         max_runs: a process is replaced after this many scripts (default 1000), to bound leaks.
         spawn_grace: how long (seconds, default 0.02) a script waits for a busy process to come back before a new
             one is started for it. 0 starts one as soon as none is idle.
-        env, cwd, python: the script processes' environment (default :func:`child_environment`), working directory
-            (default the current one) and interpreter (default ``sys.executable``).
+        env, cwd, python: the script processes' environment (default :func:`child_environment`), the directory
+            under which each gets its private home directory (default the current one) and interpreter (default
+            ``sys.executable``).
+        sandbox: how the interpreters are isolated and limited (:mod:`~spindle.workers.std.sandbox`); default none
+            (no namespaces, default limits).
+        preload: modules each interpreter imports once at start.
     """
 
     def __init__(
@@ -398,14 +460,28 @@ class ProcessPool:
         env: dict[str, str] | None = None,
         cwd: str | None = None,
         python: str | None = None,
+        sandbox: Sandbox | None = None,
+        preload: str = "",
     ) -> None:
         self.max_processes = max(1, max_processes)
         self.warm = min(max(0, warm), self.max_processes)
         self.max_runs = max(1, max_runs)
         self.spawn_grace = max(0.0, spawn_grace)
-        self.env = env if env is not None else child_environment()
+        self.env = env
         self.cwd = cwd or os.getcwd()
-        self.command = [python or sys.executable, "-m", "spindle.workers.std.child"]
+        self.sandbox = sandbox or Sandbox(python=python or sys.executable)
+        if python:
+            self.sandbox.python = python
+        extra = ["--limits", json.dumps(self.sandbox.limits.to_json())]
+        if self.sandbox.isolated:
+            extra.append("--sandboxed")
+        if self.sandbox.ids is not None:
+            extra.append("--dedicated-user")
+        if preload:
+            extra += ["--preload", preload]
+        self._child_args = extra
+        self._homes = itertools.count(1)
+        self.command = self.sandbox.command(os.path.join(self.cwd, "p0"), extra)
         self._idle: list[ScriptProcess] = []
         #: Processes owned by the pool: idle and busy ones.
         self._all: set[ScriptProcess] = set()
@@ -451,7 +527,28 @@ class ProcessPool:
             raise RuntimeError(f"Cannot start a py-std script process ({' '.join(self.command)}): {failure}") from failure
 
     async def _spawn(self) -> ScriptProcess:
-        process = await ScriptProcess.spawn(self.command, env=self.env, cwd=self.cwd)
+        home = os.path.join(self.cwd, f"p{next(self._homes)}")
+        try:
+            self.sandbox.prepare_home(home)
+            inner = self.sandbox.inner_home(home)
+            env = dict(self.env) if self.env is not None else child_environment()
+            env["HOME"] = inner
+            if not self.sandbox.isolated:
+                # No private /tmp: temporary files go to the interpreter's own directory.
+                env["TMPDIR"] = inner
+            process = await ScriptProcess.spawn(
+                self.sandbox.command(home, self._child_args),
+                env=env,
+                cwd=home,
+                home=home,
+                inner_home=inner,
+                popen_options=self.sandbox.popen_options(),
+            )
+        except BaseException:
+            shutil.rmtree(home, ignore_errors=True)
+            raise
+        process.on_closed = lambda: shutil.rmtree(home, ignore_errors=True)
+        process.wrapped = self.sandbox.isolated
         self.spawned += 1
         self._all.add(process)
         return process
