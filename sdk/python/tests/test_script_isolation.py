@@ -188,6 +188,27 @@ def test_script_under_python_workers_cannot_reach_server_secrets_or_data(secured
     assert_contained(result, secured)
 
 
+def test_script_cannot_make_the_worker_upload_files_outside_its_directory(secured: SpindleServer, admin: SpindleClient) -> None:
+    script = (
+        "import os\n"
+        "os.symlink(INPUT['key'], 'innocent.txt')\n"
+        "refused = {}\n"
+        "for path in (INPUT['key'], '../../' + INPUT['key'], 'innocent.txt'):\n"
+        "    try:\n"
+        "        await ctx.upload_file(path)\n"
+        "        refused[path] = False\n"
+        "    except RuntimeError as exc:\n"
+        "        refused[path] = 'outside the script' in str(exc)\n"
+        "OUTPUT = refused\n"
+    )
+    key = str(secured.data_dir / "signing-key.pem")
+    name = unique("upload")
+    admin.deploy({"name": name, "activities": [step("up", "py-std", script, {"key": key})]})
+    wf = admin.run(name, timeout=60)
+    assert wf.status == "completed", wf.error_message
+    assert wf.output("up") == {key: True, "../../" + key: True, "innocent.txt": True}
+
+
 def _python_worker_secret(server: SpindleServer) -> str:
     """The client secret the server gave its py-std worker, read from that worker's environment (the test is root)."""
     assert server.process is not None
@@ -244,6 +265,27 @@ def test_script_under_a_hand_started_worker_cannot_reach_its_credentials(
     finally:
         assert worker.stop() == 0
     assert_contained(result, secured)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="without bwrap, only a root worker can give scripts a user of their own")
+def test_without_bwrap_scripts_run_as_nobody_without_credentials_and_leave_nothing(
+    secured: SpindleServer, admin: SpindleClient, tmp_path: Path
+) -> None:
+    worker, routing, secret = hand_started(
+        secured, admin, tmp_path, SPINDLE_PY_STD_ISOLATION="none", SPINDLE_SECRET_ISOLATION_CANARY=CANARY
+    )
+    try:
+        assert "script isolation is off" in worker.log()
+        result = run_probe(admin, secured, routing, secret)
+    finally:
+        assert worker.stop() == 0
+    # Reduced isolation: the host's processes are visible (and their command lines, so the data directory's path),
+    # but not their environments, nor the data directory's files; the script is not root and has no credentials.
+    assert [leak for leak in result["leaks"] if "environ" in leak[0]] == []
+    assert result["env_leaks"] == []
+    assert result["uid"] != 0
+    for path, outcome in result["reads"].items():
+        assert outcome in ("FileNotFoundError", "PermissionError"), f"the script could access {path}: {outcome}"
 
 
 def test_endless_allocation_fails_with_memory_limit_and_the_worker_lives_on(
