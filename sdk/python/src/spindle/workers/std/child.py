@@ -15,14 +15,12 @@ from __future__ import annotations
 import argparse
 import ast
 import builtins
-import contextlib
 import json
 import inspect
 import io
 import linecache
 import logging
 import os
-import queue
 import resource
 import shutil
 import signal
@@ -38,6 +36,8 @@ from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from spindle.jsonconv import NotSerializableError, to_json_value
 from spindle.workers.std import _reaper, _wire
+from spindle.workers.std._channel import Channel
+from spindle.workers.std._limits import MIB, CpuLimitExceeded, set_limits, set_soft, suppress_oserror
 
 if TYPE_CHECKING:
     import asyncio
@@ -49,138 +49,9 @@ SCRIPT_FILENAME = "<script>"
 MAX_MESSAGE_CHARS = 32 * 1024
 #: What a script printed is kept up to this many bytes (its end).
 CAPTURE_BYTES = 64 * 1024
-_MIB = 1024 * 1024
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _CO_COROUTINE = inspect.CO_COROUTINE
 _COMPILE_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
-
-
-class _Channel:
-    """The protocol pipes: messages out (any thread) and messages in.
-
-    Between runs the main thread reads the next run itself. A reader thread, which also takes the replies to ``ctx``
-    calls, starts with the first call and from then on reads everything, handing runs over through a queue."""
-
-    def __init__(self, in_fd: int, out_fd: int) -> None:
-        self._in_fd = in_fd
-        self._pending = bytearray()
-        self._out_fd = out_fd
-        self._write_lock = threading.Lock()
-        self.runs: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self._calls: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]] = {}
-        self._calls_lock = threading.Lock()
-        self._next_call = 0
-        self._reader_thread: threading.Thread | None = None
-        #: True while the main thread waits for a run on the pipe itself (no script runs then).
-        self._direct = False
-
-    def send(self, message: dict[str, Any]) -> None:
-        self.send_raw(_wire.encode(message))
-
-    def send_raw(self, data: bytes) -> None:
-        with self._write_lock:
-            view = memoryview(data)
-            while view:
-                written = os.write(self._out_fd, view)
-                view = view[written:]
-
-    def _read_message(self) -> dict[str, Any] | None:
-        """The next message, or None at EOF; one thread at a time."""
-        pending = self._pending
-        size = _wire.HEADER.size
-        while True:
-            if len(pending) >= size:
-                end = size + _wire.HEADER.unpack_from(pending)[0]
-                if len(pending) >= end:
-                    payload = bytes(pending[size:end])
-                    del pending[:end]
-                    return _wire.decode(payload)
-            chunk = os.read(self._in_fd, 1 << 16)
-            if not chunk:
-                return None
-            pending += chunk
-
-    def next_run(self) -> dict[str, Any] | None:
-        """The next message for the main thread (None once the worker closed the pipe)."""
-        with self._calls_lock:
-            self._direct = self._reader_thread is None
-        if not self._direct:
-            return self.runs.get()
-        try:
-            while True:
-                message = self._read_message()
-                if message is None or message.get("type") != "reply":
-                    return message
-                self._resolve(message)
-        except Exception:  # noqa: BLE001 - a broken pipe or message ends the process, as EOF does
-            traceback.print_exc()
-            return None
-        finally:
-            with self._calls_lock:
-                self._direct = False
-
-    @property
-    def threads(self) -> int:
-        """The threads of the channel itself: 0 or 1 (the reader)."""
-        return 0 if self._reader_thread is None else 1
-
-    def _start_reader(self) -> None:
-        # Called with _calls_lock held, during a run: the main thread is not reading.
-        if self._reader_thread is None:
-            self._reader_thread = threading.Thread(target=self.reader, name="spindle-channel", daemon=True)
-            self._reader_thread.start()
-
-    def reader(self) -> None:
-        try:
-            while True:
-                message = self._read_message()
-                if message is None:
-                    break
-                if message.get("type") == "reply":
-                    self._resolve(message)
-                else:
-                    self.runs.put(message)
-        finally:
-            self.runs.put(None)  # the worker closed the pipe: finish the current run, then exit
-
-    def _resolve(self, message: dict[str, Any]) -> None:
-        with self._calls_lock:
-            entry = self._calls.pop(int(message.get("call_id", -1)), None)
-        if entry is None:
-            return
-        loop, future = entry
-
-        def settle() -> None:
-            if future.done():
-                return
-            if message.get("ok"):
-                future.set_result(message.get("value"))
-            else:
-                future.set_exception(RuntimeError(str(message.get("error") or "ctx call failed")))
-
-        try:
-            loop.call_soon_threadsafe(settle)
-        except RuntimeError:
-            pass  # the script's loop is gone; nobody waits for this reply any more
-
-    async def call(self, method: str, args: dict[str, Any]) -> Any:
-        import asyncio
-
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        with self._calls_lock:
-            if self._direct:
-                raise RuntimeError("no script is running")
-            self._start_reader()
-            self._next_call += 1
-            call_id = self._next_call
-            self._calls[call_id] = (loop, future)
-        self.send({"type": "call", "call_id": call_id, "method": method, "args": args})
-        try:
-            return await future
-        finally:
-            with self._calls_lock:
-                self._calls.pop(call_id, None)
 
 
 class _PrefixedStream(io.TextIOBase):
@@ -257,20 +128,11 @@ class _State:
             del capture[: len(capture) - CAPTURE_BYTES]
 
 
-class _CpuLimitExceeded(BaseException):
-    """Raised in the script by SIGXCPU: its CPU time passed the limit (a BaseException so that ``except Exception``
-    in the script does not swallow it)."""
-
-
-def _on_cpu_limit(signum: int, frame: Any) -> None:
-    raise _CpuLimitExceeded()
-
-
 class ScriptContext:
     """``ctx`` inside a script (worker-protocol.md §9.1). The awaitables are relayed through the worker, which
     holds the credentials."""
 
-    def __init__(self, channel: _Channel, message: dict[str, Any], logger: logging.Logger) -> None:
+    def __init__(self, channel: Channel, message: dict[str, Any], logger: logging.Logger) -> None:
         self._channel = channel
         self.workflow_id: str = message.get("workflow_id", "")
         self.activity_id: str = message.get("activity_id", "")
@@ -397,7 +259,7 @@ def _cost(value: Any) -> str | None:
 
 class ScriptRunner:
     def __init__(
-        self, channel: _Channel, state: _State, neutral_dir: str, limits: dict[str, int] | None = None, sandboxed: bool = False
+        self, channel: Channel, state: _State, neutral_dir: str, limits: dict[str, int] | None = None, sandboxed: bool = False
     ) -> None:
         self.channel = channel
         self.state = state
@@ -472,7 +334,7 @@ class ScriptRunner:
                 f"The script ran out of memory (limit {limit} MiB of address space; settings.memory_mb sets it per "
                 f"activity, up to the worker's limit)\n\n{format_script_error(exc)}",
             )
-        except _CpuLimitExceeded:
+        except CpuLimitExceeded:
             self._spent = True
             return _error("CPU_LIMIT_EXCEEDED", f"The script used more than {self.limits.get('cpu_seconds')} s of CPU time")
         except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt fail the script too (§9.3)
@@ -500,18 +362,18 @@ class ScriptRunner:
     def _apply_limits(self, message: dict[str, Any]) -> None:
         memory = self._memory_limit_mb(message)
         if memory and memory != self.limits.get("memory_mb"):
-            _set_soft(resource.RLIMIT_AS, memory * _MIB)
+            set_soft(resource.RLIMIT_AS, memory * MIB)
         cpu = self.limits.get("cpu_seconds")
         if cpu:
             usage = resource.getrusage(resource.RUSAGE_SELF)
-            _set_soft(resource.RLIMIT_CPU, int(usage.ru_utime + usage.ru_stime) + cpu + 1)
+            set_soft(resource.RLIMIT_CPU, int(usage.ru_utime + usage.ru_stime) + cpu + 1)
 
     def _lift_limits(self) -> None:
         memory = self.limits.get("memory_mb")
         if memory:
-            _set_soft(resource.RLIMIT_AS, memory * _MIB)
+            set_soft(resource.RLIMIT_AS, memory * MIB)
         if self.limits.get("cpu_seconds"):
-            _set_soft(resource.RLIMIT_CPU, resource.RLIM_INFINITY)
+            set_soft(resource.RLIMIT_CPU, resource.RLIM_INFINITY)
 
     def _reap(self) -> None:
         """Kills every process the script left behind (a fork, a ``setsid`` daemon) and reaps them."""
@@ -550,7 +412,7 @@ class ScriptRunner:
                 if os.path.isdir(path) and not os.path.islink(path):
                     shutil.rmtree(path, ignore_errors=True)
                 else:
-                    with _suppress_oserror():
+                    with suppress_oserror():
                         os.unlink(path)
 
     def run(self, message: dict[str, Any]) -> None:
@@ -626,47 +488,9 @@ class ScriptRunner:
 class _OutputTooLarge(Exception):
     def __init__(self, size: int, limit: int) -> None:
         super().__init__(
-            f"OUTPUT is {size / _MIB:.1f} MiB serialised, over the server's limit of {limit / _MIB:.1f} MiB for a "
+            f"OUTPUT is {size / MIB:.1f} MiB serialised, over the server's limit of {limit / MIB:.1f} MiB for a "
             "result; store large data in a file output or external storage and return a reference"
         )
-
-
-@contextlib.contextmanager
-def _suppress_oserror() -> Any:
-    try:
-        yield
-    except OSError:
-        pass
-
-
-def _set_soft(kind: int, value: int) -> None:
-    """Sets a soft limit, never above the hard one (which only the worker's limits set, at start)."""
-    try:
-        _, hard = resource.getrlimit(kind)
-        if hard != resource.RLIM_INFINITY and (value == resource.RLIM_INFINITY or value > hard):
-            value = hard
-        resource.setrlimit(kind, (value, hard))
-    except (ValueError, OSError):
-        pass
-
-
-def _set_limits(limits: dict[str, int], dedicated_user: bool) -> None:
-    """The interpreter's hard limits (a script can lower them, never raise them); per script, only soft limits move."""
-    memory = limits.get("memory_mb")
-    if memory:
-        resource.setrlimit(resource.RLIMIT_AS, (memory * _MIB, memory * _MIB))
-    size = limits.get("file_size_mb")
-    if size:
-        # Past the limit a write fails with EFBIG instead of the process being killed by SIGXFSZ.
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (size * _MIB, size * _MIB))
-    processes = limits.get("max_processes")
-    if processes and dedicated_user:
-        # Counted per user: only meaningful when scripts have a user (or user namespace) to themselves.
-        with _suppress_oserror():
-            resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
-    if limits.get("cpu_seconds"):
-        signal.signal(signal.SIGXCPU, _on_cpu_limit)
 
 
 def _is_pristine(path: str) -> bool:
@@ -740,7 +564,7 @@ def main(argv: list[str] | None = None) -> None:
     _die_with_parent(sandboxed)
     # Orphans of a script (a double fork, a setsid daemon) come back to us, where they are found and killed.
     _reaper.become_subreaper()
-    _set_limits(limits, dedicated_user=args.dedicated_user or sandboxed)
+    set_limits(limits, dedicated_user=args.dedicated_user or sandboxed)
     # Keep the protocol pipes to ourselves; fd 0 becomes /dev/null and fd 1 joins fd 2 (the worker's log pipe).
     in_fd = os.dup(0)
     out_fd = os.dup(1)
@@ -753,7 +577,7 @@ def main(argv: list[str] | None = None) -> None:
     sys.stderr = cast(TextIO, _PrefixedStream(2, state))
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", force=True)
     neutral_dir = os.getcwd()
-    channel = _Channel(in_fd, out_fd)
+    channel = Channel(in_fd, out_fd)
     _preload(args.preload)
     runner = ScriptRunner(channel, state, neutral_dir, limits, sandboxed)
     channel.send({"type": "ready", "pid": os.getpid()})

@@ -27,15 +27,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ... import _env
-from ._reaper import descendants, kill_descendants
 
 __all__ = [
     "Limits",
     "Sandbox",
     "ISOLATION_MODES",
     "child_environment",
-    "descendants",
-    "kill_descendants",
     "package_root",
     "resolve_sandbox",
 ]
@@ -67,7 +64,6 @@ def child_environment(base: Mapping[str, str] | None = None, *, home: str | None
     env.setdefault("PATH", _DEFAULT_PATH)
     env["PYTHONPATH"] = package_root()
     env["PYTHONUNBUFFERED"] = "1"
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
     if home is not None:
         env["HOME"] = home
     return env
