@@ -256,6 +256,20 @@ def _probe(sandbox: Sandbox, scratch: str) -> str | None:
     return None
 
 
+def _check_unprivileged(sandbox: Sandbox, scratch: str) -> None:
+    """A root worker runs scripts as nobody, never as root: if nobody cannot run the interpreter (a Python or SDK
+    under /root, say), the worker refuses to start rather than run scripts with its privileges."""
+    if sandbox.ids is None:
+        return
+    problem = _probe(sandbox, scratch)
+    if problem is not None:
+        raise RuntimeError(
+            f"the worker runs as root, so scripts run as uid {sandbox.ids[0]}, which cannot start {sandbox.python} "
+            f"with the SDK at {package_root()}: {problem}. Make both readable by others, or run the worker as an "
+            "ordinary user"
+        )
+
+
 def resolve_sandbox(mode: str | None, *, scratch: str, python: str | None = None, limits: Limits | None = None) -> Sandbox:
     """The sandbox for ``mode`` (``auto``, ``bwrap`` or ``none``; default ``SPINDLE_PY_STD_ISOLATION``, else
     ``auto``). ``auto`` uses bubblewrap when it is installed and works here, else falls back with a warning;
@@ -266,6 +280,7 @@ def resolve_sandbox(mode: str | None, *, scratch: str, python: str | None = None
     python = python or sys.executable
     sandbox = Sandbox(mode="none", limits=limits or Limits.from_env(), ids=_unprivileged_ids(), python=python)
     if chosen == "none":
+        _check_unprivileged(sandbox, scratch)
         log.warning(
             "py-std: script isolation is off (--isolation none): scripts can read what the worker's user can read; "
             "run the worker in its own container or as its own user"
@@ -283,6 +298,7 @@ def resolve_sandbox(mode: str | None, *, scratch: str, python: str | None = None
         problem = f"bwrap does not work here: {problem}"
     if chosen == "bwrap":
         raise RuntimeError(f"--isolation bwrap: {problem}")
+    _check_unprivileged(sandbox, scratch)
     log.warning(
         "py-std: script isolation is reduced (%s): scripts run without namespaces and can read what %s can read; "
         "install bubblewrap, or run the worker in its own container or as its own user",
