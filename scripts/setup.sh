@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Spindle's tests and examples need beyond the .NET SDK: PostgreSQL (for postgres_* activities and
-# the PostgreSQL backend) and Debian's Python packages (Python SDK, template test generator).
+# the PostgreSQL backend), Debian's Python packages (Python SDK, template test generator) and bubblewrap (py-std's
+# script sandbox).
 set -euo pipefail
 need=()
 command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
@@ -14,6 +15,8 @@ command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/n
 /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || need+=(python3-numpy)
 /usr/bin/python3 -c 'import pandas' >/dev/null 2>&1 || need+=(python3-pandas)
 /usr/bin/python3 -c 'import sklearn' >/dev/null 2>&1 || need+=(python3-sklearn)
+# The py-std worker runs each script interpreter in a bubblewrap sandbox (its tests check the isolation).
+command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 if (( ${#need[@]} )); then
   echo "setup: installing ${need[*]} with apt-get" >&2
   if [[ $(id -u) -ne 0 ]]; then sudo=sudo; else sudo=; fi

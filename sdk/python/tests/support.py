@@ -69,6 +69,36 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
+#: Script code that names its process (``/proc/<pid>/comm``, at most 15 characters) ``INPUT['marker']``: a script
+#: in the sandbox has a pid of its own namespace, so tests find its process by this name, scanning /proc.
+MARK_PROCESS = (
+    "import ctypes, os, time\n"
+    "ctypes.CDLL(None).prctl(15, INPUT['marker'].encode(), 0, 0, 0)\n"
+)
+
+
+def marker() -> str:
+    return "mk" + uuid.uuid4().hex[:12]
+
+
+def marked_processes(mark: str) -> list[int]:
+    """Live processes whose name (comm) is ``mark`` or whose command line has ``mark`` as an argument."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm", "rb") as f:
+                comm = f.read().strip()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if (comm == mark.encode() or mark.encode() in argv) and pid_alive(int(entry)):
+            found.append(int(entry))
+    return found
+
+
 @dataclass
 class SpindleServer:
     """``./spindle serve --insecure-dev`` on a free port with its own data directory."""
@@ -78,6 +108,9 @@ class SpindleServer:
     #: ``--insecure-dev``: no tokens needed. Off: real token authentication, with the local admin credential in
     #: ``data_dir/admin-credentials.json``.
     insecure: bool = True
+    #: More ``spindle serve`` arguments (``--python-workers 1``) and environment variables for the server.
+    extra_args: list[str] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
@@ -98,9 +131,15 @@ class SpindleServer:
                 command.append("--insecure-dev")
             if not self.with_std_worker:
                 command.append("--no-worker")
+            command += self.extra_args
             log = open(self.log_path, "ab")
             self.process = subprocess.Popen(
-                command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                command,
+                cwd=REPO_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, **self.extra_env} if self.extra_env else None,
             )
             log.close()
             # ./spindle builds the CLI first when sources changed; that can take minutes on a busy machine.

@@ -160,6 +160,7 @@ def test_py_std_worker_uses_its_credentials_but_scripts_never_see_them(
         finally:
             assert process.stop() == 0
         assert wf.status == "completed", wf.error_message
-        assert wf.output("s") == {"visible": [], "api": True}
+        # Scripts get an allow-listed environment: none of the worker's settings, credentials or not.
+        assert wf.output("s") == {"visible": [], "api": False}
         assert gateway.issued == 1
         assert gateway.rejected == 0

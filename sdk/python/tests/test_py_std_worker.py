@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from spindle import SpindleClient
-from support import PyStdProcess, SpindleServer, pid_alive, unique, wait_until
+from support import MARK_PROCESS, PyStdProcess, SpindleServer, marked_processes, marker, unique, wait_until
 
 
 def script_step(key: str, script: str, inputs: Any = None, **extra: Any) -> dict[str, Any]:
@@ -26,12 +26,8 @@ def deploy(client: SpindleClient, *activities: dict[str, Any]) -> str:
     return name
 
 
-def read_pid(path: Path, timeout: float = 30) -> int:
-    wait_until(lambda: path.exists() and path.read_text().strip(), timeout, what=f"pid file {path}")
-    return int(path.read_text())
-
-
-WRITE_PID = "import os, time\nopen(INPUT['pid_file'], 'w').write(str(os.getpid()))\n"
+def wait_marked(mark: str, timeout: float = 30) -> list[int]:
+    return wait_until(lambda: marked_processes(mark), timeout, what=f"a script process named {mark}")
 
 
 def test_script_result_feeds_a_downstream_std_step(py_std: PyStdProcess, client: SpindleClient) -> None:
@@ -85,32 +81,32 @@ def test_bad_parameters_and_syntax_errors_fail_with_their_codes(py_std: PyStdPro
     assert "OUTPUT['f']" in wf.activity("output").error_message  # type: ignore[operator]
 
 
-def test_runaway_script_is_killed_at_its_timeout(py_std: PyStdProcess, client: SpindleClient, tmp_path: Path) -> None:
-    pid_file = tmp_path / "pid"
+def test_runaway_script_is_killed_at_its_timeout(py_std: PyStdProcess, client: SpindleClient) -> None:
+    mark = marker()
     name = deploy(
         client,
-        script_step("spin", WRITE_PID + "while True:\n    pass", {"pid_file": str(pid_file)}, settings={"timeout_seconds": 2, "retry": {"max_attempts": 1}}),
+        script_step("spin", MARK_PROCESS + "while True:\n    pass", {"marker": mark}, settings={"timeout_seconds": 2, "retry": {"max_attempts": 1}}),
     )
     started = time.monotonic()
     wf = client.run(name, timeout=60)
     step = wf.activity("spin")
     assert (step.error_code, step.error_message) == ("TIMEOUT", "Script exceeded timeout of 2 s")
     assert time.monotonic() - started < 15
-    wait_until(lambda: not pid_alive(read_pid(pid_file)), 10, what="the script process to be gone")
+    wait_until(lambda: not marked_processes(mark), 10, what="the script process to be gone")
 
 
-def test_cancelling_the_workflow_kills_the_script(py_std: PyStdProcess, client: SpindleClient, tmp_path: Path) -> None:
-    pid_file = tmp_path / "pid"
+def test_cancelling_the_workflow_kills_the_script(py_std: PyStdProcess, client: SpindleClient) -> None:
+    mark = marker()
     name = deploy(
         client,
-        script_step("sleepy", WRITE_PID + "time.sleep(30)", {"pid_file": str(pid_file)}, settings={"timeout_seconds": 4}),
+        script_step("sleepy", MARK_PROCESS + "time.sleep(30)", {"marker": mark}, settings={"timeout_seconds": 4}),
     )
     wid = client.submit(name).workflow_id
-    pid = read_pid(pid_file)
+    wait_marked(mark)
     client.cancel(wid, reason="operator")
     wait_until(lambda: client.get(wid).activity("sleepy").status == "cancelled", 10, what="activity cancelled")
     assert client.get(wid).activity("sleepy").error_code == "CANCELLED"
-    wait_until(lambda: not pid_alive(pid), 10, what="the script process to be gone")
+    wait_until(lambda: not marked_processes(mark), 10, what="the script process to be gone")
 
 
 def test_crashed_script_process_is_retryable(py_std: PyStdProcess, client: SpindleClient) -> None:
@@ -154,20 +150,21 @@ def test_async_main_and_pandas_output_work_end_to_end(py_std: PyStdProcess, clie
     assert wf.output("agg") == [{"team": "a", "points": 4}, {"team": "b", "points": 2}]
 
 
-def test_script_prints_go_to_the_worker_log_not_the_output(py_std: PyStdProcess, client: SpindleClient) -> None:
-    marker = unique("marker")
-    name = deploy(client, script_step("talk", f"print('{marker}')"))
+def test_script_prints_go_to_the_worker_debug_log_not_the_output(py_std: PyStdProcess, client: SpindleClient) -> None:
+    printed = unique("printed")
+    name = deploy(client, script_step("talk", f"print('{printed}')"))
     wf = client.run(name, timeout=60)
     assert wf.output("talk") == {}
-    wait_until(lambda: marker in py_std.log(), 10, what="the printed line in the worker log")
-    assert re.search(r"\[[0-9a-f-]{36}\] " + marker, py_std.log())
+    wait_until(lambda: printed in py_std.log(), 10, what="the printed line in the worker log")
+    assert re.search(r"DEBUG spindle.py_std: Script [0-9a-f-]{36} printed \d+ bytes; the last: " + printed, py_std.log())
 
 
 def test_cpu_heavy_scripts_run_in_parallel_processes(py_std: PyStdProcess, client: SpindleClient) -> None:
     script = (
         "import os, time\nstart = time.time()\nx = 0\n"
         "while time.time() - start < 1.0:\n    x += 1\n"
-        "OUTPUT = {'pid': os.getpid(), 'start': start, 'end': time.time()}"
+        # In the sandbox each interpreter is pid 2 of a PID namespace of its own: the namespace tells them apart.
+        "OUTPUT = {'pid': f\"{os.readlink('/proc/self/ns/pid')}:{os.getpid()}\", 'start': start, 'end': time.time()}"
     )
     name = deploy(client, script_step("a", script), script_step("b", script))
     wf = client.run(name, timeout=60)
@@ -181,10 +178,10 @@ def test_sigterm_lets_a_running_script_finish_then_the_worker_exits(
 ) -> None:
     routing = unique("py-drain")
     worker = PyStdProcess(server.url, tmp_path / "drain.log", SPINDLE_WORKER=routing, SPINDLE_PY_STD_WARM_PROCESSES="1").start()
-    pid_file = tmp_path / "pid"
-    name = deploy(client, script_step("job", WRITE_PID + "time.sleep(1.5)\nOUTPUT = 'finished'", {"pid_file": str(pid_file)}, worker=routing))
+    mark = marker()
+    name = deploy(client, script_step("job", MARK_PROCESS + "time.sleep(1.5)\nOUTPUT = 'finished'", {"marker": mark}, worker=routing))
     wid = client.submit(name).workflow_id
-    read_pid(pid_file)
+    wait_marked(mark)
     worker.signal(signal.SIGTERM)
     assert worker.wait_exit(timeout=20) == 0
     wf = client.wait(wid, timeout=10)
@@ -203,18 +200,18 @@ def test_script_still_running_after_the_grace_period_is_stopped_as_worker_shutdo
         SPINDLE_WORKER_SHUTDOWN_TIMEOUT="0.5",
         SPINDLE_PY_STD_WARM_PROCESSES="1",
     ).start()
-    pid_file = tmp_path / "pid"
+    mark = marker()
     # A backoff keeps the retry unclaimable while the server notices that the worker's aborted long-poll is gone;
     # with 0 s that poll could still take the retry in the few milliseconds before its connection's close arrives.
     retry = {"max_attempts": 2, "strategy": "fixed", "base_seconds": 5}
-    name = deploy(client, script_step("job", WRITE_PID + "time.sleep(60)", {"pid_file": str(pid_file)}, worker=routing, settings={"retry": retry}))
+    name = deploy(client, script_step("job", MARK_PROCESS + "time.sleep(60)", {"marker": mark}, worker=routing, settings={"retry": retry}))
     wid = client.submit(name).workflow_id
-    pid = read_pid(pid_file)
+    wait_marked(mark)
     began = time.monotonic()
     worker.signal(signal.SIGTERM)
     assert worker.wait_exit(timeout=30) == 0
     assert time.monotonic() - began < 10
-    assert not pid_alive(pid)
+    assert not marked_processes(mark)
     [failure] = [e.payload for e in client.events(wid, event_types=["ActivityFailed"])]
     assert failure["error_code"] == "WORKER_SHUTDOWN"
     assert failure["retryable"] is True and failure["will_retry"] is True

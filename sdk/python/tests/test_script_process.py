@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from spindle.workers.std.pool import ProcessDied, ProcessPool, ScriptProcess, child_environment
-from support import pid_alive, wait_until
+from spindle.workers.std.sandbox import Limits, Sandbox
+from support import marked_processes, marker, pid_alive, wait_until
 
 
 class PoolHarness:
@@ -60,6 +61,7 @@ class PoolHarness:
                 "attempt": fields.pop("attempt", 1),
                 "iteration": fields.pop("iteration", 0),
                 "signal": fields.pop("signal", None),
+                **fields,
             }
             if workdir is not None:
                 message["cwd"] = workdir
@@ -318,17 +320,22 @@ def test_a_replaced_os_environ_is_put_back(harness: PoolHarness) -> None:
     assert ok(second) == {"type": "_Environ", "has_path": True}
 
 
-def test_print_output_goes_to_the_worker_log_prefixed_with_the_activity_id(
+def test_print_output_comes_back_with_the_result_bounded_and_not_in_the_worker_log(
     harness: PoolHarness, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="spindle.script")
     reply, _ = harness.run(
-        "import sys\nprint('hello from script')\nprint('to stderr', file=sys.stderr)\nOUTPUT = 'done'",
+        "import sys\nprint('hello from script')\nprint('to stderr', file=sys.stderr)\n"
+        "for i in range(20000):\n    print('line', i, 'x' * 40)\nprint('the end')\nOUTPUT = 'done'",
         activity_id="act-print",
     )
     assert ok(reply) == "done"
-    wait_until(lambda: "[act-print] to stderr" in caplog.text, 5, what="script log lines")
-    assert "[act-print] hello from script" in caplog.text
+    # The last 64 KiB of what the script printed, not the megabyte it wrote.
+    assert reply["log_bytes"] > 900_000
+    assert len(reply["log"].encode()) <= 64 * 1024
+    assert reply["log"].endswith("line 19999 " + "x" * 40 + "\nthe end\n")
+    assert "hello from script" not in reply["log"]
+    assert "line 19999" not in caplog.text and "hello from script" not in caplog.text
 
 
 def test_script_left_running_threads_retires_its_process(harness: PoolHarness) -> None:
@@ -382,7 +389,8 @@ def test_script_process_environment_has_no_credentials(tmp_path: Any) -> None:
         reply, _ = harness.run("import os\nOUTPUT = sorted(k for k in os.environ if 'SPINDLE' in k or 'KRUXIA' in k)")
     finally:
         harness.close()
-    assert ok(reply) == ["SPINDLE_API_URL"]
+    # Built from an allow-list: nothing of the worker's own settings, credentials or not.
+    assert ok(reply) == []
 
 
 def test_consecutive_scripts_reuse_one_warm_process_with_fresh_globals(harness: PoolHarness) -> None:
@@ -647,3 +655,74 @@ def test_script_activity_caps_processes_separately_from_activity_slots(monkeypat
         asyncio.run(sizes(ScriptActivity()))
     with pytest.raises(ValueError, match="max_processes"):
         ScriptActivity(max_processes=0)
+
+
+# -- what a script leaves behind, without the sandbox (the fallback when bubblewrap is missing) ---------------------
+
+LEAVE_CHILDREN = (
+    "import ctypes, os, subprocess, sys, time\n"
+    "mark = INPUT['marker']\n"
+    "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)', mark], start_new_session=True)\n"
+    "def sleeper():\n"
+    "    try:\n"
+    "        ctypes.CDLL(None).prctl(15, mark.encode(), 0, 0, 0)\n"
+    "        time.sleep(300)\n"
+    "    finally:\n"
+    "        os._exit(0)\n"
+    "first = os.fork()\n"
+    "if first == 0:\n"
+    "    try:\n"
+    "        os.setsid()\n"
+    "        if os.fork() == 0:\n"
+    "            sleeper()\n"
+    "    finally:\n"
+    "        os._exit(0)\n"
+    "os.waitpid(first, 0)\n"
+    "if os.fork() == 0:\n"
+    "    sleeper()\n"
+)
+
+
+def test_processes_a_script_left_are_killed_when_it_finishes(harness: PoolHarness) -> None:
+    mark = marker()
+    reply, pid = harness.run(LEAVE_CHILDREN + "time.sleep(0.2)\nOUTPUT = 'left three'", {"marker": mark})
+    assert ok(reply) == "left three"
+    assert pid_alive(pid)
+    # The interpreter is a child subreaper: the setsid child, the double-forked daemon and the fork child are all
+    # found below it and killed before the result is sent.
+    assert marked_processes(mark) == []
+
+
+def test_processes_a_script_left_are_killed_with_it_at_timeout(harness: PoolHarness) -> None:
+    mark = marker()
+    process: ScriptProcess = harness.call(harness.pool.acquire())
+    script = LEAVE_CHILDREN + "while True:\n    time.sleep(0.01)"
+    running = harness.submit(process.run({"type": "run", "script": script, "inputs": {"marker": mark}}, _no_calls))
+    wait_until(lambda: len(marked_processes(mark)) >= 3, 10, what="the script's children")
+    harness.call(harness.pool.discard(process, grace=1.0))
+    with pytest.raises(ProcessDied):
+        running.result(5)
+    wait_until(lambda: not marked_processes(mark), 10, what="every process of the script to be gone")
+
+
+def test_script_limits_fail_the_script_with_their_codes(tmp_path: Any) -> None:
+    harness = PoolHarness(str(tmp_path), sandbox=Sandbox(limits=Limits(memory_mb=512, file_size_mb=1, cpu_seconds=1)))
+    try:
+        memory, pid = harness.run("blocks = []\nwhile True:\n    blocks.append(bytearray(32 * 1024 * 1024))")
+        assert (memory["ok"], memory["code"], memory["retire"]) == (False, "MEMORY_LIMIT_EXCEEDED", True)
+        assert "limit 512 MiB" in memory["message"]
+        big_file, _ = harness.run("open('big', 'wb').write(b'x' * (2 * 1024 * 1024))")
+        assert (big_file["code"], "File too large" in big_file["message"]) == ("SCRIPT_ERROR", True)
+        cpu, _ = harness.run("while True:\n    pass")
+        assert (cpu["ok"], cpu["code"]) == (False, "CPU_LIMIT_EXCEEDED")
+        # One script's CPU time does not count against the next one's.
+        after, _ = harness.run("OUTPUT = sum(range(10 ** 6))")
+        assert ok(after) == sum(range(10**6))
+    finally:
+        harness.close()
+
+
+def test_oversized_output_fails_in_the_script_process_with_output_too_large(harness: PoolHarness) -> None:
+    reply, _ = harness.run("OUTPUT = 'x' * (3 * 1024 * 1024)", max_output_bytes=1024 * 1024)
+    assert (reply["ok"], reply["code"]) == (False, "OUTPUT_TOO_LARGE")
+    assert "over the server's limit of 1.0 MiB" in reply["message"]

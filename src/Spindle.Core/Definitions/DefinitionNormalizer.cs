@@ -45,7 +45,7 @@ internal sealed partial class DefinitionNormalizer
     private static readonly HashSet<string> ActivitySettingsKeys =
     [
         "timeout_seconds", "retry", "budget", "cache", "cache_ttl", "cache_key", "delay", "scheduled_for",
-        "wait_for_signal", "iteration_limit", "iteration_scoped", "streaming",
+        "wait_for_signal", "iteration_limit", "iteration_scoped", "streaming", "memory_mb",
     ];
     private static readonly HashSet<string> EdgeKeys = ["activity_key", "conditions", "condition", "is_back_edge"];
     private static readonly HashSet<string> RetryKeys = ["max_attempts", "strategy", "base_seconds", "factor", "max_seconds"];
@@ -578,6 +578,11 @@ internal sealed partial class DefinitionNormalizer
         if (Integer(obj["timeout_seconds"], path + ".timeout_seconds", 1) is { } timeout)
         {
             result["timeout_seconds"] = timeout;
+        }
+        // A resource hint for the worker (py-std caps a script's address space with it); the engine only passes it on.
+        if (Integer(obj["memory_mb"], path + ".memory_mb", 1) is { } memoryMb)
+        {
+            result["memory_mb"] = memoryMb;
         }
         if (obj["retry"] is { } retry && Retry(retry, path + ".retry") is { } r)
         {

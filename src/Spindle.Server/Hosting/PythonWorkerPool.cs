@@ -6,6 +6,10 @@ namespace Spindle.Server.Hosting;
 /// Local py-std worker processes for <c>spindle serve --python-workers N</c>: the quick way to run Python
 /// activities on one machine. Each process is an ordinary external worker (HTTP to this server); the pool only
 /// starts them, restarts one that dies, and on shutdown sends SIGTERM so they drain while the server still serves.
+/// The workers run user code, so they get none of the server's trust: an environment built from an allow-list
+/// (their API URL, their own client credential, routing key and SDK path; never the server's secrets or data
+/// directory), and when the server runs as root they run as <c>nobody</c> (setpriv), so that they can read neither
+/// <c>/proc/&lt;server&gt;/environ</c> nor the data directory.
 /// </summary>
 public sealed partial class PythonWorkerPool : IAsyncDisposable
 {
@@ -21,6 +25,19 @@ public sealed partial class PythonWorkerPool : IAsyncDisposable
 
     private readonly (string ClientId, string Secret) _credentials;
 
+    /// <summary>Variables of the server's environment a worker may inherit (exact names); see <see cref="AllowedPrefixes"/>.</summary>
+    private static readonly HashSet<string> AllowedNames = new(StringComparer.Ordinal)
+    {
+        "PATH", "LANG", "LANGUAGE", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR", "SPINDLE_LOG_LEVEL", "SPINDLE_HTTP_CLIENT",
+        "SPINDLE_WORKER_MAX_ACTIVITIES", "SPINDLE_WORKER_POLL_MAX_ACTIVITIES",
+    };
+
+    /// <summary>Locale, numeric libraries' thread settings, and the py-std worker's own settings (none secret).</summary>
+    private static readonly string[] AllowedPrefixes = ["LC_", "OPENBLAS_", "OMP_", "MKL_", "NUMEXPR_", "SPINDLE_PY_STD_"];
+
+    /// <summary>How a worker is started as an unprivileged user when the server runs as root.</summary>
+    private const string SetprivPath = "/usr/bin/setpriv";
+
     public PythonWorkerPool(ServerOptions options, Uri apiUrl, (string ClientId, string Secret) credentials, ILogger<PythonWorkerPool> logger)
     {
         _credentials = credentials;
@@ -30,6 +47,33 @@ public sealed partial class PythonWorkerPool : IAsyncDisposable
         _sdkPath = options.PythonSdkPath ?? FindSdk()
             ?? throw new InvalidOperationException(
                 "--python-workers needs the Python SDK: set SPINDLE_PYTHON_SDK to the directory that contains the 'spindle' package");
+        if (Environment.IsPrivilegedProcess)
+        {
+            if (!File.Exists(SetprivPath))
+            {
+                throw new InvalidOperationException(
+                    $"--python-workers as root starts the workers as 'nobody' with {SetprivPath} (Debian package util-linux), which is missing");
+            }
+            RestrictDataDirectory(options.DataDir);
+        }
+    }
+
+    /// <summary>The data directory holds the signing key, the admin credential and the database: owner only, so
+    /// that the workers (running as another user) cannot even list it.</summary>
+    private void RestrictDataDirectory(string dataDir)
+    {
+        if (OperatingSystem.IsWindows() || !Directory.Exists(dataDir))
+        {
+            return;
+        }
+        var mode = File.GetUnixFileMode(dataDir);
+        var others = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute
+            | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
+        if ((mode & others) != 0)
+        {
+            File.SetUnixFileMode(dataDir, mode & ~others);
+            LogDataDirRestricted(dataDir);
+        }
     }
 
     public void Start()
@@ -76,14 +120,39 @@ public sealed partial class PythonWorkerPool : IAsyncDisposable
 
     private Process StartProcess(int slot)
     {
-        var info = new ProcessStartInfo(_options.PythonExecutable)
+        var asNobody = Environment.IsPrivilegedProcess;
+        var info = new ProcessStartInfo(asNobody ? SetprivPath : _options.PythonExecutable)
         {
             UseShellExecute = false,
             RedirectStandardOutput = false,
             RedirectStandardError = false,
+            // Not the server's working directory (often its data directory's parent, or the data directory itself).
+            WorkingDirectory = Path.GetTempPath(),
         };
+        if (asNobody)
+        {
+            foreach (var arg in new[] { "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--inh-caps=-all", _options.PythonExecutable })
+            {
+                info.ArgumentList.Add(arg);
+            }
+        }
         info.ArgumentList.Add("-m");
         info.ArgumentList.Add("spindle.workers.std");
+        // An allow-list, not the server's environment (SPINDLE_SECRET_*, the data directory, database URLs).
+        info.Environment.Clear();
+        foreach (System.Collections.DictionaryEntry entry in Environment.GetEnvironmentVariables())
+        {
+            if (entry.Key is string name && entry.Value is string value
+                && (AllowedNames.Contains(name) || AllowedPrefixes.Any(p => name.StartsWith(p, StringComparison.Ordinal))))
+            {
+                info.Environment[name] = value;
+            }
+        }
+        if (!info.Environment.ContainsKey("PATH"))
+        {
+            info.Environment["PATH"] = "/usr/local/bin:/usr/bin:/bin";
+        }
+        info.Environment["HOME"] = Path.GetTempPath();
         var existing = Environment.GetEnvironmentVariable("PYTHONPATH");
         info.Environment["PYTHONPATH"] = string.IsNullOrEmpty(existing) ? _sdkPath : _sdkPath + Path.PathSeparator + existing;
         info.Environment["SPINDLE_API_URL"] = _apiUrl.ToString().TrimEnd('/');
@@ -169,4 +238,7 @@ public sealed partial class PythonWorkerPool : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "py-std worker {Slot} exited with code {ExitCode}; restarting")]
     private partial void LogWorkerExited(int slot, int exitCode);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Data directory {DataDir} made owner-only: the py-std workers run as another user and must not read it")]
+    private partial void LogDataDirRestricted(string dataDir);
 }

@@ -149,6 +149,13 @@ public class NormalizationTests
     }
 
     [Fact]
+    public void Parse_MemoryMb_IsKeptForTheWorker()
+    {
+        var def = Valid(One("    settings: {memory_mb: 512, timeout_seconds: 9}\n"));
+        Assert.Equal(512L, def.Activities[0].SettingsJson!["memory_mb"]!.GetValue<long>());
+    }
+
+    [Fact]
     public void Parse_LoopFieldsInSettings_MoveToActivityLevel()
     {
         var def = Valid(One("    settings: {iteration_limit: 5, iteration_scoped: true, streaming: {enabled: true}, timeout_seconds: 9}\n"));

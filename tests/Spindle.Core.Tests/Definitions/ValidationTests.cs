@@ -14,6 +14,7 @@ public class ValidationTests
     [InlineData("    settings: {timeout_seconds: 1.5}\n", "activities[0].settings.timeout_seconds", "fractions are not allowed")]
     [InlineData("    settings: {timeout_seconds: 0}\n", "activities[0].settings.timeout_seconds", "whole number >= 1")]
     [InlineData("    settings: {timeout_seconds: 99999999999}\n", "activities[0].settings.timeout_seconds", "at most 2147483647")]
+    [InlineData("    settings: {memory_mb: 0}\n", "activities[0].settings.memory_mb", "whole number >= 1")]
     [InlineData("    settings: {timeout_seconds: true}\n", "activities[0].settings.timeout_seconds", "got the boolean true")]
     [InlineData("    parameters: [1, 2]\n", "activities[0].parameters", "must be a mapping")]
     [InlineData("    parameters: text\n", "activities[0].parameters", "must be a mapping")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from typing import Any
@@ -13,13 +14,25 @@ from .._transport import AsyncTransport
 from ..errors import ApiError
 from .config import WorkerConfig
 
-__all__ = ["WorkerApi", "LeaseLostError"]
+__all__ = ["WorkerApi", "LeaseLostError", "PayloadTooLargeError", "DEFAULT_MAX_BODY_BYTES"]
+
+#: The server's request body limit when it does not advertise one (``limits.max_body_bytes`` in /api/v1/info).
+DEFAULT_MAX_BODY_BYTES = 50 * 1024 * 1024
 
 log = logging.getLogger("spindle.worker")
 
 
 class LeaseLostError(ApiError):
     """409 on an activity call: another worker holds the lease, or the result is already recorded. Drop it."""
+
+
+class PayloadTooLargeError(ApiError):
+    """A report larger than the server accepts: found before sending, or answered with 413. Never repeated."""
+
+    def __init__(self, message: str, *, size: int | None, limit: int, method: str = "POST", path: str = "") -> None:
+        super().__init__(message, status_code=413, code="PAYLOAD_TOO_LARGE", method=method, path=path)
+        self.size = size
+        self.limit = limit
 
 
 def _activity_path(activity_id: str, action: str) -> str:
@@ -37,6 +50,8 @@ class WorkerApi:
     def __init__(self, transport: AsyncTransport, config: WorkerConfig) -> None:
         self.transport = transport
         self.config = config
+        #: The largest request body the server accepts (from /api/v1/info when it says, else the default).
+        self.max_body_bytes = DEFAULT_MAX_BODY_BYTES
 
     async def info(self) -> dict[str, Any]:
         response = await self.transport.request("GET", "/api/v1/info", authenticated=False)
@@ -160,16 +175,37 @@ class WorkerApi:
     async def _report(
         self, activity_id: str, action: str, body: dict[str, Any], retry_until: float | None
     ) -> dict[str, Any]:
-        """Repeats a complete/fail after network errors and 5xx until the lease would have expired (§7)."""
+        """Repeats a complete/fail after network errors and 5xx until the lease would have expired (§7). A body over
+        the server's limit is not sent (:class:`PayloadTooLargeError`), and neither is it repeated after a 413."""
+        path = _activity_path(activity_id, action)
+        # Encoded once, here: its size is checked before anything is sent, and retries reuse the bytes.
+        data = json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+        limit = self.max_body_bytes
+        if len(data) > limit:
+            size = len(data)
+            del data
+            raise PayloadTooLargeError(
+                f"the {action} body is {size} bytes, over the server's limit of {limit} bytes",
+                size=size,
+                limit=limit,
+                path=path,
+            )
         attempt = 0
         while True:
             try:
-                response = await self.transport.request("POST", _activity_path(activity_id, action), json=body)
+                response = await self.transport.request("POST", path, content=data, content_type="application/json")
                 answer = response.json()
                 return answer if isinstance(answer, dict) else {}
             except ApiError as exc:
                 if exc.status_code == 409:
                     raise self._lease_error(exc) from exc
+                if exc.status_code == 413:
+                    raise PayloadTooLargeError(
+                        f"the server refused the {len(data)}-byte {action} body as too large: {exc.message}",
+                        size=len(data),
+                        limit=limit,
+                        path=path,
+                    ) from exc
                 if not exc.is_transient or retry_until is None:
                     raise
                 delay = REPORT_BACKOFF.delay(attempt)

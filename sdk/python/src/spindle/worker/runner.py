@@ -27,12 +27,12 @@ from .._transport import AsyncTransport, ClientCredentials
 from ..errors import ActivityError, ApiError
 from ..jsonconv import NotSerializableError, to_json_value
 from ._poll_slots import PollReservation, PollSlots
-from .api import LeaseLostError, WorkerApi
+from .api import DEFAULT_MAX_BODY_BYTES, LeaseLostError, PayloadTooLargeError, WorkerApi
 from .config import WorkerConfig
 from .context import ActivityContext, ActivityResult, format_money, parse_file_ref
 from .handlers import ActivityHandler, ActivityRegistry, format_seconds
 
-__all__ = ["Worker", "WorkerStats", "heartbeat_seconds_for_lease", "MAX_ERROR_MESSAGE"]
+__all__ = ["Worker", "WorkerStats", "heartbeat_seconds_for_lease", "MAX_ERROR_MESSAGE", "DEFAULT_MAX_BODY_BYTES"]
 
 log = logging.getLogger("spindle.worker")
 
@@ -232,6 +232,11 @@ class Worker:
     def in_flight(self) -> int:
         return len(self._executions)
 
+    @property
+    def max_body_bytes(self) -> int:
+        """The largest request body the server accepts (it says in /api/v1/info; else 50 MiB)."""
+        return self.api.max_body_bytes if self.api is not None else DEFAULT_MAX_BODY_BYTES
+
     def _free_slots(self) -> int:
         return self.config.max_concurrency - len(self._executions) - self._reserved - self._poll_slots.held
 
@@ -375,6 +380,10 @@ class Worker:
                 raise
         features = info.get("features")
         self.features = frozenset(f for f in features if isinstance(f, str)) if isinstance(features, list) else frozenset()
+        limits = info.get("limits")
+        body_limit = limits.get("max_body_bytes") if isinstance(limits, dict) else None
+        if isinstance(body_limit, int) and not isinstance(body_limit, bool) and body_limit > 0:
+            self.api.max_body_bytes = body_limit
         self.wait_seconds = self.config.poll_wait_seconds if "long-poll" in self.features else 0
         self._detected = True
         mode = f"long-poll {self.wait_seconds} s" if self.wait_seconds else "short polling"
@@ -661,7 +670,19 @@ class Worker:
         aid = execution.activity_id
         try:
             if outcome.kind == "complete":
-                return await self._complete(execution, outcome)
+                try:
+                    return await self._complete(execution, outcome)
+                except PayloadTooLargeError as exc:
+                    # The output cannot be recorded: the activity fails clearly instead (and the output is let go now,
+                    # not when the report ends).
+                    outcome.output = {}
+                    outcome.kind = "fail"
+                    outcome.code = "OUTPUT_TOO_LARGE"
+                    outcome.message = (
+                        f"The activity's output is too large to record: {exc.message}. Store large data in a file "
+                        "output or external storage and return a reference."
+                    )
+                    outcome.retryable = False
             if outcome.kind == "fail":
                 answer = await self.api.fail(
                     aid,

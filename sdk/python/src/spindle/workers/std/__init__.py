@@ -16,18 +16,37 @@ __all__ = ["create_worker", "main", "DEFAULT_ROUTING_KEY"]
 DEFAULT_ROUTING_KEY = "py-std"
 
 
-def create_worker(*, warm_processes: int | None = None, max_processes: int | None = None, **options: Any) -> Worker:
+def create_worker(
+    *,
+    warm_processes: int | None = None,
+    max_processes: int | None = None,
+    isolation: str | None = None,
+    memory_mb: int | None = None,
+    **options: Any,
+) -> Worker:
     """A :class:`~spindle.worker.Worker` serving ``script`` on ``py-std`` (or ``SPINDLE_WORKER`` /
     ``SPINDLE_WORKER_TYPE``). ``warm_processes`` and ``max_processes`` size the interpreter pool (see
-    :class:`~spindle.workers.std.script.ScriptActivity`; default from ``SPINDLE_PY_STD_*``). ``options`` are
-    :class:`~spindle.worker.WorkerConfig` fields overriding the environment."""
+    :class:`~spindle.workers.std.script.ScriptActivity`; default from ``SPINDLE_PY_STD_*``); ``isolation``
+    (``auto``/``bwrap``/``none``) and ``memory_mb`` set the scripts' sandbox (:mod:`~spindle.workers.std.sandbox`).
+    ``options`` are :class:`~spindle.worker.WorkerConfig` fields overriding the environment."""
     from ...worker.config import WorkerConfig
     from ...worker.runner import Worker
+    from .sandbox import ISOLATION_MODES, Limits
     from .script import ScriptActivity
 
+    if isolation is not None and isolation not in ISOLATION_MODES:
+        raise ValueError(f"isolation must be one of {', '.join(ISOLATION_MODES)}, got {isolation!r}")
     config = WorkerConfig.from_env(default_worker=DEFAULT_ROUTING_KEY, read_worker_type=True, **options)
     worker = Worker(config=config)
-    worker.register("script", ScriptActivity(warm_processes=warm_processes, max_processes=max_processes))
+    worker.register(
+        "script",
+        ScriptActivity(
+            warm_processes=warm_processes,
+            max_processes=max_processes,
+            isolation=isolation,
+            limits=Limits.from_env(memory_mb=memory_mb),
+        ),
+    )
     return worker
 
 
@@ -58,6 +77,18 @@ def main(argv: list[str] | None = None) -> int:
         help="cap on script interpreters (SPINDLE_PY_STD_MAX_PROCESSES; default --max-activities). Beyond the warm "
         "ones, one starts only for a script that waited 20 ms for an idle one, so fast scripts share a few",
     )
+    parser.add_argument(
+        "--isolation",
+        choices=("auto", "bwrap", "none"),
+        help="how scripts are isolated (SPINDLE_PY_STD_ISOLATION; default auto: bubblewrap when it works here, "
+        "else reduced isolation with a warning; bwrap: refuse to start without it)",
+    )
+    parser.add_argument(
+        "--memory-mb",
+        type=int,
+        help="address-space limit of each script in MiB (SPINDLE_PY_STD_MEMORY_MB; default 2048); an activity's "
+        "settings.memory_mb may lower it",
+    )
     parser.add_argument("--log-level", default=os.environ.get("SPINDLE_LOG_LEVEL", "INFO"), help="INFO by default")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -68,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         worker = create_worker(
             warm_processes=args.warm_processes,
             max_processes=args.max_processes,
+            isolation=args.isolation,
+            memory_mb=args.memory_mb,
             api_url=args.api_url,
             worker=args.worker,
             worker_id=args.worker_id,

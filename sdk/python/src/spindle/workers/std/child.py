@@ -1,36 +1,43 @@
 """A warm script process of the py-std worker (worker-protocol.md §9).
 
-The worker starts this module with ``python -m spindle.workers.std.child`` and talks to it over the inherited
-stdin/stdout pipes; the script's own stdout and stderr both go to the worker's log pipe, each line prefixed with
-the activity id. One process runs one script at a time, each with fresh globals; the worker discards a process
-after a timeout or crash, or when a script left threads behind.
+The worker starts this module with ``python -m spindle.workers.std.child`` (inside the sandbox, see
+:mod:`spindle.workers.std.sandbox`) and talks to it over the inherited stdin/stdout pipes. What a script prints is
+kept in a bounded buffer (its last 64 KiB) and returned with the result, never streamed into the worker's log. One
+process runs one script at a time, each with fresh globals and its resource limits; after each script every
+process it left behind is killed. The worker discards a process after a timeout or crash, or when a script left
+threads behind.
 
 Only the standard library and :mod:`spindle.jsonconv` are imported here, so that start-up stays fast.
 """
 
 from __future__ import annotations
 
+import argparse
 import ast
 import builtins
+import json
 import inspect
 import io
 import linecache
 import logging
 import os
-import queue
+import resource
 import shutil
 import signal
 import stat
 import sys
 import tempfile
 import threading
+import time
 import traceback
 from collections.abc import Awaitable
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from spindle.jsonconv import NotSerializableError, to_json_value
-from spindle.workers.std import _wire
+from spindle.workers.std import _reaper, _wire
+from spindle.workers.std._channel import Channel
+from spindle.workers.std._limits import MIB, CpuLimitExceeded, set_limits, set_soft, suppress_oserror
 
 if TYPE_CHECKING:
     import asyncio
@@ -40,139 +47,16 @@ if TYPE_CHECKING:
 
 SCRIPT_FILENAME = "<script>"
 MAX_MESSAGE_CHARS = 32 * 1024
+#: What a script printed is kept up to this many bytes (its end).
+CAPTURE_BYTES = 64 * 1024
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _CO_COROUTINE = inspect.CO_COROUTINE
 _COMPILE_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 
 
-class _Channel:
-    """The protocol pipes: messages out (any thread) and messages in.
-
-    Between runs the main thread reads the next run itself. A reader thread, which also takes the replies to ``ctx``
-    calls, starts with the first call and from then on reads everything, handing runs over through a queue."""
-
-    def __init__(self, in_fd: int, out_fd: int) -> None:
-        self._in_fd = in_fd
-        self._pending = bytearray()
-        self._out_fd = out_fd
-        self._write_lock = threading.Lock()
-        self.runs: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self._calls: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]] = {}
-        self._calls_lock = threading.Lock()
-        self._next_call = 0
-        self._reader_thread: threading.Thread | None = None
-        #: True while the main thread waits for a run on the pipe itself (no script runs then).
-        self._direct = False
-
-    def send(self, message: dict[str, Any]) -> None:
-        data = _wire.encode(message)
-        with self._write_lock:
-            view = memoryview(data)
-            while view:
-                written = os.write(self._out_fd, view)
-                view = view[written:]
-
-    def _read_message(self) -> dict[str, Any] | None:
-        """The next message, or None at EOF; one thread at a time."""
-        pending = self._pending
-        size = _wire.HEADER.size
-        while True:
-            if len(pending) >= size:
-                end = size + _wire.HEADER.unpack_from(pending)[0]
-                if len(pending) >= end:
-                    payload = bytes(pending[size:end])
-                    del pending[:end]
-                    return _wire.decode(payload)
-            chunk = os.read(self._in_fd, 1 << 16)
-            if not chunk:
-                return None
-            pending += chunk
-
-    def next_run(self) -> dict[str, Any] | None:
-        """The next message for the main thread (None once the worker closed the pipe)."""
-        with self._calls_lock:
-            self._direct = self._reader_thread is None
-        if not self._direct:
-            return self.runs.get()
-        try:
-            while True:
-                message = self._read_message()
-                if message is None or message.get("type") != "reply":
-                    return message
-                self._resolve(message)
-        except Exception:  # noqa: BLE001 - a broken pipe or message ends the process, as EOF does
-            traceback.print_exc()
-            return None
-        finally:
-            with self._calls_lock:
-                self._direct = False
-
-    @property
-    def threads(self) -> int:
-        """The threads of the channel itself: 0 or 1 (the reader)."""
-        return 0 if self._reader_thread is None else 1
-
-    def _start_reader(self) -> None:
-        # Called with _calls_lock held, during a run: the main thread is not reading.
-        if self._reader_thread is None:
-            self._reader_thread = threading.Thread(target=self.reader, name="spindle-channel", daemon=True)
-            self._reader_thread.start()
-
-    def reader(self) -> None:
-        try:
-            while True:
-                message = self._read_message()
-                if message is None:
-                    break
-                if message.get("type") == "reply":
-                    self._resolve(message)
-                else:
-                    self.runs.put(message)
-        finally:
-            self.runs.put(None)  # the worker closed the pipe: finish the current run, then exit
-
-    def _resolve(self, message: dict[str, Any]) -> None:
-        with self._calls_lock:
-            entry = self._calls.pop(int(message.get("call_id", -1)), None)
-        if entry is None:
-            return
-        loop, future = entry
-
-        def settle() -> None:
-            if future.done():
-                return
-            if message.get("ok"):
-                future.set_result(message.get("value"))
-            else:
-                future.set_exception(RuntimeError(str(message.get("error") or "ctx call failed")))
-
-        try:
-            loop.call_soon_threadsafe(settle)
-        except RuntimeError:
-            pass  # the script's loop is gone; nobody waits for this reply any more
-
-    async def call(self, method: str, args: dict[str, Any]) -> Any:
-        import asyncio
-
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        with self._calls_lock:
-            if self._direct:
-                raise RuntimeError("no script is running")
-            self._start_reader()
-            self._next_call += 1
-            call_id = self._next_call
-            self._calls[call_id] = (loop, future)
-        self.send({"type": "call", "call_id": call_id, "method": method, "args": args})
-        try:
-            return await future
-        finally:
-            with self._calls_lock:
-                self._calls.pop(call_id, None)
-
-
 class _PrefixedStream(io.TextIOBase):
-    """Writes whole lines to a file descriptor, each prefixed with the running activity's id."""
+    """During a run, keeps what is written in the run's bounded capture; between runs, writes whole lines to a file
+    descriptor (the worker's log pipe), each prefixed with the running activity's id."""
 
     def __init__(self, fd: int, state: _State) -> None:
         self._fd = fd
@@ -214,6 +98,10 @@ class _PrefixedStream(io.TextIOBase):
                 self._emit(lines)
 
     def _emit(self, lines: list[str]) -> None:
+        capture = self._state.capture
+        if capture is not None:
+            self._state.captured(("\n".join(lines) + "\n").encode("utf-8", errors="replace"))
+            return
         prefix = f"[{self._state.activity_id}] " if self._state.activity_id else ""
         data = "".join(f"{prefix}{line}\n" for line in lines).encode("utf-8", errors="replace")
         view = memoryview(data)
@@ -226,13 +114,25 @@ class _PrefixedStream(io.TextIOBase):
 
 class _State:
     activity_id: str | None = None
+    #: The running script's output (its last CAPTURE_BYTES), or None between runs.
+    capture: bytearray | None = None
+    captured_bytes = 0
+
+    def captured(self, data: bytes) -> None:
+        capture = self.capture
+        if capture is None:
+            return
+        self.captured_bytes += len(data)
+        capture += data[-CAPTURE_BYTES:]
+        if len(capture) > CAPTURE_BYTES:
+            del capture[: len(capture) - CAPTURE_BYTES]
 
 
 class ScriptContext:
     """``ctx`` inside a script (worker-protocol.md §9.1). The awaitables are relayed through the worker, which
     holds the credentials."""
 
-    def __init__(self, channel: _Channel, message: dict[str, Any], logger: logging.Logger) -> None:
+    def __init__(self, channel: Channel, message: dict[str, Any], logger: logging.Logger) -> None:
         self._channel = channel
         self.workflow_id: str = message.get("workflow_id", "")
         self.activity_id: str = message.get("activity_id", "")
@@ -358,10 +258,17 @@ def _cost(value: Any) -> str | None:
 
 
 class ScriptRunner:
-    def __init__(self, channel: _Channel, state: _State, neutral_dir: str) -> None:
+    def __init__(
+        self, channel: Channel, state: _State, neutral_dir: str, limits: dict[str, int] | None = None, sandboxed: bool = False
+    ) -> None:
         self.channel = channel
         self.state = state
         self.neutral_dir = neutral_dir
+        self.limits = limits or {}
+        #: In a PID namespace of its own (bwrap): everything else in it belongs to the scripts.
+        self.sandboxed = sandboxed
+        #: The interpreter hit a limit (memory): its heap may be in a poor state, so it asks to be replaced.
+        self._spent = False
         self._compiled: dict[str, Any] = {}
         self._baseline_threads = threading.active_count()
         #: An empty run directory left by the previous run, handed to the next one instead of a new one: creating
@@ -419,6 +326,17 @@ class ScriptRunner:
                     scope["OUTPUT"] = value
             finally:
                 runner.close()
+        except MemoryError as exc:
+            self._spent = True
+            limit = self._memory_limit_mb(message)
+            return _error(
+                "MEMORY_LIMIT_EXCEEDED",
+                f"The script ran out of memory (limit {limit} MiB of address space; settings.memory_mb sets it per "
+                f"activity, up to the worker's limit)\n\n{format_script_error(exc)}",
+            )
+        except CpuLimitExceeded:
+            self._spent = True
+            return _error("CPU_LIMIT_EXCEEDED", f"The script used more than {self.limits.get('cpu_seconds')} s of CPU time")
         except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt fail the script too (§9.3)
             return _error("SCRIPT_ERROR", format_script_error(exc))
 
@@ -434,12 +352,78 @@ class ScriptRunner:
             return _error("OUTPUT_ERROR", str(exc))
         return {"type": "result", "ok": True, "output": output, "cost_usd": cost}
 
+    def _memory_limit_mb(self, message: dict[str, Any]) -> int | None:
+        cap = self.limits.get("memory_mb")
+        wanted = message.get("memory_mb")
+        if isinstance(wanted, int) and not isinstance(wanted, bool) and wanted > 0:
+            return min(wanted, cap) if cap else wanted
+        return cap
+
+    def _apply_limits(self, message: dict[str, Any]) -> None:
+        memory = self._memory_limit_mb(message)
+        if memory and memory != self.limits.get("memory_mb"):
+            set_soft(resource.RLIMIT_AS, memory * MIB)
+        cpu = self.limits.get("cpu_seconds")
+        if cpu:
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            set_soft(resource.RLIMIT_CPU, int(usage.ru_utime + usage.ru_stime) + cpu + 1)
+
+    def _lift_limits(self) -> None:
+        memory = self.limits.get("memory_mb")
+        if memory:
+            set_soft(resource.RLIMIT_AS, memory * MIB)
+        if self.limits.get("cpu_seconds"):
+            set_soft(resource.RLIMIT_CPU, resource.RLIM_INFINITY)
+
+    def _reap(self) -> None:
+        """Kills every process the script left behind (a fork, a ``setsid`` daemon) and reaps them."""
+        if self.sandboxed:
+            # Only in a PID namespace of our own: -1 is then the namespace (bwrap's init, pid 1, is spared).
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        else:
+            _reaper.kill_descendants(os.getpid())
+        deadline = time.monotonic() + 5.0
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.001)
+                if not self.sandboxed:
+                    _reaper.kill_descendants(os.getpid())
+
+    def _tidy(self, keep: set[str]) -> None:
+        """Removes what the previous script left in the home directory (and in the sandbox's own /tmp), so that one
+        script never sees another's files."""
+        dirs = [self.neutral_dir, "/tmp"] if self.sandboxed else [self.neutral_dir]
+        for directory in dirs:
+            try:
+                with os.scandir(directory) as entries:
+                    leftovers = [e.path for e in entries if e.path not in keep]
+            except OSError:
+                continue
+            for path in leftovers:
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    with suppress_oserror():
+                        os.unlink(path)
+
     def run(self, message: dict[str, Any]) -> None:
         saved_environ = _environ_snapshot()
         saved_path = list(sys.path)
         saved_streams = (sys.stdout, sys.stderr)
         self.state.activity_id = message.get("activity_id") or None
         workdir = message.get("cwd")
+        self._tidy({p for p in (workdir, self._spare_dir) if p})
+        self.state.capture = bytearray()
+        self.state.captured_bytes = 0
         # Without a directory from the worker, the run gets its own here: the previous run's if that one left it
         # empty, else a new one (the old one is deleted after the reply is sent, off the worker's loop).
         own_dir = None
@@ -449,7 +433,11 @@ class ScriptRunner:
                 own_dir = tempfile.mkdtemp(prefix="run-", dir=self.neutral_dir)
         try:
             os.chdir(str(workdir or own_dir))
-            reply = self.execute(message)
+            self._apply_limits(message)
+            try:
+                reply = self.execute(message)
+            finally:
+                self._lift_limits()
         finally:
             for stream in (sys.stdout, sys.stderr, *saved_streams):
                 try:
@@ -467,21 +455,42 @@ class ScriptRunner:
                 os.environ.update(_environ_decode(saved_environ))
             sys.path[:] = saved_path
             linecache.cache.pop(SCRIPT_FILENAME, None)
+            capture, self.state.capture = self.state.capture, None
+            self._reap()
         # A script that left threads running could touch the next script's state: ask to be replaced.
-        reply["retire"] = threading.active_count() > self._baseline_threads + self.channel.threads
+        reply["retire"] = self._spent or threading.active_count() > self._baseline_threads + self.channel.threads
         reply["run_id"] = message.get("run_id")
+        if capture:
+            reply["log"] = capture.decode("utf-8", errors="replace")
+            reply["log_bytes"] = self.state.captured_bytes
         try:
-            self.channel.send(reply)
+            data = _wire.encode(reply)
+            limit = message.get("max_output_bytes")
+            if isinstance(limit, int) and len(data) > limit and reply.get("ok"):
+                size = len(data)
+                del data, reply["output"]
+                raise _OutputTooLarge(size, limit)
+        except _OutputTooLarge as exc:
+            data = _wire.encode({**_error("OUTPUT_TOO_LARGE", str(exc)), "run_id": reply["run_id"], "retire": reply["retire"]})
         except ValueError as exc:
-            self.channel.send(
-                {**_error("OUTPUT_ERROR", f"OUTPUT_NOT_SERIALIZABLE: {exc}"), "run_id": message.get("run_id"), "retire": reply["retire"]}
-            )
+            code, text = ("OUTPUT_TOO_LARGE", str(exc)) if "exceeds" in str(exc) else ("OUTPUT_ERROR", f"OUTPUT_NOT_SERIALIZABLE: {exc}")
+            data = _wire.encode({**_error(code, text), "run_id": reply["run_id"], "retire": reply["retire"]})
+        try:
+            self.channel.send_raw(data)
         finally:
             if own_dir is not None:
                 if _is_pristine(own_dir):
                     self._spare_dir = own_dir
                 else:
                     shutil.rmtree(own_dir, ignore_errors=True)
+
+
+class _OutputTooLarge(Exception):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"OUTPUT is {size / MIB:.1f} MiB serialised, over the server's limit of {limit / MIB:.1f} MiB for a "
+            "result; store large data in a file output or external storage and return a reference"
+        )
 
 
 def _is_pristine(path: str) -> bool:
@@ -519,29 +528,43 @@ def _error(code: str, message: str) -> dict[str, Any]:
     return {"type": "result", "ok": False, "code": code, "message": _clip(message)}
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(sandboxed: bool) -> None:
     # Linux: if the worker dies without closing us, the kernel kills this process instead of leaving an orphan.
     try:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        if os.getppid() == 1:
+        # In the sandbox our parent is bwrap's init (pid 1), which dies with the worker (--die-with-parent).
+        if os.getppid() == 1 and not sandboxed:
             os._exit(0)
     except Exception:  # noqa: BLE001 - not Linux: EOF on stdin still ends the process
         pass
 
 
-def _preload() -> None:
-    for name in filter(None, (os.environ.get("SPINDLE_PY_STD_PRELOAD") or "").replace(",", " ").split()):
+def _preload(names: str) -> None:
+    for name in filter(None, names.replace(",", " ").split()):
         try:
             __import__(name)
         except Exception as exc:  # noqa: BLE001 - a missing optional package must not stop the worker
             print(f"py-std: could not preload {name}: {exc}", file=sys.stderr)
 
 
-def main() -> None:
-    _die_with_parent()
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="spindle.workers.std.child")
+    parser.add_argument("--limits", default="{}", help="JSON: memory_mb, max_processes, file_size_mb, cpu_seconds")
+    parser.add_argument("--sandboxed", action="store_true", help="running in a PID namespace of its own (bwrap)")
+    parser.add_argument("--dedicated-user", action="store_true", help="scripts have their user to themselves")
+    parser.add_argument("--preload", default="", help="modules imported once at start")
+    args = parser.parse_args(argv)
+    limits = {k: int(v) for k, v in json.loads(args.limits).items() if isinstance(v, int)}
+    # os.kill(-1) after each script is safe only inside a PID namespace of our own, where bwrap's init is pid 1 and
+    # this interpreter pid 2 (in the host's namespace pid 2 is a kernel thread).
+    sandboxed = args.sandboxed and os.getpid() == 2
+    _die_with_parent(sandboxed)
+    # Orphans of a script (a double fork, a setsid daemon) come back to us, where they are found and killed.
+    _reaper.become_subreaper()
+    set_limits(limits, dedicated_user=args.dedicated_user or sandboxed)
     # Keep the protocol pipes to ourselves; fd 0 becomes /dev/null and fd 1 joins fd 2 (the worker's log pipe).
     in_fd = os.dup(0)
     out_fd = os.dup(1)
@@ -554,9 +577,9 @@ def main() -> None:
     sys.stderr = cast(TextIO, _PrefixedStream(2, state))
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", force=True)
     neutral_dir = os.getcwd()
-    channel = _Channel(in_fd, out_fd)
-    _preload()
-    runner = ScriptRunner(channel, state, neutral_dir)
+    channel = Channel(in_fd, out_fd)
+    _preload(args.preload)
+    runner = ScriptRunner(channel, state, neutral_dir, limits, sandboxed)
     channel.send({"type": "ready", "pid": os.getpid()})
     while True:
         message = channel.next_run()
@@ -564,6 +587,7 @@ def main() -> None:
             break
         if message.get("type") == "run":
             runner.run(message)
+    runner._reap()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)

@@ -4,358 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
+import itertools
+import json
 import logging
 import os
-import signal
+import shutil
 import sys
-import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
-from . import _wire
+from .process import ProcessDied, ScriptProcess, describe_exit
+from .sandbox import Sandbox, child_environment
 
 __all__ = ["ProcessPool", "ScriptProcess", "ProcessDied", "child_environment", "describe_exit"]
 
 log = logging.getLogger("spindle.py_std")
-script_log = logging.getLogger("spindle.script")
-
-CallHandler = Callable[[str, dict[str, Any]], Awaitable[Any]]
-
-#: Names removed from a script process's environment: the worker's credentials (§9.3).
-_SECRET_SUFFIXES = ("_CLIENT_SECRET", "_CLIENT_ID", "_ACCESS_TOKEN")
-_SECRET_NAMES = frozenset({"SPINDLE_TOKEN", "KRUXIAFLOW_TOKEN"})
-
-
-def child_environment(base: dict[str, str] | None = None) -> dict[str, str]:
-    """The worker's environment without its credentials, with this package importable and unbuffered output."""
-    env = {
-        k: v
-        for k, v in (os.environ if base is None else base).items()
-        if not k.upper().endswith(_SECRET_SUFFIXES) and k.upper() not in _SECRET_NAMES
-    }
-    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if package_root not in paths:
-        paths.insert(0, package_root)
-    env["PYTHONPATH"] = os.pathsep.join(paths)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def describe_exit(returncode: int | None) -> str:
-    if returncode is None:
-        return "an unknown status"
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = "unknown"
-        return f"signal {-returncode} ({name})"
-    return f"exit status {returncode}"
-
-
-class _GaveUp(Exception):
-    """The process exited during a run and no result came within the grace period."""
-
-
-class ProcessDied(Exception):
-    """The script process ended while running a script (a signal, the OOM killer, ``os._exit``)."""
-
-    def __init__(self, pid: int, returncode: int | None) -> None:
-        super().__init__(f"Script process {pid} died with {describe_exit(returncode)}")
-        self.pid = pid
-        self.returncode = returncode
-
-
-class _FrameProtocol(asyncio.subprocess.SubprocessStreamProtocol):
-    """The subprocess protocol of a script process: stdout carries length-prefixed messages, which are cut out of
-    the pipe's data as it arrives and handed to ``on_frame`` directly, without a reader task and stream in between.
-    stderr (the log pipe) and stdin stay streams."""
-
-    def __init__(self, limit: int, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(limit=limit, loop=loop)
-        self.stdout_closed: asyncio.Future[None] = loop.create_future()
-        self._frames = bytearray()
-        self._on_frame: Callable[[bytes], bool] | None = None
-
-    def attach(self, on_frame: Callable[[bytes], bool]) -> None:
-        """Starts delivering frames (those that arrived before are delivered now). ``on_frame`` returns False to
-        stop reading: the pipe is then treated as closed."""
-        self._on_frame = on_frame
-        self._deliver()
-
-    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
-        if fd != 1:
-            super().pipe_data_received(fd, data)
-            return
-        if self.stdout_closed.done():
-            return
-        self._frames += data.encode() if isinstance(data, str) else data
-        self._deliver()
-
-    def _deliver(self) -> None:
-        frames = self._frames
-        size = _wire.HEADER.size
-        while self._on_frame is not None and len(frames) >= size and not self.stdout_closed.done():
-            end = size + _wire.HEADER.unpack_from(frames)[0]
-            if len(frames) < end:
-                return
-            payload = bytes(frames[size:end])
-            del frames[:end]
-            if not self._on_frame(payload):
-                self._close_stdout()
-
-    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
-        if fd == 1:
-            self._close_stdout()
-        super().pipe_connection_lost(fd, exc)
-
-    def _close_stdout(self) -> None:
-        if not self.stdout_closed.done():
-            self.stdout_closed.set_result(None)
-        self._frames.clear()
-
-
-class ScriptProcess:
-    """One interpreter running :mod:`spindle.workers.std.child`."""
-
-    def __init__(self, proc: asyncio.subprocess.Process, protocol: _FrameProtocol | None = None) -> None:
-        self.proc = proc
-        self.pid = proc.pid
-        self.runs = 0
-        self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._current: asyncio.Future[dict[str, Any]] | None = None
-        #: Armed when the process exited during a run: how long a result still in the pipe is waited for.
-        self._give_up: asyncio.TimerHandle | None = None
-        self._call_handler: CallHandler | None = None
-        self._eof = False
-        self._tasks: set[asyncio.Task[Any]] = set()
-        # Exit is watched on its own (a pidfd on Linux): a process the script forked may keep the pipes open
-        # after this one died, so EOF alone could come much later.
-        loop = asyncio.get_running_loop()
-        self._exited: asyncio.Future[None] = loop.create_future()
-        self._pidfd: int | None = None
-        try:
-            self._pidfd = os.pidfd_open(proc.pid)
-            loop.add_reader(self._pidfd, self._on_exit)
-        except (AttributeError, OSError):
-            self._pidfd = None
-        self._reader = asyncio.ensure_future(self._read_messages(protocol))
-        if protocol is not None:
-            protocol.attach(self._on_frame)
-        self._logger = asyncio.ensure_future(self._read_log())
-
-    @classmethod
-    async def spawn(
-        cls, command: Sequence[str], *, env: dict[str, str], cwd: str, start_timeout: float = 60.0
-    ) -> ScriptProcess:
-        loop = asyncio.get_running_loop()
-        transport, protocol = await loop.subprocess_exec(
-            lambda: _FrameProtocol(limit=2**16, loop=loop),
-            *command,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-            cwd=cwd,
-            # Its own process group: Ctrl+C in a terminal reaches the worker (which drains), not the scripts, and
-            # a timeout can stop whatever the script itself started.
-            start_new_session=True,
-        )
-        process = cls(asyncio.subprocess.Process(transport, protocol, loop), protocol)
-        try:
-            await asyncio.wait_for(asyncio.shield(process._ready), start_timeout)
-        except BaseException:
-            await process.terminate(grace=1.0)
-            raise
-        return process
-
-    def _on_exit(self) -> None:
-        if self._pidfd is not None:
-            with contextlib.suppress(Exception):
-                asyncio.get_running_loop().remove_reader(self._pidfd)
-            os.close(self._pidfd)
-            self._pidfd = None
-        if not self._exited.done():
-            self._exited.set_result(None)
-        self._arm_give_up()
-
-    def _arm_give_up(self) -> None:
-        # Exited during a run: a result written just before the exit may still be in the pipe, so it gets 0.5 s
-        # (EOF on the pipe ends the wait earlier, with ProcessDied).
-        current = self._current
-        if current is not None and not current.done() and self._give_up is None:
-            self._give_up = asyncio.get_running_loop().call_later(0.5, self._stop_waiting, current)
-
-    def _stop_waiting(self, current: asyncio.Future[dict[str, Any]]) -> None:
-        if not current.done():
-            current.set_exception(_GaveUp())
-
-    @property
-    def alive(self) -> bool:
-        return not self._eof and self.proc.returncode is None
-
-    async def run(self, message: dict[str, Any], call_handler: CallHandler) -> dict[str, Any]:
-        """Sends one run and waits for its result; raises :class:`ProcessDied` if the process ends first."""
-        if not self.alive:
-            raise ProcessDied(self.pid, self.proc.returncode)
-        loop = asyncio.get_running_loop()
-        self._current = loop.create_future()
-        self._call_handler = call_handler
-        self.runs += 1
-        assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(_wire.encode(message))
-            await self.proc.stdin.drain()
-        except (BrokenPipeError, ConnectionResetError):
-            await self._wait_exit()
-            raise ProcessDied(self.pid, self.proc.returncode) from None
-        current = self._current
-        if self._exited.done():
-            self._arm_give_up()
-        try:
-            return await current
-        except _GaveUp:
-            self._eof = True
-            await self._wait_returncode()
-            raise ProcessDied(self.pid, self.proc.returncode) from None
-        finally:
-            if self._give_up is not None:
-                self._give_up.cancel()
-                self._give_up = None
-            self._current = None
-            self._call_handler = None
-
-    def _on_frame(self, payload: bytes) -> bool:
-        """One message from the script process; False if it is unreadable (the pipe then counts as closed)."""
-        try:
-            message = _wire.decode(payload)
-        except Exception:
-            log.exception("Script process %d sent an unreadable message", self.pid)
-            return False
-        kind = message.get("type")
-        if kind == "result":
-            if self._current is not None and not self._current.done():
-                self._current.set_result(message)
-        elif kind == "call":
-            task = asyncio.ensure_future(self._serve_call(message))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        elif kind == "ready":
-            if not self._ready.done():
-                self._ready.set_result(None)
-        return True
-
-    async def _read_messages(self, protocol: _FrameProtocol | None) -> None:
-        """Waits for the end of the message pipe (the protocol delivers the messages), then fails what waits."""
-        try:
-            if protocol is not None:
-                await protocol.stdout_closed
-            else:
-                await self._read_stream()
-        finally:
-            self._eof = True
-            await self._wait_exit()
-            self._on_exit()
-            died = ProcessDied(self.pid, self.proc.returncode)
-            if not self._ready.done():
-                self._ready.set_exception(died)
-            if self._current is not None and not self._current.done():
-                self._current.set_exception(died)
-
-    async def _read_stream(self) -> None:
-        # A process not started by spawn(): its stdout is a plain stream.
-        assert self.proc.stdout is not None
-        stdout = self.proc.stdout
-        try:
-            while True:
-                header = await stdout.readexactly(_wire.HEADER.size)
-                if not self._on_frame(await stdout.readexactly(_wire.HEADER.unpack(header)[0])):
-                    return
-        except (asyncio.IncompleteReadError, ConnectionResetError):
-            pass
-
-    async def _serve_call(self, message: dict[str, Any]) -> None:
-        call_id = message.get("call_id")
-        handler = self._call_handler
-        try:
-            if handler is None:
-                raise RuntimeError("no script is running")
-            value = await handler(str(message.get("method")), dict(message.get("args") or {}))
-            reply = {"type": "reply", "call_id": call_id, "ok": True, "value": value}
-        except Exception as exc:  # noqa: BLE001 - the script sees the failure as an exception from its await
-            reply = {"type": "reply", "call_id": call_id, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
-        if self.alive and self.proc.stdin is not None:
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                self.proc.stdin.write(_wire.encode(reply))
-                await self.proc.stdin.drain()
-
-    async def _read_log(self) -> None:
-        assert self.proc.stderr is not None
-        stream = self.proc.stderr
-        pending = b""
-        try:
-            while True:
-                chunk = await stream.read(65536)
-                if not chunk:
-                    break
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    script_log.info("script[%d] %s", self.pid, line.decode("utf-8", errors="replace"))
-        except (ConnectionResetError, OSError):
-            pass
-        if pending:
-            script_log.info("script[%d] %s", self.pid, pending.decode("utf-8", errors="replace"))
-
-    async def _wait_returncode(self, timeout: float = 2.0) -> None:
-        # The exit status arrives through asyncio's child watcher, a moment after the pidfd turned readable.
-        deadline = time.monotonic() + timeout
-        while self.proc.returncode is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-
-    async def _wait_exit(self, timeout: float = 5.0) -> None:
-        if self._pidfd is not None or self._exited.done():
-            await asyncio.wait({self._exited}, timeout=timeout)
-            await self._wait_returncode()
-        else:
-            # No pidfd: asyncio's own wait, which also waits for the pipes to close.
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.proc.wait(), timeout)
-
-    def _signal_group(self, sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, sig)
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.send_signal(sig)
-
-    async def terminate(self, *, grace: float = 5.0) -> None:
-        """SIGTERM, then SIGKILL after ``grace`` seconds, to the process and everything it started (§9.3)."""
-        if self.proc.returncode is None:
-            self._signal_group(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(asyncio.shield(self._exited), grace)
-            except asyncio.TimeoutError:
-                self._signal_group(signal.SIGKILL)
-                await asyncio.wait({self._exited}, timeout=5.0)
-            # Whatever the script forked is part of the script: it goes too.
-            self._signal_group(signal.SIGKILL)
-        else:
-            # The interpreter is gone, but children the script started may still run in its group.
-            self._signal_group(signal.SIGKILL)
-        self._eof = True
-        # Readers end at EOF, which a forked grandchild holding the pipes could delay: do not wait for them long.
-        await asyncio.wait({self._reader, self._logger, self._exited}, timeout=2.0)
-
-    async def close(self) -> None:
-        """Ends an idle process: EOF on its input makes it exit; force it if it does not."""
-        if self.proc.stdin is not None and not self.proc.stdin.is_closing():
-            self.proc.stdin.close()
-        await self._wait_exit(2.0)
-        await self.terminate(grace=1.0)
-
 
 @dataclass(eq=False)
 class _Waiter:
@@ -384,8 +50,12 @@ class ProcessPool:
         max_runs: a process is replaced after this many scripts (default 1000), to bound leaks.
         spawn_grace: how long (seconds, default 0.02) a script waits for a busy process to come back before a new
             one is started for it. 0 starts one as soon as none is idle.
-        env, cwd, python: the script processes' environment (default :func:`child_environment`), working directory
-            (default the current one) and interpreter (default ``sys.executable``).
+        env, cwd, python: the script processes' environment (default :func:`child_environment`), the directory
+            under which each gets its private home directory (default the current one) and interpreter (default
+            ``sys.executable``).
+        sandbox: how the interpreters are isolated and limited (:mod:`~spindle.workers.std.sandbox`); default none
+            (no namespaces, default limits).
+        preload: modules each interpreter imports once at start.
     """
 
     def __init__(
@@ -398,14 +68,28 @@ class ProcessPool:
         env: dict[str, str] | None = None,
         cwd: str | None = None,
         python: str | None = None,
+        sandbox: Sandbox | None = None,
+        preload: str = "",
     ) -> None:
         self.max_processes = max(1, max_processes)
         self.warm = min(max(0, warm), self.max_processes)
         self.max_runs = max(1, max_runs)
         self.spawn_grace = max(0.0, spawn_grace)
-        self.env = env if env is not None else child_environment()
+        self.env = env
         self.cwd = cwd or os.getcwd()
-        self.command = [python or sys.executable, "-m", "spindle.workers.std.child"]
+        self.sandbox = sandbox or Sandbox(python=python or sys.executable)
+        if python:
+            self.sandbox.python = python
+        extra = ["--limits", json.dumps(self.sandbox.limits.to_json())]
+        if self.sandbox.isolated:
+            extra.append("--sandboxed")
+        if self.sandbox.ids is not None:
+            extra.append("--dedicated-user")
+        if preload:
+            extra += ["--preload", preload]
+        self._child_args = extra
+        self._homes = itertools.count(1)
+        self.command = self.sandbox.command(os.path.join(self.cwd, "p0"), extra)
         self._idle: list[ScriptProcess] = []
         #: Processes owned by the pool: idle and busy ones.
         self._all: set[ScriptProcess] = set()
@@ -436,6 +120,9 @@ class ProcessPool:
 
     async def start(self) -> None:
         """Starts the warm processes; fails loudly if the interpreter cannot run the child at all."""
+        # Compiled here once (its __pycache__ written if the SDK is writable): the interpreters, which may not write
+        # there (sandbox, another user), then load bytecode instead of compiling the child at every start.
+        importlib.import_module("spindle.workers.std.child")
         self._spawning += self.warm
         try:
             results = await asyncio.gather(*(self._spawn() for _ in range(self.warm)), return_exceptions=True)
@@ -451,7 +138,28 @@ class ProcessPool:
             raise RuntimeError(f"Cannot start a py-std script process ({' '.join(self.command)}): {failure}") from failure
 
     async def _spawn(self) -> ScriptProcess:
-        process = await ScriptProcess.spawn(self.command, env=self.env, cwd=self.cwd)
+        home = os.path.join(self.cwd, f"p{next(self._homes)}")
+        try:
+            self.sandbox.prepare_home(home)
+            inner = self.sandbox.inner_home(home)
+            env = dict(self.env) if self.env is not None else child_environment()
+            env["HOME"] = inner
+            if not self.sandbox.isolated:
+                # No private /tmp: temporary files go to the interpreter's own directory.
+                env["TMPDIR"] = inner
+            process = await ScriptProcess.spawn(
+                self.sandbox.command(home, self._child_args),
+                env=env,
+                cwd=home,
+                home=home,
+                inner_home=inner,
+                popen_options=self.sandbox.popen_options(),
+            )
+        except BaseException:
+            shutil.rmtree(home, ignore_errors=True)
+            raise
+        process.on_closed = lambda: shutil.rmtree(home, ignore_errors=True)
+        process.wrapped = self.sandbox.isolated
         self.spawned += 1
         self._all.add(process)
         return process
