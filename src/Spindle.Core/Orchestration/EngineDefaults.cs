@@ -32,14 +32,4 @@ public sealed class EngineDefaults
         }
         return secrets;
     }
-
-    internal JsonObject SecretsObject()
-    {
-        var o = new JsonObject();
-        foreach (var (k, v) in Secrets)
-        {
-            o[k] = v;
-        }
-        return o;
-    }
 }

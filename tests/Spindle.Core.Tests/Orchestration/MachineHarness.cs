@@ -67,7 +67,7 @@ internal sealed class MachineHarness
 
     public void Step(Action<WorkflowMachine> action)
     {
-        var machine = new WorkflowMachine(Workflow, _defaults, new JsonObject(), _now);
+        var machine = new WorkflowMachine(Workflow, _defaults, _now);
         action(machine);
         Events.AddRange(machine.Events);
         CostLines.AddRange(machine.CostLines);
