@@ -22,6 +22,7 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
     public SqliteWorkflowStore(string databasePath, EngineDefaults defaults, IStoreNotifier? notifier = null)
         : base(defaults, notifier)
     {
+        PrivateDatabaseFile.Ensure(databasePath);
         _connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = databasePath,
