@@ -77,7 +77,7 @@ public static partial class SpindleServer
             ActivityTimeoutSeconds = options.DefaultActivityTimeoutSeconds,
             WorkflowTimeoutSeconds = options.DefaultWorkflowTimeoutSeconds,
             MaxRetries = options.DefaultMaxRetries,
-            Secrets = EngineDefaults.SecretsFromEnvironment(),
+            Secrets = options.Secrets ?? EngineDefaults.SecretsFromEnvironment(),
         };
         var hub = new WakeupHub();
         builder.Services.AddSingleton(options);
