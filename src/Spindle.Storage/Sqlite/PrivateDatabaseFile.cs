@@ -21,7 +21,9 @@ public static class PrivateDatabaseFile
     /// returns the paths that had to be tightened. Nothing happens when the directory does not exist.</summary>
     public static IReadOnlyList<string> Ensure(string databasePath)
     {
-        if (OperatingSystem.IsWindows() || !Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(databasePath))))
+        // ":memory:" and "file:" URIs are not plain paths: SQLite decides where (or whether) a file exists.
+        if (OperatingSystem.IsWindows() || databasePath.StartsWith(':') || databasePath.StartsWith("file:", StringComparison.Ordinal)
+            || !Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(databasePath))))
         {
             return [];
         }
