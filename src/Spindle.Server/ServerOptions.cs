@@ -21,6 +21,9 @@ public sealed class ServerOptions
     /// <summary>Run only the API and orchestrator; activities are left to separate worker processes.</summary>
     public bool NoWorker { get; set; }
 
+    /// <summary><c>SECRET</c> for templates; null (the default) reads SPINDLE_SECRET_* / KRUXIAFLOW_SECRET_* from the environment.</summary>
+    public IReadOnlyDictionary<string, string>? Secrets { get; set; }
+
     /// <summary>Accept requests without tokens. Loopback only.</summary>
     public bool InsecureDev { get; set; }
 

@@ -50,7 +50,7 @@ public static partial class SpindleServer
         {
             throw new ArgumentException(problem, nameof(options));
         }
-        Directory.CreateDirectory(options.DataDir);
+        var dataDirectory = DataDirectory.Prepare(options);
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.Logging.ClearProviders();
@@ -77,10 +77,11 @@ public static partial class SpindleServer
             ActivityTimeoutSeconds = options.DefaultActivityTimeoutSeconds,
             WorkflowTimeoutSeconds = options.DefaultWorkflowTimeoutSeconds,
             MaxRetries = options.DefaultMaxRetries,
-            Secrets = EngineDefaults.SecretsFromEnvironment(),
+            Secrets = options.Secrets ?? EngineDefaults.SecretsFromEnvironment(),
         };
         var hub = new WakeupHub();
         builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(dataDirectory);
         builder.Services.AddSingleton(hub);
         builder.Services.AddSingleton(new WaitingPolls());
         builder.Services.AddWorkflowStore(options, defaults, hub);
@@ -137,6 +138,8 @@ public static partial class SpindleServer
         await app.Services.GetRequiredService<IWorkflowStore>().MigrateAsync(cancellationToken);
         var clients = app.Services.GetRequiredService<IClientStore>();
         var serverOptions = app.Services.GetRequiredService<ServerOptions>();
+        DataDirectory.Log(app.Services.GetRequiredService<DataDirectory.Report>(),
+            app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Spindle.Server"));
         await AuthBootstrap.EnsureStdWorkerClientAsync(clients, cancellationToken);
         await AuthBootstrap.EnsureAdminCredentialAsync(clients, serverOptions.DataDir, cancellationToken);
         if (serverOptions.InsecureDev)

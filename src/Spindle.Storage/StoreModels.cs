@@ -35,10 +35,15 @@ public sealed record WorkflowSummary(
 
 public sealed record ClaimCommand(string Worker, string WorkerId, int MaxActivities, IReadOnlyList<string>? ActivityNames);
 
-/// <summary>One activity handed to a worker (worker-protocol.md §3).</summary>
+/// <summary>One activity handed to a worker (worker-protocol.md §3). <see cref="Parameters"/> hold the secrets' values:
+/// the store rebuilds them from <see cref="SecretParameters"/> on the way out and never writes them back.</summary>
 public sealed record ClaimedActivity(
     string ActivityId, string WorkflowId, string ActivityKey, string Worker, string ActivityName, JsonObject Parameters,
-    JsonObject Delivery, JsonNode? SignalData, int Attempt, int Iteration, int LeaseSeconds);
+    JsonObject Delivery, JsonNode? SignalData, int Attempt, int Iteration, int LeaseSeconds)
+{
+    /// <summary>As the claim statement read it: which parameters to rebuild (null once they are, or when none).</summary>
+    public JsonArray? SecretParameters { get; init; }
+}
 
 public sealed record HeartbeatOutcome(StoreStatus Status, bool Acknowledged, int LeaseSeconds, bool CancelRequested);
 

@@ -24,11 +24,6 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
         Defaults = defaults;
         Notifier = notifier ?? NullStoreNotifier.Instance;
         _completions = new WriteCombiner<Completion, CompleteOutcome>(CompleteTogetherAsync);
-        Secrets = new JsonObject();
-        foreach (var (k, v) in defaults.Secrets)
-        {
-            Secrets[k] = v;
-        }
     }
 
     private readonly WriteCombiner<Completion, CompleteOutcome> _completions;
@@ -37,8 +32,6 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
 
     /// <summary>Which workflow each activity this process leased out belongs to, so completions can be combined.</summary>
     protected LeaseDirectory Leases { get; } = new();
-
-    protected JsonObject Secrets { get; }
 
     protected IStoreNotifier Notifier { get; }
 
@@ -71,11 +64,21 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
     public async Task<IReadOnlyList<ClaimedActivity>> ClaimAsync(ClaimCommand command, CancellationToken cancellationToken)
     {
         var claimed = await ClaimActivitiesAsync(command, cancellationToken);
+        var handed = new List<ClaimedActivity>(claimed.Count);
         foreach (var a in claimed)
         {
+            if (!SecretParameters.TryReveal(a.Parameters, a.SecretParameters, Defaults.Secrets, out var parameters, out var missing))
+            {
+                // The server's secrets changed since enqueue (a restart with another environment): the activity fails
+                // clearly instead of reaching the worker without its value.
+                await FailAsync(a.ActivityId, command.WorkerId,
+                    new ActivityError(SecretParameters.NotFoundCode, SecretParameters.NotFoundMessage(missing!), false), 0m, cancellationToken);
+                continue;
+            }
             Leases.Leased(a.ActivityId, a.WorkflowId);
+            handed.Add(a with { Parameters = parameters, SecretParameters = null });
         }
-        return claimed;
+        return handed;
     }
 
     /// <summary>The backend's claim statement (<see cref="ClaimAsync"/>).</summary>
@@ -139,12 +142,12 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
                     ["input"] = command.Input.DeepClone(),
                 });
                 // Starting in the submit transaction saves a round trip: the roots are claimable when submit returns.
-                var machine = new WorkflowMachine(wf, Defaults, Secrets, now);
+                var machine = new WorkflowMachine(wf, Defaults, now);
                 machine.Start();
                 await ApplyCacheHitsAsync(tx, machine, now, ct);
                 // A long-poll waiting here for a first step gets it leased in this transaction and handed over after commit.
                 handOvers.Abandon(); // what a previous try leased did not commit
-                handOvers.Lease(machine, command.WaitingPollFor);
+                handOvers.Lease(machine, command.WaitingPollFor, Defaults.Secrets);
                 await tx.PersistAsync(wf, machine, [created], now, ct);
                 return (new SubmitOutcome(StoreStatus.Ok, null, wf), machine);
             }, cancellationToken);
@@ -301,14 +304,14 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
             var leased = c.ClaimNext is null
                 ? []
                 : wf.Activities.Values.Where(a => a.Status == ActivityStatus.Running && a.LeaseOwner == c.WorkerId
-                    && a.ClaimedAt == completedAt).OrderBy(a => a.ReadyAt).Select(Handed).ToList();
+                    && a.ClaimedAt == completedAt).OrderBy(a => a.ReadyAt).Select(a => Handed(a, Defaults.Secrets)).ToList();
             return new CompleteOutcome(StoreStatus.Ok, "already completed", leased);
         }
         if (activity.Status != ActivityStatus.Running || activity.LeaseOwner != c.WorkerId)
         {
             return new CompleteOutcome(StoreStatus.Conflict, LostLeaseMessage(activity, c.WorkerId));
         }
-        machine ??= new WorkflowMachine(wf, Defaults, Secrets, now);
+        machine ??= new WorkflowMachine(wf, Defaults, now);
         machine.Complete(activity, c.Output, c.Costs);
         if (activity.Status == ActivityStatus.Completed)
         {
@@ -330,7 +333,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
         {
             max += await borrow(more, ct);
         }
-        var claimed = machine.ClaimReady(worker, c.WorkerId, next.ActivityNames, max).ConvertAll(Handed);
+        var claimed = machine.ClaimReady(worker, c.WorkerId, next.ActivityNames, max).ConvertAll(a => Handed(a, Defaults.Secrets));
         foreach (var a in claimed)
         {
             Leases.Leased(a.ActivityId, a.WorkflowId);
@@ -360,7 +363,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
             {
                 return (new FailOutcome(StoreStatus.Conflict, LostLeaseMessage(activity, workerId), false), null, null);
             }
-            var machine = new WorkflowMachine(wf, Defaults, Secrets, now);
+            var machine = new WorkflowMachine(wf, Defaults, now);
             var willRetry = machine.Fail(activity, error.Code, error.Message, error.Retryable, costs);
             await ApplyCacheHitsAsync(tx, machine, now, ct);
             await tx.PersistAsync(wf, machine, [], now, ct);
@@ -373,11 +376,18 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
         return outcome;
     }
 
-    /// <summary>An activity leased in memory, as the claim statement would hand it out (copies: the state is the transaction's).</summary>
-    private static ClaimedActivity Handed(ActivityState a) =>
-        new(a.Id, a.WorkflowId, a.Key, a.Worker, a.ActivityName,
-            a.Parameters?.DeepClone().AsObject() ?? new JsonObject(), a.Delivery?.DeepClone().AsObject() ?? new JsonObject(),
-            a.SignalData?.DeepClone(), a.Attempt, a.Iteration, a.LeaseSeconds);
+    /// <summary>An activity leased in memory, as the claim statement would hand it out (copies: the state is the
+    /// transaction's), with its secrets' values (<see cref="WorkflowMachine.ClaimReady"/> leased none that lacks one).</summary>
+    private static ClaimedActivity Handed(ActivityState a, IReadOnlyDictionary<string, string> secrets)
+    {
+        var parameters = a.Parameters?.DeepClone().AsObject() ?? new JsonObject();
+        if (SecretParameters.TryReveal(parameters, a.SecretParameters, secrets, out var revealed, out _))
+        {
+            parameters = revealed;
+        }
+        return new(a.Id, a.WorkflowId, a.Key, a.Worker, a.ActivityName, parameters,
+            a.Delivery?.DeepClone().AsObject() ?? new JsonObject(), a.SignalData?.DeepClone(), a.Attempt, a.Iteration, a.LeaseSeconds);
+    }
 
     private static string LostLeaseMessage(ActivityState activity, string workerId) =>
         activity.Status == ActivityStatus.Running
@@ -404,7 +414,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
                 return (new CancelOutcome(StoreStatus.Conflict, wf.Status), null);
             }
             var now = Timestamps.Now();
-            var machine = new WorkflowMachine(wf, Defaults, Secrets, now);
+            var machine = new WorkflowMachine(wf, Defaults, now);
             machine.Cancel(reason);
             await ApplyCacheHitsAsync(tx, machine, now, ct);
             await tx.PersistAsync(wf, machine, [], now, ct);
@@ -442,7 +452,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
                     return (UniqueKeyRetaken(wf.UniqueKey), null);
                 }
                 var now = Timestamps.Now();
-                var machine = new WorkflowMachine(wf, Defaults, Secrets, now);
+                var machine = new WorkflowMachine(wf, Defaults, now);
                 var keys = machine.Retry(wf.Definition.Settings?.TimeoutSeconds ?? Defaults.WorkflowTimeoutSeconds);
                 await ApplyCacheHitsAsync(tx, machine, now, ct);
                 await tx.PersistAsync(wf, machine, [], now, ct);
@@ -478,7 +488,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
                 return (new SignalOutcome(StoreStatus.Ok, []), null);
             }
             var now = Timestamps.Now();
-            var machine = new WorkflowMachine(wf, Defaults, Secrets, now);
+            var machine = new WorkflowMachine(wf, Defaults, now);
             var signaled = machine.Signal(activityKey, eventName, data);
             if (signaled.Count == 0)
             {
@@ -560,7 +570,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
                 return null;
             }
             var now = Timestamps.Now();
-            var m = new WorkflowMachine(wf, Defaults, Secrets, now);
+            var m = new WorkflowMachine(wf, Defaults, now);
             if (!apply(wf, m, now))
             {
                 return null;
@@ -641,7 +651,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
     {
         private readonly List<(IWaitingPoll Poll, List<ClaimedActivity> Leased, int Unused)> _pending = [];
 
-        public void Lease(WorkflowMachine machine, Func<string, IWaitingPoll?>? waitingPollFor)
+        public void Lease(WorkflowMachine machine, Func<string, IWaitingPoll?>? waitingPollFor, IReadOnlyDictionary<string, string> secrets)
         {
             if (waitingPollFor is null)
             {
@@ -661,7 +671,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
                 List<ClaimedActivity> leased = [];
                 try
                 {
-                    leased = machine.ClaimReady(worker, poll.WorkerId, poll.ActivityNames, taken).ConvertAll(Handed);
+                    leased = machine.ClaimReady(worker, poll.WorkerId, poll.ActivityNames, taken).ConvertAll(a => Handed(a, secrets));
                 }
                 finally
                 {

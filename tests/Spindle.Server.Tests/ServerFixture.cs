@@ -15,6 +15,9 @@ public class ServerFixture : IAsyncLifetime
     /// <summary>Whether requests without a token are accepted (loopback dev mode).</summary>
     protected virtual bool InsecureDev => true;
 
+    /// <summary>The server's secrets; null reads them from the environment.</summary>
+    protected virtual IReadOnlyDictionary<string, string>? Secrets => null;
+
     public WebApplication App => _app!;
 
     public string DataDir { get; } = Directory.CreateTempSubdirectory("spindle-server-").FullName;
@@ -32,6 +35,7 @@ public class ServerFixture : IAsyncLifetime
             InsecureDev = InsecureDev,
             NoWorker = !WithStdWorker,
             TimerInterval = TimeSpan.FromMilliseconds(200),
+            Secrets = Secrets,
         };
         _app = SpindleServer.Build(options, logging => logging.SetMinimumLevel(LogLevel.Warning));
         BaseUrl = await SpindleServer.StartAsync(_app, CancellationToken.None);
@@ -127,4 +131,18 @@ public sealed class StdWorkerServerFixture : ServerFixture
 public sealed class StdWorkerServerCollection : ICollectionFixture<StdWorkerServerFixture>
 {
     public const string Name = "server-with-std-worker";
+}
+
+/// <summary>A server with template secrets configured (as SPINDLE_SECRET_* would).</summary>
+public sealed class SecretsServerFixture : ServerFixture
+{
+    public const string DbUrl = "postgres://app:Hunter2-DbPassword@db.internal/app";
+
+    protected override IReadOnlyDictionary<string, string>? Secrets => new Dictionary<string, string> { ["db_url"] = DbUrl };
+}
+
+[CollectionDefinition(Name)]
+public sealed class SecretsServerCollection : ICollectionFixture<SecretsServerFixture>
+{
+    public const string Name = "server-with-secrets";
 }

@@ -49,6 +49,10 @@ public static class DefinitionParser
             return new DefinitionParseResult(null, normalizer.Errors, normalizer.Warnings);
         }
         var definition = Build(normalized);
+        if (SecretTemplateRules.Find(definition) is { Count: > 0 } secretErrors)
+        {
+            return new DefinitionParseResult(null, secretErrors, normalizer.Warnings);
+        }
         return new DefinitionParseResult(definition, NoErrors, [.. normalizer.Warnings, .. TemplateSyntaxWarnings.Find(definition)]);
     }
 

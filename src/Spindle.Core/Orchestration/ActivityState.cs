@@ -24,7 +24,11 @@ public sealed class ActivityState
 
     /// <summary>Finished executions: what templates read as <c>key.iteration</c>.</summary>
     public int Runs { get; set; }
+    /// <summary>Resolved parameters, with <c>{{SECRET.name}}</c> in place of each secret's value.</summary>
     public JsonObject? Parameters { get; set; }
+
+    /// <summary>Which parameter leaves printed secrets and how to rebuild them at hand-out (<see cref="SecretParameters"/>); null when none.</summary>
+    public JsonArray? SecretParameters { get; set; }
 
     /// <summary>What a worker receives beside the parameters: settings, timeout_seconds, output_definitions.</summary>
     public JsonObject? Delivery { get; set; }

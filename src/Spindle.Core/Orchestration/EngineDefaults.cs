@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using Spindle.Core.Costs;
 
 namespace Spindle.Core.Orchestration;
@@ -13,7 +12,8 @@ public sealed class EngineDefaults
     /// <summary>Prices for the budget check before enqueue and retry (§6.10); the shipped catalog unless the server loads an override.</summary>
     public ModelCatalog ModelCatalog { get; init; } = ModelCatalog.Shipped;
 
-    /// <summary><c>SECRET</c> in templates: SPINDLE_SECRET_NAME / KRUXIAFLOW_SECRET_NAME, keyed by lower-case NAME.</summary>
+    /// <summary><c>SECRET</c> in templates: SPINDLE_SECRET_NAME / KRUXIAFLOW_SECRET_NAME, keyed by lower-case NAME.
+    /// Read only when an activity is handed to a worker (<see cref="SecretParameters"/>); never stored.</summary>
     public IReadOnlyDictionary<string, string> Secrets { get; init; } = new Dictionary<string, string>();
 
     public static IReadOnlyDictionary<string, string> SecretsFromEnvironment()
@@ -31,15 +31,5 @@ public sealed class EngineDefaults
             }
         }
         return secrets;
-    }
-
-    internal JsonObject SecretsObject()
-    {
-        var o = new JsonObject();
-        foreach (var (k, v) in Secrets)
-        {
-            o[k] = v;
-        }
-        return o;
     }
 }

@@ -17,16 +17,22 @@ public sealed class WorkflowMachine
 {
     private readonly WorkflowState _wf;
     private readonly EngineDefaults _defaults;
-    private readonly JsonObject _secrets;
     private readonly long _now;
+    private SecretParameters? _secretParameters;
 
-    public WorkflowMachine(WorkflowState workflow, EngineDefaults defaults, JsonObject secrets, long now)
+    public WorkflowMachine(WorkflowState workflow, EngineDefaults defaults, long now)
     {
         _wf = workflow;
         _defaults = defaults;
-        _secrets = secrets;
         _now = now;
     }
+
+    /// <summary>Placeholders for SECRET while parameters are resolved (secret values never enter the machine).</summary>
+    private SecretParameters Secrets => _secretParameters ??= new SecretParameters(_defaults.Secrets);
+
+    /// <summary>SECRET where the server evaluates templates (conditions, delays, cache keys): deploy refuses it there,
+    /// and definitions stored before that rule see no secrets, so such a use fails as undefined.</summary>
+    private static JsonObject NoSecrets() => [];
 
     public List<WorkflowEvent> Events { get; } = [];
 
@@ -174,14 +180,27 @@ public sealed class WorkflowMachine
     public List<ActivityState> ClaimReady(string worker, string workerId, IReadOnlyCollection<string>? activityNames, int max)
     {
         var claimed = new List<ActivityState>();
+        var failed = false;
         if (max <= 0 || !IsRunning)
         {
             return claimed;
         }
         bool Ready(ActivityState a) => IsClaimable(a, worker, null);
         foreach (var a in _wf.Activities.Values.Where(a => IsClaimable(a, worker, activityNames) && MadeClaimableHere(a))
-                     .OrderBy(a => a.ReadyAt).Take(max).ToList())
+                     .OrderBy(a => a.ReadyAt).ToList())
         {
+            if (claimed.Count == max)
+            {
+                break;
+            }
+            if (SecretParameters.FindMissing(a.SecretParameters, _defaults.Secrets) is { } missing)
+            {
+                // The server's secrets changed since enqueue (a restart with another environment): fail clearly
+                // rather than hand out a parameter without its value.
+                FailBeforeRun(a, SecretParameters.NotFoundMessage(missing), SecretParameters.NotFoundCode);
+                failed = true;
+                continue;
+            }
             a.Status = ActivityStatus.Running;
             a.LeaseOwner = workerId;
             a.LeaseUntil = _now + Timestamps.FromSeconds(a.LeaseSeconds);
@@ -189,6 +208,10 @@ public sealed class WorkflowMachine
             Touch(a);
             Emit(EventTypes.ActivityStarted, a, new JsonObject { ["worker_id"] = workerId, ["attempt"] = a.Attempt });
             claimed.Add(a);
+        }
+        if (failed)
+        {
+            Advance();
         }
         if (claimed.Count > 0 && !_wf.Activities.Values.Any(Ready))
         {
@@ -517,7 +540,7 @@ public sealed class WorkflowMachine
 
     private bool ConditionsHold(DependencyEdge edge, ActivityState target)
     {
-        var scope = new TemplateScope(_wf, target, _secrets);
+        var scope = new TemplateScope(_wf, target, NoSecrets());
         foreach (var condition in edge.Conditions)
         {
             if (!TemplateEvaluator.IsTruthy(TemplateEvaluator.Resolve(condition, scope)))
@@ -637,11 +660,14 @@ public sealed class WorkflowMachine
             return;
         }
 
-        var scope = new TemplateScope(_wf, state, _secrets);
+        var scope = new TemplateScope(_wf, state, NoSecrets());
         string field = "parameters";
         try
         {
-            state.Parameters = TemplateEvaluator.ResolveTree(activity.Parameters, scope) as JsonObject ?? new JsonObject();
+            var parameters = TemplateEvaluator.ResolveTree(activity.Parameters, new TemplateScope(_wf, state, Secrets.Placeholders))
+                as JsonObject ?? new JsonObject();
+            state.SecretParameters = Secrets.Extract(parameters);
+            state.Parameters = parameters;
             var readyAt = _now;
             if (activity.Settings.Delay is { } delay)
             {
@@ -766,19 +792,19 @@ public sealed class WorkflowMachine
         }
     }
 
-    private void FailBeforeRun(ActivityState state, string message)
+    private void FailBeforeRun(ActivityState state, string message, string code = EngineErrorCodes.TemplateError)
     {
         Emit(EventTypes.ActivityFailed, state, new JsonObject
         {
             ["activity_key"] = state.Key,
-            ["error_code"] = EngineErrorCodes.TemplateError,
+            ["error_code"] = code,
             ["error_message"] = message,
             ["retryable"] = false,
             ["will_retry"] = false,
             ["attempt"] = state.Attempt,
             ["cost_usd"] = "0",
         });
-        Finish(state, ActivityStatus.Failed, EngineErrorCodes.TemplateError, message);
+        Finish(state, ActivityStatus.Failed, code, message);
     }
 
     private void Skip(ActivityState state, string reason)

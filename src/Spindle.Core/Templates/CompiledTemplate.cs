@@ -20,6 +20,12 @@ internal sealed class CompiledTemplate
 
     public string? Error { get; }
 
+    /// <summary>The whole-value expression, or null for a template body (read by <see cref="SecretReferences"/>).</summary>
+    internal Expr? Expression => _expression;
+
+    /// <summary>The template body, or null for a whole-value expression.</summary>
+    internal Node[]? Body => _body;
+
     public static CompiledTemplate Compile(string text)
     {
         try

@@ -29,7 +29,7 @@ public sealed class SigningKey : IDisposable
         else
         {
             rsa.KeySize = 2048;
-            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+            Hosting.DataDirectory.CreatePrivate(Path.GetDirectoryName(Path.GetFullPath(path))!);
             var pem = rsa.ExportPkcs8PrivateKeyPem();
             OwnerOnlyFile.WriteNew(path, pem);
         }

@@ -13,7 +13,7 @@ internal static class PostgresActivityRows
         "workflow_id, activity_key, id, ordinal, worker, activity_name, status, attempt, attempt_base, max_attempts, " +
         "iteration, runs, parameters, delivery, lease_seconds, ready_at, lease_owner, lease_until, outputs, error_code, " +
         "error_message, started_at, claimed_at, completed_at, cost, cancel_requested, signal_data, signal_wait_until, " +
-        "signal_satisfied";
+        "signal_satisfied, secret_parameters";
 
     /// <summary>
     /// All new rows of a workflow in one statement, however many activities it has: one array per column.
@@ -23,10 +23,11 @@ internal static class PostgresActivityRows
         "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::text[], $6::text[], $7::text[], " +
         "$8::integer[], $9::integer[], $10::integer[], $11::integer[], $12::integer[], $13::json[], $14::json[], $15::integer[], " +
         "$16::bigint[], $17::text[], $18::bigint[], $19::json[], $20::text[], $21::text[], $22::bigint[], $23::bigint[], " +
-        "$24::bigint[], $25::numeric[], $26::boolean[], $27::json[], $28::bigint[], $29::boolean[])";
+        "$24::bigint[], $25::numeric[], $26::boolean[], $27::json[], $28::bigint[], $29::boolean[], $30::json[])";
 
     /// <summary>
-    /// Writes back one changed row, but only if its status is still the one this transaction read (<c>$30</c>).
+    /// Writes back one changed row, but only if its status is still the one this transaction read (<c>$30</c>;
+    /// <c>$31</c> is <c>secret_parameters</c>, added later).
     /// Claims change pending rows without the workflow's lock; if one did, the update matches nothing, the statement
     /// raises a serialization failure (migration 5) and the transaction starts over instead of overwriting the claim.
     /// Raising, rather than counting rows afterwards, is what lets the COMMIT travel in the same batch.
@@ -36,7 +37,7 @@ internal static class PostgresActivityRows
         "attempt_base = $9, max_attempts = $10, iteration = $11, runs = $12, parameters = $13, delivery = $14, " +
         "lease_seconds = $15, ready_at = $16, lease_owner = $17, lease_until = $18, outputs = $19, error_code = $20, " +
         "error_message = $21, started_at = $22, claimed_at = $23, completed_at = $24, cost = $25, cancel_requested = $26, " +
-        "signal_data = $27, signal_wait_until = $28, signal_satisfied = $29 " +
+        "signal_data = $27, signal_wait_until = $28, signal_satisfied = $29, secret_parameters = $31 " +
         "WHERE workflow_id = $1 AND activity_key = $2 AND status = $30 RETURNING 1) " +
         "SELECT spindle_require_rows(count(*), 'activity row ' || $1 || '/' || $2) FROM changed";
 
@@ -70,6 +71,7 @@ internal static class PostgresActivityRows
         SignalData = r.IsDBNull(26) ? null : JsonNode.Parse(r.GetString(26)),
         SignalWaitUntil = LongOrNull(r, 27),
         SignalSatisfied = r.GetBoolean(28),
+        SecretParameters = r.IsDBNull(29) ? null : JsonNode.Parse(r.GetString(29))?.AsArray(),
     };
 
     public static NpgsqlBatchCommand Update(ActivityState a, int ordinal, string expectedStatus)
@@ -106,6 +108,7 @@ internal static class PostgresActivityRows
         p.Add(PgParameters.Bigint(a.SignalWaitUntil));
         p.Add(PgParameters.Boolean(a.SignalSatisfied));
         p.Add(PgParameters.Text(expectedStatus));
+        p.Add(PgParameters.Json(a.SecretParameters?.ToJsonString()));
         return command;
     }
 
@@ -142,6 +145,7 @@ internal static class PostgresActivityRows
         p.Add(PgParameters.JsonArray(Column(rows, r => r.State.SignalData?.ToJsonString())));
         p.Add(PgParameters.BigintArray(Column(rows, r => r.State.SignalWaitUntil)));
         p.Add(PgParameters.BooleanArray(Column(rows, r => r.State.SignalSatisfied)));
+        p.Add(PgParameters.JsonArray(Column(rows, r => r.State.SecretParameters?.ToJsonString())));
         return command;
     }
 

@@ -169,6 +169,10 @@ internal static class PostgresMigrations
             END
             $$;
             """),
+        // Which parameter leaves printed secrets and how to rebuild them at hand-out; the values are never stored.
+        (6, """
+            ALTER TABLE activity_runs ADD COLUMN secret_parameters json NULL;
+            """),
     ];
 
     public static int Latest => All[^1].Version;

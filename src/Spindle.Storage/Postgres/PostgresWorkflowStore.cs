@@ -15,7 +15,8 @@ namespace Spindle.Storage.Postgres;
 /// </summary>
 public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
 {
-    private const string ClaimedColumns = "id, workflow_id, activity_key, activity_name, parameters, delivery, signal_data, attempt, iteration, lease_seconds";
+    private const string ClaimedColumns =
+        "id, workflow_id, activity_key, activity_name, parameters, delivery, signal_data, attempt, iteration, lease_seconds, secret_parameters";
 
     /// <summary>
     /// One statement claims up to $4 rows and records their ActivityStarted events. The inner SELECT walks the
@@ -253,7 +254,10 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
                 r.IsDBNull(4) ? new JsonObject() : JsonNode.Parse(r.GetString(4))!.AsObject(),
                 r.IsDBNull(5) ? new JsonObject() : JsonNode.Parse(r.GetString(5))!.AsObject(),
                 r.IsDBNull(6) ? null : JsonNode.Parse(r.GetString(6)),
-                r.GetInt32(7), r.GetInt32(8), r.GetInt32(9)));
+                r.GetInt32(7), r.GetInt32(8), r.GetInt32(9))
+            {
+                SecretParameters = r.IsDBNull(10) ? null : JsonNode.Parse(r.GetString(10))?.AsArray(),
+            });
         }
         return claimed;
     }

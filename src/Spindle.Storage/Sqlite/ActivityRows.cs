@@ -12,7 +12,7 @@ internal static class ActivityRows
         "workflow_id, activity_key, id, ordinal, worker, activity_name, status, attempt, attempt_base, max_attempts, " +
         "iteration, runs, parameters, delivery, lease_seconds, ready_at, lease_owner, lease_until, outputs, error_code, " +
         "error_message, started_at, claimed_at, completed_at, cost, cancel_requested, signal_data, signal_wait_until, " +
-        "signal_satisfied";
+        "signal_satisfied, secret_parameters";
 
     public static ActivityState Read(DbDataReader r) => new()
     {
@@ -44,6 +44,7 @@ internal static class ActivityRows
         SignalData = r.IsDBNull(26) ? null : JsonNode.Parse(r.GetString(26)),
         SignalWaitUntil = LongOrNull(r, 27),
         SignalSatisfied = r.GetInt64(28) != 0,
+        SecretParameters = r.IsDBNull(29) ? null : JsonNode.Parse(r.GetString(29))?.AsArray(),
     };
 
     public static void Bind(DbCommand cmd, ActivityState a, int ordinal)
@@ -77,6 +78,7 @@ internal static class ActivityRows
         Set(cmd, "$signal_data", a.SignalData?.ToJsonString());
         Set(cmd, "$signal_wait_until", a.SignalWaitUntil);
         Set(cmd, "$signal_satisfied", a.SignalSatisfied ? 1 : 0);
+        Set(cmd, "$secret_parameters", a.SecretParameters?.ToJsonString());
     }
 
     public static string InsertSql =>

@@ -10,6 +10,7 @@ public sealed class SqliteClientStore : IClientStore
 
     public SqliteClientStore(string databasePath)
     {
+        PrivateDatabaseFile.Ensure(databasePath);
         _connectionString = new SqliteConnectionStringBuilder { DataSource = databasePath, Pooling = true, DefaultTimeout = 30 }.ToString();
     }
 

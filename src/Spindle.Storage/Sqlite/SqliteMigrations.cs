@@ -137,6 +137,10 @@ internal static class SqliteMigrations
                 PRIMARY KEY (workflow_id, activity_key, filename)
             );
             """),
+        // Which parameter leaves printed secrets and how to rebuild them at hand-out; the values are never stored.
+        (5, """
+            ALTER TABLE activity_runs ADD COLUMN secret_parameters TEXT NULL;
+            """),
     ];
 
     public static int Latest => All[^1].Version;

@@ -22,6 +22,7 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
     public SqliteWorkflowStore(string databasePath, EngineDefaults defaults, IStoreNotifier? notifier = null)
         : base(defaults, notifier)
     {
+        PrivateDatabaseFile.Ensure(databasePath);
         _connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = databasePath,
@@ -203,7 +204,8 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
                 "UPDATE activity_runs SET status = 'running', lease_owner = $owner, lease_until = $now + lease_seconds * 1000000, claimed_at = $now " +
                 "WHERE id IN (SELECT id FROM activity_runs WHERE worker = $worker AND status = 'pending' AND ready_at <= $now" + filter +
                 " ORDER BY ready_at LIMIT $limit) " +
-                "RETURNING id, workflow_id, activity_key, activity_name, parameters, delivery, signal_data, attempt, iteration, lease_seconds");
+                "RETURNING id, workflow_id, activity_key, activity_name, parameters, delivery, signal_data, attempt, iteration, lease_seconds, " +
+                "secret_parameters");
             ActivityRows.Set(cmd, "$owner", command.WorkerId);
             ActivityRows.Set(cmd, "$now", now);
             ActivityRows.Set(cmd, "$worker", command.Worker);
@@ -225,7 +227,10 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
                         r.IsDBNull(4) ? new JsonObject() : JsonNode.Parse(r.GetString(4))!.AsObject(),
                         r.IsDBNull(5) ? new JsonObject() : JsonNode.Parse(r.GetString(5))!.AsObject(),
                         r.IsDBNull(6) ? null : JsonNode.Parse(r.GetString(6)),
-                        r.GetInt32(7), r.GetInt32(8), r.GetInt32(9)));
+                        r.GetInt32(7), r.GetInt32(8), r.GetInt32(9))
+                    {
+                        SecretParameters = r.IsDBNull(10) ? null : JsonNode.Parse(r.GetString(10))?.AsArray(),
+                    });
                 }
             }
             foreach (var c in claimed)

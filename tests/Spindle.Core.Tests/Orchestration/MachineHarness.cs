@@ -9,11 +9,11 @@ namespace Spindle.Core.Tests.Orchestration;
 /// <summary>Drives <see cref="WorkflowMachine"/> the way the store does, one transition at a time, without a database.</summary>
 internal sealed class MachineHarness
 {
-    private readonly EngineDefaults _defaults = new();
     private long _now = Timestamps.Now();
 
-    public MachineHarness(string yaml, JsonObject? input = null)
+    public MachineHarness(string yaml, JsonObject? input = null, EngineDefaults? defaults = null)
     {
+        Defaults = defaults ?? new EngineDefaults();
         var parsed = DefinitionParser.Parse(yaml);
         Assert.True(parsed.IsValid, string.Join("; ", parsed.FieldErrors.Select(e => $"{e.Key}: {string.Join(", ", e.Value)}")));
         Workflow = new WorkflowState
@@ -30,6 +30,9 @@ internal sealed class MachineHarness
     }
 
     public WorkflowState Workflow { get; }
+
+    /// <summary>The server settings the next step runs with (a restart may change its secrets).</summary>
+    public EngineDefaults Defaults { get; set; }
 
     public List<WorkflowEvent> Events { get; }
 
@@ -67,7 +70,7 @@ internal sealed class MachineHarness
 
     public void Step(Action<WorkflowMachine> action)
     {
-        var machine = new WorkflowMachine(Workflow, _defaults, new JsonObject(), _now);
+        var machine = new WorkflowMachine(Workflow, Defaults, _now);
         action(machine);
         Events.AddRange(machine.Events);
         CostLines.AddRange(machine.CostLines);
