@@ -107,6 +107,13 @@ internal static partial class Filters
     private static IEnumerable<KeyValuePair<object, object?>> Entries(object? value, string filter) =>
         Values.Entries(value) ?? throw TemplateErrors.Runtime($"{filter}: expected a map, not {Values.TypeName(value)}");
 
+    /// <summary>A sort compares about n·log2(n) pairs; paid for before sorting (Iterate pays the n visits).</summary>
+    private static void ChargeSort(object? value)
+    {
+        var count = value is List<object?> list ? list.Count : Values.IsSequence(value) || Values.IsMap(value) ? Values.Length(value) : 0;
+        if (count > 1) TemplateBudget.Current.Steps(TemplateBudget.Times(count, (long)Math.Ceiling(Math.Log2(count))));
+    }
+
     private static object? IgnoreCase(object? value) => value is string s ? s.ToLowerInvariant() : value;
 
     /// <summary>Jinja's attribute getter: "a.b.0" walks keys (digits index lists); a missing step is undefined,

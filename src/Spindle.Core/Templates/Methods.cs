@@ -30,7 +30,14 @@ internal static class Methods
         _ => NotFound.Value,
     };
 
-    private static object? CallString(string s, string method, Arguments args) => method switch
+    private static object? CallString(string s, string method, Arguments args)
+    {
+        // Every string method scans or copies the string.
+        TemplateBudget.Current.Text(s.Length);
+        return CallStringMethod(s, method, args);
+    }
+
+    private static object? CallStringMethod(string s, string method, Arguments args) => method switch
     {
         "upper" => s.ToUpperInvariant(),
         "lower" => s.ToLowerInvariant(),
@@ -44,7 +51,7 @@ internal static class Methods
         "startswith" => Affixes(args.Get(0, "prefix")).Any(prefix => s.StartsWith(prefix, StringComparison.Ordinal)),
         "endswith" => Affixes(args.Get(0, "suffix")).Any(suffix => s.EndsWith(suffix, StringComparison.Ordinal)),
         "replace" => PyString.Replace(s, Printer.ToStr(args.Get(0, "old")), Printer.ToStr(args.Get(1, "new")), args.Get(2, "count") is long count ? count : -1),
-        "join" => string.Join(s, Values.Iterate(args.Get(0, "iterable")).Select(Printer.ToStr)),
+        "join" => Filters.JoinText(s, Values.Iterate(args.Get(0, "iterable"))),
         _ => NotFound.Value,
     };
 

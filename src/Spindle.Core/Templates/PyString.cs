@@ -8,6 +8,7 @@ internal static class PyString
 {
     public static long Length(string s)
     {
+        TemplateBudget.Current.Text(s.Length);
         var length = s.Length;
         foreach (var c in s)
         {
@@ -16,8 +17,10 @@ internal static class PyString
         return length;
     }
 
+    /// <summary>One string per character: a step each, as that is an allocation each.</summary>
     public static List<object?> Characters(string s)
     {
+        TemplateBudget.Current.Steps(s.Length);
         var chars = new List<object?>(s.Length);
         for (var i = 0; i < s.Length; i++)
         {
@@ -67,10 +70,12 @@ internal static class PyString
                 while (i < s.Length && !char.IsWhiteSpace(s[i])) i++;
                 parts.Add(s[start..i]);
             }
+            TemplateBudget.Current.Steps(parts.Count);
             return parts;
         }
 
         if (separator.Length == 0) throw TemplateErrors.Runtime("split: empty separator");
+        TemplateBudget.Current.Search(s.Length, separator.Length);
         var from = 0;
         while (maxSplit < 0 || parts.Count < maxSplit)
         {
@@ -80,6 +85,7 @@ internal static class PyString
             from = at + separator.Length;
         }
         parts.Add(s[from..]);
+        TemplateBudget.Current.Steps(parts.Count);
         return parts;
     }
 
@@ -97,6 +103,7 @@ internal static class PyString
             start = i + 1;
         }
         if (start < s.Length) lines.Add(s[start..]);
+        TemplateBudget.Current.Steps(lines.Count);
         return lines;
     }
 
@@ -104,6 +111,7 @@ internal static class PyString
     /// inserts between characters.</summary>
     public static string Replace(string s, string old, string replacement, long count)
     {
+        CheckReplacedSize(s, old, replacement, count);
         if (count < 0 && old.Length > 0) return s.Replace(old, replacement, StringComparison.Ordinal);
         var sb = new StringBuilder();
         var done = 0L;
@@ -131,6 +139,31 @@ internal static class PyString
             done++;
         }
         return sb.Append(s, from, s.Length - from).ToString();
+    }
+
+    // Counts the replacements first so that a short string cannot grow past the size limit ('ab'|replace('', big)).
+    private static void CheckReplacedSize(string s, string old, string replacement, long count)
+    {
+        var budget = TemplateBudget.Current;
+        long occurrences;
+        if (old.Length == 0)
+        {
+            var slots = PyString.Length(s) + 1;
+            occurrences = count < 0 ? slots : Math.Min(count, slots);
+        }
+        else
+        {
+            budget.Search(s.Length, old.Length);
+            occurrences = 0;
+            var from = 0;
+            int at;
+            while ((count < 0 || occurrences < count) && (at = s.IndexOf(old, from, StringComparison.Ordinal)) >= 0)
+            {
+                occurrences++;
+                from = at + old.Length;
+            }
+        }
+        budget.NewString(s.Length - (occurrences * old.Length) + TemplateBudget.Times(occurrences, replacement.Length));
     }
 
     /// <summary>Jinja's <c>title</c>: a word starts after whitespace or one of <c>-([{&lt;</c>.</summary>

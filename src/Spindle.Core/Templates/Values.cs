@@ -77,6 +77,7 @@ internal static class Values
 
     private static JsonArray ToArray(List<object?> list, int depth)
     {
+        TemplateBudget.Current.Steps(list.Count);
         var array = new JsonArray();
         foreach (var item in list) array.Add(ToNode(item, depth + 1));
         return array;
@@ -85,6 +86,7 @@ internal static class Values
     private static JsonObject ToObject<TKey>(OrderedDictionary<TKey, object?> map, int depth)
         where TKey : notnull
     {
+        TemplateBudget.Current.Steps(map.Count);
         var obj = new JsonObject();
         foreach (var (key, item) in map) obj[key as string ?? Printer.ToStr(key)] = ToNode(item, depth + 1);
         return obj;
@@ -131,24 +133,29 @@ internal static class Values
     public static bool IsMap(object? value) => value is Map or JsonObject;
 
     /// <summary>The items a for loop or a collection filter sees: list items, string characters, map keys.
-    /// The returned list may be shared and must not be modified.</summary>
+    /// The returned list may be shared and must not be modified. Each item is charged as a step: every caller
+    /// goes on to visit or copy the items.</summary>
     public static IReadOnlyList<object?> Iterate(object? value)
     {
         switch (value)
         {
             case List<object?> list:
+                TemplateBudget.Current.Steps(list.Count);
                 return list;
             case JsonArray array:
+                TemplateBudget.Current.Steps(array.Count);
                 var items = new List<object?>(array.Count);
                 foreach (var node in array) items.Add(FromNode(node));
                 return items;
             case string s:
                 return PyString.Characters(s);
             case JsonObject obj:
+                TemplateBudget.Current.Steps(obj.Count);
                 var keys = new List<object?>(obj.Count);
                 foreach (var pair in obj) keys.Add(pair.Key);
                 return keys;
             case Map map:
+                TemplateBudget.Current.Steps(map.Count);
                 return [.. map.Keys];
             case GroupTuple group:
                 return group.AsList();
@@ -160,7 +167,20 @@ internal static class Values
     }
 
     /// <summary>The key/value pairs of a map value; null when it is not a map.</summary>
-    public static IEnumerable<KeyValuePair<object, object?>>? Entries(object? value) => value switch
+    public static IEnumerable<KeyValuePair<object, object?>>? Entries(object? value)
+    {
+        var count = value switch
+        {
+            Map map => map.Count,
+            JsonObject obj => obj.Count,
+            Namespace ns => ns.Attributes.Count,
+            _ => 0,
+        };
+        TemplateBudget.Current.Steps(count);
+        return EntriesOf(value);
+    }
+
+    private static IEnumerable<KeyValuePair<object, object?>>? EntriesOf(object? value) => value switch
     {
         Map map => map,
         JsonObject obj => obj.Select(pair => new KeyValuePair<object, object?>(pair.Key, FromNode(pair.Value))),
