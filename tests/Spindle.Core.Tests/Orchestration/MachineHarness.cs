@@ -9,11 +9,12 @@ namespace Spindle.Core.Tests.Orchestration;
 /// <summary>Drives <see cref="WorkflowMachine"/> the way the store does, one transition at a time, without a database.</summary>
 internal sealed class MachineHarness
 {
-    private readonly EngineDefaults _defaults = new();
+    private readonly EngineDefaults _defaults;
     private long _now = Timestamps.Now();
 
-    public MachineHarness(string yaml, JsonObject? input = null)
+    public MachineHarness(string yaml, JsonObject? input = null, EngineDefaults? defaults = null)
     {
+        _defaults = defaults ?? new EngineDefaults();
         var parsed = DefinitionParser.Parse(yaml);
         Assert.True(parsed.IsValid, string.Join("; ", parsed.FieldErrors.Select(e => $"{e.Key}: {string.Join(", ", e.Value)}")));
         Workflow = new WorkflowState
