@@ -6,6 +6,14 @@ namespace Spindle.Core.Templates;
 /// surrogate pair is one character here.</summary>
 internal static class PyString
 {
+    /// <summary>True when every character is one char (no surrogate pairs), so indexes into the string are
+    /// Python's. The scan is vectorised, and paid for as text.</summary>
+    public static bool IsSimple(string s)
+    {
+        TemplateBudget.Current.Text(s.Length);
+        return s.AsSpan().IndexOfAnyInRange('\uD800', '\uDFFF') < 0;
+    }
+
     public static long Length(string s)
     {
         TemplateBudget.Current.Text(s.Length);

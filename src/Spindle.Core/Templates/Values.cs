@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Map = System.Collections.Generic.OrderedDictionary<object, object?>;
@@ -25,7 +26,12 @@ internal static class Values
 
     private static object? FromJsonValue(JsonValue value)
     {
-        if (value.TryGetValue<JsonElement>(out var element)) return FromElement(element);
+        if (value.TryGetValue<JsonElement>(out var element))
+        {
+            // Reading a string out of parsed JSON copies it, each time it is looked up.
+            if (element.ValueKind == JsonValueKind.String) TemplateBudget.Current.Text(JsonMarshal.GetRawUtf8Value(element).Length);
+            return FromElement(element);
+        }
         if (value.TryGetValue<string>(out var s)) return s;
         if (value.TryGetValue<bool>(out var b)) return b;
         if (value.TryGetValue<long>(out var l)) return l;
@@ -64,8 +70,9 @@ internal static class Values
             long l => JsonNode.Parse(l.ToString(CultureInfo.InvariantCulture)),
             double d when double.IsFinite(d) => JsonNode.Parse(Printer.FormatFloat(d)),
             double => throw TemplateErrors.Runtime($"the number {Printer.FormatFloat((double)value)} cannot be represented in JSON"),
-            string s => JsonValue.Create(s),
-            JsonNode node => node.DeepClone(),
+            // The same string may sit in a result many times; each is written out when the result is stored.
+            string s => JsonValue.Create(Charged(s)),
+            JsonNode node => ChargedClone(node, depth),
             List<object?> list => ToArray(list, depth),
             Map map => ToObject(map, depth),
             Namespace ns => ToObject(ns.Attributes, depth),
@@ -73,6 +80,48 @@ internal static class Values
             Undefined u => throw u.ToException(),
             _ => throw TemplateErrors.Runtime($"a {TypeName(value)} value cannot be converted to JSON"),
         };
+    }
+
+    /// <summary>A copy of scope JSON in a result. The same large output may sit in a list many times
+    /// (<c>[outputs.big] * 1000</c>), so each copy is paid for: a step per item and the text of its strings.</summary>
+    private static string Charged(string s)
+    {
+        TemplateBudget.Current.Text(s.Length);
+        return s;
+    }
+
+    private static JsonNode ChargedClone(JsonNode node, int depth)
+    {
+        ChargeCopy(node, depth, TemplateBudget.Current);
+        return node.DeepClone();
+    }
+
+    private static void ChargeCopy(JsonNode node, int depth, TemplateBudget budget)
+    {
+        Printer.CheckDepth(depth);
+        switch (node)
+        {
+            case JsonObject obj:
+                budget.Steps(obj.Count);
+                foreach (var (_, child) in obj)
+                {
+                    if (child != null) ChargeCopy(child, depth + 1, budget);
+                }
+                break;
+            case JsonArray array:
+                budget.Steps(array.Count);
+                foreach (var child in array)
+                {
+                    if (child != null) ChargeCopy(child, depth + 1, budget);
+                }
+                break;
+            case JsonValue value when value.TryGetValue<JsonElement>(out var element):
+                budget.Text(JsonMarshal.GetRawUtf8Value(element).Length);
+                break;
+            case JsonValue value when value.TryGetValue<string>(out var s):
+                budget.Text(s.Length);
+                break;
+        }
     }
 
     private static JsonArray ToArray(List<object?> list, int depth)
@@ -241,6 +290,10 @@ internal static class Values
                 case GroupTuple group when Normalize(ref index, 2):
                     value = index == 0 ? group.Grouper : group.Items;
                     return true;
+                case string s when PyString.IsSimple(s):
+                    if (!Normalize(ref index, s.Length)) return false;
+                    value = s[(int)index].ToString();
+                    return true;
                 case string s:
                     var chars = PyString.Characters(s);
                     if (!Normalize(ref index, chars.Count)) return false;
@@ -269,9 +322,21 @@ internal static class Values
         value = null;
         if (target is string s)
         {
+            if (PyString.IsSimple(s))
+            {
+                // One char per character: slice the string itself instead of a list of one-char strings.
+                var picked = SliceIndexes(s.Length, start, stop, step);
+                if (SliceBound(step) is null or 1)
+                {
+                    var first = picked.FirstOrDefault(-1);
+                    value = first < 0 ? "" : s.Substring(first, picked.Count());
+                    return true;
+                }
+                value = new string([.. picked.Select(i => s[i])]);
+                return true;
+            }
             var chars = PyString.Characters(s);
-            var picked = SliceIndexes(chars.Count, start, stop, step);
-            value = string.Concat(picked.Select(i => (string)chars[i]!));
+            value = string.Concat(SliceIndexes(chars.Count, start, stop, step).Select(i => (string)chars[i]!));
             return true;
         }
         if (!IsSequence(target)) return false;

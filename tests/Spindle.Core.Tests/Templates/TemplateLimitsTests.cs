@@ -11,6 +11,12 @@ public sealed class TemplateLimitsTests
     private static readonly Dictionary<string, JsonNode?> Scope = new()
     {
         ["INPUT"] = JsonNode.Parse("""{"items": [1, 2, 3], "name": "World", "n": 1000000000}"""),
+        // As an upstream output arrives: parsed JSON.
+        ["BIG"] = JsonNode.Parse(new JsonObject
+        {
+            ["text"] = new string('t', 500_000) + "END",
+            ["rows"] = new JsonArray([.. Enumerable.Range(0, 10_000).Select(i => (JsonNode?)new JsonObject { ["id"] = i, ["name"] = $"row {i}" })]),
+        }.ToJsonString()),
     };
 
     private static JsonNode? Resolve(string text) => TemplateEvaluator.Resolve(text, Scope);
@@ -77,6 +83,35 @@ public sealed class TemplateLimitsTests
         var error = Breach(template);
         Assert.Contains("steps", error.Message, StringComparison.Ordinal);
         Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 50_000_000);
+    }
+
+    [Theory]
+    [InlineData("{{ [BIG.rows] * 1000 }}")]
+    [InlineData("{{ [BIG.text] * 1000 }}")]
+    [InlineData("{% for i in range(20000) %}{% set x = BIG.text %}{% endfor %}")]
+    [InlineData("{% for i in range(20000) %}{{ 'x' if 'END' in BIG.text }}{% endfor %}")]
+    [InlineData("{% for i in range(20000) %}{% if BIG.text == BIG.text %}{% endif %}{% endfor %}")]
+    public void Resolve_RepeatedlyCopyingLargeScopeValues_IsPaidFor(string template)
+    {
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        Assert.Contains("steps", Breach(template).Message, StringComparison.Ordinal);
+        // Bounded by the budget, not by the repetitions asked for (GBs without it).
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 200_000_000);
+    }
+
+    [Theory]
+    [InlineData("{{ BIG.text[:5] }}", "ttttt")]
+    [InlineData("{{ BIG.text[-3:] }}", "END")]
+    [InlineData("{{ BIG.text[-1] }}", "D")]
+    [InlineData("{{ BIG.text[-5::2] }}", "tED")]
+    [InlineData("{{ BIG.text | length }}", "500003")]
+    [InlineData("{{ BIG.rows | length }}", "10000")]
+    [InlineData("{{ BIG.rows[9999].name }}", "row 9999")]
+    [InlineData("{{ (BIG.rows | selectattr('id', 'lt', 3) | map(attribute='name') | list) }}", "[\"row 0\",\"row 1\",\"row 2\"]")]
+    [InlineData("{{ '😀ab😀'[1:3] }}", "ab")]
+    public void Resolve_ReadingLargeScopeValues_StaysWithinDefaultLimits(string template, string expected)
+    {
+        Assert.Equal(expected, Printed(Resolve(template)));
     }
 
     [Fact]
