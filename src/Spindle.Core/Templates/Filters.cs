@@ -41,10 +41,10 @@ internal static partial class Filters
         new("values", [], (v, _) => Entries(v, "values").Select(pair => pair.Value).ToList()),
         new("contains", ["substring"], Contains),
 
-        new("lower", [], (v, _) => Printer.ToStr(v).ToLowerInvariant()),
-        new("upper", [], (v, _) => Printer.ToStr(v).ToUpperInvariant()),
-        new("title", [], (v, _) => PyString.Title(Printer.ToStr(v))),
-        new("capitalize", [], (v, _) => PyString.Capitalize(Printer.ToStr(v))),
+        new("lower", [], (v, _) => Made(Printer.ToStr(v).ToLowerInvariant())),
+        new("upper", [], (v, _) => Made(Printer.ToStr(v).ToUpperInvariant())),
+        new("title", [], (v, _) => Made(PyString.Title(Printer.ToStr(v)))),
+        new("capitalize", [], (v, _) => Made(PyString.Capitalize(Printer.ToStr(v)))),
         new("trim", ["chars"], (v, a) => PyString.Strip(Printer.ToStr(v), OptionalString(a.Get(0, "chars"), "trim"))),
         new("replace", ["old", "new", "count"], Replace),
         new("split", ["sep", "maxsplit"], Split),
@@ -90,6 +90,14 @@ internal static partial class Filters
     {
         var indent = args.Get(0, "indent");
         return Printer.ToJson(value, indent == null ? null : (int)Integer(indent, "tojson", "indent"));
+    }
+
+    /// <summary>Pays for a string made character by character from one of the same length (already paid to read,
+    /// so its size was bounded before it was made).</summary>
+    internal static string Made(string s)
+    {
+        TemplateBudget.Current.NewString(s.Length);
+        return s;
     }
 
     private static long Integer(object? value, string filter, string parameter) =>

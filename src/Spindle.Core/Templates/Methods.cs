@@ -39,10 +39,10 @@ internal static class Methods
 
     private static object? CallStringMethod(string s, string method, Arguments args) => method switch
     {
-        "upper" => s.ToUpperInvariant(),
-        "lower" => s.ToLowerInvariant(),
-        "title" => PyString.Title(s),
-        "capitalize" => PyString.Capitalize(s),
+        "upper" => Filters.Made(s.ToUpperInvariant()),
+        "lower" => Filters.Made(s.ToLowerInvariant()),
+        "title" => Filters.Made(PyString.Title(s)),
+        "capitalize" => Filters.Made(PyString.Capitalize(s)),
         "strip" => PyString.Strip(s, OptionalString(args.Get(0, "chars"))),
         "lstrip" => PyString.Strip(s, OptionalString(args.Get(0, "chars")), end: false),
         "rstrip" => PyString.Strip(s, OptionalString(args.Get(0, "chars")), start: false),

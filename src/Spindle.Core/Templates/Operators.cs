@@ -1,5 +1,3 @@
-using System.Text;
-
 namespace Spindle.Core.Templates;
 
 /// <summary>Arithmetic, comparison and membership with Python semantics: <c>/</c> always gives a float,
@@ -60,7 +58,7 @@ internal static class Operators
         if (value is string s)
         {
             budget.NewString(TemplateBudget.Times(s.Length, count));
-            return s.Length == 0 || count == 0 ? "" : new StringBuilder(s.Length * count).Insert(0, s, count).ToString();
+            return RepeatString(s, count);
         }
         if (Values.IsSequence(value))
         {
@@ -71,6 +69,24 @@ internal static class Operators
             return repeated;
         }
         throw TemplateErrors.Runtime($"unsupported operand types for *: {Values.TypeName(value)} and integer");
+    }
+
+    // Copies in doubling blocks: a million one-character pieces would cost a million appends.
+    private static string RepeatString(string s, int count)
+    {
+        if (s.Length == 0 || count == 0) return "";
+        if (s.Length == 1) return new string(s[0], count);
+        return string.Create(s.Length * count, s, static (span, text) =>
+        {
+            text.AsSpan().CopyTo(span);
+            var filled = text.Length;
+            while (filled < span.Length)
+            {
+                var block = Math.Min(filled, span.Length - filled);
+                span[..block].CopyTo(span[filled..]);
+                filled += block;
+            }
+        });
     }
 
     private static object IntegerArithmetic(BinaryOperator op, long a, long b)

@@ -12,6 +12,9 @@ internal static class Printer
     // Only a namespace that contains itself gets this deep; it must fail instead of overflowing the stack.
     private const int MaxDepth = 512;
 
+    // Printing a list or map costs a few steps beyond its items: it walks a container and its entries.
+    private const int ContainerSteps = 4;
+
     /// <summary>The value as text. Reading a string is charged to the current budget: every caller goes on to
     /// scan or copy it.</summary>
     public static string ToStr(object? value)
@@ -48,6 +51,7 @@ internal static class Printer
 
         if (Values.Entries(value) is { } entries)
         {
+            TemplateBudget.Current.Steps(ContainerSteps);
             sb.Append('{');
             var first = true;
             foreach (var (key, item) in entries)
@@ -65,6 +69,7 @@ internal static class Printer
         sb.Append('[');
         var items = Values.Iterate(value);
         var budget = TemplateBudget.Current;
+        budget.Steps(ContainerSteps);
         for (var i = 0; i < items.Count; i++)
         {
             if (i > 0) sb.Append(", ");
@@ -154,6 +159,7 @@ internal static class Printer
     private static void AppendJsonContainer<T>(StringBuilder sb, char open, char close, IEnumerable<T> items, int? indent, int depth, Action<T, int> appendItem)
     {
         var budget = TemplateBudget.Current;
+        budget.Steps(ContainerSteps);
         sb.Append(open);
         var any = false;
         foreach (var item in items)

@@ -59,8 +59,10 @@ internal static class PyString
 
     /// <summary><c>str.split(sep, maxsplit)</c>: without a separator, runs of whitespace split and empty parts
     /// are dropped.</summary>
+    /// <summary>Each part is a step, paid as it is made.</summary>
     public static List<object?> Split(string s, string? separator, long maxSplit)
     {
+        var budget = TemplateBudget.Current;
         var parts = new List<object?>();
         if (separator == null)
         {
@@ -76,42 +78,43 @@ internal static class PyString
                 }
                 var start = i;
                 while (i < s.Length && !char.IsWhiteSpace(s[i])) i++;
+                budget.Step();
                 parts.Add(s[start..i]);
             }
-            TemplateBudget.Current.Steps(parts.Count);
             return parts;
         }
 
         if (separator.Length == 0) throw TemplateErrors.Runtime("split: empty separator");
-        TemplateBudget.Current.Search(s.Length, separator.Length);
+        budget.Search(s.Length, separator.Length);
         var from = 0;
         while (maxSplit < 0 || parts.Count < maxSplit)
         {
             var at = s.IndexOf(separator, from, StringComparison.Ordinal);
             if (at < 0) break;
+            budget.Step();
             parts.Add(s[from..at]);
             from = at + separator.Length;
         }
         parts.Add(s[from..]);
-        TemplateBudget.Current.Steps(parts.Count);
         return parts;
     }
 
     /// <summary><c>str.splitlines()</c>: every line break Python knows, no trailing empty line.</summary>
     public static List<object?> SplitLines(string s)
     {
+        var budget = TemplateBudget.Current;
         var lines = new List<object?>();
         var start = 0;
         for (var i = 0; i < s.Length; i++)
         {
             var c = s[i];
             if (c is not ('\n' or '\r' or '\v' or '\f' or '\x1c' or '\x1d' or '\x1e' or '\x85' or '\u2028' or '\u2029')) continue;
+            budget.Step();
             lines.Add(s[start..i]);
             if (c == '\r' && i + 1 < s.Length && s[i + 1] == '\n') i++;
             start = i + 1;
         }
         if (start < s.Length) lines.Add(s[start..]);
-        TemplateBudget.Current.Steps(lines.Count);
         return lines;
     }
 

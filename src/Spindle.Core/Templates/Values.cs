@@ -90,6 +90,8 @@ internal static class Values
         return s;
     }
 
+    private const int ContainerSteps = 4;
+
     private static JsonNode ChargedClone(JsonNode node, int depth)
     {
         ChargeCopy(node, depth, TemplateBudget.Current);
@@ -101,15 +103,16 @@ internal static class Values
         Printer.CheckDepth(depth);
         switch (node)
         {
+            // A container costs a few steps more than its items: copying it allocates its own storage.
             case JsonObject obj:
-                budget.Steps(obj.Count);
+                budget.Steps(ContainerSteps + obj.Count);
                 foreach (var (_, child) in obj)
                 {
                     if (child != null) ChargeCopy(child, depth + 1, budget);
                 }
                 break;
             case JsonArray array:
-                budget.Steps(array.Count);
+                budget.Steps(ContainerSteps + array.Count);
                 foreach (var child in array)
                 {
                     if (child != null) ChargeCopy(child, depth + 1, budget);

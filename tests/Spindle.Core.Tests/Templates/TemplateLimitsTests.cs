@@ -76,6 +76,8 @@ public sealed class TemplateLimitsTests
     [InlineData("{% set ns = namespace(items=[]) %}{% for i in range(5000) %}{% set ns.items = ns.items + [i] %}{% endfor %}")]
     [InlineData("{{ [1] | batch(1000000000, 'fill') }}")]
     [InlineData("{{ [1] | slice(1000000000) }}")]
+    [InlineData("{{ ('a,' * 500000).split(',') | length }}")]
+    [InlineData("{% for i in range(1000) %}{{ ('x' * 1000000) | upper | length }}{% endfor %}")]
     [InlineData("{% set ns = namespace(s='') %}{% for i in range(5000) %}{% set ns.s = ns.s ~ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' %}{% endfor %}")]
     public void Resolve_ListOrCopyGrowthBeyondStepLimit_Throws(string template)
     {
@@ -221,6 +223,9 @@ public sealed class TemplateLimitsTests
     [InlineData("{{ 'Hello ' ~ INPUT.name ~ '!' }}", "Hello World!")]
     [InlineData("{% for i in range(100) %}{% for j in range(100) %}{% endfor %}{% endfor %}done", "done")]
     [InlineData("{{ ('x' * 1048576) | length }}", "1048576")]
+    [InlineData("{{ 'abc' * 3 }}|{{ 'ab' * 0 }}|{{ 'ab' * -2 }}|{{ '' * 9 }}|{{ [1, 2] * 2 }}", "abcabcabc||||[1, 2, 1, 2]")]
+    [InlineData("{{ ('ab' * 5000) | upper | length }}", "10000")]
+    [InlineData("{{ ('a,' * 1000).split(',') | length }}", "1001")]
     public void Resolve_TypicalTemplates_AreWithinDefaultLimits(string template, string expected)
     {
         Assert.Equal(expected, Printed(Resolve(template)));
