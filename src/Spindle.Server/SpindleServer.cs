@@ -41,9 +41,13 @@ public static partial class SpindleServer
         {
             return $"--worker-concurrency {options.StdWorkerConcurrency} is out of range (1-1000)";
         }
-        if (options.TemplateMaxSteps < 1 || options.TemplateMaxOutputSize < 1)
+        if (options.TemplateMaxSteps < 1)
         {
-            return $"--template-max-steps {options.TemplateMaxSteps} and --template-max-size {options.TemplateMaxOutputSize} must be at least 1";
+            return $"--template-max-steps {options.TemplateMaxSteps} must be at least 1";
+        }
+        if (options.TemplateMaxOutputSize < 1)
+        {
+            return $"--template-max-size {options.TemplateMaxOutputSize} must be at least 1";
         }
         return null;
     }
