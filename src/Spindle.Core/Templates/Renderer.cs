@@ -10,6 +10,8 @@ internal static class Renderer
     {
         var output = new StringBuilder();
         RenderBody(body, context, output);
+        // Strings are checked before they are appended; short numbers and words only here, at most a few steps' worth.
+        context.Budget.CheckSize(output.Length);
         return output.ToString();
     }
 

@@ -82,16 +82,18 @@ internal static class Values
         };
     }
 
-    /// <summary>A copy of scope JSON in a result. The same large output may sit in a list many times
-    /// (<c>[outputs.big] * 1000</c>), so each copy is paid for: a step per item and the text of its strings.</summary>
+    // A container costs a few steps more than its items: copying it allocates its own storage.
+    private const int ContainerSteps = 4;
+
     private static string Charged(string s)
     {
         TemplateBudget.Current.Text(s.Length);
         return s;
     }
 
-    private const int ContainerSteps = 4;
-
+    /// <summary>A copy of scope JSON in a result. The same large output may sit in a list many times
+    /// (<c>[outputs.big] * 1000</c>), so each copy is paid for: steps per container and item, and the text of its
+    /// strings.</summary>
     private static JsonNode ChargedClone(JsonNode node, int depth)
     {
         ChargeCopy(node, depth, TemplateBudget.Current);
@@ -103,7 +105,6 @@ internal static class Values
         Printer.CheckDepth(depth);
         switch (node)
         {
-            // A container costs a few steps more than its items: copying it allocates its own storage.
             case JsonObject obj:
                 budget.Steps(ContainerSteps + obj.Count);
                 foreach (var (_, child) in obj)

@@ -93,6 +93,8 @@ public sealed class TemplateLimitsTests
     [InlineData("{% for i in range(20000) %}{% set x = BIG.text %}{% endfor %}")]
     [InlineData("{% for i in range(20000) %}{{ 'x' if 'END' in BIG.text }}{% endfor %}")]
     [InlineData("{% for i in range(20000) %}{% if BIG.text == BIG.text %}{% endif %}{% endfor %}")]
+    [InlineData("{% set t = BIG.text %}{% set d = {'a': 1} %}{% for i in range(2000) %}{{ d.get(t, 0) }}{% endfor %}")]
+    [InlineData("{% set t = BIG.text %}{{ ([t] * 2000) | unique | list | length }}")]
     public void Resolve_RepeatedlyCopyingLargeScopeValues_IsPaidFor(string template)
     {
         var before = GC.GetAllocatedBytesForCurrentThread();
