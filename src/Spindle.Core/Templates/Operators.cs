@@ -240,7 +240,7 @@ internal static class Operators
                     ? SearchedFor(s, sub).Contains(sub, StringComparison.Ordinal)
                     : throw TemplateErrors.Runtime($"'in <string>' requires a string on the left, not {Values.TypeName(item)}");
             case System.Text.Json.Nodes.JsonObject obj:
-                return item is string key && obj.ContainsKey(key);
+                return item is string key && obj.ContainsKey(Hashed(key));
             case OrderedDictionary<object, object?> map:
                 return item != null && map.ContainsKey(item);
         }
@@ -250,6 +250,13 @@ internal static class Operators
             if (AreEqual(element, item)) return true;
         }
         return false;
+    }
+
+    // A key is hashed or compared in full.
+    private static string Hashed(string key)
+    {
+        TemplateBudget.Current.Text(key.Length);
+        return key;
     }
 
     private static string SearchedFor(string s, string sub)

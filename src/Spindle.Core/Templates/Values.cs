@@ -309,9 +309,16 @@ internal static class Values
         return target switch
         {
             Map map when key != null => map.TryGetValue(key, out value),
-            JsonObject or Namespace or LoopContext or GroupTuple when key is string name => TryGetAttribute(target, name, out value),
+            // a[name] with a computed name: the name is hashed in full (a.b names are short and written in the template).
+            JsonObject or Namespace or LoopContext or GroupTuple when key is string name => Hashed(name) && TryGetAttribute(target, name, out value),
             _ => false,
         };
+    }
+
+    private static bool Hashed(string name)
+    {
+        TemplateBudget.Current.Text(name.Length);
+        return true;
     }
 
     private static bool Normalize(ref long index, int count)

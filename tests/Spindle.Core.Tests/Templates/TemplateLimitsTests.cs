@@ -95,6 +95,7 @@ public sealed class TemplateLimitsTests
     [InlineData("{% for i in range(20000) %}{% if BIG.text == BIG.text %}{% endif %}{% endfor %}")]
     [InlineData("{% set t = BIG.text %}{% set d = {'a': 1} %}{% for i in range(2000) %}{{ d.get(t, 0) }}{% endfor %}")]
     [InlineData("{% set t = BIG.text %}{{ ([t] * 2000) | unique | list | length }}")]
+    [InlineData("{% set t = BIG.text %}{% for i in range(2000) %}{{ t in INPUT }}{{ INPUT[t] is defined }}{% endfor %}")]
     public void Resolve_RepeatedlyCopyingLargeScopeValues_IsPaidFor(string template)
     {
         var before = GC.GetAllocatedBytesForCurrentThread();
