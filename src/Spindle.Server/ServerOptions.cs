@@ -41,6 +41,13 @@ public sealed class ServerOptions
 
     public int DefaultMaxRetries { get; set; } = 3;
 
+    /// <summary>Steps one activity's templates may take (each expression, loop iteration, call, list item, 64
+    /// characters of text); they run inside the write transaction.</summary>
+    public long TemplateMaxSteps { get; set; } = Core.Templates.TemplateLimits.Default.MaxSteps;
+
+    /// <summary>Largest string, in characters, a template may build (its rendered output included).</summary>
+    public int TemplateMaxOutputSize { get; set; } = Core.Templates.TemplateLimits.Default.MaxOutputSize;
+
     /// <summary>
     /// Concurrency of the built-in std worker by default. Its activities wait on I/O (HTTP, SQL, model APIs), and a
     /// fan-out can only be leased with the result that unblocks it as far as free slots reach, so slots are cheap here.

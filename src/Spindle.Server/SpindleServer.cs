@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Spindle.Core.Costs;
 using Spindle.Core.Orchestration;
+using Spindle.Core.Templates;
 using Spindle.Server.Api;
 using Spindle.Server.Auth;
 using Spindle.Server.Hosting;
@@ -39,6 +40,14 @@ public static partial class SpindleServer
         if (options.StdWorkerConcurrency is < 1 or > 1000)
         {
             return $"--worker-concurrency {options.StdWorkerConcurrency} is out of range (1-1000)";
+        }
+        if (options.TemplateMaxSteps < 1)
+        {
+            return $"--template-max-steps {options.TemplateMaxSteps} must be at least 1";
+        }
+        if (options.TemplateMaxOutputSize < 1)
+        {
+            return $"--template-max-size {options.TemplateMaxOutputSize} must be at least 1";
         }
         return null;
     }
@@ -77,6 +86,7 @@ public static partial class SpindleServer
             ActivityTimeoutSeconds = options.DefaultActivityTimeoutSeconds,
             WorkflowTimeoutSeconds = options.DefaultWorkflowTimeoutSeconds,
             MaxRetries = options.DefaultMaxRetries,
+            TemplateLimits = TemplateLimits.Default with { MaxSteps = options.TemplateMaxSteps, MaxOutputSize = options.TemplateMaxOutputSize },
             Secrets = options.Secrets ?? EngineDefaults.SecretsFromEnvironment(),
         };
         var hub = new WakeupHub();

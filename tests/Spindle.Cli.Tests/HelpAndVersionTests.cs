@@ -3,7 +3,7 @@ namespace Spindle.Cli.Tests;
 public sealed class HelpAndVersionTests
 {
     [Theory]
-    [InlineData("serve", "--port", "--bind", "--data-dir", "--no-worker", "--insecure-dev")]
+    [InlineData("serve", "--port", "--bind", "--data-dir", "--no-worker", "--insecure-dev", "--template-max-steps", "--template-max-size")]
     [InlineData("worker", "--api-url", "--worker", "--worker-id", "--concurrency")]
     [InlineData("deploy", "FILE", "--api-url", "--json")]
     [InlineData("run", "FILE", "--input", "--input-file", "--timeout", "--embedded", "--data-dir", "--api-url", "--json")]

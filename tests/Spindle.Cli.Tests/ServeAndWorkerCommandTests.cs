@@ -48,6 +48,17 @@ public sealed class ServeAndWorkerCommandTests(ServerFixture server)
         Assert.Contains("--worker-concurrency 0 is out of range (1-1000)", result.Err, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("--template-max-steps", "--template-max-steps 0 must be at least 1")]
+    [InlineData("--template-max-size", "--template-max-size 0 must be at least 1")]
+    public async Task Serve_TemplateLimitBelowOne_PrintsProblemAndExitsTwo(string option, string problem)
+    {
+        var result = await Cli.RunAsync("serve", option, "0", "--insecure-dev", "--port", "0");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains(problem, result.Err, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Worker_OwnRoutingKey_RunsActivitiesUntilCancelled()
     {

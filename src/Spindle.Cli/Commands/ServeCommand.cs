@@ -3,6 +3,7 @@ using System.CommandLine.Parsing;
 using System.Data.Common;
 using System.Globalization;
 using Microsoft.Extensions.Hosting;
+using Spindle.Core.Templates;
 using Spindle.Server;
 using Spindle.Storage;
 using Spindle.Storage.Postgres;
@@ -71,7 +72,23 @@ internal static class ServeCommand
             HelpName = "FILE",
         };
 
+        var templateMaxSteps = new Option<long>("--template-max-steps")
+        {
+            Description = "Steps one activity's templates may take: expressions, loop iterations, calls, list items, 64 characters of text " +
+                          "(env SPINDLE_TEMPLATE_MAX_STEPS)",
+            HelpName = "N",
+            DefaultValueFactory = _ => long.TryParse(CommandSupport.Env("SPINDLE_TEMPLATE_MAX_STEPS"), out var n) ? n : TemplateLimits.Default.MaxSteps,
+        };
+        var templateMaxSize = new Option<int>("--template-max-size")
+        {
+            Description = "Largest string in characters a template may build, its output included (env SPINDLE_TEMPLATE_MAX_SIZE)",
+            HelpName = "CHARS",
+            DefaultValueFactory = _ => int.TryParse(CommandSupport.Env("SPINDLE_TEMPLATE_MAX_SIZE"), out var n) ? n : TemplateLimits.Default.MaxOutputSize,
+        };
+
         var command = new Command("serve", "Run the Spindle server until Ctrl+C or SIGTERM.");
+        command.Options.Add(templateMaxSteps);
+        command.Options.Add(templateMaxSize);
         command.Options.Add(pythonWorkers);
         command.Options.Add(corsOrigins);
         command.Options.Add(signingKey);
@@ -96,6 +113,8 @@ internal static class ServeCommand
                 PythonWorkers = Math.Max(0, io.Parse.GetValue(pythonWorkers)),
                 CorsOrigins = io.Parse.GetValue(corsOrigins) ?? [],
                 SigningKeyPath = io.Parse.GetValue(signingKey),
+                TemplateMaxSteps = io.Parse.GetValue(templateMaxSteps),
+                TemplateMaxOutputSize = io.Parse.GetValue(templateMaxSize),
             };
             return await RunAsync(options, io, cancellationToken);
         });

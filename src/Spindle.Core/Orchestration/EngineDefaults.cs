@@ -1,4 +1,5 @@
 using Spindle.Core.Costs;
+using Spindle.Core.Templates;
 
 namespace Spindle.Core.Orchestration;
 
@@ -8,6 +9,10 @@ public sealed class EngineDefaults
     public int ActivityTimeoutSeconds { get; init; } = 60;
     public int WorkflowTimeoutSeconds { get; init; } = 300;
     public int MaxRetries { get; init; } = 3;
+
+    /// <summary>Budget of one activity's templates (or one edge's conditions): they run inside the store's write
+    /// transaction, so an unbounded template would hold up every other workflow.</summary>
+    public TemplateLimits TemplateLimits { get; init; } = TemplateLimits.Default;
 
     /// <summary>Prices for the budget check before enqueue and retry (§6.10); the shipped catalog unless the server loads an override.</summary>
     public ModelCatalog ModelCatalog { get; init; } = ModelCatalog.Shipped;

@@ -33,6 +33,9 @@ public static class EngineErrorCodes
     public const string ActivityTimeout = "ACTIVITY_TIMEOUT";
     public const string SignalTimeout = "SIGNAL_TIMEOUT";
     public const string TemplateError = "TEMPLATE_ERROR";
+
+    /// <summary>A template ran out of its step, size or depth limit (<see cref="Templates.TemplateLimits"/>).</summary>
+    public const string TemplateLimitExceeded = "TEMPLATE_LIMIT_EXCEEDED";
     public const string Cancelled = "CANCELLED";
     public const string BudgetExceeded = "BUDGET_EXCEEDED";
 }

@@ -197,7 +197,7 @@ public sealed class WorkflowMachine
             {
                 // The server's secrets changed since enqueue (a restart with another environment): fail clearly
                 // rather than hand out a parameter without its value.
-                FailBeforeRun(a, SecretParameters.NotFoundMessage(missing), SecretParameters.NotFoundCode);
+                FailBeforeRun(a, SecretParameters.NotFoundCode, SecretParameters.NotFoundMessage(missing));
                 failed = true;
                 continue;
             }
@@ -513,7 +513,7 @@ public sealed class WorkflowMachine
                 }
                 catch (TemplateException ex)
                 {
-                    FailBeforeRun(state, $"depends_on[{edge.ActivityKey}].conditions: {ex.Message}");
+                    FailBeforeRun(state, $"depends_on[{edge.ActivityKey}].conditions", ex);
                     return Readiness.Failed;
                 }
                 if (allTrue)
@@ -541,9 +541,11 @@ public sealed class WorkflowMachine
     private bool ConditionsHold(DependencyEdge edge, ActivityState target)
     {
         var scope = new TemplateScope(_wf, target, NoSecrets());
+        // One budget for all conditions of the edge, as for all templates of an activity.
+        var budget = new TemplateBudget(_defaults.TemplateLimits);
         foreach (var condition in edge.Conditions)
         {
-            if (!TemplateEvaluator.IsTruthy(TemplateEvaluator.Resolve(condition, scope)))
+            if (!TemplateEvaluator.IsTruthy(TemplateEvaluator.Resolve(condition, scope, budget)))
             {
                 return false;
             }
@@ -602,7 +604,7 @@ public sealed class WorkflowMachine
                 if (head.IsTerminal)
                 {
                     // The head gets the error so that the loop ends visibly instead of settling as if it had exited.
-                    FailBeforeRun(head, $"depends_on[{edge.ActivityKey}].conditions: {ex.Message}");
+                    FailBeforeRun(head, $"depends_on[{edge.ActivityKey}].conditions", ex);
                 }
                 continue;
             }
@@ -661,10 +663,12 @@ public sealed class WorkflowMachine
         }
 
         var scope = new TemplateScope(_wf, state, NoSecrets());
+        // Every template of this execution (parameters, delay or schedule, cache key) shares one budget.
+        var budget = new TemplateBudget(_defaults.TemplateLimits);
         string field = "parameters";
         try
         {
-            var parameters = TemplateEvaluator.ResolveTree(activity.Parameters, new TemplateScope(_wf, state, Secrets.Placeholders))
+            var parameters = TemplateEvaluator.ResolveTree(activity.Parameters, new TemplateScope(_wf, state, Secrets.Placeholders), budget)
                 as JsonObject ?? new JsonObject();
             state.SecretParameters = Secrets.Extract(parameters);
             state.Parameters = parameters;
@@ -672,7 +676,7 @@ public sealed class WorkflowMachine
             if (activity.Settings.Delay is { } delay)
             {
                 field = "settings.delay";
-                var text = ResolveToString(delay, scope);
+                var text = ResolveToString(delay, scope, budget);
                 if (!DurationParser.TryParseDelay(text, Timestamps.FromMicros(_now), out var until))
                 {
                     throw new TemplateException($"'{text}' is not a delay such as 30s, 5m, 2h, 1d");
@@ -682,7 +686,7 @@ public sealed class WorkflowMachine
             else if (activity.Settings.ScheduledFor is { } scheduledFor)
             {
                 field = "settings.scheduled_for";
-                var text = ResolveToString(scheduledFor, scope);
+                var text = ResolveToString(scheduledFor, scope, budget);
                 if (!ScheduledForParser.TryParse(text, out var at))
                 {
                     throw new TemplateException($"'{text}' is not an RFC 3339 timestamp with an offset");
@@ -690,12 +694,12 @@ public sealed class WorkflowMachine
                 readyAt = Math.Max(_now, Timestamps.ToMicros(at));
             }
             field = "settings.cache_key";
-            state.Delivery = BuildDelivery(activity, scope);
+            state.Delivery = BuildDelivery(activity, scope, budget);
             state.ReadyAt = readyAt;
         }
         catch (TemplateException ex)
         {
-            FailBeforeRun(state, $"{field}: {ex.Message}");
+            FailBeforeRun(state, field, ex);
             return;
         }
         if (!PassesBudget(activity, state, out var abortDetail))
@@ -730,19 +734,19 @@ public sealed class WorkflowMachine
         }
     }
 
-    private static string ResolveToString(string template, TemplateScope scope)
+    private static string ResolveToString(string template, TemplateScope scope, TemplateBudget budget)
     {
-        var value = TemplateEvaluator.Resolve(template, scope);
+        var value = TemplateEvaluator.Resolve(template, scope, budget);
         return value is JsonValue v && v.TryGetValue<string>(out var s) ? s : value?.ToJsonString() ?? "";
     }
 
-    private JsonObject BuildDelivery(ActivityDefinition activity, TemplateScope scope)
+    private JsonObject BuildDelivery(ActivityDefinition activity, TemplateScope scope, TemplateBudget budget)
     {
         var delivery = new JsonObject();
         JsonObject? settings = activity.SettingsJson?.DeepClone().AsObject();
         if (settings is not null && activity.Settings.CacheKey is { } cacheKey)
         {
-            settings["cache_key"] = TemplateEvaluator.ResolveTree(cacheKey, scope);
+            settings["cache_key"] = TemplateEvaluator.ResolveTree(cacheKey, scope, budget);
         }
         if (activity.Streaming is { } streaming)
         {
@@ -792,7 +796,22 @@ public sealed class WorkflowMachine
         }
     }
 
-    private void FailBeforeRun(ActivityState state, string message, string code = EngineErrorCodes.TemplateError)
+    /// <summary>A template of <paramref name="field"/> failed: TEMPLATE_LIMIT_EXCEEDED when it ran out of its
+    /// budget, TEMPLATE_ERROR otherwise. The message names the field and the failing leaf within it.</summary>
+    private void FailBeforeRun(ActivityState state, string field, TemplateException ex)
+    {
+        var where = ex.Location is null ? field : ex.Location[0] == '[' ? field + ex.Location : $"{field}.{ex.Location}";
+        if (ex is TemplateLimitException)
+        {
+            FailBeforeRun(state, EngineErrorCodes.TemplateLimitExceeded, $"activity '{state.Key}', {where}: {ex.Message}");
+        }
+        else
+        {
+            FailBeforeRun(state, EngineErrorCodes.TemplateError, $"{where}: {ex.Message}");
+        }
+    }
+
+    private void FailBeforeRun(ActivityState state, string code, string message)
     {
         Emit(EventTypes.ActivityFailed, state, new JsonObject
         {

@@ -61,19 +61,31 @@ internal sealed class CompiledTemplate
         return true;
     }
 
-    public JsonNode? Evaluate(IReadOnlyDictionary<string, JsonNode?> scope)
+    public JsonNode? Evaluate(IReadOnlyDictionary<string, JsonNode?> scope, TemplateBudget budget)
     {
         if (Error != null) throw new TemplateException(Error);
+        var previous = budget.Enter();
         try
         {
-            if (_expression == null) return JsonValue.Create(Renderer.Render(_body!, new RenderContext(scope)));
+            budget.Step();
+            var context = new RenderContext(scope, budget);
+            if (_expression == null) return JsonValue.Create(Renderer.Render(_body!, context));
             // A plain path into the scope copies the JSON as it is, so decimals and large integers keep their digits.
             if (TryReadScope(_expression, scope, out var node)) return node?.DeepClone();
-            return Values.ToNode(Evaluator.Evaluate(_expression, new RenderContext(scope)));
+            return Values.ToNode(Evaluator.Evaluate(_expression, context));
+        }
+        catch (InsufficientExecutionStackException)
+        {
+            // The depth limit normally stops first; this covers a limit configured deeper than the stack allows.
+            throw new TemplateLimitException($"template limit exceeded: expressions nest too deeply for the stack (depth limit {budget.Limits.MaxDepth})");
         }
         catch (Exception e) when (e is not TemplateException)
         {
             throw new TemplateException($"template evaluation failed: {e.Message}", e);
+        }
+        finally
+        {
+            TemplateBudget.Restore(previous);
         }
     }
 

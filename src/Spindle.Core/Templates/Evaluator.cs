@@ -1,10 +1,25 @@
+using System.Runtime.CompilerServices;
+
 namespace Spindle.Core.Templates;
 
 /// <summary>Evaluates expression nodes. Undefined values flow only through lookups and into default/coalesce
 /// and the defined tests; every other consumer calls <see cref="Values.Defined"/> (§4.3).</summary>
 internal static class Evaluator
 {
+    /// <summary>Each node evaluated is a step. The depth is not restored when an exception escapes: it ends the
+    /// whole evaluation (nothing inside catches), and the context is not reused.</summary>
     public static object? Evaluate(Expr expr, RenderContext context)
+    {
+        context.Budget.Step();
+        if (++context.Depth > context.Budget.Limits.MaxDepth) context.Budget.CheckDepth(context.Depth);
+        // Only matters when the depth limit is configured deeper than the thread's stack allows.
+        if ((context.Depth & 15) == 0) RuntimeHelpers.EnsureSufficientExecutionStack();
+        var result = EvaluateNode(expr, context);
+        context.Depth--;
+        return result;
+    }
+
+    private static object? EvaluateNode(Expr expr, RenderContext context)
     {
         switch (expr)
         {

@@ -19,12 +19,23 @@ internal static partial class Filters
     {
         var separator = Printer.ToStr(args.Has(0, "d") ? args.Get(0, "d") : args.Get(-1, "sep", ""));
         var getter = AttributeGetter(args.Get(1, "attribute"));
-        return string.Join(separator, Values.Iterate(value).Select(item => Printer.ToStr(getter(item))));
+        return JoinText(separator, Values.Iterate(value).Select(item => getter(item)));
+    }
+
+    /// <summary>Joins the items as text; the result's length is checked before it is built.</summary>
+    internal static string JoinText(string separator, IEnumerable<object?> items)
+    {
+        var parts = items.Select(Printer.ToStr).ToArray();
+        var length = (long)separator.Length * Math.Max(parts.Length - 1, 0);
+        foreach (var part in parts) length += part.Length;
+        TemplateBudget.Current.NewString(length);
+        return string.Join(separator, parts);
     }
 
     /// <summary>Case-insensitive unless <c>case_sensitive</c>, like Jinja.</summary>
     private static object? Sort(object? value, Arguments args)
     {
+        ChargeSort(value);
         var keyOf = MultiAttributeGetter(args.Get(2, "attribute"), ignoreCase: !args.GetBool(1, "case_sensitive"));
         return StableSort(Values.Iterate(value), keyOf, args.GetBool(0, "reverse"));
     }
@@ -117,7 +128,10 @@ internal static partial class Filters
         if (size < 1) throw TemplateErrors.Runtime("batch: 'linecount' must be at least 1");
         var fill = args.Get(1, "fill_with");
         var batches = new List<object?>();
-        foreach (var chunk in Values.Iterate(value).Chunk((int)Math.Min(size, int.MaxValue)))
+        var items = Values.Iterate(value);
+        // Filling pads the last batch up to the given size: paid for before it is allocated.
+        if (fill != null && items.Count % size != 0) TemplateBudget.Current.Steps(size - (items.Count % size));
+        foreach (var chunk in items.Chunk((int)Math.Min(size, Math.Max(items.Count, 1))))
         {
             var batch = chunk.ToList();
             while (fill != null && batch.Count < size) batch.Add(fill);
@@ -131,6 +145,7 @@ internal static partial class Filters
     {
         var count = Integer(args.Get(0, "slices"), "slice", "slices");
         if (count < 1) throw TemplateErrors.Runtime("slice: 'slices' must be at least 1");
+        TemplateBudget.Current.Steps(count);
         var fill = args.Get(1, "fill_with");
         var items = Values.Iterate(value);
         var perSlice = items.Count / (int)count;
@@ -158,6 +173,7 @@ internal static partial class Filters
         if (by is not ("key" or "value")) throw TemplateErrors.Runtime("dictsort: 'by' must be 'key' or 'value'");
         var keyOf = AttributeGetter(by is "key" ? 0L : 1L, ignoreCase: !args.GetBool(0, "case_sensitive"));
         var pairs = Entries(value, "dictsort").Select(pair => (object?)new List<object?> { pair.Key, pair.Value }).ToList();
+        ChargeSort(pairs);
         return StableSort(pairs, keyOf, args.GetBool(2, "reverse"));
     }
 
@@ -171,6 +187,7 @@ internal static partial class Filters
         var keyOf = AttributeGetter(attribute, fallback, ignoreCase: !caseSensitive);
         var displayKeyOf = AttributeGetter(attribute, fallback);
 
+        ChargeSort(value);
         var groups = new List<object?>();
         List<object?>? current = null;
         object? currentKey = null;

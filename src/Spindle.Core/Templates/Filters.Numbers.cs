@@ -36,6 +36,7 @@ internal static partial class Filters
     /// a 0x/0o/0b prefix matching the base.</summary>
     private static bool TryParseInteger(string text, long numberBase, out long result)
     {
+        TemplateBudget.Current.Text(text.Length);
         result = 0;
         if (numberBase is < 2 or > 36) throw TemplateErrors.Runtime("int: 'base' must be between 2 and 36");
         var s = text.AsSpan().Trim();
@@ -77,6 +78,7 @@ internal static partial class Filters
     /// <summary>Python's <c>float(text)</c>: decimal or exponent notation, inf, infinity and nan in any case.</summary>
     private static bool TryParseFloat(string text, out double result)
     {
+        TemplateBudget.Current.Text(text.Length);
         var s = text.AsSpan().Trim();
         var negative = s.Length > 0 && s[0] == '-';
         var body = s.Length > 0 && s[0] is '+' or '-' ? s[1..] : s;

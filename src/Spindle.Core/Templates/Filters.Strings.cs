@@ -30,7 +30,10 @@ internal static partial class Filters
     {
         var width = args.Get(0, "width", 4L);
         var indentation = width as string ?? new string(' ', (int)Math.Clamp(Integer(width, "indent", "width"), 0, 1000));
-        var lines = PyString.SplitLines(Printer.ToStr(value) + "\n").Cast<string>().ToList();
+        var text = Printer.ToStr(value);
+        var lines = PyString.SplitLines(text + "\n").Cast<string>().ToList();
+        // Every line may get the indentation: the result's size is checked before it is built.
+        TemplateBudget.Current.NewString(text.Length + TemplateBudget.Times(lines.Count + 1, indentation.Length + 1));
         var result = args.GetBool(2, "blank")
             ? string.Join("\n" + indentation, lines)
             : string.Join("\n", lines.Select((line, i) => i == 0 || line.Length == 0 ? line : indentation + line));
@@ -55,8 +58,11 @@ internal static partial class Filters
     private static string UrlQuote(string text, bool forQuery)
     {
         var sb = new StringBuilder();
+        var budget = TemplateBudget.Current;
+        // A character becomes up to nine (three %XX escapes): checked as the text grows.
         foreach (var b in Encoding.UTF8.GetBytes(text))
         {
+            if (sb.Length > budget.Limits.MaxOutputSize) budget.CheckSize(sb.Length);
             var c = (char)b;
             if (char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or '-' or '~' || (c == '/' && !forQuery)) sb.Append(c);
             else if (c == ' ' && forQuery) sb.Append('+');
@@ -68,9 +74,12 @@ internal static partial class Filters
     private static string Escape(string text)
     {
         if (text.AsSpan().IndexOfAny("&<>\"'") < 0) return text;
+        var budget = TemplateBudget.Current;
         var sb = new StringBuilder(text.Length + 16);
         foreach (var c in text)
         {
+            // An escape is at most 5 characters for 1, so the builder cannot run far past the limit unseen.
+            if (sb.Length > budget.Limits.MaxOutputSize) budget.CheckSize(sb.Length);
             switch (c)
             {
                 case '&': sb.Append("&amp;"); break;

@@ -41,10 +41,10 @@ internal static partial class Filters
         new("values", [], (v, _) => Entries(v, "values").Select(pair => pair.Value).ToList()),
         new("contains", ["substring"], Contains),
 
-        new("lower", [], (v, _) => Printer.ToStr(v).ToLowerInvariant()),
-        new("upper", [], (v, _) => Printer.ToStr(v).ToUpperInvariant()),
-        new("title", [], (v, _) => PyString.Title(Printer.ToStr(v))),
-        new("capitalize", [], (v, _) => PyString.Capitalize(Printer.ToStr(v))),
+        new("lower", [], (v, _) => Made(Printer.ToStr(v).ToLowerInvariant())),
+        new("upper", [], (v, _) => Made(Printer.ToStr(v).ToUpperInvariant())),
+        new("title", [], (v, _) => Made(PyString.Title(Printer.ToStr(v)))),
+        new("capitalize", [], (v, _) => Made(PyString.Capitalize(Printer.ToStr(v)))),
         new("trim", ["chars"], (v, a) => PyString.Strip(Printer.ToStr(v), OptionalString(a.Get(0, "chars"), "trim"))),
         new("replace", ["old", "new", "count"], Replace),
         new("split", ["sep", "maxsplit"], Split),
@@ -92,6 +92,14 @@ internal static partial class Filters
         return Printer.ToJson(value, indent == null ? null : (int)Integer(indent, "tojson", "indent"));
     }
 
+    /// <summary>Pays for a string made character by character from one of the same length (already paid to read,
+    /// so its size was bounded before it was made).</summary>
+    internal static string Made(string s)
+    {
+        TemplateBudget.Current.NewString(s.Length);
+        return s;
+    }
+
     private static long Integer(object? value, string filter, string parameter) =>
         Operators.AsInteger(value, out var result)
             ? result
@@ -106,6 +114,13 @@ internal static partial class Filters
 
     private static IEnumerable<KeyValuePair<object, object?>> Entries(object? value, string filter) =>
         Values.Entries(value) ?? throw TemplateErrors.Runtime($"{filter}: expected a map, not {Values.TypeName(value)}");
+
+    /// <summary>A sort compares about n·log2(n) pairs; paid for before sorting (Iterate pays the n visits).</summary>
+    private static void ChargeSort(object? value)
+    {
+        var count = value is List<object?> list ? list.Count : Values.IsSequence(value) || Values.IsMap(value) ? Values.Length(value) : 0;
+        if (count > 1) TemplateBudget.Current.Steps(TemplateBudget.Times(count, (long)Math.Ceiling(Math.Log2(count))));
+    }
 
     private static object? IgnoreCase(object? value) => value is string s ? s.ToLowerInvariant() : value;
 

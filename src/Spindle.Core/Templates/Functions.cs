@@ -5,9 +5,6 @@ namespace Spindle.Core.Templates;
 /// <summary>The global functions of §4.5: <c>range</c>, <c>dict</c> and <c>namespace</c>.</summary>
 internal static class Functions
 {
-    // Guards against a template allocating without bound, like Jinja's sandbox limit.
-    private const long MaxRange = 100_000;
-
     public static readonly FrozenDictionary<string, FunctionDefinition> Registry = new FunctionDefinition[]
     {
         new("range", ["start", "stop", "step"], Range),
@@ -26,9 +23,12 @@ internal static class Functions
         var step = numbers.Length == 3 ? numbers[2] : 1;
         if (step == 0) throw TemplateErrors.Runtime("range: step must not be zero");
 
-        var count = step > 0 ? (stop - start + step - 1) / step : (start - stop - step - 1) / -step;
-        if (count > MaxRange) throw TemplateErrors.Runtime($"range: more than {MaxRange} items");
-        var items = new List<object?>((int)Math.Max(count, 0));
+        // Int128: the distance between two longs may not fit a long.
+        var span = step > 0 ? ((Int128)stop - start + step - 1) / step : ((Int128)start - stop - step - 1) / -(Int128)step;
+        var count = (long)Int128.Clamp(span, 0, long.MaxValue);
+        // The list is paid for, a step per item, before it is made: range(10**9) fails at once.
+        TemplateBudget.Current.Steps(count);
+        var items = new List<object?>((int)count);
         for (var i = 0L; i < count; i++) items.Add(start + (i * step));
         return items;
     }

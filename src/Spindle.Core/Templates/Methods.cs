@@ -30,12 +30,19 @@ internal static class Methods
         _ => NotFound.Value,
     };
 
-    private static object? CallString(string s, string method, Arguments args) => method switch
+    private static object? CallString(string s, string method, Arguments args)
     {
-        "upper" => s.ToUpperInvariant(),
-        "lower" => s.ToLowerInvariant(),
-        "title" => PyString.Title(s),
-        "capitalize" => PyString.Capitalize(s),
+        // Every string method scans or copies the string.
+        TemplateBudget.Current.Text(s.Length);
+        return CallStringMethod(s, method, args);
+    }
+
+    private static object? CallStringMethod(string s, string method, Arguments args) => method switch
+    {
+        "upper" => Filters.Made(s.ToUpperInvariant()),
+        "lower" => Filters.Made(s.ToLowerInvariant()),
+        "title" => Filters.Made(PyString.Title(s)),
+        "capitalize" => Filters.Made(PyString.Capitalize(s)),
         "strip" => PyString.Strip(s, OptionalString(args.Get(0, "chars"))),
         "lstrip" => PyString.Strip(s, OptionalString(args.Get(0, "chars")), end: false),
         "rstrip" => PyString.Strip(s, OptionalString(args.Get(0, "chars")), start: false),
@@ -44,7 +51,7 @@ internal static class Methods
         "startswith" => Affixes(args.Get(0, "prefix")).Any(prefix => s.StartsWith(prefix, StringComparison.Ordinal)),
         "endswith" => Affixes(args.Get(0, "suffix")).Any(suffix => s.EndsWith(suffix, StringComparison.Ordinal)),
         "replace" => PyString.Replace(s, Printer.ToStr(args.Get(0, "old")), Printer.ToStr(args.Get(1, "new")), args.Get(2, "count") is long count ? count : -1),
-        "join" => string.Join(s, Values.Iterate(args.Get(0, "iterable")).Select(Printer.ToStr)),
+        "join" => Filters.JoinText(s, Values.Iterate(args.Get(0, "iterable"))),
         _ => NotFound.Value,
     };
 

@@ -8,15 +8,16 @@ internal static class Operators
     {
         Values.Defined(left);
         Values.Defined(right);
-        if (op == BinaryOperator.Concat) return string.Concat(Printer.ToStr(left), Printer.ToStr(right));
+        if (op == BinaryOperator.Concat) return Concat(Printer.ToStr(left), Printer.ToStr(right));
         if (AsInteger(left, out var a) && AsInteger(right, out var b)) return IntegerArithmetic(op, a, b);
         if (AsFloat(left, out var x) && AsFloat(right, out var y)) return FloatArithmetic(op, x, y);
 
         switch (op)
         {
             case BinaryOperator.Add when left is string s && right is string t:
-                return string.Concat(s, t);
+                return Concat(s, t);
             case BinaryOperator.Add when Values.IsSequence(left) && Values.IsSequence(right):
+                // Iterate pays a step per item of both sides, which is the copy.
                 return Values.Iterate(left).Concat(Values.Iterate(right)).ToList();
             case BinaryOperator.Multiply when AsInteger(right, out var times) && !Values.IsNumber(left):
                 return Repeat(left, times);
@@ -43,16 +44,49 @@ internal static class Operators
         _ => throw TemplateErrors.Runtime($"bad operand type for unary +: {Values.TypeName(value)}"),
     };
 
+    private static string Concat(string s, string t)
+    {
+        TemplateBudget.Current.NewString((long)s.Length + t.Length);
+        return string.Concat(s, t);
+    }
+
+    /// <summary><c>'x' * n</c> and <c>[x] * n</c>: the result's size is checked and paid for before it is built.</summary>
     private static object Repeat(object? value, long times)
     {
         var count = (int)Math.Clamp(times, 0, int.MaxValue);
-        if (value is string s) return string.Concat(Enumerable.Repeat(s, count));
+        var budget = TemplateBudget.Current;
+        if (value is string s)
+        {
+            budget.NewString(TemplateBudget.Times(s.Length, count));
+            return RepeatString(s, count);
+        }
         if (Values.IsSequence(value))
         {
             var items = Values.Iterate(value);
-            return Enumerable.Repeat(items, count).SelectMany(x => x).ToList();
+            budget.Steps(TemplateBudget.Times(items.Count, count));
+            var repeated = new List<object?>(items.Count * count);
+            for (var i = 0; i < count; i++) repeated.AddRange(items);
+            return repeated;
         }
         throw TemplateErrors.Runtime($"unsupported operand types for *: {Values.TypeName(value)} and integer");
+    }
+
+    // Copies in doubling blocks: a million one-character pieces would cost a million appends.
+    private static string RepeatString(string s, int count)
+    {
+        if (s.Length == 0 || count == 0) return "";
+        if (s.Length == 1) return new string(s[0], count);
+        return string.Create(s.Length * count, s, static (span, text) =>
+        {
+            text.AsSpan().CopyTo(span);
+            var filled = text.Length;
+            while (filled < span.Length)
+            {
+                var block = Math.Min(filled, span.Length - filled);
+                span[..block].CopyTo(span[filled..]);
+                filled += block;
+            }
+        });
     }
 
     private static object IntegerArithmetic(BinaryOperator op, long a, long b)
@@ -139,7 +173,10 @@ internal static class Operators
         switch (a)
         {
             case null: return b is null;
-            case string s: return b is string t && s == t;
+            case string s:
+                if (b is not string t) return false;
+                TemplateBudget.Current.Text(Math.Min(s.Length, t.Length));
+                return s == t;
             case long or double or bool:
                 if (AsInteger(a, out var i) && AsInteger(b, out var j)) return i == j;
                 return AsFloat(a, out var x) && AsFloat(b, out var y) && x == y;
@@ -174,7 +211,11 @@ internal static class Operators
         Values.Defined(b);
         if (AsInteger(a, out var i) && AsInteger(b, out var j)) return i.CompareTo(j);
         if (AsFloat(a, out var x) && AsFloat(b, out var y)) return x.CompareTo(y);
-        if (a is string s && b is string t) return Math.Sign(string.CompareOrdinal(s, t));
+        if (a is string s && b is string t)
+        {
+            TemplateBudget.Current.Text(Math.Min(s.Length, t.Length));
+            return Math.Sign(string.CompareOrdinal(s, t));
+        }
         if (Values.IsSequence(a) && Values.IsSequence(b))
         {
             var left = Values.Iterate(a);
@@ -196,10 +237,10 @@ internal static class Operators
         {
             case string s:
                 return item is string sub
-                    ? s.Contains(sub, StringComparison.Ordinal)
+                    ? SearchedFor(s, sub).Contains(sub, StringComparison.Ordinal)
                     : throw TemplateErrors.Runtime($"'in <string>' requires a string on the left, not {Values.TypeName(item)}");
             case System.Text.Json.Nodes.JsonObject obj:
-                return item is string key && obj.ContainsKey(key);
+                return item is string key && obj.ContainsKey(Hashed(key));
             case OrderedDictionary<object, object?> map:
                 return item != null && map.ContainsKey(item);
         }
@@ -209,6 +250,19 @@ internal static class Operators
             if (AreEqual(element, item)) return true;
         }
         return false;
+    }
+
+    // A key is hashed or compared in full.
+    private static string Hashed(string key)
+    {
+        TemplateBudget.Current.Text(key.Length);
+        return key;
+    }
+
+    private static string SearchedFor(string s, string sub)
+    {
+        TemplateBudget.Current.Search(s.Length, sub.Length);
+        return s;
     }
 
     public static bool AsInteger(object? value, out long result)

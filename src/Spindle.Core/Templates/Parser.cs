@@ -11,6 +11,8 @@ internal sealed partial class Parser
     // Deeper nesting than any real template; stops hostile input from overflowing the stack.
     private const int MaxNesting = 64;
 
+    private const int MaxSourceLength = 200;
+
     private readonly string _source;
     private readonly List<Token> _tokens;
     private int _index;
@@ -77,8 +79,14 @@ internal sealed partial class Parser
         if (!SkipName(name)) throw Error(Current, $"expected '{name}', found {Describe(Current)}");
     }
 
-    /// <summary>The source text from <paramref name="start"/> to the end of the last consumed token.</summary>
-    private string SourceFrom(int start) => _source[start..Math.Max(start, _lastStop)];
+    /// <summary>The source text from <paramref name="start"/> to the end of the last consumed token, shortened:
+    /// it only names expressions in messages, and every node of a long chain (<c>1 + 1 + …</c>) takes one, so
+    /// whole texts would make parsing quadratic (an 80 KB chain allocated 1.6 GB).</summary>
+    private string SourceFrom(int start)
+    {
+        var length = Math.Max(0, _lastStop - start);
+        return length <= MaxSourceLength ? _source.Substring(start, length) : string.Concat(_source.AsSpan(start, MaxSourceLength), "…");
+    }
 
     private TemplateException Error(Token at, string message) => TemplateErrors.Syntax(_source, at.Start, message);
 

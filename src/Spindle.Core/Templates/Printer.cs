@@ -12,12 +12,24 @@ internal static class Printer
     // Only a namespace that contains itself gets this deep; it must fail instead of overflowing the stack.
     private const int MaxDepth = 512;
 
-    public static string ToStr(object? value) => value switch
+    // Printing a list or map costs a few steps beyond its items: it walks a container and its entries.
+    private const int ContainerSteps = 4;
+
+    /// <summary>The value as text. Reading a string is charged to the current budget: every caller goes on to
+    /// scan or copy it.</summary>
+    public static string ToStr(object? value)
     {
-        string s => s,
-        long l => l.ToString(CultureInfo.InvariantCulture),
-        _ => Append(new StringBuilder(), value, quoteStrings: false, 0).ToString(),
-    };
+        switch (value)
+        {
+            case string s:
+                TemplateBudget.Current.Text(s.Length);
+                return s;
+            case long l:
+                return l.ToString(CultureInfo.InvariantCulture);
+            default:
+                return Append(new StringBuilder(), value, quoteStrings: false, 0).ToString();
+        }
+    }
 
     public static void AppendStr(StringBuilder sb, object? value) => Append(sb, value, quoteStrings: false, 0);
 
@@ -30,13 +42,16 @@ internal static class Printer
             case bool b: return sb.Append(b ? "true" : "false");
             case long l: return sb.Append(l.ToString(CultureInfo.InvariantCulture));
             case double d: return sb.Append(FormatFloat(d));
-            case string s: return quoteStrings ? AppendQuoted(sb, s, htmlSafe: false) : sb.Append(s);
+            case string s:
+                TemplateBudget.Current.Append(sb, s.Length);
+                return quoteStrings ? AppendQuoted(sb, s, htmlSafe: false) : sb.Append(s);
             case Undefined u: throw u.ToException();
             case LoopContext loop: return sb.Append("<loop ").Append(loop.Index0 + 1).Append('/').Append(loop.Items.Count).Append('>');
         }
 
         if (Values.Entries(value) is { } entries)
         {
+            TemplateBudget.Current.Steps(ContainerSteps);
             sb.Append('{');
             var first = true;
             foreach (var (key, item) in entries)
@@ -45,16 +60,21 @@ internal static class Printer
                 first = false;
                 Append(sb, key, quoteStrings: true, depth + 1).Append(": ");
                 Append(sb, item, quoteStrings: true, depth + 1);
+                TemplateBudget.Current.Steps(1);
+                TemplateBudget.Current.CheckSize(sb.Length);
             }
             return sb.Append('}');
         }
 
         sb.Append('[');
         var items = Values.Iterate(value);
+        var budget = TemplateBudget.Current;
+        budget.Steps(ContainerSteps);
         for (var i = 0; i < items.Count; i++)
         {
             if (i > 0) sb.Append(", ");
             Append(sb, items[i], quoteStrings: true, depth + 1);
+            budget.CheckSize(sb.Length);
         }
         return sb.Append(']');
     }
@@ -115,7 +135,10 @@ internal static class Printer
             case bool b: sb.Append(b ? "true" : "false"); return;
             case long l: sb.Append(l.ToString(CultureInfo.InvariantCulture)); return;
             case double d: sb.Append(JsonFloat(d)); return;
-            case string s: AppendQuoted(sb, s, htmlSafe: true); return;
+            case string s:
+                TemplateBudget.Current.Append(sb, s.Length);
+                AppendQuoted(sb, s, htmlSafe: true);
+                return;
             case Undefined u: throw u.ToException();
             case LoopContext: throw TemplateErrors.Runtime("a loop value cannot be converted to JSON");
         }
@@ -135,17 +158,29 @@ internal static class Printer
 
     private static void AppendJsonContainer<T>(StringBuilder sb, char open, char close, IEnumerable<T> items, int? indent, int depth, Action<T, int> appendItem)
     {
+        var budget = TemplateBudget.Current;
+        budget.Steps(ContainerSteps);
         sb.Append(open);
         var any = false;
         foreach (var item in items)
         {
             if (any) sb.Append(',');
             any = true;
-            if (indent is { } width) sb.Append('\n').Append(' ', width * (depth + 1));
+            if (indent is { } width) AppendIndent(sb, budget, width, depth + 1);
             appendItem(item, depth + 1);
+            budget.Steps(1);
+            budget.CheckSize(sb.Length);
         }
-        if (any && indent is { } w) sb.Append('\n').Append(' ', w * depth);
+        if (any && indent is { } w) AppendIndent(sb, budget, w, depth);
         sb.Append(close);
+    }
+
+    // The width comes from the template, so the spaces are paid for before they are allocated.
+    private static void AppendIndent(StringBuilder sb, TemplateBudget budget, int width, int depth)
+    {
+        var spaces = TemplateBudget.Times(Math.Max(width, 0), depth);
+        budget.Append(sb, spaces + 1);
+        sb.Append('\n').Append(' ', (int)spaces);
     }
 
     // json.dumps turns non-string keys into their JSON text.

@@ -15,7 +15,10 @@ internal sealed class PyComparer : IEqualityComparer<object?>
         switch (obj)
         {
             case null: return 0;
-            case string s: return StringComparer.Ordinal.GetHashCode(s);
+            case string s:
+                // Hashing reads the whole string, on every lookup of a map key.
+                TemplateBudget.Current.Text(s.Length);
+                return StringComparer.Ordinal.GetHashCode(s);
             case long l: return ((double)l).GetHashCode();
             case double d: return d.GetHashCode();
             case bool b: return (b ? 1.0 : 0.0).GetHashCode();

@@ -6,8 +6,17 @@ namespace Spindle.Core.Templates;
 /// surrogate pair is one character here.</summary>
 internal static class PyString
 {
+    /// <summary>True when every character is one char (no surrogate pairs), so indexes into the string are
+    /// Python's. The scan is vectorised, and paid for as text.</summary>
+    public static bool IsSimple(string s)
+    {
+        TemplateBudget.Current.Text(s.Length);
+        return s.AsSpan().IndexOfAnyInRange('\uD800', '\uDFFF') < 0;
+    }
+
     public static long Length(string s)
     {
+        TemplateBudget.Current.Text(s.Length);
         var length = s.Length;
         foreach (var c in s)
         {
@@ -16,8 +25,10 @@ internal static class PyString
         return length;
     }
 
+    /// <summary>One string per character: a step each, as that is an allocation each.</summary>
     public static List<object?> Characters(string s)
     {
+        TemplateBudget.Current.Steps(s.Length);
         var chars = new List<object?>(s.Length);
         for (var i = 0; i < s.Length; i++)
         {
@@ -48,8 +59,10 @@ internal static class PyString
 
     /// <summary><c>str.split(sep, maxsplit)</c>: without a separator, runs of whitespace split and empty parts
     /// are dropped.</summary>
+    /// <summary>Each part is a step, paid as it is made.</summary>
     public static List<object?> Split(string s, string? separator, long maxSplit)
     {
+        var budget = TemplateBudget.Current;
         var parts = new List<object?>();
         if (separator == null)
         {
@@ -65,17 +78,20 @@ internal static class PyString
                 }
                 var start = i;
                 while (i < s.Length && !char.IsWhiteSpace(s[i])) i++;
+                budget.Step();
                 parts.Add(s[start..i]);
             }
             return parts;
         }
 
         if (separator.Length == 0) throw TemplateErrors.Runtime("split: empty separator");
+        budget.Search(s.Length, separator.Length);
         var from = 0;
         while (maxSplit < 0 || parts.Count < maxSplit)
         {
             var at = s.IndexOf(separator, from, StringComparison.Ordinal);
             if (at < 0) break;
+            budget.Step();
             parts.Add(s[from..at]);
             from = at + separator.Length;
         }
@@ -86,12 +102,14 @@ internal static class PyString
     /// <summary><c>str.splitlines()</c>: every line break Python knows, no trailing empty line.</summary>
     public static List<object?> SplitLines(string s)
     {
+        var budget = TemplateBudget.Current;
         var lines = new List<object?>();
         var start = 0;
         for (var i = 0; i < s.Length; i++)
         {
             var c = s[i];
             if (c is not ('\n' or '\r' or '\v' or '\f' or '\x1c' or '\x1d' or '\x1e' or '\x85' or '\u2028' or '\u2029')) continue;
+            budget.Step();
             lines.Add(s[start..i]);
             if (c == '\r' && i + 1 < s.Length && s[i + 1] == '\n') i++;
             start = i + 1;
@@ -104,6 +122,7 @@ internal static class PyString
     /// inserts between characters.</summary>
     public static string Replace(string s, string old, string replacement, long count)
     {
+        CheckReplacedSize(s, old, replacement, count);
         if (count < 0 && old.Length > 0) return s.Replace(old, replacement, StringComparison.Ordinal);
         var sb = new StringBuilder();
         var done = 0L;
@@ -131,6 +150,31 @@ internal static class PyString
             done++;
         }
         return sb.Append(s, from, s.Length - from).ToString();
+    }
+
+    // Counts the replacements first so that a short string cannot grow past the size limit ('ab'|replace('', big)).
+    private static void CheckReplacedSize(string s, string old, string replacement, long count)
+    {
+        var budget = TemplateBudget.Current;
+        long occurrences;
+        if (old.Length == 0)
+        {
+            var slots = PyString.Length(s) + 1;
+            occurrences = count < 0 ? slots : Math.Min(count, slots);
+        }
+        else
+        {
+            budget.Search(s.Length, old.Length);
+            occurrences = 0;
+            var from = 0;
+            int at;
+            while ((count < 0 || occurrences < count) && (at = s.IndexOf(old, from, StringComparison.Ordinal)) >= 0)
+            {
+                occurrences++;
+                from = at + old.Length;
+            }
+        }
+        budget.NewString(s.Length - (occurrences * old.Length) + TemplateBudget.Times(occurrences, replacement.Length));
     }
 
     /// <summary>Jinja's <c>title</c>: a word starts after whitespace or one of <c>-([{&lt;</c>.</summary>

@@ -3,8 +3,13 @@ using System.Text.Json.Nodes;
 namespace Spindle.Core.Templates;
 
 /// <summary>Variable lookup for one evaluation: template-local frames (set, for) over the read-only scope.</summary>
-internal sealed class RenderContext(IReadOnlyDictionary<string, JsonNode?> scope)
+internal sealed class RenderContext(IReadOnlyDictionary<string, JsonNode?> scope, TemplateBudget budget)
 {
+    public TemplateBudget Budget { get; } = budget;
+
+    /// <summary>Expressions being evaluated right now, innermost included (checked against the depth limit).</summary>
+    public int Depth { get; set; }
+
     // Innermost frame last. Empty for whole-value expressions, which never declare variables.
     private readonly List<Dictionary<string, object?>> _frames = [];
 

@@ -10,6 +10,8 @@ internal static class Renderer
     {
         var output = new StringBuilder();
         RenderBody(body, context, output);
+        // Strings are checked before they are appended; short numbers and words only here, at most a few steps' worth.
+        context.Budget.CheckSize(output.Length);
         return output.ToString();
     }
 
@@ -17,12 +19,15 @@ internal static class Renderer
     {
         foreach (var node in body)
         {
+            context.Budget.Step();
             switch (node)
             {
                 case TextNode text:
+                    context.Budget.Append(output, text.Text.Length);
                     output.Append(text.Text);
                     break;
                 case OutputNode print:
+                    // The printer checks the output's size before each piece it appends.
                     Printer.AppendStr(output, Values.Defined(Evaluator.Evaluate(print.Expression, context)));
                     break;
                 case IfNode branch:
@@ -67,6 +72,7 @@ internal static class Renderer
             var state = new LoopContext(items);
             for (var i = 0; i < items.Count; i++)
             {
+                context.Budget.Step();
                 frame.Clear();
                 state.Index0 = i;
                 Assign(loop.Targets, items[i], context);
@@ -88,6 +94,7 @@ internal static class Renderer
         var kept = new List<object?>();
         foreach (var item in items)
         {
+            context.Budget.Step();
             frame.Clear();
             Assign(loop.Targets, item, context);
             if (Values.IsTrue(Evaluator.Evaluate(loop.Filter!, context))) kept.Add(item);

@@ -21,15 +21,37 @@ public static class TemplateEvaluator
     /// The result is always a new node. Throws <see cref="TemplateException"/> on syntax errors, undefined values
     /// and filter errors.
     /// </summary>
-    public static JsonNode? Resolve(string text, IReadOnlyDictionary<string, JsonNode?> scope)
+    /// <remarks>Evaluates under <see cref="TemplateLimits.Default"/>; a breach throws <see cref="TemplateLimitException"/>.</remarks>
+    public static JsonNode? Resolve(string text, IReadOnlyDictionary<string, JsonNode?> scope) =>
+        Resolve(text, scope, TemplateLimits.Default);
+
+    /// <summary>As <see cref="Resolve(string, IReadOnlyDictionary{string, JsonNode?})"/> under the given limits.</summary>
+    public static JsonNode? Resolve(string text, IReadOnlyDictionary<string, JsonNode?> scope, TemplateLimits limits)
+    {
+        ArgumentNullException.ThrowIfNull(limits);
+        return Resolve(text, scope, new TemplateBudget(limits));
+    }
+
+    internal static JsonNode? Resolve(string text, IReadOnlyDictionary<string, JsonNode?> scope, TemplateBudget budget)
     {
         ArgumentNullException.ThrowIfNull(text);
         ArgumentNullException.ThrowIfNull(scope);
-        return ContainsTemplate(text) ? GetCompiled(text).Evaluate(scope) : JsonValue.Create(text);
+        return ContainsTemplate(text) ? GetCompiled(text).Evaluate(scope, budget) : JsonValue.Create(text);
     }
 
-    /// <summary>Resolves every string leaf of a JSON tree (keys are never templated) into a new tree.</summary>
-    public static JsonNode? ResolveTree(JsonNode? node, IReadOnlyDictionary<string, JsonNode?> scope)
+    /// <summary>Resolves every string leaf of a JSON tree (keys are never templated) into a new tree. All leaves
+    /// share one budget of <see cref="TemplateLimits.Default"/>.</summary>
+    public static JsonNode? ResolveTree(JsonNode? node, IReadOnlyDictionary<string, JsonNode?> scope) =>
+        ResolveTree(node, scope, TemplateLimits.Default);
+
+    public static JsonNode? ResolveTree(JsonNode? node, IReadOnlyDictionary<string, JsonNode?> scope, TemplateLimits limits)
+    {
+        ArgumentNullException.ThrowIfNull(limits);
+        return ResolveTree(node, scope, new TemplateBudget(limits));
+    }
+
+    /// <summary>A failing leaf's <see cref="TemplateException.Location"/> is its path in the tree, built only on failure.</summary>
+    internal static JsonNode? ResolveTree(JsonNode? node, IReadOnlyDictionary<string, JsonNode?> scope, TemplateBudget budget)
     {
         ArgumentNullException.ThrowIfNull(scope);
         switch (node)
@@ -38,14 +60,36 @@ public static class TemplateEvaluator
                 return null;
             case JsonObject obj:
                 var resolvedObject = new JsonObject(obj.Options);
-                foreach (var (key, value) in obj) resolvedObject[key] = ResolveTree(value, scope);
+                foreach (var (key, value) in obj)
+                {
+                    try
+                    {
+                        resolvedObject[key] = ResolveTree(value, scope, budget);
+                    }
+                    catch (TemplateException e)
+                    {
+                        e.Location = e.Location == null ? key : e.Location[0] == '[' ? key + e.Location : $"{key}.{e.Location}";
+                        throw;
+                    }
+                }
                 return resolvedObject;
             case JsonArray array:
                 var resolvedArray = new JsonArray(array.Options);
-                foreach (var item in array) resolvedArray.Add(ResolveTree(item, scope));
+                for (var i = 0; i < array.Count; i++)
+                {
+                    try
+                    {
+                        resolvedArray.Add(ResolveTree(array[i], scope, budget));
+                    }
+                    catch (TemplateException e)
+                    {
+                        e.Location = e.Location == null ? $"[{i}]" : e.Location[0] == '[' ? $"[{i}]{e.Location}" : $"[{i}].{e.Location}";
+                        throw;
+                    }
+                }
                 return resolvedArray;
             case JsonValue value when value.GetValueKind() == JsonValueKind.String && value.TryGetValue<string>(out var text):
-                return Resolve(text, scope);
+                return Resolve(text, scope, budget);
             default:
                 return node.DeepClone();
         }

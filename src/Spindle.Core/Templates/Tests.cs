@@ -23,8 +23,8 @@ internal static class Tests
         new("mapping", [], (v, _) => Values.IsMap(v)),
         new("iterable", [], (v, _) => v is string || Values.IsSequence(v) || Values.IsMap(v)),
         // Python's islower/isupper: some cased character, none of the other case.
-        new("lower", [], (v, _) => v is string s && s.Any(char.IsLower) && !s.Any(char.IsUpper)),
-        new("upper", [], (v, _) => v is string s && s.Any(char.IsUpper) && !s.Any(char.IsLower)),
+        new("lower", [], (v, _) => v is string s && Scanned(s).Any(char.IsLower) && !s.Any(char.IsUpper)),
+        new("upper", [], (v, _) => v is string s && Scanned(s).Any(char.IsUpper) && !s.Any(char.IsLower)),
         new("even", [], (v, _) => IsMultiple(v, 2L)),
         new("odd", [], (v, _) => !IsMultiple(v, 2L)),
         new("divisibleby", ["num"], (v, a) => IsMultiple(v, a.Get(0, "num"))),
@@ -47,6 +47,12 @@ internal static class Tests
         new("startingwith", ["prefix"], (v, a) => v is string s && s.StartsWith(Printer.ToStr(a.Get(0, "prefix")), StringComparison.Ordinal)),
         new("endingwith", ["suffix"], (v, a) => v is string s && s.EndsWith(Printer.ToStr(a.Get(0, "suffix")), StringComparison.Ordinal)),
     }.ToFrozenDictionary(test => test.Name, StringComparer.Ordinal);
+
+    private static string Scanned(string s)
+    {
+        TemplateBudget.Current.Text(s.Length);
+        return s;
+    }
 
     private static TestDefinition Compare(string name, CompareOperator op) =>
         new(name, ["other"], (v, a) => Operators.Compare(op, v, a.Get(0, "other")));

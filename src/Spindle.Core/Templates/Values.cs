@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Map = System.Collections.Generic.OrderedDictionary<object, object?>;
@@ -25,7 +26,12 @@ internal static class Values
 
     private static object? FromJsonValue(JsonValue value)
     {
-        if (value.TryGetValue<JsonElement>(out var element)) return FromElement(element);
+        if (value.TryGetValue<JsonElement>(out var element))
+        {
+            // Reading a string out of parsed JSON copies it, each time it is looked up.
+            if (element.ValueKind == JsonValueKind.String) TemplateBudget.Current.Text(JsonMarshal.GetRawUtf8Value(element).Length);
+            return FromElement(element);
+        }
         if (value.TryGetValue<string>(out var s)) return s;
         if (value.TryGetValue<bool>(out var b)) return b;
         if (value.TryGetValue<long>(out var l)) return l;
@@ -64,8 +70,9 @@ internal static class Values
             long l => JsonNode.Parse(l.ToString(CultureInfo.InvariantCulture)),
             double d when double.IsFinite(d) => JsonNode.Parse(Printer.FormatFloat(d)),
             double => throw TemplateErrors.Runtime($"the number {Printer.FormatFloat((double)value)} cannot be represented in JSON"),
-            string s => JsonValue.Create(s),
-            JsonNode node => node.DeepClone(),
+            // The same string may sit in a result many times; each is written out when the result is stored.
+            string s => JsonValue.Create(Charged(s)),
+            JsonNode node => ChargedClone(node, depth),
             List<object?> list => ToArray(list, depth),
             Map map => ToObject(map, depth),
             Namespace ns => ToObject(ns.Attributes, depth),
@@ -75,8 +82,55 @@ internal static class Values
         };
     }
 
+    // A container costs a few steps more than its items: copying it allocates its own storage.
+    private const int ContainerSteps = 4;
+
+    private static string Charged(string s)
+    {
+        TemplateBudget.Current.Text(s.Length);
+        return s;
+    }
+
+    /// <summary>A copy of scope JSON in a result. The same large output may sit in a list many times
+    /// (<c>[outputs.big] * 1000</c>), so each copy is paid for: steps per container and item, and the text of its
+    /// strings.</summary>
+    private static JsonNode ChargedClone(JsonNode node, int depth)
+    {
+        ChargeCopy(node, depth, TemplateBudget.Current);
+        return node.DeepClone();
+    }
+
+    private static void ChargeCopy(JsonNode node, int depth, TemplateBudget budget)
+    {
+        Printer.CheckDepth(depth);
+        switch (node)
+        {
+            case JsonObject obj:
+                budget.Steps(ContainerSteps + obj.Count);
+                foreach (var (_, child) in obj)
+                {
+                    if (child != null) ChargeCopy(child, depth + 1, budget);
+                }
+                break;
+            case JsonArray array:
+                budget.Steps(ContainerSteps + array.Count);
+                foreach (var child in array)
+                {
+                    if (child != null) ChargeCopy(child, depth + 1, budget);
+                }
+                break;
+            case JsonValue value when value.TryGetValue<JsonElement>(out var element):
+                budget.Text(JsonMarshal.GetRawUtf8Value(element).Length);
+                break;
+            case JsonValue value when value.TryGetValue<string>(out var s):
+                budget.Text(s.Length);
+                break;
+        }
+    }
+
     private static JsonArray ToArray(List<object?> list, int depth)
     {
+        TemplateBudget.Current.Steps(list.Count);
         var array = new JsonArray();
         foreach (var item in list) array.Add(ToNode(item, depth + 1));
         return array;
@@ -85,6 +139,7 @@ internal static class Values
     private static JsonObject ToObject<TKey>(OrderedDictionary<TKey, object?> map, int depth)
         where TKey : notnull
     {
+        TemplateBudget.Current.Steps(map.Count);
         var obj = new JsonObject();
         foreach (var (key, item) in map) obj[key as string ?? Printer.ToStr(key)] = ToNode(item, depth + 1);
         return obj;
@@ -131,24 +186,29 @@ internal static class Values
     public static bool IsMap(object? value) => value is Map or JsonObject;
 
     /// <summary>The items a for loop or a collection filter sees: list items, string characters, map keys.
-    /// The returned list may be shared and must not be modified.</summary>
+    /// The returned list may be shared and must not be modified. Each item is charged as a step: every caller
+    /// goes on to visit or copy the items.</summary>
     public static IReadOnlyList<object?> Iterate(object? value)
     {
         switch (value)
         {
             case List<object?> list:
+                TemplateBudget.Current.Steps(list.Count);
                 return list;
             case JsonArray array:
+                TemplateBudget.Current.Steps(array.Count);
                 var items = new List<object?>(array.Count);
                 foreach (var node in array) items.Add(FromNode(node));
                 return items;
             case string s:
                 return PyString.Characters(s);
             case JsonObject obj:
+                TemplateBudget.Current.Steps(obj.Count);
                 var keys = new List<object?>(obj.Count);
                 foreach (var pair in obj) keys.Add(pair.Key);
                 return keys;
             case Map map:
+                TemplateBudget.Current.Steps(map.Count);
                 return [.. map.Keys];
             case GroupTuple group:
                 return group.AsList();
@@ -160,7 +220,20 @@ internal static class Values
     }
 
     /// <summary>The key/value pairs of a map value; null when it is not a map.</summary>
-    public static IEnumerable<KeyValuePair<object, object?>>? Entries(object? value) => value switch
+    public static IEnumerable<KeyValuePair<object, object?>>? Entries(object? value)
+    {
+        var count = value switch
+        {
+            Map map => map.Count,
+            JsonObject obj => obj.Count,
+            Namespace ns => ns.Attributes.Count,
+            _ => 0,
+        };
+        TemplateBudget.Current.Steps(count);
+        return EntriesOf(value);
+    }
+
+    private static IEnumerable<KeyValuePair<object, object?>>? EntriesOf(object? value) => value switch
     {
         Map map => map,
         JsonObject obj => obj.Select(pair => new KeyValuePair<object, object?>(pair.Key, FromNode(pair.Value))),
@@ -221,6 +294,10 @@ internal static class Values
                 case GroupTuple group when Normalize(ref index, 2):
                     value = index == 0 ? group.Grouper : group.Items;
                     return true;
+                case string s when PyString.IsSimple(s):
+                    if (!Normalize(ref index, s.Length)) return false;
+                    value = s[(int)index].ToString();
+                    return true;
                 case string s:
                     var chars = PyString.Characters(s);
                     if (!Normalize(ref index, chars.Count)) return false;
@@ -232,9 +309,16 @@ internal static class Values
         return target switch
         {
             Map map when key != null => map.TryGetValue(key, out value),
-            JsonObject or Namespace or LoopContext or GroupTuple when key is string name => TryGetAttribute(target, name, out value),
+            // a[name] with a computed name: the name is hashed in full (a.b names are short and written in the template).
+            JsonObject or Namespace or LoopContext or GroupTuple when key is string name => Hashed(name) && TryGetAttribute(target, name, out value),
             _ => false,
         };
+    }
+
+    private static bool Hashed(string name)
+    {
+        TemplateBudget.Current.Text(name.Length);
+        return true;
     }
 
     private static bool Normalize(ref long index, int count)
@@ -249,9 +333,21 @@ internal static class Values
         value = null;
         if (target is string s)
         {
+            if (PyString.IsSimple(s))
+            {
+                // One char per character: slice the string itself instead of a list of one-char strings.
+                var picked = SliceIndexes(s.Length, start, stop, step);
+                if (SliceBound(step) is null or 1)
+                {
+                    var first = picked.FirstOrDefault(-1);
+                    value = first < 0 ? "" : s.Substring(first, picked.Count());
+                    return true;
+                }
+                value = new string([.. picked.Select(i => s[i])]);
+                return true;
+            }
             var chars = PyString.Characters(s);
-            var picked = SliceIndexes(chars.Count, start, stop, step);
-            value = string.Concat(picked.Select(i => (string)chars[i]!));
+            value = string.Concat(SliceIndexes(chars.Count, start, stop, step).Select(i => (string)chars[i]!));
             return true;
         }
         if (!IsSequence(target)) return false;

@@ -118,7 +118,7 @@ public sealed class WorkflowMachineTests
             """);
         Assert.Equal(ActivityStatus.Failed, h["a"].Status);
         Assert.Equal(EngineErrorCodes.TemplateError, h["a"].ErrorCode);
-        Assert.StartsWith("parameters:", h["a"].ErrorMessage, StringComparison.Ordinal);
+        Assert.StartsWith("parameters.x:", h["a"].ErrorMessage, StringComparison.Ordinal);
         Assert.Contains("INPUT.missing", h["a"].ErrorMessage, StringComparison.Ordinal);
         Assert.Equal(WorkflowStatus.Failed, h.Status);
     }
