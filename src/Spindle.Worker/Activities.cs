@@ -148,6 +148,9 @@ public static class ErrorCodes
     public const string Cancelled = "CANCELLED";
     public const string HttpError = "HTTP_ERROR";
     public const string DatabaseError = "DATABASE_ERROR";
+
+    /// <summary>The result is larger than the server accepts (its body limit).</summary>
+    public const string OutputTooLarge = "OUTPUT_TOO_LARGE";
 }
 
 /// <summary>Maps <c>activity_name</c> to its handler. Names are case-sensitive.</summary>

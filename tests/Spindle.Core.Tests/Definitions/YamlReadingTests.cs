@@ -168,7 +168,7 @@ public class YamlReadingTests
     public void Parse_HostileNesting_IsRejectedWithoutStackOverflow(int depth)
     {
         var result = DefinitionParser.Parse("name: wf\nactivities: " + new string('[', depth) + new string(']', depth) + "\n");
-        Assert.Contains("nested more than", result.FieldErrors["definition"][0], StringComparison.Ordinal);
+        Assert.Contains("nested deeper than 64 levels", result.FieldErrors["definition"][0], StringComparison.Ordinal);
     }
 
     [Fact]
