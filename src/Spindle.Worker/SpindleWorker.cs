@@ -478,6 +478,14 @@ public sealed class SpindleWorker : IDisposable
                             outcome.Result!.CostUsd, outcome.Result.Usage);
                         goto case OutcomeKind.Fail;
                     }
+                    catch (SpindleApiException ex) when (ex.StatusCode == HttpStatusCode.UnprocessableEntity)
+                    {
+                        // The server refused the result itself (e.g. nested deeper than it accepts): the same again
+                        // would be refused too, so the activity fails with the server's reason instead of timing out.
+                        outcome = Outcome.Fail(new ActivityError { Code = ErrorCodes.OutputInvalid, Message = ex.Message, Retryable = false },
+                            outcome.Result!.CostUsd, outcome.Result.Usage);
+                        goto case OutcomeKind.Fail;
+                    }
 
                     _logger.ActivityCompleted(claim.WorkflowId, claim.ActivityKey, claim.Attempt, claim.ActivityId, elapsed.TotalMilliseconds);
                     break;

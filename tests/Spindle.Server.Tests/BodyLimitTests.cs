@@ -76,6 +76,23 @@ public sealed class BodyLimitTests(SmallBodyServerFixture server) : IClassFixtur
         Assert.Equal(1, completes);
     }
 
+    [Fact]
+    public async Task Worker_ResultNestedTooDeep_FailsWithTheServersReasonWithoutRetrying()
+    {
+        var deep = new JsonObject();
+        for (var i = 1; i < 70; i++)
+        {
+            deep = new JsonObject { ["n"] = deep };
+        }
+        var (id, wf, completes) = await RunAsync(options => options.PollWaitSeconds = 1, deep);
+        Assert.True(wf["status"]!.GetValue<string>() == "failed", $"workflow {id}: {wf.ToJsonString()}");
+        var activity = wf["activities"]!.AsArray().Single()!;
+        Assert.Equal("OUTPUT_INVALID", activity["error"]!["code"]!.GetValue<string>());
+        Assert.Contains("output: nested deeper than 64 levels", activity["error"]!["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal(1, activity["attempt"]!.GetValue<int>());
+        Assert.Equal(1, completes);
+    }
+
     private static void AssertOutputTooLarge(string id, JsonObject wf)
     {
         Assert.True(wf["status"]!.GetValue<string>() == "failed", $"workflow {id}: {wf.ToJsonString()}");
@@ -85,7 +102,7 @@ public sealed class BodyLimitTests(SmallBodyServerFixture server) : IClassFixtur
         Assert.Equal(1, activity["attempt"]!.GetValue<int>()); // not retryable: failed at once, though retries were allowed
     }
 
-    private async Task<(string Id, JsonObject Workflow, int Completes)> RunAsync(Action<SpindleWorkerOptions> configure)
+    private async Task<(string Id, JsonObject Workflow, int Completes)> RunAsync(Action<SpindleWorkerOptions> configure, JsonObject? output = null)
     {
         var name = Unique("huge");
         var queue = Unique("q");
@@ -108,7 +125,7 @@ public sealed class BodyLimitTests(SmallBodyServerFixture server) : IClassFixtur
             ShutdownTimeout = TimeSpan.FromSeconds(5),
         };
         configure(options);
-        var registry = new ActivityRegistry().Register("huge", (_, _) => Task.FromResult(new ActivityResult(new JsonObject { ["big"] = OverLimit })));
+        var registry = new ActivityRegistry().Register("huge", (_, _) => Task.FromResult(new ActivityResult(output?.DeepClone().AsObject() ?? new JsonObject { ["big"] = OverLimit })));
         using var counter = new CompleteCounter(new SocketsHttpHandler());
         using var api = new SpindleApiClient(options, counter);
         using var worker = new SpindleWorker(options, registry, apiClient: api);
