@@ -30,6 +30,7 @@ internal sealed class EventFormatter
             "ActivitySkipped" => $"↷ {label} skipped: {Str(p["reason"])}",
             "ActivityCancelled" => $"⊘ {label} cancelled: {Str(p["reason"])}",
             "WorkflowRetried" => $"↻ workflow retried: {List(p["activity_keys"])}",
+            "TimerFailed" => $"⚠ {Str(p["timer"])} timer {label} could not be handled: {Str(p["error_message"])}".Replace("  ", " ", StringComparison.Ordinal),
             "ActivityStarted" or "WorkflowCreated" or "WorkflowCompleted" or "WorkflowFailed" or "WorkflowCancelled" => null,
             _ => $"• {type} {label}".TrimEnd(),
         };

@@ -2,6 +2,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Spindle.Core.Common;
 
 namespace Spindle.Cli;
 
@@ -185,7 +186,7 @@ public sealed class SpindleClient : IDisposable
     {
         try
         {
-            return text.Length == 0 ? null : JsonNode.Parse(text);
+            return text.Length == 0 ? null : JsonNode.Parse(text, documentOptions: JsonLimits.ReadOptions);
         }
         catch (JsonException)
         {

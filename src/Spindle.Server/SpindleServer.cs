@@ -200,7 +200,7 @@ public static partial class SpindleServer
         var result = error switch
         {
             BadHttpRequestException bad when bad.StatusCode == StatusCodes.Status413PayloadTooLarge =>
-                ApiErrors.Envelope(413, "PAYLOAD_TOO_LARGE", "The request body is larger than the server's limit of 50 MiB"),
+                SystemApi.PayloadTooLarge(context.RequestServices.GetRequiredService<ServerOptions>()),
             BadHttpRequestException bad => ApiErrors.Envelope(bad.StatusCode, "BAD_REQUEST", bad.Message),
             // Kestrel reports some malformed bodies (a chunk size beyond its range, e.g. ffffffffffffffff) as a plain
             // IOException rather than a BadHttpRequestException: still the client's request, so still a 400.
@@ -226,7 +226,7 @@ public static partial class SpindleServer
         {
             404 => ApiErrors.NotFound("No such route"),
             405 => ApiErrors.Envelope(405, "METHOD_NOT_ALLOWED", $"{http.Request.Method} is not allowed on {http.Request.Path}"),
-            413 => ApiErrors.Envelope(413, "PAYLOAD_TOO_LARGE", "The request body is larger than the server's limit of 50 MiB"),
+            413 => SystemApi.PayloadTooLarge(http.RequestServices.GetRequiredService<ServerOptions>()),
             var code => ApiErrors.Envelope(code, "BAD_REQUEST", "Request failed"),
         };
         await result.ExecuteAsync(http);

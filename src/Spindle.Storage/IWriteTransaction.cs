@@ -40,4 +40,10 @@ public interface IWriteTransaction
     /// </summary>
     Task PersistAsync(WorkflowState workflow, WorkflowMachine machine, IReadOnlyList<WorkflowEvent> leadingEvents, long now,
         CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Adds events to a workflow without loading it: for recording that a decision about the workflow could not be
+    /// made (its rows would not load), where <see cref="PersistAsync"/> has no machine to write.
+    /// </summary>
+    Task AppendEventsAsync(string workflowId, IReadOnlyList<WorkflowEvent> events, long now, CancellationToken cancellationToken);
 }

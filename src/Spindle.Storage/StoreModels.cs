@@ -74,7 +74,17 @@ public sealed record StoredEvent(
 
 public sealed record EventPage(IReadOnlyList<StoredEvent> Events, bool HasMore);
 
-public sealed record TimerOutcome(int ExpiredLeases, int SignalTimeouts, int Deadlines);
+public sealed record TimerOutcome(int ExpiredLeases, int SignalTimeouts, int Deadlines)
+{
+    /// <summary>Timers whose handling threw this pass; each was skipped and the others still fired.</summary>
+    public IReadOnlyList<TimerFailure> Failures { get; init; } = [];
+}
+
+/// <summary>
+/// A timer of one workflow that could not be handled. <see cref="FirstReport"/> is true the first time this process
+/// saw it fail (then a <c>TimerFailed</c> event was recorded on the workflow, if that could be written).
+/// </summary>
+public sealed record TimerFailure(string WorkflowId, string? ActivityKey, string Timer, Exception Error, bool FirstReport);
 
 /// <summary>Cost lines of one workflow (<see cref="WorkflowId"/>) or of every workflow in a time range (created_at, µs).</summary>
 public sealed record CostLineQuery(string? WorkflowId, long? From, long? To);

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using Spindle.Core.Common;
 using Spindle.Core.Costs;
@@ -515,10 +516,11 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
     public async Task<TimerOutcome> RunTimersAsync(CancellationToken cancellationToken)
     {
         var now = Timestamps.Now();
+        var failures = new List<TimerFailure>();
         var leases = 0;
         foreach (var (wfId, key) in await FindDueAsync(DueTimer.ExpiredLease, now, cancellationToken))
         {
-            leases += await ApplyTimerAsync(wfId, (wf, m, at) =>
+            leases += await FireTimerAsync("lease_expiry", wfId, key, (wf, m, at) =>
             {
                 if (!wf.Activities.TryGetValue(key!, out var a) || a.Status != ActivityStatus.Running || !(a.LeaseUntil < at))
                 {
@@ -526,12 +528,12 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
                 }
                 m.ExpireLease(a);
                 return true;
-            }, cancellationToken);
+            }, failures, cancellationToken);
         }
         var signals = 0;
         foreach (var (wfId, key) in await FindDueAsync(DueTimer.SignalTimeout, now, cancellationToken))
         {
-            signals += await ApplyTimerAsync(wfId, (wf, m, at) =>
+            signals += await FireTimerAsync("signal_timeout", wfId, key, (wf, m, at) =>
             {
                 if (!wf.Activities.TryGetValue(key!, out var a) || a.Status != ActivityStatus.Waiting || !(a.SignalWaitUntil <= at)
                     || wf.Status != WorkflowStatus.Running)
@@ -540,12 +542,12 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
                 }
                 m.SignalTimeout(a);
                 return true;
-            }, cancellationToken);
+            }, failures, cancellationToken);
         }
         var deadlines = 0;
         foreach (var (wfId, _) in await FindDueAsync(DueTimer.Deadline, now, cancellationToken))
         {
-            deadlines += await ApplyTimerAsync(wfId, (wf, m, at) =>
+            deadlines += await FireTimerAsync("deadline", wfId, null, (wf, m, at) =>
             {
                 if (wf.Status != WorkflowStatus.Running || !(wf.DeadlineAt <= at))
                 {
@@ -553,9 +555,68 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
                 }
                 m.Deadline(wf.Definition.Settings?.TimeoutSeconds ?? Defaults.WorkflowTimeoutSeconds);
                 return true;
+            }, failures, cancellationToken);
+        }
+        return new TimerOutcome(leases, signals, deadlines) { Failures = failures };
+    }
+
+    /// <summary>Timers that failed in this process and were already recorded: recorded once, retried every pass.</summary>
+    private readonly ConcurrentDictionary<(string Timer, string WorkflowId, string? ActivityKey), bool> _failedTimers = new();
+
+    /// <summary>
+    /// One workflow's timer, isolated from the others: if handling it throws (a row that no longer loads, a bug in
+    /// a decision), the failure is collected and recorded on that workflow, and the pass goes on with the next one.
+    /// Only a database that is down or a shutdown ends the pass.
+    /// </summary>
+    private async Task<int> FireTimerAsync(string timer, string workflowId, string? activityKey,
+        Func<WorkflowState, WorkflowMachine, long, bool> apply, List<TimerFailure> failures, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var fired = await ApplyTimerAsync(workflowId, apply, cancellationToken);
+            _failedTimers.TryRemove((timer, workflowId, activityKey), out _);
+            return fired;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException && !StoreAvailability.IsUnavailable(ex))
+        {
+            if (ex is WriteConflictException)
+            {
+                return 0; // rows kept changing under the decision: due again on the next pass
+            }
+            var first = _failedTimers.TryAdd((timer, workflowId, activityKey), true);
+            failures.Add(new TimerFailure(workflowId, activityKey, timer, ex, first));
+            if (first)
+            {
+                await RecordTimerFailureAsync(timer, workflowId, activityKey, ex, cancellationToken);
+            }
+            return 0;
+        }
+    }
+
+    private async Task RecordTimerFailureAsync(string timer, string workflowId, string? activityKey, Exception error,
+        CancellationToken cancellationToken)
+    {
+        var message = error.Message.Length > 500 ? error.Message[..500] : error.Message;
+        var payload = new JsonObject
+        {
+            ["timer"] = timer,
+            ["error_type"] = error.GetType().Name,
+            ["error_message"] = message,
+        };
+        try
+        {
+            await WriteAsync(async (tx, ct) =>
+            {
+                await tx.AppendEventsAsync(workflowId, [new WorkflowEvent(EventTypes.TimerFailed, activityKey, null, payload)],
+                    Timestamps.Now(), ct);
+                return true;
             }, cancellationToken);
         }
-        return new TimerOutcome(leases, signals, deadlines);
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The log line the caller writes is then the only record; the next failure of this timer tries again.
+            _failedTimers.TryRemove((timer, workflowId, activityKey), out _);
+        }
     }
 
     /// <returns>1 when the timer fired, 0 when it was no longer due or another transaction holds the workflow.</returns>

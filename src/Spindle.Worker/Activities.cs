@@ -148,6 +148,12 @@ public static class ErrorCodes
     public const string Cancelled = "CANCELLED";
     public const string HttpError = "HTTP_ERROR";
     public const string DatabaseError = "DATABASE_ERROR";
+
+    /// <summary>The result is larger than the server accepts (its body limit).</summary>
+    public const string OutputTooLarge = "OUTPUT_TOO_LARGE";
+
+    /// <summary>The server refused the result (422), e.g. nested deeper than it accepts.</summary>
+    public const string OutputInvalid = "OUTPUT_INVALID";
 }
 
 /// <summary>Maps <c>activity_name</c> to its handler. Names are case-sensitive.</summary>

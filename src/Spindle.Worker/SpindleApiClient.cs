@@ -26,6 +26,10 @@ public sealed class SpindleApiClient : IDisposable
     private readonly SemaphoreSlim _tokenLock = new(1, 1);
     private CachedToken? _token;
     private int _tokenFetches;
+    private long _maxBodyBytes;
+
+    /// <summary>A body at least this large is sent with <c>Expect: 100-continue</c>: a 413 then arrives before it is sent.</summary>
+    private const int ExpectContinueBytes = 1024 * 1024;
 
     /// <summary>Creates a client with its own <see cref="HttpClient"/> (over <paramref name="handler"/> when given).</summary>
     public SpindleApiClient(SpindleWorkerOptions options, HttpMessageHandler? handler = null, ILogger? logger = null, TimeProvider? timeProvider = null)
@@ -55,6 +59,17 @@ public sealed class SpindleApiClient : IDisposable
         _ownsHttp = ownsHttpClient;
         _logger = logger ?? NullLogger.Instance;
         _time = timeProvider ?? TimeProvider.System;
+        _maxBodyBytes = options.MaxRequestBodyBytes;
+    }
+
+    /// <summary>
+    /// The server's body limit as this client knows it (<see cref="SpindleWorkerOptions.MaxRequestBodyBytes"/>, or
+    /// what the server's <c>/api/v1/info</c> said): a completion over it is not sent.
+    /// </summary>
+    public long MaxBodyBytes
+    {
+        get => Volatile.Read(ref _maxBodyBytes);
+        set => Volatile.Write(ref _maxBodyBytes, value > 0 ? value : throw new ArgumentOutOfRangeException(nameof(value)));
     }
 
     /// <summary>The options this client was created with.</summary>
@@ -142,8 +157,18 @@ public sealed class SpindleApiClient : IDisposable
             Worker = claimNext > 0 ? _options.Worker : null,
             ActivityNames = claimNext > 0 ? _options.ActivityNames : null,
         };
+        // Serialised once, so that the size is known before anything is sent: a result over the server's limit
+        // would only be refused (413) after uploading it, or see the connection closed mid-upload.
+        byte[] body = JsonSerializer.SerializeToUtf8Bytes(request, SpindleJsonContext.Default.CompleteRequest);
+        long limit = MaxBodyBytes;
+        if (body.LongLength > limit)
+        {
+            throw new OutputTooLargeException(body.LongLength, limit,
+                $"The activity's result is {body.LongLength} bytes serialised, over the server's limit of {limit} bytes.");
+        }
+
         return SendWithRetryAsync(
-            () => JsonContent.Create(request, SpindleJsonContext.Default.CompleteRequest, JsonMediaType),
+            () => new ByteArrayContent(body) { Headers = { ContentType = JsonMediaType } },
             ActivityPath(activityId, "complete"),
             SpindleJsonContext.Default.CompleteResponse,
             activityId,
@@ -335,6 +360,9 @@ public sealed class SpindleApiClient : IDisposable
             {
                 request.Content = new ByteArrayContent(body);
                 request.Content.Headers.ContentType = contentType ?? JsonMediaType;
+                // The server checks the length before reading: a 413 comes back instead of "100 Continue" and the
+                // body is never sent (without it the server closes the connection mid-upload, which looks transient).
+                request.Headers.ExpectContinue = body.Length >= ExpectContinueBytes ? true : null;
             }
 
             using var timeoutCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -400,6 +428,11 @@ public sealed class SpindleApiClient : IDisposable
         if (response.StatusCode == HttpStatusCode.Conflict && activityId is not null)
         {
             return new LeaseLostException(activityId, code, full);
+        }
+
+        if (response.StatusCode == HttpStatusCode.RequestEntityTooLarge)
+        {
+            return new OutputTooLargeException(null, null, full);
         }
 
         if (response.StatusCode == HttpStatusCode.Unauthorized && message is null)

@@ -65,3 +65,38 @@ public sealed class LeaseLostException : SpindleApiException
     /// <summary>The activity whose lease is lost.</summary>
     public string? ActivityId { get; }
 }
+
+/// <summary>
+/// A completion too large for the server: its serialised size is over the server's body limit (checked before
+/// sending), or the server answered 413 <c>PAYLOAD_TOO_LARGE</c>. Never worth repeating; the worker reports the
+/// activity as failed with <c>OUTPUT_TOO_LARGE</c> instead.
+/// </summary>
+public sealed class OutputTooLargeException : SpindleApiException
+{
+    public OutputTooLargeException()
+    {
+    }
+
+    public OutputTooLargeException(string message)
+        : base(message)
+    {
+    }
+
+    public OutputTooLargeException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    public OutputTooLargeException(long? size, long? limit, string message)
+        : base(HttpStatusCode.RequestEntityTooLarge, "PAYLOAD_TOO_LARGE", message)
+    {
+        Size = size;
+        Limit = limit;
+    }
+
+    /// <summary>The serialised size of the request in bytes, when known.</summary>
+    public long? Size { get; }
+
+    /// <summary>The server's body limit in bytes, when known.</summary>
+    public long? Limit { get; }
+}

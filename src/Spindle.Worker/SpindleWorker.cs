@@ -229,6 +229,10 @@ public sealed class SpindleWorker : IDisposable
                 }
 
                 _claimNext = _options.ClaimNext && info.Features?.Contains("claim-next", StringComparer.Ordinal) == true;
+                if (info.Limits?.MaxBodyBytes is > 0 and long maxBody)
+                {
+                    _api.MaxBodyBytes = maxBody;
+                }
             }
             catch (SpindleApiException ex) when (ex.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.MethodNotAllowed)
             {
@@ -463,7 +467,26 @@ public sealed class SpindleWorker : IDisposable
             switch (outcome.Kind)
             {
                 case OutcomeKind.Complete:
-                    await CompleteAndClaimNextAsync(run, outcome.Result!).ConfigureAwait(false);
+                    try
+                    {
+                        await CompleteAndClaimNextAsync(run, outcome.Result!).ConfigureAwait(false);
+                    }
+                    catch (OutputTooLargeException ex)
+                    {
+                        // Sending the same result again cannot succeed: the activity fails, clearly, at once.
+                        outcome = Outcome.Fail(new ActivityError { Code = ErrorCodes.OutputTooLarge, Message = ex.Message, Retryable = false },
+                            outcome.Result!.CostUsd, outcome.Result.Usage);
+                        goto case OutcomeKind.Fail;
+                    }
+                    catch (SpindleApiException ex) when (ex.StatusCode == HttpStatusCode.UnprocessableEntity)
+                    {
+                        // The server refused the result itself (e.g. nested deeper than it accepts): the same again
+                        // would be refused too, so the activity fails with the server's reason instead of timing out.
+                        outcome = Outcome.Fail(new ActivityError { Code = ErrorCodes.OutputInvalid, Message = ex.Message, Retryable = false },
+                            outcome.Result!.CostUsd, outcome.Result.Usage);
+                        goto case OutcomeKind.Fail;
+                    }
+
                     _logger.ActivityCompleted(claim.WorkflowId, claim.ActivityKey, claim.Attempt, claim.ActivityId, elapsed.TotalMilliseconds);
                     break;
                 case OutcomeKind.Fail:

@@ -55,6 +55,13 @@ public sealed class SpindleWorkerOptions
     /// </summary>
     public bool ClaimNext { get; set; } = true;
 
+    /// <summary>
+    /// The largest request body the server accepts (its default, 50 MiB); a completion over it is reported as an
+    /// <c>OUTPUT_TOO_LARGE</c> failure without being sent. Replaced by the server's own <c>limits.max_body_bytes</c>
+    /// from <c>GET /api/v1/info</c> when the worker starts.
+    /// </summary>
+    public long MaxRequestBodyBytes { get; set; } = 50L * 1024 * 1024;
+
     /// <summary>Creates a new <c>worker_&lt;12 hex&gt;</c> id.</summary>
     public static string NewWorkerId() =>
         "worker_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));

@@ -126,6 +126,15 @@ public sealed class AuthTests(SecureServerFixture server)
     }
 
     [Fact]
+    public async Task Request_TokenWithRepeatedHeaderKey_401NotA500()
+    {
+        static string Part(string json) => Convert.ToBase64String(Encoding.UTF8.GetBytes(json)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        var token = $"{Part("""{"alg":"RS256","alg":"none"}""")}.{Part("""{"sub":"x"}""")}.AAAA";
+        using var response = await SendAsync(HttpMethod.Get, "/api/v1/workflows", token);
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+    }
+
+    [Fact]
     public async Task WorkerToken_CannotDeployOrSubmit_ButCanPoll()
     {
         var worker = await CreateClientTokenAsync("worker");

@@ -20,6 +20,11 @@ public class ServerFixture : IAsyncLifetime
 
     public WebApplication App => _app!;
 
+    /// <summary>Changes the options of the server before it is built.</summary>
+    protected virtual void Configure(ServerOptions options)
+    {
+    }
+
     public string DataDir { get; } = Directory.CreateTempSubdirectory("spindle-server-").FullName;
 
     public HttpClient Http { get; private set; } = null!;
@@ -37,6 +42,7 @@ public class ServerFixture : IAsyncLifetime
             TimerInterval = TimeSpan.FromMilliseconds(200),
             Secrets = Secrets,
         };
+        Configure(options);
         _app = SpindleServer.Build(options, logging => logging.SetMinimumLevel(LogLevel.Warning));
         BaseUrl = await SpindleServer.StartAsync(_app, CancellationToken.None);
         Http = new HttpClient { BaseAddress = new Uri(BaseUrl), Timeout = TimeSpan.FromSeconds(60) };

@@ -41,6 +41,11 @@ public sealed class HttpTargetFixture : IAsyncLifetime
                 context.Response.ContentType = "application/json";
                 await context.Response.WriteAsync("not json at all");
             });
+            app.MapGet("/json-raw", async (HttpContext context, string body) =>
+            {
+                context.Response.ContentType = "application/json";
+                await context.Response.WriteAsync(body);
+            });
             app.MapGet("/empty", context =>
             {
                 context.Response.StatusCode = 204;
@@ -159,6 +164,31 @@ public sealed class HttpRequestActivityTests(HttpTargetFixture target) : IClassF
     {
         JsonObject response = await RunAsync(new JsonObject { ["url"] = target.Url("/mislabelled") });
         Assert.Equal("not json at all", (string?)response["body"]);
+    }
+
+    [Theory]
+    [InlineData(62, true)]
+    [InlineData(63, false)]
+    public async Task ExecuteAsync_JsonBodyDeeperThanTheOutputCanHold_ReturnsText(int levels, bool parsed)
+    {
+        string json = string.Concat(Enumerable.Repeat("[", levels)) + new string(']', levels);
+        JsonObject response = await RunAsync(new JsonObject { ["url"] = target.Url("/json-raw?body=" + Uri.EscapeDataString(json)) });
+        if (parsed)
+        {
+            Assert.IsType<JsonArray>(response["body"]);
+        }
+        else
+        {
+            Assert.Equal(json, (string?)response["body"]);
+        }
+    }
+
+    [Fact]
+    public async Task ExecuteAsync_JsonBodyRepeatingAKey_ReturnsText()
+    {
+        const string json = """{"a":1,"a":2}""";
+        JsonObject response = await RunAsync(new JsonObject { ["url"] = target.Url("/json-raw?body=" + Uri.EscapeDataString(json)) });
+        Assert.Equal(json, (string?)response["body"]);
     }
 
     [Fact]

@@ -100,7 +100,8 @@ internal static class RunCommand
         var source = path is not null ? path : "--input";
         try
         {
-            return JsonNode.Parse(text) as JsonObject
+            // Repeated keys are refused here, as the server would refuse them.
+            return JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false }) as JsonObject
                    ?? throw new UsageException($"{source} must be a JSON object, e.g. '{{\"name\": \"Ada\"}}'");
         }
         catch (JsonException ex)

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using Spindle.Core.Common;
 using YamlDotNet.Core;
 using YamlDotNet.Core.Events;
 
@@ -17,7 +18,8 @@ namespace Spindle.Core.Definitions;
 /// </summary>
 internal static partial class YamlJsonReader
 {
-    private const int MaxDepth = 200;
+    // The same limit as every JSON body: a definition is a user document like any other.
+    private const int MaxDepth = JsonLimits.MaxDocumentDepth;
     private const int MaxNodes = 1_000_000;
 
     private const string TagStr = "tag:yaml.org,2002:str";
@@ -147,6 +149,11 @@ internal static partial class YamlJsonReader
                         map.ExpectKey = false;
                         continue;
                     }
+                    // An alias copies its anchor's whole tree here, which may be deeper than where it was defined.
+                    if (stack.Count + JsonLimits.Depth(target.Node) > MaxDepth)
+                    {
+                        throw new YamlException(alias.Start, alias.End, $"the document is nested deeper than {MaxDepth} levels");
+                    }
                     value = target.Node?.DeepClone();
                     size = target.Size;
                     break;
@@ -203,7 +210,7 @@ internal static partial class YamlJsonReader
         }
         if (stack.Count >= MaxDepth)
         {
-            throw new YamlException(start.Start, start.End, $"Document is nested more than {MaxDepth} levels deep.");
+            throw new YamlException(start.Start, start.End, $"the document is nested deeper than {MaxDepth} levels");
         }
         budget--;
     }

@@ -21,11 +21,14 @@ public static class EventTypes
     public const string ActivitySkipped = "ActivitySkipped";
     public const string ActivityCancelled = "ActivityCancelled";
 
+    /// <summary>A timer of the workflow (lease expiry, signal timeout, deadline) could not be handled; the server skips it.</summary>
+    public const string TimerFailed = "TimerFailed";
+
     public static readonly IReadOnlySet<string> All = new HashSet<string>(StringComparer.Ordinal)
     {
         WorkflowCreated, WorkflowCompleted, WorkflowFailed, WorkflowCancelled, WorkflowRetried, ActivityScheduled,
         ActivityWaiting, ActivitySignaled, ActivityStarted, ActivityCompleted, ActivityFailed, ActivitySkipped,
-        ActivityCancelled,
+        ActivityCancelled, TimerFailed,
     };
 }
 

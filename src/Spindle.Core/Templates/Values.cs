@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Spindle.Core.Common;
 using Map = System.Collections.Generic.OrderedDictionary<object, object?>;
 
 namespace Spindle.Core.Templates;
@@ -39,7 +40,7 @@ internal static class Values
         if (value.TryGetValue<double>(out var d)) return d;
         if (value.TryGetValue<decimal>(out var m)) return FromDecimal(m);
         // Any other CLR value (dates, small integer types, ...) is read through its JSON text.
-        using var document = JsonDocument.Parse(value.ToJsonString());
+        using var document = JsonDocument.Parse(value.ToJsonString(), JsonLimits.ReadOptions);
         return FromElement(document.RootElement);
     }
 

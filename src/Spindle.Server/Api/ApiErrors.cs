@@ -31,6 +31,6 @@ public static class ApiErrors
         return Envelope(422, "VALIDATION_ERROR", message, new JsonObject { ["field_errors"] = fields });
     }
 
-    public static IResult Validation(string field, string message) =>
-        Validation(new Dictionary<string, IReadOnlyList<string>> { [field] = [message] });
+    public static IResult Validation(string field, string message, string summary = "Validation failed") =>
+        Validation(new Dictionary<string, IReadOnlyList<string>> { [field] = [message] }, summary);
 }

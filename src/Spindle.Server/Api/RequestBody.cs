@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Spindle.Core.Common;
 
 namespace Spindle.Server.Api;
 
@@ -10,6 +11,8 @@ namespace Spindle.Server.Api;
 /// </summary>
 public static class RequestBody
 {
+    private static ReadOnlySpan<byte> Utf8Bom => [0xEF, 0xBB, 0xBF];
+
     public static async Task<string> ReadTextAsync(HttpRequest request, CancellationToken cancellationToken)
     {
         using var reader = new StreamReader(request.Body, Encoding.UTF8);
@@ -24,16 +27,27 @@ public static class RequestBody
             return (null, ApiErrors.Envelope(415, "UNSUPPORTED_MEDIA_TYPE",
                 $"Content-Type '{request.ContentType}' is not supported; send application/json"));
         }
-        var text = await ReadTextAsync(request, cancellationToken);
-        if (string.IsNullOrWhiteSpace(text))
+        using var buffer = new MemoryStream();
+        await request.Body.CopyToAsync(buffer, cancellationToken);
+        var bytes = buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
+        if (bytes.Span.StartsWith(Utf8Bom))
+        {
+            bytes = bytes[Utf8Bom.Length..]; // tolerated, as the text reader this replaces did
+        }
+        if (bytes.Span.Trim(" \t\r\n"u8).IsEmpty)
         {
             return allowEmpty ? (null, null) : (null, ApiErrors.BadRequest("The request body is empty; send a JSON object"));
         }
         try
         {
-            return (JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { MaxDepth = 256 }), null);
+            // Depth and duplicate keys first: a tree is only built from a body within the limits.
+            if (JsonBodyCheck.Check(bytes.Span) is { } problem)
+            {
+                return (null, ApiErrors.Validation(problem.Field, problem.Message, $"{problem.Field}: {problem.Message}"));
+            }
+            return (JsonNode.Parse(bytes.Span, documentOptions: JsonLimits.ReadOptions), null);
         }
-        catch (JsonException ex)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException) // invalid UTF-8 is the latter
         {
             return (null, ApiErrors.BadRequest($"Malformed JSON: {ex.Message}"));
         }

@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Text.Json.Nodes;
+using Spindle.Core.Common;
 using Spindle.Storage;
 
 namespace Spindle.Server.Api;
@@ -61,6 +62,21 @@ public static class SystemApi
             ["api_version"] = "v1",
             ["features"] = new JsonArray(Features.Select(f => (JsonNode)f).ToArray()),
             ["insecure_dev"] = options.InsecureDev,
+            // Clients check a body against these before sending it (a larger one gets 413, a deeper one 422).
+            ["limits"] = new JsonObject
+            {
+                ["max_body_bytes"] = options.MaxRequestBodyBytes,
+                ["max_json_depth"] = JsonLimits.MaxDocumentDepth,
+            },
         });
     }
+
+    /// <summary>The 413 envelope for a body over Kestrel's limit, naming the limit.</summary>
+    public static IResult PayloadTooLarge(ServerOptions options) =>
+        ApiErrors.Envelope(413, "PAYLOAD_TOO_LARGE",
+            $"The request body is larger than the server's limit of {options.MaxRequestBodyBytes} bytes ({FormatSize(options.MaxRequestBodyBytes)})",
+            new JsonObject { ["max_body_bytes"] = options.MaxRequestBodyBytes });
+
+    private static string FormatSize(long bytes) =>
+        bytes % (1024 * 1024) == 0 ? $"{bytes / (1024 * 1024)} MiB" : $"{bytes / 1024.0 / 1024.0:0.##} MiB";
 }

@@ -18,6 +18,9 @@ public sealed class AccessTokens
     public const string Audience = "spindle-api";
     private static readonly TimeSpan ClockSkew = TimeSpan.FromSeconds(30);
     private static readonly long MaxUnixSeconds = DateTimeOffset.MaxValue.ToUnixTimeSeconds();
+
+    /// <summary>A token whose JSON repeats a key is refused (401), not read ambiguously or left to throw later.</summary>
+    private static readonly JsonDocumentOptions StrictJson = new() { AllowDuplicateProperties = false };
     private readonly SigningKey _key;
     private readonly TimeProvider _time;
 
@@ -58,7 +61,7 @@ public sealed class AccessTokens
         }
         try
         {
-            var header = JsonNode.Parse(FromBase64Url(parts[0])) as JsonObject;
+            var header = JsonNode.Parse(FromBase64Url(parts[0]), documentOptions: StrictJson) as JsonObject;
             if (header?["alg"]?.GetValue<string>() != "RS256")
             {
                 return null; // never "none" or HMAC with the public key
@@ -69,7 +72,7 @@ public sealed class AccessTokens
             {
                 return null;
             }
-            if (JsonNode.Parse(FromBase64Url(parts[1])) is not JsonObject payload
+            if (JsonNode.Parse(FromBase64Url(parts[1]), documentOptions: StrictJson) is not JsonObject payload
                 || payload["iss"]?.GetValue<string>() != Issuer
                 || payload["aud"]?.GetValue<string>() != Audience
                 || payload["sub"]?.GetValue<string>() is not { Length: > 0 } subject)
@@ -86,7 +89,8 @@ public sealed class AccessTokens
             var scopes = (payload["scope"]?.GetValue<string>() ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
             return new TokenPrincipal(subject, scopes, iat, exp);
         }
-        catch (Exception ex) when (ex is FormatException or JsonException or InvalidOperationException or NullReferenceException or CryptographicException)
+        catch (Exception ex) when (ex is FormatException or JsonException or InvalidOperationException or NullReferenceException or CryptographicException
+                                       or ArgumentException)
         {
             return null;
         }

@@ -27,6 +27,18 @@ public sealed partial class TimerLoop
         {
             LogTimersFired(outcome.ExpiredLeases, outcome.SignalTimeouts, outcome.Deadlines);
         }
+        foreach (var failure in outcome.Failures)
+        {
+            // Logged in full once; afterwards the same timer failing again every pass is only a debug line.
+            if (failure.FirstReport)
+            {
+                LogTimerSkipped(failure.Error, failure.Timer, failure.WorkflowId, failure.ActivityKey);
+            }
+            else
+            {
+                LogTimerStillFailing(failure.Timer, failure.WorkflowId, failure.ActivityKey, failure.Error.Message);
+            }
+        }
         foreach (var (worker, readyAt) in await _store.GetDelayedAsync(cancellationToken))
         {
             _hub.ActivitiesDelayed(worker, readyAt);
@@ -57,6 +69,13 @@ public sealed partial class TimerLoop
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Timers fired: {ExpiredLeases} expired leases, {SignalTimeouts} signal timeouts, {Deadlines} deadlines")]
     private partial void LogTimersFired(int expiredLeases, int signalTimeouts, int deadlines);
+
+    [LoggerMessage(Level = LogLevel.Error,
+        Message = "Timer {Timer} of workflow {WorkflowId} (activity {ActivityKey}) failed and was skipped; the other workflows' timers still fire")]
+    private partial void LogTimerSkipped(Exception exception, string timer, string workflowId, string? activityKey);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Timer {Timer} of workflow {WorkflowId} (activity {ActivityKey}) still fails: {Error}")]
+    private partial void LogTimerStillFailing(string timer, string workflowId, string? activityKey, string error);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Timer pass failed; retrying")]
     private partial void LogTimerError(Exception exception);

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Npgsql;
+using Spindle.Core.Common;
 using Spindle.Core.Definitions;
 using Spindle.Core.Orchestration;
 
@@ -68,7 +69,7 @@ internal static class PostgresActivityRows
         CompletedAt = LongOrNull(r, 23),
         Cost = r.GetDecimal(24),
         CancelRequested = r.GetBoolean(25),
-        SignalData = r.IsDBNull(26) ? null : JsonNode.Parse(r.GetString(26)),
+        SignalData = r.IsDBNull(26) ? null : JsonLimits.ParseStored(r.GetString(26)),
         SignalWaitUntil = LongOrNull(r, 27),
         SignalSatisfied = r.GetBoolean(28),
         SecretParameters = r.IsDBNull(29) ? null : JsonNode.Parse(r.GetString(29))?.AsArray(),
@@ -162,5 +163,5 @@ internal static class PostgresActivityRows
 
     private static long? LongOrNull(NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : r.GetInt64(i);
 
-    private static JsonObject? ObjectOrNull(NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : JsonNode.Parse(r.GetString(i))?.AsObject();
+    private static JsonObject? ObjectOrNull(NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : JsonLimits.ParseStored(r.GetString(i))?.AsObject();
 }

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Npgsql;
+using Spindle.Core.Common;
 using Spindle.Core.Definitions;
 using Spindle.Core.Orchestration;
 
@@ -81,7 +82,7 @@ internal static class PostgresWorkflowLoader
             Definition = definition,
             DefinitionVersion = row.DefinitionVersion,
             Status = row.Status,
-            Input = JsonNode.Parse(row.Input)!.AsObject(),
+            Input = JsonLimits.ParseStored(row.Input)!.AsObject(),
             UniqueKey = row.UniqueKey,
             ErrorMessage = row.ErrorMessage,
             CreatedAt = row.CreatedAt,

@@ -193,6 +193,13 @@ internal sealed class PostgresWriteTransaction : IWriteTransaction
             PgParameters.Bigint(wf.CompletedAt), PgParameters.Bigint(wf.DeadlineAt), PgParameters.Numeric(wf.TotalCost),
             PgParameters.Numeric(wf.BudgetLimit));
 
+    public async Task AppendEventsAsync(string workflowId, IReadOnlyList<WorkflowEvent> events, long now, CancellationToken cancellationToken)
+    {
+        await using var batch = new NpgsqlBatch(_conn, _tx);
+        batch.BatchCommands.Add(InsertEvents(workflowId, events, now));
+        await batch.ExecuteNonQueryAsync(cancellationToken); // the store commits after the work, as for any transaction
+    }
+
     /// <summary>All events of the transaction in one statement, in the order the machine emitted them.</summary>
     private static NpgsqlBatchCommand InsertEvents(string workflowId, IReadOnlyList<WorkflowEvent> events, long now)
     {
@@ -242,7 +249,7 @@ internal sealed class PostgresWriteTransaction : IWriteTransaction
         await using var cmd = new NpgsqlCommand("SELECT outputs::text FROM result_cache WHERE key = $1 AND expires_at > $2", _conn, _tx);
         cmd.Parameters.Add(PgParameters.Text(key));
         cmd.Parameters.Add(PgParameters.Bigint(now));
-        return await cmd.ExecuteScalarAsync(cancellationToken) is string json ? JsonNode.Parse(json) as JsonObject : null;
+        return await cmd.ExecuteScalarAsync(cancellationToken) is string json ? JsonLimits.ParseStored(json) as JsonObject : null;
     }
 
     /// <summary>Wake-ups for other servers: which routing keys gained claimable work, whether the workflow finished.</summary>

@@ -1,6 +1,7 @@
 using System.Data.Common;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Spindle.Core.Common;
 using Spindle.Core.Orchestration;
 
 namespace Spindle.Storage.Sqlite;
@@ -41,7 +42,7 @@ internal static class ActivityRows
         CompletedAt = LongOrNull(r, 23),
         Cost = decimal.Parse(r.GetString(24), CultureInfo.InvariantCulture),
         CancelRequested = r.GetInt64(25) != 0,
-        SignalData = r.IsDBNull(26) ? null : JsonNode.Parse(r.GetString(26)),
+        SignalData = r.IsDBNull(26) ? null : JsonLimits.ParseStored(r.GetString(26)),
         SignalWaitUntil = LongOrNull(r, 27),
         SignalSatisfied = r.GetInt64(28) != 0,
         SecretParameters = r.IsDBNull(29) ? null : JsonNode.Parse(r.GetString(29))?.AsArray(),
@@ -99,5 +100,5 @@ internal static class ActivityRows
 
     private static long? LongOrNull(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetInt64(i);
 
-    private static JsonObject? ObjectOrNull(DbDataReader r, int i) => r.IsDBNull(i) ? null : JsonNode.Parse(r.GetString(i))?.AsObject();
+    private static JsonObject? ObjectOrNull(DbDataReader r, int i) => r.IsDBNull(i) ? null : JsonLimits.ParseStored(r.GetString(i))?.AsObject();
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
+using Spindle.Core.Common;
 using Spindle.Core.Orchestration;
 
 namespace Spindle.Storage.Sqlite;
@@ -56,7 +57,7 @@ internal static class SqliteWorkflowLoader
                 Definition = definition,
                 DefinitionVersion = version,
                 Status = r.GetString(2),
-                Input = JsonNode.Parse(r.GetString(3))!.AsObject(),
+                Input = JsonLimits.ParseStored(r.GetString(3))!.AsObject(),
                 UniqueKey = r.IsDBNull(4) ? null : r.GetString(4),
                 ErrorMessage = r.IsDBNull(5) ? null : r.GetString(5),
                 CreatedAt = r.GetInt64(6),

@@ -224,12 +224,12 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
                 {
                     claimed.Add(new ClaimedActivity(
                         r.GetString(0), r.GetString(1), r.GetString(2), command.Worker, r.GetString(3),
-                        r.IsDBNull(4) ? new JsonObject() : JsonNode.Parse(r.GetString(4))!.AsObject(),
-                        r.IsDBNull(5) ? new JsonObject() : JsonNode.Parse(r.GetString(5))!.AsObject(),
-                        r.IsDBNull(6) ? null : JsonNode.Parse(r.GetString(6)),
+                        r.IsDBNull(4) ? new JsonObject() : JsonLimits.ParseStored(r.GetString(4))!.AsObject(),
+                        r.IsDBNull(5) ? new JsonObject() : JsonLimits.ParseStored(r.GetString(5))!.AsObject(),
+                        r.IsDBNull(6) ? null : JsonLimits.ParseStored(r.GetString(6)),
                         r.GetInt32(7), r.GetInt32(8), r.GetInt32(9))
                     {
-                        SecretParameters = r.IsDBNull(10) ? null : JsonNode.Parse(r.GetString(10))?.AsArray(),
+                        SecretParameters = r.IsDBNull(10) ? null : JsonLimits.ParseStored(r.GetString(10))?.AsArray(),
                     });
                 }
             }
@@ -313,7 +313,7 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
         while (await r.ReadAsync(cancellationToken))
         {
             events.Add(new StoredEvent(r.GetString(0), workflowId, r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2),
-                r.IsDBNull(3) ? null : r.GetInt32(3), JsonNode.Parse(r.GetString(4))!.AsObject(), r.GetInt64(5)));
+                r.IsDBNull(3) ? null : r.GetInt32(3), JsonLimits.ParseStored(r.GetString(4))!.AsObject(), r.GetInt64(5)));
         }
         var hasMore = events.Count > limit;
         if (hasMore)

@@ -122,7 +122,7 @@ internal sealed class SqliteWriteTransaction : IWriteTransaction
         var cmd = Command("SELECT outputs FROM result_cache WHERE key = $key AND expires_at > $now");
         ActivityRows.Set(cmd, "$key", key);
         ActivityRows.Set(cmd, "$now", now);
-        return Task.FromResult(cmd.ExecuteScalar() is string json ? JsonNode.Parse(json) as JsonObject : null);
+        return Task.FromResult(cmd.ExecuteScalar() is string json ? JsonLimits.ParseStored(json) as JsonObject : null);
     }
 
     private void InsertCostLine(string workflowId, Spindle.Core.Costs.CostLine line, long now)
@@ -167,6 +167,12 @@ internal sealed class SqliteWriteTransaction : IWriteTransaction
     }
 
     private static string Text(decimal value) => value.ToString(CultureInfo.InvariantCulture);
+
+    public Task AppendEventsAsync(string workflowId, IReadOnlyList<WorkflowEvent> events, long now, CancellationToken cancellationToken)
+    {
+        InsertEvents(workflowId, events, now);
+        return Task.CompletedTask;
+    }
 
     public void InsertEvents(string workflowId, IReadOnlyList<WorkflowEvent> events, long now)
     {

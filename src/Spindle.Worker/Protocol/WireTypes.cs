@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
+using Spindle.Core.Common;
 
 namespace Spindle.Worker.Protocol;
 
@@ -199,6 +200,19 @@ public sealed record ServerInfo
     public IReadOnlyList<string>? Features { get; init; }
 
     public bool? InsecureDev { get; init; }
+
+    /// <summary>The server's request limits (absent on older servers).</summary>
+    public ServerLimits? Limits { get; init; }
+}
+
+/// <summary>The <c>limits</c> of <c>GET /api/v1/info</c>.</summary>
+public sealed record ServerLimits
+{
+    /// <summary>The largest request body the server reads; a larger one gets 413 <c>PAYLOAD_TOO_LARGE</c>.</summary>
+    public long? MaxBodyBytes { get; init; }
+
+    /// <summary>How deep a JSON document (an output, an input...) may nest.</summary>
+    public int? MaxJsonDepth { get; init; }
 }
 
 /// <summary>The error envelope of http-api.md §3.</summary>
@@ -221,7 +235,9 @@ public sealed record ErrorBody
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     NumberHandling = JsonNumberHandling.AllowReadingFromString,
-    RespectNullableAnnotations = true)]
+    RespectNullableAnnotations = true,
+    // A document at the server's depth limit sits a few levels down in a poll answer or a completion.
+    MaxDepth = JsonLimits.ReadMaxDepth)]
 [JsonSerializable(typeof(PollRequest))]
 [JsonSerializable(typeof(PollResponse))]
 [JsonSerializable(typeof(ClaimedActivity))]

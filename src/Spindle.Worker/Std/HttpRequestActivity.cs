@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Spindle.Core.Common;
 
 namespace Spindle.Worker.Std;
 
@@ -263,6 +264,16 @@ public sealed class HttpRequestActivity
         return headers;
     }
 
+    /// <summary>
+    /// The body sits two levels down in the output (<c>response.body</c>), which the server takes up to its depth
+    /// limit; a JSON body that repeats a key could not be written back out.
+    /// </summary>
+    private static readonly JsonDocumentOptions BodyOptions = new()
+    {
+        MaxDepth = JsonLimits.MaxDocumentDepth - 2,
+        AllowDuplicateProperties = false,
+    };
+
     private static JsonNode? ReadBody(byte[] bytes, MediaTypeHeaderValue? contentType)
     {
         if (IsJson(contentType?.MediaType))
@@ -274,11 +285,11 @@ public sealed class HttpRequestActivity
 
             try
             {
-                return JsonNode.Parse(bytes);
+                return JsonNode.Parse(bytes, documentOptions: BodyOptions);
             }
             catch (JsonException)
             {
-                // Mislabelled: keep the text.
+                // Mislabelled, or a document the server would not take as part of the output: keep the text.
             }
         }
 

@@ -162,13 +162,34 @@ public class YamlReadingTests
         Assert.Contains("Failed to parse YAML", result.FieldErrors["definition"][0], StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Parse_DefinitionExactlyAtTheDepthLimit_IsAccepted()
+    {
+        // name/activities (1) → list (2) → activity (3) → parameters (4) → 60 more levels.
+        var deep = string.Concat(Enumerable.Repeat("{n: ", 59)) + "{}" + new string('}', 59);
+        var result = DefinitionParser.Parse($"name: wf\nactivities:\n  - {{key: a, activity_name: echo, parameters: {{d: {deep}}}}}\n");
+        Assert.True(result.IsValid, string.Join("; ", result.FieldErrors.SelectMany(e => e.Value)));
+        var tooDeep = $"name: wf\nactivities:\n  - {{key: a, activity_name: echo, parameters: {{d: {{n: {deep}}}}}}}\n";
+        Assert.Contains("nested deeper than 64 levels", DefinitionParser.Parse(tooDeep).FieldErrors["definition"][0], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_AliasCopyingADeepTreeDeeperThanTheLimit_IsRejected()
+    {
+        // The anchored tree is 40 levels where it is defined, but the alias puts it 30 levels further down.
+        var tree = string.Concat(Enumerable.Repeat("{n: ", 39)) + "{}" + new string('}', 39);
+        var wrap = string.Concat(Enumerable.Repeat("{n: ", 29));
+        var text = $"name: wf\nx: &t {tree}\nactivities: []\ny: {wrap}*t{new string('}', 29)}\n";
+        Assert.Contains("nested deeper than 64 levels", DefinitionParser.Parse(text).FieldErrors["definition"][0], StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData(100_000)]
     [InlineData(250)]
     public void Parse_HostileNesting_IsRejectedWithoutStackOverflow(int depth)
     {
         var result = DefinitionParser.Parse("name: wf\nactivities: " + new string('[', depth) + new string(']', depth) + "\n");
-        Assert.Contains("nested more than", result.FieldErrors["definition"][0], StringComparison.Ordinal);
+        Assert.Contains("nested deeper than 64 levels", result.FieldErrors["definition"][0], StringComparison.Ordinal);
     }
 
     [Fact]
