@@ -87,8 +87,8 @@ public sealed class BodyLimitTests(SmallBodyServerFixture server) : IClassFixtur
         var (id, wf, completes) = await RunAsync(options => options.PollWaitSeconds = 1, deep);
         Assert.True(wf["status"]!.GetValue<string>() == "failed", $"workflow {id}: {wf.ToJsonString()}");
         var activity = wf["activities"]!.AsArray().Single()!;
-        Assert.Equal("OUTPUT_INVALID", activity["error"]!["code"]!.GetValue<string>());
-        Assert.Contains("output: nested deeper than 64 levels", activity["error"]!["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal("OUTPUT_INVALID", activity["error_detail"]!["code"]!.GetValue<string>());
+        Assert.Contains("output: nested deeper than 64 levels", activity["error_detail"]!["message"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Equal(1, activity["attempt"]!.GetValue<int>());
         Assert.Equal(1, completes);
     }
@@ -97,8 +97,8 @@ public sealed class BodyLimitTests(SmallBodyServerFixture server) : IClassFixtur
     {
         Assert.True(wf["status"]!.GetValue<string>() == "failed", $"workflow {id}: {wf.ToJsonString()}");
         var activity = wf["activities"]!.AsArray().Single()!;
-        Assert.Equal("OUTPUT_TOO_LARGE", activity["error"]!["code"]!.GetValue<string>());
-        Assert.Contains($"{SmallBodyServerFixture.Limit} bytes", activity["error"]!["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal("OUTPUT_TOO_LARGE", activity["error_detail"]!["code"]!.GetValue<string>());
+        Assert.Contains($"{SmallBodyServerFixture.Limit} bytes", activity["error_detail"]!["message"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Equal(1, activity["attempt"]!.GetValue<int>()); // not retryable: failed at once, though retries were allowed
     }
 

@@ -68,7 +68,7 @@ public sealed class TemplateLimitsTests(ServerFixture server, ITestOutputHelper 
         {
             var (_, wf) = await server.GetAsync($"/api/v1/workflows/{id}");
             Assert.Equal("failed", wf["status"]!.GetValue<string>());
-            var error = wf["activities"]![0]!["error"]!;
+            var error = wf["activities"]![0]!["error_detail"]!;
             Assert.Equal("TEMPLATE_LIMIT_EXCEEDED", error["code"]!.GetValue<string>());
             Assert.StartsWith("activity 'a', parameters.text: template limit exceeded: the evaluation needs more than 100000 steps",
                 error["message"]!.GetValue<string>(), StringComparison.Ordinal);
@@ -100,7 +100,7 @@ public sealed class TemplateLimitsTests(ServerFixture server, ITestOutputHelper 
         foreach (var id in ids)
         {
             var (_, wf) = await server.GetAsync($"/api/v1/workflows/{id}");
-            var error = wf["activities"]![0]!["error"]!;
+            var error = wf["activities"]![0]!["error_detail"]!;
             Assert.Equal("TEMPLATE_LIMIT_EXCEEDED", error["code"]!.GetValue<string>());
             Assert.Contains("100000000 characters, more than the size limit of 1048576", error["message"]!.GetValue<string>(), StringComparison.Ordinal);
         }

@@ -42,7 +42,7 @@ public static class JsonBodyCheck
             if (token == JsonTokenType.PropertyName)
             {
                 var frame = frames.Peek();
-                var name = reader.GetString()!;
+                var name = NameOf(ref reader);
                 if (!frame.Keys!.Add(name))
                 {
                     var field = Join(frame.Path, name);
@@ -85,6 +85,20 @@ public static class JsonBodyCheck
             }
         }
         return null;
+    }
+
+    /// <summary>A name that is not valid UTF-16 (a lone surrogate escape) is compared by its raw text here; the
+    /// Unicode check after parsing refuses it with a 400 that says where.</summary>
+    private static string NameOf(ref Utf8JsonReader reader)
+    {
+        try
+        {
+            return reader.GetString()!;
+        }
+        catch (InvalidOperationException)
+        {
+            return "\u0000raw:" + System.Text.Encoding.UTF8.GetString(reader.ValueSpan);
+        }
     }
 
     private static string Join(string path, string name) => path.Length == 0 ? name : $"{path}.{name}";
