@@ -34,7 +34,10 @@ public sealed class ServerOptions
 
     public int DefaultActivityTimeoutSeconds { get; set; } = 60;
 
-    public int DefaultWorkflowTimeoutSeconds { get; set; } = 300;
+    /// <summary>
+    /// Deadline in seconds for workflows without <c>settings.timeout</c>; 0 (the default) means none, as in Kruxia Flow.
+    /// </summary>
+    public int DefaultWorkflowTimeoutSeconds { get; set; }
 
     public int DefaultMaxRetries { get; set; } = 3;
 

@@ -35,6 +35,24 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
 
     protected EngineDefaults Defaults { get; }
 
+    /// <summary>The engine's clock (<see cref="EngineDefaults.Clock"/>) in engine microseconds.</summary>
+    protected long Now() => Timestamps.ToMicros(Defaults.Clock.GetUtcNow());
+
+    /// <summary>
+    /// How long after its last poll a routing key still counts as served: longer than the longest long-poll (30 s),
+    /// so a worker waiting in one is not mistaken for a missing worker.
+    /// </summary>
+    private static readonly long RecentPollMicros = Timestamps.FromSeconds(120);
+
+    /// <summary>
+    /// When a worker last polled this process, by routing key. In memory and per process: it only sharpens the
+    /// deadline message, so on a cluster "recently" means "recently on the server that ran the deadline".
+    /// </summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _lastPoll = new(StringComparer.Ordinal);
+
+    private bool PolledRecently(string worker, long now) =>
+        _lastPoll.TryGetValue(worker, out var at) && now - at <= RecentPollMicros;
+
     /// <summary>Which workflow each activity this process leased out belongs to, so completions can be combined.</summary>
     protected LeaseDirectory Leases { get; } = new();
 
@@ -70,6 +88,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
 
     public async Task<IReadOnlyList<ClaimedActivity>> ClaimAsync(ClaimCommand command, CancellationToken cancellationToken)
     {
+        _lastPoll[command.Worker] = Now();
         var claimed = await ClaimActivitiesAsync(command, cancellationToken);
         foreach (var a in claimed)
         {
@@ -117,7 +136,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
                 {
                     return (UniqueKeyTaken(command.UniqueKey), null);
                 }
-                var now = Timestamps.Now();
+                var now = Now();
                 var timeout = stored.Definition.Settings?.TimeoutSeconds ?? Defaults.WorkflowTimeoutSeconds;
                 var wf = new WorkflowState
                 {
@@ -250,7 +269,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
     {
         var (outcomes, wfId, machine) = await WriteAsync<(CompleteOutcome[], string?, WorkflowMachine?)>(async (tx, ct) =>
         {
-            var now = Timestamps.Now();
+            var now = Now();
             var wf = await lockWorkflow(tx, ct);
             if (wf is null)
             {
@@ -349,7 +368,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
         Leases.TryTake(activityId, out _);
         var (outcome, wfId, machine) = await WriteAsync<(FailOutcome, string?, WorkflowMachine?)>(async (tx, ct) =>
         {
-            var now = Timestamps.Now();
+            var now = Now();
             var wf = await tx.LockWorkflowOfActivityAsync(activityId, ct);
             var activity = wf?.Activities.Values.FirstOrDefault(a => a.Id == activityId);
             if (wf is null || activity is null)
@@ -403,7 +422,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
             {
                 return (new CancelOutcome(StoreStatus.Conflict, wf.Status), null);
             }
-            var now = Timestamps.Now();
+            var now = Now();
             var machine = new WorkflowMachine(wf, Defaults, Secrets, now);
             machine.Cancel(reason);
             await ApplyCacheHitsAsync(tx, machine, now, ct);
@@ -441,7 +460,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
                 {
                     return (UniqueKeyRetaken(wf.UniqueKey), null);
                 }
-                var now = Timestamps.Now();
+                var now = Now();
                 var machine = new WorkflowMachine(wf, Defaults, Secrets, now);
                 var keys = machine.Retry(wf.Definition.Settings?.TimeoutSeconds ?? Defaults.WorkflowTimeoutSeconds);
                 await ApplyCacheHitsAsync(tx, machine, now, ct);
@@ -477,7 +496,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
             {
                 return (new SignalOutcome(StoreStatus.Ok, []), null);
             }
-            var now = Timestamps.Now();
+            var now = Now();
             var machine = new WorkflowMachine(wf, Defaults, Secrets, now);
             var signaled = machine.Signal(activityKey, eventName, data);
             if (signaled.Count == 0)
@@ -504,7 +523,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
     /// </summary>
     public async Task<TimerOutcome> RunTimersAsync(CancellationToken cancellationToken)
     {
-        var now = Timestamps.Now();
+        var now = Now();
         var leases = 0;
         foreach (var (wfId, key) in await FindDueAsync(DueTimer.ExpiredLease, now, cancellationToken))
         {
@@ -541,7 +560,8 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
                 {
                     return false;
                 }
-                m.Deadline(wf.Definition.Settings?.TimeoutSeconds ?? Defaults.WorkflowTimeoutSeconds);
+                var own = wf.Definition.Settings?.TimeoutSeconds;
+                m.Deadline(own ?? Defaults.WorkflowTimeoutSeconds, own is not null, worker => PolledRecently(worker, at));
                 return true;
             }, cancellationToken);
         }
@@ -559,7 +579,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
             {
                 return null;
             }
-            var now = Timestamps.Now();
+            var now = Now();
             var m = new WorkflowMachine(wf, Defaults, Secrets, now);
             if (!apply(wf, m, now))
             {

@@ -145,11 +145,17 @@ public static class WorkersApi
             _ => Json.Result(new JsonObject
             {
                 ["acknowledged"] = true,
-                ["next_heartbeat_seconds"] = Math.Max(1, Math.Min(30, outcome.LeaseSeconds / 3)),
+                ["next_heartbeat_seconds"] = NextHeartbeatSeconds(outcome.LeaseSeconds),
                 ["cancel_requested"] = outcome.CancelRequested,
             }),
         };
     }
+
+    /// <summary>
+    /// 30 s like the reference for the default 60 s lease and longer; half the lease for shorter ones, so every lease
+    /// still sees a heartbeat before it runs out.
+    /// </summary>
+    public static int NextHeartbeatSeconds(int leaseSeconds) => Math.Max(1, Math.Min(30, leaseSeconds / 2));
 
     public static async Task<IResult> CompleteActivity(string activityId, HttpRequest request, IWorkflowStore store, ModelCatalog catalog,
         WaitingPolls waitingPolls, CancellationToken cancellationToken)

@@ -190,7 +190,8 @@ public static class WorkflowsApi
         }
         if (wf.Status != WorkflowStatus.Completed)
         {
-            return ApiErrors.BadRequest($"Workflow {id} is {wf.Status}; outputs are available once it is completed");
+            // The reference's wording, which clients may match on.
+            return ApiErrors.BadRequest("Workflow is not completed. Output is only available for completed workflows.");
         }
         var terminal = WorkflowJson.TerminalKeys(wf);
         var outputs = new JsonObject();
@@ -230,7 +231,7 @@ public static class WorkflowsApi
         }
         if (a.Status != ActivityStatus.Completed)
         {
-            return ApiErrors.BadRequest($"Activity '{key}' is {a.Status}; its output is available once it is completed");
+            return ApiErrors.BadRequest($"Activity '{key}' is not completed. Output is only available for completed activities.");
         }
         return Json.Result(new JsonObject
         {
