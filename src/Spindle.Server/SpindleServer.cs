@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -89,6 +90,9 @@ public static partial class SpindleServer
         builder.Services.AddSingleton<TimerLoop>();
         builder.Services.AddHostedService<TimerService>();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(35));
+        // Handlers write JSON by hand; the naming policy only shapes the OpenAPI schemas of the typed body records.
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);
+        builder.Services.AddOpenApi(ApiReference.DocumentName, ApiReference.Configure);
 
         var app = builder.Build();
         app.Use(RequestIdMiddleware);
@@ -101,6 +105,7 @@ public static partial class SpindleServer
         app.UseMiddleware<BearerAuthMiddleware>();
 
         app.MapSystemApi();
+        app.MapApiReference();
         var api = app.MapGroup("/api/v1");
         api.MapOAuthApi();
         api.MapGroup("").RequireScope(Scopes.Workflows).MapDefinitionsApi().MapWorkflowsApi().MapLlmApi()

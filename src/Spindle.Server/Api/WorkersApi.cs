@@ -14,10 +14,14 @@ public static class WorkersApi
 
     public static RouteGroupBuilder MapWorkersApi(this RouteGroupBuilder api)
     {
-        api.MapPost("/workers/poll", PollActivities);
-        api.MapPost("/activities/{activityId}/heartbeat", HeartbeatActivity);
-        api.MapPost("/activities/{activityId}/complete", CompleteActivity);
-        api.MapPost("/activities/{activityId}/fail", FailActivity);
+        api.MapPost("/workers/poll", PollActivities).WithTags("Workers").WithSummary("Claim queued activities for a routing key (long-poll with wait_seconds)")
+            .JsonBody<PollRequest>().Answers<PollResponse>(200, 400, 422);
+        api.MapPost("/activities/{activityId}/heartbeat", HeartbeatActivity).WithTags("Workers").WithSummary("Renew the lease of a running activity")
+            .JsonBody<HeartbeatRequest>().Answers<HeartbeatResponse>(200, 404, 409, 422);
+        api.MapPost("/activities/{activityId}/complete", CompleteActivity).WithTags("Workers").WithSummary("Report an activity's output (and optionally claim what it unblocks)")
+            .JsonBody<CompleteRequest>().Answers<CompleteResponse>(200, 404, 409, 422);
+        api.MapPost("/activities/{activityId}/fail", FailActivity).WithTags("Workers").WithSummary("Report an activity's failure; retryable errors are retried per policy")
+            .JsonBody<FailRequest>().Answers<FailResponse>(200, 404, 409, 422);
         return api;
     }
 
