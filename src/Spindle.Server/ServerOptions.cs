@@ -41,6 +41,9 @@ public sealed class ServerOptions
 
     public int DefaultMaxRetries { get; set; } = 3;
 
+    /// <summary>The engine's clock (submission, leases, delays, deadlines); tests pass a fake one.</summary>
+    public TimeProvider Clock { get; set; } = TimeProvider.System;
+
     /// <summary>
     /// Concurrency of the built-in std worker by default. Its activities wait on I/O (HTTP, SQL, model APIs), and a
     /// fan-out can only be leased with the result that unblocks it as far as free slots reach, so slots are cheap here.

@@ -79,6 +79,7 @@ public static partial class SpindleServer
             WorkflowTimeoutSeconds = options.DefaultWorkflowTimeoutSeconds,
             MaxRetries = options.DefaultMaxRetries,
             Secrets = EngineDefaults.SecretsFromEnvironment(),
+            Clock = options.Clock,
         };
         var hub = new WakeupHub();
         builder.Services.AddSingleton(options);

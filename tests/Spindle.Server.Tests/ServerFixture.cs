@@ -23,6 +23,11 @@ public class ServerFixture : IAsyncLifetime
 
     public string BaseUrl { get; private set; } = "";
 
+    /// <summary>Adjusts the server's options before it is built (a fake clock, a default deadline).</summary>
+    protected virtual void Configure(ServerOptions options)
+    {
+    }
+
     public virtual async Task InitializeAsync()
     {
         var options = new ServerOptions
@@ -33,6 +38,7 @@ public class ServerFixture : IAsyncLifetime
             NoWorker = !WithStdWorker,
             TimerInterval = TimeSpan.FromMilliseconds(200),
         };
+        Configure(options);
         _app = SpindleServer.Build(options, logging => logging.SetMinimumLevel(LogLevel.Warning));
         BaseUrl = await SpindleServer.StartAsync(_app, CancellationToken.None);
         Http = new HttpClient { BaseAddress = new Uri(BaseUrl), Timeout = TimeSpan.FromSeconds(60) };

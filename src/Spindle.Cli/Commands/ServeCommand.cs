@@ -71,13 +71,12 @@ internal static class ServeCommand
             Description = "PEM file of the RSA key that signs tokens (default <data-dir>/signing-key.pem, created on first start)",
             HelpName = "FILE",
         };
-        var defaultWorkflowTimeout = new Option<int>("--default-workflow-timeout")
+        var defaultWorkflowTimeout = new Option<string?>("--default-workflow-timeout")
         {
             Description = "Deadline for workflows without settings.timeout, e.g. 30m, 2h or 1d; none by default, as in " +
                           "Kruxia Flow (env SPINDLE_DEFAULT_WORKFLOW_TIMEOUT)",
             HelpName = "DURATION",
-            CustomParser = result => WorkflowTimeout(result, result.Tokens.Count > 0 ? result.Tokens[0].Value : null, "--default-workflow-timeout"),
-            DefaultValueFactory = result => WorkflowTimeout(result, CommandSupport.Env("SPINDLE_DEFAULT_WORKFLOW_TIMEOUT"), "SPINDLE_DEFAULT_WORKFLOW_TIMEOUT"),
+            DefaultValueFactory = _ => CommandSupport.Env("SPINDLE_DEFAULT_WORKFLOW_TIMEOUT"),
         };
 
         var command = new Command("serve", "Run the Spindle server until Ctrl+C or SIGTERM.");
@@ -106,7 +105,7 @@ internal static class ServeCommand
                 PythonWorkers = Math.Max(0, io.Parse.GetValue(pythonWorkers)),
                 CorsOrigins = io.Parse.GetValue(corsOrigins) ?? [],
                 SigningKeyPath = io.Parse.GetValue(signingKey),
-                DefaultWorkflowTimeoutSeconds = io.Parse.GetValue(defaultWorkflowTimeout),
+                DefaultWorkflowTimeoutSeconds = WorkflowTimeout(io.Parse.GetValue(defaultWorkflowTimeout)),
             };
             return await RunAsync(options, io, cancellationToken);
         });
@@ -193,18 +192,16 @@ internal static class ServeCommand
         PostgresConnectionStrings.Describe(PostgresConnectionStrings.FromDatabaseUrl(databaseUrl));
 
     /// <summary>A duration such as <c>30m</c> in seconds; empty, <c>0</c> or <c>none</c> means no default deadline.</summary>
-    private static int WorkflowTimeout(ArgumentResult result, string? text, string source)
+    private static int WorkflowTimeout(string? text)
     {
         if (string.IsNullOrWhiteSpace(text) || text is "none" or "off")
         {
             return 0;
         }
-        if (DurationText.TryParseSeconds(text, out var seconds))
-        {
-            return seconds;
-        }
-        result.AddError($"{source} '{text}' is not a duration: use a number with s, m, h, d or w (e.g. 30m, 2h, 1d), or none");
-        return 0;
+        return DurationText.TryParseSeconds(text, out var seconds)
+            ? seconds
+            : throw new UsageException($"--default-workflow-timeout '{text}' is not a duration: use a number with s, m, h, d or w " +
+                                       "(e.g. 30m, 2h, 1d), or none");
     }
 
     private static int PortFromEnvironment(ArgumentResult result)
