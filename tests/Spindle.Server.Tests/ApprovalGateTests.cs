@@ -68,6 +68,15 @@ public sealed class ApprovalGateTests(FakeClockServerFixture server) : IClassFix
         Assert.Equal("running", later["status"]!.GetValue<string>());
         Assert.Equal("waiting", FakeClockServerFixture.ActivityStatus(later, "approve"));
 
+        // Outputs are not ready while the gate waits: 400 in the reference's words.
+        var (outputStatus, output) = await server.GetAsync($"/api/v1/workflows/{id}/output");
+        Assert.Equal(400, outputStatus);
+        Assert.Equal("Workflow is not completed. Output is only available for completed workflows.", output["error"]!["message"]!.GetValue<string>());
+        var (activityStatus, activityOutput) = await server.GetAsync($"/api/v1/workflows/{id}/activities/approve/output");
+        Assert.Equal(400, activityStatus);
+        Assert.Equal("Activity 'approve' is not completed. Output is only available for completed activities.",
+            activityOutput["error"]!["message"]!.GetValue<string>());
+
         var (signalStatus, signal) = await server.PostAsync($"/api/v1/workflows/{id}/signal",
             new JsonObject { ["activity_key"] = "approve", ["event_name"] = "approval", ["data"] = new JsonObject { ["approved"] = true } });
         Assert.Equal(200, signalStatus);
