@@ -561,7 +561,15 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
                     return false;
                 }
                 var own = wf.Definition.Settings?.TimeoutSeconds;
-                m.Deadline(own ?? Defaults.WorkflowTimeoutSeconds, own is not null, worker => PolledRecently(worker, at));
+                var limit = own ?? Defaults.WorkflowTimeoutSeconds;
+                if (limit <= 0)
+                {
+                    m.LiftDeadline();
+                }
+                else
+                {
+                    m.Deadline(limit, own is not null, worker => PolledRecently(worker, at));
+                }
                 return true;
             }, cancellationToken);
         }

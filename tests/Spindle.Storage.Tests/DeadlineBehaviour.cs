@@ -157,6 +157,24 @@ public sealed class SqliteDeadlineTests : DeadlineBehaviour, IDisposable
 {
     private readonly SqliteTempDirectory _dir = new("spindle-deadline-");
 
+    [Fact]
+    public async Task RunTimers_DeadlineStoredUnderTheOldImplicitDefault_IsLiftedNotEnforced()
+    {
+        string id;
+        var old = new EngineDefaults { WorkflowTimeoutSeconds = 300, Clock = Clock }; // what older servers stored
+        await using (var before = new SqliteWorkflowStore(_dir.DatabasePath, old))
+        {
+            await before.MigrateAsync(CancellationToken.None);
+            id = await DeployAndSubmitAsync(before, "name: slow\nactivities:\n  - {key: a, activity_name: echo, settings: {delay: 10m}}\n");
+        }
+        await using var after = new SqliteWorkflowStore(_dir.DatabasePath, new EngineDefaults { Clock = Clock });
+        Clock.Advance(TimeSpan.FromSeconds(301));
+        await after.RunTimersAsync(CancellationToken.None);
+        var wf = await after.GetWorkflowAsync(id, CancellationToken.None);
+        Assert.Equal(WorkflowStatus.Running, wf!.Status);
+        Assert.Null(wf.DeadlineAt);
+    }
+
     protected override Task<IWorkflowStore> CreateStoreAsync(EngineDefaults defaults) =>
         Task.FromResult<IWorkflowStore>(new SqliteWorkflowStore(_dir.DatabasePath, defaults));
 

@@ -299,6 +299,17 @@ public sealed class WorkflowMachine
         Emit(EventTypes.WorkflowFailed, null, new JsonObject { ["reason"] = reason, ["timeout_seconds"] = timeoutSeconds });
     }
 
+    /// <summary>
+    /// Removes a deadline no limit stands behind any more: one stored by an older server under its implicit 300 s
+    /// default, or under a <c>--default-workflow-timeout</c> since switched off.
+    /// </summary>
+    public void LiftDeadline()
+    {
+        _wf.DeadlineAt = null;
+        _wf.UpdatedAt = _now;
+        _wf.IsDirty = true;
+    }
+
     /// <summary>The retry extension (http-api.md §15.7).</summary>
     public List<string> Retry(int workflowTimeoutSeconds)
     {
