@@ -37,7 +37,10 @@ public sealed class ServerOptions
 
     public int DefaultActivityTimeoutSeconds { get; set; } = 60;
 
-    public int DefaultWorkflowTimeoutSeconds { get; set; } = 300;
+    /// <summary>
+    /// Deadline in seconds for workflows without <c>settings.timeout</c>; 0 (the default) means none, as in Kruxia Flow.
+    /// </summary>
+    public int DefaultWorkflowTimeoutSeconds { get; set; }
 
     public int DefaultMaxRetries { get; set; } = 3;
 
@@ -47,6 +50,9 @@ public sealed class ServerOptions
 
     /// <summary>Largest string, in characters, a template may build (its rendered output included).</summary>
     public int TemplateMaxOutputSize { get; set; } = Core.Templates.TemplateLimits.Default.MaxOutputSize;
+
+    /// <summary>The engine's clock (submission, leases, delays, deadlines); tests pass a fake one.</summary>
+    public TimeProvider Clock { get; set; } = TimeProvider.System;
 
     /// <summary>
     /// Concurrency of the built-in std worker by default. Its activities wait on I/O (HTTP, SQL, model APIs), and a

@@ -1,4 +1,6 @@
 using System.Net;
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -88,6 +90,7 @@ public static partial class SpindleServer
             MaxRetries = options.DefaultMaxRetries,
             TemplateLimits = TemplateLimits.Default with { MaxSteps = options.TemplateMaxSteps, MaxOutputSize = options.TemplateMaxOutputSize },
             Secrets = options.Secrets ?? EngineDefaults.SecretsFromEnvironment(),
+            Clock = options.Clock,
         };
         var hub = new WakeupHub();
         builder.Services.AddSingleton(options);
@@ -100,6 +103,13 @@ public static partial class SpindleServer
         builder.Services.AddSingleton<TimerLoop>();
         builder.Services.AddHostedService<TimerService>();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(35));
+        // Handlers write JSON by hand; the naming policy only shapes the OpenAPI schemas of the typed body records.
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
+            o.SerializerOptions.NumberHandling = JsonNumberHandling.Strict; // numbers are numbers on the wire
+        });
+        builder.Services.AddOpenApi(ApiReference.DocumentName, ApiReference.Configure);
 
         var app = builder.Build();
         app.Use(RequestIdMiddleware);
@@ -112,6 +122,7 @@ public static partial class SpindleServer
         app.UseMiddleware<BearerAuthMiddleware>();
 
         app.MapSystemApi();
+        app.MapApiReference();
         var api = app.MapGroup("/api/v1");
         api.MapOAuthApi();
         api.MapGroup("").RequireScope(Scopes.Workflows).MapDefinitionsApi().MapWorkflowsApi().MapLlmApi()

@@ -31,6 +31,24 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
 
     protected EngineDefaults Defaults { get; }
 
+    /// <summary>The engine's clock (<see cref="EngineDefaults.Clock"/>) in engine microseconds.</summary>
+    protected long Now() => Timestamps.ToMicros(Defaults.Clock.GetUtcNow());
+
+    /// <summary>
+    /// How long after its last poll a routing key still counts as served: longer than the longest long-poll (30 s),
+    /// so a worker waiting in one is not mistaken for a missing worker.
+    /// </summary>
+    private static readonly long RecentPollMicros = Timestamps.FromSeconds(120);
+
+    /// <summary>
+    /// When a worker last polled this process, by routing key. In memory and per process: it only sharpens the
+    /// deadline message, so on a cluster "recently" means "recently on the server that ran the deadline".
+    /// </summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _lastPoll = new(StringComparer.Ordinal);
+
+    private bool PolledRecently(string worker, long now) =>
+        _lastPoll.TryGetValue(worker, out var at) && now - at <= RecentPollMicros;
+
     /// <summary>Which workflow each activity this process leased out belongs to, so completions can be combined.</summary>
     protected LeaseDirectory Leases { get; } = new();
 
@@ -64,6 +82,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
 
     public async Task<IReadOnlyList<ClaimedActivity>> ClaimAsync(ClaimCommand command, CancellationToken cancellationToken)
     {
+        _lastPoll[command.Worker] = Now();
         var claimed = await ClaimActivitiesAsync(command, cancellationToken);
         var handed = new List<ClaimedActivity>(claimed.Count);
         foreach (var a in claimed)
@@ -121,7 +140,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
                 {
                     return (UniqueKeyTaken(command.UniqueKey), null);
                 }
-                var now = Timestamps.Now();
+                var now = Now();
                 var timeout = stored.Definition.Settings?.TimeoutSeconds ?? Defaults.WorkflowTimeoutSeconds;
                 var wf = new WorkflowState
                 {
@@ -254,7 +273,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
     {
         var (outcomes, wfId, machine) = await WriteAsync<(CompleteOutcome[], string?, WorkflowMachine?)>(async (tx, ct) =>
         {
-            var now = Timestamps.Now();
+            var now = Now();
             var wf = await lockWorkflow(tx, ct);
             if (wf is null)
             {
@@ -353,7 +372,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
         Leases.TryTake(activityId, out _);
         var (outcome, wfId, machine) = await WriteAsync<(FailOutcome, string?, WorkflowMachine?)>(async (tx, ct) =>
         {
-            var now = Timestamps.Now();
+            var now = Now();
             var wf = await tx.LockWorkflowOfActivityAsync(activityId, ct);
             var activity = wf?.Activities.Values.FirstOrDefault(a => a.Id == activityId);
             if (wf is null || activity is null)
@@ -414,7 +433,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
             {
                 return (new CancelOutcome(StoreStatus.Conflict, wf.Status), null);
             }
-            var now = Timestamps.Now();
+            var now = Now();
             var machine = new WorkflowMachine(wf, Defaults, now);
             machine.Cancel(reason);
             await ApplyCacheHitsAsync(tx, machine, now, ct);
@@ -452,7 +471,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
                 {
                     return (UniqueKeyRetaken(wf.UniqueKey), null);
                 }
-                var now = Timestamps.Now();
+                var now = Now();
                 var machine = new WorkflowMachine(wf, Defaults, now);
                 var keys = machine.Retry(wf.Definition.Settings?.TimeoutSeconds ?? Defaults.WorkflowTimeoutSeconds);
                 await ApplyCacheHitsAsync(tx, machine, now, ct);
@@ -488,7 +507,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
             {
                 return (new SignalOutcome(StoreStatus.Ok, []), null);
             }
-            var now = Timestamps.Now();
+            var now = Now();
             var machine = new WorkflowMachine(wf, Defaults, now);
             var signaled = machine.Signal(activityKey, eventName, data);
             if (signaled.Count == 0)
@@ -515,7 +534,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
     /// </summary>
     public async Task<TimerOutcome> RunTimersAsync(CancellationToken cancellationToken)
     {
-        var now = Timestamps.Now();
+        var now = Now();
         var failures = new List<TimerFailure>();
         var leases = 0;
         foreach (var (wfId, key) in await FindDueAsync(DueTimer.ExpiredLease, now, cancellationToken))
@@ -553,7 +572,16 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
                 {
                     return false;
                 }
-                m.Deadline(wf.Definition.Settings?.TimeoutSeconds ?? Defaults.WorkflowTimeoutSeconds);
+                var own = wf.Definition.Settings?.TimeoutSeconds;
+                var limit = own ?? Defaults.WorkflowTimeoutSeconds;
+                if (limit <= 0)
+                {
+                    m.LiftDeadline();
+                }
+                else
+                {
+                    m.Deadline(limit, own is not null, worker => PolledRecently(worker, at));
+                }
                 return true;
             }, failures, cancellationToken);
         }
@@ -630,7 +658,7 @@ public abstract class TransactionalWorkflowStore : IWorkflowStore
             {
                 return null;
             }
-            var now = Timestamps.Now();
+            var now = Now();
             var m = new WorkflowMachine(wf, Defaults, now);
             if (!apply(wf, m, now))
             {

@@ -125,8 +125,8 @@ public sealed class SpindleWorker : IDisposable
         return claim.LeaseSeconds is > 0 and var lease ? lease : claim.TimeoutSeconds is > 0 and var timeout ? timeout : 60;
     }
 
-    /// <summary><c>max(1, min(30, floor(lease_seconds / 3)))</c>, as the server computes <c>next_heartbeat_seconds</c>.</summary>
-    public static int HeartbeatSecondsForLease(int leaseSeconds) => Math.Max(1, Math.Min(30, leaseSeconds / 3));
+    /// <summary><c>max(1, min(30, floor(lease_seconds / 2)))</c>, as the server computes <c>next_heartbeat_seconds</c>.</summary>
+    public static int HeartbeatSecondsForLease(int leaseSeconds) => Math.Max(1, Math.Min(30, leaseSeconds / 2));
 
     private async Task PollLoopAsync(CancellationToken stoppingToken)
     {

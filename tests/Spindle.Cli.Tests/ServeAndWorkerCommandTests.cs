@@ -40,6 +40,25 @@ public sealed class ServeAndWorkerCommandTests(ServerFixture server)
     }
 
     [Fact]
+    public async Task Serve_DefaultWorkflowTimeoutNotADuration_PrintsProblemAndExitsTwo()
+    {
+        var result = await Cli.RunAsync("serve", "--default-workflow-timeout", "soon", "--insecure-dev", "--port", "0");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("--default-workflow-timeout 'soon' is not a duration", result.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Serve_Help_DocumentsTheDefaultWorkflowTimeout()
+    {
+        var result = await Cli.RunAsync("serve", "--help");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("--default-workflow-timeout", result.Out, StringComparison.Ordinal);
+        Assert.Contains("SPINDLE_DEFAULT_WORKFLOW_TIMEOUT", result.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Serve_WorkerConcurrencyOutOfRange_PrintsProblemAndExitsTwo()
     {
         var result = await Cli.RunAsync("serve", "--worker-concurrency", "0", "--insecure-dev", "--port", "0");

@@ -130,7 +130,7 @@ public sealed class ApiTests(ServerFixture server)
 
         var (hbStatus, hb) = await server.PostAsync($"/api/v1/activities/{activityId}/heartbeat", new JsonObject { ["worker_id"] = "w1" });
         Assert.Equal(200, hbStatus);
-        Assert.Equal(20, hb["next_heartbeat_seconds"]!.GetValue<int>());
+        Assert.Equal(30, hb["next_heartbeat_seconds"]!.GetValue<int>());
         Assert.False(hb["cancel_requested"]!.GetValue<bool>());
         Assert.Equal(409, (await server.PostAsync($"/api/v1/activities/{activityId}/heartbeat", new JsonObject { ["worker_id"] = "other" })).Status);
 

@@ -14,7 +14,7 @@ public sealed class AuthTests(SecureServerFixture server)
 {
     private static readonly HashSet<string> PublicRoutes = new(StringComparer.Ordinal)
     {
-        "/health", "/health/ready", "/api/v1/info", "/api/v1/oauth/token",
+        "/health", "/health/ready", "/api/v1/info", "/api/v1/oauth/token", "/api/v1/openapi.json",
     };
 
     [Fact]
@@ -42,7 +42,8 @@ public sealed class AuthTests(SecureServerFixture server)
             {
                 continue; // the fallback
             }
-            if (PublicRoutes.Contains(pattern))
+            // The API reference page and its scripts (/api/v1/docs/…) are public too.
+            if (PublicRoutes.Contains(pattern) || pattern.StartsWith("/api/v1/docs", StringComparison.Ordinal))
             {
                 Assert.Null(required);
                 continue;

@@ -20,16 +20,16 @@ public class ServerFixture : IAsyncLifetime
 
     public WebApplication App => _app!;
 
-    /// <summary>Changes the options of the server before it is built.</summary>
-    protected virtual void Configure(ServerOptions options)
-    {
-    }
-
     public string DataDir { get; } = Directory.CreateTempSubdirectory("spindle-server-").FullName;
 
     public HttpClient Http { get; private set; } = null!;
 
     public string BaseUrl { get; private set; } = "";
+
+    /// <summary>Adjusts the server's options before it is built (a fake clock, a default deadline).</summary>
+    protected virtual void Configure(ServerOptions options)
+    {
+    }
 
     public virtual async Task InitializeAsync()
     {

@@ -571,7 +571,8 @@ public sealed class SpindleWorkerTests
     [Theory]
     [InlineData(1, 1)]
     [InlineData(3, 1)]
-    [InlineData(60, 20)]
+    [InlineData(40, 20)]
+    [InlineData(60, 30)]
     [InlineData(120, 30)]
     [InlineData(3600, 30)]
     public void HeartbeatSecondsForLease_Lease_MatchesServerFormula(int lease, int expected) =>

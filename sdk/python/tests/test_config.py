@@ -98,8 +98,8 @@ def test_missing_url_or_routing_key_and_bad_values_are_rejected() -> None:
         WorkerConfig.from_env({"SPINDLE_API_URL": "http://h:1", "SPINDLE_WORKER": "x"}, concurrency=3)
 
 
-def test_heartbeat_interval_is_a_third_of_the_lease_within_1_and_30_seconds() -> None:
-    assert [heartbeat_seconds_for_lease(s) for s in (1, 3, 10, 60, 120, 600)] == [1, 1, 3, 20, 30, 30]
+def test_heartbeat_interval_is_half_the_lease_within_1_and_30_seconds() -> None:
+    assert [heartbeat_seconds_for_lease(s) for s in (1, 3, 10, 40, 60, 120, 600)] == [1, 1, 5, 20, 30, 30, 30]
 
 
 def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:

@@ -4,6 +4,7 @@ using System.Data.Common;
 using System.Globalization;
 using Microsoft.Extensions.Hosting;
 using Spindle.Core.Templates;
+using Spindle.Core.Common;
 using Spindle.Server;
 using Spindle.Storage;
 using Spindle.Storage.Postgres;
@@ -71,6 +72,13 @@ internal static class ServeCommand
             Description = "PEM file of the RSA key that signs tokens (default <data-dir>/signing-key.pem, created on first start)",
             HelpName = "FILE",
         };
+        var defaultWorkflowTimeout = new Option<string?>("--default-workflow-timeout")
+        {
+            Description = "Deadline for workflows without settings.timeout, e.g. 30m, 2h or 1d; none by default, as in " +
+                          "Kruxia Flow (env SPINDLE_DEFAULT_WORKFLOW_TIMEOUT)",
+            HelpName = "DURATION",
+            DefaultValueFactory = _ => CommandSupport.Env("SPINDLE_DEFAULT_WORKFLOW_TIMEOUT"),
+        };
 
         var templateMaxSteps = new Option<long>("--template-max-steps")
         {
@@ -99,6 +107,7 @@ internal static class ServeCommand
         command.Options.Add(noWorker);
         command.Options.Add(workerConcurrency);
         command.Options.Add(insecureDev);
+        command.Options.Add(defaultWorkflowTimeout);
         command.SetCliAction(async (io, cancellationToken) =>
         {
             var options = new ServerOptions
@@ -115,6 +124,7 @@ internal static class ServeCommand
                 SigningKeyPath = io.Parse.GetValue(signingKey),
                 TemplateMaxSteps = io.Parse.GetValue(templateMaxSteps),
                 TemplateMaxOutputSize = io.Parse.GetValue(templateMaxSize),
+                DefaultWorkflowTimeoutSeconds = WorkflowTimeout(io.Parse.GetValue(defaultWorkflowTimeout)),
             };
             return await RunAsync(options, io, cancellationToken);
         });
@@ -123,7 +133,9 @@ internal static class ServeCommand
             "Data is kept in SQLite under --data-dir, or in PostgreSQL with --database-url (several servers, with or without " +
             "--no-worker, may share one database). Every API route needs a bearer token unless --insecure-dev; " +
             "the server writes a local admin credential to <data-dir>/admin-credentials.json, which the CLI on this " +
-            "machine uses by itself. Options fall back to SPINDLE_PORT, SPINDLE_BIND, SPINDLE_DATABASE_URL and SPINDLE_DATA_DIR.";
+            "machine uses by itself. Workflows have no deadline unless their settings.timeout or --default-workflow-timeout " +
+            "sets one. Options fall back to SPINDLE_PORT, SPINDLE_BIND, SPINDLE_DATABASE_URL, SPINDLE_DATA_DIR and " +
+            "SPINDLE_DEFAULT_WORKFLOW_TIMEOUT.";
         return new CommandSpec(command, details, """
                          spindle serve
                          spindle serve --python-workers 2
@@ -197,6 +209,19 @@ internal static class ServeCommand
     /// <summary>Where the database is, without the password.</summary>
     private static string DescribeDatabase(string databaseUrl) =>
         PostgresConnectionStrings.Describe(PostgresConnectionStrings.FromDatabaseUrl(databaseUrl));
+
+    /// <summary>A duration such as <c>30m</c> in seconds; empty, <c>0</c> or <c>none</c> means no default deadline.</summary>
+    private static int WorkflowTimeout(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text) || text is "none" or "off")
+        {
+            return 0;
+        }
+        return DurationText.TryParseSeconds(text, out var seconds)
+            ? seconds
+            : throw new UsageException($"--default-workflow-timeout '{text}' is not a duration: use a number with s, m, h, d or w " +
+                                       "(e.g. 30m, 2h, 1d), or none");
+    }
 
     private static int PortFromEnvironment(ArgumentResult result)
     {

@@ -7,7 +7,14 @@ namespace Spindle.Core.Orchestration;
 public sealed class EngineDefaults
 {
     public int ActivityTimeoutSeconds { get; init; } = 60;
-    public int WorkflowTimeoutSeconds { get; init; } = 300;
+    /// <summary>
+    /// Deadline for workflows without <c>settings.timeout</c> (§6.9); 0, the default, means none: approval gates and
+    /// long delays must not die on a limit their author never asked for.
+    /// </summary>
+    public int WorkflowTimeoutSeconds { get; init; }
+
+    /// <summary>Engine time (submission, leases, delays, deadlines); tests pass a fake one to cross hours in no time.</summary>
+    public TimeProvider Clock { get; init; } = TimeProvider.System;
     public int MaxRetries { get; init; } = 3;
 
     /// <summary>Budget of one activity's templates (or one edge's conditions): they run inside the store's write

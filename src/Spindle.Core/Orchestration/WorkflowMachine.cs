@@ -299,21 +299,38 @@ public sealed class WorkflowMachine
     }
 
     /// <summary>The workflow deadline passed (§6.9).</summary>
-    public void Deadline(int timeoutSeconds)
+    /// <param name="timeoutSeconds">The limit that applied.</param>
+    /// <param name="fromSettings">Whether it came from <c>settings.timeout</c> (else the server's default).</param>
+    /// <param name="polledRecently">Whether a worker polled for this routing key lately; queued work is blamed on a
+    /// missing worker only when none did (a step that was merely delayed or waiting is not "never claimed").</param>
+    public void Deadline(int timeoutSeconds, bool fromSettings, Func<string, bool> polledRecently)
     {
-        var neverClaimed = _wf.Activities.Values.Count(a => a.Status == ActivityStatus.Pending && a.ClaimedAt is null);
-        var reason = $"Workflow exceeded its timeout of {timeoutSeconds} s";
-        if (neverClaimed > 0)
+        var reason = $"workflow exceeded its timeout of {DurationText.Format(timeoutSeconds)} " +
+                     (fromSettings ? "(settings.timeout)" : "(server option --default-workflow-timeout)");
+        var unserved = _wf.Activities.Values
+            .Where(a => a.Status == ActivityStatus.Pending && a.ClaimedAt is null && !(a.ReadyAt > _now) && !polledRecently(a.Worker))
+            .ToList();
+        if (unserved.Count > 0)
         {
-            var workers = string.Join(", ", _wf.Activities.Values
-                .Where(a => a.Status == ActivityStatus.Pending && a.ClaimedAt is null)
-                .Select(a => a.Worker).Distinct().Order(StringComparer.Ordinal));
-            reason += $"; {neverClaimed} queued activities were never claimed by any worker — is a worker for this queue running? (queue: {workers})";
+            var workers = string.Join(", ", unserved.Select(a => a.Worker).Distinct().Order(StringComparer.Ordinal));
+            reason += $"; {unserved.Count} queued activities were never claimed and no worker polled for them lately " +
+                      $"— is a worker for this routing key running? (worker: {workers})";
         }
         _wf.ErrorMessage = reason;
         SetWorkflowStatus(WorkflowStatus.Failed);
         StopActivities("workflow deadline");
         Emit(EventTypes.WorkflowFailed, null, new JsonObject { ["reason"] = reason, ["timeout_seconds"] = timeoutSeconds });
+    }
+
+    /// <summary>
+    /// Removes a deadline no limit stands behind any more: one stored by an older server under its implicit 300 s
+    /// default, or under a <c>--default-workflow-timeout</c> since switched off.
+    /// </summary>
+    public void LiftDeadline()
+    {
+        _wf.DeadlineAt = null;
+        _wf.UpdatedAt = _now;
+        _wf.IsDirty = true;
     }
 
     /// <summary>The retry extension (http-api.md §15.7).</summary>

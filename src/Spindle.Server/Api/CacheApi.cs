@@ -12,8 +12,8 @@ public static class CacheApi
 {
     public static RouteGroupBuilder MapCacheApi(this RouteGroupBuilder api)
     {
-        api.MapDelete("/cache/{key}", DeleteEntry);
-        api.MapPost("/cache/invalidate", Invalidate);
+        api.MapDelete("/cache/{key}", DeleteEntry).WithTags("Cache").WithSummary("Delete one result-cache entry");
+        api.MapPost("/cache/invalidate", Invalidate).WithTags("Cache").WithSummary("Delete result-cache entries matching a glob pattern ({\"pattern\"})").Errors(422);
         return api;
     }
 

@@ -14,9 +14,11 @@ public static class CostsApi
 
     public static RouteGroupBuilder MapCostsApi(this RouteGroupBuilder api)
     {
-        api.MapGet("/workflows/{id}/cost", GetWorkflowCost);
-        api.MapGet("/workflows/{id}/cost/history", GetWorkflowCostHistory);
-        api.MapGet("/cost/analytics", GetAnalytics);
+        api.MapGet("/workflows/{id}/cost", GetWorkflowCost).WithTags("Costs").WithSummary("Cost of one workflow, by activity").Errors(404);
+        api.MapGet("/workflows/{id}/cost/history", GetWorkflowCostHistory).WithTags("Costs").WithSummary("Cost lines of one workflow in time order").Errors(404);
+        api.MapGet("/cost/analytics", GetAnalytics).WithTags("Costs").WithSummary("Cost totals over a date range, grouped")
+            .Query(("start_date", "Date or RFC 3339 timestamp"), ("end_date", "Date or RFC 3339 timestamp"), ("group_by", "Grouping, e.g. provider, model, workflow"), ("limit", "1-10000"))
+            .Errors(400);
         return api;
     }
 

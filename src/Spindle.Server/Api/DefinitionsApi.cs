@@ -10,9 +10,10 @@ public static class DefinitionsApi
 {
     public static RouteGroupBuilder MapDefinitionsApi(this RouteGroupBuilder api)
     {
-        api.MapPost("/workflow_definitions", DeployDefinition);
-        api.MapGet("/workflow_definitions", ListDefinitions);
-        api.MapGet("/workflow_definitions/{name}", GetDefinition);
+        api.MapPost("/workflow_definitions", DeployDefinition).WithTags("Definitions").WithSummary("Deploy a workflow definition (YAML or JSON body); unchanged content keeps its version")
+            .Body(typeof(string), "application/yaml", "application/json").Answers<DeployDefinitionResponse>(201, 400, 422);
+        api.MapGet("/workflow_definitions", ListDefinitions).WithTags("Definitions").WithSummary("List deployed definitions with their latest versions");
+        api.MapGet("/workflow_definitions/{name}", GetDefinition).WithTags("Definitions").WithSummary("Get a definition (the latest version, or ?version=)").Errors(400, 404);
         return api;
     }
 

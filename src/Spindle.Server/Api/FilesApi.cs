@@ -19,8 +19,9 @@ public static class FilesApi
 
     public static RouteGroupBuilder MapFilesApi(this RouteGroupBuilder api)
     {
-        api.MapPost(Route, UploadFile).RequireScope(Scopes.Worker);
-        api.MapGet(Route, DownloadFile).RequireScope(Scopes.Worker, Scopes.Workflows);
+        api.MapPost(Route, UploadFile).RequireScope(Scopes.Worker).WithTags("Files").WithSummary("Upload an activity file (raw bytes; Content-Type is stored)")
+            .Body(typeof(byte[]), "application/octet-stream").Errors(404, 413);
+        api.MapGet(Route, DownloadFile).RequireScope(Scopes.Worker, Scopes.Workflows).WithTags("Files").WithSummary("Download an activity file").Errors(404);
         return api;
     }
 

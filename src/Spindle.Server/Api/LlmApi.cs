@@ -10,8 +10,8 @@ public static class LlmApi
 {
     public static RouteGroupBuilder MapLlmApi(this RouteGroupBuilder api)
     {
-        api.MapGet("/llm/providers", ListProviders);
-        api.MapPost("/llm/models/search", SearchModels);
+        api.MapGet("/llm/providers", ListProviders).WithTags("LLM").WithSummary("Model providers and models of the price catalog");
+        api.MapPost("/llm/models/search", SearchModels).WithTags("LLM").WithSummary("Search the model catalog").Errors(422);
         return api;
     }
 

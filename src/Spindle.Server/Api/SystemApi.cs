@@ -12,9 +12,9 @@ public static class SystemApi
 
     public static WebApplication MapSystemApi(this WebApplication app)
     {
-        app.MapGet("/health", GetHealth);
-        app.MapGet("/health/ready", GetReadiness);
-        app.MapGet("/api/v1/info", GetInfo);
+        app.MapGet("/health", GetHealth).WithTags("System").WithSummary("Liveness");
+        app.MapGet("/health/ready", GetReadiness).WithTags("System").WithSummary("Readiness: the database answers");
+        app.MapGet("/api/v1/info", GetInfo).WithTags("System").WithSummary("Server name, version and features");
         return app;
     }
 

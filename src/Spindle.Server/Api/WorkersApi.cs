@@ -14,10 +14,14 @@ public static class WorkersApi
 
     public static RouteGroupBuilder MapWorkersApi(this RouteGroupBuilder api)
     {
-        api.MapPost("/workers/poll", PollActivities);
-        api.MapPost("/activities/{activityId}/heartbeat", HeartbeatActivity);
-        api.MapPost("/activities/{activityId}/complete", CompleteActivity);
-        api.MapPost("/activities/{activityId}/fail", FailActivity);
+        api.MapPost("/workers/poll", PollActivities).WithTags("Workers").WithSummary("Claim queued activities for a routing key (long-poll with wait_seconds)")
+            .JsonBody<PollRequest>().Answers<PollResponse>(200, 400, 422);
+        api.MapPost("/activities/{activityId}/heartbeat", HeartbeatActivity).WithTags("Workers").WithSummary("Renew the lease of a running activity")
+            .JsonBody<HeartbeatRequest>().Answers<HeartbeatResponse>(200, 404, 409, 422);
+        api.MapPost("/activities/{activityId}/complete", CompleteActivity).WithTags("Workers").WithSummary("Report an activity's output (and optionally claim what it unblocks)")
+            .JsonBody<CompleteRequest>().Answers<CompleteResponse>(200, 404, 409, 422);
+        api.MapPost("/activities/{activityId}/fail", FailActivity).WithTags("Workers").WithSummary("Report an activity's failure; retryable errors are retried per policy")
+            .JsonBody<FailRequest>().Answers<FailResponse>(200, 404, 409, 422);
         return api;
     }
 
@@ -145,11 +149,17 @@ public static class WorkersApi
             _ => Json.Result(new JsonObject
             {
                 ["acknowledged"] = true,
-                ["next_heartbeat_seconds"] = Math.Max(1, Math.Min(30, outcome.LeaseSeconds / 3)),
+                ["next_heartbeat_seconds"] = NextHeartbeatSeconds(outcome.LeaseSeconds),
                 ["cancel_requested"] = outcome.CancelRequested,
             }),
         };
     }
+
+    /// <summary>
+    /// 30 s like the reference for the default 60 s lease and longer; half the lease for shorter ones, so every lease
+    /// still sees a heartbeat before it runs out.
+    /// </summary>
+    public static int NextHeartbeatSeconds(int leaseSeconds) => Math.Max(1, Math.Min(30, leaseSeconds / 2));
 
     public static async Task<IResult> CompleteActivity(string activityId, HttpRequest request, IWorkflowStore store, ModelCatalog catalog,
         WaitingPolls waitingPolls, CancellationToken cancellationToken)

@@ -12,16 +12,25 @@ public static class WorkflowsApi
 {
     public static RouteGroupBuilder MapWorkflowsApi(this RouteGroupBuilder api)
     {
-        api.MapPost("/workflows", SubmitWorkflow);
-        api.MapPost("/workflows/start", StartWorkflowAlias);
-        api.MapGet("/workflows", ListWorkflows);
-        api.MapGet("/workflows/{id}", GetWorkflow);
-        api.MapGet("/workflows/{id}/output", GetWorkflowOutput);
-        api.MapGet("/workflows/{id}/activities/{key}/output", GetActivityOutput);
-        api.MapPost("/workflows/{id}/signal", SignalWorkflow);
-        api.MapPost("/workflows/{id}/cancel", CancelWorkflow);
-        api.MapPost("/workflows/{id}/retry", RetryWorkflow);
-        api.MapGet("/workflows/{id}/events", GetWorkflowEvents);
+        api.MapPost("/workflows", SubmitWorkflow).WithTags("Workflows").WithSummary("Submit a workflow run")
+            .JsonBody<SubmitWorkflowRequest>().Answers<SubmitWorkflowResponse>(201, 400, 404, 409, 422);
+        api.MapPost("/workflows/start", StartWorkflowAlias).WithTags("Workflows").WithSummary("Submit a workflow run (client alias: {name, inputs})")
+            .Answers<SubmitWorkflowResponse>(201, 400, 404, 409, 422);
+        api.MapGet("/workflows", ListWorkflows).WithTags("Workflows").WithSummary("List workflow runs, newest first")
+            .Query(("status", "created, running, completed, failed or cancelled"), ("definition_name", "Only runs of this definition"),
+                ("limit", "1-1000, default 100"), ("offset", "Rows to skip"), ("created_after", "RFC 3339"), ("created_before", "RFC 3339"))
+            .Errors(422);
+        api.MapGet("/workflows/{id}", GetWorkflow).WithTags("Workflows").WithSummary("Get a workflow run with its activities")
+            .Query(("wait_seconds", "Wait up to this many seconds (0-30) for the run to finish")).Errors(404, 422);
+        api.MapGet("/workflows/{id}/output", GetWorkflowOutput).WithTags("Workflows").WithSummary("Outputs of a completed workflow").Errors(400, 404);
+        api.MapGet("/workflows/{id}/activities/{key}/output", GetActivityOutput).WithTags("Workflows").WithSummary("Output and files of a completed activity").Errors(400, 404);
+        api.MapPost("/workflows/{id}/signal", SignalWorkflow).WithTags("Workflows").WithSummary("Deliver a signal to a waiting activity")
+            .JsonBody<SignalRequest>().Answers<SignalResponse>(200, 404, 422);
+        api.MapPost("/workflows/{id}/cancel", CancelWorkflow).WithTags("Workflows").WithSummary("Cancel a workflow run ({\"reason\"?})").Errors(404, 409);
+        api.MapPost("/workflows/{id}/retry", RetryWorkflow).WithTags("Workflows").WithSummary("Retry the failed and cancelled activities of a failed or cancelled run").Errors(404, 409);
+        api.MapGet("/workflows/{id}/events", GetWorkflowEvents).WithTags("Workflows").WithSummary("Event history of a run")
+            .Query(("after", "Event id to continue after"), ("limit", "1-1000, default 1000"), ("event_type", "Comma-separated event types"))
+            .Errors(404, 422);
         return api;
     }
 
@@ -190,7 +199,8 @@ public static class WorkflowsApi
         }
         if (wf.Status != WorkflowStatus.Completed)
         {
-            return ApiErrors.BadRequest($"Workflow {id} is {wf.Status}; outputs are available once it is completed");
+            // The reference's wording, which clients may match on.
+            return ApiErrors.BadRequest("Workflow is not completed. Output is only available for completed workflows.");
         }
         var terminal = WorkflowJson.TerminalKeys(wf);
         var outputs = new JsonObject();
@@ -230,7 +240,7 @@ public static class WorkflowsApi
         }
         if (a.Status != ActivityStatus.Completed)
         {
-            return ApiErrors.BadRequest($"Activity '{key}' is {a.Status}; its output is available once it is completed");
+            return ApiErrors.BadRequest($"Activity '{key}' is not completed. Output is only available for completed activities.");
         }
         return Json.Result(new JsonObject
         {

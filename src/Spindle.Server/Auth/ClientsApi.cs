@@ -12,9 +12,9 @@ public static class ClientsApi
     public static RouteGroupBuilder MapClientsApi(this RouteGroupBuilder api)
     {
         var clients = api.MapGroup("/clients").RequireScope(Scopes.Admin);
-        clients.MapPost("", CreateClient);
-        clients.MapGet("", ListClients);
-        clients.MapDelete("/{clientId}", RevokeClient);
+        clients.MapPost("", CreateClient).WithTags("Clients").WithSummary("Create an OAuth client (admin); the secret is shown once").Errors(422);
+        clients.MapGet("", ListClients).WithTags("Clients").WithSummary("List OAuth clients (admin)");
+        clients.MapDelete("/{clientId}", RevokeClient).WithTags("Clients").WithSummary("Revoke an OAuth client (admin)").Errors(404);
         return api;
     }
 

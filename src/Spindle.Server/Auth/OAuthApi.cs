@@ -10,7 +10,7 @@ public static class OAuthApi
 {
     public static RouteGroupBuilder MapOAuthApi(this RouteGroupBuilder api)
     {
-        api.MapPost("/oauth/token", IssueToken);
+        api.MapPost("/oauth/token", IssueToken).WithTags("Auth").WithSummary("Issue an access token (client_credentials; form or JSON body)").Errors(400, 401, 429);
         return api;
     }
 

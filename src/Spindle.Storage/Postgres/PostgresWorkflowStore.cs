@@ -137,7 +137,7 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
             await tx.CommitAsync(cancellationToken);
             return new DeployOutcome(definition.Name, latestVersion!, latestCreated, Unchanged: true);
         }
-        var now = Timestamps.Now();
+        var now = Now();
         var version = DefinitionVersions.Next(now, latestVersion);
         await using (var cmd = new NpgsqlCommand(
             "INSERT INTO definitions (name, version, content_hash, definition, activity_count, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -238,7 +238,7 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
         var named = command.ActivityNames is { Count: > 0 };
         await using var cmd = _dataSource.CreateCommand(named ? ClaimNamedSql : ClaimAnySql);
         cmd.Parameters.Add(PgParameters.Text(command.WorkerId));
-        cmd.Parameters.Add(PgParameters.Bigint(Timestamps.Now()));
+        cmd.Parameters.Add(PgParameters.Bigint(Now()));
         cmd.Parameters.Add(PgParameters.Text(command.Worker));
         cmd.Parameters.Add(PgParameters.Integer(command.MaxActivities));
         if (named)
@@ -265,7 +265,7 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
     public override async Task<HeartbeatOutcome> HeartbeatAsync(string activityId, string workerId, CancellationToken cancellationToken)
     {
         await using var cmd = _dataSource.CreateCommand(HeartbeatSql);
-        cmd.Parameters.Add(PgParameters.Bigint(Timestamps.Now()));
+        cmd.Parameters.Add(PgParameters.Bigint(Now()));
         cmd.Parameters.Add(PgParameters.Text(activityId));
         cmd.Parameters.Add(PgParameters.Text(workerId));
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);

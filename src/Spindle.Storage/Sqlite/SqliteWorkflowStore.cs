@@ -96,7 +96,7 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
             {
                 return new DeployOutcome(definition.Name, latestVersion!, latestCreated, Unchanged: true);
             }
-            var now = Timestamps.Now();
+            var now = Now();
             var version = DefinitionVersions.Next(now, latestVersion);
             {
                 var cmd = tx.Command(
@@ -192,7 +192,7 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
     protected override Task<IReadOnlyList<ClaimedActivity>> ClaimActivitiesAsync(ClaimCommand command, CancellationToken cancellationToken) =>
         LockedWriteAsync<IReadOnlyList<ClaimedActivity>>(tx =>
         {
-            var now = Timestamps.Now();
+            var now = Now();
             var filter = new StringBuilder();
             if (command.ActivityNames is { Count: > 0 } names)
             {
@@ -245,7 +245,7 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
     public override Task<HeartbeatOutcome> HeartbeatAsync(string activityId, string workerId, CancellationToken cancellationToken) =>
         LockedWriteAsync(tx =>
         {
-            var now = Timestamps.Now();
+            var now = Now();
             {
                 var cmd = tx.Command(
                 "UPDATE activity_runs SET lease_until = $now + lease_seconds * 1000000 " +

@@ -47,7 +47,7 @@ class WorkerConfig:
     poll_interval: float = 0.1
     #: Execution limit when the activity has no ``timeout_seconds`` (``SPINDLE_WORKER_ACTIVITY_TIMEOUT``).
     activity_timeout: float = 300.0
-    #: Longest heartbeat interval; the server's ``next_heartbeat_seconds`` (a third of the lease) caps it
+    #: Longest heartbeat interval; the server's ``next_heartbeat_seconds`` (half the lease) caps it
     #: (``SPINDLE_WORKER_HEARTBEAT_INTERVAL``).
     heartbeat_interval: float = 30.0
     #: How long running activities may finish after SIGTERM/SIGINT (``SPINDLE_WORKER_SHUTDOWN_TIMEOUT``).

@@ -46,8 +46,8 @@ DEFAULT_LEASE_SECONDS = 60
 
 
 def heartbeat_seconds_for_lease(lease_seconds: int) -> int:
-    """``max(1, min(30, floor(lease / 3)))``: what the server answers as ``next_heartbeat_seconds``."""
-    return max(1, min(30, lease_seconds // 3))
+    """``max(1, min(30, floor(lease / 2)))``: what the server answers as ``next_heartbeat_seconds``."""
+    return max(1, min(30, lease_seconds // 2))
 
 
 def clip_message(text: str, limit: int = MAX_ERROR_MESSAGE) -> str:
