@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Spindle's benchmark suite in one command (spec: ../shared/spec/benchmarks.md; results: BENCHMARKS.md).
+# Spindle's benchmark suite in one command (scenarios and method: BENCHMARKS.md "How it is measured").
 #
 #   bench/run.sh                 every configuration, one engine at a time: warm-up + 3 measured passes each,
 #                                then bench/results/<date>.json and bench/results/<date>.md
