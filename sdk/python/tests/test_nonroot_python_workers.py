@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 import time
@@ -91,6 +92,7 @@ class NonRootServer:
     url: str
     process: subprocess.Popen[bytes]
     log: Path
+    signing_key: Path
 
     def admin(self) -> SpindleClient:
         credentials = json.loads((self.data_dir / "admin-credentials.json").read_text())
@@ -130,7 +132,7 @@ def _ancestors(pid: int) -> list[int]:
     return found
 
 
-def _start(isolation: str) -> NonRootServer:
+def _start(isolation: str, key_outside: bool) -> NonRootServer:
     # ./spindle builds the CLI when its sources changed (as the tests' user); the server then runs it directly.
     subprocess.run(["./spindle", "--help"], cwd=REPO_ROOT, check=True, capture_output=True, timeout=900)
     # Under /var/tmp, not /tmp: the worker gets a private /tmp, so only the sandbox's own hiding keeps it from a
@@ -144,8 +146,9 @@ def _start(isolation: str) -> NonRootServer:
         shutil.copytree(REPO_ROOT / ".build" / "cli", cli)
         shutil.copytree(SRC, sdk, ignore=shutil.ignore_patterns("__pycache__"))
         subprocess.run(["chmod", "-R", "a+rX", str(cli), str(sdk)], check=True)
-    data_dir, home = base / "data", base / "home"
-    for path in (data_dir, home):
+    data_dir, home, keys = base / "data", base / "home", base / "keys"
+    signing_key = (keys if key_outside else data_dir) / "signing-key.pem"
+    for path in (data_dir, home, keys):
         path.mkdir(mode=0o700)
         if os.geteuid() == 0:
             shutil.chown(path, "nobody", "nogroup")
@@ -166,14 +169,14 @@ def _start(isolation: str) -> NonRootServer:
     log = base / "server.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            _as_server_user(["dotnet", str(cli / "spindle.dll"), "serve", "--port", str(port), "--data-dir", str(data_dir), "--python-workers", "1"]),
+            _as_server_user(["dotnet", str(cli / "spindle.dll"), "serve", "--port", str(port), "--data-dir", str(data_dir), "--python-workers", "1", "--signing-key", str(signing_key)]),
             cwd=base,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = NonRootServer(base, data_dir, f"http://127.0.0.1:{port}", process, log)
+    server = NonRootServer(base, data_dir, f"http://127.0.0.1:{port}", process, log, signing_key)
     deadline = time.monotonic() + 120
     while True:
         try:
@@ -189,9 +192,11 @@ def _start(isolation: str) -> NonRootServer:
         time.sleep(0.3)
 
 
-@pytest.fixture(scope="module", params=["auto", "none"], ids=["scripts-sandboxed", "worker-view"])
+#: The worker's own script sandbox, with the key in the data directory; and the worker's own view (no script sandbox),
+#: with the key kept elsewhere (--signing-key).
+@pytest.fixture(scope="module", params=[("auto", False), ("none", True)], ids=["scripts-sandboxed", "worker-view"])
 def server(request: pytest.FixtureRequest) -> Iterator[NonRootServer]:
-    started = _start(request.param)
+    started = _start(*request.param)
     try:
         yield started
     finally:
@@ -235,7 +240,14 @@ def test_worker_has_its_own_pid_namespace_and_no_data_directory(server: NonRootS
     assert not [p for p in theirs if b"spindle.dll" in _read(p / "cmdline")]
     hidden = view / str(server.data_dir).lstrip("/")
     assert hidden.is_dir() and list(hidden.iterdir()) == []
-    assert (server.data_dir / "signing-key.pem").exists() and not (hidden / "signing-key.pem").exists()
+    assert (server.data_dir / "spindle.db").exists() and not (hidden / "spindle.db").exists()
+    assert server.signing_key.stat().st_size > 0
+    seen_key = view / str(server.signing_key).lstrip("/")
+    if server.signing_key.parent == server.data_dir:
+        assert not seen_key.exists()
+    else:
+        # Kept elsewhere (--signing-key): /dev/null in its place.
+        assert stat.S_ISCHR(seen_key.stat().st_mode)
     environ = Path(f"/proc/{worker}/environ").read_bytes()
     assert CANARY.encode() not in environ and b"SPINDLE_SECRET" not in environ
 
@@ -247,7 +259,7 @@ def test_script_reads_neither_the_servers_environment_nor_its_data(server: NonRo
     )
     sandboxed = "isolation bwrap" in server.log.read_text(errors="replace")
     data = server.data_dir
-    paths = [str(data), str(data / "signing-key.pem"), str(data / "admin-credentials.json"), str(data / "spindle.db")]
+    paths = [str(data), str(server.signing_key), str(data / "admin-credentials.json"), str(data / "spindle.db")]
     paths.append(f"/proc/{server.process.pid}/environ")
     # Without a sandbox of its own the script shares the worker's user and namespaces, so the worker's credential
     # and the command line of its bwrap (which names the hidden data directory) are within its reach: the reduced
