@@ -184,6 +184,8 @@ public static partial class SpindleServer
         if (options.PythonWorkers > 0)
         {
             var credentials = await AuthBootstrap.RotatePythonWorkerClientAsync(clients, cancellationToken);
+            // The key file exists before the workers start, so that their sandbox can hide one kept outside the data directory.
+            app.Services.GetRequiredService<SigningKey>();
             var pool = new PythonWorkerPool(options, new Uri(baseUrl), credentials, app.Services.GetRequiredService<ILogger<PythonWorkerPool>>());
             pool.Start();
             app.Lifetime.ApplicationStopping.Register(() => pool.StopAsync(TimeSpan.FromSeconds(30)).Wait(TimeSpan.FromSeconds(35)));

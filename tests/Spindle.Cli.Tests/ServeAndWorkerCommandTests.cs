@@ -13,7 +13,8 @@ public sealed class ServeAndWorkerCommandTests(ServerFixture server)
         var stderr = new ConcurrentWriter();
         using var stop = new CancellationTokenSource();
 
-        var serving = CliApp.RunAsync(["serve", "--port", "0", "--data-dir", dataDir, "--insecure-dev", "--no-worker"], stdout, stderr, stop.Token);
+        // --dumpable: serve runs inside the test host here, which must stay dumpable for crash and hang dumps.
+        var serving = CliApp.RunAsync(["serve", "--port", "0", "--data-dir", dataDir, "--insecure-dev", "--no-worker", "--dumpable"], stdout, stderr, stop.Token);
         await stdout.WaitForAsync("Ctrl+C to stop", TimeSpan.FromSeconds(30));
         var url = Regex.Match(stdout.Text, @"listening on (http://127\.0\.0\.1:\d+)").Groups[1].Value;
         var list = await Cli.RunAsync("list", "--api-url", url);

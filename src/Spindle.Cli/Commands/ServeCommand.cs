@@ -2,10 +2,13 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Data.Common;
 using System.Globalization;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Spindle.Core.Templates;
 using Spindle.Core.Common;
 using Spindle.Server;
+using Spindle.Server.Hosting;
 using Spindle.Storage;
 using Spindle.Storage.Postgres;
 
@@ -61,6 +64,12 @@ internal static class ServeCommand
             Description = "Also start N local py-std worker processes (Debian's /usr/bin/python3 with the repository's Python SDK)",
             HelpName = "N",
         };
+        var dumpable = new Option<bool>("--dumpable")
+        {
+            Description = "Leave the server process dumpable (core files, dotnet-dump); by default it marks itself non-dumpable on " +
+                          "Linux, so that other processes of its user cannot read its environment or memory (env SPINDLE_DUMPABLE=1)",
+            DefaultValueFactory = _ => CommandSupport.Env("SPINDLE_DUMPABLE") is "1" or "true",
+        };
         var corsOrigins = new Option<string[]>("--cors-origin")
         {
             Description = "Allow browser calls from this origin (repeatable); CORS is closed by default",
@@ -98,6 +107,7 @@ internal static class ServeCommand
         command.Options.Add(templateMaxSteps);
         command.Options.Add(templateMaxSize);
         command.Options.Add(pythonWorkers);
+        command.Options.Add(dumpable);
         command.Options.Add(corsOrigins);
         command.Options.Add(signingKey);
         command.Options.Add(port);
@@ -126,7 +136,7 @@ internal static class ServeCommand
                 TemplateMaxOutputSize = io.Parse.GetValue(templateMaxSize),
                 DefaultWorkflowTimeoutSeconds = WorkflowTimeout(io.Parse.GetValue(defaultWorkflowTimeout)),
             };
-            return await RunAsync(options, io, cancellationToken);
+            return await RunAsync(options, io.Parse.GetValue(dumpable), io, cancellationToken);
         });
         const string details =
             "Serves the REST API, runs the orchestrator timers and, unless --no-worker, the built-in std worker. " +
@@ -144,7 +154,7 @@ internal static class ServeCommand
                          """);
     }
 
-    private static async Task<int> RunAsync(ServerOptions options, CommandIo io, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(ServerOptions options, bool dumpable, CommandIo io, CancellationToken cancellationToken)
     {
         if (SpindleServer.Validate(options) is { } problem)
         {
@@ -173,6 +183,11 @@ internal static class ServeCommand
         }
 
         await using var app = SpindleServer.Build(options);
+        if (!dumpable)
+        {
+            // Before the workers start: nothing of this user reads the server's secrets from /proc.
+            ProcessProtection.MakeNonDumpable(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Spindle.Server"));
+        }
         string url;
         try
         {

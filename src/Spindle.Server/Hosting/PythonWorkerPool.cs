@@ -9,7 +9,9 @@ namespace Spindle.Server.Hosting;
 /// The workers run user code, so they get none of the server's trust: an environment built from an allow-list
 /// (their API URL, their own client credential, routing key and SDK path; never the server's secrets or data
 /// directory), and when the server runs as root they run as <c>nobody</c> (setpriv), so that they can read neither
-/// <c>/proc/&lt;server&gt;/environ</c> nor the data directory.
+/// <c>/proc/&lt;server&gt;/environ</c> nor the data directory. As another user they run in a bubblewrap sandbox
+/// (<see cref="PythonWorkerSandbox"/>) that hides both; without bubblewrap they share the server's user, which is
+/// logged as a warning at start.
 /// </summary>
 public sealed partial class PythonWorkerPool : IAsyncDisposable
 {
@@ -24,6 +26,9 @@ public sealed partial class PythonWorkerPool : IAsyncDisposable
     private readonly HashSet<Process> _processes = [];
 
     private readonly (string ClientId, string Secret) _credentials;
+
+    /// <summary>Set when the server is not root and bubblewrap works here; null otherwise.</summary>
+    private readonly PythonWorkerSandbox? _sandbox;
 
     /// <summary>Variables of the server's environment a worker may inherit (exact names); see <see cref="AllowedPrefixes"/>.</summary>
     private static readonly HashSet<string> AllowedNames = new(StringComparer.Ordinal)
@@ -55,6 +60,23 @@ public sealed partial class PythonWorkerPool : IAsyncDisposable
                     $"--python-workers as root starts the workers as 'nobody' with {SetprivPath} (Debian package util-linux), which is missing");
             }
             RestrictDataDirectory(options.DataDir);
+        }
+        else if (OperatingSystem.IsLinux())
+        {
+            _sandbox = PythonWorkerSandbox.TryCreate(options, options.PythonExecutable, _sdkPath, out var problem);
+            if (_sandbox is null)
+            {
+                LogSharedUser(Environment.UserName, problem ?? "unknown");
+            }
+            else
+            {
+                var dataDir = Path.GetFullPath(options.DataDir);
+                LogSandboxed(_sandbox.Bwrap, dataDir);
+            }
+        }
+        else
+        {
+            LogSharedUser(Environment.UserName, "bubblewrap sandboxes need Linux");
         }
     }
 
@@ -90,13 +112,18 @@ public sealed partial class PythonWorkerPool : IAsyncDisposable
         while (!stoppingToken.IsCancellationRequested)
         {
             Process process;
+            var privateTmp = _sandbox is null ? null : PythonWorkerSandbox.CreatePrivateTmp(slot);
             try
             {
-                process = StartProcess(slot);
+                process = StartProcess(slot, privateTmp);
             }
             catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException)
             {
                 LogStartFailed(ex, _options.PythonExecutable);
+                if (privateTmp is not null)
+                {
+                    PythonWorkerSandbox.DeletePrivateTmp(privateTmp);
+                }
                 return;
             }
             lock (_lock)
@@ -108,6 +135,10 @@ public sealed partial class PythonWorkerPool : IAsyncDisposable
             {
                 _processes.Remove(process);
             }
+            if (privateTmp is not null)
+            {
+                PythonWorkerSandbox.DeletePrivateTmp(privateTmp);
+            }
             if (stoppingToken.IsCancellationRequested)
             {
                 return;
@@ -118,10 +149,11 @@ public sealed partial class PythonWorkerPool : IAsyncDisposable
         }
     }
 
-    private Process StartProcess(int slot)
+    private Process StartProcess(int slot, string? privateTmp)
     {
         var asNobody = Environment.IsPrivilegedProcess;
-        var info = new ProcessStartInfo(asNobody ? SetprivPath : _options.PythonExecutable)
+        var sandboxed = _sandbox is not null && privateTmp is not null;
+        var info = new ProcessStartInfo(asNobody ? SetprivPath : sandboxed ? _sandbox!.Bwrap : _options.PythonExecutable)
         {
             UseShellExecute = false,
             RedirectStandardOutput = false,
@@ -135,6 +167,14 @@ public sealed partial class PythonWorkerPool : IAsyncDisposable
             {
                 info.ArgumentList.Add(arg);
             }
+        }
+        else if (sandboxed)
+        {
+            foreach (var arg in _sandbox!.Command(privateTmp!).Skip(1))
+            {
+                info.ArgumentList.Add(arg);
+            }
+            info.ArgumentList.Add(_options.PythonExecutable);
         }
         info.ArgumentList.Add("-m");
         info.ArgumentList.Add("spindle.workers.std");
@@ -152,7 +192,8 @@ public sealed partial class PythonWorkerPool : IAsyncDisposable
         {
             info.Environment["PATH"] = "/usr/local/bin:/usr/bin:/bin";
         }
-        info.Environment["HOME"] = Path.GetTempPath();
+        // In the sandbox the worker's private directory is its /tmp.
+        info.Environment["HOME"] = sandboxed ? "/tmp" : Path.GetTempPath();
         var existing = Environment.GetEnvironmentVariable("PYTHONPATH");
         info.Environment["PYTHONPATH"] = string.IsNullOrEmpty(existing) ? _sdkPath : _sdkPath + Path.PathSeparator + existing;
         info.Environment["SPINDLE_API_URL"] = _apiUrl.ToString().TrimEnd('/');
@@ -174,7 +215,9 @@ public sealed partial class PythonWorkerPool : IAsyncDisposable
         }
         foreach (var p in running)
         {
-            SendTerminate(p);
+            // bwrap does not pass signals on: the worker below it gets the SIGTERM (bwrap follows when it exits).
+            var target = _sandbox is null ? p.Id : PythonWorkerSandbox.FindWorker(p.Id, _options.PythonExecutable) ?? p.Id;
+            SendTerminate(p, target);
         }
         using var deadline = new CancellationTokenSource(timeout);
         foreach (var p in running)
@@ -191,14 +234,14 @@ public sealed partial class PythonWorkerPool : IAsyncDisposable
         await Task.WhenAll(_slots);
     }
 
-    private static void SendTerminate(Process process)
+    private static void SendTerminate(Process process, int pid)
     {
         try
         {
             if (!process.HasExited)
             {
                 // .NET only sends SIGKILL itself; SIGTERM is what lets the worker drain.
-                using var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+                using var kill = Process.Start("kill", ["-TERM", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
                 kill?.WaitForExit();
             }
         }
@@ -238,6 +281,14 @@ public sealed partial class PythonWorkerPool : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "py-std worker {Slot} exited with code {ExitCode}; restarting")]
     private partial void LogWorkerExited(int slot, int exitCode);
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "py-std workers run as this server's user {User} without a sandbox ({Problem}): a script that escapes its own sandbox could read the server's data directory. Install bubblewrap, or run the workers as their own user or in their own container (spindle serve without --python-workers, and `python3 -m spindle.workers.std` started there)")]
+    private partial void LogSharedUser(string user, string problem);
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "py-std workers run in a bubblewrap sandbox ({Bwrap}): own PID namespace and /proc, read-only files, {DataDir} hidden")]
+    private partial void LogSandboxed(string bwrap, string dataDir);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Data directory {DataDir} made owner-only: the py-std workers run as another user and must not read it")]
     private partial void LogDataDirRestricted(string dataDir);
