@@ -6,6 +6,7 @@ cd "$root"
 unset SPINDLE_BUILD_SLOT
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
+# Installs missing Debian packages (PostgreSQL, Python test packages, bubblewrap), listing each and why first.
 ./scripts/setup.sh || { echo "test: setup failed"; echo "0 passed, 1 failed"; exit 1; }
 
 passed=0; failed=0; status=0
