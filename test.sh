@@ -34,6 +34,18 @@ if [[ -d sdk/python/tests ]]; then
 fi
 rm -f "$log"
 
+# Formatting (.editorconfig: whitespace, usings, and the style rules set to warning): one check over the solution
+# and the standalone benchmark driver (bench/ is not in Spindle.sln).
+fmt_log="${TMPDIR:-/tmp}/spindle-format.log"
+if dotnet format Spindle.sln --verify-no-changes -v q >"$fmt_log" 2>&1 \
+  && dotnet format bench/Spindle.Bench/Spindle.Bench.csproj --verify-no-changes -v q >>"$fmt_log" 2>&1; then
+  passed=$((passed + 1)); echo "format: passed"
+else
+  failed=$((failed + 1)); status=1
+  grep -oE "$root/[^ (]+\.cs" "$fmt_log" | sed "s|^$root/||" | sort -u
+  echo "format: FAILED (run: dotnet format Spindle.sln; dotnet format bench/Spindle.Bench/Spindle.Bench.csproj)"
+fi
+
 # Benchmark harness smoke run (a few seconds, Spindle on SQLite, tiny N): one check, so the harness cannot rot.
 if bench/run.sh --smoke >"${TMPDIR:-/tmp}/spindle-bench-smoke.log" 2>&1; then
   passed=$((passed + 1)); echo "bench smoke: passed"
