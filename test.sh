@@ -42,7 +42,7 @@ if dotnet format Spindle.sln --verify-no-changes -v q >"$fmt_log" 2>&1 \
   passed=$((passed + 1)); echo "format: passed"
 else
   failed=$((failed + 1)); status=1
-  grep -oE "$root/[^ (]+\.cs" "$fmt_log" | sed "s|^$root/||" | sort -u
+  grep -oE "$root/[^ (]+\.cs\(" "$fmt_log" | sed -e "s|^$root/||" -e "s/($//" | sort -u
   echo "format: FAILED (run: dotnet format Spindle.sln; dotnet format bench/Spindle.Bench/Spindle.Bench.csproj)"
 fi
 
