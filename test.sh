@@ -6,6 +6,7 @@ cd "$root"
 unset SPINDLE_BUILD_SLOT
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
+# Installs missing Debian packages (PostgreSQL, Python test packages, bubblewrap), listing each and why first.
 ./scripts/setup.sh || { echo "test: setup failed"; echo "0 passed, 1 failed"; exit 1; }
 
 passed=0; failed=0; status=0
@@ -32,6 +33,18 @@ if [[ -d sdk/python/tests ]]; then
   passed=$((passed + p)); failed=$((failed + f))
 fi
 rm -f "$log"
+
+# Formatting (.editorconfig: whitespace, usings, and the style rules set to warning): one check over the solution
+# and the standalone benchmark driver (bench/ is not in Spindle.sln).
+fmt_log="${TMPDIR:-/tmp}/spindle-format.log"
+if dotnet format Spindle.sln --verify-no-changes -v q >"$fmt_log" 2>&1 \
+  && dotnet format bench/Spindle.Bench/Spindle.Bench.csproj --verify-no-changes -v q >>"$fmt_log" 2>&1; then
+  passed=$((passed + 1)); echo "format: passed"
+else
+  failed=$((failed + 1)); status=1
+  grep -oE "$root/[^ (]+\.cs\(" "$fmt_log" | sed -e "s|^$root/||" -e "s/($//" | sort -u
+  echo "format: FAILED (run: dotnet format Spindle.sln; dotnet format bench/Spindle.Bench/Spindle.Bench.csproj)"
+fi
 
 # Benchmark harness smoke run (a few seconds, Spindle on SQLite, tiny N): one check, so the harness cannot rot.
 if bench/run.sh --smoke >"${TMPDIR:-/tmp}/spindle-bench-smoke.log" 2>&1; then

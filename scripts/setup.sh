@@ -1,24 +1,33 @@
 #!/usr/bin/env bash
 # Installs what Spindle's tests and examples need beyond the .NET SDK: PostgreSQL (for postgres_* activities and
 # the PostgreSQL backend), Debian's Python packages (Python SDK, template test generator) and bubblewrap (py-std's
-# script sandbox).
+# script sandbox). Before installing, it prints each missing package and why it is needed; when nothing is
+# missing it prints nothing.
 set -euo pipefail
 need=()
-command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
-/usr/bin/python3 -c 'import jinja2' >/dev/null 2>&1 || need+=(python3-jinja2)
-/usr/bin/python3 -c 'import pytest' >/dev/null 2>&1 || need+=(python3-pytest)
-# The API fuzz test (sdk/python/tests/test_fuzz_api.py) generates its requests with Hypothesis.
-/usr/bin/python3 -c 'import hypothesis' >/dev/null 2>&1 || need+=(python3-hypothesis)
+why=()
+# missing PACKAGE REASON: records a Debian package to install and the reason shown before installing it.
+missing() { need+=("$1"); why+=("$2"); }
+has_module() { /usr/bin/python3 -c "import $1" >/dev/null 2>&1; }
+
+command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 \
+  || missing postgresql "PostgreSQL server for the storage, cluster and postgres_* activity tests"
+has_module jinja2 || missing python3-jinja2 "Jinja2 for the template test generator"
+has_module pytest || missing python3-pytest "pytest to run the Python SDK tests (sdk/python)"
+has_module hypothesis || missing python3-hypothesis "Hypothesis for the API fuzz test (sdk/python/tests/test_fuzz_api.py)"
 # Python SDK (sdk/python) and its py-std worker's script packages; PyPI is not needed on Debian.
-/usr/bin/python3 -c 'import httpx' >/dev/null 2>&1 || need+=(python3-httpx)
-/usr/bin/python3 -c 'import yaml' >/dev/null 2>&1 || need+=(python3-yaml)
-/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || need+=(python3-numpy)
-/usr/bin/python3 -c 'import pandas' >/dev/null 2>&1 || need+=(python3-pandas)
-/usr/bin/python3 -c 'import sklearn' >/dev/null 2>&1 || need+=(python3-sklearn)
-# The py-std worker runs each script interpreter in a bubblewrap sandbox (its tests check the isolation).
-command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
+has_module httpx || missing python3-httpx "httpx, the Python SDK's HTTP client"
+has_module yaml || missing python3-yaml "PyYAML, the Python SDK's workflow definition reader"
+has_module numpy || missing python3-numpy "NumPy for py-std worker scripts"
+has_module pandas || missing python3-pandas "pandas for py-std worker scripts"
+has_module sklearn || missing python3-sklearn "scikit-learn for py-std worker scripts"
+command -v bwrap >/dev/null 2>&1 || missing bubblewrap "bubblewrap, the py-std worker's script sandbox (its tests check the isolation)"
+
 if (( ${#need[@]} )); then
-  echo "setup: installing ${need[*]} with apt-get" >&2
+  echo "setup: these Debian packages are missing and will be installed with apt-get:" >&2
+  for i in "${!need[@]}"; do
+    echo "  ${need[$i]}: ${why[$i]}" >&2
+  done
   if [[ $(id -u) -ne 0 ]]; then sudo=sudo; else sudo=; fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null

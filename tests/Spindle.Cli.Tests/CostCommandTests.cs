@@ -4,7 +4,7 @@ namespace Spindle.Cli.Tests;
 
 /// <summary><c>spindle cost workflow</c> and <c>spindle cost top</c> against a real server.</summary>
 [Collection(ServerCollection.Name)]
-public sealed class CostCommandTests(ServerFixture server)
+public sealed class CostCommandTests(CliServerFixture server)
 {
     private static string BudgetAbortFlow(string name) => $$$"""
         name: {{{name}}}

@@ -1,7 +1,7 @@
 namespace Spindle.Cli.Tests;
 
 [Collection(ServerCollection.Name)]
-public sealed class DeployCommandTests(ServerFixture server)
+public sealed class DeployCommandTests(CliServerFixture server)
 {
     [Fact]
     public async Task Deploy_ValidFileTwice_PrintsDeployedThenUnchanged()

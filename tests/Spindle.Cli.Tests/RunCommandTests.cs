@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 namespace Spindle.Cli.Tests;
 
 [Collection(ServerCollection.Name)]
-public sealed class RunCommandTests(ServerFixture server)
+public sealed class RunCommandTests(CliServerFixture server)
 {
     [Fact]
     public async Task Run_EchoChain_FollowsProgressAndPrintsTerminalOutput()

@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 namespace Spindle.Cli.Tests;
 
 [Collection(ServerCollection.Name)]
-public sealed class ServeAndWorkerCommandTests(ServerFixture server)
+public sealed class ServeAndWorkerCommandTests(CliServerFixture server)
 {
     [Fact]
     public async Task Serve_InsecureDevOnFreePort_PrintsStartupLineServesAndStopsOnCancel()
@@ -88,7 +88,7 @@ public sealed class ServeAndWorkerCommandTests(ServerFixture server)
         var stderr = new ConcurrentWriter();
         using var stop = new CancellationTokenSource();
 
-        var working = CliApp.RunAsync(["worker", "--api-url", server.Url, "--worker", routingKey, "--worker-id", "cli-test-worker", "--concurrency", "4"],
+        var working = CliApp.RunAsync(["worker", "--api-url", server.BaseUrl, "--worker", routingKey, "--worker-id", "cli-test-worker", "--concurrency", "4"],
             stdout, stderr, stop.Token);
         await stdout.WaitForAsync("Ctrl+C to drain", TimeSpan.FromSeconds(30));
         var run = await server.RunAsync("run", Cli.WriteFile(Cli.EchoChain(Cli.UniqueName("cli_worker"), routingKey)), "--input", """{"name": "Ada"}""", "--timeout", "30");
@@ -106,7 +106,7 @@ public sealed class ServeAndWorkerCommandTests(ServerFixture server)
     [Fact]
     public async Task Worker_InvalidConcurrency_IsAUsageError()
     {
-        var result = await Cli.RunAsync("worker", "--api-url", server.Url, "--concurrency", "0");
+        var result = await Cli.RunAsync("worker", "--api-url", server.BaseUrl, "--concurrency", "0");
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("MaxConcurrency", result.Err, StringComparison.Ordinal);

@@ -4,7 +4,7 @@ namespace Spindle.Cli.Tests;
 
 /// <summary>status, list, events, cancel and retry against workflows started with <c>spindle run</c>.</summary>
 [Collection(ServerCollection.Name)]
-public sealed class WorkflowCommandsTests(ServerFixture server)
+public sealed class WorkflowCommandsTests(CliServerFixture server)
 {
     [Fact]
     public async Task Status_CompletedWorkflow_ShowsStatusAndActivityTable()

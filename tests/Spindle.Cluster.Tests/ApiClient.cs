@@ -30,7 +30,10 @@ public sealed class ApiClient(string baseUrl) : IDisposable
     {
         using var response = await Http.PostAsJsonAsync("/api/v1/workers/poll", new JsonObject
         {
-            ["worker"] = worker, ["worker_id"] = workerId, ["max_activities"] = max, ["wait_seconds"] = waitSeconds,
+            ["worker"] = worker,
+            ["worker_id"] = workerId,
+            ["max_activities"] = max,
+            ["wait_seconds"] = waitSeconds,
         });
         var body = await response.Content.ReadAsStringAsync();
         Assert.True(response.IsSuccessStatusCode, body);

@@ -28,7 +28,7 @@ public sealed class FaultTests(PostgresFixture postgres, ITestOutputHelper outpu
         await b.Api.DeployAsync(ProcessCluster.FanDefinition);
 
         var watch = Stopwatch.StartNew();
-        await cluster.SubmitMixAsync([a, b], workflows);
+        await ProcessCluster.SubmitMixAsync([a, b], workflows);
         cluster.Log($"submitted {workflows} workflows in {watch.Elapsed.TotalSeconds:0.0} s");
         await cluster.WaitCompletedAsync(workflows / 5, TimeSpan.FromSeconds(120));
 
@@ -64,7 +64,7 @@ public sealed class FaultTests(PostgresFixture postgres, ITestOutputHelper outpu
         await b.Api.DeployAsync(ProcessCluster.FanDefinition);
 
         var watch = Stopwatch.StartNew();
-        await cluster.SubmitMixAsync([a, b], workflows);
+        await ProcessCluster.SubmitMixAsync([a, b], workflows);
         await cluster.WaitCompletedAsync(workflows / 5, TimeSpan.FromSeconds(120));
 
         var before = await cluster.CountWorkflowsAsync();

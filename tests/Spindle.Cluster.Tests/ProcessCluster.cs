@@ -96,7 +96,7 @@ public sealed class ProcessCluster : IAsyncDisposable
     }
 
     /// <summary>Submits <paramref name="count"/> workflows, half chains and half fan-out/fan-in, spread over the servers.</summary>
-    public async Task SubmitMixAsync(IReadOnlyList<ServerProcess> servers, int count)
+    public static async Task SubmitMixAsync(IReadOnlyList<ServerProcess> servers, int count)
     {
         var next = -1;
         await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>

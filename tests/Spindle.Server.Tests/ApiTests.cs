@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
 using Spindle.Server.Wakeups;
+using Spindle.TestSupport;
 
 namespace Spindle.Server.Tests;
 
@@ -181,8 +182,11 @@ public sealed class ApiTests(ServerFixture server)
 
         var (status, answer) = await server.PostAsync(completeA, new JsonObject
         {
-            ["worker_id"] = "w1", ["output"] = new JsonObject { ["echo"] = new JsonObject { ["n"] = 4 } },
-            ["claim_next"] = 3, ["worker"] = queue, ["activity_names"] = new JsonArray("echo"),
+            ["worker_id"] = "w1",
+            ["output"] = new JsonObject { ["echo"] = new JsonObject { ["n"] = 4 } },
+            ["claim_next"] = 3,
+            ["worker"] = queue,
+            ["activity_names"] = new JsonArray("echo"),
         });
         Assert.Equal(200, status);
         Assert.True(answer["acknowledged"]!.GetValue<bool>());
@@ -223,7 +227,11 @@ public sealed class ApiTests(ServerFixture server)
         {
             var (status, body) = await server.PostAsync("/api/v1/workers/poll", new JsonObject
             {
-                ["worker"] = queue, ["worker_id"] = "w1", ["max_activities"] = 3, ["wait_seconds"] = 20, ["poll_id"] = "poll-1",
+                ["worker"] = queue,
+                ["worker_id"] = "w1",
+                ["max_activities"] = 3,
+                ["wait_seconds"] = 20,
+                ["poll_id"] = "poll-1",
             });
             Assert.Equal(200, status);
             return body["activities"]!.AsArray();
@@ -235,7 +243,11 @@ public sealed class ApiTests(ServerFixture server)
 
     private static JsonObject BorrowingReport(string queue, int fromPoll) => new()
     {
-        ["worker_id"] = "w1", ["output"] = new JsonObject(), ["claim_next"] = 1, ["claim_next_from_poll"] = fromPoll, ["poll_id"] = "poll-1",
+        ["worker_id"] = "w1",
+        ["output"] = new JsonObject(),
+        ["claim_next"] = 1,
+        ["claim_next_from_poll"] = fromPoll,
+        ["poll_id"] = "poll-1",
         ["worker"] = queue,
     };
 

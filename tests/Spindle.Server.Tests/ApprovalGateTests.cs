@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Spindle.Storage;
+using Spindle.TestSupport;
 
 namespace Spindle.Server.Tests;
 

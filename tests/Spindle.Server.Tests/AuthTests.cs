@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Spindle.Server.Auth;
+using Spindle.TestSupport;
 
 namespace Spindle.Server.Tests;
 

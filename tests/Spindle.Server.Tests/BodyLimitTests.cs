@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json.Nodes;
+using Spindle.TestSupport;
 using Spindle.Worker;
 
 namespace Spindle.Server.Tests;

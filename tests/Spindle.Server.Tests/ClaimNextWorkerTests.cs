@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
+using Spindle.TestSupport;
 using Spindle.Worker;
 
 namespace Spindle.Server.Tests;

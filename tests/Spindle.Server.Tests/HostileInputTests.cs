@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using Spindle.Server.Auth;
+using Spindle.TestSupport;
 
 namespace Spindle.Server.Tests;
 

@@ -91,7 +91,10 @@ public abstract class JsonLimitsBehaviour : IAsyncLifetime
                 new JsonObject { ["key"] = "a", ["activity_name"] = "echo", ["worker"] = "t1", ["parameters"] = new JsonObject { ["deep"] = Nest(Limit - 4) } },
                 new JsonObject
                 {
-                    ["key"] = "s", ["activity_name"] = "echo", ["worker"] = "t1", ["depends_on"] = new JsonArray("a"),
+                    ["key"] = "s",
+                    ["activity_name"] = "echo",
+                    ["worker"] = "t1",
+                    ["depends_on"] = new JsonArray("a"),
                     ["settings"] = new JsonObject { ["wait_for_signal"] = new JsonObject { ["event_name"] = "go" } },
                 }),
         };

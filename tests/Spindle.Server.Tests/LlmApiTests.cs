@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Spindle.TestSupport;
 
 namespace Spindle.Server.Tests;
 

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Routing.Patterns;
 using Microsoft.OpenApi;
 using Microsoft.OpenApi.Reader;
+using Spindle.TestSupport;
 
 namespace Spindle.Server.Tests;
 

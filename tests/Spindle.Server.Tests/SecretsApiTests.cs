@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
 using Spindle.Server.Wakeups;
+using Spindle.TestSupport;
 
 namespace Spindle.Server.Tests;
 

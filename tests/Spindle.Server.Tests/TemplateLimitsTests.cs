@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using Spindle.TestSupport;
 using Xunit.Abstractions;
 
 namespace Spindle.Server.Tests;

@@ -67,7 +67,7 @@ public sealed class WriteCombinerTests
         var combiner = new WriteCombiner<int, string>(runner.RunAsync);
         var first = combiner.RunAsync("wf", 1, CancellationToken.None);
         await runner.Started.Task;
-        var later = new[] { 2, 3, 4 }.Select(i => combiner.RunAsync("wf", i, CancellationToken.None)).ToList();
+        var later = Enumerable.Range(2, 3).Select(i => combiner.RunAsync("wf", i, CancellationToken.None)).ToList();
         var otherKey = combiner.RunAsync("other", 9, CancellationToken.None); // another workflow is not held up
         runner.ReleaseAll();
 

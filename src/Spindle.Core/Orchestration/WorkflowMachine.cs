@@ -757,7 +757,7 @@ public sealed class WorkflowMachine
         return value is JsonValue v && v.TryGetValue<string>(out var s) ? s : value?.ToJsonString() ?? "";
     }
 
-    private JsonObject BuildDelivery(ActivityDefinition activity, TemplateScope scope, TemplateBudget budget)
+    private static JsonObject BuildDelivery(ActivityDefinition activity, TemplateScope scope, TemplateBudget budget)
     {
         var delivery = new JsonObject();
         JsonObject? settings = activity.SettingsJson?.DeepClone().AsObject();
@@ -977,7 +977,7 @@ public sealed class WorkflowMachine
         _wf.IsDirty = true;
     }
 
-    private bool HasRetriesLeft(ActivityState activity) => activity.RetriesUsed + 1 < activity.MaxAttempts;
+    private static bool HasRetriesLeft(ActivityState activity) => activity.RetriesUsed + 1 < activity.MaxAttempts;
 
     private void Emit(string type, ActivityState? activity, JsonObject payload) =>
         Events.Add(new WorkflowEvent(type, activity?.Key, activity?.Iteration, payload));

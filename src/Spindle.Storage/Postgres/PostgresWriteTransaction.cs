@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using Npgsql;
-using Spindle.Core.Costs;
 using Spindle.Core.Common;
+using Spindle.Core.Costs;
 using Spindle.Core.Definitions;
 using Spindle.Core.Orchestration;
 

@@ -32,7 +32,9 @@ public static class PrivateDatabaseFile
             // An empty file is a valid empty SQLite database.
             using var created = new FileStream(databasePath, new FileStreamOptions
             {
-                Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = OwnerOnly,
+                Mode = FileMode.CreateNew,
+                Access = FileAccess.Write,
+                UnixCreateMode = OwnerOnly,
             });
         }
         catch (IOException) when (File.Exists(databasePath))

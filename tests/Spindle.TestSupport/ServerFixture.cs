@@ -1,10 +1,19 @@
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Logging;
+using Spindle.Server;
+using Xunit;
 
-namespace Spindle.Server.Tests;
+namespace Spindle.TestSupport;
 
-/// <summary>A real server on a loopback port with a fresh SQLite file; the tests act as HTTP clients and workers.</summary>
+/// <summary>
+/// A real server on a loopback port with a fresh SQLite file; the tests act as HTTP clients and workers.
+/// Derived fixtures adjust it through <see cref="WithStdWorker"/>, <see cref="InsecureDev"/>, <see cref="Secrets"/>
+/// and <see cref="Configure"/>. xunit only finds collection definitions in the test assembly itself, so each test
+/// project declares its own <c>[CollectionDefinition]</c> for the fixtures it shares.
+/// </summary>
 public class ServerFixture : IAsyncLifetime
 {
     private WebApplication? _app;
@@ -107,48 +116,4 @@ public class ServerFixture : IAsyncLifetime
         var text = await response.Content.ReadAsStringAsync();
         return string.IsNullOrEmpty(text) ? new JsonObject() : JsonNode.Parse(text) as JsonObject ?? new JsonObject { ["_"] = JsonNode.Parse(text) };
     }
-}
-
-[CollectionDefinition(Name)]
-public sealed class ServerCollection : ICollectionFixture<ServerFixture>
-{
-    public const string Name = "server";
-}
-
-/// <summary>A server that requires tokens (the default outside dev mode).</summary>
-public sealed class SecureServerFixture : ServerFixture
-{
-    protected override bool InsecureDev => false;
-}
-
-[CollectionDefinition(Name)]
-public sealed class SecureServerCollection : ICollectionFixture<SecureServerFixture>
-{
-    public const string Name = "secure-server";
-}
-
-/// <summary>A server as <c>spindle serve</c> runs it: with the std worker polling over loopback HTTP.</summary>
-public sealed class StdWorkerServerFixture : ServerFixture
-{
-    protected override bool WithStdWorker => true;
-}
-
-[CollectionDefinition(Name)]
-public sealed class StdWorkerServerCollection : ICollectionFixture<StdWorkerServerFixture>
-{
-    public const string Name = "server-with-std-worker";
-}
-
-/// <summary>A server with template secrets configured (as SPINDLE_SECRET_* would).</summary>
-public sealed class SecretsServerFixture : ServerFixture
-{
-    public const string DbUrl = "postgres://app:Hunter2-DbPassword@db.internal/app";
-
-    protected override IReadOnlyDictionary<string, string>? Secrets => new Dictionary<string, string> { ["db_url"] = DbUrl };
-}
-
-[CollectionDefinition(Name)]
-public sealed class SecretsServerCollection : ICollectionFixture<SecretsServerFixture>
-{
-    public const string Name = "server-with-secrets";
 }
