@@ -1,3 +1,6 @@
+// Longer than the project's ~600 lines: every section of a definition (settings, dependencies, loops, outputs,
+// budgets) is validated here with its own scalar and money readers. It is to be split by section around one shared
+// field reader; until then, keep new sections out of it.
 using System.Globalization;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;

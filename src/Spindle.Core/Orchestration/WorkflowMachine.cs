@@ -1,3 +1,6 @@
+// Longer than the project's ~600 lines: readiness and loops, enqueue and delivery, budgets and cost recording still
+// share this class and its mutable result lists. It is to be split by those concerns behind one decision object;
+// until then, keep new concerns out of it.
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Spindle.Core.Common;
