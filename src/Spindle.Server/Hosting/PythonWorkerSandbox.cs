@@ -17,12 +17,16 @@ internal sealed class PythonWorkerSandbox
 
     private readonly string[] _hidden;
     private readonly string[] _masked;
+    private readonly string[] _keptUnderTmp;
 
-    private PythonWorkerSandbox(string bwrap, string[] hidden, string[] masked)
+    private PythonWorkerSandbox(string bwrap, string[] hidden, string[] masked, string[] kept)
     {
         Bwrap = bwrap;
         _hidden = hidden;
         _masked = masked;
+        // The private /tmp replaces the host's, so what the worker needs from there (an SDK in a checkout under
+        // /tmp, as CI clones it) is bound back, read-only.
+        _keptUnderTmp = [.. kept.Select(Path.GetFullPath).Where(p => p.StartsWith("/tmp/", StringComparison.Ordinal)).Distinct(StringComparer.Ordinal)];
     }
 
     public string Bwrap { get; }
@@ -42,7 +46,7 @@ internal sealed class PythonWorkerSandbox
         var key = Path.GetFullPath(options.EffectiveSigningKeyPath);
         // A file can only be covered where it exists; a key inside the data directory is hidden with it.
         string[] masked = File.Exists(key) && !key.StartsWith(dataDir + Path.DirectorySeparatorChar, StringComparison.Ordinal) ? [key] : [];
-        var sandbox = new PythonWorkerSandbox(bwrap, [dataDir], masked);
+        var sandbox = new PythonWorkerSandbox(bwrap, [dataDir], masked, [sdkPath]);
         problem = sandbox.Probe(python, sdkPath);
         return problem is null ? sandbox : null;
     }
@@ -60,6 +64,15 @@ internal sealed class PythonWorkerSandbox
         yield return "--ro-bind";
         yield return "/";
         yield return "/";
+        yield return "--bind";
+        yield return privateTmp;
+        yield return "/tmp";
+        foreach (var path in _keptUnderTmp)
+        {
+            yield return "--ro-bind";
+            yield return path;
+            yield return path;
+        }
         foreach (var dir in _hidden)
         {
             // An empty, read-only, mode 0000 directory in its place: not even listable, and the worker cannot chmod it.
@@ -74,7 +87,7 @@ internal sealed class PythonWorkerSandbox
             yield return "/dev/null";
             yield return file;
         }
-        foreach (var arg in new[] { "--dev", "/dev", "--proc", "/proc", "--bind", privateTmp, "/tmp", "--chdir", "/tmp", "--" })
+        foreach (var arg in new[] { "--dev", "/dev", "--proc", "/proc", "--chdir", "/tmp", "--" })
         {
             yield return arg;
         }

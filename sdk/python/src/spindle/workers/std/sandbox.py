@@ -181,6 +181,8 @@ class Sandbox:
                 args += ["--symlink", os.readlink(top), top]
             elif os.path.isdir(top):
                 args += ["--ro-bind", top, top]
+        # /tmp first: a read-only path below it (an SDK in a checkout under /tmp) is bound on top, not hidden by it.
+        args += ["--tmpfs", "/tmp"]
         for path in self.read_only:
             args += ["--ro-bind", path, path]
         args += [
@@ -188,8 +190,6 @@ class Sandbox:
             "/proc",
             "--dev",
             "/dev",
-            "--tmpfs",
-            "/tmp",
             "--bind",
             host_home,
             INNER_HOME,
