@@ -20,48 +20,29 @@ public abstract class JsonLimitsBehaviour : IAsyncLifetime
     /// <summary>Large enough to be more than a toy, small enough for two cores: well under the 50 MiB body limit.</summary>
     private static readonly string Big = new('x', 3 * 1024 * 1024);
 
-    private WebApplication? _app;
-    private HttpClient Http { get; set; } = null!;
-    private readonly string _dataDir = Directory.CreateTempSubdirectory("spindle-limits-").FullName;
+    private LimitsServer _server = null!;
+
+    private HttpClient Http => _server.Http;
 
     protected abstract Task<string?> DatabaseUrlAsync();
 
     public async Task InitializeAsync()
     {
         var databaseUrl = await DatabaseUrlAsync();
-        _app = SpindleServer.Build(new ServerOptions
-        {
-            Port = 0,
-            DataDir = _dataDir,
-            DatabaseUrl = databaseUrl,
-            InsecureDev = true,
-            NoWorker = true,
-            TimerInterval = TimeSpan.FromMilliseconds(200),
-        }, logging => logging.SetMinimumLevel(LogLevel.Warning));
-        var baseUrl = await SpindleServer.StartAsync(_app, CancellationToken.None);
+        _server = new LimitsServer(databaseUrl);
+        await _server.InitializeAsync();
         if (databaseUrl is not null)
         {
-            await _app.Services.GetRequiredService<PostgresWakeupListener>().Listening.WaitAsync(TimeSpan.FromSeconds(30));
+            await _server.App.Services.GetRequiredService<PostgresWakeupListener>().Listening.WaitAsync(TimeSpan.FromSeconds(30));
         }
-        Http = new HttpClient { BaseAddress = new Uri(baseUrl), Timeout = TimeSpan.FromSeconds(120) };
     }
 
-    public async Task DisposeAsync()
+    public Task DisposeAsync() => _server.DisposeAsync();
+
+    /// <summary>The shared fixture's server, on the store this run tests.</summary>
+    private sealed class LimitsServer(string? databaseUrl) : ServerFixture
     {
-        Http.Dispose();
-        if (_app is not null)
-        {
-            await _app.StopAsync();
-            await _app.DisposeAsync();
-        }
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        try
-        {
-            Directory.Delete(_dataDir, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
+        protected override void Configure(ServerOptions options) => options.DatabaseUrl = databaseUrl;
     }
 
     /// <summary>An object nested exactly <paramref name="levels"/> levels deep (<c>{}</c> is one).</summary>

@@ -455,3 +455,10 @@ class TokenGateway:
 def running(worker: Any) -> Iterator[WorkerThread]:
     with WorkerThread(worker) as thread:
         yield thread
+
+
+def create_client(admin: Any, name: str, scopes: list[str]) -> tuple[str, str]:
+    """Creates an API client through an admin ``SpindleClient``; returns its id and secret. Client management is an
+    operator route outside the SDK's surface, so it is called through the transport directly."""
+    created = admin._transport.request("POST", "/api/v1/clients", json={"name": name, "scopes": scopes}).json()
+    return created["client_id"], created["client_secret"]

@@ -20,6 +20,7 @@ from support import (
     PyStdProcess,
     SpindleServer,
     WorkerThread,
+    create_client,
     marked_processes,
     marker,
     unique,
@@ -134,8 +135,7 @@ def admin(secured: SpindleServer) -> Iterator[SpindleClient]:
 
 
 def worker_credentials(admin: SpindleClient) -> tuple[str, str]:
-    created = admin._transport.request("POST", "/api/v1/clients", json={"name": unique("iso"), "scopes": ["worker"]}).json()
-    return created["client_id"], created["client_secret"]
+    return create_client(admin, unique("iso"), ["worker"])
 
 
 def secret_paths(server: SpindleServer) -> list[str]:

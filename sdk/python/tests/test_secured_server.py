@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from spindle import ApiError, AuthenticationError, SpindleClient, Worker, WorkerConfig
-from support import PyStdProcess, SpindleServer, WorkerThread, unique
+from support import PyStdProcess, SpindleServer, WorkerThread, create_client, unique
 
 
 @pytest.fixture(scope="module")
@@ -27,12 +27,6 @@ def admin(secured: SpindleServer) -> Iterator[SpindleClient]:
     client_id, secret = secured.admin_credentials()
     with SpindleClient(secured.url, client_id=client_id, client_secret=secret) as c:
         yield c
-
-
-def create_client(admin: SpindleClient, name: str, scopes: list[str]) -> tuple[str, str]:
-    # Client management is an operator route outside the SDK's surface: called through the transport directly.
-    created = admin._transport.request("POST", "/api/v1/clients", json={"name": name, "scopes": scopes}).json()
-    return created["client_id"], created["client_secret"]
 
 
 def test_calls_without_a_token_are_refused_with_a_hint(secured: SpindleServer) -> None:
