@@ -217,14 +217,16 @@ def test_timeout_stops_the_handler_and_reports_timeout(server: SpindleServer, cl
             stopped.set()
             raise
 
-    settings = {"timeout_seconds": 1, "retry": {"max_attempts": 1}}
+    # 2 s, not 1: the heartbeat at 1 s carries the server's lease past the worker's own timeout. With a 1 s lease no
+    # heartbeat comes first, and the server's lease sweep could record ACTIVITY_TIMEOUT before the worker's report.
+    settings = {"timeout_seconds": 2, "retry": {"max_attempts": 1}}
     name = deploy(client, [{"key": "s", "worker": worker.config.worker, "activity_name": "stuck", "settings": settings}])
     with WorkerThread(worker):
         started = time.monotonic()
         wf = client.run(name, timeout=60)
         elapsed = time.monotonic() - started
     step = wf.activity("s")
-    assert (step.error_code, step.error_message) == ("TIMEOUT", "Activity exceeded timeout of 1 s")
+    assert (step.error_code, step.error_message) == ("TIMEOUT", "Activity exceeded timeout of 2 s")
     assert stopped.is_set()
     assert elapsed < 10
     [failure] = events(client, wf.id, "ActivityFailed")
