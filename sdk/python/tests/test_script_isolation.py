@@ -229,7 +229,7 @@ def _children(pid: int) -> list[int]:
                 cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
             except OSError:
                 continue
-            if int(stat.rsplit(") ", 1)[1].split()[1]) == pid and b"spindle.workers.std" in cmdline:
+            if int(stat.rsplit(") ", 1)[1].split()[1]) == pid and b"spindle.py_std" in cmdline:
                 found.append(int(entry))
     return found
 

@@ -1,6 +1,6 @@
 """The ``py-std`` worker: serves the ``script`` activity (worker-protocol.md §9).
 
-Run it as ``spindle-py-std`` or ``python -m spindle.workers.std``; it reads ``SPINDLE_*`` variables. This module
+Run it as ``spindle-py-std`` or ``python -m spindle.py_std``; it reads ``SPINDLE_*`` variables. This module
 stays light (no httpx import) because the script processes import the package it belongs to.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ...worker.runner import Worker
+    from ..worker.runner import Worker
 
 __all__ = ["create_worker", "main", "DEFAULT_ROUTING_KEY"]
 
@@ -26,11 +26,11 @@ def create_worker(
 ) -> Worker:
     """A :class:`~spindle.worker.Worker` serving ``script`` on ``py-std`` (or ``SPINDLE_WORKER`` /
     ``SPINDLE_WORKER_TYPE``). ``warm_processes`` and ``max_processes`` size the interpreter pool (see
-    :class:`~spindle.workers.std.script.ScriptActivity`; default from ``SPINDLE_PY_STD_*``); ``isolation``
-    (``auto``/``bwrap``/``none``) and ``memory_mb`` set the scripts' sandbox (:mod:`~spindle.workers.std.sandbox`).
+    :class:`~spindle.py_std.script.ScriptActivity`; default from ``SPINDLE_PY_STD_*``); ``isolation``
+    (``auto``/``bwrap``/``none``) and ``memory_mb`` set the scripts' sandbox (:mod:`~spindle.py_std.sandbox`).
     ``options`` are :class:`~spindle.worker.WorkerConfig` fields overriding the environment."""
-    from ...worker.config import WorkerConfig
-    from ...worker.runner import Worker
+    from ..worker.config import WorkerConfig
+    from ..worker.runner import Worker
     from .sandbox import ISOLATION_MODES, Limits
     from .script import ScriptActivity
 

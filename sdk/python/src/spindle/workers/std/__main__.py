@@ -1,5 +1,0 @@
-import sys
-
-from spindle.workers.std import main
-
-sys.exit(main())
