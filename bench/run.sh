@@ -191,7 +191,7 @@ for mode in poll wait; do
   if (( has_pg_backend )); then spindle_pg "$mode"; else skipped+=("$name: \`spindle serve\` has no --database-url yet (PostgreSQL backend not landed)"); fi
 done
 
-# py-std worker pool: spindle serve --no-worker + N × `python3 -m spindle.workers.std` running OUTPUT = INPUT.
+# py-std worker pool: spindle serve --no-worker + N × `python3 -m spindle.py_std` running OUTPUT = INPUT.
 py_workers="${BENCH_PY_WORKERS:-1}"
 # The same slots and claim batch as the in-process std worker's row, so that the row compares the workers rather than
 # their sizes (py-std's own default is 16; its interpreter processes grow only when scripts wait for one).
@@ -201,20 +201,20 @@ py_slots="${BENCH_PY_MAX_ACTIVITIES:-64}"; py_batch="${BENCH_PY_POLL_BATCH:-32}"
 if want spindle-pg-pystd; then
   if (( ! has_pg_backend )); then
     skipped+=("spindle-pg-pystd: needs the PostgreSQL backend (--database-url)")
-  elif ! PYTHONPATH="$spindle_src/sdk/python/src" /usr/bin/python3 -c 'import spindle.workers.std' 2>/dev/null; then
-    skipped+=("spindle-pg-pystd: the py-std worker (python3 -m spindle.workers.std in sdk/python) is not there yet")
+  elif ! PYTHONPATH="$spindle_src/sdk/python/src" /usr/bin/python3 -c 'import spindle.py_std' 2>/dev/null; then
+    skipped+=("spindle-pg-pystd: the py-std worker (python3 -m spindle.py_std in sdk/python) is not there yet")
   else
     fresh_db spindle_bench
     start_spindle spindle-pg-pystd --no-worker --database-url "$(spindle_pg_url spindle_bench)" --data-dir "$work/pg-data-pystd"
     workers=()
     for ((i = 0; i < py_workers; i++)); do
       SPINDLE_API_URL="$spindle_url" SPINDLE_LOG_LEVEL=WARNING PYTHONPATH="$spindle_src/sdk/python/src" \
-        /usr/bin/python3 -m spindle.workers.std --max-activities "$py_slots" --poll-batch "$py_batch" --max-processes "$py_processes" >"$work/pystd-$i.log" 2>&1 &
+        /usr/bin/python3 -m spindle.py_std --max-activities "$py_slots" --poll-batch "$py_batch" --max-processes "$py_processes" >"$work/pystd-$i.log" 2>&1 &
       workers+=("$!"); pids_to_stop+=("$!")
     done
     log "Spindle --no-worker on PostgreSQL + $py_workers py-std workers at $spindle_url"
     run_driver "$spindle_url" spindle py-std-postgres \
-      "spindle serve --no-worker --database-url + $py_workers × python3 -m spindle.workers.std (script OUTPUT = INPUT in warm interpreters; $py_slots concurrent activities and claim batch $py_batch like the std worker's row, at most $py_processes interpreters; claim-next with the poll's slots; log level WARNING)" \
+      "spindle serve --no-worker --database-url + $py_workers × python3 -m spindle.py_std (script OUTPUT = INPUT in warm interpreters; $py_slots concurrent activities and claim batch $py_batch like the std worker's row, at most $py_processes interpreters; claim-next with the poll's slots; log level WARNING)" \
       --suffix _py-std --deploy --events $(solo_arg poll) --proc "engine=$spindle_pid,$(IFS=,; echo "${workers[*]}")" --proc "db=$pgpid" || status=1
     stop_pids "${workers[@]}" "$spindle_pid"
   fi

@@ -69,7 +69,7 @@ public sealed class ServerOptions
     /// <summary>The interpreter for py-std workers (Debian's, which has the data packages installed by apt).</summary>
     public string PythonExecutable { get; set; } = Environment.GetEnvironmentVariable("SPINDLE_PYTHON") ?? "/usr/bin/python3";
 
-    /// <summary>Directory put on PYTHONPATH so that <c>python -m spindle.workers.std</c> finds the SDK; null finds the repository's.</summary>
+    /// <summary>Directory put on PYTHONPATH so that <c>python -m spindle.py_std</c> finds the SDK; null finds the repository's.</summary>
     public string? PythonSdkPath { get; set; } = Environment.GetEnvironmentVariable("SPINDLE_PYTHON_SDK");
 
     /// <summary>How often time-driven work runs (expired leases, signal timeouts, deadlines).</summary>

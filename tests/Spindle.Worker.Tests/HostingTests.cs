@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Spindle.Worker.Hosting;
+using Spindle.Worker.Std;
 using Spindle.Worker.Tests.Support;
 
 namespace Spindle.Worker.Tests;

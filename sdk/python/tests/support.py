@@ -187,7 +187,7 @@ def py_std_environment(api_url: str, **extra: str) -> dict[str, str]:
 
 
 class PyStdProcess:
-    """``/usr/bin/python3 -m spindle.workers.std`` as a child process, logging to a file."""
+    """``/usr/bin/python3 -m spindle.py_std`` as a child process, logging to a file."""
 
     def __init__(self, api_url: str, log_path: Path, **env: str) -> None:
         self.log_path = log_path
@@ -197,7 +197,7 @@ class PyStdProcess:
     def start(self, timeout: float = 60.0) -> PyStdProcess:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [PYTHON, "-m", "spindle.workers.std", "--log-level", "DEBUG"],
+            [PYTHON, "-m", "spindle.py_std", "--log-level", "DEBUG"],
             cwd=self.log_path.parent,
             env=self.env,
             stdout=log,

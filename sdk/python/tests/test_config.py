@@ -5,10 +5,10 @@ import re
 import pytest
 
 from spindle._backoff import Backoff
+from spindle.py_std import create_worker
 from spindle.worker import Worker, WorkerConfig
 from spindle.worker.context import ActivityResult, Usage, format_money, parse_file_ref
 from spindle.worker.runner import heartbeat_seconds_for_lease
-from spindle.workers.std import create_worker
 
 
 def test_defaults_follow_the_protocol_table() -> None:

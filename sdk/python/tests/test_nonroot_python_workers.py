@@ -107,7 +107,7 @@ class NonRootServer:
                 argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if argv[:3] == [PYTHON.encode(), b"-m", b"spindle.workers.std"] and self.process.pid in _ancestors(int(entry)):
+            if argv[:3] == [PYTHON.encode(), b"-m", b"spindle.py_std"] and self.process.pid in _ancestors(int(entry)):
                 return int(entry)
         raise AssertionError("the server's py-std worker was not found")
 

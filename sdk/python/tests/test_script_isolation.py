@@ -212,12 +212,14 @@ def test_script_cannot_make_the_worker_upload_files_outside_its_directory(secure
 def _python_worker_secret(server: SpindleServer) -> str:
     """The client secret the server gave its py-std worker, read from that worker's environment (the test is root)."""
     assert server.process is not None
-    for pid in _children(server.process.pid):
+    # The server starts its worker after it answers, so a test that runs first may look before the worker exists.
+    workers = wait_until(lambda: _children(server.process.pid), 30, what="the server's py-std worker")
+    for pid in workers:
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         for entry in environ:
             if entry.startswith(b"SPINDLE_CLIENT_SECRET="):
                 return entry.split(b"=", 1)[1].decode()
-    raise AssertionError("the server's py-std worker was not found")
+    raise AssertionError("the server's py-std worker has no SPINDLE_CLIENT_SECRET")
 
 
 def _children(pid: int) -> list[int]:
@@ -229,7 +231,7 @@ def _children(pid: int) -> list[int]:
                 cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
             except OSError:
                 continue
-            if int(stat.rsplit(") ", 1)[1].split()[1]) == pid and b"spindle.workers.std" in cmdline:
+            if int(stat.rsplit(") ", 1)[1].split()[1]) == pid and b"spindle.py_std" in cmdline:
                 found.append(int(entry))
     return found
 

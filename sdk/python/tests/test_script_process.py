@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from spindle.workers.std.pool import ProcessDied, ProcessPool, ScriptProcess, child_environment
-from spindle.workers.std.sandbox import Limits, Sandbox
+from spindle.py_std.pool import ProcessDied, ProcessPool, ScriptProcess, child_environment
+from spindle.py_std.sandbox import Limits, Sandbox
 from support import marked_processes, marker, pid_alive, wait_until
 
 
@@ -629,7 +629,7 @@ def test_a_process_that_cannot_start_fails_the_waiting_acquire_instead_of_hangin
 def test_script_activity_caps_processes_separately_from_activity_slots(monkeypatch: pytest.MonkeyPatch) -> None:
     from types import SimpleNamespace
 
-    from spindle.workers.std.script import ScriptActivity
+    from spindle.py_std.script import ScriptActivity
 
     worker: Any = SimpleNamespace(config=SimpleNamespace(max_concurrency=16))
 

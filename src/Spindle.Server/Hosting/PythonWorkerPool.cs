@@ -177,7 +177,7 @@ public sealed partial class PythonWorkerPool : IAsyncDisposable
             info.ArgumentList.Add(_options.PythonExecutable);
         }
         info.ArgumentList.Add("-m");
-        info.ArgumentList.Add("spindle.workers.std");
+        info.ArgumentList.Add("spindle.py_std");
         // An allow-list, not the server's environment (SPINDLE_SECRET_*, the data directory, database URLs).
         info.Environment.Clear();
         foreach (System.Collections.DictionaryEntry entry in Environment.GetEnvironmentVariables())
@@ -283,7 +283,7 @@ public sealed partial class PythonWorkerPool : IAsyncDisposable
     private partial void LogWorkerExited(int slot, int exitCode);
 
     [LoggerMessage(Level = LogLevel.Warning,
-        Message = "py-std workers run as this server's user {User} without a sandbox ({Problem}): a script that escapes its own sandbox could read the server's data directory. Install bubblewrap, or run the workers as their own user or in their own container (spindle serve without --python-workers, and `python3 -m spindle.workers.std` started there)")]
+        Message = "py-std workers run as this server's user {User} without a sandbox ({Problem}): a script that escapes its own sandbox could read the server's data directory. Install bubblewrap, or run the workers as their own user or in their own container (spindle serve without --python-workers, and `python3 -m spindle.py_std` started there)")]
     private partial void LogSharedUser(string user, string problem);
 
     [LoggerMessage(Level = LogLevel.Information,

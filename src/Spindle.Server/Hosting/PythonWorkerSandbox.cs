@@ -125,7 +125,7 @@ internal sealed class PythonWorkerSandbox
                 RedirectStandardError = true,
                 WorkingDirectory = Path.GetTempPath(),
             };
-            foreach (var arg in Command(tmp).Skip(1).Concat([python, "-c", "import spindle.workers.std"]))
+            foreach (var arg in Command(tmp).Skip(1).Concat([python, "-c", "import spindle.py_std"]))
             {
                 info.ArgumentList.Add(arg);
             }

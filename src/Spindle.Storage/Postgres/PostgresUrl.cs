@@ -7,7 +7,7 @@ namespace Spindle.Postgres;
 /// Reads a PostgreSQL address in either form operators use: the libpq URL
 /// (<c>postgres://user:password@host:port/database?sslmode=require</c>, also <c>postgresql://</c>) or Npgsql's
 /// <c>Host=…;Database=…</c> keywords. The server's <c>--database-url</c> and the std worker's <c>db_url</c> both read
-/// addresses this way, so this one file is compiled into Spindle.Storage and Spindle.Worker (internal in each).
+/// addresses this way, so this one file is compiled into Spindle.Storage and Spindle.Worker.Std (internal in each).
 /// </summary>
 internal static class PostgresUrl
 {

@@ -13,7 +13,7 @@ public sealed class SpindleWorkerService : BackgroundService, IAsyncDisposable
     private int _disposed;
 
     /// <param name="worker">The worker to run; disposed with this service.</param>
-    /// <param name="ownedResources">Resources used by the handlers (e.g. <see cref="Std.StdActivities"/>), disposed after the worker.</param>
+    /// <param name="ownedResources">Resources used by the handlers (e.g. the std activities), disposed after the worker.</param>
     public SpindleWorkerService(SpindleWorker worker, IAsyncDisposable? ownedResources = null)
     {
         ArgumentNullException.ThrowIfNull(worker);

@@ -1,5 +1,11 @@
 import sys
+import warnings
 
-from spindle.workers.std import main
+from spindle.py_std import main
 
+warnings.warn(
+    "`python -m spindle.workers.std` is deprecated: run `python -m spindle.py_std` (or spindle-py-std)",
+    DeprecationWarning,
+    stacklevel=1,
+)
 sys.exit(main())

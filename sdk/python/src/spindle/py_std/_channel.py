@@ -8,7 +8,7 @@ import threading
 import traceback
 from typing import TYPE_CHECKING, Any
 
-from spindle.workers.std import _wire
+from spindle.py_std import _wire
 
 if TYPE_CHECKING:
     import asyncio

@@ -100,7 +100,7 @@ class _FrameProtocol(asyncio.subprocess.SubprocessStreamProtocol):
 
 
 class ScriptProcess:
-    """One interpreter running :mod:`spindle.workers.std.child`."""
+    """One interpreter running :mod:`spindle.py_std.child`."""
 
     def __init__(
         self,

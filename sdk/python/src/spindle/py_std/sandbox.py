@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ... import _env
+from .. import _env
 
 __all__ = [
     "Limits",
@@ -52,7 +52,7 @@ _DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 def package_root() -> str:
     """The directory that contains the ``spindle`` package (what the interpreter needs on its import path)."""
-    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def child_environment(base: Mapping[str, str] | None = None, *, home: str | None = None) -> dict[str, str]:
@@ -130,7 +130,7 @@ def _unprivileged_ids() -> tuple[int, int] | None:
 
 @dataclass
 class Sandbox:
-    """How script interpreters are started: the command around ``python -m spindle.workers.std.child`` and the
+    """How script interpreters are started: the command around ``python -m spindle.py_std.child`` and the
     user it runs as."""
 
     mode: str = "none"
@@ -156,7 +156,7 @@ class Sandbox:
             os.chown(path, *self.ids)
 
     def command(self, host_home: str, extra: list[str]) -> list[str]:
-        child = [self.python, "-s", "-m", "spindle.workers.std.child", *extra]
+        child = [self.python, "-s", "-m", "spindle.py_std.child", *extra]
         if not self.isolated:
             return child
         assert self.bwrap is not None
@@ -238,7 +238,7 @@ def _probe(sandbox: Sandbox, scratch: str) -> str | None:
         sandbox.prepare_home(home)
         command = sandbox.command(home, [])
         # Only import the module (the child would wait for runs): "-c" in place of "-m … child".
-        command = command[: -3] + ["-c", "import spindle.workers.std.child"]
+        command = command[: -3] + ["-c", "import spindle.py_std.child"]
         done = subprocess.run(
             command,
             env=child_environment(home=sandbox.inner_home(home)),

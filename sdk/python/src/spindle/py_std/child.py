@@ -1,7 +1,7 @@
 """A warm script process of the py-std worker (worker-protocol.md §9).
 
-The worker starts this module with ``python -m spindle.workers.std.child`` (inside the sandbox, see
-:mod:`spindle.workers.std.sandbox`) and talks to it over the inherited stdin/stdout pipes. What a script prints is
+The worker starts this module with ``python -m spindle.py_std.child`` (inside the sandbox, see
+:mod:`spindle.py_std.sandbox`) and talks to it over the inherited stdin/stdout pipes. What a script prints is
 kept in a bounded buffer (its last 64 KiB) and returned with the result, never streamed into the worker's log. One
 process runs one script at a time, each with fresh globals and its resource limits; after each script every
 process it left behind is killed. The worker discards a process after a timeout or crash, or when a script left
@@ -35,9 +35,9 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from spindle.jsonconv import NotSerializableError, to_json_value
-from spindle.workers.std import _reaper, _wire
-from spindle.workers.std._channel import Channel
-from spindle.workers.std._limits import MIB, CpuLimitExceeded, set_limits, set_soft, suppress_oserror
+from spindle.py_std import _reaper, _wire
+from spindle.py_std._channel import Channel
+from spindle.py_std._limits import MIB, CpuLimitExceeded, set_limits, set_soft, suppress_oserror
 
 if TYPE_CHECKING:
     import asyncio
@@ -49,7 +49,7 @@ SCRIPT_FILENAME = "<script>"
 MAX_MESSAGE_CHARS = 32 * 1024
 #: What a script printed is kept up to this many bytes (its end).
 CAPTURE_BYTES = 64 * 1024
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _CO_COROUTINE = inspect.CO_COROUTINE
 _COMPILE_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 
@@ -551,7 +551,7 @@ def _preload(names: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="spindle.workers.std.child")
+    parser = argparse.ArgumentParser(prog="spindle.py_std.child")
     parser.add_argument("--limits", default="{}", help="JSON: memory_mb, max_processes, file_size_mb, cpu_seconds")
     parser.add_argument("--sandboxed", action="store_true", help="running in a PID namespace of its own (bwrap)")
     parser.add_argument("--dedicated-user", action="store_true", help="scripts have their user to themselves")

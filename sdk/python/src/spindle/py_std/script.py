@@ -10,15 +10,15 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ... import _env
-from ...errors import ActivityError
-from ...worker.context import ActivityContext, ActivityResult
-from ...worker.handlers import ActivityHandler, format_seconds
+from .. import _env
+from ..errors import ActivityError
+from ..worker.context import ActivityContext, ActivityResult
+from ..worker.handlers import ActivityHandler, format_seconds
 from .pool import ProcessDied, ProcessPool, ScriptProcess
 from .sandbox import Limits, Sandbox, resolve_sandbox
 
 if TYPE_CHECKING:
-    from ...worker.runner import Worker
+    from ..worker.runner import Worker
 
 __all__ = ["ScriptActivity"]
 
@@ -44,7 +44,7 @@ class ScriptActivity(ActivityHandler):
         max_runs_per_process: a process is replaced after this many scripts (default 1000) to bound leaks.
         python: interpreter for scripts; default the worker's own (``sys.executable``).
         isolation: ``auto`` (default, ``SPINDLE_PY_STD_ISOLATION``), ``bwrap`` or ``none``; see
-            :mod:`~spindle.workers.std.sandbox`.
+            :mod:`~spindle.py_std.sandbox`.
         limits: per-script resource limits; default :meth:`Limits.from_env`.
     """
 
@@ -204,7 +204,7 @@ class ScriptActivity(ActivityHandler):
                 shutil.rmtree(workdir, ignore_errors=True)
 
     def _max_output_bytes(self) -> int:
-        from ...worker.runner import DEFAULT_MAX_BODY_BYTES
+        from ..worker.runner import DEFAULT_MAX_BODY_BYTES
 
         limit = getattr(self._worker, "max_body_bytes", None)
         # Room for the rest of the completion body around the output.

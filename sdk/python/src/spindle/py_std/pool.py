@@ -53,7 +53,7 @@ class ProcessPool:
         env, cwd, python: the script processes' environment (default :func:`child_environment`), the directory
             under which each gets its private home directory (default the current one) and interpreter (default
             ``sys.executable``).
-        sandbox: how the interpreters are isolated and limited (:mod:`~spindle.workers.std.sandbox`); default none
+        sandbox: how the interpreters are isolated and limited (:mod:`~spindle.py_std.sandbox`); default none
             (no namespaces, default limits).
         preload: modules each interpreter imports once at start.
     """
@@ -122,7 +122,7 @@ class ProcessPool:
         """Starts the warm processes; fails loudly if the interpreter cannot run the child at all."""
         # Compiled here once (its __pycache__ written if the SDK is writable): the interpreters, which may not write
         # there (sandbox, another user), then load bytecode instead of compiling the child at every start.
-        importlib.import_module("spindle.workers.std.child")
+        importlib.import_module("spindle.py_std.child")
         self._spawning += self.warm
         try:
             results = await asyncio.gather(*(self._spawn() for _ in range(self.warm)), return_exceptions=True)

@@ -1,0 +1,5 @@
+import sys
+
+from spindle.py_std import main
+
+sys.exit(main())
