@@ -37,24 +37,8 @@ public sealed class WorkflowMachine
     /// and definitions stored before that rule see no secrets, so such a use fails as undefined.</summary>
     private static JsonObject NoSecrets() => [];
 
-    public List<WorkflowEvent> Events { get; } = [];
-
-    /// <summary>Routing keys that gained activities claimable right now.</summary>
-    public HashSet<string> ReadyWorkers { get; } = new(StringComparer.Ordinal);
-
-    /// <summary>Earliest future time at which a queued activity becomes claimable, per routing key.</summary>
-    public Dictionary<string, long> DelayedWorkers { get; } = new(StringComparer.Ordinal);
-
-    public bool BecameTerminal { get; private set; }
-
-    /// <summary>Cost lines of this decision (reported spend, budget events); the store writes them with the events.</summary>
-    public List<CostLine> CostLines { get; } = [];
-
-    /// <summary>Results to keep in the result cache (§1.5).</summary>
-    public List<CacheEntry> CacheWrites { get; } = [];
-
-    /// <summary>Activities queued by this decision with <c>settings.cache</c>, and their cache keys: the store looks them up.</summary>
-    public List<(ActivityState Activity, string Key)> CacheCandidates { get; } = [];
+    /// <summary>What this machine decided over all its calls: the events, cost lines, cache work and whom to wake.</summary>
+    public WorkflowDecision Decision { get; } = new();
 
     private WorkflowDefinition Definition => _wf.Definition;
 
@@ -94,7 +78,7 @@ public sealed class WorkflowMachine
         RecordCostLines(activity, report, output);
         if (!cacheHit && Definition.Find(activity.Key)!.Settings is { Cache: true } cacheSettings)
         {
-            CacheWrites.Add(new CacheEntry(CacheKeyOf(activity), output.DeepClone().AsObject(),
+            Decision.Add(new CacheEntry(CacheKeyOf(activity), output.DeepClone().AsObject(),
                 _now + Timestamps.FromSeconds(cacheSettings.CacheTtl ?? ResultCacheKeys.DefaultTtlSeconds)));
         }
         activity.Status = ActivityStatus.Completed;
@@ -178,7 +162,7 @@ public sealed class WorkflowMachine
     /// <paramref name="workerId"/> as a poll would (oldest first, <c>ActivityStarted</c>), in the decision that made
     /// them claimable: the worker reporting a result gets the next step with the answer, saving a poll, a claim
     /// transaction and the wake-up in between (the <c>claim-next</c> extension). Routing keys left with nothing to
-    /// claim are dropped from <see cref="ReadyWorkers"/>, so nobody is woken for work already handed out.
+    /// claim are dropped from <see cref="WorkflowDecision.ReadyWorkers"/>, so nobody is woken for work already handed out.
     /// </summary>
     public List<ActivityState> ClaimReady(string worker, string workerId, IReadOnlyCollection<string>? activityNames, int max)
     {
@@ -218,7 +202,7 @@ public sealed class WorkflowMachine
         }
         if (claimed.Count > 0 && !_wf.Activities.Values.Any(Ready))
         {
-            ReadyWorkers.Remove(worker);
+            Decision.NothingLeftFor(worker);
         }
         return claimed;
     }
@@ -750,7 +734,7 @@ public sealed class WorkflowMachine
         NoteReady(state);
         if (activity.Settings.Cache)
         {
-            CacheCandidates.Add((state, CacheKeyOf(state)));
+            Decision.AddCacheCandidate(state, CacheKeyOf(state));
         }
     }
 
@@ -803,18 +787,7 @@ public sealed class WorkflowMachine
         NoteReady(state);
     }
 
-    private void NoteReady(ActivityState state)
-    {
-        var at = state.ReadyAt ?? _now;
-        if (at <= _now)
-        {
-            ReadyWorkers.Add(state.Worker);
-        }
-        else if (!DelayedWorkers.TryGetValue(state.Worker, out var existing) || at < existing)
-        {
-            DelayedWorkers[state.Worker] = at;
-        }
-    }
+    private void NoteReady(ActivityState state) => Decision.NoteReady(state.Worker, state.ReadyAt ?? _now, _now);
 
     /// <summary>A template of <paramref name="field"/> failed: TEMPLATE_LIMIT_EXCEEDED when it ran out of its
     /// budget, TEMPLATE_ERROR otherwise. The message names the field and the failing leaf within it.</summary>
@@ -931,7 +904,7 @@ public sealed class WorkflowMachine
         if (WorkflowStatus.IsTerminal(status))
         {
             _wf.CompletedAt = _now;
-            BecameTerminal = true;
+            Decision.MarkTerminal();
         }
     }
 
@@ -983,7 +956,7 @@ public sealed class WorkflowMachine
     private static bool HasRetriesLeft(ActivityState activity) => activity.RetriesUsed + 1 < activity.MaxAttempts;
 
     private void Emit(string type, ActivityState? activity, JsonObject payload) =>
-        Events.Add(new WorkflowEvent(type, activity?.Key, activity?.Iteration, payload));
+        Decision.Add(new WorkflowEvent(type, activity?.Key, activity?.Iteration, payload));
 
     private static string Money(decimal value) => value.ToString(CultureInfo.InvariantCulture);
 
@@ -1030,7 +1003,7 @@ public sealed class WorkflowMachine
                     $"the cheapest model {estimate.ModelId} is estimated at ${estimate.CostUsd} and the {(activityExceeded ? "activity" : "workflow")} " +
                     $"has spent ${(activityExceeded ? state.Cost : _wf.TotalCost)} of its ${limit} limit");
                 ModelIds.TrySplit(estimate.ModelId, out var provider, out var model);
-                CostLines.Add(new CostLine(state.Key, state.Iteration, state.Attempt, provider, model ?? estimate.ModelId, default, 0m,
+                Decision.Add(new CostLine(state.Key, state.Iteration, state.Attempt, provider, model ?? estimate.ModelId, default, 0m,
                     limit, CostLine.Abort, estimate.CostUsd));
                 return false;
             }
@@ -1050,15 +1023,15 @@ public sealed class WorkflowMachine
         var definition = Definition.Find(activity.Key)!;
         var (activityLimit, workflowLimit) = BudgetLimitsOf(definition);
         var limit = activityLimit ?? workflowLimit;
-        var first = CostLines.Count;
+        var lines = new List<CostLine>(report.Lines.Count + 1);
         foreach (var line in report.Lines)
         {
-            CostLines.Add(new CostLine(activity.Key, activity.Iteration, activity.Attempt, line.Provider, line.Model, line.Tokens,
+            lines.Add(new CostLine(activity.Key, activity.Iteration, activity.Attempt, line.Provider, line.Model, line.Tokens,
                 line.CostUsd, limit));
         }
         if (report.UncoveredCostUsd != 0m)
         {
-            CostLines.Add(new CostLine(activity.Key, activity.Iteration, activity.Attempt, null, null, default, report.UncoveredCostUsd, limit));
+            lines.Add(new CostLine(activity.Key, activity.Iteration, activity.Attempt, null, null, default, report.UncoveredCostUsd, limit));
         }
         // llm_prompt answers under `result` (the reference shape); older workers put the fields at the top level.
         var answer = output?["result"] as JsonObject ?? output;
@@ -1073,18 +1046,19 @@ public sealed class WorkflowMachine
             if (skipped is not null)
             {
                 var answering = TextOf(answer["model_id"]) ?? TextOf(answer["model"]);
-                var index = first + report.Lines.Count - 1;
-                for (var i = first; i < first + report.Lines.Count; i++)
+                var index = report.Lines.Count - 1;
+                for (var i = 0; i < report.Lines.Count; i++)
                 {
-                    if (answering is not null && ModelIds.Join(CostLines[i].Provider!, CostLines[i].Model!).Equals(answering, StringComparison.OrdinalIgnoreCase))
+                    if (answering is not null && ModelIds.Join(lines[i].Provider!, lines[i].Model!).Equals(answering, StringComparison.OrdinalIgnoreCase))
                     {
                         index = i;
                     }
                 }
                 BudgetParameters.TryReadDecimal(skipped["estimated_cost_usd"], out var estimated);
-                CostLines[index] = CostLines[index] with { BudgetEvent = CostLine.Downgrade, EstimatedCostUsd = estimated };
+                lines[index] = lines[index] with { BudgetEvent = CostLine.Downgrade, EstimatedCostUsd = estimated };
             }
         }
+        Decision.AddRange(lines);
     }
 
     private static string? TextOf(JsonNode? node) =>
