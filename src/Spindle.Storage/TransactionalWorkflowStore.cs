@@ -534,9 +534,10 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
     /// </summary>
     private static async Task ApplyCacheHitsAsync(IWriteTransaction tx, WorkflowMachine machine, long now, CancellationToken ct)
     {
-        for (var i = 0; i < machine.CacheCandidates.Count; i++)
+        var decision = machine.Decision;
+        for (var i = 0; i < decision.CacheCandidates.Count; i++)
         {
-            var (activity, key) = machine.CacheCandidates[i];
+            var (activity, key) = decision.CacheCandidates[i];
             if (activity.Status != ActivityStatus.Pending || activity.ReadyAt > now)
             {
                 continue; // a delayed start keeps its delay
@@ -567,15 +568,16 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
     /// <summary>Wakes this process's waiters once the decision is durable.</summary>
     protected void NotifyCommitted(string workflowId, WorkflowMachine machine)
     {
-        foreach (var worker in machine.ReadyWorkers)
+        var decision = machine.Decision;
+        foreach (var worker in decision.ReadyWorkers)
         {
             Notifier.ActivitiesReady(worker);
         }
-        foreach (var (worker, at) in machine.DelayedWorkers)
+        foreach (var (worker, at) in decision.DelayedWorkers)
         {
             Notifier.ActivitiesDelayed(worker, at);
         }
-        if (machine.BecameTerminal)
+        if (decision.BecameTerminal)
         {
             Notifier.WorkflowFinished(workflowId);
         }
@@ -595,7 +597,7 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
             {
                 return;
             }
-            foreach (var worker in machine.ReadyWorkers.ToList())
+            foreach (var worker in machine.Decision.ReadyWorkers.ToList())
             {
                 if (waitingPollFor(worker) is not { } poll)
                 {

@@ -173,24 +173,9 @@ public static class BudgetParameters
     /// <summary>A money amount as a JSON number or decimal string; null and absent read as null. False when malformed.</summary>
     public static bool TryReadDecimal(JsonNode? node, out decimal? value)
     {
-        value = null;
-        switch (node)
-        {
-            case null:
-                return true;
-            case JsonValue v when v.GetValueKind() == JsonValueKind.Null:
-                return true;
-            case JsonValue v when v.GetValueKind() == JsonValueKind.String
-                && decimal.TryParse(v.GetValue<string>().Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out decimal parsed):
-                value = parsed;
-                return true;
-            case JsonValue v when v.GetValueKind() == JsonValueKind.Number
-                && decimal.TryParse(v.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture, out decimal number):
-                value = number;
-                return true;
-            default:
-                return false;
-        }
+        var read = MoneyReader.Read(node, out var parsed);
+        value = read == MoneyRead.Ok ? parsed : null;
+        return read is MoneyRead.Ok or MoneyRead.Absent;
     }
 
     private static string Text(decimal value) => value.ToString(CultureInfo.InvariantCulture);

@@ -1,5 +1,5 @@
-using System.Globalization;
 using System.Text.Json.Nodes;
+using Spindle.Core.Costs;
 using YamlDotNet.Core;
 
 namespace Spindle.Core.Definitions;
@@ -211,13 +211,5 @@ public static class DefinitionParser
 
     private static double? Double(JsonNode? n) => JsonUtil.TryGetDouble(n, out var d) ? d : null;
 
-    private static decimal? Money(JsonNode? n)
-    {
-        if (JsonUtil.IsString(n, out var s) &&
-            decimal.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var m))
-        {
-            return m;
-        }
-        return JsonUtil.TryGetDouble(n, out var d) ? (decimal)d : null;
-    }
+    private static decimal? Money(JsonNode? n) => MoneyReader.Read(n, out var m) == MoneyRead.Ok ? m : null;
 }

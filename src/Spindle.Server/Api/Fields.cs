@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Spindle.Core.Costs;
 
 namespace Spindle.Server.Api;
 
@@ -99,16 +100,12 @@ public sealed class Fields
     /// <summary>Money: a non-negative decimal given as a string or a number.</summary>
     public decimal Money(string field)
     {
-        var node = _body[field];
-        if (node is null || node.GetValueKind() == JsonValueKind.Null)
+        switch (MoneyReader.Read(_body[field], out var value))
         {
-            return 0;
-        }
-        var text = node.GetValueKind() == JsonValueKind.String ? node.GetValue<string>() : node.ToJsonString();
-        if (node.GetValueKind() is JsonValueKind.String or JsonValueKind.Number
-            && decimal.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && value >= 0)
-        {
-            return value;
+            case MoneyRead.Absent:
+                return 0;
+            case MoneyRead.Ok when value >= 0:
+                return value;
         }
         Error(field, $"{field} must be a non-negative decimal (a string such as \"0.0021\" or a number)");
         return 0;

@@ -132,25 +132,26 @@ internal sealed class PostgresWriteTransaction : IWriteTransaction
             batch.BatchCommands.Add(PostgresActivityRows.InsertMany(inserts));
         }
 
-        var events = leadingEvents.Count == 0 ? machine.Events : [.. leadingEvents, .. machine.Events];
+        var decision = machine.Decision;
+        var events = leadingEvents.Count == 0 ? decision.Events : [.. leadingEvents, .. decision.Events];
         if (events.Count > 0)
         {
             batch.BatchCommands.Add(InsertEvents(wf.Id, events, now));
         }
-        if (machine.CostLines.Count > 0)
+        if (decision.CostLines.Count > 0)
         {
-            batch.BatchCommands.Add(InsertCostLines(wf.Id, machine.CostLines, now));
+            batch.BatchCommands.Add(InsertCostLines(wf.Id, decision.CostLines, now));
         }
-        if (machine.CacheWrites.Count > 0)
+        if (decision.CacheWrites.Count > 0)
         {
             batch.BatchCommands.Add(PgParameters.Statement(PurgeCacheSql, PgParameters.Bigint(now)));
-            foreach (var entry in machine.CacheWrites)
+            foreach (var entry in decision.CacheWrites)
             {
                 batch.BatchCommands.Add(PgParameters.Statement(WriteCacheSql, PgParameters.Text(entry.Key),
                     PgParameters.Json(entry.Outputs.ToJsonString()), PgParameters.Bigint(now), PgParameters.Bigint(entry.ExpiresAt)));
             }
         }
-        if (Notifications(wf.Id, machine) is { } notify)
+        if (Notifications(wf.Id, decision) is { } notify)
         {
             batch.BatchCommands.Add(notify);
         }
@@ -253,16 +254,16 @@ internal sealed class PostgresWriteTransaction : IWriteTransaction
     }
 
     /// <summary>Wake-ups for other servers: which routing keys gained claimable work, whether the workflow finished.</summary>
-    private static NpgsqlBatchCommand? Notifications(string workflowId, WorkflowMachine machine)
+    private static NpgsqlBatchCommand? Notifications(string workflowId, WorkflowDecision decision)
     {
         var channels = new List<string?>();
         var payloads = new List<string?>();
-        foreach (var worker in machine.ReadyWorkers)
+        foreach (var worker in decision.ReadyWorkers)
         {
             channels.Add(PostgresChannels.Ready);
             payloads.Add(worker);
         }
-        if (machine.BecameTerminal)
+        if (decision.BecameTerminal)
         {
             channels.Add(PostgresChannels.Finished);
             payloads.Add(workflowId);

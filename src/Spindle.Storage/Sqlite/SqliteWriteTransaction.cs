@@ -105,14 +105,15 @@ internal sealed class SqliteWriteTransaction : IWriteTransaction
         }
         wf.IsDirty = false;
         InsertEvents(wf.Id, leadingEvents, now);
-        InsertEvents(wf.Id, machine.Events, now);
-        foreach (var line in machine.CostLines)
+        var decision = machine.Decision;
+        InsertEvents(wf.Id, decision.Events, now);
+        foreach (var line in decision.CostLines)
         {
             InsertCostLine(wf.Id, line, now);
         }
-        if (machine.CacheWrites.Count > 0)
+        if (decision.CacheWrites.Count > 0)
         {
-            WriteCache(machine.CacheWrites, now);
+            WriteCache(decision.CacheWrites, now);
         }
         return Task.CompletedTask;
     }

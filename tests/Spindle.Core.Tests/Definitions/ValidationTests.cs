@@ -29,6 +29,7 @@ public class ValidationTests
     [InlineData("    settings: {budget: {action: abort}}\n", "activities[0].settings.budget.limit", "required")]
     [InlineData("    settings: {budget: {limit: -0.5}}\n", "activities[0].settings.budget.limit", ">= 0")]
     [InlineData("    settings: {budget: {limit: cheap}}\n", "activities[0].settings.budget.limit", "decimal amount")]
+    [InlineData("    settings: {budget: {limit: 1e30}}\n", "activities[0].settings.budget.limit", "too large for a USD amount")]
     [InlineData("    settings: {budget: {limit: 1, limit_usd: 2}}\n", "activities[0].settings.budget.limit", "differ")]
     [InlineData("    outputs: [{name: r, type: blob}]\n", "activities[0].outputs[0].type", "value, file, folder")]
     [InlineData("    outputs: [{type: file}]\n", "activities[0].outputs[0].name", "non-empty string 'name'")]

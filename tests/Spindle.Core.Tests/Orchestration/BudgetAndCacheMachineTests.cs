@@ -162,14 +162,14 @@ public sealed class BudgetAndCacheMachineTests
             activities:
               - {key: a, worker: std, activity_name: echo, parameters: {x: 1}, settings: {cache: true, cache_ttl: 60}}
             """);
-        var (activity, key) = Assert.Single(h.LastMachine!.CacheCandidates);
+        var (activity, key) = Assert.Single(h.LastMachine!.Decision.CacheCandidates);
         Assert.Same(h["a"], activity);
         Assert.StartsWith("std.echo:", key, StringComparison.Ordinal);
         Assert.Equal(ResultCacheKeys.Compute("std", "echo", null, new JsonObject { ["x"] = 1 }), key);
 
         h.Complete("a", new JsonObject { ["y"] = 2 });
 
-        var entry = Assert.Single(h.LastMachine!.CacheWrites);
+        var entry = Assert.Single(h.LastMachine!.Decision.CacheWrites);
         Assert.Equal(key, entry.Key);
         Assert.Equal("""{"y":2}""", entry.Outputs.ToJsonString());
     }
@@ -188,7 +188,7 @@ public sealed class BudgetAndCacheMachineTests
 
         Assert.Equal(ActivityStatus.Completed, h["a"].Status);
         Assert.Equal(0m, h["a"].Cost);
-        Assert.Empty(h.LastMachine!.CacheWrites);
+        Assert.Empty(h.LastMachine!.Decision.CacheWrites);
         var completed = h.Events.Single(e => e.EventType == EventTypes.ActivityCompleted);
         Assert.True(completed.Payload["cache_hit"]!.GetValue<bool>());
         Assert.Equal(["b"], h.Queued);

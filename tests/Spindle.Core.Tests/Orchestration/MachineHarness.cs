@@ -72,8 +72,8 @@ internal sealed class MachineHarness
     {
         var machine = new WorkflowMachine(Workflow, Defaults, _now);
         action(machine);
-        Events.AddRange(machine.Events);
-        CostLines.AddRange(machine.CostLines);
+        Events.AddRange(machine.Decision.Events);
+        CostLines.AddRange(machine.Decision.CostLines);
         LastMachine = machine;
     }
 

@@ -1,0 +1,75 @@
+using Spindle.Core.Costs;
+
+namespace Spindle.Core.Orchestration;
+
+/// <summary>
+/// What one <see cref="WorkflowMachine"/> decided in its transaction: the events to append, the cost lines and cache
+/// entries to write, the activities to look up in the result cache, and whom to wake once it commits. The store reads
+/// it; only the machine adds to it. It accumulates over every call on that machine (several completions in one batch,
+/// the cache hits they lead to, the hand-over of what they made ready), so the store reads it after the last call.
+/// </summary>
+public sealed class WorkflowDecision
+{
+    private readonly List<WorkflowEvent> _events = [];
+    private readonly HashSet<string> _readyWorkers = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _delayedWorkers = new(StringComparer.Ordinal);
+    private readonly List<CostLine> _costLines = [];
+    private readonly List<CacheEntry> _cacheWrites = [];
+    private readonly List<(ActivityState Activity, string Key)> _cacheCandidates = [];
+
+    internal WorkflowDecision()
+    {
+    }
+
+    /// <summary>History entries, in the order they happened.</summary>
+    public IReadOnlyList<WorkflowEvent> Events => _events;
+
+    /// <summary>Routing keys that gained activities claimable right now.</summary>
+    public IReadOnlySet<string> ReadyWorkers => _readyWorkers;
+
+    /// <summary>Earliest future time at which a queued activity becomes claimable, per routing key.</summary>
+    public IReadOnlyDictionary<string, long> DelayedWorkers => _delayedWorkers;
+
+    /// <summary>Whether the workflow reached a terminal status in this decision.</summary>
+    public bool BecameTerminal { get; private set; }
+
+    /// <summary>Cost lines of this decision (reported spend, budget events); the store writes them with the events.</summary>
+    public IReadOnlyList<CostLine> CostLines => _costLines;
+
+    /// <summary>Results to keep in the result cache (§1.5).</summary>
+    public IReadOnlyList<CacheEntry> CacheWrites => _cacheWrites;
+
+    /// <summary>
+    /// Activities queued by this decision with <c>settings.cache</c>, and their cache keys: the store looks them up.
+    /// A hit completed through <see cref="WorkflowMachine.CompleteFromCache"/> may queue more, appended here.
+    /// </summary>
+    public IReadOnlyList<(ActivityState Activity, string Key)> CacheCandidates => _cacheCandidates;
+
+    internal void Add(WorkflowEvent e) => _events.Add(e);
+
+    /// <summary>Records that <paramref name="worker"/> has work claimable at <paramref name="at"/> (now or later).</summary>
+    internal void NoteReady(string worker, long at, long now)
+    {
+        if (at <= now)
+        {
+            _readyWorkers.Add(worker);
+        }
+        else if (!_delayedWorkers.TryGetValue(worker, out var existing) || at < existing)
+        {
+            _delayedWorkers[worker] = at;
+        }
+    }
+
+    /// <summary>Everything <paramref name="worker"/> could claim was handed out in this decision: nobody to wake.</summary>
+    internal void NothingLeftFor(string worker) => _readyWorkers.Remove(worker);
+
+    internal void MarkTerminal() => BecameTerminal = true;
+
+    internal void Add(CostLine line) => _costLines.Add(line);
+
+    internal void AddRange(IEnumerable<CostLine> lines) => _costLines.AddRange(lines);
+
+    internal void Add(CacheEntry entry) => _cacheWrites.Add(entry);
+
+    internal void AddCacheCandidate(ActivityState activity, string key) => _cacheCandidates.Add((activity, key));
+}

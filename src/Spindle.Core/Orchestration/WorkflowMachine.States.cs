@@ -1,0 +1,147 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Spindle.Core.Templates;
+
+namespace Spindle.Core.Orchestration;
+
+// The state changes every transition is made of: finishing, skipping and stopping activities, the workflow status,
+// outputs and costs, and the events that record them.
+public sealed partial class WorkflowMachine
+{
+    /// <summary>A template of <paramref name="field"/> failed: TEMPLATE_LIMIT_EXCEEDED when it ran out of its
+    /// budget, TEMPLATE_ERROR otherwise. The message names the field and the failing leaf within it.</summary>
+    private void FailBeforeRun(ActivityState state, string field, TemplateException ex)
+    {
+        var where = ex.Location is null ? field : ex.Location[0] == '[' ? field + ex.Location : $"{field}.{ex.Location}";
+        if (ex is TemplateLimitException)
+        {
+            FailBeforeRun(state, EngineErrorCodes.TemplateLimitExceeded, $"activity '{state.Key}', {where}: {ex.Message}");
+        }
+        else
+        {
+            FailBeforeRun(state, EngineErrorCodes.TemplateError, $"{where}: {ex.Message}");
+        }
+    }
+
+    private void FailBeforeRun(ActivityState state, string code, string message)
+    {
+        Emit(EventTypes.ActivityFailed, state, new JsonObject
+        {
+            ["activity_key"] = state.Key,
+            ["error_code"] = code,
+            ["error_message"] = message,
+            ["retryable"] = false,
+            ["will_retry"] = false,
+            ["attempt"] = state.Attempt,
+            ["cost_usd"] = "0",
+        });
+        Finish(state, ActivityStatus.Failed, code, message);
+    }
+
+    private void Skip(ActivityState state, string reason)
+    {
+        state.Status = ActivityStatus.Skipped;
+        state.CompletedAt = _now;
+        Touch(state);
+        Emit(EventTypes.ActivitySkipped, state, new JsonObject { ["reason"] = reason });
+    }
+
+    private void Finish(ActivityState state, string status, string code, string message)
+    {
+        state.Status = status;
+        state.ErrorCode = code;
+        state.ErrorMessage = message;
+        state.CompletedAt = _now;
+        state.Runs++;
+        ClearLease(state);
+        Touch(state);
+    }
+
+    private void StopActivities(string reason)
+    {
+        foreach (var activity in Definition.Activities)
+        {
+            var a = _wf.Activities[activity.Key];
+            switch (a.Status)
+            {
+                case ActivityStatus.NotScheduled or ActivityStatus.Waiting or ActivityStatus.Pending:
+                    a.Status = ActivityStatus.Cancelled;
+                    a.CompletedAt = _now;
+                    a.ReadyAt = null;
+                    Touch(a);
+                    Emit(EventTypes.ActivityCancelled, a, new JsonObject { ["reason"] = reason });
+                    break;
+                case ActivityStatus.Running:
+                    a.CancelRequested = true;
+                    Touch(a);
+                    break;
+            }
+        }
+    }
+
+    // ---- helpers ----------------------------------------------------------------------------------------------
+
+    private void SetWorkflowStatus(string status)
+    {
+        _wf.Status = status;
+        _wf.UpdatedAt = _now;
+        _wf.IsDirty = true;
+        if (WorkflowStatus.IsTerminal(status))
+        {
+            _wf.CompletedAt = _now;
+            Decision.MarkTerminal();
+        }
+    }
+
+    private void StoreOutputs(ActivityState activity, JsonObject output)
+    {
+        var definition = Definition.Find(activity.Key)!;
+        if (!definition.IterationScoped)
+        {
+            activity.Outputs = output.DeepClone().AsObject();
+            return;
+        }
+        var outputs = activity.Outputs ?? new JsonObject();
+        foreach (var (name, value) in output)
+        {
+            if (outputs[name] is not JsonArray history)
+            {
+                history = new JsonArray();
+                outputs[name] = history;
+            }
+            history.Add(value?.DeepClone());
+        }
+        activity.Outputs = outputs;
+    }
+
+    private void AddCost(ActivityState activity, decimal cost)
+    {
+        if (cost == 0)
+        {
+            return;
+        }
+        activity.Cost += cost;
+        _wf.TotalCost += cost;
+        _wf.IsDirty = true;
+    }
+
+    private static void ClearLease(ActivityState activity)
+    {
+        activity.LeaseOwner = null;
+        activity.LeaseUntil = null;
+    }
+
+    private void Touch(ActivityState activity)
+    {
+        activity.IsDirty = true;
+        _wf.UpdatedAt = _now;
+        _wf.IsDirty = true;
+    }
+
+    private static bool HasRetriesLeft(ActivityState activity) => activity.RetriesUsed + 1 < activity.MaxAttempts;
+
+    private void Emit(string type, ActivityState? activity, JsonObject payload) =>
+        Decision.Add(new WorkflowEvent(type, activity?.Key, activity?.Iteration, payload));
+
+    private static string Money(decimal value) => value.ToString(CultureInfo.InvariantCulture);
+}
