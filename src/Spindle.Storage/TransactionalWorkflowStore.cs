@@ -24,10 +24,10 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
     {
         Defaults = defaults;
         Notifier = notifier ?? NullStoreNotifier.Instance;
-        _completions = new WriteCombiner<Completion, CompleteOutcome>(CompleteTogetherAsync);
+        _completions = new WriteCombiner<CompleteCommand, CompleteOutcome>(CompleteTogetherAsync);
     }
 
-    private readonly WriteCombiner<Completion, CompleteOutcome> _completions;
+    private readonly WriteCombiner<CompleteCommand, CompleteOutcome> _completions;
 
     protected EngineDefaults Defaults { get; }
 
@@ -91,8 +91,9 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
             {
                 // The server's secrets changed since enqueue (a restart with another environment): the activity fails
                 // clearly instead of reaching the worker without its value.
-                await FailAsync(a.ActivityId, command.WorkerId,
-                    new ActivityError(SecretParameters.NotFoundCode, SecretParameters.NotFoundMessage(missing!), false), 0m, cancellationToken);
+                await FailAsync(new FailCommand(a.ActivityId, command.WorkerId,
+                    new ActivityError(SecretParameters.NotFoundCode, SecretParameters.NotFoundMessage(missing!), false), CostReport.Of(0m)),
+                    cancellationToken);
                 continue;
             }
             Leases.Leased(a.ActivityId, a.WorkflowId);
@@ -196,28 +197,12 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
 
     // ---- worker results ---------------------------------------------------------------------------------------
 
-    public Task<CompleteOutcome> CompleteAsync(string activityId, string workerId, JsonObject output, decimal cost,
-        CancellationToken cancellationToken) =>
-        CompleteAsync(activityId, workerId, output, CostReport.Of(cost), cancellationToken);
+    public Task<CompleteOutcome> CompleteAsync(CompleteCommand command, CancellationToken cancellationToken) =>
+        Leases.TryTake(command.ActivityId, out var workflowId)
+            ? _completions.RunAsync(workflowId, command, cancellationToken)
+            : CompleteAloneAsync(command, cancellationToken);
 
-    public Task<FailOutcome> FailAsync(string activityId, string workerId, ActivityError error, decimal cost,
-        CancellationToken cancellationToken) =>
-        FailAsync(activityId, workerId, error, CostReport.Of(cost), cancellationToken);
-
-    public Task<CompleteOutcome> CompleteAsync(string activityId, string workerId, JsonObject output, CostReport costs,
-        CancellationToken cancellationToken) =>
-        CompleteAsync(activityId, workerId, output, costs, null, cancellationToken);
-
-    public Task<CompleteOutcome> CompleteAsync(string activityId, string workerId, JsonObject output, CostReport costs,
-        ClaimNext? claimNext, CancellationToken cancellationToken)
-    {
-        var completion = new Completion(activityId, workerId, output, costs, claimNext);
-        return Leases.TryTake(activityId, out var workflowId)
-            ? _completions.RunAsync(workflowId, completion, cancellationToken)
-            : CompleteAloneAsync(completion, cancellationToken);
-    }
-
-    private async Task<CompleteOutcome> CompleteAloneAsync(Completion completion, CancellationToken cancellationToken) =>
+    private async Task<CompleteOutcome> CompleteAloneAsync(CompleteCommand completion, CancellationToken cancellationToken) =>
         (await CompleteInOneTransactionAsync((tx, ct) => tx.LockWorkflowOfActivityAsync(completion.ActivityId, ct), [completion],
             cancellationToken))[0];
 
@@ -226,10 +211,10 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
     /// decision over all of them, one persist and commit. A batch that fails for any reason but a conflict (those are
     /// retried as a whole) is split, so that one bad report cannot fail the others.
     /// </summary>
-    private async Task<IReadOnlyList<CompleteOutcome>> CompleteTogetherAsync(string workflowId, IReadOnlyList<Completion> batch)
+    private async Task<IReadOnlyList<CompleteOutcome>> CompleteTogetherAsync(string workflowId, IReadOnlyList<CompleteCommand> batch)
     {
         // The batch serves several callers: it runs to its end even when one of them gave up waiting.
-        Task<CompleteOutcome[]> InOneTransaction(List<Completion> completions) =>
+        Task<CompleteOutcome[]> InOneTransaction(List<CompleteCommand> completions) =>
             CompleteInOneTransactionAsync((tx, ct) => tx.LockWorkflowAsync(workflowId, skipLocked: false, ct), completions,
                 CancellationToken.None);
 
@@ -270,7 +255,7 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
     /// lock) in one transaction: each report is settled on its own, then one decision, one persist, one commit.
     /// </summary>
     private async Task<CompleteOutcome[]> CompleteInOneTransactionAsync(
-        Func<IWriteTransaction, CancellationToken, Task<WorkflowState?>> lockWorkflow, List<Completion> batch,
+        Func<IWriteTransaction, CancellationToken, Task<WorkflowState?>> lockWorkflow, List<CompleteCommand> batch,
         CancellationToken cancellationToken)
     {
         var outcomes = await RunDecisionAsync<CompleteOutcome?[]>((tx, _, ct) => lockWorkflow(tx, ct),
@@ -299,7 +284,7 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
     /// Records one completion in the loaded workflow, or answers it (null: recorded) without a change: not found,
     /// lease lost, or a repeat of a completion already recorded.
     /// </summary>
-    private CompleteOutcome? Settle(WorkflowState wf, WorkflowMachine machine, Completion c, out ActivityState? activity)
+    private CompleteOutcome? Settle(WorkflowState wf, WorkflowMachine machine, CompleteCommand c, out ActivityState? activity)
     {
         activity = wf.Activities.Values.FirstOrDefault(a => a.Id == c.ActivityId);
         if (activity is null)
@@ -329,7 +314,7 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
         return null;
     }
 
-    private async Task<List<ClaimedActivity>> ClaimNextForAsync(WorkflowMachine machine, Completion c, ActivityState completed,
+    private async Task<List<ClaimedActivity>> ClaimNextForAsync(WorkflowMachine machine, CompleteCommand c, ActivityState completed,
         CancellationToken ct)
     {
         if (c.ClaimNext is not { } next)
@@ -350,14 +335,11 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
         return claimed;
     }
 
-    private static CompleteOutcome NoSuchActivity(Completion c) => new(StoreStatus.NotFound, $"Activity {c.ActivityId} not found");
+    private static CompleteOutcome NoSuchActivity(CompleteCommand c) => new(StoreStatus.NotFound, $"Activity {c.ActivityId} not found");
 
-    /// <summary>One worker's report of a result, as <see cref="CompleteAsync(string,string,JsonObject,CostReport,ClaimNext?,CancellationToken)"/> received it.</summary>
-    private sealed record Completion(string ActivityId, string WorkerId, JsonObject Output, CostReport Costs, ClaimNext? ClaimNext);
-
-    public Task<FailOutcome> FailAsync(string activityId, string workerId, ActivityError error, CostReport costs,
-        CancellationToken cancellationToken)
+    public Task<FailOutcome> FailAsync(FailCommand command, CancellationToken cancellationToken)
     {
+        var (activityId, workerId, error, costs) = command;
         Leases.TryTake(activityId, out _);
         var notFound = new FailOutcome(StoreStatus.NotFound, $"Activity {activityId} not found", false);
         return RunDecisionAsync((tx, _, ct) => tx.LockWorkflowOfActivityAsync(activityId, ct), () => notFound, turn =>
@@ -445,16 +427,15 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
     private static RetryOutcome UniqueKeyRetaken(string uniqueKey) =>
         new(StoreStatus.Conflict, $"Another workflow has taken unique_key '{uniqueKey}'", []);
 
-    public Task<SignalOutcome> SignalAsync(string workflowId, string? activityKey, string eventName, JsonNode? data,
-        CancellationToken cancellationToken) =>
-        RunDecisionAsync((tx, _, ct) => tx.LockWorkflowAsync(workflowId, skipLocked: false, ct),
+    public Task<SignalOutcome> SignalAsync(SignalCommand command, CancellationToken cancellationToken) =>
+        RunDecisionAsync((tx, _, ct) => tx.LockWorkflowAsync(command.WorkflowId, skipLocked: false, ct),
             () => new SignalOutcome(StoreStatus.NotFound, []), turn =>
             {
                 if (turn.Workflow.Status != WorkflowStatus.Running)
                 {
                     return (new SignalOutcome(StoreStatus.Ok, []), false);
                 }
-                var signaled = turn.Machine.Signal(activityKey, eventName, data);
+                var signaled = turn.Machine.Signal(command.ActivityKey, command.EventName, command.Data);
                 return (new SignalOutcome(StoreStatus.Ok, signaled), signaled.Count > 0);
             }, cancellationToken);
 

@@ -550,9 +550,9 @@ public abstract class WorkflowStoreBehaviour : IAsyncLifetime
             """;
         var id = await DeployAndSubmitAsync(Store, approval);
         Assert.Empty(await ClaimAsync(Store, "w1"));
-        var miss = await Store.SignalAsync(id, "ask", "other", new JsonObject(), CancellationToken.None);
+        var miss = await Store.SignalAsync(new SignalCommand(id, "ask", "other", new JsonObject()), CancellationToken.None);
         Assert.Empty(miss.SignaledActivities);
-        var hit = await Store.SignalAsync(id, "ask", "approve", new JsonObject { ["ok"] = true }, CancellationToken.None);
+        var hit = await Store.SignalAsync(new SignalCommand(id, "ask", "approve", new JsonObject { ["ok"] = true }), CancellationToken.None);
         Assert.Equal(["ask"], hit.SignaledActivities);
         var claimed = await ClaimOneAsync(Store, "ask");
         Assert.True(claimed.Parameters["approved"]!.GetValue<bool>());
