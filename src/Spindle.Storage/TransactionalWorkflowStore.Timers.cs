@@ -135,28 +135,12 @@ public abstract partial class TransactionalWorkflowStore
     private async Task<int> ApplyTimerAsync(string workflowId, Func<WorkflowState, WorkflowMachine, long, bool> apply,
         CancellationToken cancellationToken)
     {
-        var machine = await WriteAsync(async (tx, ct) =>
-        {
-            var wf = await tx.LockWorkflowAsync(workflowId, skipLocked: true, ct);
-            if (wf is null)
+        var fired = await RunDecisionAsync((tx, _, ct) => tx.LockWorkflowAsync(workflowId, skipLocked: true, ct), () => false,
+            turn =>
             {
-                return null;
-            }
-            var now = Now();
-            var m = new WorkflowMachine(wf, Defaults, now);
-            if (!apply(wf, m, now))
-            {
-                return null;
-            }
-            await ApplyCacheHitsAsync(tx, m, now, ct);
-            await tx.PersistAsync(wf, m, [], now, ct);
-            return m;
-        }, cancellationToken);
-        if (machine is null)
-        {
-            return 0;
-        }
-        NotifyCommitted(workflowId, machine);
-        return 1;
+                var due = apply(turn.Workflow, turn.Machine, turn.Now);
+                return (due, due);
+            }, cancellationToken);
+        return fired ? 1 : 0;
     }
 }

@@ -8,8 +8,8 @@ using Spindle.Core.Orchestration;
 namespace Spindle.Storage;
 
 /// <summary>
-/// The transaction logic every backend shares: load the workflow under its lock → run <see cref="WorkflowMachine"/>
-/// → persist rows and events → notify after commit. Backends supply the transaction
+/// The transaction logic every backend shares: each decision (<see cref="RunDecisionAsync{T}"/>) loads the workflow
+/// under its lock → runs <see cref="WorkflowMachine"/> → persists rows and events → notifies after commit. Backends supply the transaction
 /// (<see cref="InWriteTransactionAsync{T}"/>, <see cref="IWriteTransaction"/>), the claim and heartbeat statements,
 /// queries, migrations and the due-timer queries.
 /// </summary>
@@ -24,10 +24,10 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
     {
         Defaults = defaults;
         Notifier = notifier ?? NullStoreNotifier.Instance;
-        _completions = new WriteCombiner<Completion, CompleteOutcome>(CompleteTogetherAsync);
+        _completions = new WriteCombiner<CompleteCommand, CompleteOutcome>(CompleteTogetherAsync);
     }
 
-    private readonly WriteCombiner<Completion, CompleteOutcome> _completions;
+    private readonly WriteCombiner<CompleteCommand, CompleteOutcome> _completions;
 
     protected EngineDefaults Defaults { get; }
 
@@ -91,8 +91,9 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
             {
                 // The server's secrets changed since enqueue (a restart with another environment): the activity fails
                 // clearly instead of reaching the worker without its value.
-                await FailAsync(a.ActivityId, command.WorkerId,
-                    new ActivityError(SecretParameters.NotFoundCode, SecretParameters.NotFoundMessage(missing!), false), 0m, cancellationToken);
+                await FailAsync(new FailCommand(a.ActivityId, command.WorkerId,
+                    new ActivityError(SecretParameters.NotFoundCode, SecretParameters.NotFoundMessage(missing!), false), CostReport.Of(0m)),
+                    cancellationToken);
                 continue;
             }
             Leases.Leased(a.ActivityId, a.WorkflowId);
@@ -124,23 +125,26 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
     public async Task<SubmitOutcome> SubmitAsync(SubmitCommand command, CancellationToken cancellationToken)
     {
         var handOvers = new HandOvers();
+        SubmitOutcome? refused = null; // why the try's create step made no workflow
         try
         {
-            var (outcome, machine) = await WriteAsync<(SubmitOutcome, WorkflowMachine?)>(async (tx, ct) =>
+            return await RunDecisionAsync(async (tx, now, ct) =>
             {
+                refused = null;
                 var stored = await tx.ReadDefinitionAsync(command.DefinitionName, command.Version, ct);
                 if (stored is null)
                 {
                     var what = command.Version is null
                         ? $"Workflow definition '{command.DefinitionName}' not found"
                         : $"Workflow definition '{command.DefinitionName}' version {command.Version} not found";
-                    return (new SubmitOutcome(StoreStatus.NotFound, what, null), null);
+                    refused = new SubmitOutcome(StoreStatus.NotFound, what, null);
+                    return null;
                 }
                 if (command.UniqueKey is not null && await tx.UniqueKeyTakenAsync(command.UniqueKey, null, ct))
                 {
-                    return (UniqueKeyTaken(command.UniqueKey), null);
+                    refused = UniqueKeyTaken(command.UniqueKey);
+                    return null;
                 }
-                var now = Now();
                 var timeout = stored.Definition.Settings?.TimeoutSeconds ?? Defaults.WorkflowTimeoutSeconds;
                 var wf = new WorkflowState
                 {
@@ -155,28 +159,27 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
                     BudgetLimit = stored.Definition.Settings?.BudgetLimit,
                 };
                 await tx.InsertWorkflowAsync(wf, ct);
-                var created = new WorkflowEvent(EventTypes.WorkflowCreated, null, null, new JsonObject
-                {
-                    ["definition_name"] = stored.Name,
-                    ["definition_version"] = stored.Version,
-                    ["input"] = command.Input.DeepClone(),
-                });
-                // Starting in the submit transaction saves a round trip: the roots are claimable when submit returns.
-                var machine = new WorkflowMachine(wf, Defaults, now);
-                machine.Start();
-                await ApplyCacheHitsAsync(tx, machine, now, ct);
-                // A long-poll waiting here for a first step gets it leased in this transaction and handed over after commit.
-                handOvers.Abandon(); // what a previous try leased did not commit
-                handOvers.Lease(machine, command.WaitingPollFor, Defaults.Secrets);
-                await tx.PersistAsync(wf, machine, [created], now, ct);
-                return (new SubmitOutcome(StoreStatus.Ok, null, wf), machine);
-            }, cancellationToken);
-            if (machine is not null)
+                return wf;
+            }, () => refused!, turn =>
             {
-                handOvers.Deliver(Leases);
-                NotifyCommitted(outcome.Workflow!.Id, machine);
-            }
-            return outcome;
+                turn.LeadingEvents = [new WorkflowEvent(EventTypes.WorkflowCreated, null, null, new JsonObject
+                {
+                    ["definition_name"] = command.DefinitionName,
+                    ["definition_version"] = turn.Workflow.DefinitionVersion,
+                    ["input"] = command.Input.DeepClone(),
+                })];
+                // Starting in the submit transaction saves a round trip: the roots are claimable when submit returns.
+                turn.Machine.Start();
+                // A long-poll waiting here for a first step gets it leased in this transaction and handed over after commit.
+                turn.AfterCacheHits = _ =>
+                {
+                    handOvers.Abandon(); // what a previous try leased did not commit
+                    handOvers.Lease(turn.Machine, command.WaitingPollFor, Defaults.Secrets);
+                    return Task.CompletedTask;
+                };
+                turn.Committed = () => handOvers.Deliver(Leases);
+                return (new SubmitOutcome(StoreStatus.Ok, null, turn.Workflow), true);
+            }, cancellationToken);
         }
         catch (UniqueKeyConflictException)
         {
@@ -194,28 +197,12 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
 
     // ---- worker results ---------------------------------------------------------------------------------------
 
-    public Task<CompleteOutcome> CompleteAsync(string activityId, string workerId, JsonObject output, decimal cost,
-        CancellationToken cancellationToken) =>
-        CompleteAsync(activityId, workerId, output, CostReport.Of(cost), cancellationToken);
+    public Task<CompleteOutcome> CompleteAsync(CompleteCommand command, CancellationToken cancellationToken) =>
+        Leases.TryTake(command.ActivityId, out var workflowId)
+            ? _completions.RunAsync(workflowId, command, cancellationToken)
+            : CompleteAloneAsync(command, cancellationToken);
 
-    public Task<FailOutcome> FailAsync(string activityId, string workerId, ActivityError error, decimal cost,
-        CancellationToken cancellationToken) =>
-        FailAsync(activityId, workerId, error, CostReport.Of(cost), cancellationToken);
-
-    public Task<CompleteOutcome> CompleteAsync(string activityId, string workerId, JsonObject output, CostReport costs,
-        CancellationToken cancellationToken) =>
-        CompleteAsync(activityId, workerId, output, costs, null, cancellationToken);
-
-    public Task<CompleteOutcome> CompleteAsync(string activityId, string workerId, JsonObject output, CostReport costs,
-        ClaimNext? claimNext, CancellationToken cancellationToken)
-    {
-        var completion = new Completion(activityId, workerId, output, costs, claimNext);
-        return Leases.TryTake(activityId, out var workflowId)
-            ? _completions.RunAsync(workflowId, completion, cancellationToken)
-            : CompleteAloneAsync(completion, cancellationToken);
-    }
-
-    private async Task<CompleteOutcome> CompleteAloneAsync(Completion completion, CancellationToken cancellationToken) =>
+    private async Task<CompleteOutcome> CompleteAloneAsync(CompleteCommand completion, CancellationToken cancellationToken) =>
         (await CompleteInOneTransactionAsync((tx, ct) => tx.LockWorkflowOfActivityAsync(completion.ActivityId, ct), [completion],
             cancellationToken))[0];
 
@@ -224,10 +211,10 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
     /// decision over all of them, one persist and commit. A batch that fails for any reason but a conflict (those are
     /// retried as a whole) is split, so that one bad report cannot fail the others.
     /// </summary>
-    private async Task<IReadOnlyList<CompleteOutcome>> CompleteTogetherAsync(string workflowId, IReadOnlyList<Completion> batch)
+    private async Task<IReadOnlyList<CompleteOutcome>> CompleteTogetherAsync(string workflowId, IReadOnlyList<CompleteCommand> batch)
     {
         // The batch serves several callers: it runs to its end even when one of them gave up waiting.
-        Task<CompleteOutcome[]> InOneTransaction(List<Completion> completions) =>
+        Task<CompleteOutcome[]> InOneTransaction(List<CompleteCommand> completions) =>
             CompleteInOneTransactionAsync((tx, ct) => tx.LockWorkflowAsync(workflowId, skipLocked: false, ct), completions,
                 CancellationToken.None);
 
@@ -268,48 +255,36 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
     /// lock) in one transaction: each report is settled on its own, then one decision, one persist, one commit.
     /// </summary>
     private async Task<CompleteOutcome[]> CompleteInOneTransactionAsync(
-        Func<IWriteTransaction, CancellationToken, Task<WorkflowState?>> lockWorkflow, List<Completion> batch,
+        Func<IWriteTransaction, CancellationToken, Task<WorkflowState?>> lockWorkflow, List<CompleteCommand> batch,
         CancellationToken cancellationToken)
     {
-        var (outcomes, wfId, machine) = await WriteAsync<(CompleteOutcome[], string?, WorkflowMachine?)>(async (tx, ct) =>
-        {
-            var now = Now();
-            var wf = await lockWorkflow(tx, ct);
-            if (wf is null)
+        var outcomes = await RunDecisionAsync<CompleteOutcome?[]>((tx, _, ct) => lockWorkflow(tx, ct),
+            () => batch.ConvertAll(NoSuchActivity).ToArray(), turn =>
             {
-                return (batch.ConvertAll(NoSuchActivity).ToArray(), null, null);
-            }
-            WorkflowMachine? machine = null;
-            var outcomes = new CompleteOutcome?[batch.Count];
-            var activities = new ActivityState?[batch.Count];
-            for (var i = 0; i < batch.Count; i++)
-            {
-                outcomes[i] = Settle(wf, ref machine, now, batch[i], out activities[i]);
-            }
-            if (machine is null)
-            {
-                return (outcomes.Select(o => o!).ToArray(), null, null);
-            }
-            await ApplyCacheHitsAsync(tx, machine, now, ct);
-            for (var i = 0; i < batch.Count; i++)
-            {
-                outcomes[i] ??= new CompleteOutcome(StoreStatus.Ok, null, await ClaimNextForAsync(machine, batch[i], activities[i]!, ct));
-            }
-            await tx.PersistAsync(wf, machine, [], now, ct);
-            return (outcomes.Select(o => o!).ToArray(), wf.Id, machine);
-        }, cancellationToken);
-        if (machine is not null)
-        {
-            NotifyCommitted(wfId!, machine);
-        }
-        return outcomes;
+                var outcomes = new CompleteOutcome?[batch.Count];
+                var activities = new ActivityState?[batch.Count];
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    outcomes[i] = Settle(turn.Workflow, turn.Machine, batch[i], out activities[i]);
+                }
+                // Claim-next also leases what the result cache's answers made claimable.
+                turn.AfterCacheHits = async ct =>
+                {
+                    for (var i = 0; i < batch.Count; i++)
+                    {
+                        outcomes[i] ??= new CompleteOutcome(StoreStatus.Ok, null, await ClaimNextForAsync(turn.Machine, batch[i], activities[i]!, ct));
+                    }
+                };
+                return (outcomes, outcomes.Any(o => o is null));
+            }, cancellationToken);
+        return outcomes.Select(o => o!).ToArray();
     }
 
     /// <summary>
-    /// Records one completion in the loaded workflow (creating the machine on first use), or answers it without a
-    /// change: not found, lease lost, or a repeat of a completion already recorded.
+    /// Records one completion in the loaded workflow, or answers it (null: recorded) without a change: not found,
+    /// lease lost, or a repeat of a completion already recorded.
     /// </summary>
-    private CompleteOutcome? Settle(WorkflowState wf, ref WorkflowMachine? machine, long now, Completion c, out ActivityState? activity)
+    private CompleteOutcome? Settle(WorkflowState wf, WorkflowMachine machine, CompleteCommand c, out ActivityState? activity)
     {
         activity = wf.Activities.Values.FirstOrDefault(a => a.Id == c.ActivityId);
         if (activity is null)
@@ -331,7 +306,6 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
         {
             return new CompleteOutcome(StoreStatus.Conflict, LostLeaseMessage(activity, c.WorkerId));
         }
-        machine ??= new WorkflowMachine(wf, Defaults, now);
         machine.Complete(activity, c.Output, c.Costs);
         if (activity.Status == ActivityStatus.Completed)
         {
@@ -340,7 +314,7 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
         return null;
     }
 
-    private async Task<List<ClaimedActivity>> ClaimNextForAsync(WorkflowMachine machine, Completion c, ActivityState completed,
+    private async Task<List<ClaimedActivity>> ClaimNextForAsync(WorkflowMachine machine, CompleteCommand c, ActivityState completed,
         CancellationToken ct)
     {
         if (c.ClaimNext is not { } next)
@@ -361,39 +335,27 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
         return claimed;
     }
 
-    private static CompleteOutcome NoSuchActivity(Completion c) => new(StoreStatus.NotFound, $"Activity {c.ActivityId} not found");
+    private static CompleteOutcome NoSuchActivity(CompleteCommand c) => new(StoreStatus.NotFound, $"Activity {c.ActivityId} not found");
 
-    /// <summary>One worker's report of a result, as <see cref="CompleteAsync(string,string,JsonObject,CostReport,ClaimNext?,CancellationToken)"/> received it.</summary>
-    private sealed record Completion(string ActivityId, string WorkerId, JsonObject Output, CostReport Costs, ClaimNext? ClaimNext);
-
-    public async Task<FailOutcome> FailAsync(string activityId, string workerId, ActivityError error, CostReport costs,
-        CancellationToken cancellationToken)
+    public Task<FailOutcome> FailAsync(FailCommand command, CancellationToken cancellationToken)
     {
+        var (activityId, workerId, error, costs) = command;
         Leases.TryTake(activityId, out _);
-        var (outcome, wfId, machine) = await WriteAsync<(FailOutcome, string?, WorkflowMachine?)>(async (tx, ct) =>
+        var notFound = new FailOutcome(StoreStatus.NotFound, $"Activity {activityId} not found", false);
+        return RunDecisionAsync((tx, _, ct) => tx.LockWorkflowOfActivityAsync(activityId, ct), () => notFound, turn =>
         {
-            var now = Now();
-            var wf = await tx.LockWorkflowOfActivityAsync(activityId, ct);
-            var activity = wf?.Activities.Values.FirstOrDefault(a => a.Id == activityId);
-            if (wf is null || activity is null)
+            var activity = turn.Workflow.Activities.Values.FirstOrDefault(a => a.Id == activityId);
+            if (activity is null)
             {
-                return (new FailOutcome(StoreStatus.NotFound, $"Activity {activityId} not found", false), null, null);
+                return (notFound, false);
             }
             if (activity.Status != ActivityStatus.Running || activity.LeaseOwner != workerId)
             {
-                return (new FailOutcome(StoreStatus.Conflict, LostLeaseMessage(activity, workerId), false), null, null);
+                return (new FailOutcome(StoreStatus.Conflict, LostLeaseMessage(activity, workerId), false), false);
             }
-            var machine = new WorkflowMachine(wf, Defaults, now);
-            var willRetry = machine.Fail(activity, error.Code, error.Message, error.Retryable, costs);
-            await ApplyCacheHitsAsync(tx, machine, now, ct);
-            await tx.PersistAsync(wf, machine, [], now, ct);
-            return (new FailOutcome(StoreStatus.Ok, null, willRetry), wf.Id, machine);
+            var willRetry = turn.Machine.Fail(activity, error.Code, error.Message, error.Retryable, costs);
+            return (new FailOutcome(StoreStatus.Ok, null, willRetry), true);
         }, cancellationToken);
-        if (machine is not null)
-        {
-            NotifyCommitted(wfId!, machine);
-        }
-        return outcome;
     }
 
     /// <summary>An activity leased in memory, as the claim statement would hand it out (copies: the state is the
@@ -416,114 +378,66 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
 
     // ---- workflow operations ----------------------------------------------------------------------------------
 
-    public async Task<CancelOutcome> CancelAsync(string workflowId, string? reason, CancellationToken cancellationToken)
-    {
-        var (outcome, machine) = await WriteAsync<(CancelOutcome, WorkflowMachine?)>(async (tx, ct) =>
-        {
-            var wf = await tx.LockWorkflowAsync(workflowId, skipLocked: false, ct);
-            if (wf is null)
+    public Task<CancelOutcome> CancelAsync(string workflowId, string? reason, CancellationToken cancellationToken) =>
+        RunDecisionAsync((tx, _, ct) => tx.LockWorkflowAsync(workflowId, skipLocked: false, ct),
+            () => new CancelOutcome(StoreStatus.NotFound, null), turn =>
             {
-                return (new CancelOutcome(StoreStatus.NotFound, null), null);
-            }
-            if (wf.Status == WorkflowStatus.Cancelled)
-            {
-                return (new CancelOutcome(StoreStatus.Ok, wf.Status), null);
-            }
-            if (WorkflowStatus.IsTerminal(wf.Status))
-            {
-                return (new CancelOutcome(StoreStatus.Conflict, wf.Status), null);
-            }
-            var now = Now();
-            var machine = new WorkflowMachine(wf, Defaults, now);
-            machine.Cancel(reason);
-            await ApplyCacheHitsAsync(tx, machine, now, ct);
-            await tx.PersistAsync(wf, machine, [], now, ct);
-            return (new CancelOutcome(StoreStatus.Ok, wf.Status), machine);
-        }, cancellationToken);
-        if (machine is not null)
-        {
-            NotifyCommitted(workflowId, machine);
-        }
-        return outcome;
-    }
+                var wf = turn.Workflow;
+                if (wf.Status == WorkflowStatus.Cancelled)
+                {
+                    return (new CancelOutcome(StoreStatus.Ok, wf.Status), false);
+                }
+                if (WorkflowStatus.IsTerminal(wf.Status))
+                {
+                    return (new CancelOutcome(StoreStatus.Conflict, wf.Status), false);
+                }
+                turn.Machine.Cancel(reason);
+                return (new CancelOutcome(StoreStatus.Ok, wf.Status), true);
+            }, cancellationToken);
 
     public async Task<RetryOutcome> RetryAsync(string workflowId, CancellationToken cancellationToken)
     {
-        RetryOutcome outcome;
-        WorkflowMachine? machine;
         string? uniqueKey = null;
         try
         {
-            (outcome, machine) = await WriteAsync<(RetryOutcome, WorkflowMachine?)>(async (tx, ct) =>
-            {
-                var wf = await tx.LockWorkflowAsync(workflowId, skipLocked: false, ct);
-                if (wf is null)
+            return await RunDecisionAsync((tx, _, ct) => tx.LockWorkflowAsync(workflowId, skipLocked: false, ct),
+                () => new RetryOutcome(StoreStatus.NotFound, "Workflow not found", []), async (turn, ct) =>
                 {
-                    return (new RetryOutcome(StoreStatus.NotFound, "Workflow not found", []), null);
-                }
-                if (wf.Status is not (WorkflowStatus.Failed or WorkflowStatus.Cancelled))
-                {
-                    return (new RetryOutcome(StoreStatus.Conflict,
-                        $"Only failed or cancelled workflows can be retried; this one is {wf.Status}", []), null);
-                }
-                uniqueKey = wf.UniqueKey;
-                if (wf.UniqueKey is not null && await tx.UniqueKeyTakenAsync(wf.UniqueKey, wf.Id, ct))
-                {
-                    return (UniqueKeyRetaken(wf.UniqueKey), null);
-                }
-                var now = Now();
-                var machine = new WorkflowMachine(wf, Defaults, now);
-                var keys = machine.Retry(wf.Definition.Settings?.TimeoutSeconds ?? Defaults.WorkflowTimeoutSeconds);
-                await ApplyCacheHitsAsync(tx, machine, now, ct);
-                await tx.PersistAsync(wf, machine, [], now, ct);
-                return (new RetryOutcome(StoreStatus.Ok, null, keys), machine);
-            }, cancellationToken);
+                    var wf = turn.Workflow;
+                    if (wf.Status is not (WorkflowStatus.Failed or WorkflowStatus.Cancelled))
+                    {
+                        return (new RetryOutcome(StoreStatus.Conflict,
+                            $"Only failed or cancelled workflows can be retried; this one is {wf.Status}", []), false);
+                    }
+                    uniqueKey = wf.UniqueKey;
+                    if (wf.UniqueKey is not null && await turn.Tx.UniqueKeyTakenAsync(wf.UniqueKey, wf.Id, ct))
+                    {
+                        return (UniqueKeyRetaken(wf.UniqueKey), false);
+                    }
+                    var keys = turn.Machine.Retry(wf.Definition.Settings?.TimeoutSeconds ?? Defaults.WorkflowTimeoutSeconds);
+                    return (new RetryOutcome(StoreStatus.Ok, null, keys), true);
+                }, cancellationToken);
         }
         catch (UniqueKeyConflictException)
         {
             return UniqueKeyRetaken(uniqueKey ?? "");
         }
-        if (machine is not null)
-        {
-            NotifyCommitted(workflowId, machine);
-        }
-        return outcome;
     }
 
     private static RetryOutcome UniqueKeyRetaken(string uniqueKey) =>
         new(StoreStatus.Conflict, $"Another workflow has taken unique_key '{uniqueKey}'", []);
 
-    public async Task<SignalOutcome> SignalAsync(string workflowId, string? activityKey, string eventName, JsonNode? data,
-        CancellationToken cancellationToken)
-    {
-        var (outcome, machine) = await WriteAsync<(SignalOutcome, WorkflowMachine?)>(async (tx, ct) =>
-        {
-            var wf = await tx.LockWorkflowAsync(workflowId, skipLocked: false, ct);
-            if (wf is null)
+    public Task<SignalOutcome> SignalAsync(SignalCommand command, CancellationToken cancellationToken) =>
+        RunDecisionAsync((tx, _, ct) => tx.LockWorkflowAsync(command.WorkflowId, skipLocked: false, ct),
+            () => new SignalOutcome(StoreStatus.NotFound, []), turn =>
             {
-                return (new SignalOutcome(StoreStatus.NotFound, []), null);
-            }
-            if (wf.Status != WorkflowStatus.Running)
-            {
-                return (new SignalOutcome(StoreStatus.Ok, []), null);
-            }
-            var now = Now();
-            var machine = new WorkflowMachine(wf, Defaults, now);
-            var signaled = machine.Signal(activityKey, eventName, data);
-            if (signaled.Count == 0)
-            {
-                return (new SignalOutcome(StoreStatus.Ok, signaled), null);
-            }
-            await ApplyCacheHitsAsync(tx, machine, now, ct);
-            await tx.PersistAsync(wf, machine, [], now, ct);
-            return (new SignalOutcome(StoreStatus.Ok, signaled), machine);
-        }, cancellationToken);
-        if (machine is not null)
-        {
-            NotifyCommitted(workflowId, machine);
-        }
-        return outcome;
-    }
+                if (turn.Workflow.Status != WorkflowStatus.Running)
+                {
+                    return (new SignalOutcome(StoreStatus.Ok, []), false);
+                }
+                var signaled = turn.Machine.Signal(command.ActivityKey, command.EventName, command.Data);
+                return (new SignalOutcome(StoreStatus.Ok, signaled), signaled.Count > 0);
+            }, cancellationToken);
 
     // ---- plumbing ---------------------------------------------------------------------------------------------
 

@@ -58,7 +58,7 @@ public abstract class DeadlineBehaviour : IAsyncLifetime
         Assert.Equal(0, timers.SignalTimeouts);
         Assert.Equal(WorkflowStatus.Running, await store.GetWorkflowStatusAsync(id, CancellationToken.None));
 
-        var signal = await store.SignalAsync(id, "approve", "approval", new JsonObject { ["approved"] = true, ["reviewer"] = "ana" },
+        var signal = await store.SignalAsync(new SignalCommand(id, "approve", "approval", new JsonObject { ["approved"] = true, ["reviewer"] = "ana" }),
             CancellationToken.None);
         Assert.Equal(["approve"], signal.SignaledActivities);
         var approve = await ClaimOneAsync(store, "approve");

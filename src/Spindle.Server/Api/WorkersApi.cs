@@ -199,7 +199,7 @@ public static class WorkersApi
         CompleteOutcome outcome;
         try
         {
-            outcome = await store.CompleteAsync(activityId, workerId!, output!.DeepClone().AsObject(), report, next, cancellationToken);
+            outcome = await store.CompleteAsync(new CompleteCommand(activityId, workerId!, output!.DeepClone().AsObject(), report, next), cancellationToken);
         }
         catch
         {
@@ -255,7 +255,7 @@ public static class WorkersApi
         }
         var warnings = new List<string>();
         var report = Price(cost, usage, catalog, warnings);
-        var outcome = await store.FailAsync(activityId, workerId!, activityError, report, cancellationToken);
+        var outcome = await store.FailAsync(new FailCommand(activityId, workerId!, activityError, report), cancellationToken);
         return outcome.Status switch
         {
             StoreStatus.NotFound => ApiErrors.NotFound(outcome.Message!),

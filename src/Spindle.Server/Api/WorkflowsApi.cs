@@ -276,7 +276,7 @@ public static class WorkflowsApi
         {
             return WorkflowNotFound(id);
         }
-        var outcome = await store.SignalAsync(id, activityKey, eventName!, body!["data"]?.DeepClone(), cancellationToken);
+        var outcome = await store.SignalAsync(new SignalCommand(id, activityKey, eventName!, body!["data"]?.DeepClone()), cancellationToken);
         if (outcome.Status == StoreStatus.NotFound)
         {
             return WorkflowNotFound(id);

@@ -19,11 +19,15 @@ public static class WorkflowStoreSelection
         {
             services.AddSingleton<IClientStore>(new SqliteClientStore(options.DatabasePath));
             services.AddSingleton<IFileStore>(new SqliteFileStore(options.DatabasePath));
-            return services.AddSingleton<IWorkflowStore>(new SqliteWorkflowStore(options.DatabasePath, defaults, hub));
+            var sqlite = new SqliteWorkflowStore(options.DatabasePath, defaults, hub);
+            // The reads are the same instance, registered as is so that the container does not dispose it twice.
+            services.AddSingleton<IWorkflowReader>(sqlite);
+            return services.AddSingleton<IWorkflowStore>(sqlite);
         }
         var store = new PostgresWorkflowStore(options.DatabaseUrl, defaults, hub);
         // Registered through a factory so that the container disposes it (and its connection pool) with the host.
         services.AddSingleton<IWorkflowStore>(_ => store);
+        services.AddSingleton<IWorkflowReader>(store);
         services.AddSingleton<IClientStore>(new PostgresClientStore(store.DataSource));
         services.AddSingleton<IFileStore>(new PostgresFileStore(store.DataSource));
         services.AddSingleton(sp => new PostgresWakeupListener(store.ConnectionString, hub, sp.GetRequiredService<ILogger<PostgresWakeupListener>>()));

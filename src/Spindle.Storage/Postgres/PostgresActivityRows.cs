@@ -1,26 +1,18 @@
-using System.Text.Json.Nodes;
 using Npgsql;
-using Spindle.Core.Common;
 using Spindle.Core.Definitions;
 using Spindle.Core.Orchestration;
+using Spindle.Storage.Rows;
 
 namespace Spindle.Storage.Postgres;
 
-/// <summary>Maps <c>activity_runs</c> rows to <see cref="ActivityState"/> and back, in PostgreSQL's types.</summary>
+/// <summary>Writes <see cref="ActivityState"/> to <c>activity_runs</c> in PostgreSQL's types (rows are read by <see cref="PostgresRowReader"/>).</summary>
 internal static class PostgresActivityRows
 {
-    /// <summary>The columns, in the order <see cref="Read"/> expects them.</summary>
-    public const string Columns =
-        "workflow_id, activity_key, id, ordinal, worker, activity_name, status, attempt, attempt_base, max_attempts, " +
-        "iteration, runs, parameters, delivery, lease_seconds, ready_at, lease_owner, lease_until, outputs, error_code, " +
-        "error_message, started_at, claimed_at, completed_at, cost, cancel_requested, signal_data, signal_wait_until, " +
-        "signal_satisfied, secret_parameters";
-
     /// <summary>
     /// All new rows of a workflow in one statement, however many activities it has: one array per column.
     /// </summary>
     public const string InsertManySql =
-        $"INSERT INTO activity_runs ({Columns}) " +
+        $"INSERT INTO activity_runs ({RowReader.ActivityColumns}) " +
         "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::text[], $6::text[], $7::text[], " +
         "$8::integer[], $9::integer[], $10::integer[], $11::integer[], $12::integer[], $13::json[], $14::json[], $15::integer[], " +
         "$16::bigint[], $17::text[], $18::bigint[], $19::json[], $20::text[], $21::text[], $22::bigint[], $23::bigint[], " +
@@ -41,39 +33,6 @@ internal static class PostgresActivityRows
         "signal_data = $27, signal_wait_until = $28, signal_satisfied = $29, secret_parameters = $31 " +
         "WHERE workflow_id = $1 AND activity_key = $2 AND status = $30 RETURNING 1) " +
         "SELECT spindle_require_rows(count(*), 'activity row ' || $1 || '/' || $2) FROM changed";
-
-    public static ActivityState Read(NpgsqlDataReader r) => new()
-    {
-        WorkflowId = r.GetString(0),
-        Key = r.GetString(1),
-        Id = r.GetString(2),
-        Worker = r.GetString(4),
-        ActivityName = r.GetString(5),
-        Status = r.GetString(6),
-        Attempt = r.GetInt32(7),
-        AttemptBase = r.GetInt32(8),
-        MaxAttempts = r.GetInt32(9),
-        Iteration = r.GetInt32(10),
-        Runs = r.GetInt32(11),
-        Parameters = ObjectOrNull(r, 12),
-        Delivery = ObjectOrNull(r, 13),
-        LeaseSeconds = r.GetInt32(14),
-        ReadyAt = LongOrNull(r, 15),
-        LeaseOwner = r.IsDBNull(16) ? null : r.GetString(16),
-        LeaseUntil = LongOrNull(r, 17),
-        Outputs = ObjectOrNull(r, 18),
-        ErrorCode = r.IsDBNull(19) ? null : r.GetString(19),
-        ErrorMessage = r.IsDBNull(20) ? null : r.GetString(20),
-        StartedAt = LongOrNull(r, 21),
-        ClaimedAt = LongOrNull(r, 22),
-        CompletedAt = LongOrNull(r, 23),
-        Cost = r.GetDecimal(24),
-        CancelRequested = r.GetBoolean(25),
-        SignalData = r.IsDBNull(26) ? null : JsonLimits.ParseStored(r.GetString(26)),
-        SignalWaitUntil = LongOrNull(r, 27),
-        SignalSatisfied = r.GetBoolean(28),
-        SecretParameters = r.IsDBNull(29) ? null : JsonNode.Parse(r.GetString(29))?.AsArray(),
-    };
 
     public static NpgsqlBatchCommand Update(ActivityState a, int ordinal, string expectedStatus)
     {
@@ -160,8 +119,4 @@ internal static class PostgresActivityRows
         }
         return column;
     }
-
-    private static long? LongOrNull(NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : r.GetInt64(i);
-
-    private static JsonObject? ObjectOrNull(NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : JsonLimits.ParseStored(r.GetString(i))?.AsObject();
 }

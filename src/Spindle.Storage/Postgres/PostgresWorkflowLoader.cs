@@ -1,8 +1,7 @@
-using System.Text.Json.Nodes;
 using Npgsql;
-using Spindle.Core.Common;
 using Spindle.Core.Definitions;
 using Spindle.Core.Orchestration;
+using Spindle.Storage.Rows;
 
 namespace Spindle.Storage.Postgres;
 
@@ -12,10 +11,6 @@ namespace Spindle.Storage.Postgres;
 /// </summary>
 internal static class PostgresWorkflowLoader
 {
-    private const string WorkflowColumns =
-        "id, definition_name, definition_version, status, input, unique_key, error_message, created_at, updated_at, " +
-        "completed_at, deadline_at, total_cost, budget_limit";
-
     /// <summary>How the workflow row is selected and locked.</summary>
     public enum Lock
     {
@@ -50,9 +45,9 @@ internal static class PostgresWorkflowLoader
         };
         await using var batch = new NpgsqlBatch(conn, tx);
         batch.BatchCommands.Add(PgParameters.Statement(
-            $"SELECT {WorkflowColumns} FROM workflows WHERE id = {workflowIdExpression}{locking}", PgParameters.Text(argument)));
+            $"SELECT {RowReader.WorkflowColumns} FROM workflows WHERE id = {workflowIdExpression}{locking}", PgParameters.Text(argument)));
         batch.BatchCommands.Add(PgParameters.Statement(
-            $"SELECT {PostgresActivityRows.Columns} FROM activity_runs WHERE workflow_id = {workflowIdExpression} ORDER BY ordinal",
+            $"SELECT {RowReader.ActivityColumns} FROM activity_runs WHERE workflow_id = {workflowIdExpression} ORDER BY ordinal",
             PgParameters.Text(argument)));
 
         WorkflowRow row;
@@ -63,40 +58,16 @@ internal static class PostgresWorkflowLoader
             {
                 return null;
             }
-            row = new WorkflowRow(
-                r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4),
-                r.IsDBNull(5) ? null : r.GetString(5), r.IsDBNull(6) ? null : r.GetString(6), r.GetInt64(7), r.GetInt64(8),
-                r.IsDBNull(9) ? null : r.GetInt64(9), r.IsDBNull(10) ? null : r.GetInt64(10), r.GetDecimal(11),
-                r.IsDBNull(12) ? null : r.GetDecimal(12));
+            row = PostgresRowReader.Instance.Workflow(r);
             await r.NextResultAsync(cancellationToken);
             while (await r.ReadAsync(cancellationToken))
             {
-                activities.Add(PostgresActivityRows.Read(r));
+                activities.Add(PostgresRowReader.Instance.Activity(r));
             }
         }
 
         var definition = await DefinitionAsync(conn, tx, definitions, row.DefinitionName, row.DefinitionVersion, cancellationToken);
-        var wf = new WorkflowState
-        {
-            Id = row.Id,
-            Definition = definition,
-            DefinitionVersion = row.DefinitionVersion,
-            Status = row.Status,
-            Input = JsonLimits.ParseStored(row.Input)!.AsObject(),
-            UniqueKey = row.UniqueKey,
-            ErrorMessage = row.ErrorMessage,
-            CreatedAt = row.CreatedAt,
-            UpdatedAt = row.UpdatedAt,
-            CompletedAt = row.CompletedAt,
-            DeadlineAt = row.DeadlineAt,
-            TotalCost = row.TotalCost,
-            BudgetLimit = row.BudgetLimit,
-        };
-        foreach (var a in activities)
-        {
-            wf.Activities[a.Key] = a;
-        }
-        return wf;
+        return row.ToState(definition, activities);
     }
 
     /// <summary>The latest version when <paramref name="version"/> is null; the JSON is fetched only on a cache miss.</summary>
@@ -139,9 +110,4 @@ internal static class PostgresWorkflowLoader
         var json = (string)(await cmd.ExecuteScalarAsync(cancellationToken))!;
         return definitions.GetOrAdd(name, version, () => json);
     }
-
-    private sealed record WorkflowRow(
-        string Id, string DefinitionName, string DefinitionVersion, string Status, string Input, string? UniqueKey,
-        string? ErrorMessage, long CreatedAt, long UpdatedAt, long? CompletedAt, long? DeadlineAt, decimal TotalCost,
-        decimal? BudgetLimit);
 }

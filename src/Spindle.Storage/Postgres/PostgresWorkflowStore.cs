@@ -1,9 +1,9 @@
 using System.Text;
-using System.Text.Json.Nodes;
 using Npgsql;
 using Spindle.Core.Common;
 using Spindle.Core.Definitions;
 using Spindle.Core.Orchestration;
+using Spindle.Storage.Rows;
 
 namespace Spindle.Storage.Postgres;
 
@@ -15,8 +15,7 @@ namespace Spindle.Storage.Postgres;
 /// </summary>
 public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
 {
-    private const string ClaimedColumns =
-        "id, workflow_id, activity_key, activity_name, parameters, delivery, signal_data, attempt, iteration, lease_seconds, secret_parameters";
+    private const string ClaimedColumns = RowReader.ClaimedColumns;
 
     /// <summary>
     /// One statement claims up to $4 rows and records their ActivityStarted events. The inner SELECT walks the
@@ -47,6 +46,8 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
         "SELECT true, lease_seconds, cancel_requested, NULL::text FROM beat " +
         "UNION ALL " +
         "SELECT false, lease_seconds, false, status FROM activity_runs WHERE id = $2 AND NOT EXISTS (SELECT 1 FROM beat)";
+
+    private static readonly PostgresRowReader Row = PostgresRowReader.Instance;
 
     private readonly NpgsqlDataSource _dataSource;
 
@@ -159,12 +160,12 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
     public override async Task<IReadOnlyList<DefinitionSummary>> ListDefinitionsAsync(CancellationToken cancellationToken)
     {
         await using var cmd = _dataSource.CreateCommand(
-            "SELECT name, version, activity_count, created_at FROM definitions ORDER BY name, version DESC");
+            $"SELECT {RowReader.DefinitionSummaryColumns} FROM definitions ORDER BY name, version DESC");
         var list = new List<DefinitionSummary>();
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await r.ReadAsync(cancellationToken))
         {
-            list.Add(new DefinitionSummary(r.GetString(0), r.GetString(1), r.GetInt32(2), r.GetInt64(3)));
+            list.Add(RowReader.DefinitionSummary(r));
         }
         return list;
     }
@@ -210,7 +211,7 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
         var count = new NpgsqlBatchCommand("SELECT COUNT(*) FROM workflows" + where);
         count.Parameters.AddRange(values.Select(v => v()).ToArray());
         var page = new NpgsqlBatchCommand(
-            "SELECT id, status, definition_name, definition_version, created_at, updated_at, error_message FROM workflows" + where +
+            $"SELECT {RowReader.WorkflowSummaryColumns} FROM workflows" + where +
             $" ORDER BY created_at DESC, id DESC LIMIT ${values.Count + 1} OFFSET ${values.Count + 2}");
         page.Parameters.AddRange(values.Select(v => v()).ToArray());
         page.Parameters.Add(PgParameters.Integer(query.Limit));
@@ -225,8 +226,7 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
         var items = new List<WorkflowSummary>();
         while (await r.ReadAsync(cancellationToken))
         {
-            items.Add(new WorkflowSummary(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4),
-                r.GetInt64(5), r.IsDBNull(6) ? null : r.GetString(6)));
+            items.Add(RowReader.WorkflowSummary(r));
         }
         return (items, total);
     }
@@ -249,15 +249,7 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await r.ReadAsync(cancellationToken))
         {
-            claimed.Add(new ClaimedActivity(
-                r.GetString(0), r.GetString(1), r.GetString(2), command.Worker, r.GetString(3),
-                r.IsDBNull(4) ? new JsonObject() : JsonLimits.ParseStored(r.GetString(4))!.AsObject(),
-                r.IsDBNull(5) ? new JsonObject() : JsonLimits.ParseStored(r.GetString(5))!.AsObject(),
-                r.IsDBNull(6) ? null : JsonLimits.ParseStored(r.GetString(6)),
-                r.GetInt32(7), r.GetInt32(8), r.GetInt32(9))
-            {
-                SecretParameters = r.IsDBNull(10) ? null : JsonLimits.ParseStored(r.GetString(10))?.AsArray(),
-            });
+            claimed.Add(RowReader.Claimed(r, command.Worker));
         }
         return claimed;
     }
@@ -289,7 +281,7 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
     {
         await using var batch = _dataSource.CreateBatch();
         batch.BatchCommands.Add(PgParameters.Statement("SELECT EXISTS (SELECT 1 FROM workflows WHERE id = $1)", PgParameters.Text(workflowId)));
-        var sql = new StringBuilder("SELECT id, event_type, activity_key, iteration, payload, created_at FROM events WHERE workflow_id = $1");
+        var sql = new StringBuilder($"SELECT {RowReader.EventColumns} FROM events WHERE workflow_id = $1");
         var page = new NpgsqlBatchCommand();
         page.Parameters.Add(PgParameters.Text(workflowId));
         if (afterEventId is not null)
@@ -317,8 +309,7 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
         var events = new List<StoredEvent>();
         while (await r.ReadAsync(cancellationToken))
         {
-            events.Add(new StoredEvent(r.GetString(0), workflowId, r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2),
-                r.IsDBNull(3) ? null : r.GetInt32(3), JsonLimits.ParseStored(r.GetString(4))!.AsObject(), r.GetInt64(5)));
+            events.Add(RowReader.Event(r, workflowId));
         }
         var hasMore = events.Count > limit;
         if (hasMore)
@@ -333,11 +324,7 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
     public override async Task<IReadOnlyList<StoredCostLine>> GetCostLinesAsync(CostLineQuery query, CancellationToken cancellationToken)
     {
         await using var cmd = _dataSource.CreateCommand();
-        var sql = new StringBuilder(
-            "SELECT c.seq, c.workflow_id, c.activity_key, c.iteration, c.attempt, c.provider, c.model, c.input_tokens, c.output_tokens, " +
-            "c.cache_read_tokens, c.cache_creation_tokens, c.cache_storage_token_hours, c.cost_usd, c.budget_limit_usd, c.budget_event, " +
-            "c.estimated_cost_usd, c.created_at, w.definition_name, w.status, w.created_at, w.budget_limit " +
-            "FROM cost_lines c JOIN workflows w ON w.id = c.workflow_id WHERE true");
+        var sql = new StringBuilder($"SELECT {RowReader.CostLineColumns} FROM cost_lines c JOIN workflows w ON w.id = c.workflow_id WHERE true");
         if (query.WorkflowId is not null)
         {
             cmd.Parameters.Add(PgParameters.Text(query.WorkflowId));
@@ -359,13 +346,7 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await r.ReadAsync(cancellationToken))
         {
-            decimal? NullableDec(int i) => r.IsDBNull(i) ? null : r.GetDecimal(i);
-            var line = new Spindle.Core.Costs.CostLine(
-                r.GetString(2), r.GetInt32(3), r.GetInt32(4), r.IsDBNull(5) ? null : r.GetString(5), r.IsDBNull(6) ? null : r.GetString(6),
-                new Spindle.Core.Costs.TokenUsage(r.GetInt64(7), r.GetInt64(8), r.GetInt64(9), r.GetInt64(10), r.GetDecimal(11)),
-                r.GetDecimal(12), NullableDec(13), r.IsDBNull(14) ? null : r.GetString(14), NullableDec(15));
-            list.Add(new StoredCostLine(r.GetInt64(0), r.GetString(1), line, r.GetInt64(16), r.GetString(17), r.GetString(18), r.GetInt64(19),
-                NullableDec(20)));
+            list.Add(Row.CostLine(r));
         }
         return list;
     }

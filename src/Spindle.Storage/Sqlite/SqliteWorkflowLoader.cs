@@ -1,8 +1,6 @@
-using System.Globalization;
-using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
-using Spindle.Core.Common;
 using Spindle.Core.Orchestration;
+using Spindle.Storage.Rows;
 
 namespace Spindle.Storage.Sqlite;
 
@@ -35,52 +33,34 @@ internal static class SqliteWorkflowLoader
 
     public static WorkflowState? LoadWorkflow(SqliteConnection conn, SqliteTransaction? tx, DefinitionCache definitions, string workflowId)
     {
-        WorkflowState wf;
+        WorkflowRow row;
         using (var cmd = conn.CreateCommand())
         {
             cmd.Transaction = tx;
-            cmd.CommandText =
-                "SELECT definition_name, definition_version, status, input, unique_key, error_message, created_at, updated_at, " +
-                "completed_at, deadline_at, total_cost, budget_limit FROM workflows WHERE id = $id";
+            cmd.CommandText = $"SELECT {RowReader.WorkflowColumns} FROM workflows WHERE id = $id";
             cmd.Parameters.AddWithValue("$id", workflowId);
             using var r = cmd.ExecuteReader();
             if (!r.Read())
             {
                 return null;
             }
-            var name = r.GetString(0);
-            var version = r.GetString(1);
-            var definition = definitions.GetOrAdd(name, version, () => DefinitionJson(conn, tx, name, version));
-            wf = new WorkflowState
-            {
-                Id = workflowId,
-                Definition = definition,
-                DefinitionVersion = version,
-                Status = r.GetString(2),
-                Input = JsonLimits.ParseStored(r.GetString(3))!.AsObject(),
-                UniqueKey = r.IsDBNull(4) ? null : r.GetString(4),
-                ErrorMessage = r.IsDBNull(5) ? null : r.GetString(5),
-                CreatedAt = r.GetInt64(6),
-                UpdatedAt = r.GetInt64(7),
-                CompletedAt = r.IsDBNull(8) ? null : r.GetInt64(8),
-                DeadlineAt = r.IsDBNull(9) ? null : r.GetInt64(9),
-                TotalCost = decimal.Parse(r.GetString(10), CultureInfo.InvariantCulture),
-                BudgetLimit = r.IsDBNull(11) ? null : decimal.Parse(r.GetString(11), CultureInfo.InvariantCulture),
-            };
+            row = SqliteRowReader.Instance.Workflow(r);
         }
+        var activities = new List<ActivityState>();
         using (var cmd = conn.CreateCommand())
         {
             cmd.Transaction = tx;
-            cmd.CommandText = $"SELECT {ActivityRows.Columns} FROM activity_runs WHERE workflow_id = $id ORDER BY ordinal";
+            cmd.CommandText = $"SELECT {RowReader.ActivityColumns} FROM activity_runs WHERE workflow_id = $id ORDER BY ordinal";
             cmd.Parameters.AddWithValue("$id", workflowId);
             using var r = cmd.ExecuteReader();
             while (r.Read())
             {
-                var a = ActivityRows.Read(r);
-                wf.Activities[a.Key] = a;
+                activities.Add(SqliteRowReader.Instance.Activity(r));
             }
         }
-        return wf;
+        var definition = definitions.GetOrAdd(row.DefinitionName, row.DefinitionVersion,
+            () => DefinitionJson(conn, tx, row.DefinitionName, row.DefinitionVersion));
+        return row.ToState(definition, activities);
     }
 
     private static string DefinitionJson(SqliteConnection conn, SqliteTransaction? tx, string name, string version)

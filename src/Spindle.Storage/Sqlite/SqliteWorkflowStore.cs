@@ -5,6 +5,7 @@ using Microsoft.Data.Sqlite;
 using Spindle.Core.Common;
 using Spindle.Core.Definitions;
 using Spindle.Core.Orchestration;
+using Spindle.Storage.Rows;
 
 namespace Spindle.Storage.Sqlite;
 
@@ -14,6 +15,8 @@ namespace Spindle.Storage.Sqlite;
 /// </summary>
 public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
 {
+    private static readonly SqliteRowReader Row = SqliteRowReader.Instance;
+
     private readonly string _connectionString;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly Dictionary<string, SqliteCommand> _writerCommands = new(StringComparer.Ordinal);
@@ -117,12 +120,12 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
     {
         await using var conn = await OpenReaderAsync(cancellationToken);
         await using var cmd = conn.CreateCommand();
-        cmd.CommandText = "SELECT name, version, activity_count, created_at FROM definitions ORDER BY name, version DESC";
+        cmd.CommandText = $"SELECT {RowReader.DefinitionSummaryColumns} FROM definitions ORDER BY name, version DESC";
         var list = new List<DefinitionSummary>();
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await r.ReadAsync(cancellationToken))
         {
-            list.Add(new DefinitionSummary(r.GetString(0), r.GetString(1), r.GetInt32(2), r.GetInt64(3)));
+            list.Add(RowReader.DefinitionSummary(r));
         }
         return list;
     }
@@ -172,7 +175,7 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
             total = Convert.ToInt32(await count.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
         }
         await using var cmd = conn.CreateCommand();
-        cmd.CommandText = "SELECT id, status, definition_name, definition_version, created_at, updated_at, error_message FROM workflows" +
+        cmd.CommandText = $"SELECT {RowReader.WorkflowSummaryColumns} FROM workflows" +
                           where + " ORDER BY created_at DESC, id DESC LIMIT $limit OFFSET $offset";
         Bind(cmd);
         cmd.Parameters.AddWithValue("$limit", query.Limit);
@@ -181,8 +184,7 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await r.ReadAsync(cancellationToken))
         {
-            items.Add(new WorkflowSummary(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4),
-                r.GetInt64(5), r.IsDBNull(6) ? null : r.GetString(6)));
+            items.Add(RowReader.WorkflowSummary(r));
         }
         return (items, total);
     }
@@ -204,8 +206,7 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
                 "UPDATE activity_runs SET status = 'running', lease_owner = $owner, lease_until = $now + lease_seconds * 1000000, claimed_at = $now " +
                 "WHERE id IN (SELECT id FROM activity_runs WHERE worker = $worker AND status = 'pending' AND ready_at <= $now" + filter +
                 " ORDER BY ready_at LIMIT $limit) " +
-                "RETURNING id, workflow_id, activity_key, activity_name, parameters, delivery, signal_data, attempt, iteration, lease_seconds, " +
-                "secret_parameters");
+                " RETURNING " + RowReader.ClaimedColumns);
             ActivityRows.Set(cmd, "$owner", command.WorkerId);
             ActivityRows.Set(cmd, "$now", now);
             ActivityRows.Set(cmd, "$worker", command.Worker);
@@ -222,15 +223,7 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
             {
                 while (r.Read())
                 {
-                    claimed.Add(new ClaimedActivity(
-                        r.GetString(0), r.GetString(1), r.GetString(2), command.Worker, r.GetString(3),
-                        r.IsDBNull(4) ? new JsonObject() : JsonLimits.ParseStored(r.GetString(4))!.AsObject(),
-                        r.IsDBNull(5) ? new JsonObject() : JsonLimits.ParseStored(r.GetString(5))!.AsObject(),
-                        r.IsDBNull(6) ? null : JsonLimits.ParseStored(r.GetString(6)),
-                        r.GetInt32(7), r.GetInt32(8), r.GetInt32(9))
-                    {
-                        SecretParameters = r.IsDBNull(10) ? null : JsonLimits.ParseStored(r.GetString(10))?.AsArray(),
-                    });
+                    claimed.Add(RowReader.Claimed(r, command.Worker));
                 }
             }
             foreach (var c in claimed)
@@ -285,8 +278,7 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
             }
         }
         await using var cmd = conn.CreateCommand();
-        var sql = new StringBuilder(
-            "SELECT id, event_type, activity_key, iteration, payload, created_at FROM events WHERE workflow_id = $wf");
+        var sql = new StringBuilder($"SELECT {RowReader.EventColumns} FROM events WHERE workflow_id = $wf");
         cmd.Parameters.AddWithValue("$wf", workflowId);
         if (afterEventId is not null)
         {
@@ -312,8 +304,7 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await r.ReadAsync(cancellationToken))
         {
-            events.Add(new StoredEvent(r.GetString(0), workflowId, r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2),
-                r.IsDBNull(3) ? null : r.GetInt32(3), JsonLimits.ParseStored(r.GetString(4))!.AsObject(), r.GetInt64(5)));
+            events.Add(RowReader.Event(r, workflowId));
         }
         var hasMore = events.Count > limit;
         if (hasMore)
@@ -368,11 +359,7 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
     {
         await using var conn = await OpenReaderAsync(cancellationToken);
         await using var cmd = conn.CreateCommand();
-        var sql = new StringBuilder(
-            "SELECT c.seq, c.workflow_id, c.activity_key, c.iteration, c.attempt, c.provider, c.model, c.input_tokens, c.output_tokens, " +
-            "c.cache_read_tokens, c.cache_creation_tokens, c.cache_storage_token_hours, c.cost_usd, c.budget_limit_usd, c.budget_event, " +
-            "c.estimated_cost_usd, c.created_at, w.definition_name, w.status, w.created_at, w.budget_limit " +
-            "FROM cost_lines c JOIN workflows w ON w.id = c.workflow_id WHERE 1 = 1");
+        var sql = new StringBuilder($"SELECT {RowReader.CostLineColumns} FROM cost_lines c JOIN workflows w ON w.id = c.workflow_id WHERE 1 = 1");
         if (query.WorkflowId is not null)
         {
             sql.Append(" AND c.workflow_id = $wf");
@@ -394,14 +381,7 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await r.ReadAsync(cancellationToken))
         {
-            static decimal Dec(System.Data.Common.DbDataReader r, int i) => decimal.Parse(r.GetString(i), NumberStyles.Float, CultureInfo.InvariantCulture);
-            decimal? NullableDec(int i) => r.IsDBNull(i) ? null : Dec(r, i);
-            var line = new Spindle.Core.Costs.CostLine(
-                r.GetString(2), r.GetInt32(3), r.GetInt32(4), r.IsDBNull(5) ? null : r.GetString(5), r.IsDBNull(6) ? null : r.GetString(6),
-                new Spindle.Core.Costs.TokenUsage(r.GetInt64(7), r.GetInt64(8), r.GetInt64(9), r.GetInt64(10), Dec(r, 11)),
-                Dec(r, 12), NullableDec(13), r.IsDBNull(14) ? null : r.GetString(14), NullableDec(15));
-            list.Add(new StoredCostLine(r.GetInt64(0), r.GetString(1), line, r.GetInt64(16), r.GetString(17), r.GetString(18), r.GetInt64(19),
-                NullableDec(20)));
+            list.Add(Row.CostLine(r));
         }
         return list;
     }
