@@ -76,4 +76,7 @@ public sealed record TokenResponse
     public string? TokenType { get; init; }
 
     public long? ExpiresIn { get; init; }
+
+    [Description("The granted scopes, space-separated.")]
+    public string? Scope { get; init; }
 }
