@@ -103,7 +103,8 @@ public static partial class SpindleServer
         builder.Services.AddSingleton<TimerLoop>();
         builder.Services.AddHostedService<TimerService>();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(35));
-        // Handlers write JSON by hand; the naming policy only shapes the OpenAPI schemas of the typed body records.
+        // Handlers write through Spindle.Protocol's source-generated context; these options shape the OpenAPI schemas
+        // of the same records (snake_case, numbers as numbers).
         builder.Services.ConfigureHttpJsonOptions(o =>
         {
             o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;

@@ -1,6 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Text.Json.Nodes;
-using Spindle.Worker.Protocol;
+using Spindle.Protocol;
 
 namespace Spindle.Worker;
 

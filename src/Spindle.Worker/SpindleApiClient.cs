@@ -5,7 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using Spindle.Worker.Protocol;
+using Spindle.Protocol;
 
 namespace Spindle.Worker;
 

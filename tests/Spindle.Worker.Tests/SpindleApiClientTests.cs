@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Spindle.Worker.Protocol;
+using Spindle.Protocol;
 using Spindle.Worker.Tests.Support;
 
 namespace Spindle.Worker.Tests;

@@ -1,19 +1,14 @@
 using System.Text.Json.Nodes;
+using Spindle.Protocol;
 
 namespace Spindle.Server.Api;
 
 /// <summary>The error envelope of http-api.md §3, for every error the API returns.</summary>
 public static class ApiErrors
 {
-    public static IResult Envelope(int status, string code, string message, JsonObject? details = null)
-    {
-        var error = new JsonObject { ["code"] = code, ["message"] = message };
-        if (details is not null)
-        {
-            error["details"] = details;
-        }
-        return Json.Result(new JsonObject { ["error"] = error }, status);
-    }
+    public static IResult Envelope(int status, string code, string message, JsonObject? details = null) =>
+        Json.Result(new ErrorEnvelope { Error = new ErrorBody { Code = code, Message = message, Details = details } },
+            SpindleJsonContext.Default.ErrorEnvelope, status);
 
     public static IResult BadRequest(string message) => Envelope(400, "BAD_REQUEST", message);
 

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.OpenApi;
 using Scalar.AspNetCore;
+using Spindle.Protocol;
 
 namespace Spindle.Server.Api;
 
@@ -38,6 +39,18 @@ public static class ApiReference
                 Description = "Access token from POST /api/v1/oauth/token (client_credentials)",
             };
             return Task.CompletedTask;
+        });
+        // The claimed activities travel as raw JSON in the response records (the worker reads them one by one);
+        // each is a ClaimedActivity, which the document says.
+        options.AddSchemaTransformer(async (schema, context, cancellationToken) =>
+        {
+            if (context.JsonTypeInfo.Type == typeof(PollResponse) || context.JsonTypeInfo.Type == typeof(CompleteResponse))
+            {
+                if (schema.Properties?.TryGetValue("activities", out var activities) == true && activities is OpenApiSchema list)
+                {
+                    list.Items = await context.GetOrCreateSchemaAsync(typeof(ClaimedActivity), null, cancellationToken);
+                }
+            }
         });
     }
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Spindle.Protocol;
 using Spindle.Storage;
 
 namespace Spindle.Server.Api;
@@ -12,15 +13,17 @@ public static class CacheApi
 {
     public static RouteGroupBuilder MapCacheApi(this RouteGroupBuilder api)
     {
-        api.MapDelete("/cache/{key}", DeleteEntry).WithTags("Cache").WithSummary("Delete one result-cache entry");
-        api.MapPost("/cache/invalidate", Invalidate).WithTags("Cache").WithSummary("Delete result-cache entries matching a glob pattern ({\"pattern\"})").Errors(422);
+        api.MapDelete("/cache/{key}", DeleteEntry).WithTags("Cache").WithSummary("Delete one result-cache entry")
+            .Answers<CacheDeleteResponse>();
+        api.MapPost("/cache/invalidate", Invalidate).WithTags("Cache").WithSummary("Delete result-cache entries matching a glob pattern")
+            .JsonBody<CacheInvalidateRequest>().Answers<CacheDeleteResponse>(200, 400, 422);
         return api;
     }
 
     public static async Task<IResult> DeleteEntry(string key, IWorkflowStore store, CancellationToken cancellationToken)
     {
         var count = await store.DeleteCacheEntryAsync(key, cancellationToken);
-        return Json.Result(new JsonObject { ["success"] = true, ["count"] = count });
+        return Json.Result(new CacheDeleteResponse { Success = true, Count = count }, SpindleJsonContext.Default.CacheDeleteResponse);
     }
 
     public static async Task<IResult> Invalidate(HttpRequest request, IWorkflowStore store, CancellationToken cancellationToken)
@@ -34,7 +37,8 @@ public static class CacheApi
         {
             return ApiErrors.Validation("pattern", "pattern is required: a glob such as \"std.llm_prompt:*\" or \"*\"");
         }
-        var count = await store.InvalidateCacheAsync(p.GetValue<string>(), cancellationToken);
-        return Json.Result(new JsonObject { ["success"] = true, ["count"] = count });
+        var invalidate = new CacheInvalidateRequest { Pattern = p.GetValue<string>() };
+        var count = await store.InvalidateCacheAsync(invalidate.Pattern, cancellationToken);
+        return Json.Result(new CacheDeleteResponse { Success = true, Count = count }, SpindleJsonContext.Default.CacheDeleteResponse);
     }
 }

@@ -1,7 +1,7 @@
 using System.Globalization;
-using System.Text.Json.Nodes;
 using Spindle.Core.Common;
 using Spindle.Core.Costs;
+using Spindle.Protocol;
 using Spindle.Storage;
 
 namespace Spindle.Server.Api;
@@ -14,11 +14,13 @@ public static class CostsApi
 
     public static RouteGroupBuilder MapCostsApi(this RouteGroupBuilder api)
     {
-        api.MapGet("/workflows/{id}/cost", GetWorkflowCost).WithTags("Costs").WithSummary("Cost of one workflow, by activity").Errors(404);
-        api.MapGet("/workflows/{id}/cost/history", GetWorkflowCostHistory).WithTags("Costs").WithSummary("Cost lines of one workflow in time order").Errors(404);
+        api.MapGet("/workflows/{id}/cost", GetWorkflowCost).WithTags("Costs").WithSummary("Cost of one workflow, by activity")
+            .Answers<WorkflowCost>(200, 404);
+        api.MapGet("/workflows/{id}/cost/history", GetWorkflowCostHistory).WithTags("Costs").WithSummary("Cost lines of one workflow in time order")
+            .Answers<List<CostHistoryLine>>(200, 404);
         api.MapGet("/cost/analytics", GetAnalytics).WithTags("Costs").WithSummary("Cost totals over a date range, grouped")
             .Query(("start_date", "Date or RFC 3339 timestamp"), ("end_date", "Date or RFC 3339 timestamp"), ("group_by", "Grouping, e.g. provider, model, workflow"), ("limit", "1-10000"))
-            .Errors(400);
+            .Answers<CostAnalytics>(200, 400);
         return api;
     }
 
@@ -30,15 +32,15 @@ public static class CostsApi
             return ApiErrors.NotFound($"Workflow {id} not found");
         }
         var lines = await store.GetCostLinesAsync(new CostLineQuery(id, null, null), cancellationToken);
-        return Json.Result(new JsonObject
+        return Json.Result(new WorkflowCost
         {
-            ["workflow_id"] = wf.Id,
-            ["workflow_name"] = wf.Definition.Name,
-            ["total_cost_usd"] = Json.Money(wf.TotalCost),
-            ["budget_limit_usd"] = wf.BudgetLimit is { } limit ? Json.Money(limit) : null,
-            ["budget_remaining_usd"] = wf.BudgetLimit is { } l ? Json.Money(Math.Max(l - wf.TotalCost, 0m)) : null,
-            ["total_activities"] = lines.Count,
-        });
+            WorkflowId = wf.Id,
+            WorkflowName = wf.Definition.Name,
+            TotalCostUsd = Json.Money(wf.TotalCost),
+            BudgetLimitUsd = wf.BudgetLimit is { } limit ? Json.Money(limit) : null,
+            BudgetRemainingUsd = wf.BudgetLimit is { } l ? Json.Money(Math.Max(l - wf.TotalCost, 0m)) : null,
+            TotalActivities = lines.Count,
+        }, SpindleJsonContext.Default.WorkflowCost);
     }
 
     public static async Task<IResult> GetWorkflowCostHistory(string id, IWorkflowStore store, CancellationToken cancellationToken)
@@ -48,30 +50,30 @@ public static class CostsApi
             return ApiErrors.NotFound($"Workflow {id} not found");
         }
         var lines = await store.GetCostLinesAsync(new CostLineQuery(id, null, null), cancellationToken);
-        var list = new JsonArray();
+        var list = new List<CostHistoryLine>(lines.Count);
         foreach (var stored in lines)
         {
             var line = stored.Line;
-            list.Add(new JsonObject
+            list.Add(new CostHistoryLine
             {
-                ["activity_key"] = line.ActivityKey,
-                ["attempt"] = line.Attempt,
-                ["iteration"] = line.Iteration,
-                ["cost_usd"] = Json.Money(line.CostUsd),
-                ["prompt_tokens"] = line.Tokens.PromptTokens,
-                ["output_tokens"] = line.Tokens.OutputTokens,
-                ["total_tokens"] = line.Tokens.TotalTokens,
-                ["cached_tokens"] = line.Tokens.CacheReadTokens,
-                ["provider"] = line.Provider,
-                ["model"] = line.Model,
-                ["budget_limit_usd"] = line.BudgetLimitUsd is { } limit ? Json.Money(limit) : null,
-                ["budget_exceeded"] = line.IsAbortMarker,
-                ["budget_event"] = line.BudgetEvent,
-                ["estimated_cost_usd"] = line.EstimatedCostUsd is { } estimate ? Json.Money(estimate) : null,
-                ["created_at"] = Timestamps.Format(stored.CreatedAt),
+                ActivityKey = line.ActivityKey,
+                Attempt = line.Attempt,
+                Iteration = line.Iteration,
+                CostUsd = Json.Money(line.CostUsd),
+                PromptTokens = line.Tokens.PromptTokens,
+                OutputTokens = line.Tokens.OutputTokens,
+                TotalTokens = line.Tokens.TotalTokens,
+                CachedTokens = line.Tokens.CacheReadTokens,
+                Provider = line.Provider,
+                Model = line.Model,
+                BudgetLimitUsd = line.BudgetLimitUsd is { } limit ? Json.Money(limit) : null,
+                BudgetExceeded = line.IsAbortMarker,
+                BudgetEvent = line.BudgetEvent,
+                EstimatedCostUsd = line.EstimatedCostUsd is { } estimate ? Json.Money(estimate) : null,
+                CreatedAt = Timestamps.Format(stored.CreatedAt),
             });
         }
-        return Json.Result(list);
+        return Json.Result(list, SpindleJsonContext.Default.ListCostHistoryLine);
     }
 
     public static async Task<IResult> GetAnalytics(HttpRequest request, IWorkflowStore store, CancellationToken cancellationToken)
@@ -105,47 +107,40 @@ public static class CostsApi
         var workflows = counted.Select(l => l.WorkflowId).Distinct(StringComparer.Ordinal).Count();
         var promptTokens = counted.Sum(l => l.Line.Tokens.PromptTokens);
         var cachedTokens = counted.Sum(l => l.Line.Tokens.CacheReadTokens);
-        var answer = new JsonObject
-        {
-            ["total_workflows"] = workflows,
-            ["total_cost_usd"] = Json.Money(totalCost),
-            ["avg_cost_per_activity"] = Json.Money(counted.Count == 0 ? 0m : totalCost / counted.Count),
-            ["avg_cost_per_workflow"] = Json.Money(workflows == 0 ? 0m : totalCost / workflows),
-            ["start_date"] = start.ToString("O", CultureInfo.InvariantCulture),
-            ["end_date"] = end.ToString("O", CultureInfo.InvariantCulture),
-            ["total_activities"] = counted.Count,
-            ["total_tokens"] = counted.Sum(l => l.Line.Tokens.TotalTokens),
-            ["cached_tokens"] = cachedTokens,
-            ["cache_hit_rate"] = promptTokens == 0 ? null : Math.Round((double)cachedTokens / promptTokens, 6),
-            ["budget_aborts"] = all.Count(l => l.Line.BudgetEvent == CostLine.Abort),
-            ["budget_downgrades"] = all.Count(l => l.Line.BudgetEvent == CostLine.Downgrade),
-            ["group_by"] = groupBy,
-        };
-        if (groupBy is not null)
-        {
-            answer["groups"] = Groups(counted, groupBy, limit);
-        }
-        answer["top_workflows"] = TopWorkflows(counted, limit);
-        answer["top_definitions"] = TopDefinitions(counted, limit);
-        var events = new JsonArray();
-        foreach (var stored in all.Where(l => l.Line.BudgetEvent is not null).OrderByDescending(l => l.Seq).Take(MaxBudgetEvents))
-        {
-            events.Add(new JsonObject
+        var events = all.Where(l => l.Line.BudgetEvent is not null).OrderByDescending(l => l.Seq).Take(MaxBudgetEvents)
+            .Select(stored => new BudgetEventLine
             {
-                ["workflow_id"] = stored.WorkflowId,
-                ["definition_name"] = stored.DefinitionName,
-                ["activity_key"] = stored.Line.ActivityKey,
-                ["event"] = stored.Line.BudgetEvent,
-                ["estimated_cost_usd"] = stored.Line.EstimatedCostUsd is { } e ? Json.Money(e) : null,
-                ["budget_limit_usd"] = stored.Line.BudgetLimitUsd is { } b ? Json.Money(b) : null,
-                ["created_at"] = Timestamps.Format(stored.CreatedAt),
-            });
-        }
-        answer["budget_events"] = events;
-        return Json.Result(answer);
+                WorkflowId = stored.WorkflowId,
+                DefinitionName = stored.DefinitionName,
+                ActivityKey = stored.Line.ActivityKey,
+                Event = stored.Line.BudgetEvent!,
+                EstimatedCostUsd = stored.Line.EstimatedCostUsd is { } e ? Json.Money(e) : null,
+                BudgetLimitUsd = stored.Line.BudgetLimitUsd is { } b ? Json.Money(b) : null,
+                CreatedAt = Timestamps.Format(stored.CreatedAt),
+            }).ToList();
+        return Json.Result(new CostAnalytics
+        {
+            TotalWorkflows = workflows,
+            TotalCostUsd = Json.Money(totalCost),
+            AvgCostPerActivity = Json.Money(counted.Count == 0 ? 0m : totalCost / counted.Count),
+            AvgCostPerWorkflow = Json.Money(workflows == 0 ? 0m : totalCost / workflows),
+            StartDate = start.ToString("O", CultureInfo.InvariantCulture),
+            EndDate = end.ToString("O", CultureInfo.InvariantCulture),
+            TotalActivities = counted.Count,
+            TotalTokens = counted.Sum(l => l.Line.Tokens.TotalTokens),
+            CachedTokens = cachedTokens,
+            CacheHitRate = promptTokens == 0 ? null : Math.Round((double)cachedTokens / promptTokens, 6),
+            BudgetAborts = all.Count(l => l.Line.BudgetEvent == CostLine.Abort),
+            BudgetDowngrades = all.Count(l => l.Line.BudgetEvent == CostLine.Downgrade),
+            GroupBy = groupBy,
+            Groups = groupBy is null ? null : Groups(counted, groupBy, limit),
+            TopWorkflows = TopWorkflows(counted, limit),
+            TopDefinitions = TopDefinitions(counted, limit),
+            BudgetEvents = events,
+        }, SpindleJsonContext.Default.CostAnalytics);
     }
 
-    private static JsonArray Groups(List<StoredCostLine> lines, string groupBy, int limit)
+    private static List<CostGroup> Groups(List<StoredCostLine> lines, string groupBy, int limit)
     {
         Func<StoredCostLine, string> key = groupBy switch
         {
@@ -157,55 +152,50 @@ public static class CostsApi
         var groups = lines.GroupBy(key, StringComparer.Ordinal)
             .Select(g => (Key: g.Key, Cost: g.Sum(l => l.Line.CostUsd), Lines: g.ToList()));
         groups = groupBy == "day" ? groups.OrderBy(g => g.Key, StringComparer.Ordinal) : groups.OrderByDescending(g => g.Cost).ThenBy(g => g.Key, StringComparer.Ordinal);
-        var list = new JsonArray();
-        foreach (var g in groups.Take(limit))
+        return groups.Take(limit).Select(g => new CostGroup
         {
-            list.Add(new JsonObject
-            {
-                ["key"] = g.Key,
-                ["total_cost_usd"] = Json.Money(g.Cost),
-                ["activities"] = g.Lines.Count,
-                ["workflows"] = g.Lines.Select(l => l.WorkflowId).Distinct(StringComparer.Ordinal).Count(),
-                ["total_tokens"] = g.Lines.Sum(l => l.Line.Tokens.TotalTokens),
-            });
-        }
-        return list;
+            Key = g.Key,
+            TotalCostUsd = Json.Money(g.Cost),
+            Activities = g.Lines.Count,
+            Workflows = g.Lines.Select(l => l.WorkflowId).Distinct(StringComparer.Ordinal).Count(),
+            TotalTokens = g.Lines.Sum(l => l.Line.Tokens.TotalTokens),
+        }).ToList();
     }
 
-    private static JsonArray TopWorkflows(List<StoredCostLine> lines, int limit)
+    private static List<WorkflowCostTotal> TopWorkflows(List<StoredCostLine> lines, int limit)
     {
-        var list = new JsonArray();
+        var list = new List<WorkflowCostTotal>();
         foreach (var g in lines.GroupBy(l => l.WorkflowId, StringComparer.Ordinal)
                      .Select(g => (First: g.First(), Cost: g.Sum(l => l.Line.CostUsd), Count: g.Count()))
                      .OrderByDescending(g => g.Cost).ThenBy(g => g.First.WorkflowId, StringComparer.Ordinal).Take(limit))
         {
-            list.Add(new JsonObject
+            list.Add(new WorkflowCostTotal
             {
-                ["workflow_id"] = g.First.WorkflowId,
-                ["definition_name"] = g.First.DefinitionName,
-                ["status"] = g.First.WorkflowStatus,
-                ["created_at"] = Timestamps.Format(g.First.WorkflowCreatedAt),
-                ["total_cost_usd"] = Json.Money(g.Cost),
-                ["activities"] = g.Count,
-                ["budget_limit_usd"] = g.First.WorkflowBudgetLimit is { } b ? Json.Money(b) : null,
+                WorkflowId = g.First.WorkflowId,
+                DefinitionName = g.First.DefinitionName,
+                Status = g.First.WorkflowStatus,
+                CreatedAt = Timestamps.Format(g.First.WorkflowCreatedAt),
+                TotalCostUsd = Json.Money(g.Cost),
+                Activities = g.Count,
+                BudgetLimitUsd = g.First.WorkflowBudgetLimit is { } b ? Json.Money(b) : null,
             });
         }
         return list;
     }
 
-    private static JsonArray TopDefinitions(List<StoredCostLine> lines, int limit)
+    private static List<DefinitionCostTotal> TopDefinitions(List<StoredCostLine> lines, int limit)
     {
-        var list = new JsonArray();
+        var list = new List<DefinitionCostTotal>();
         foreach (var g in lines.GroupBy(l => l.DefinitionName, StringComparer.Ordinal)
                      .Select(g => (Name: g.Key, Cost: g.Sum(l => l.Line.CostUsd), Workflows: g.Select(l => l.WorkflowId).Distinct(StringComparer.Ordinal).Count()))
                      .OrderByDescending(g => g.Cost).ThenBy(g => g.Name, StringComparer.Ordinal).Take(limit))
         {
-            list.Add(new JsonObject
+            list.Add(new DefinitionCostTotal
             {
-                ["definition_name"] = g.Name,
-                ["workflows"] = g.Workflows,
-                ["total_cost_usd"] = Json.Money(g.Cost),
-                ["avg_cost_per_workflow"] = Json.Money(g.Cost / g.Workflows),
+                DefinitionName = g.Name,
+                Workflows = g.Workflows,
+                TotalCostUsd = Json.Money(g.Cost),
+                AvgCostPerWorkflow = Json.Money(g.Cost / g.Workflows),
             });
         }
         return list;

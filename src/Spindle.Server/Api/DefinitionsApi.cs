@@ -1,6 +1,6 @@
-using System.Text.Json.Nodes;
 using Spindle.Core.Common;
 using Spindle.Core.Definitions;
+using Spindle.Protocol;
 using Spindle.Storage;
 
 namespace Spindle.Server.Api;
@@ -12,8 +12,10 @@ public static class DefinitionsApi
     {
         api.MapPost("/workflow_definitions", DeployDefinition).WithTags("Definitions").WithSummary("Deploy a workflow definition (YAML or JSON body); unchanged content keeps its version")
             .Body(typeof(string), "application/yaml", "application/json").Answers<DeployDefinitionResponse>(201, 400, 422);
-        api.MapGet("/workflow_definitions", ListDefinitions).WithTags("Definitions").WithSummary("List deployed definitions with their latest versions");
-        api.MapGet("/workflow_definitions/{name}", GetDefinition).WithTags("Definitions").WithSummary("Get a definition (the latest version, or ?version=)").Errors(400, 404);
+        api.MapGet("/workflow_definitions", ListDefinitions).WithTags("Definitions").WithSummary("List deployed definitions with their latest versions")
+            .Answers<DefinitionList>();
+        api.MapGet("/workflow_definitions/{name}", GetDefinition).WithTags("Definitions").WithSummary("Get a definition (the latest version, or ?version=)")
+            .Answers<DefinitionDetail>(200, 400, 404);
         return api;
     }
 
@@ -32,38 +34,27 @@ public static class DefinitionsApi
             return ApiErrors.Validation(parsed.FieldErrors);
         }
         var outcome = await store.DeployAsync(parsed.Definition!, cancellationToken);
-        var body = new JsonObject
+        return Json.Result(new DeployDefinitionResponse
         {
-            ["name"] = outcome.Name,
-            ["version"] = outcome.Version,
-            ["created_at"] = Timestamps.Format(outcome.CreatedAt),
-        };
-        if (outcome.Unchanged)
-        {
-            body["unchanged"] = true;
-        }
-        if (parsed.Warnings.Count > 0)
-        {
-            body["warnings"] = new JsonArray(parsed.Warnings.Select(w => (JsonNode)w).ToArray());
-        }
-        return Json.Result(body, outcome.Unchanged ? 200 : 201);
+            Name = outcome.Name,
+            Version = outcome.Version,
+            CreatedAt = Timestamps.Format(outcome.CreatedAt),
+            Unchanged = outcome.Unchanged ? true : null, // present only when true
+            Warnings = parsed.Warnings.Count > 0 ? parsed.Warnings : null,
+        }, SpindleJsonContext.Default.DeployDefinitionResponse, outcome.Unchanged ? 200 : 201);
     }
 
     public static async Task<IResult> ListDefinitions(IWorkflowStore store, CancellationToken cancellationToken)
     {
         var all = await store.ListDefinitionsAsync(cancellationToken);
-        var list = new JsonArray();
-        foreach (var d in all)
+        var list = all.Select(d => new DefinitionListItem
         {
-            list.Add(new JsonObject
-            {
-                ["name"] = d.Name,
-                ["version"] = d.Version,
-                ["activity_count"] = d.ActivityCount,
-                ["created_at"] = Timestamps.Format(d.CreatedAt),
-            });
-        }
-        return Json.Result(new JsonObject { ["definitions"] = list, ["total"] = all.Count });
+            Name = d.Name,
+            Version = d.Version,
+            ActivityCount = d.ActivityCount,
+            CreatedAt = Timestamps.Format(d.CreatedAt),
+        }).ToList();
+        return Json.Result(new DefinitionList { Definitions = list, Total = all.Count }, SpindleJsonContext.Default.DefinitionList);
     }
 
     public static async Task<IResult> GetDefinition(string name, string? version, IWorkflowStore store, CancellationToken cancellationToken)
@@ -79,17 +70,13 @@ public static class DefinitionsApi
                 ? $"Workflow definition '{name}' not found"
                 : $"Workflow definition '{name}' version {version} not found");
         }
-        var body = new JsonObject
+        return Json.Result(new DefinitionDetail
         {
-            ["name"] = stored.Name,
-            ["version"] = stored.Version,
-            ["activities"] = stored.Definition.NormalizedJson["activities"]?.DeepClone(),
-        };
-        if (stored.Definition.NormalizedJson["settings"] is { } settings)
-        {
-            body["settings"] = settings.DeepClone();
-        }
-        body["created_at"] = Timestamps.Format(stored.CreatedAt);
-        return Json.Result(body);
+            Name = stored.Name,
+            Version = stored.Version,
+            Activities = stored.Definition.NormalizedJson["activities"],
+            Settings = stored.Definition.NormalizedJson["settings"],
+            CreatedAt = Timestamps.Format(stored.CreatedAt),
+        }, SpindleJsonContext.Default.DefinitionDetail);
     }
 }

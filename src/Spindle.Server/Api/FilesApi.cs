@@ -1,6 +1,6 @@
-using System.Text.Json.Nodes;
 using Spindle.Core.Common;
 using Spindle.Core.Orchestration;
+using Spindle.Protocol;
 using Spindle.Server.Auth;
 using Spindle.Storage;
 
@@ -20,7 +20,7 @@ public static class FilesApi
     public static RouteGroupBuilder MapFilesApi(this RouteGroupBuilder api)
     {
         api.MapPost(Route, UploadFile).RequireScope(Scopes.Worker).WithTags("Files").WithSummary("Upload an activity file (raw bytes; Content-Type is stored)")
-            .Body(typeof(byte[]), "application/octet-stream").Errors(404, 413);
+            .Body(typeof(byte[]), "application/octet-stream").Answers<UploadedFile>(201, 404, 409, 413, 422);
         api.MapGet(Route, DownloadFile).RequireScope(Scopes.Worker, Scopes.Workflows).WithTags("Files").WithSummary("Download an activity file").Errors(404);
         return api;
     }
@@ -59,16 +59,16 @@ public static class FilesApi
         await request.Body.CopyToAsync(buffer, cancellationToken);
         var contentType = string.IsNullOrWhiteSpace(request.ContentType) ? "application/octet-stream" : request.ContentType;
         var stored = await files.PutFileAsync(id, key, filename, contentType, buffer.ToArray(), Timestamps.Now(), cancellationToken);
-        return Json.Result(new JsonObject
+        return Json.Result(new UploadedFile
         {
-            ["workflow_id"] = stored.WorkflowId,
-            ["activity_key"] = stored.ActivityKey,
-            ["filename"] = stored.Filename,
-            ["size"] = stored.Size,
-            ["content_type"] = stored.ContentType,
-            ["created_at"] = Timestamps.Format(stored.CreatedAt),
-            ["reference"] = Reference(stored),
-        }, 201);
+            WorkflowId = stored.WorkflowId,
+            ActivityKey = stored.ActivityKey,
+            Filename = stored.Filename,
+            Size = stored.Size,
+            ContentType = stored.ContentType,
+            CreatedAt = Timestamps.Format(stored.CreatedAt),
+            Reference = Reference(stored),
+        }, SpindleJsonContext.Default.UploadedFile, 201);
     }
 
     public static async Task<IResult> DownloadFile(string id, string key, string filename, IFileStore files, CancellationToken cancellationToken)
@@ -81,21 +81,14 @@ public static class FilesApi
         return Results.File(file.Content, file.File.ContentType, file.File.Filename);
     }
 
-    public static JsonArray Describe(IReadOnlyList<StoredFile> stored)
-    {
-        var list = new JsonArray();
-        foreach (var f in stored)
+    public static List<ActivityFile> Describe(IReadOnlyList<StoredFile> stored) =>
+        stored.Select(f => new ActivityFile
         {
-            list.Add(new JsonObject
-            {
-                ["filename"] = f.Filename,
-                ["size"] = f.Size,
-                ["content_type"] = f.ContentType,
-                ["download_url"] = $"/api/v1/workflows/{f.WorkflowId}/activities/{Uri.EscapeDataString(f.ActivityKey)}/files/{Uri.EscapeDataString(f.Filename)}",
-            });
-        }
-        return list;
-    }
+            Filename = f.Filename,
+            Size = f.Size,
+            ContentType = f.ContentType,
+            DownloadUrl = $"/api/v1/workflows/{f.WorkflowId}/activities/{Uri.EscapeDataString(f.ActivityKey)}/files/{Uri.EscapeDataString(f.Filename)}",
+        }).ToList();
 
     private static string Reference(StoredFile f) => $"postgres://{f.WorkflowId}/{f.ActivityKey}/{f.Filename}";
 }

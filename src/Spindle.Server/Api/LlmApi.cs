@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Spindle.Core.Costs;
+using Spindle.Protocol;
 
 namespace Spindle.Server.Api;
 
@@ -10,28 +11,26 @@ public static class LlmApi
 {
     public static RouteGroupBuilder MapLlmApi(this RouteGroupBuilder api)
     {
-        api.MapGet("/llm/providers", ListProviders).WithTags("LLM").WithSummary("Model providers and models of the price catalog");
-        api.MapPost("/llm/models/search", SearchModels).WithTags("LLM").WithSummary("Search the model catalog").Errors(422);
+        api.MapGet("/llm/providers", ListProviders).WithTags("LLM").WithSummary("Model providers and models of the price catalog")
+            .Answers<List<LlmProvider>>();
+        api.MapPost("/llm/models/search", SearchModels).WithTags("LLM").WithSummary("Search the model catalog")
+            .JsonBody<ModelSearchRequest>().Answers<ModelSearchResponse>(200, 400, 422);
         return api;
     }
 
     public static IResult ListProviders(ModelCatalog catalog)
     {
-        var list = new JsonArray();
-        foreach (var p in catalog.Providers)
+        var list = catalog.Providers.Select(p => new LlmProvider
         {
-            list.Add(new JsonObject
-            {
-                ["name"] = p.Name,
-                ["display_name"] = p.DisplayName,
-                ["api_endpoint"] = p.ApiEndpoint,
-                ["supports_completion"] = p.SupportsCompletion,
-                ["supports_embeddings"] = p.SupportsEmbeddings,
-                ["supports_streaming"] = p.SupportsStreaming,
-                ["requires_api_key"] = p.RequiresApiKey,
-            });
-        }
-        return Json.Result(list);
+            Name = p.Name,
+            DisplayName = p.DisplayName,
+            ApiEndpoint = p.ApiEndpoint,
+            SupportsCompletion = p.SupportsCompletion,
+            SupportsEmbeddings = p.SupportsEmbeddings,
+            SupportsStreaming = p.SupportsStreaming,
+            RequiresApiKey = p.RequiresApiKey,
+        }).ToList();
+        return Json.Result(list, SpindleJsonContext.Default.ListLlmProvider);
     }
 
     public static async Task<IResult> SearchModels(HttpRequest request, ModelCatalog catalog, CancellationToken cancellationToken)
@@ -56,27 +55,23 @@ public static class LlmApi
             }
             queries.Add(new ModelQuery(c["provider"]?.GetValue<string>(), c["model"]?.GetValue<string>()));
         }
-        var models = new JsonArray();
-        foreach (var m in catalog.Search(queries))
+        var models = catalog.Search(queries).Select(m => new LlmModel
         {
-            models.Add(new JsonObject
-            {
-                ["id"] = m.Id,
-                ["provider"] = m.Provider,
-                ["name"] = m.Name,
-                ["display_name"] = m.DisplayName,
-                ["input_price_per_million"] = Price(m.Prices.InputPerMillion),
-                ["output_price_per_million"] = Price(m.Prices.OutputPerMillion),
-                ["cached_input_price_per_million"] = Price(m.Prices.CachedInputPerMillion),
-                ["cache_write_price_per_million"] = Price(m.Prices.CacheWritePerMillion),
-                ["cache_storage_price_per_million_token_hours"] = Price(m.Prices.CacheStoragePerMillionTokenHours),
-                ["supports_completion"] = m.SupportsCompletion,
-                ["supports_embeddings"] = m.SupportsEmbeddings,
-                ["context_window"] = m.ContextWindow,
-                ["max_output_tokens"] = m.MaxOutputTokens,
-            });
-        }
-        return Json.Result(new JsonObject { ["models"] = models });
+            Id = m.Id,
+            Provider = m.Provider,
+            Name = m.Name,
+            DisplayName = m.DisplayName,
+            InputPricePerMillion = Price(m.Prices.InputPerMillion),
+            OutputPricePerMillion = Price(m.Prices.OutputPerMillion),
+            CachedInputPricePerMillion = Price(m.Prices.CachedInputPerMillion),
+            CacheWritePricePerMillion = Price(m.Prices.CacheWritePerMillion),
+            CacheStoragePricePerMillionTokenHours = Price(m.Prices.CacheStoragePerMillionTokenHours),
+            SupportsCompletion = m.SupportsCompletion,
+            SupportsEmbeddings = m.SupportsEmbeddings,
+            ContextWindow = m.ContextWindow,
+            MaxOutputTokens = m.MaxOutputTokens,
+        }).ToList();
+        return Json.Result(new ModelSearchResponse { Models = models }, SpindleJsonContext.Default.ModelSearchResponse);
     }
 
     private static string? Price(decimal? value) => value?.ToString(CultureInfo.InvariantCulture);

@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Text.Json.Nodes;
 using Spindle.Core.Common;
+using Spindle.Protocol;
 using Spindle.Storage;
 
 namespace Spindle.Server.Api;
@@ -12,40 +13,44 @@ public static class SystemApi
 
     public static WebApplication MapSystemApi(this WebApplication app)
     {
-        app.MapGet("/health", GetHealth).WithTags("System").WithSummary("Liveness");
-        app.MapGet("/health/ready", GetReadiness).WithTags("System").WithSummary("Readiness: the database answers");
-        app.MapGet("/api/v1/info", GetInfo).WithTags("System").WithSummary("Server name, version and features");
+        app.MapGet("/health", GetHealth).WithTags("System").WithSummary("Liveness").Answers<HealthResponse>();
+        app.MapGet("/health/ready", GetReadiness).WithTags("System").WithSummary("Readiness: the database answers")
+            .Answers<ReadinessResponse>().Produces<ReadinessResponse>(503, "application/json");
+        app.MapGet("/api/v1/info", GetInfo).WithTags("System").WithSummary("Server name, version and features").Answers<ServerInfo>();
         return app;
     }
 
     public static IResult GetHealth(ServerOptions options) =>
-        Json.Result(new JsonObject { ["status"] = "ok", ["insecure_dev"] = options.InsecureDev });
+        Json.Result(new HealthResponse { Status = "ok", InsecureDev = options.InsecureDev }, SpindleJsonContext.Default.HealthResponse);
 
     public static async Task<IResult> GetReadiness(IWorkflowStore store, CancellationToken cancellationToken)
     {
         try
         {
             await store.GetWorkflowStatusAsync("00000000-0000-0000-0000-000000000000", cancellationToken);
-            var healthy = new JsonObject { ["status"] = "healthy" };
-            return Json.Result(new JsonObject
+            var healthy = new ReadinessCheck { Status = "healthy" };
+            return Json.Result(new ReadinessResponse
             {
-                ["status"] = "ready",
-                ["checks"] = new JsonObject
+                Status = "ready",
+                Checks = new OrderedDictionary<string, ReadinessCheck>(StringComparer.Ordinal)
                 {
-                    ["database"] = healthy.DeepClone(),
-                    ["event_source"] = healthy.DeepClone(),
-                    ["queue"] = healthy.DeepClone(),
-                    ["orchestrator"] = new JsonObject { ["status"] = "healthy", ["message"] = "caught up" },
+                    ["database"] = healthy,
+                    ["event_source"] = healthy,
+                    ["queue"] = healthy,
+                    ["orchestrator"] = new ReadinessCheck { Status = "healthy", Message = "caught up" },
                 },
-            });
+            }, SpindleJsonContext.Default.ReadinessResponse);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            return Json.Result(new JsonObject
+            return Json.Result(new ReadinessResponse
             {
-                ["status"] = "not_ready",
-                ["checks"] = new JsonObject { ["database"] = new JsonObject { ["status"] = "unhealthy", ["message"] = ex.Message } },
-            }, 503);
+                Status = "not_ready",
+                Checks = new Dictionary<string, ReadinessCheck>(StringComparer.Ordinal)
+                {
+                    ["database"] = new ReadinessCheck { Status = "unhealthy", Message = ex.Message },
+                },
+            }, SpindleJsonContext.Default.ReadinessResponse, 503);
         }
     }
 
@@ -53,22 +58,18 @@ public static class SystemApi
     {
         var assembly = typeof(SystemApi).Assembly;
         var version = assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.1.0";
-        return Json.Result(new JsonObject
+        return Json.Result(new ServerInfo
         {
-            ["name"] = "spindle",
-            ["version"] = version.Split('+')[0],
-            ["build_timestamp"] = File.GetLastWriteTimeUtc(assembly.Location).ToString("O"),
-            ["build_git_hash"] = version.Contains('+') ? version.Split('+')[1] : "unknown",
-            ["api_version"] = "v1",
-            ["features"] = new JsonArray(Features.Select(f => (JsonNode)f).ToArray()),
-            ["insecure_dev"] = options.InsecureDev,
+            Name = "spindle",
+            Version = version.Split('+')[0],
+            BuildTimestamp = File.GetLastWriteTimeUtc(assembly.Location).ToString("O"),
+            BuildGitHash = version.Contains('+') ? version.Split('+')[1] : "unknown",
+            ApiVersion = "v1",
+            Features = Features,
+            InsecureDev = options.InsecureDev,
             // Clients check a body against these before sending it (a larger one gets 413, a deeper one 422).
-            ["limits"] = new JsonObject
-            {
-                ["max_body_bytes"] = options.MaxRequestBodyBytes,
-                ["max_json_depth"] = JsonLimits.MaxDocumentDepth,
-            },
-        });
+            Limits = new ServerLimits { MaxBodyBytes = options.MaxRequestBodyBytes, MaxJsonDepth = JsonLimits.MaxDocumentDepth },
+        }, SpindleJsonContext.Default.ServerInfo);
     }
 
     /// <summary>The 413 envelope for a body over Kestrel's limit, naming the limit.</summary>

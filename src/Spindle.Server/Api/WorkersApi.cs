@@ -2,8 +2,12 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Spindle.Core.Costs;
+using Spindle.Protocol;
 using Spindle.Server.Wakeups;
 using Spindle.Storage;
+using ActivityError = Spindle.Storage.ActivityError;
+using ClaimedActivity = Spindle.Storage.ClaimedActivity;
+using Wire = Spindle.Protocol;
 
 namespace Spindle.Server.Api;
 
@@ -33,18 +37,13 @@ public static class WorkersApi
         {
             return error;
         }
-        var fields = new Fields(body!);
-        var worker = fields.String("worker", required: true);
-        var workerId = fields.String("worker_id", required: true, maxLength: 255);
-        var max = fields.Int("max_activities", 1, 1, 100);
-        var wait = fields.Int("wait_seconds", 0, 0, 30);
-        // The worker's name for this long-poll: its completions may then offer the poll's slots (claim_next_from_poll).
-        var pollId = fields.String("poll_id", required: false, maxLength: 64);
-        var names = ActivityNames(body!, fields);
-        if (fields.HasErrors)
+        var (asked, invalid) = ReadPoll(body!);
+        if (invalid is not null)
         {
-            return ApiErrors.Validation(fields.Errors);
+            return invalid;
         }
+        var (worker, workerId, max, wait, pollId, names) =
+            (asked!.Worker, asked.WorkerId, asked.MaxActivities, asked.WaitSeconds ?? 0, asked.PollId, asked.ActivityNames);
 
         var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(wait);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(lifetime.ApplicationStopping, cancellationToken);
@@ -64,16 +63,31 @@ public static class WorkersApi
             if (stillFree == 0 || claimed.Count > 0 || remaining <= TimeSpan.Zero || linked.IsCancellationRequested)
             {
                 var handedOver = await slots.AnswerAsync(claimed.Count);
-                return Json.Result(ClaimedJson(handedOver.Count == 0 ? claimed : [.. claimed, .. handedOver]));
+                return Json.Result(Polled(handedOver.Count == 0 ? claimed : [.. claimed, .. handedOver]), SpindleJsonContext.Default.PollResponse);
             }
             slots.EndClaim(0, answering: false);
             await signal.WaitAsync(remaining < FallbackRecheck ? remaining : FallbackRecheck, wake.Token)
                 .ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             if (linked.IsCancellationRequested)
             {
-                return Json.Result(ClaimedJson(await slots.AnswerAsync(0)));
+                return Json.Result(Polled(await slots.AnswerAsync(0)), SpindleJsonContext.Default.PollResponse);
             }
         }
+    }
+
+    private static (Wire.PollRequest? Request, IResult? Error) ReadPoll(JsonObject body)
+    {
+        var fields = new Fields(body);
+        var worker = fields.String("worker", required: true);
+        var workerId = fields.String("worker_id", required: true, maxLength: 255);
+        var max = fields.Int("max_activities", 1, 1, 100);
+        var wait = fields.Int("wait_seconds", 0, 0, 30);
+        // The worker's name for this long-poll: its completions may then offer the poll's slots (claim_next_from_poll).
+        var pollId = fields.String("poll_id", required: false, maxLength: 64);
+        var names = ActivityNames(body, fields);
+        return fields.HasErrors
+            ? (null, ApiErrors.Validation(fields.Errors))
+            : (new Wire.PollRequest { Worker = worker!, WorkerId = workerId!, MaxActivities = max, WaitSeconds = wait, PollId = pollId, ActivityNames = names }, null);
     }
 
     private static List<string>? ActivityNames(JsonObject body, Fields fields)
@@ -92,40 +106,39 @@ public static class WorkersApi
         return array.Select(n => n!.GetValue<string>()).ToList();
     }
 
-    /// <summary>A poll's answer; with <paramref name="acknowledged"/>, a completion's (claim-next) answer.</summary>
-    private static JsonObject ClaimedJson(IReadOnlyList<ClaimedActivity> claimed, bool acknowledged = false)
+    /// <summary>A poll's answer.</summary>
+    private static Wire.PollResponse Polled(IReadOnlyList<ClaimedActivity> claimed) =>
+        new() { Activities = Handed(claimed), Count = claimed.Count };
+
+    /// <summary>
+    /// The claimed activities as the wire's list: each a <see cref="Wire.ClaimedActivity"/>, kept as JSON in the
+    /// response record (see <see cref="Wire.PollResponse"/>).
+    /// </summary>
+    private static List<JsonNode?> Handed(IReadOnlyList<ClaimedActivity> claimed)
     {
-        var list = new JsonArray();
+        var list = new List<JsonNode?>(claimed.Count);
         foreach (var c in claimed)
         {
-            var item = new JsonObject
+            var item = new Wire.ClaimedActivity
             {
-                ["activity_id"] = c.ActivityId,
-                ["workflow_id"] = c.WorkflowId,
-                ["activity_key"] = c.ActivityKey,
-                ["worker"] = c.Worker,
-                ["activity_name"] = c.ActivityName,
-                ["parameters"] = c.Parameters,
-                ["settings"] = c.Delivery["settings"]?.DeepClone(),
-                ["timeout_seconds"] = c.Delivery["timeout_seconds"]?.DeepClone(),
+                ActivityId = c.ActivityId,
+                WorkflowId = c.WorkflowId,
+                ActivityKey = c.ActivityKey,
+                Worker = c.Worker,
+                ActivityName = c.ActivityName,
+                Parameters = c.Parameters,
+                Settings = c.Delivery["settings"] as JsonObject,
+                TimeoutSeconds = c.Delivery["timeout_seconds"]?.GetValue<int>(),
+                OutputDefinitions = c.Delivery["output_definitions"] as JsonArray,
+                SignalData = c.SignalData,
+                Attempt = c.Attempt,
+                Iteration = c.Iteration,
+                LeaseSeconds = c.LeaseSeconds,
             };
-            if (c.Delivery["output_definitions"] is { } outputs)
-            {
-                item["output_definitions"] = outputs.DeepClone();
-            }
-            if (c.SignalData is not null)
-            {
-                item["signal_data"] = c.SignalData;
-            }
-            item["attempt"] = c.Attempt;
-            item["iteration"] = c.Iteration;
-            item["lease_seconds"] = c.LeaseSeconds;
-            list.Add(item);
+            // A node wrapping the record: written straight through its metadata, without a detour through a tree.
+            list.Add(JsonValue.Create(item, SpindleJsonContext.Default.ClaimedActivity));
         }
-        var answer = acknowledged ? new JsonObject { ["acknowledged"] = true } : [];
-        answer["activities"] = list;
-        answer["count"] = claimed.Count;
-        return answer;
+        return list;
     }
 
     public static async Task<IResult> HeartbeatActivity(string activityId, HttpRequest request, IWorkflowStore store, CancellationToken cancellationToken)
@@ -141,17 +154,18 @@ public static class WorkersApi
         {
             return ApiErrors.Validation(fields.Errors);
         }
-        var outcome = await store.HeartbeatAsync(activityId, workerId!, cancellationToken);
+        var heartbeat = new Wire.HeartbeatRequest { WorkerId = workerId! };
+        var outcome = await store.HeartbeatAsync(activityId, heartbeat.WorkerId, cancellationToken);
         return outcome.Status switch
         {
             StoreStatus.NotFound => ApiErrors.NotFound($"Activity {activityId} not found"),
             StoreStatus.Conflict => ApiErrors.Conflict($"Activity {activityId} is not running under worker '{workerId}' (lease lost)"),
-            _ => Json.Result(new JsonObject
+            _ => Json.Result(new Wire.HeartbeatResponse
             {
-                ["acknowledged"] = true,
-                ["next_heartbeat_seconds"] = NextHeartbeatSeconds(outcome.LeaseSeconds),
-                ["cancel_requested"] = outcome.CancelRequested,
-            }),
+                Acknowledged = true,
+                NextHeartbeatSeconds = NextHeartbeatSeconds(outcome.LeaseSeconds),
+                CancelRequested = outcome.CancelRequested,
+            }, SpindleJsonContext.Default.HeartbeatResponse),
         };
     }
 
@@ -169,24 +183,15 @@ public static class WorkersApi
         {
             return error;
         }
-        var fields = new Fields(body!);
-        var workerId = fields.String("worker_id", required: true, maxLength: 255);
-        var output = fields.Object("output", required: true);
-        var cost = fields.Money("cost_usd");
-        var usage = ReadUsage(body!, fields);
-        // The claim-next extension: the worker's freed slot takes the next step in the same transaction.
-        var claimNext = fields.Int("claim_next", 0, 0, 100);
-        // The slots the worker's long-poll poll_id holds: usable too while that poll is this server's.
-        var fromPoll = fields.Int("claim_next_from_poll", 0, 0, 100);
-        var pollId = fields.String("poll_id", required: false, maxLength: 64);
-        var worker = fields.String("worker", required: false);
-        var names = ActivityNames(body!, fields);
-        if (fields.HasErrors)
+        var (completion, invalid) = ReadComplete(body!);
+        if (invalid is not null)
         {
-            return ApiErrors.Validation(fields.Errors);
+            return invalid;
         }
+        var (workerId, output, claimNext, fromPoll, pollId, worker, names) = (completion!.WorkerId, completion.Output,
+            completion.ClaimNext ?? 0, completion.ClaimNextFromPoll ?? 0, completion.PollId, completion.Worker, completion.ActivityNames);
         var warnings = new List<string>();
-        var report = Price(cost, usage, catalog, warnings);
+        var report = Price(completion.CostUsd ?? 0m, completion.Usage, catalog, warnings);
         WaitingPolls.Poll? poll = null;
         var borrowed = 0;
         async Task<int> BorrowFromPoll(int wanted, CancellationToken ct)
@@ -212,9 +217,49 @@ public static class WorkersApi
         {
             StoreStatus.NotFound => ApiErrors.NotFound(outcome.Message!),
             StoreStatus.Conflict => ApiErrors.Conflict(outcome.Message!),
-            _ when next is not null => Json.Result(WithWarnings(ClaimedJson(outcome.Claimed ?? [], acknowledged: true), warnings)),
-            _ => Json.Result(WithWarnings(new JsonObject { ["acknowledged"] = true }, warnings)),
+            _ => Json.Result(new Wire.CompleteResponse
+            {
+                Acknowledged = true,
+                // With claim-next, what the completion claimed (maybe nothing); without, neither field.
+                Activities = next is null ? null : Handed(outcome.Claimed ?? []),
+                Count = next is null ? null : outcome.Claimed?.Count ?? 0,
+                Warnings = warnings.Count > 0 ? warnings : null,
+            }, SpindleJsonContext.Default.CompleteResponse),
         };
+    }
+
+    /// <summary>
+    /// Reads a completion by hand, so that every problem is named under its field (<c>usage[1].model</c>); the money
+    /// fields accept a decimal string or a number.
+    /// </summary>
+    private static (Wire.CompleteRequest? Request, IResult? Error) ReadComplete(JsonObject body)
+    {
+        var fields = new Fields(body);
+        var workerId = fields.String("worker_id", required: true, maxLength: 255);
+        var output = fields.Object("output", required: true);
+        var cost = fields.Money("cost_usd");
+        var usage = ReadUsage(body, fields);
+        // The claim-next extension: the worker's freed slot takes the next step in the same transaction.
+        var claimNext = fields.Int("claim_next", 0, 0, 100);
+        // The slots the worker's long-poll poll_id holds: usable too while that poll is this server's.
+        var fromPoll = fields.Int("claim_next_from_poll", 0, 0, 100);
+        var pollId = fields.String("poll_id", required: false, maxLength: 64);
+        var worker = fields.String("worker", required: false);
+        var names = ActivityNames(body, fields);
+        return fields.HasErrors
+            ? (null, ApiErrors.Validation(fields.Errors))
+            : (new Wire.CompleteRequest
+            {
+                WorkerId = workerId!,
+                Output = output!,
+                CostUsd = cost,
+                Usage = usage,
+                ClaimNext = claimNext,
+                ClaimNextFromPoll = fromPoll,
+                PollId = pollId,
+                Worker = worker,
+                ActivityNames = names,
+            }, null);
     }
 
     public static async Task<IResult> FailActivity(string activityId, HttpRequest request, IWorkflowStore store, ModelCatalog catalog,
@@ -225,12 +270,37 @@ public static class WorkersApi
         {
             return error;
         }
-        var fields = new Fields(body!);
+        var (failure, invalid) = ReadFail(body!);
+        if (invalid is not null)
+        {
+            return invalid;
+        }
+        var warnings = new List<string>();
+        var report = Price(failure!.CostUsd ?? 0m, failure.Usage, catalog, warnings);
+        var activityError = new ActivityError(failure.Error.Code, failure.Error.Message, failure.Error.Retryable);
+        var outcome = await store.FailAsync(new FailCommand(activityId, failure.WorkerId, activityError, report), cancellationToken);
+        return outcome.Status switch
+        {
+            StoreStatus.NotFound => ApiErrors.NotFound(outcome.Message!),
+            StoreStatus.Conflict => ApiErrors.Conflict(outcome.Message!),
+            _ => Json.Result(new Wire.FailResponse
+            {
+                Acknowledged = true,
+                WillRetry = outcome.WillRetry,
+                Warnings = warnings.Count > 0 ? warnings : null,
+            }, SpindleJsonContext.Default.FailResponse),
+        };
+    }
+
+    /// <summary>Reads a failure report by hand; problems inside <c>error</c> are named <c>error.code</c> and so on.</summary>
+    private static (Wire.FailRequest? Request, IResult? Error) ReadFail(JsonObject body)
+    {
+        var fields = new Fields(body);
         var workerId = fields.String("worker_id", required: true, maxLength: 255);
         var errorObject = fields.Object("error", required: true);
         var cost = fields.Money("cost_usd");
-        var usage = ReadUsage(body!, fields);
-        ActivityError? activityError = null;
+        var usage = ReadUsage(body, fields);
+        Wire.ActivityError? activityError = null;
         if (errorObject is not null)
         {
             var errorFields = new Fields(errorObject);
@@ -246,41 +316,28 @@ public static class WorkersApi
             }
             if (code is not null && message is not null)
             {
-                activityError = new ActivityError(code, message, retryable);
+                activityError = new Wire.ActivityError { Code = code, Message = message, Retryable = retryable };
             }
         }
-        if (fields.HasErrors || activityError is null)
-        {
-            return ApiErrors.Validation(fields.Errors);
-        }
-        var warnings = new List<string>();
-        var report = Price(cost, usage, catalog, warnings);
-        var outcome = await store.FailAsync(new FailCommand(activityId, workerId!, activityError, report), cancellationToken);
-        return outcome.Status switch
-        {
-            StoreStatus.NotFound => ApiErrors.NotFound(outcome.Message!),
-            StoreStatus.Conflict => ApiErrors.Conflict(outcome.Message!),
-            _ => Json.Result(WithWarnings(new JsonObject { ["acknowledged"] = true, ["will_retry"] = outcome.WillRetry }, warnings)),
-        };
+        return fields.HasErrors || activityError is null
+            ? (null, ApiErrors.Validation(fields.Errors))
+            : (new Wire.FailRequest { WorkerId = workerId!, Error = activityError, CostUsd = cost, Usage = usage }, null);
     }
 
     /// <summary>Prices the usage lines that carry no cost; an echo result without usage allocates nothing.</summary>
-    private static CostReport Price(decimal cost, List<UsageReport>? usage, ModelCatalog catalog, List<string> warnings) =>
+    private static CostReport Price(decimal cost, IReadOnlyList<UsageLine>? usage, ModelCatalog catalog, List<string> warnings) =>
         usage is null or { Count: 0 }
             ? CostReport.Of(cost)
-            : new CostReport(cost, UsagePricing.Price(catalog, usage, warnings));
+            : new CostReport(cost, UsagePricing.Price(catalog, usage.Select(ToReport).ToList(), warnings));
 
-    private static JsonObject WithWarnings(JsonObject answer, List<string> warnings)
-    {
-        if (warnings.Count > 0)
-        {
-            answer["warnings"] = new JsonArray([.. warnings.Select(w => (JsonNode)w)]);
-        }
-        return answer;
-    }
+    /// <summary>A usage line as the engine counts it: the provider lower-cased, names trimmed.</summary>
+    private static UsageReport ToReport(UsageLine line) => new(
+        line.Provider.Trim().ToLower(CultureInfo.InvariantCulture), line.Model.Trim(),
+        new TokenUsage(line.InputTokens, line.OutputTokens, line.CacheReadTokens, line.CacheCreationTokens, line.CacheStorageTokenHours ?? 0m),
+        line.CostUsd);
 
     /// <summary>The usage lines of a complete/fail report (worker-protocol.md §5); token fields default to 0.</summary>
-    private static List<UsageReport>? ReadUsage(JsonObject body, Fields fields)
+    private static List<UsageLine>? ReadUsage(JsonObject body, Fields fields)
     {
         var usage = body["usage"];
         if (usage is null || usage.GetValueKind() == JsonValueKind.Null)
@@ -292,7 +349,7 @@ public static class WorkersApi
             fields.Error("usage", "usage must be an array of {provider, model, ...} lines");
             return null;
         }
-        var result = new List<UsageReport>(lines.Count);
+        var result = new List<UsageLine>(lines.Count);
         for (var i = 0; i < lines.Count; i++)
         {
             var path = $"usage[{i}]";
@@ -329,12 +386,20 @@ public static class WorkersApi
                 ok = false;
                 return null;
             }
-            var tokens = new TokenUsage(Tokens("input_tokens"), Tokens("output_tokens"), Tokens("cache_read_tokens"),
-                Tokens("cache_creation_tokens"), Decimal("cache_storage_token_hours") ?? 0m);
-            var own = Decimal("cost_usd");
+            var usageLine = new UsageLine
+            {
+                Provider = p.GetValue<string>(),
+                Model = m.GetValue<string>(),
+                InputTokens = Tokens("input_tokens"),
+                OutputTokens = Tokens("output_tokens"),
+                CacheReadTokens = Tokens("cache_read_tokens"),
+                CacheCreationTokens = Tokens("cache_creation_tokens"),
+                CacheStorageTokenHours = Decimal("cache_storage_token_hours") ?? 0m,
+                CostUsd = Decimal("cost_usd"),
+            };
             if (ok)
             {
-                result.Add(new UsageReport(p.GetValue<string>().Trim().ToLower(CultureInfo.InvariantCulture), m.GetValue<string>().Trim(), tokens, own));
+                result.Add(usageLine);
             }
         }
         return result;

@@ -1,16 +1,16 @@
-using System.Text.Json.Nodes;
 using Spindle.Core.Common;
 using Spindle.Core.Orchestration;
+using Spindle.Protocol;
 using Spindle.Storage;
 
 namespace Spindle.Server.Api;
 
-/// <summary>Response shapes of http-api.md §8 built from the engine's state.</summary>
+/// <summary>Maps the engine's state to the wire records of http-api.md §8.</summary>
 public static class WorkflowJson
 {
-    public static JsonObject Workflow(WorkflowState wf)
+    public static WorkflowDetail Workflow(WorkflowState wf)
     {
-        var activities = new JsonArray();
+        var activities = new List<WorkflowActivity>();
         if (wf.Status != WorkflowStatus.Created)
         {
             foreach (var definition in wf.Definition.Activities)
@@ -21,34 +21,34 @@ public static class WorkflowJson
                 }
             }
         }
-        return new JsonObject
+        return new WorkflowDetail
         {
-            ["id"] = wf.Id,
-            ["status"] = wf.Status,
-            ["definition_name"] = wf.Definition.Name,
-            ["definition_version"] = wf.DefinitionVersion,
-            ["created_at"] = Timestamps.Format(wf.CreatedAt),
-            ["updated_at"] = Timestamps.Format(wf.UpdatedAt),
-            ["completed_at"] = Timestamps.Format(wf.CompletedAt),
-            ["error_message"] = wf.ErrorMessage,
-            ["state_data"] = new JsonObject(),
-            ["total_cost_usd"] = Json.Money(wf.TotalCost),
-            ["activities"] = activities,
+            Id = wf.Id,
+            Status = wf.Status,
+            DefinitionName = wf.Definition.Name,
+            DefinitionVersion = wf.DefinitionVersion,
+            CreatedAt = Timestamps.Format(wf.CreatedAt),
+            UpdatedAt = Timestamps.Format(wf.UpdatedAt),
+            CompletedAt = Timestamps.Format(wf.CompletedAt),
+            ErrorMessage = wf.ErrorMessage,
+            StateData = [],
+            TotalCostUsd = Json.Money(wf.TotalCost),
+            Activities = activities,
         };
     }
 
-    public static JsonObject Activity(ActivityState a) => new()
+    public static WorkflowActivity Activity(ActivityState a) => new()
     {
-        ["activity_key"] = a.Key,
-        ["status"] = a.Status,
-        ["outputs"] = OutputList(a),
-        ["error"] = ErrorText(a),
-        ["error_detail"] = a.ErrorCode is null ? null : new JsonObject { ["code"] = a.ErrorCode, ["message"] = a.ErrorMessage },
-        ["started_at"] = Timestamps.Format(a.StartedAt),
-        ["claimed_at"] = Timestamps.Format(a.ClaimedAt),
-        ["completed_at"] = Timestamps.Format(a.CompletedAt),
-        ["attempt"] = a.Attempt,
-        ["iteration"] = a.Iteration,
+        ActivityKey = a.Key,
+        Status = a.Status,
+        Outputs = OutputList(a),
+        Error = ErrorText(a),
+        ErrorDetail = a.ErrorCode is null ? null : new ActivityErrorDetail { Code = a.ErrorCode, Message = a.ErrorMessage },
+        StartedAt = Timestamps.Format(a.StartedAt),
+        ClaimedAt = Timestamps.Format(a.ClaimedAt),
+        CompletedAt = Timestamps.Format(a.CompletedAt),
+        Attempt = a.Attempt,
+        Iteration = a.Iteration,
     };
 
     /// <summary>
@@ -60,29 +60,29 @@ public static class WorkflowJson
         : string.IsNullOrEmpty(a.ErrorMessage) ? a.ErrorCode : $"{a.ErrorCode}: {a.ErrorMessage}";
 
     /// <summary>The list form <c>[{name, type, value}]</c> of an activity's outputs, or null when it has none.</summary>
-    public static JsonArray? OutputList(ActivityState a)
+    public static List<ActivityOutputItem>? OutputList(ActivityState a)
     {
         if (a.Outputs is null)
         {
             return null;
         }
-        var list = new JsonArray();
+        var list = new List<ActivityOutputItem>();
         foreach (var (name, value) in a.Outputs)
         {
-            list.Add(new JsonObject { ["name"] = name, ["type"] = "value", ["value"] = value?.DeepClone() });
+            list.Add(new ActivityOutputItem { Name = name, Type = "value", Value = value });
         }
         return list;
     }
 
-    public static JsonObject Summary(WorkflowSummary w) => new()
+    public static WorkflowListItem Summary(WorkflowSummary w) => new()
     {
-        ["id"] = w.Id,
-        ["status"] = w.Status,
-        ["definition_name"] = w.DefinitionName,
-        ["definition_version"] = w.DefinitionVersion,
-        ["created_at"] = Timestamps.Format(w.CreatedAt),
-        ["updated_at"] = Timestamps.Format(w.UpdatedAt),
-        ["error_message"] = w.ErrorMessage,
+        Id = w.Id,
+        Status = w.Status,
+        DefinitionName = w.DefinitionName,
+        DefinitionVersion = w.DefinitionVersion,
+        CreatedAt = Timestamps.Format(w.CreatedAt),
+        UpdatedAt = Timestamps.Format(w.UpdatedAt),
+        ErrorMessage = w.ErrorMessage,
     };
 
     /// <summary>Activities that nothing depends on in the definition (workflow-format.md §6.11).</summary>
@@ -102,14 +102,14 @@ public static class WorkflowJson
         return keys;
     }
 
-    public static JsonObject Event(StoredEvent e) => new()
+    public static WorkflowEventRecord Event(StoredEvent e) => new()
     {
-        ["id"] = e.Id,
-        ["workflow_id"] = e.WorkflowId,
-        ["event_type"] = e.EventType,
-        ["activity_key"] = e.ActivityKey,
-        ["iteration"] = e.Iteration,
-        ["payload"] = e.Payload,
-        ["timestamp"] = Timestamps.Format(e.Timestamp),
+        Id = e.Id,
+        WorkflowId = e.WorkflowId,
+        EventType = e.EventType,
+        ActivityKey = e.ActivityKey,
+        Iteration = e.Iteration,
+        Payload = e.Payload,
+        Timestamp = Timestamps.Format(e.Timestamp),
     };
 }

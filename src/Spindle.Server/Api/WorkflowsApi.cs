@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Spindle.Core.Common;
 using Spindle.Core.Orchestration;
+using Spindle.Protocol;
 using Spindle.Server.Wakeups;
 using Spindle.Storage;
 
@@ -19,18 +20,18 @@ public static class WorkflowsApi
         api.MapGet("/workflows", ListWorkflows).WithTags("Workflows").WithSummary("List workflow runs, newest first")
             .Query(("status", "created, running, completed, failed or cancelled"), ("definition_name", "Only runs of this definition"),
                 ("limit", "1-1000, default 100"), ("offset", "Rows to skip"), ("created_after", "RFC 3339"), ("created_before", "RFC 3339"))
-            .Errors(422);
+            .Answers<WorkflowList>(200, 422);
         api.MapGet("/workflows/{id}", GetWorkflow).WithTags("Workflows").WithSummary("Get a workflow run with its activities")
-            .Query(("wait_seconds", "Wait up to this many seconds (0-30) for the run to finish")).Errors(404, 422);
-        api.MapGet("/workflows/{id}/output", GetWorkflowOutput).WithTags("Workflows").WithSummary("Outputs of a completed workflow").Errors(400, 404);
-        api.MapGet("/workflows/{id}/activities/{key}/output", GetActivityOutput).WithTags("Workflows").WithSummary("Output and files of a completed activity").Errors(400, 404);
+            .Query(("wait_seconds", "Wait up to this many seconds (0-30) for the run to finish")).Answers<WorkflowDetail>(200, 404, 422);
+        api.MapGet("/workflows/{id}/output", GetWorkflowOutput).WithTags("Workflows").WithSummary("Outputs of a completed workflow").Answers<WorkflowOutputResponse>(200, 400, 404);
+        api.MapGet("/workflows/{id}/activities/{key}/output", GetActivityOutput).WithTags("Workflows").WithSummary("Output and files of a completed activity").Answers<ActivityOutputResponse>(200, 400, 404);
         api.MapPost("/workflows/{id}/signal", SignalWorkflow).WithTags("Workflows").WithSummary("Deliver a signal to a waiting activity")
             .JsonBody<SignalRequest>().Answers<SignalResponse>(200, 404, 422);
-        api.MapPost("/workflows/{id}/cancel", CancelWorkflow).WithTags("Workflows").WithSummary("Cancel a workflow run ({\"reason\"?})").Errors(404, 409);
-        api.MapPost("/workflows/{id}/retry", RetryWorkflow).WithTags("Workflows").WithSummary("Retry the failed and cancelled activities of a failed or cancelled run").Errors(404, 409);
+        api.MapPost("/workflows/{id}/cancel", CancelWorkflow).WithTags("Workflows").WithSummary("Cancel a workflow run ({\"reason\"?})").Answers<CancelWorkflowResponse>(200, 404, 409);
+        api.MapPost("/workflows/{id}/retry", RetryWorkflow).WithTags("Workflows").WithSummary("Retry the failed and cancelled activities of a failed or cancelled run").Answers<RetryWorkflowResponse>(200, 404, 409);
         api.MapGet("/workflows/{id}/events", GetWorkflowEvents).WithTags("Workflows").WithSummary("Event history of a run")
             .Query(("after", "Event id to continue after"), ("limit", "1-1000, default 1000"), ("event_type", "Comma-separated event types"))
-            .Errors(404, 422);
+            .Answers<WorkflowEventList>(200, 404, 422);
         return api;
     }
 
@@ -60,39 +61,52 @@ public static class WorkflowsApi
     private static async Task<IResult> SubmitAsync(JsonObject body, string nameField, string inputField, IWorkflowStore store,
         WaitingPolls waitingPolls, CancellationToken cancellationToken)
     {
-        var fields = new Fields(body);
-        var name = fields.String(nameField, required: true);
-        var version = fields.String("version", required: false);
-        var input = fields.Object(inputField, required: false) ?? new JsonObject();
-        var uniqueKey = fields.String("unique_key", required: false, maxLength: 255);
-        if (uniqueKey is { Length: 0 })
+        var (submit, invalid) = ReadSubmit(body, nameField, inputField);
+        if (invalid is not null)
         {
-            fields.Error("unique_key", "unique_key must be 1 to 255 characters");
+            return invalid;
         }
-        if (fields.HasErrors)
-        {
-            return ApiErrors.Validation(fields.Errors);
-        }
-        if (version is not null && !DefinitionVersions.TryParse(version, out _))
+        if (submit!.Version is { } version && !DefinitionVersions.TryParse(version, out _))
         {
             return ApiErrors.BadRequest($"Invalid version '{version}': expected YYYYmmdd.HHMMSS.uuuuuu");
         }
         // A long-poll waiting here for a first step's routing key gets that step with the submit's commit.
         var outcome = await store.SubmitAsync(
-            new SubmitCommand(name!, version, input.DeepClone().AsObject(), uniqueKey, waitingPolls.WaitingFor), cancellationToken);
+            new SubmitCommand(submit.DefinitionName, submit.Version, submit.Input!.DeepClone().AsObject(), submit.UniqueKey, waitingPolls.WaitingFor),
+            cancellationToken);
         return outcome.Status switch
         {
             StoreStatus.NotFound => ApiErrors.NotFound(outcome.Message!),
             StoreStatus.Conflict => ApiErrors.Conflict(outcome.Message!),
-            _ => Json.Result(new JsonObject
+            _ => Json.Result(new SubmitWorkflowResponse
             {
-                ["workflow_id"] = outcome.Workflow!.Id,
-                ["definition_name"] = outcome.Workflow.Definition.Name,
-                ["definition_version"] = outcome.Workflow.DefinitionVersion,
-                ["status"] = WorkflowStatus.Created,
-                ["created_at"] = Timestamps.Format(outcome.Workflow.CreatedAt),
-            }, 201),
+                WorkflowId = outcome.Workflow!.Id,
+                DefinitionName = outcome.Workflow.Definition.Name,
+                DefinitionVersion = outcome.Workflow.DefinitionVersion,
+                Status = WorkflowStatus.Created,
+                CreatedAt = Timestamps.Format(outcome.Workflow.CreatedAt),
+            }, SpindleJsonContext.Default.SubmitWorkflowResponse, 201),
         };
+    }
+
+    /// <summary>
+    /// Reads a submit by hand (the field names differ between the two routes, and every problem is reported under
+    /// its field); the input defaults to <c>{}</c>.
+    /// </summary>
+    private static (SubmitWorkflowRequest? Request, IResult? Error) ReadSubmit(JsonObject body, string nameField, string inputField)
+    {
+        var fields = new Fields(body);
+        var name = fields.String(nameField, required: true);
+        var version = fields.String("version", required: false);
+        var input = fields.Object(inputField, required: false) ?? [];
+        var uniqueKey = fields.String("unique_key", required: false, maxLength: 255);
+        if (uniqueKey is { Length: 0 })
+        {
+            fields.Error("unique_key", "unique_key must be 1 to 255 characters");
+        }
+        return fields.HasErrors
+            ? (null, ApiErrors.Validation(fields.Errors))
+            : (new SubmitWorkflowRequest { DefinitionName = name!, Version = version, Input = input, UniqueKey = uniqueKey }, null);
     }
 
     public static async Task<IResult> ListWorkflows(HttpRequest request, IWorkflowStore store, CancellationToken cancellationToken)
@@ -118,19 +132,14 @@ public static class WorkflowsApi
         }
         var (items, total) = await store.ListWorkflowsAsync(
             new WorkflowQuery(status, q["definition_name"], after, before, limit, offset), cancellationToken);
-        var list = new JsonArray();
-        foreach (var w in items)
+        return Json.Result(new WorkflowList
         {
-            list.Add(WorkflowJson.Summary(w));
-        }
-        return Json.Result(new JsonObject
-        {
-            ["workflows"] = list,
-            ["total"] = total,
-            ["count"] = items.Count,
-            ["limit"] = limit,
-            ["offset"] = offset,
-        });
+            Workflows = items.Select(WorkflowJson.Summary).ToList(),
+            Total = total,
+            Count = items.Count,
+            Limit = limit,
+            Offset = offset,
+        }, SpindleJsonContext.Default.WorkflowList);
     }
 
     public static async Task<IResult> GetWorkflow(string id, HttpRequest request, IWorkflowStore store, WakeupHub hub,
@@ -151,7 +160,7 @@ public static class WorkflowsApi
             await WaitForTerminalAsync(id, TimeSpan.FromSeconds(waitSeconds), store, hub, lifetime.ApplicationStopping, cancellationToken);
         }
         var wf = await store.GetWorkflowAsync(id, cancellationToken);
-        return wf is null ? WorkflowNotFound(id) : Json.Result(WorkflowJson.Workflow(wf));
+        return wf is null ? WorkflowNotFound(id) : Json.Result(WorkflowJson.Workflow(wf), SpindleJsonContext.Default.WorkflowDetail);
     }
 
     /// <summary>Holds the request until the workflow is terminal, the wait is over, or the server drains.</summary>
@@ -203,28 +212,29 @@ public static class WorkflowsApi
             return ApiErrors.BadRequest("Workflow is not completed. Output is only available for completed workflows.");
         }
         var terminal = WorkflowJson.TerminalKeys(wf);
-        var outputs = new JsonObject();
+        // Insertion order is the definition's order: the map's keys are written in it.
+        var outputs = new OrderedDictionary<string, WorkflowOutputEntry>(StringComparer.Ordinal);
         foreach (var definition in wf.Definition.Activities)
         {
             var a = wf.Activities[definition.Key];
-            outputs[a.Key] = new JsonObject
+            outputs[a.Key] = new WorkflowOutputEntry
             {
-                ["status"] = a.Status,
-                ["output"] = WorkflowJson.OutputList(a),
-                ["cost_usd"] = Json.Money(a.Cost),
-                ["completed_at"] = Timestamps.Format(a.CompletedAt),
-                ["is_terminal"] = terminal.Contains(a.Key),
+                Status = a.Status,
+                Output = WorkflowJson.OutputList(a),
+                CostUsd = Json.Money(a.Cost),
+                CompletedAt = Timestamps.Format(a.CompletedAt),
+                IsTerminal = terminal.Contains(a.Key),
             };
         }
-        return Json.Result(new JsonObject
+        return Json.Result(new WorkflowOutputResponse
         {
-            ["workflow_id"] = wf.Id,
-            ["status"] = wf.Status,
-            ["total_cost_usd"] = Json.Money(wf.TotalCost),
-            ["completed_at"] = Timestamps.Format(wf.CompletedAt),
-            ["outputs"] = outputs,
-            ["terminal_outputs"] = new JsonArray(wf.Definition.Activities.Where(a => terminal.Contains(a.Key)).Select(a => (JsonNode)a.Key).ToArray()),
-        });
+            WorkflowId = wf.Id,
+            Status = wf.Status,
+            TotalCostUsd = Json.Money(wf.TotalCost),
+            CompletedAt = Timestamps.Format(wf.CompletedAt),
+            Outputs = outputs,
+            TerminalOutputs = wf.Definition.Activities.Where(a => terminal.Contains(a.Key)).Select(a => a.Key).ToList(),
+        }, SpindleJsonContext.Default.WorkflowOutputResponse);
     }
 
     public static async Task<IResult> GetActivityOutput(string id, string key, IWorkflowStore store, IFileStore files, CancellationToken cancellationToken)
@@ -242,16 +252,16 @@ public static class WorkflowsApi
         {
             return ApiErrors.BadRequest($"Activity '{key}' is not completed. Output is only available for completed activities.");
         }
-        return Json.Result(new JsonObject
+        return Json.Result(new ActivityOutputResponse
         {
-            ["workflow_id"] = wf.Id,
-            ["activity_key"] = a.Key,
-            ["status"] = a.Status,
-            ["output"] = WorkflowJson.OutputList(a),
-            ["cost_usd"] = Json.Money(a.Cost),
-            ["completed_at"] = Timestamps.Format(a.CompletedAt),
-            ["files"] = FilesApi.Describe(await files.ListFilesAsync(wf.Id, a.Key, cancellationToken)),
-        });
+            WorkflowId = wf.Id,
+            ActivityKey = a.Key,
+            Status = a.Status,
+            Output = WorkflowJson.OutputList(a),
+            CostUsd = Json.Money(a.Cost),
+            CompletedAt = Timestamps.Format(a.CompletedAt),
+            Files = FilesApi.Describe(await files.ListFilesAsync(wf.Id, a.Key, cancellationToken)),
+        }, SpindleJsonContext.Default.ActivityOutputResponse);
     }
 
     public static async Task<IResult> SignalWorkflow(string id, HttpRequest request, IWorkflowStore store, CancellationToken cancellationToken)
@@ -272,22 +282,23 @@ public static class WorkflowsApi
         {
             return ApiErrors.Validation(fields.Errors);
         }
+        var signal = new SignalRequest { EventName = eventName!, ActivityKey = activityKey, Data = body!["data"]?.DeepClone() };
         if (!Ids.IsValid(id))
         {
             return WorkflowNotFound(id);
         }
-        var outcome = await store.SignalAsync(new SignalCommand(id, activityKey, eventName!, body!["data"]?.DeepClone()), cancellationToken);
+        var outcome = await store.SignalAsync(new SignalCommand(id, signal.ActivityKey, signal.EventName, signal.Data), cancellationToken);
         if (outcome.Status == StoreStatus.NotFound)
         {
             return WorkflowNotFound(id);
         }
-        return outcome.SignaledActivities.Count > 0
-            ? Json.Result(new JsonObject { ["signaled"] = true, ["message"] = "Activity signaled successfully" })
-            : Json.Result(new JsonObject
+        return Json.Result(outcome.SignaledActivities.Count > 0
+            ? new SignalResponse { Signaled = true, Message = "Activity signaled successfully" }
+            : new SignalResponse
             {
-                ["signaled"] = false,
-                ["message"] = $"No waiting activity found for workflow {id} with key '{activityKey}' and event '{eventName}'",
-            });
+                Signaled = false,
+                Message = $"No waiting activity found for workflow {id} with key '{signal.ActivityKey}' and event '{signal.EventName}'",
+            }, SpindleJsonContext.Default.SignalResponse);
     }
 
     public static async Task<IResult> CancelWorkflow(string id, HttpRequest request, IWorkflowStore store, CancellationToken cancellationToken)
@@ -308,7 +319,8 @@ public static class WorkflowsApi
         {
             StoreStatus.NotFound => WorkflowNotFound(id),
             StoreStatus.Conflict => ApiErrors.Conflict($"Workflow {id} is already {outcome.WorkflowStatus} and cannot be cancelled"),
-            _ => Json.Result(new JsonObject { ["workflow_id"] = id, ["status"] = WorkflowStatus.Cancelled, ["cancel_requested"] = true }),
+            _ => Json.Result(new CancelWorkflowResponse { WorkflowId = id, Status = WorkflowStatus.Cancelled, CancelRequested = true },
+                SpindleJsonContext.Default.CancelWorkflowResponse),
         };
     }
 
@@ -319,12 +331,8 @@ public static class WorkflowsApi
         {
             StoreStatus.NotFound => WorkflowNotFound(id),
             StoreStatus.Conflict => ApiErrors.Conflict(outcome.Message!),
-            _ => Json.Result(new JsonObject
-            {
-                ["workflow_id"] = id,
-                ["status"] = WorkflowStatus.Running,
-                ["retried_activities"] = new JsonArray(outcome.RetriedActivities.Select(k => (JsonNode)k).ToArray()),
-            }),
+            _ => Json.Result(new RetryWorkflowResponse { WorkflowId = id, Status = WorkflowStatus.Running, RetriedActivities = outcome.RetriedActivities },
+                SpindleJsonContext.Default.RetryWorkflowResponse),
         };
     }
 
@@ -356,18 +364,13 @@ public static class WorkflowsApi
         {
             return WorkflowNotFound(id);
         }
-        var events = new JsonArray();
-        foreach (var e in page.Events)
+        return Json.Result(new WorkflowEventList
         {
-            events.Add(WorkflowJson.Event(e));
-        }
-        return Json.Result(new JsonObject
-        {
-            ["workflow_id"] = id,
-            ["events"] = events,
-            ["count"] = page.Events.Count,
-            ["has_more"] = page.HasMore,
-        });
+            WorkflowId = id,
+            Events = page.Events.Select(WorkflowJson.Event).ToList(),
+            Count = page.Events.Count,
+            HasMore = page.HasMore,
+        }, SpindleJsonContext.Default.WorkflowEventList);
     }
 
     private static IResult WorkflowNotFound(string id) => ApiErrors.NotFound($"Workflow {id} not found");

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Spindle.Protocol;
 using Spindle.Server.Api;
 
 namespace Spindle.Server.Auth;
@@ -10,7 +11,7 @@ public static class OAuthApi
 {
     public static RouteGroupBuilder MapOAuthApi(this RouteGroupBuilder api)
     {
-        api.MapPost("/oauth/token", IssueToken).WithTags("Auth").WithSummary("Issue an access token (client_credentials; form or JSON body)").Errors(400, 401, 429);
+        api.MapPost("/oauth/token", IssueToken).WithTags("Auth").WithSummary("Issue an access token (client_credentials; form or JSON body)").Answers<TokenResponse>(200, 400, 401, 429);
         return api;
     }
 
@@ -70,13 +71,13 @@ public static class OAuthApi
             case TokenIssueStatus.InvalidScope:
                 return ApiErrors.Envelope(400, "BAD_REQUEST", "invalid_scope: the client does not have every requested scope");
             default:
-                return Json.Result(new JsonObject
+                return Json.Result(new TokenResponse
                 {
-                    ["access_token"] = result.AccessToken,
-                    ["token_type"] = "Bearer",
-                    ["expires_in"] = (long)auth.Tokens.Lifetime.TotalSeconds,
-                    ["scope"] = string.Join(' ', result.Scopes),
-                });
+                    AccessToken = result.AccessToken!,
+                    TokenType = "Bearer",
+                    ExpiresIn = (long)auth.Tokens.Lifetime.TotalSeconds,
+                    Scope = string.Join(' ', result.Scopes),
+                }, SpindleJsonContext.Default.TokenResponse);
         }
     }
 }

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Spindle.Core.Costs;
-using Spindle.Worker.Protocol;
+using Spindle.Protocol;
 
 namespace Spindle.Worker.Std.Ai;
 

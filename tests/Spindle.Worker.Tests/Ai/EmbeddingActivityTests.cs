@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using Spindle.Worker.Protocol;
+using Spindle.Protocol;
 using Spindle.Worker.Std;
 using Spindle.Worker.Std.Ai;
 using Spindle.Worker.Tests.Support;

@@ -169,6 +169,7 @@ class Workflow:
     error_message: str | None
     total_cost_usd: Decimal | None
     activities: list[ActivityState]
+    completed_at: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -201,6 +202,7 @@ class Workflow:
             error_message=data.get("error_message"),
             total_cost_usd=_decimal(data.get("total_cost_usd")),
             activities=[ActivityState.from_json(a) for a in data.get("activities") or []],
+            completed_at=data.get("completed_at"),
             raw=data,
         )
 

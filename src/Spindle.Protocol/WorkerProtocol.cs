@@ -1,28 +1,44 @@
+using System.ComponentModel;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
-using Spindle.Core.Common;
 
-namespace Spindle.Worker.Protocol;
+namespace Spindle.Protocol;
+
+// The worker protocol (worker-protocol.md §3-6). Optional request fields are left out of the body when null (the
+// reference server rejects some nulls); response fields the server always writes are written even when null.
 
 /// <summary>Body of <c>POST /api/v1/workers/poll</c>.</summary>
+[Description("Claim up to max_activities queued activities for one routing key.")]
 public sealed record PollRequest
 {
+    [Description("Routing key: only activities with this `worker` are claimed.")]
     public required string Worker { get; init; }
 
+    [Description("This worker process's id (1-255 characters); it owns the leases it claims.")]
     public required string WorkerId { get; init; }
 
+    [Description("1-100, default 1.")]
     public int MaxActivities { get; set; } = 1;
 
-    /// <summary>Long-poll wait; omitted from the body when null.</summary>
+    [Description("Long-poll: wait up to this many seconds (0-30, default 0) for work.")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public int? WaitSeconds { get; init; }
 
     /// <summary>This worker's name for the long-poll, so that its completions can offer the poll's slots (claim-next).</summary>
+    [Description("Spindle extension: names this long-poll so the worker's completions may take its slots (claim_next_from_poll).")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? PollId { get; init; }
 
+    [Description("Claim only activities with these activity_name values.")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyList<string>? ActivityNames { get; init; }
 }
 
-/// <summary>Answer to a poll. Activities are kept as raw JSON so that one malformed entry cannot hide the others.</summary>
+/// <summary>Answer to a poll.</summary>
+/// <remarks>
+/// Activities are raw JSON (each one a <see cref="ClaimedActivity"/>) so that the worker reads them one by one and one
+/// malformed entry cannot hide the others; the OpenAPI document names their schema.
+/// </remarks>
 public sealed record PollResponse
 {
     public List<JsonNode?> Activities { get; set; } = [];
@@ -51,8 +67,12 @@ public sealed record ClaimedActivity
     /// <summary><c>settings.timeout_seconds</c>, or null when unset.</summary>
     public int? TimeoutSeconds { get; init; }
 
+    [Description("Outputs the worker should upload as files (from the definition's outputs list).")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public JsonArray? OutputDefinitions { get; init; }
 
+    [Description("The signal's data, for an activity that waited for one.")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public JsonNode? SignalData { get; init; }
 
     public int Attempt { get; set; } = 1;
@@ -60,6 +80,7 @@ public sealed record ClaimedActivity
     public int Iteration { get; init; }
 
     /// <summary>Effective lease length (Spindle addition); null from servers that do not send it.</summary>
+    [Description("The lease; heartbeat before it runs out.")]
     public int? LeaseSeconds { get; init; }
 }
 
@@ -72,8 +93,10 @@ public sealed record HeartbeatResponse
 {
     public bool Acknowledged { get; init; }
 
+    [Description("Send the next heartbeat within this many seconds (30 for the default 60 s lease).")]
     public int? NextHeartbeatSeconds { get; init; }
 
+    [Description("The workflow was cancelled or passed its deadline: stop and report fail with CANCELLED.")]
     public bool CancelRequested { get; init; }
 }
 
@@ -93,9 +116,11 @@ public sealed record UsageLine
     public long CacheCreationTokens { get; init; }
 
     [JsonNumberHandling(JsonNumberHandling.WriteAsString | JsonNumberHandling.AllowReadingFromString)]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public decimal? CacheStorageTokenHours { get; init; }
 
     [JsonNumberHandling(JsonNumberHandling.WriteAsString | JsonNumberHandling.AllowReadingFromString)]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public decimal? CostUsd { get; init; }
 }
 
@@ -103,40 +128,59 @@ public sealed record CompleteRequest
 {
     public required string WorkerId { get; init; }
 
+    [Description("Each top-level key becomes one named output of the activity.")]
     public required JsonObject Output { get; init; }
 
+    [Description("Decimal string or number, USD.")]
     [JsonNumberHandling(JsonNumberHandling.WriteAsString | JsonNumberHandling.AllowReadingFromString)]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public decimal? CostUsd { get; init; }
 
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyList<UsageLine>? Usage { get; init; }
 
     /// <summary>The <c>claim-next</c> extension: how many of the workflow's next activities to lease with the answer.</summary>
+    [Description("Spindle extension: also claim up to this many activities this completion unblocks (0-100).")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public int? ClaimNext { get; init; }
 
     /// <summary>
     /// Slots held by this worker's waiting long-poll that the server may use for those claims too (it takes them from
     /// the poll, which then answers with that many fewer); every activity beyond <see cref="ClaimNext"/> came from them.
     /// </summary>
+    [Description("Spindle extension: claim unblocked work into the free slots of the named waiting poll.")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public int? ClaimNextFromPoll { get; init; }
 
     /// <summary>The long-poll whose slots <see cref="ClaimNextFromPoll"/> offers (its <see cref="PollRequest.PollId"/>).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? PollId { get; init; }
 
     /// <summary>Routing key of those claims (with <see cref="ClaimNext"/>).</summary>
+    [Description("Routing key for claim_next.")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Worker { get; init; }
 
     /// <summary>Activity-name filter of those claims (with <see cref="ClaimNext"/>).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyList<string>? ActivityNames { get; init; }
 }
 
+[Description("Acknowledged; with claim_next, the activities claimed for the worker.")]
 public sealed record CompleteResponse
 {
     public bool Acknowledged { get; init; }
 
-    public IReadOnlyList<string>? Warnings { get; init; }
-
     /// <summary>Activities leased with the answer (claim-next), raw as in <see cref="PollResponse"/>; null when none were asked for.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public List<JsonNode?>? Activities { get; set; }
+
+    /// <summary>How many activities came with the answer (with claim-next only).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Count { get; init; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<string>? Warnings { get; init; }
 }
 
 /// <summary>The <c>error</c> object of a fail report.</summary>
@@ -147,7 +191,6 @@ public sealed record ActivityError
     public required string Message { get; init; }
 
     /// <summary>Always written: the reference server requires it.</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
     public bool Retryable { get; init; }
 }
 
@@ -158,8 +201,10 @@ public sealed record FailRequest
     public required ActivityError Error { get; init; }
 
     [JsonNumberHandling(JsonNumberHandling.WriteAsString | JsonNumberHandling.AllowReadingFromString)]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public decimal? CostUsd { get; init; }
 
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyList<UsageLine>? Usage { get; init; }
 }
 
@@ -169,88 +214,6 @@ public sealed record FailResponse
 
     public bool WillRetry { get; init; }
 
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyList<string>? Warnings { get; init; }
 }
-
-public sealed record TokenRequest
-{
-    public string GrantType { get; set; } = "client_credentials";
-
-    public required string ClientId { get; init; }
-
-    public required string ClientSecret { get; init; }
-}
-
-public sealed record TokenResponse
-{
-    public string AccessToken { get; set; } = "";
-
-    public string? TokenType { get; init; }
-
-    public long? ExpiresIn { get; init; }
-}
-
-/// <summary><c>GET /api/v1/info</c>.</summary>
-public sealed record ServerInfo
-{
-    public string? Version { get; init; }
-
-    public string? ApiVersion { get; init; }
-
-    public IReadOnlyList<string>? Features { get; init; }
-
-    public bool? InsecureDev { get; init; }
-
-    /// <summary>The server's request limits (absent on older servers).</summary>
-    public ServerLimits? Limits { get; init; }
-}
-
-/// <summary>The <c>limits</c> of <c>GET /api/v1/info</c>.</summary>
-public sealed record ServerLimits
-{
-    /// <summary>The largest request body the server reads; a larger one gets 413 <c>PAYLOAD_TOO_LARGE</c>.</summary>
-    public long? MaxBodyBytes { get; init; }
-
-    /// <summary>How deep a JSON document (an output, an input...) may nest.</summary>
-    public int? MaxJsonDepth { get; init; }
-}
-
-/// <summary>The error envelope of http-api.md §3.</summary>
-public sealed record ErrorEnvelope
-{
-    public ErrorBody? Error { get; init; }
-}
-
-public sealed record ErrorBody
-{
-    public string? Code { get; init; }
-
-    public string? Message { get; init; }
-
-    public JsonObject? Details { get; init; }
-}
-
-/// <summary>Source-generated serializer metadata for the wire types (snake_case, nulls omitted).</summary>
-[JsonSourceGenerationOptions(
-    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
-    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    NumberHandling = JsonNumberHandling.AllowReadingFromString,
-    RespectNullableAnnotations = true,
-    // A document at the server's depth limit sits a few levels down in a poll answer or a completion.
-    MaxDepth = JsonLimits.ReadMaxDepth)]
-[JsonSerializable(typeof(PollRequest))]
-[JsonSerializable(typeof(PollResponse))]
-[JsonSerializable(typeof(ClaimedActivity))]
-[JsonSerializable(typeof(HeartbeatRequest))]
-[JsonSerializable(typeof(HeartbeatResponse))]
-[JsonSerializable(typeof(CompleteRequest))]
-[JsonSerializable(typeof(CompleteResponse))]
-[JsonSerializable(typeof(FailRequest))]
-[JsonSerializable(typeof(FailResponse))]
-[JsonSerializable(typeof(TokenRequest))]
-[JsonSerializable(typeof(TokenResponse))]
-[JsonSerializable(typeof(ServerInfo))]
-[JsonSerializable(typeof(ErrorEnvelope))]
-[JsonSerializable(typeof(JsonObject))]
-[JsonSerializable(typeof(JsonNode))]
-public sealed partial class SpindleJsonContext : JsonSerializerContext;

@@ -1,0 +1,58 @@
+using System.ComponentModel;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+
+namespace Spindle.Protocol;
+
+// Workflow definitions (http-api.md §7). A definition itself is the user's document (YAML or JSON), so it travels
+// as JSON nodes in its normalized form.
+
+[Description("The version stored for a deployed definition (YAML or JSON request body).")]
+public sealed record DeployDefinitionResponse
+{
+    public required string Name { get; init; }
+
+    public required string Version { get; init; }
+
+    public required string CreatedAt { get; init; }
+
+    [Description("Present (true) when the content matched the latest version, which was kept.")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? Unchanged { get; init; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<string>? Warnings { get; init; }
+}
+
+public sealed record DefinitionListItem
+{
+    public required string Name { get; init; }
+
+    public required string Version { get; init; }
+
+    public required int ActivityCount { get; init; }
+
+    public required string CreatedAt { get; init; }
+}
+
+public sealed record DefinitionList
+{
+    public required IReadOnlyList<DefinitionListItem> Definitions { get; init; }
+
+    public required int Total { get; init; }
+}
+
+[Description("One version of a definition in its normalized form.")]
+public sealed record DefinitionDetail
+{
+    public required string Name { get; init; }
+
+    public required string Version { get; init; }
+
+    public required JsonNode? Activities { get; init; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public JsonNode? Settings { get; init; }
+
+    public required string CreatedAt { get; init; }
+}

@@ -1,0 +1,255 @@
+using System.ComponentModel;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+
+namespace Spindle.Protocol;
+
+// Workflow runs (http-api.md §8). Times are RFC 3339 strings in UTC with microseconds, money is a decimal string with
+// at least four places; both are formatted by the server, so they are strings here. User data (input, outputs, event
+// payloads) is carried as JSON nodes and keeps its exact content.
+
+[Description("Submit a run of a deployed definition.")]
+public sealed record SubmitWorkflowRequest
+{
+    [Description("Name of a deployed workflow definition.")]
+    public required string DefinitionName { get; init; }
+
+    [Description("Definition version; the latest when omitted.")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Version { get; init; }
+
+    [Description("Read by templates as INPUT.")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public JsonObject? Input { get; init; }
+
+    [Description("At most one running workflow per key (1-255 characters).")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? UniqueKey { get; init; }
+}
+
+public sealed record SubmitWorkflowResponse
+{
+    public required string WorkflowId { get; init; }
+
+    public required string DefinitionName { get; init; }
+
+    public required string DefinitionVersion { get; init; }
+
+    public required string Status { get; init; }
+
+    public required string CreatedAt { get; init; }
+}
+
+[Description("A workflow run with its activities (none before it starts).")]
+public sealed record WorkflowDetail
+{
+    public required string Id { get; init; }
+
+    public required string Status { get; init; }
+
+    public required string DefinitionName { get; init; }
+
+    public required string DefinitionVersion { get; init; }
+
+    public required string CreatedAt { get; init; }
+
+    public required string UpdatedAt { get; init; }
+
+    public required string? CompletedAt { get; init; }
+
+    public required string? ErrorMessage { get; init; }
+
+    [Description("Always empty; kept for Kruxia Flow clients.")]
+    public required JsonObject StateData { get; init; }
+
+    public required string TotalCostUsd { get; init; }
+
+    public required IReadOnlyList<WorkflowActivity> Activities { get; init; }
+}
+
+public sealed record WorkflowActivity
+{
+    public required string ActivityKey { get; init; }
+
+    public required string Status { get; init; }
+
+    [Description("[{name, type, value}], or null before the activity completes.")]
+    public required IReadOnlyList<ActivityOutputItem>? Outputs { get; init; }
+
+    [Description("The failure as one line, \"CODE: message\" (the structured form is error_detail).")]
+    public required string? Error { get; init; }
+
+    public required ActivityErrorDetail? ErrorDetail { get; init; }
+
+    public required string? StartedAt { get; init; }
+
+    public required string? ClaimedAt { get; init; }
+
+    public required string? CompletedAt { get; init; }
+
+    public required int Attempt { get; init; }
+
+    public required int Iteration { get; init; }
+}
+
+/// <summary>One named output of an activity, in the list form <c>[{name, type, value}]</c>.</summary>
+public sealed record ActivityOutputItem
+{
+    public required string Name { get; init; }
+
+    [Description("Always \"value\".")]
+    public required string Type { get; init; }
+
+    public required JsonNode? Value { get; init; }
+}
+
+public sealed record ActivityErrorDetail
+{
+    public required string Code { get; init; }
+
+    public required string? Message { get; init; }
+}
+
+public sealed record WorkflowListItem
+{
+    public required string Id { get; init; }
+
+    public required string Status { get; init; }
+
+    public required string DefinitionName { get; init; }
+
+    public required string DefinitionVersion { get; init; }
+
+    public required string CreatedAt { get; init; }
+
+    public required string UpdatedAt { get; init; }
+
+    public required string? ErrorMessage { get; init; }
+}
+
+public sealed record WorkflowList
+{
+    public required IReadOnlyList<WorkflowListItem> Workflows { get; init; }
+
+    public required int Total { get; init; }
+
+    public required int Count { get; init; }
+
+    public required int Limit { get; init; }
+
+    public required int Offset { get; init; }
+}
+
+[Description("The outputs of a completed workflow, by activity key.")]
+public sealed record WorkflowOutputResponse
+{
+    public required string WorkflowId { get; init; }
+
+    public required string Status { get; init; }
+
+    public required string TotalCostUsd { get; init; }
+
+    public required string? CompletedAt { get; init; }
+
+    public required IReadOnlyDictionary<string, WorkflowOutputEntry> Outputs { get; init; }
+
+    [Description("Keys of the activities nothing depends on.")]
+    public required IReadOnlyList<string> TerminalOutputs { get; init; }
+}
+
+public sealed record WorkflowOutputEntry
+{
+    public required string Status { get; init; }
+
+    public required IReadOnlyList<ActivityOutputItem>? Output { get; init; }
+
+    public required string CostUsd { get; init; }
+
+    public required string? CompletedAt { get; init; }
+
+    public required bool IsTerminal { get; init; }
+}
+
+public sealed record ActivityOutputResponse
+{
+    public required string WorkflowId { get; init; }
+
+    public required string ActivityKey { get; init; }
+
+    public required string Status { get; init; }
+
+    public required IReadOnlyList<ActivityOutputItem>? Output { get; init; }
+
+    public required string CostUsd { get; init; }
+
+    public required string? CompletedAt { get; init; }
+
+    public required IReadOnlyList<ActivityFile> Files { get; init; }
+}
+
+public sealed record SignalRequest
+{
+    [Description("Alias: signal_name.")]
+    public required string EventName { get; init; }
+
+    [Description("The waiting activity; any activity waiting on event_name when omitted.")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? ActivityKey { get; init; }
+
+    [Description("Delivered to the activity as signal_data and SIGNAL.")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public JsonNode? Data { get; init; }
+}
+
+public sealed record SignalResponse
+{
+    public required bool Signaled { get; init; }
+
+    public required string Message { get; init; }
+}
+
+public sealed record CancelWorkflowResponse
+{
+    public required string WorkflowId { get; init; }
+
+    public required string Status { get; init; }
+
+    public required bool CancelRequested { get; init; }
+}
+
+public sealed record RetryWorkflowResponse
+{
+    public required string WorkflowId { get; init; }
+
+    public required string Status { get; init; }
+
+    public required IReadOnlyList<string> RetriedActivities { get; init; }
+}
+
+public sealed record WorkflowEventRecord
+{
+    public required string Id { get; init; }
+
+    public required string WorkflowId { get; init; }
+
+    public required string EventType { get; init; }
+
+    public required string? ActivityKey { get; init; }
+
+    public required int? Iteration { get; init; }
+
+    public required JsonObject Payload { get; init; }
+
+    public required string Timestamp { get; init; }
+}
+
+public sealed record WorkflowEventList
+{
+    public required string WorkflowId { get; init; }
+
+    public required IReadOnlyList<WorkflowEventRecord> Events { get; init; }
+
+    public required int Count { get; init; }
+
+    public required bool HasMore { get; init; }
+}
