@@ -34,7 +34,7 @@ public static class WorkflowsApi
         return api;
     }
 
-    public static async Task<IResult> SubmitWorkflow(HttpRequest request, IWorkflowStore store, WaitingPolls waitingPolls,
+    public static async Task<IResult> SubmitWorkflow(HttpRequest request, IWorkflowStore store, PollCoordinator polls,
         CancellationToken cancellationToken)
     {
         var (body, error) = await RequestBody.ReadObjectAsync(request, allowEmpty: false, cancellationToken);
@@ -46,19 +46,19 @@ public static class WorkflowsApi
         {
             return await DefinitionsApi.DeployTextAsync(body.ToJsonString(), store, cancellationToken);
         }
-        return await SubmitAsync(body, "definition_name", "input", store, waitingPolls, cancellationToken);
+        return await SubmitAsync(body, "definition_name", "input", store, polls, cancellationToken);
     }
 
     /// <summary>Kruxia Flow Python 0.4 client alias: <c>{name, inputs?, version?}</c>.</summary>
-    public static async Task<IResult> StartWorkflowAlias(HttpRequest request, IWorkflowStore store, WaitingPolls waitingPolls,
+    public static async Task<IResult> StartWorkflowAlias(HttpRequest request, IWorkflowStore store, PollCoordinator polls,
         CancellationToken cancellationToken)
     {
         var (body, error) = await RequestBody.ReadObjectAsync(request, allowEmpty: false, cancellationToken);
-        return error ?? await SubmitAsync(body!, "name", "inputs", store, waitingPolls, cancellationToken);
+        return error ?? await SubmitAsync(body!, "name", "inputs", store, polls, cancellationToken);
     }
 
     private static async Task<IResult> SubmitAsync(JsonObject body, string nameField, string inputField, IWorkflowStore store,
-        WaitingPolls waitingPolls, CancellationToken cancellationToken)
+        PollCoordinator polls, CancellationToken cancellationToken)
     {
         var fields = new Fields(body);
         var name = fields.String(nameField, required: true);
@@ -78,8 +78,8 @@ public static class WorkflowsApi
             return ApiErrors.BadRequest($"Invalid version '{version}': expected YYYYmmdd.HHMMSS.uuuuuu");
         }
         // A long-poll waiting here for a first step's routing key gets that step with the submit's commit.
-        var outcome = await store.SubmitAsync(
-            new SubmitCommand(name!, version, input.DeepClone().AsObject(), uniqueKey, waitingPolls.WaitingFor), cancellationToken);
+        var outcome = await polls.SubmitAsync(store, new SubmitCommand(name!, version, input.DeepClone().AsObject(), uniqueKey),
+            cancellationToken);
         return outcome.Status switch
         {
             StoreStatus.NotFound => ApiErrors.NotFound(outcome.Message!),
