@@ -2,7 +2,9 @@
 
 A worker never asks for more activities than it can start at once: a poll asks for ``min(free, batch)`` and holds
 those slots until its answer; a claim-next completion holds the completed activity's own slot and, when no long-poll
-lends, free slots taken up front until its answer. A completion sent while the worker's long-poll waits may offer that poll's slots (``claim_next_from_poll`` with the
+lends, free slots taken up front until its answer.
+
+A completion sent while the worker's long-poll waits may offer that poll's slots (``claim_next_from_poll`` with the
 poll's ``poll_id``): the server then leases the work the result unblocked in the completing transaction, taking the
 slots from the poll, so the poll can return that many fewer activities. Between them, the poll's answer and the
 answers of the completions that offered it never bring more activities than the poll held. Those answers arrive in

@@ -182,7 +182,9 @@ class Worker:
         self._executions: dict[int, _Execution] = {}
         #: Every slot: the running executions, the slots each poll holds until its answer (and until the answers of
         #: the completions that offered them), and the slots claim-next completions take up front.
-        self._slots = SlotLedger(config.max_concurrency, running=lambda: len(self._executions), release=self._slots_released)
+        self._slots = SlotLedger(
+            config.max_concurrency, running=lambda: len(self._executions), release=self._slots_released
+        )
         self._run_ids = itertools.count(1)
         self._loggers: dict[str, logging.Logger] = {}
         self._started = False
