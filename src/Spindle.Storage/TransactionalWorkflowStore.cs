@@ -344,7 +344,8 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
             return [];
         }
         var worker = next.Worker ?? completed.Worker;
-        var claimed = machine.ClaimReady(worker, c.WorkerId, next.ActivityNames, next.MaxActivities).ConvertAll(a => Handed(a, Defaults.Secrets));
+        var claimed = machine.ClaimReady(worker, c.WorkerId, next.ActivityNames, next.MaxActivities)
+            .ConvertAll(a => Handed(a, Defaults.Secrets));
         foreach (var a in claimed)
         {
             Leases.Leased(a.ActivityId, a.WorkflowId);
