@@ -61,7 +61,7 @@ public sealed class PollCoordinatorTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
-    public void Lend_PollInItsClaim_ReservesNothingAndTheClaimKeepsItsSlots()
+    public void Lend_PollInItsClaim_ReservesNothingWithoutWaitingAndTheClaimKeepsItsSlots()
     {
         var polls = new PollCoordinator();
         using var poll = polls.Register("w1", "q", "p1", null, 4, waits: true);
@@ -226,40 +226,28 @@ public sealed class PollCoordinatorTests : IAsyncLifetime, IDisposable
         """;
 
     [Fact]
-    public async Task CompleteAsync_OnSqliteWhileThePollsClaimRuns_WaitsWithoutAWriteLockAndTheClaimWrites()
+    public async Task CompleteAsync_OnSqliteWhileThePollsClaimRuns_CommitsWithoutWaitingAndTheClaimWritesToo()
     {
         // The poll's claim statement needs SQLite's single writer lock. A completion that waited for the claim while
-        // its own write transaction was open would stall every write; now it waits before its transaction opens, so
-        // the claim writes meanwhile, and the completion then commits with the slots the claim left.
-        var polls = new PollCoordinator(claimWait: Long);
+        // its own write transaction was open would stall every write; now it lends nothing from a claiming poll and
+        // does not wait at all: it commits while the claim is still open, and the claim then writes as well.
+        var polls = new PollCoordinator();
         await DeployAsync(FanOut);
         await _store.SubmitAsync(new SubmitCommand("fan", null, [], null), CancellationToken.None);
         var start = Assert.Single(await _store.ClaimAsync(new ClaimCommand("std", "w1", 10, null), CancellationToken.None));
         using var poll = polls.Register("w1", "std", "p1", null, 4, waits: true);
-        Assert.Equal(4, poll.BeginClaim()); // its claim statement is under way
+        Assert.Equal(4, poll.BeginClaim()); // its claim statement is under way and stays so until the end of the test
 
         var completion = polls.CompleteAsync(_store, start.ActivityId, "w1", [], CostReport.Of(0), new ClaimNext(null, 1, null),
             "p1", fromPoll: 4, CancellationToken.None);
-        var claimed = await _store.ClaimAsync(new ClaimCommand("std", "w1", 4, null), CancellationToken.None).WaitAsync(Long);
-        Assert.Empty(claimed); // nothing was claimable yet: the branches come with the completion
-        Assert.False(completion.IsCompleted); // it waits for the claim, holding no lock
-        poll.EndClaim(claimed.Count, answering: false);
-
+        var claim = _store.ClaimAsync(new ClaimCommand("std", "w1", 4, null), CancellationToken.None);
         var outcome = await completion.WaitAsync(Long);
         Assert.Equal(StoreStatus.Ok, outcome.Status);
-        Assert.Equal(5, outcome.Claimed!.Count); // its own slot and the poll's four
-        Assert.Single(await _store.ClaimAsync(new ClaimCommand("std", "w2", 10, null), CancellationToken.None));
-    }
-
-    [Fact]
-    public async Task LendAsync_ClaimOutlastsTheWait_GoesOnWithoutSlots()
-    {
-        var polls = new PollCoordinator(claimWait: TimeSpan.FromMilliseconds(10));
-        using var poll = polls.Register("w1", "q", "p1", null, 4, waits: true);
-        poll.BeginClaim();
-        Assert.Equal((null, 0), await polls.LendAsync("w1", "p1", 2, CancellationToken.None));
-        poll.EndClaim(0, answering: false);
-        Assert.Equal(4, (await polls.LendAsync("w1", "p1", 5, CancellationToken.None)).Slots);
+        Assert.Single(outcome.Claimed!); // its own slot: the claiming poll lent none
+        var polled = await claim.WaitAsync(Long);
+        poll.EndClaim(polled.Count, answering: true);
+        var rest = await _store.ClaimAsync(new ClaimCommand("std", "w2", 10, null), CancellationToken.None);
+        Assert.Equal(6, 1 + polled.Count + rest.Count); // every branch leased exactly once
     }
 
     [Fact]

@@ -19,11 +19,9 @@ namespace Spindle.Server.Wakeups;
 /// <item>a submit reserves slots of the idle long-polls of its roots' routing keys, passes them to the store as plain
 /// <see cref="SlotGrant"/> data, and the poll answers with what was leased to it once the submit commits.</item>
 /// </list>
-/// The store never calls back into the server, and no transaction is open while anything waits. Two short waits remain,
-/// both before or after a transaction: a completion that finds the poll in its claim statement waits for it (at most the
-/// claim wait) before its own transaction opens, since a worker re-polls right after each answer and its completions
-/// often arrive then; and a poll's answer waits for an open submit hand-over (whose activities it must not strand).
-/// The long-poll loop (claim, wait for a wake-up, answer) lives here too.
+/// Nothing waits for another request: a poll in the middle of its claim simply has no free slot to lend, and the store
+/// never calls back into the server. The only wait is the poll's answer on an open submit hand-over (a short transaction
+/// whose activities it must not strand). The long-poll loop (claim, wait for a wake-up, answer) lives here too.
 /// </remarks>
 public sealed class PollCoordinator
 {
@@ -43,17 +41,10 @@ public sealed class PollCoordinator
 
     // The root activities of each definition (version "" = the latest seen), so a submit knows whose slots to reserve.
     private readonly ConcurrentDictionary<(string Name, string Version), Roots> _roots = new();
-    private readonly TimeSpan _claimWait;
     private readonly TimeProvider _time;
 
-    /// <param name="claimWait">
-    /// The longest a completion waits, before its transaction, for the poll's claim statement to end (default 20 ms):
-    /// a claim that takes longer means a loaded machine, where the poll will find the work soon anyway.
-    /// </param>
-    /// <param name="time">The clock of poll registrations.</param>
-    public PollCoordinator(TimeSpan? claimWait = null, TimeProvider? time = null)
+    public PollCoordinator(TimeProvider? time = null)
     {
-        _claimWait = claimWait ?? TimeSpan.FromMilliseconds(20);
         _time = time ?? TimeProvider.System;
     }
 
@@ -101,9 +92,7 @@ public sealed class PollCoordinator
     public async Task<CompleteOutcome> CompleteAsync(IWorkflowStore store, string activityId, string workerId, JsonObject output,
         CostReport costs, ClaimNext? next, string? pollId, int fromPoll, CancellationToken cancellationToken)
     {
-        var (poll, lent) = next is not null && pollId is not null
-            ? await LendAsync(workerId, pollId, fromPoll, cancellationToken)
-            : (null, 0);
+        var (poll, lent) = next is not null && pollId is not null ? Lend(workerId, pollId, fromPoll) : (null, 0);
         CompleteOutcome? outcome = null;
         try
         {
@@ -194,26 +183,6 @@ public sealed class PollCoordinator
             ? (poll, taken)
             : (null, 0);
 
-    /// <summary>
-    /// As <see cref="Lend"/>, but a poll in the middle of its claim statement is waited for first (at most the claim
-    /// wait). This runs before the completion's transaction opens, so no write lock is held meanwhile.
-    /// </summary>
-    public async Task<(Poll? From, int Slots)> LendAsync(string workerId, string pollId, int wanted, CancellationToken cancellationToken)
-    {
-        if (wanted > 0 && _byWorker.TryGetValue(workerId, out var poll) && poll.Id == pollId && poll.ClaimInFlight is { } claim)
-        {
-            try
-            {
-                await claim.WaitAsync(_claimWait, cancellationToken).ConfigureAwait(false);
-            }
-            catch (TimeoutException)
-            {
-                return (null, 0);
-            }
-        }
-        return Lend(workerId, pollId, wanted);
-    }
-
     private List<(Poll Poll, SlotGrant Grant)> ReserveForRoots(Roots? roots)
     {
         var lent = new List<(Poll, SlotGrant)>();
@@ -298,7 +267,6 @@ public sealed class PollCoordinator
         private int _lending; // completions holding some of its slots
         private bool _answered;
         private bool _idle; // its last claim found nothing and it waits: nothing older is claimable for it
-        private TaskCompletionSource? _claimDone; // set while a completion waits for the claim statement
         private int _handOversOpen;
         private TaskCompletionSource? _handOversDone; // set while the handler waits for open hand-overs
 
@@ -331,20 +299,6 @@ public sealed class PollCoordinator
                 lock (_gate)
                 {
                     return _idle && !_answered;
-                }
-            }
-        }
-
-        /// <summary>Ends when the claim statement that runs now ends; null when none runs.</summary>
-        internal Task? ClaimInFlight
-        {
-            get
-            {
-                lock (_gate)
-                {
-                    return _claiming > 0
-                        ? (_claimDone ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task
-                        : null;
                 }
             }
         }
@@ -395,16 +349,13 @@ public sealed class PollCoordinator
         /// </summary>
         public void EndClaim(int claimed, bool answering)
         {
-            TaskCompletionSource? done;
             lock (_gate)
             {
                 _free += Math.Max(0, _claiming - claimed);
                 _claiming = 0;
                 _answered |= answering;
                 _idle = !_answered && claimed == 0;
-                (done, _claimDone) = (_claimDone, null);
             }
-            done?.TrySetResult();
         }
 
         /// <summary>A completion reserves up to <paramref name="wanted"/> free slots (<see cref="PollCoordinator.Lend"/>).</summary>
