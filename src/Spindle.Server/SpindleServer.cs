@@ -96,7 +96,7 @@ public static partial class SpindleServer
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(dataDirectory);
         builder.Services.AddSingleton(hub);
-        builder.Services.AddSingleton(new WaitingPolls());
+        builder.Services.AddSingleton(new PollCoordinator());
         builder.Services.AddWorkflowStore(options, defaults, hub);
         AddAuth(builder.Services, options);
         builder.Services.AddSingleton(catalog);

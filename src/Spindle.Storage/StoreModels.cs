@@ -19,14 +19,24 @@ public sealed record DefinitionSummary(string Name, string Version, int Activity
 
 public sealed record StoredDefinition(string Name, string Version, WorkflowDefinition Definition, long CreatedAt);
 
-/// <param name="WaitingPollFor">
-/// A long-poll waiting in this process for a routing key, if any: the submitting transaction leases the new
-/// workflow's first activities to it and hands them over after commit, instead of waking it to claim them.
+/// <param name="Grants">
+/// Slots that long-polls waiting in this process reserved for this submit: the submitting transaction leases the new
+/// workflow's first activities to them (<see cref="SubmitOutcome.HandedOver"/>) instead of leaving them to be claimed.
 /// </param>
 public sealed record SubmitCommand(string DefinitionName, string? Version, JsonObject Input, string? UniqueKey,
-    Func<string, IWaitingPoll?>? WaitingPollFor = null);
+    IReadOnlyList<SlotGrant>? Grants = null);
 
-public sealed record SubmitOutcome(StoreStatus Status, string? Message, WorkflowState? Workflow);
+/// <summary>
+/// <paramref name="Slots"/> slots of a poll by worker <paramref name="WorkerId"/> for routing key <paramref name="Worker"/>
+/// (within <paramref name="ActivityNames"/>, null: any), reserved before the transaction that may lease activities to it.
+/// </summary>
+public sealed record SlotGrant(string Worker, string WorkerId, IReadOnlyList<string>? ActivityNames, int Slots);
+
+public sealed record SubmitOutcome(StoreStatus Status, string? Message, WorkflowState? Workflow)
+{
+    /// <summary>The first activities the committed submit leased to its <see cref="SubmitCommand.Grants"/>.</summary>
+    public IReadOnlyList<ClaimedActivity> HandedOver { get; init; } = [];
+}
 
 public sealed record WorkflowQuery(string? Status, string? DefinitionName, long? CreatedAfter, long? CreatedBefore, int Limit, int Offset);
 
@@ -48,13 +58,9 @@ public sealed record ClaimedActivity(
 public sealed record HeartbeatOutcome(StoreStatus Status, bool Acknowledged, int LeaseSeconds, bool CancelRequested);
 
 /// <summary>What a completion also leases to its worker (the <c>claim-next</c> extension): up to <paramref name="MaxActivities"/>
-/// of the same workflow's claimable activities of routing key <paramref name="Worker"/> (null: the completed activity's).</summary>
-/// <param name="BorrowSlots">
-/// Asked, inside the transaction, for more slots when more activities became claimable than <paramref name="MaxActivities"/>
-/// (the worker's waiting long-poll holds some); answers how many it found.
-/// </param>
-public sealed record ClaimNext(string? Worker, int MaxActivities, IReadOnlyList<string>? ActivityNames,
-    Func<int, CancellationToken, Task<int>>? BorrowSlots = null);
+/// (slots reserved before the transaction) of the activities of routing key <paramref name="Worker"/> (null: the completed
+/// activity's) that the result made claimable.</summary>
+public sealed record ClaimNext(string? Worker, int MaxActivities, IReadOnlyList<string>? ActivityNames);
 
 /// <param name="Claimed">Activities leased to the worker with the result (<see cref="ClaimNext"/>); empty otherwise.</param>
 public sealed record CompleteOutcome(StoreStatus Status, string? Message, IReadOnlyList<ClaimedActivity>? Claimed = null);

@@ -35,10 +35,7 @@ public abstract partial class TransactionalWorkflowStore
                 return outcome;
             }
             await ApplyCacheHitsAsync(tx, turn.Machine, now, ct);
-            if (turn.AfterCacheHits is { } afterCacheHits)
-            {
-                await afterCacheHits(ct);
-            }
+            turn.AfterCacheHits?.Invoke();
             await tx.PersistAsync(wf, turn.Machine, turn.LeadingEvents, now, ct);
             persisted = turn;
             return outcome;
@@ -64,7 +61,7 @@ public abstract partial class TransactionalWorkflowStore
         public IReadOnlyList<WorkflowEvent> LeadingEvents { get; set; } = [];
 
         /// <summary>Run once the result cache has answered, before persisting: leases that should include what it completed.</summary>
-        public Func<CancellationToken, Task>? AfterCacheHits { get; set; }
+        public Action? AfterCacheHits { get; set; }
 
         /// <summary>Run after commit, before the waiters are woken.</summary>
         public Action? Committed { get; set; }

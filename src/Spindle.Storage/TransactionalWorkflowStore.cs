@@ -124,7 +124,7 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
 
     public async Task<SubmitOutcome> SubmitAsync(SubmitCommand command, CancellationToken cancellationToken)
     {
-        var handOvers = new HandOvers();
+        List<ClaimedActivity> handedOver = [];
         SubmitOutcome? refused = null; // why the try's create step made no workflow
         try
         {
@@ -170,25 +170,27 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
                 })];
                 // Starting in the submit transaction saves a round trip: the roots are claimable when submit returns.
                 turn.Machine.Start();
-                // A long-poll waiting here for a first step gets it leased in this transaction and handed over after commit.
-                turn.AfterCacheHits = _ =>
+                // Long-polls waiting here lent slots: the first steps are leased to them in this transaction (after the
+                // result cache answered), and the caller hands them over once it commits.
+                turn.AfterCacheHits = () =>
                 {
-                    handOvers.Abandon(); // what a previous try leased did not commit
-                    handOvers.Lease(turn.Machine, command.WaitingPollFor, Defaults.Secrets);
-                    return Task.CompletedTask;
+                    handedOver.Clear(); // what a previous try leased did not commit
+                    handedOver.AddRange(LeaseToGrants(turn.Machine, command.Grants));
                 };
-                turn.Committed = () => handOvers.Deliver(Leases);
-                return (new SubmitOutcome(StoreStatus.Ok, null, turn.Workflow), true);
+                turn.Committed = () =>
+                {
+                    foreach (var a in handedOver)
+                    {
+                        Leases.Leased(a.ActivityId, a.WorkflowId);
+                    }
+                };
+                return (new SubmitOutcome(StoreStatus.Ok, null, turn.Workflow) { HandedOver = handedOver }, true);
             }, cancellationToken);
         }
         catch (UniqueKeyConflictException)
         {
             // Two submits with one key raced past the check; the database's unique index let only one through.
             return UniqueKeyTaken(command.UniqueKey!);
-        }
-        finally
-        {
-            handOvers.Abandon(); // delivered ones are gone from the list: this only ends hand-overs that did not commit
         }
     }
 
@@ -268,11 +270,11 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
                     outcomes[i] = Settle(turn.Workflow, turn.Machine, batch[i], out activities[i]);
                 }
                 // Claim-next also leases what the result cache's answers made claimable.
-                turn.AfterCacheHits = async ct =>
+                turn.AfterCacheHits = () =>
                 {
                     for (var i = 0; i < batch.Count; i++)
                     {
-                        outcomes[i] ??= new CompleteOutcome(StoreStatus.Ok, null, await ClaimNextForAsync(turn.Machine, batch[i], activities[i]!, ct));
+                        outcomes[i] ??= new CompleteOutcome(StoreStatus.Ok, null, ClaimNextFor(turn.Machine, batch[i], activities[i]!));
                     }
                 };
                 return (outcomes, outcomes.Any(o => o is null));
@@ -314,20 +316,15 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
         return null;
     }
 
-    private async Task<List<ClaimedActivity>> ClaimNextForAsync(WorkflowMachine machine, CompleteCommand c, ActivityState completed,
-        CancellationToken ct)
+    private List<ClaimedActivity> ClaimNextFor(WorkflowMachine machine, CompleteCommand c, ActivityState completed)
     {
         if (c.ClaimNext is not { } next)
         {
             return [];
         }
         var worker = next.Worker ?? completed.Worker;
-        var max = next.MaxActivities;
-        if (next.BorrowSlots is { } borrow && machine.CountClaimable(worker, next.ActivityNames) - max is var more and > 0)
-        {
-            max += await borrow(more, ct);
-        }
-        var claimed = machine.ClaimReady(worker, c.WorkerId, next.ActivityNames, max).ConvertAll(a => Handed(a, Defaults.Secrets));
+        var claimed = machine.ClaimReady(worker, c.WorkerId, next.ActivityNames, next.MaxActivities)
+            .ConvertAll(a => Handed(a, Defaults.Secrets));
         foreach (var a in claimed)
         {
             Leases.Leased(a.ActivityId, a.WorkflowId);
@@ -498,64 +495,17 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
     }
 
     /// <summary>
-    /// The new workflow's first activities leased to long-polls waiting in this process, in the submitting transaction,
-    /// and handed to them once it commits: no wake-up and no claim statement between submit and first step.
+    /// The new workflow's first activities leased, within each grant's slots and filter, to the long-polls that lent
+    /// them; the caller hands them over once the transaction commits.
     /// </summary>
-    private sealed class HandOvers
+    private List<ClaimedActivity> LeaseToGrants(WorkflowMachine machine, IReadOnlyList<SlotGrant>? grants)
     {
-        private readonly List<(IWaitingPoll Poll, List<ClaimedActivity> Leased, int Unused)> _pending = [];
-
-        public void Lease(WorkflowMachine machine, Func<string, IWaitingPoll?>? waitingPollFor, IReadOnlyDictionary<string, string> secrets)
+        List<ClaimedActivity> leased = [];
+        foreach (var grant in grants ?? [])
         {
-            if (waitingPollFor is null)
-            {
-                return;
-            }
-            foreach (var worker in machine.Decision.ReadyWorkers.ToList())
-            {
-                if (waitingPollFor(worker) is not { } poll)
-                {
-                    continue;
-                }
-                var taken = poll.TakeSlots(machine.CountClaimable(worker, poll.ActivityNames));
-                if (taken == 0)
-                {
-                    continue;
-                }
-                List<ClaimedActivity> leased = [];
-                try
-                {
-                    leased = machine.ClaimReady(worker, poll.WorkerId, poll.ActivityNames, taken).ConvertAll(a => Handed(a, secrets));
-                }
-                finally
-                {
-                    _pending.Add((poll, leased, taken - leased.Count)); // every take must end, or the poll waits for it
-                }
-            }
+            leased.AddRange(machine.ClaimReady(grant.Worker, grant.WorkerId, grant.ActivityNames, grant.Slots)
+                .ConvertAll(a => Handed(a, Defaults.Secrets)));
         }
-
-        /// <summary>After commit: each poll answers with what was leased to it.</summary>
-        public void Deliver(LeaseDirectory leases)
-        {
-            foreach (var (poll, leased, unused) in _pending)
-            {
-                foreach (var a in leased)
-                {
-                    leases.Leased(a.ActivityId, a.WorkflowId);
-                }
-                poll.EndHandOver(leased, unused);
-            }
-            _pending.Clear();
-        }
-
-        /// <summary>The transaction did not commit: the polls get their slots back and go on waiting.</summary>
-        public void Abandon()
-        {
-            foreach (var (poll, leased, unused) in _pending)
-            {
-                poll.EndHandOver([], leased.Count + unused);
-            }
-            _pending.Clear();
-        }
+        return leased;
     }
 }

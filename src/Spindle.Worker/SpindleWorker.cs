@@ -21,10 +21,9 @@ public sealed class SpindleWorker : IDisposable
     private readonly bool _ownsApi;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
-    private readonly SemaphoreSlim _slots;
-
-    // The slots the long-poll holds while it waits; a claim-next completion may hand them to the work it brings.
-    private readonly PollSlots _pollSlots;
+    // The worker's slots: running activities, the poll in flight (whose slots claim-next completions may offer), and
+    // the slots a completion takes up front.
+    private readonly SlotLedger _slots;
     private readonly ConcurrentDictionary<long, RunningActivity> _running = new();
     private long _nextRunId;
     private int _started;
@@ -51,8 +50,7 @@ public sealed class SpindleWorker : IDisposable
         _time = timeProvider ?? TimeProvider.System;
         _api = apiClient ?? new SpindleApiClient(options, handler: null, _logger, _time);
         _ownsApi = apiClient is null;
-        _slots = new SemaphoreSlim(options.MaxConcurrency, options.MaxConcurrency);
-        _pollSlots = new PollSlots(n => _slots.Release(n));
+        _slots = new SlotLedger(options.MaxConcurrency);
     }
 
     public SpindleWorkerOptions Options => _options;
@@ -94,7 +92,7 @@ public sealed class SpindleWorker : IDisposable
 
     public void Dispose()
     {
-        // The slot semaphore is not disposed: it has no wait handle, and a late handler may still release it.
+        // The slot ledger is not disposed: its semaphore has no wait handle, and a late handler may still release a slot.
         if (_ownsApi)
         {
             _api.Dispose();
@@ -134,34 +132,28 @@ public sealed class SpindleWorker : IDisposable
         int? waitSeconds = null;
         while (!stoppingToken.IsCancellationRequested)
         {
-            int slots = 0;
             TimeSpan delay;
             try
             {
                 waitSeconds ??= await DetectFeaturesAsync(stoppingToken).ConfigureAwait(false);
 
-                // Ask for min(free slots, batch size): wait for one slot, then take whatever else is free.
-                await _slots.WaitAsync(stoppingToken).ConfigureAwait(false);
-                slots = 1 + TakeFreeSlots(_options.PollBatchSize - 1);
-
-                // From here the reservation owns the slots: completions may lend some of them while the poll waits.
-                int asked = slots;
-                var reservation = _pollSlots.Begin(asked, lends: waitSeconds.Value > 0);
-                slots = 0;
+                // Ask for min(free slots, batch size): wait for one slot, then take whatever else is free. The poll holds
+                // them until its answer; completions may lend some of them while it waits.
+                var poll = await _slots.BeginPollAsync(_options.PollBatchSize, lends: waitSeconds.Value > 0, stoppingToken).ConfigureAwait(false);
                 PollResponse response;
                 try
                 {
                     // Only a long-poll is named: the server lends no other poll's slots.
-                    response = await _api.PollAsync(asked, waitSeconds.Value, reservation.Lends ? reservation.Id : null, stoppingToken).ConfigureAwait(false);
+                    response = await _api.PollAsync(poll.Asked, waitSeconds.Value, poll.Lends ? poll.Id : null, stoppingToken).ConfigureAwait(false);
                 }
                 catch
                 {
-                    _pollSlots.End(reservation, 0);
+                    _slots.EndPoll(poll, 0);
                     throw;
                 }
 
                 failures = 0;
-                int owned = _pollSlots.End(reservation, response.Activities.Count);
+                int owned = _slots.EndPoll(poll, response.Activities.Count);
                 int handedOver = 0;
                 foreach (JsonNode? node in response.Activities)
                 {
@@ -194,13 +186,6 @@ public sealed class SpindleWorker : IDisposable
             {
                 delay = Backoff.Poll.NextDelay(failures++);
                 _logger.PollLoopError(ex, delay.TotalMilliseconds);
-            }
-            finally
-            {
-                if (slots > 0)
-                {
-                    _slots.Release(slots);
-                }
             }
 
             try
@@ -511,76 +496,38 @@ public sealed class SpindleWorker : IDisposable
 
     /// <summary>
     /// Reports a result; with claim-next, asks for the next activities and starts what comes back at once, so a chain
-    /// goes on without a poll. They fill this run's own slot and the slots the waiting long-poll lends (the server
-    /// takes only as many as the result unblocked); only when no poll lends does it take free slots up front, up to
-    /// the poll batch size. Slots not filled go back.
+    /// goes on without a poll. They fill this run's own slot and the slots the waiting long-poll lends, or the free
+    /// slots taken up front when no poll lends (<see cref="SlotLedger.BeginClaimNext"/>); slots not filled go back.
     /// </summary>
-    /// <remarks>
-    /// Free slots taken up front are held until the answer, used or not. Taken by every completion in flight, they
-    /// starved the poll and the fan-outs of other workflows (the ten branches of a fan-out reporting at once held
-    /// them all), while most completions unblock one activity or none.
-    /// </remarks>
     private async Task CompleteAndClaimNextAsync(RunningActivity run, ActivityResult result)
     {
         bool ask = _claimNext && !_draining && run.OwnsSlot;
-        var (poll, offered) = ask ? _pollSlots.Offer() : (null, 0);
-        int extra = ask && poll is null ? TakeFreeSlots(_options.PollBatchSize - 1) : 0;
-        int own = ask ? 1 + extra : 0;
-
-        int handed = 0;
+        var claim = ask ? _slots.BeginClaimNext(_options.PollBatchSize) : null;
+        List<JsonNode?>? next = null;
+        int owned = 0;
         try
         {
-            CompleteResponse response = await _api.CompleteAsync(run.Claim.ActivityId, result, own, offered, poll?.Id, run.LeaseExpiresAt, CancellationToken.None).ConfigureAwait(false);
-            if (ask && response.Activities is { Count: > 0 } next)
-            {
-                // The completed run's slot goes to the first activity, the extra slots to the rest; the server took
-                // any beyond those from the waiting poll's slots.
-                int fromPoll = Math.Max(0, next.Count - own);
-                int owned = own;
-                if (poll is not null)
-                {
-                    owned += _pollSlots.Settle(poll, fromPoll);
-                    poll = null;
-                }
-
-                run.SlotHandedOn = true;
-                foreach (JsonNode? node in next)
-                {
-                    bool ownsSlot = handed < owned;
-                    if (ownsSlot)
-                    {
-                        handed++;
-                    }
-
-                    Start(node, ownsSlot);
-                }
-            }
+            CompleteResponse response = await _api.CompleteAsync(run.Claim.ActivityId, result, claim?.Own ?? 0, claim?.FromPoll ?? 0, claim?.PollId, run.LeaseExpiresAt, CancellationToken.None).ConfigureAwait(false);
+            next = ask && response.Activities is { Count: > 0 } activities ? activities : null;
         }
         finally
         {
-            if (poll is not null)
+            if (claim is not null)
             {
-                _pollSlots.Settle(poll, 0);
-            }
-
-            int unused = extra - Math.Max(0, Math.Min(handed, own) - 1);
-            if (unused > 0)
-            {
-                _slots.Release(unused);
+                owned = _slots.EndClaimNext(claim, next?.Count ?? 0);
             }
         }
-    }
 
-    /// <summary>Takes up to <paramref name="max"/> slots that are free right now, without waiting.</summary>
-    private int TakeFreeSlots(int max)
-    {
-        int taken = 0;
-        while (taken < max && _slots.Wait(0, CancellationToken.None))
+        if (next is not null)
         {
-            taken++;
+            // The completed run's slot goes to the first activity, the other slots the ledger counted to the rest.
+            run.SlotHandedOn = true;
+            int handed = 0;
+            foreach (JsonNode? node in next)
+            {
+                Start(node, ownsSlot: handed++ < owned);
+            }
         }
-
-        return taken;
     }
 
     private async Task DrainAsync()

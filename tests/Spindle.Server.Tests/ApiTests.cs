@@ -305,7 +305,7 @@ public sealed class ApiTests(ServerFixture server)
         var name = Unique("handover");
         var queue = Unique("ho");
         await server.DeployAsync(ChainYaml(name, queue));
-        var polls = server.App.Services.GetRequiredService<WaitingPolls>();
+        var polls = server.App.Services.GetRequiredService<PollCoordinator>();
         var poll = server.PollAsync("waiter", wait: 20, worker: queue);
         var watch = Stopwatch.StartNew();
         while (polls.WaitingFor(queue) is null)

@@ -77,7 +77,7 @@ public sealed class SecretsApiTests(SecretsServerFixture server)
         var name = Unique("secret-ho");
         var queue = Unique("sho");
         await server.DeployAsync(Yaml(name, queue));
-        var polls = server.App.Services.GetRequiredService<WaitingPolls>();
+        var polls = server.App.Services.GetRequiredService<PollCoordinator>();
         var poll = server.PollAsync("waiter", wait: 20, worker: queue);
         var watch = Stopwatch.StartNew();
         while (polls.WaitingFor(queue) is null)

@@ -119,10 +119,10 @@ public abstract class SecretsStoreBehaviour : IAsyncLifetime
     {
         var definition = Parse(Uses);
         await Store.DeployAsync(definition, CancellationToken.None);
-        var poll = new WaitingPoll("w1");
-        var outcome = await Store.SubmitAsync(new SubmitCommand(definition.Name, null, Input(), null, _ => poll), CancellationToken.None);
+        var grant = new SlotGrant("std", "w1", null, 10); // a waiting long-poll with room for everything
+        var outcome = await Store.SubmitAsync(new SubmitCommand(definition.Name, null, Input(), null, [grant]), CancellationToken.None);
         Assert.Equal(StoreStatus.Ok, outcome.Status);
-        var a = Assert.Single(Assert.Single(poll.HandedOver));
+        var a = Assert.Single(outcome.HandedOver);
         Assert.Equal(DbUrl, a.Parameters["url"]!.GetValue<string>());
         Assert.Equal($"host=h1 url={DbUrl}/{Token}!", a.Parameters["nested"]!["list"]![1]!.GetValue<string>());
         await AssertNothingStoredAsync();
@@ -168,19 +168,5 @@ public abstract class SecretsStoreBehaviour : IAsyncLifetime
         Assert.Equal(SecretParameters.NotFoundCode, wf!.Activities["a"].ErrorCode);
         Assert.Contains("db_url", wf.Activities["a"].ErrorMessage, StringComparison.Ordinal);
         Assert.Equal(WorkflowStatus.Failed, wf.Status);
-    }
-
-    /// <summary>A waiting long-poll with room for everything, recording what it was handed.</summary>
-    private sealed class WaitingPoll(string workerId) : IWaitingPoll
-    {
-        public List<IReadOnlyList<ClaimedActivity>> HandedOver { get; } = [];
-
-        public string WorkerId => workerId;
-
-        public IReadOnlyList<string>? ActivityNames => null;
-
-        public int TakeSlots(int wanted) => wanted;
-
-        public void EndHandOver(IReadOnlyList<ClaimedActivity> activities, int unused) => HandedOver.Add(activities);
     }
 }

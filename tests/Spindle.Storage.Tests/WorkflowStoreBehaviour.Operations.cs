@@ -309,30 +309,4 @@ public abstract partial class WorkflowStoreBehaviour
         var listed = await Store.ListDefinitionsAsync(CancellationToken.None);
         Assert.Equal([second.Version, first.Version], listed.Where(d => d.Name == "chain").Select(d => d.Version));
     }
-
-    /// <summary>A waiting long-poll as the store sees it: slots to take, and the hand-overs it was given.</summary>
-    private sealed class FakeWaitingPoll(string workerId, int slots, IReadOnlyList<string>? names = null, Action? onTake = null) : IWaitingPoll
-    {
-        public int Slots { get; private set; } = slots;
-
-        public List<(IReadOnlyList<ClaimedActivity> Activities, int Unused)> HandOvers { get; } = [];
-
-        public string WorkerId => workerId;
-
-        public IReadOnlyList<string>? ActivityNames => names;
-
-        public int TakeSlots(int wanted)
-        {
-            var taken = Math.Min(wanted, Slots);
-            Slots -= taken;
-            onTake?.Invoke();
-            return taken;
-        }
-
-        public void EndHandOver(IReadOnlyList<ClaimedActivity> activities, int unused)
-        {
-            Slots += unused;
-            HandOvers.Add((activities, unused));
-        }
-    }
 }

@@ -151,13 +151,14 @@ public abstract partial class WorkflowStoreBehaviour : IAsyncLifetime
               - {key: other, activity_name: other}
             """);
         await Store.DeployAsync(definition, CancellationToken.None);
-        var poll = new FakeWaitingPoll("w1", slots: 2, names: ["echo"]);
-        var outcome = await Store.SubmitAsync(new SubmitCommand("roots", null, [], null, key => key == "std" ? poll : null), CancellationToken.None);
+        var grants = new[] { new SlotGrant("std", "w1", ["echo"], 2), new SlotGrant("elsewhere", "w9", null, 5) };
+        var outcome = await Store.SubmitAsync(new SubmitCommand("roots", null, [], null, grants), CancellationToken.None);
         Assert.Equal(StoreStatus.Ok, outcome.Status);
 
-        // Four roots: three named echo, of which the poll's two slots took two; the filter left 'other' alone.
-        var (handed, unused) = Assert.Single(poll.HandOvers);
-        Assert.Equal((2, 0), (handed.Count, unused));
+        // Four roots: three named echo, of which the poll's two slots took two; the filter left 'other' alone, and
+        // no root runs on the other grant's routing key.
+        var handed = outcome.HandedOver;
+        Assert.Equal(2, handed.Count);
         Assert.All(handed, a => Assert.Equal(("echo", outcome.Workflow!.Id, 1), (a.ActivityName, a.WorkflowId, a.Attempt)));
         var polled = await ClaimAsync(Store, "w2", 100);
         Assert.Equal(["echo", "other"], polled.Select(a => a.ActivityName).Order().ToArray());
@@ -180,26 +181,21 @@ public abstract partial class WorkflowStoreBehaviour : IAsyncLifetime
     public async Task Submit_PollTakesNoSlots_LeavesTheFirstStepsClaimable()
     {
         await Store.DeployAsync(Parse(Chain), CancellationToken.None);
-        var poll = new FakeWaitingPoll("w1", slots: 0);
-        var outcome = await Store.SubmitAsync(new SubmitCommand("chain", null, new JsonObject { ["n"] = 1 }, null, _ => poll), CancellationToken.None);
+        var outcome = await Store.SubmitAsync(new SubmitCommand("chain", null, new JsonObject { ["n"] = 1 }, null,
+            [new SlotGrant("std", "w1", null, 0)]), CancellationToken.None);
         Assert.Equal(StoreStatus.Ok, outcome.Status);
-        Assert.Empty(poll.HandOvers);
+        Assert.Empty(outcome.HandedOver);
         Assert.Equal("a", Assert.Single(await ClaimAsync(Store, "w2")).ActivityKey);
     }
 
     [Fact]
-    public async Task Submit_TransactionDoesNotCommit_GivesThePollItsSlotsBackAndLeasesNothing()
+    public async Task Submit_TransactionDoesNotCommit_LeasesNothing()
     {
         await Store.DeployAsync(Parse(Chain), CancellationToken.None);
         using var abort = new CancellationTokenSource();
-        // Cancelled once the roots are leased in memory: the persist that would commit them never runs.
-        var poll = new FakeWaitingPoll("w1", slots: 3, onTake: abort.Cancel);
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
-            Store.SubmitAsync(new SubmitCommand("chain", null, new JsonObject { ["n"] = 1 }, null, _ => poll), abort.Token));
-
-        var (handed, unused) = Assert.Single(poll.HandOvers);
-        Assert.Equal((0, 1), (handed.Count, unused)); // the one slot the root took comes back unfilled
-        Assert.Equal(3, poll.Slots);
+        await abort.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Store.SubmitAsync(
+            new SubmitCommand("chain", null, new JsonObject { ["n"] = 1 }, null, [new SlotGrant("std", "w1", null, 3)]), abort.Token));
         Assert.Empty(await ClaimAsync(Store, "w2"));
     }
 
@@ -336,29 +332,16 @@ public abstract partial class WorkflowStoreBehaviour : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Complete_WithBorrowableSlots_AsksForWhatItsOwnSlotsCannotTakeAndLeasesWhatItGets()
+    public async Task Complete_WithClaimNextBelowTheFanOut_LeasesThatManyAndLeavesTheRestClaimable()
     {
+        // The server adds the slots it reserved from the worker's waiting poll to claim_next before the transaction.
         await DeployAndSubmitAsync(Store, FanOutFanIn);
         var start = await ClaimOneAsync(Store, "start", "w1");
-        var asked = new List<int>();
         var outcome = await Store.CompleteAsync(start.ActivityId, "w1", new JsonObject(), CostReport.Of(0),
-            new ClaimNext(null, 2, null, (wanted, _) =>
-            {
-                asked.Add(wanted);
-                return Task.FromResult(3);
-            }), CancellationToken.None);
+            new ClaimNext(null, 5, null), CancellationToken.None);
         Assert.Equal(StoreStatus.Ok, outcome.Status);
-        Assert.Equal(8, Assert.Single(asked)); // ten became claimable, two fit the report's own slots
-        Assert.Equal(5, outcome.Claimed!.Count);
+        Assert.Equal(5, outcome.Claimed!.Count); // ten became claimable
         Assert.Equal(5, (await ClaimAsync(Store, "w2", 100)).Count);
-
-        // A chain step fits the report's own slot: nothing is borrowed.
-        var chainId = await DeployAndSubmitAsync(Store, Chain, new JsonObject { ["n"] = 1 });
-        var a = await ClaimOneAsync(Store, "a", "w3");
-        var next = await Store.CompleteAsync(a.ActivityId, "w3", new JsonObject { ["echo"] = a.Parameters.DeepClone() }, CostReport.Of(0),
-            new ClaimNext(null, 1, null, (_, _) => throw new InvalidOperationException("borrowed for a chain")), CancellationToken.None);
-        Assert.Equal("b", Assert.Single(next.Claimed!).ActivityKey);
-        Assert.NotNull(chainId);
     }
 
     private Task<CompleteOutcome> CompleteClaimingNextAsync(ClaimedActivity a, string workerId, int max) =>

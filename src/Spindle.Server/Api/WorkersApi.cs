@@ -14,8 +14,6 @@ namespace Spindle.Server.Api;
 /// <summary>The worker protocol (worker-protocol.md §3–6, http-api.md §15.2–15.3).</summary>
 public static class WorkersApi
 {
-    private static readonly TimeSpan FallbackRecheck = TimeSpan.FromSeconds(1);
-
     public static RouteGroupBuilder MapWorkersApi(this RouteGroupBuilder api)
     {
         api.MapPost("/workers/poll", PollActivities).WithTags("Workers").WithSummary("Claim queued activities for a routing key (long-poll with wait_seconds)")
@@ -30,7 +28,7 @@ public static class WorkersApi
     }
 
     public static async Task<IResult> PollActivities(HttpRequest request, IWorkflowStore store, WakeupHub hub,
-        WaitingPolls waitingPolls, IHostApplicationLifetime lifetime, CancellationToken cancellationToken)
+        PollCoordinator polls, IHostApplicationLifetime lifetime, CancellationToken cancellationToken)
     {
         var (body, error) = await RequestBody.ReadObjectAsync(request, allowEmpty: false, cancellationToken);
         if (error is not null)
@@ -44,35 +42,9 @@ public static class WorkersApi
         }
         var (worker, workerId, max, wait, pollId, names) =
             (asked!.Worker, asked.WorkerId, asked.MaxActivities, asked.WaitSeconds ?? 0, asked.PollId, asked.ActivityNames);
-
-        var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(wait);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(lifetime.ApplicationStopping, cancellationToken);
-        // While it waits, the worker's completions may take this poll's slots for the work they unblock
-        // (claim_next_from_poll), and submits may lease their workflow's first steps to it directly.
-        using var slots = waitingPolls.Register(workerId!, worker!, pollId, names, max, waits: wait > 0);
-        using var wake = CancellationTokenSource.CreateLinkedTokenSource(linked.Token, slots.AnswerNow);
-        while (true)
-        {
-            // Take the signal before claiming: a wake-up that lands between the claim and the wait still counts.
-            var signal = hub.WorkerSignal(worker!);
-            var stillFree = slots.BeginClaim();
-            var claimed = stillFree == 0
-                ? [] // completions took every slot it held, or a submit handed it work
-                : await store.ClaimAsync(new ClaimCommand(worker!, workerId!, stillFree, names), cancellationToken);
-            var remaining = deadline - DateTimeOffset.UtcNow;
-            if (stillFree == 0 || claimed.Count > 0 || remaining <= TimeSpan.Zero || linked.IsCancellationRequested)
-            {
-                var handedOver = await slots.AnswerAsync(claimed.Count);
-                return Json.Result(Polled(handedOver.Count == 0 ? claimed : [.. claimed, .. handedOver]), SpindleJsonContext.Default.PollResponse);
-            }
-            slots.EndClaim(0, answering: false);
-            await signal.WaitAsync(remaining < FallbackRecheck ? remaining : FallbackRecheck, wake.Token)
-                .ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            if (linked.IsCancellationRequested)
-            {
-                return Json.Result(Polled(await slots.AnswerAsync(0)), SpindleJsonContext.Default.PollResponse);
-            }
-        }
+        var claimed = await polls.PollAsync(store, hub, new ClaimCommand(worker!, workerId!, max, names), pollId, wait,
+            lifetime.ApplicationStopping, cancellationToken);
+        return Json.Result(Polled(claimed), SpindleJsonContext.Default.PollResponse);
     }
 
     private static (Wire.PollRequest? Request, IResult? Error) ReadPoll(JsonObject body)
@@ -176,7 +148,7 @@ public static class WorkersApi
     public static int NextHeartbeatSeconds(int leaseSeconds) => Math.Max(1, Math.Min(30, leaseSeconds / 2));
 
     public static async Task<IResult> CompleteActivity(string activityId, HttpRequest request, IWorkflowStore store, ModelCatalog catalog,
-        WaitingPolls waitingPolls, CancellationToken cancellationToken)
+        PollCoordinator polls, CancellationToken cancellationToken)
     {
         var (body, error) = await RequestBody.ReadObjectAsync(request, allowEmpty: false, cancellationToken);
         if (error is not null)
@@ -192,27 +164,9 @@ public static class WorkersApi
             completion.ClaimNext ?? 0, completion.ClaimNextFromPoll ?? 0, completion.PollId, completion.Worker, completion.ActivityNames);
         var warnings = new List<string>();
         var report = Price(completion.CostUsd ?? 0m, completion.Usage, catalog, warnings);
-        WaitingPolls.Poll? poll = null;
-        var borrowed = 0;
-        async Task<int> BorrowFromPoll(int wanted, CancellationToken ct)
-        {
-            poll?.GiveBack(borrowed); // the transaction started over: what the first try took goes back first
-            (poll, borrowed) = await waitingPolls.TakeAsync(workerId!, pollId!, Math.Min(wanted, fromPoll), ct);
-            return borrowed;
-        }
-        var next = claimNext > 0 ? new ClaimNext(worker, claimNext, names, fromPoll > 0 && pollId is not null ? BorrowFromPoll : null) : null;
-        CompleteOutcome outcome;
-        try
-        {
-            outcome = await store.CompleteAsync(new CompleteCommand(activityId, workerId!, output!.DeepClone().AsObject(), report, next), cancellationToken);
-        }
-        catch
-        {
-            poll?.GiveBack(borrowed);
-            throw;
-        }
-        // The worker counts every activity beyond its own claim_next as taken from its poll; the rest go back.
-        poll?.GiveBack(borrowed - Math.Max(0, (outcome.Claimed?.Count ?? 0) - claimNext));
+        var next = claimNext > 0 ? new ClaimNext(worker, claimNext, names) : null;
+        var outcome = await polls.CompleteAsync(store, activityId, workerId!, output!.DeepClone().AsObject(), report, next,
+            fromPoll > 0 ? pollId : null, fromPoll, cancellationToken);
         return outcome.Status switch
         {
             StoreStatus.NotFound => ApiErrors.NotFound(outcome.Message!),

@@ -35,7 +35,7 @@ public static class WorkflowsApi
         return api;
     }
 
-    public static async Task<IResult> SubmitWorkflow(HttpRequest request, IWorkflowStore store, WaitingPolls waitingPolls,
+    public static async Task<IResult> SubmitWorkflow(HttpRequest request, IWorkflowStore store, PollCoordinator polls,
         CancellationToken cancellationToken)
     {
         var (body, error) = await RequestBody.ReadObjectAsync(request, allowEmpty: false, cancellationToken);
@@ -47,19 +47,19 @@ public static class WorkflowsApi
         {
             return await DefinitionsApi.DeployTextAsync(body.ToJsonString(), store, cancellationToken);
         }
-        return await SubmitAsync(body, "definition_name", "input", store, waitingPolls, cancellationToken);
+        return await SubmitAsync(body, "definition_name", "input", store, polls, cancellationToken);
     }
 
     /// <summary>Kruxia Flow Python 0.4 client alias: <c>{name, inputs?, version?}</c>.</summary>
-    public static async Task<IResult> StartWorkflowAlias(HttpRequest request, IWorkflowStore store, WaitingPolls waitingPolls,
+    public static async Task<IResult> StartWorkflowAlias(HttpRequest request, IWorkflowStore store, PollCoordinator polls,
         CancellationToken cancellationToken)
     {
         var (body, error) = await RequestBody.ReadObjectAsync(request, allowEmpty: false, cancellationToken);
-        return error ?? await SubmitAsync(body!, "name", "inputs", store, waitingPolls, cancellationToken);
+        return error ?? await SubmitAsync(body!, "name", "inputs", store, polls, cancellationToken);
     }
 
     private static async Task<IResult> SubmitAsync(JsonObject body, string nameField, string inputField, IWorkflowStore store,
-        WaitingPolls waitingPolls, CancellationToken cancellationToken)
+        PollCoordinator polls, CancellationToken cancellationToken)
     {
         var (submit, invalid) = ReadSubmit(body, nameField, inputField);
         if (invalid is not null)
@@ -71,8 +71,8 @@ public static class WorkflowsApi
             return ApiErrors.BadRequest($"Invalid version '{version}': expected YYYYmmdd.HHMMSS.uuuuuu");
         }
         // A long-poll waiting here for a first step's routing key gets that step with the submit's commit.
-        var outcome = await store.SubmitAsync(
-            new SubmitCommand(submit.DefinitionName, submit.Version, submit.Input!.DeepClone().AsObject(), submit.UniqueKey, waitingPolls.WaitingFor),
+        var outcome = await polls.SubmitAsync(store,
+            new SubmitCommand(submit.DefinitionName, submit.Version, submit.Input!.DeepClone().AsObject(), submit.UniqueKey),
             cancellationToken);
         return outcome.Status switch
         {

@@ -26,7 +26,7 @@ from .._backoff import POLL_BACKOFF
 from .._transport import AsyncTransport, ClientCredentials
 from ..errors import ActivityError, ApiError
 from ..jsonconv import NotSerializableError, to_json_value
-from ._poll_slots import PollReservation, PollSlots
+from ._slot_ledger import SlotLedger
 from .api import DEFAULT_MAX_BODY_BYTES, LeaseLostError, PayloadTooLargeError, WorkerApi
 from .config import WorkerConfig
 from .context import ActivityContext, ActivityResult, format_money, parse_file_ref
@@ -180,11 +180,11 @@ class Worker:
         self._pending_stop: bool | None = None
         self._slot_freed: asyncio.Event | None = None
         self._executions: dict[int, _Execution] = {}
-        #: Slots taken by a claim-next completion in flight, on top of the running executions and the slots polls
-        #: hold (``_poll_slots``): a worker never asks for more activities than it can start at once.
-        self._reserved = 0
-        #: The slots each poll holds until its answer, and until the answers of the completions that offered them.
-        self._poll_slots = PollSlots(release=self._poll_slots_released)
+        #: Every slot: the running executions, the slots each poll holds until its answer (and until the answers of
+        #: the completions that offered them), and the slots claim-next completions take up front.
+        self._slots = SlotLedger(
+            config.max_concurrency, running=lambda: len(self._executions), release=self._slots_released
+        )
         self._run_ids = itertools.count(1)
         self._loggers: dict[str, logging.Logger] = {}
         self._started = False
@@ -237,10 +237,7 @@ class Worker:
         """The largest request body the server accepts (it says in /api/v1/info; else 50 MiB)."""
         return self.api.max_body_bytes if self.api is not None else DEFAULT_MAX_BODY_BYTES
 
-    def _free_slots(self) -> int:
-        return self.config.max_concurrency - len(self._executions) - self._reserved - self._poll_slots.held
-
-    def _poll_slots_released(self, slots: int) -> None:
+    def _slots_released(self, slots: int) -> None:
         # Only a poll's leftover held past its answer (an offer was open) can free slots the poll loop waits for.
         if self._slot_freed is not None:
             self._slot_freed.set()
@@ -409,7 +406,7 @@ class Worker:
                 try:
                     if not self._detected:
                         await self._detect_features()
-                    free = self._free_slots()
+                    free = self._slots.free()
                     if free <= 0:
                         self._slot_freed.clear()
                         slot_waiter = asyncio.ensure_future(self._slot_freed.wait())
@@ -420,7 +417,7 @@ class Worker:
                     # Held while the poll is out, so that a claim-next completion meanwhile counts them as taken. Only
                     # a named long-poll lends them to completions (a poll that answers at once has none to spare).
                     lends = self.wait_seconds > 0 and self.claims_next
-                    reservation = self._poll_slots.begin(asked, lendable=lends)
+                    reservation = self._slots.begin(asked, lendable=lends)
                     activities: list[Any] = []
                     try:
                         poll = asyncio.ensure_future(
@@ -440,7 +437,7 @@ class Worker:
                         activities = poll.result()
                     finally:
                         # No await from here until they start: the slots pass from the poll to its activities.
-                        owned = self._poll_slots.end(reservation, len(activities))
+                        owned = self._slots.end(reservation, len(activities))
                     self.stats.polls += 1
                     failures = 0
                     if len(activities) > owned:
@@ -716,22 +713,8 @@ class Worker:
     async def _complete(self, execution: _Execution, outcome: _Outcome) -> list[Any]:
         assert self.api is not None
         cfg = self.config
-        extra = 0
-        poll: PollReservation | None = None
-        lent = 0
-        if self.claims_next:
-            # The waiting long-poll's slots: a fan-out this result unblocks is then leased right here, instead of one
-            # wake-up and one claim later by the poll, which would fill those slots with it anyway. The server takes
-            # only as many as the result unblocked.
-            poll, lent = self._poll_slots.offer()
-            # Free slots are taken up front (capacity rule), and held until the answer whether used or not: only when
-            # no poll lends. Taken by every completion in flight, they would starve the poll and the fan-outs of other
-            # workflows, while most completions (a chain's step, a branch before its join) unblock one activity or none.
-            extra = max(0, min(cfg.poll_batch_size - 1, self._free_slots())) if poll is None else 0
-            self._reserved += extra
-            claim = 1 + extra
-        else:
-            claim = 0
+        reservation = self._slots.begin_claim_next(cfg.poll_batch_size) if self.claims_next else None
+        claim = reservation.own if reservation is not None else 0
         claimed: list[Any] = []
         try:
             answer = await self.api.complete(
@@ -741,17 +724,15 @@ class Worker:
                 usage=outcome.usage,
                 retry_until=execution.lease_expires_at,
                 claim_next=claim,
-                claim_next_from_poll=lent,
-                poll_id=poll.id if poll is not None else None,
+                claim_next_from_poll=reservation.from_poll if reservation is not None else 0,
+                poll_id=reservation.poll_id if reservation is not None else None,
                 activity_names=self._activity_filter() if claim else None,
             )
             activities = answer.get("activities") if claim else None
             claimed = activities if isinstance(activities, list) else []
         finally:
-            self._reserved -= extra
-            # The server counts every activity beyond claim_next as taken from the poll, and so does the worker; on
-            # a failed call nothing was taken. No await from here until they start: the slots pass to the activities.
-            covered = self._poll_slots.settle(poll, max(0, len(claimed) - claim)) if poll is not None else 0
+            # No await from here until they start: the slots pass to the activities.
+            covered = self._slots.end_claim_next(reservation, len(claimed)) if reservation is not None else 0
         self.stats.completed += 1
         self.stats.claimed_from_poll += covered
         if len(claimed) > claim + covered:
@@ -763,7 +744,7 @@ class Worker:
                 len(claimed),
                 claim,
                 covered,
-                poll.id if poll is not None else "-",
+                reservation.poll_id if reservation is not None and reservation.poll_id else "-",
             )
             claimed = claimed[: claim + covered]
         if log.isEnabledFor(logging.DEBUG):

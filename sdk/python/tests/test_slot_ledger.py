@@ -1,4 +1,4 @@
-"""The ledger of a long-poll's slots that claim-next completions lend to the server (``claim_next_from_poll``).
+"""The worker's slot ledger, above all the long-poll slots that claim-next completions lend to the server.
 
 The server takes lent slots from the poll itself, so the poll's answer and the answers of the completions that offered
 it never bring more activities than the poll held; these tests pin that the worker counts the same way whichever
@@ -14,15 +14,15 @@ import pytest
 
 import spindle.worker.runner as runner_module
 from spindle.worker import Worker, WorkerConfig
-from spindle.worker._poll_slots import PollSlots
+from spindle.worker._slot_ledger import SlotLedger
 
 
 class Ledger:
-    """A :class:`PollSlots` that records what it releases."""
+    """A :class:`SlotLedger` that records what it releases."""
 
     def __init__(self) -> None:
         self.released = 0
-        self.slots = PollSlots(release=self._release)
+        self.slots = SlotLedger(8, release=self._release)
 
     def _release(self, slots: int) -> None:
         self.released += slots
@@ -164,6 +164,29 @@ def test_misuse_is_refused() -> None:
         ledger.slots.begin(-1)
 
 
+def test_claim_next_offers_the_waiting_long_polls_slots_and_takes_no_free_slot_up_front() -> None:
+    ledger = Ledger()
+    poll = ledger.slots.begin(3)
+    claim = ledger.slots.begin_claim_next(4)
+    assert (claim.own, claim.from_poll, claim.poll_id, ledger.slots.reserved) == (1, 3, poll.id, 0)
+    assert ledger.slots.end_claim_next(claim, 3) == 2  # its own slot, and two the server took from the poll
+    assert ledger.slots.end(poll, 1) == 1
+    assert (ledger.released, ledger.slots.held, ledger.slots.free()) == (0, 0, 8)
+
+
+def test_claim_next_without_a_lending_poll_takes_free_slots_up_front_until_its_answer() -> None:
+    running = 5
+    ledger = SlotLedger(8, running=lambda: running)
+    poll = ledger.begin(2, lendable=False)
+    assert ledger.free() == 1
+    claim = ledger.begin_claim_next(4)
+    assert (claim.own, claim.from_poll, claim.poll_id, ledger.reserved, ledger.free()) == (2, 0, None, 1, 0)
+    assert ledger.end_claim_next(claim, 2) == 0  # both in its own slots: none from a poll
+    assert (ledger.reserved, ledger.free()) == (0, 1)
+    ledger.end(poll, 0)
+    assert ledger.free() == 3
+
+
 # -- the runner's use of the ledger, against a stand-in server that answers in a chosen order --------------------------
 
 
@@ -296,4 +319,4 @@ def test_the_runner_never_runs_more_than_its_concurrency_whichever_answer_comes_
     # Either way the four slots went to four leaves: three from the poll's slots, one in the root's own.
     assert worker.stats.claimed_from_poll == (3 if order == "completion first" else 2)
     assert worker.stats.claimed_next == (4 if order == "completion first" else 3)
-    assert worker.in_flight == 0 and worker._reserved == 0 and worker._poll_slots.held == 0
+    assert worker.in_flight == 0 and worker._slots.reserved == 0 and worker._slots.held == 0

@@ -1,4 +1,8 @@
-"""The slots a worker's long-poll holds while it waits, which claim-next completions may lend to the server.
+"""The worker's slots and who holds them: running executions, polls, and claim-next completions in flight.
+
+A worker never asks for more activities than it can start at once: a poll asks for ``min(free, batch)`` and holds
+those slots until its answer; a claim-next completion holds the completed activity's own slot and, when no long-poll
+lends, free slots taken up front until its answer.
 
 A completion sent while the worker's long-poll waits may offer that poll's slots (``claim_next_from_poll`` with the
 poll's ``poll_id``): the server then leases the work the result unblocked in the completing transaction, taking the
@@ -7,7 +11,7 @@ answers of the completions that offered it never bring more activities than the 
 any order, so this ledger counts the same way whichever comes first: a slot is handed to an activity only once, and
 the slots nobody used go back only when no answer that might still use them is outstanding.
 
-Mirrors ``PollSlots`` of the .NET worker (src/Spindle.Worker/PollSlots.cs). No lock: every call is made on the
+Mirrors ``SlotLedger`` of the .NET worker (src/Spindle.Worker/SlotLedger.cs). No lock: every call is made on the
 worker's event loop, and none of them awaits.
 """
 
@@ -17,7 +21,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["PollReservation", "PollSlots"]
+__all__ = ["ClaimNextReservation", "PollReservation", "SlotLedger"]
 
 # Process-wide, not per worker: a poll_id then names one poll even if two workers in this process share a worker_id.
 _poll_ids = itertools.count(1)
@@ -38,16 +42,74 @@ class PollReservation:
     answered: bool = False
 
 
-class PollSlots:
-    """The ledger: :meth:`begin` when a poll is sent, :meth:`offer` when a claim-next completion is sent while it
-    waits, :meth:`settle` when that completion's answer (or failure) arrives, :meth:`end` when the poll answers (or
-    fails). Slots handed to activities (the counts :meth:`end` and :meth:`settle` return) leave the ledger; the caller
-    starts those activities at once. Slots released go to ``release``."""
+@dataclass(eq=False)
+class ClaimNextReservation:
+    """What a claim-next completion asks for, and the slots it holds until its answer."""
 
-    def __init__(self, *, release: Callable[[int], None] | None = None) -> None:
+    #: ``claim_next``: the completed activity's own slot and the free slots taken up front.
+    own: int
+    #: ``claim_next_from_poll``: slots of the waiting long-poll :attr:`poll` offered as well.
+    from_poll: int = 0
+    poll: PollReservation | None = None
+    #: Free slots taken up front (only when no long-poll lends).
+    extra: int = 0
+
+    @property
+    def poll_id(self) -> str | None:
+        return self.poll.id if self.poll is not None else None
+
+
+class SlotLedger:
+    """The ledger: :meth:`begin` when a poll is sent and :meth:`end` when it answers (or fails);
+    :meth:`begin_claim_next` when a claim-next completion is sent and :meth:`end_claim_next` when its answer (or
+    failure) arrives (built on :meth:`offer` and :meth:`settle` of the waiting poll's slots). Slots handed to
+    activities (the counts :meth:`end` and :meth:`end_claim_next` return) leave the ledger; the caller starts those
+    activities at once, and they count as ``running`` from then on. Slots released go to ``release``."""
+
+    def __init__(
+        self,
+        capacity: int,
+        *,
+        running: Callable[[], int] | None = None,
+        release: Callable[[int], None] | None = None,
+    ) -> None:
+        self._capacity = capacity
+        self._running = running
         self._release = release
         self._waiting: PollReservation | None = None
         self._held = 0
+        self._reserved = 0
+
+    def free(self) -> int:
+        """Slots nobody holds: not running an activity, not held by a poll, not taken up front by a completion."""
+        running = self._running() if self._running is not None else 0
+        return self._capacity - running - self._reserved - self._held
+
+    @property
+    def reserved(self) -> int:
+        """Free slots taken up front by claim-next completions in flight."""
+        return self._reserved
+
+    def begin_claim_next(self, batch: int) -> ClaimNextReservation:
+        """A claim-next completion is about to be sent. The waiting long-poll's slots: a fan-out the result unblocks is
+        then leased right there, instead of one wake-up and one claim later by the poll, which would fill those slots
+        with it anyway; the server takes only as many as the result unblocked. Free slots are taken up front (and held
+        until the answer whether used or not) only when no poll lends: taken by every completion in flight, they
+        would starve the poll and the fan-outs of other workflows, while most completions (a chain's step, a branch
+        before its join) unblock one activity or none. Every reservation must be :meth:`end_claim_next`-ed."""
+        poll, lent = self.offer()
+        extra = max(0, min(batch - 1, self.free())) if poll is None else 0
+        self._reserved += extra
+        return ClaimNextReservation(own=1 + extra, from_poll=lent, poll=poll, extra=extra)
+
+    def end_claim_next(self, claim: ClaimNextReservation, activities: int) -> int:
+        """The completion's answer brought ``activities`` activities (0 when it failed): how many of those beyond its
+        own ``claim_next`` own one of the poll's slots (the server took every one beyond it from the poll, and so does
+        the worker). The free slots taken up front go back to the free count."""
+        self._reserved -= claim.extra
+        if claim.poll is None:
+            return 0
+        return self.settle(claim.poll, max(0, activities - claim.own))
 
     @property
     def held(self) -> int:
