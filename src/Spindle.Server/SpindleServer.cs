@@ -123,6 +123,7 @@ public static partial class SpindleServer
 
         app.MapSystemApi();
         app.MapApiReference();
+        app.MapUi();
         var api = app.MapGroup("/api/v1");
         api.MapOAuthApi();
         api.MapGroup("").RequireScope(Scopes.Workflows).MapDefinitionsApi().MapWorkflowsApi().MapLlmApi()
