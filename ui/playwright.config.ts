@@ -5,6 +5,7 @@ const executablePath = process.env.SPINDLE_CHROMIUM ?? "/usr/bin/chromium";
 
 export default defineConfig({
   testDir: "tests",
+  globalSetup: "./tests/global-setup.ts",
   // Each file starts its own real `spindle serve`; one worker keeps the shared machine calm.
   workers: 1,
   fullyParallel: false,

@@ -130,6 +130,7 @@ public static partial class SpindleServer
             .MapCostsApi().MapCacheApi();
         api.MapGroup("").RequireScope(Scopes.Worker).MapWorkersApi();
         api.MapClientsApi();
+        api.MapSignInLinksApi();
         api.MapFilesApi();
         app.MapFallback(() => ApiErrors.NotFound("No such route; see /api/v1/info and the API reference"));
         return app;
@@ -142,6 +143,7 @@ public static partial class SpindleServer
         services.AddSingleton<FailedAttemptLimiter>();
         services.AddSingleton<ISecretVerifier, Pbkdf2SecretVerifier>();
         services.AddSingleton<AuthService>();
+        services.AddSingleton(sp => new SignInLinks(options.Clock));
         if (options.CorsOrigins.Count > 0)
         {
             services.AddCors(cors => cors.AddDefaultPolicy(policy => policy

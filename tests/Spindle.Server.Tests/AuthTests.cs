@@ -17,7 +17,7 @@ public sealed class AuthTests(SecureServerFixture server)
     {
         "/health", "/health/ready", "/api/v1/info", "/api/v1/oauth/token", "/api/v1/openapi.json",
         // The web UI's shell and its redirects: static files; the data it shows needs a token like any client.
-        "/", "/dashboard", "/ui", "/ui/{**path}",
+        "/", "/dashboard", "/ui", "/ui/{**path}", "/api/v1/ui/sign-in",
     };
 
     [Fact]

@@ -1,6 +1,6 @@
 import { useEffect, useState } from "react";
 import { api, onUnauthorized, type Info } from "./api";
-import { clearToken, getToken, takeTokenFromFragment, tokenScopes } from "./auth";
+import { clearToken, getToken, takeSignInFromFragment, tokenScopes } from "./auth";
 import { ErrorBox } from "./components/ErrorBox";
 import { Definition } from "./pages/Definition";
 import { Definitions } from "./pages/Definitions";
@@ -9,20 +9,32 @@ import { Runs } from "./pages/Runs";
 import { SignIn } from "./pages/SignIn";
 import { Link, match, navigate, useLocation } from "./router";
 
-type Session = { kind: "loading" } | { kind: "error"; error: Error } | { kind: "signin"; expired: boolean } | { kind: "ready"; info: Info };
+type Session = { kind: "loading" } | { kind: "error"; error: Error } | { kind: "signin"; expired: boolean; error?: Error | null } | { kind: "ready"; info: Info };
+
+// The fragment is read once per page load (React's StrictMode runs effects twice in development).
+let fragmentSignIn: Promise<void> | null = null;
+function signInOnce(): Promise<void> {
+  fragmentSignIn ??= takeSignInFromFragment();
+  return fragmentSignIn;
+}
 
 export function App() {
   const [session, setSession] = useState<Session>({ kind: "loading" });
 
   useEffect(() => {
-    takeTokenFromFragment();
     let cancelled = false;
-    api<Info>("/info")
-      .then((info) => {
-        if (cancelled) return;
-        setSession(info.insecure_dev || getToken() ? { kind: "ready", info } : { kind: "signin", expired: false });
-      })
-      .catch((error: Error) => !cancelled && setSession({ kind: "error", error }));
+    const start = async () => {
+      let linkError: Error | null = null;
+      try {
+        await signInOnce();
+      } catch (e) {
+        linkError = e as Error;
+      }
+      const info = await api<Info>("/info");
+      if (cancelled) return;
+      setSession(info.insecure_dev || getToken() ? { kind: "ready", info } : { kind: "signin", expired: false, error: linkError });
+    };
+    start().catch((error: Error) => !cancelled && setSession({ kind: "error", error }));
     const off = onUnauthorized(() => setSession({ kind: "signin", expired: true }));
     return () => {
       cancelled = true;
@@ -36,6 +48,7 @@ export function App() {
     return (
       <SignIn
         expired={session.expired}
+        linkError={session.error ?? null}
         onSignedIn={() => api<Info>("/info").then((info) => setSession({ kind: "ready", info }), (error: Error) => setSession({ kind: "error", error }))}
       />
     );

@@ -28,13 +28,27 @@ export function tokenScopes(token: string | null): string[] {
 }
 
 /**
- * A sign-in link carries a token in the fragment (#token=…), which browsers never send to a server. It is moved
- * into session storage and removed from the address bar and history at once.
+ * A sign-in link (`spindle ui`) carries a one-time code in the fragment (#code=…), which browsers never send to a
+ * server. It is removed from the address bar and the history at once, then traded for a token; a used or expired
+ * code gets an error. A fragment #token=… (a token made elsewhere) is taken as it is.
  */
-export function takeTokenFromFragment(): boolean {
-  const match = /(?:^#|&)token=([^&]+)/.exec(window.location.hash);
-  if (!match) return false;
-  setToken(decodeURIComponent(match[1]));
+export async function takeSignInFromFragment(): Promise<void> {
+  const hash = window.location.hash;
+  const code = /(?:^#|&)code=([^&]+)/.exec(hash);
+  const token = /(?:^#|&)token=([^&]+)/.exec(hash);
+  if (!code && !token) return;
   window.history.replaceState(null, "", window.location.pathname + window.location.search);
-  return true;
+  if (token) {
+    setToken(decodeURIComponent(token[1]));
+    return;
+  }
+  const response = await fetch("/api/v1/ui/sign-in", {
+    method: "POST",
+    credentials: "omit",
+    headers: { "content-type": "application/json", accept: "application/json" },
+    body: JSON.stringify({ code: decodeURIComponent(code![1]) }),
+  });
+  const body = await response.json().catch(() => null);
+  if (!response.ok) throw new Error(body?.error?.message ?? `Sign-in link refused (${response.status})`);
+  setToken(body.access_token as string);
 }

@@ -20,9 +20,11 @@ activities:
 let server: Server;
 
 test.beforeAll(async () => {
+  test.setTimeout(240_000); // a server start on a busy machine
   server = await startServer({ insecureDev: true });
   await server.api("POST", "/api/v1/workflow_definitions", example("03-if-else.yaml"), "application/yaml");
   await server.api("POST", "/api/v1/workflow_definitions", example("04-bounded-loop.yaml"), "application/yaml");
+  await server.api("POST", "/api/v1/workflow_definitions", example("05-flaky-retry.yaml"), "application/yaml");
   await server.api("POST", "/api/v1/workflow_definitions", WAITING, "application/yaml");
 });
 
@@ -57,6 +59,22 @@ test("run page lays out the graph with each node coloured by its status, and sho
   const panel = page.getByRole("complementary", { name: "Activity check" });
   await expect(panel.getByLabel("check-parameters")).toContainText("INPUT.amount");
   await expect(panel.getByLabel("check-echo")).toContainText('"needs_review": true');
+  expect(foreign).toEqual([]);
+});
+
+test("run page shows the attempt count on the node and every attempt on the timeline", async ({ page }) => {
+  const foreign = await guardOffline(page);
+  const { workflow_id: id } = await server.api<{ workflow_id: string }>("POST", "/api/v1/workflows", { definition_name: "flaky_retry" });
+  await waitForRun(server, id, ["completed"]);
+  await page.goto(`${server.baseUrl}/ui/runs/${id}`);
+  await expect(page.getByTestId("node-flaky_call")).toContainText("attempt 3");
+  const rows = page.getByTestId("timeline-row");
+  await expect(rows).toHaveCount(4); // flaky_call three times, then after
+  await expect(rows.nth(0)).toContainText("flaky_call");
+  await expect(rows.nth(2)).toContainText("flaky_call (attempt 3)");
+  await expect(rows.nth(3)).toContainText("after");
+  await expect(rows.nth(0).locator(".timeline-run")).toHaveClass(/status-failed/);
+  await expect(rows.nth(2).locator(".timeline-run")).toHaveClass(/status-completed/);
   expect(foreign).toEqual([]);
 });
 
@@ -96,7 +114,7 @@ test("cancel asks for confirmation, then cancels the run and the page follows", 
 test("definitions list, a definition's graph and YAML, and starting a run from it", async ({ page }) => {
   const foreign = await guardOffline(page);
   await page.goto(`${server.baseUrl}/ui/definitions`);
-  await expect(page.getByTestId("definition-row")).toHaveCount(3);
+  await expect(page.getByTestId("definition-row")).toHaveCount(4);
   await page.getByRole("link", { name: "if_else" }).click();
   await expect(page.getByTestId("node-notify")).toBeVisible();
   await page.getByRole("tab", { name: "YAML" }).click();

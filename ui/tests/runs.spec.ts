@@ -3,6 +3,7 @@ import { example, expect, guardOffline, startServer, test, waitForRun, type Serv
 let server: Server;
 
 test.beforeAll(async () => {
+  test.setTimeout(240_000); // a server start on a busy machine
   server = await startServer({ insecureDev: true });
   await server.api("POST", "/api/v1/workflow_definitions", example("03-if-else.yaml"), "application/yaml");
   await server.api("POST", "/api/v1/workflow_definitions", example("01-hello-chain.yaml"), "application/yaml");

@@ -1,8 +1,10 @@
-import { expect, guardOffline, startServer, test, type Server } from "./support";
+import { execFileSync } from "node:child_process";
+import { expect, guardOffline, repo, startServer, test, type Server } from "./support";
 
 let server: Server;
 
 test.beforeAll(async () => {
+  test.setTimeout(240_000); // a server start on a busy machine
   server = await startServer({ insecureDev: false });
 });
 
@@ -54,6 +56,28 @@ test("a sign-in link's token is taken from the fragment and removed from the add
   await expect(page.getByRole("heading", { name: "Definitions" })).toBeVisible();
   expect(page.url()).toBe(`${server.baseUrl}/ui/definitions`);
   await expect(page.getByTitle("Scopes of this session")).toHaveText("workflows");
+  expect(foreign).toEqual([]);
+});
+
+test("`spindle ui` prints a one-time sign-in link that signs in once and is refused the second time", async ({ page, browser }) => {
+  const foreign = await guardOffline(page);
+  const output = execFileSync(`${repo}/spindle`, ["ui", "--no-browser", "--api-url", server.baseUrl, "--data-dir", server.dataDir], {
+    encoding: "utf8",
+    env: { ...process.env, SPINDLE_CLIENT_ID: "", SPINDLE_CLIENT_SECRET: "", DISPLAY: "", WAYLAND_DISPLAY: "" },
+  });
+  const url = /(http:\/\/\S+#code=\S+)/.exec(output)?.[1];
+  expect(url, output).toBeTruthy();
+  await page.goto(url!);
+  await expect(page.getByRole("heading", { name: "Runs" })).toBeVisible();
+  expect(page.url()).toBe(`${server.baseUrl}/ui/runs`);
+  await expect(page.getByTitle("Scopes of this session")).toHaveText("admin");
+
+  const other = await browser.newPage();
+  await guardOffline(other);
+  await other.goto(url!);
+  await expect(other.getByRole("heading", { name: "Sign in to Spindle" })).toBeVisible();
+  await expect(other.getByRole("alert")).toContainText("already used");
+  await other.close();
   expect(foreign).toEqual([]);
 });
 

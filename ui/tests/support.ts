@@ -5,7 +5,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect, test as base, type Page } from "@playwright/test";
 
-const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 export interface Server {
   baseUrl: string;

@@ -5,6 +5,7 @@ import { ErrorBox } from "../components/ErrorBox";
 import { latestByKey, WorkflowGraph } from "../components/Graph";
 import { JsonView } from "../components/JsonView";
 import { StatusBadge } from "../components/Status";
+import { Timeline } from "../components/Timeline";
 import { between, formatTime, money } from "../format";
 import { usePolled } from "../hooks";
 import { Link } from "../router";
@@ -138,6 +139,9 @@ export function Run({ id }: { id: string }) {
         <ActivityPanel run={r} definition={definition.data} selected={selected} onSelect={setSelected} />
       </div>
 
+      <h2>Timeline</h2>
+      <Timeline events={events} live={live} />
+
       <h2>Events</h2>
       <ErrorBox error={eventsError} />
       <table className="table events" aria-label="Event history">
@@ -226,7 +230,7 @@ function ActivityPanel({ run, definition, selected, onSelect }: { run: RunData; 
             <StatusBadge status={a.status} /> <span className="muted small">attempt {a.attempt}</span>
           </h3>
           <p className="small muted">
-            queued → claimed {a.started_at && a.claimed_at ? between(a.started_at, a.claimed_at) : "—"} · ran {between(a.claimed_at, a.completed_at)}
+            waited {a.started_at && a.claimed_at ? between(a.started_at, a.claimed_at) : "—"} in the queue · ran {a.claimed_at ? between(a.claimed_at, a.completed_at) : "—"}
           </p>
           {a.error && <div className="error" role="status"><strong>{a.error_detail?.code ?? "Error"}</strong>: {a.error_detail?.message ?? a.error}</div>}
           {a.outputs.length > 0 && (

@@ -4,10 +4,10 @@ import { setToken } from "../auth";
 import { ErrorBox } from "../components/ErrorBox";
 
 /** Exchanges a client id and secret for a token (client_credentials); the secret is not kept anywhere. */
-export function SignIn({ onSignedIn, expired }: { onSignedIn: () => void; expired: boolean }) {
+export function SignIn({ onSignedIn, expired, linkError }: { onSignedIn: () => void; expired: boolean; linkError: Error | null }) {
   const [clientId, setClientId] = useState("");
   const [secret, setSecret] = useState("");
-  const [error, setError] = useState<Error | null>(null);
+  const [error, setError] = useState<Error | null>(linkError);
   const [busy, setBusy] = useState(false);
 
   async function submit(e: FormEvent) {
