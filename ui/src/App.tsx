@@ -1,6 +1,7 @@
 import { useEffect, useState } from "react";
 import { api, onUnauthorized, type Info } from "./api";
 import { clearToken, getToken, takeSignInFromFragment, tokenScopes } from "./auth";
+import { ErrorBoundary } from "./components/ErrorBoundary";
 import { ErrorBox } from "./components/ErrorBox";
 import { Definition } from "./pages/Definition";
 import { Definitions } from "./pages/Definitions";
@@ -89,7 +90,9 @@ function Shell({ info, onSignOut }: { info: Info; onSignOut: () => void }) {
         </div>
       </header>
       <main id="main" tabIndex={-1}>
-        <Page path={path} />
+        <ErrorBoundary resetKey={path}>
+          <Page path={path} />
+        </ErrorBoundary>
       </main>
     </>
   );

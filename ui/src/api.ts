@@ -105,7 +105,7 @@ export interface ActivityOutput {
 export interface ActivityRun {
   activity_key: string;
   status: string;
-  outputs: ActivityOutput[];
+  outputs: ActivityOutput[] | null; // null until the activity has a result
   error: string | null;
   error_detail: { code: string; message: string } | null;
   started_at: string | null;

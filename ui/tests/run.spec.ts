@@ -111,6 +111,23 @@ test("cancel asks for confirmation, then cancels the run and the page follows", 
   expect(foreign).toEqual([]);
 });
 
+test("a waiting step gets a signal with its data from a form, after a confirmation", async ({ page }) => {
+  const foreign = await guardOffline(page);
+  const { workflow_id: id } = await server.api<{ workflow_id: string }>("POST", "/api/v1/workflows", { definition_name: "ui_approval", input: { amount: 7 } });
+  await page.goto(`${server.baseUrl}/ui/runs/${id}`);
+  await expect(page.getByTestId("node-decide")).toHaveAttribute("data-status", "waiting");
+  await page.getByTestId("node-decide").click();
+  const form = page.getByRole("form", { name: "Signal decide" });
+  await expect(form.getByLabel("Event name")).toHaveValue("approval");
+  await form.getByLabel("Data (JSON)").fill('{"approved": true}');
+  await form.getByRole("button", { name: "Send signal…" }).click();
+  await page.getByRole("dialog", { name: "Signal decide?" }).getByRole("button", { name: "Send signal" }).click();
+  await expect(page.getByRole("heading", { name: /ui_approval/ })).toContainText("completed");
+  await expect(page.getByTestId("node-book")).toHaveAttribute("data-status", "completed");
+  await expect(page.getByLabel("decide-echo")).toContainText('"approved": true');
+  expect(foreign).toEqual([]);
+});
+
 test("definitions list, a definition's graph and YAML, and starting a run from it", async ({ page }) => {
   const foreign = await guardOffline(page);
   await page.goto(`${server.baseUrl}/ui/definitions`);

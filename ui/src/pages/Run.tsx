@@ -4,6 +4,7 @@ import { Confirm } from "../components/Confirm";
 import { ErrorBox } from "../components/ErrorBox";
 import { latestByKey, WorkflowGraph } from "../components/Graph";
 import { JsonView } from "../components/JsonView";
+import { expectedEvent, SignalForm } from "../components/SignalForm";
 import { StatusBadge } from "../components/Status";
 import { Timeline } from "../components/Timeline";
 import { between, formatTime, money } from "../format";
@@ -136,7 +137,7 @@ export function Run({ id }: { id: string }) {
             <ErrorBox error={definition.error} />
           )}
         </div>
-        <ActivityPanel run={r} definition={definition.data} selected={selected} onSelect={setSelected} />
+        <ActivityPanel run={r} definition={definition.data} selected={selected} onSelect={setSelected} onChanged={run.reload} />
       </div>
 
       <h2>Timeline</h2>
@@ -190,7 +191,7 @@ export function Run({ id }: { id: string }) {
   );
 }
 
-function ActivityPanel({ run, definition, selected, onSelect }: { run: RunData; definition: Definition | null; selected: string | null; onSelect: (key: string) => void }) {
+function ActivityPanel({ run, definition, selected, onSelect, onChanged }: { run: RunData; definition: Definition | null; selected: string | null; onSelect: (key: string) => void; onChanged: () => void }) {
   const latest = latestByKey(run.activities);
   const keys = definition?.activities.map((a) => a.key) ?? [...latest.keys()];
   if (!selected) {
@@ -232,11 +233,12 @@ function ActivityPanel({ run, definition, selected, onSelect }: { run: RunData; 
           <p className="small muted">
             waited {a.started_at && a.claimed_at ? between(a.started_at, a.claimed_at) : "—"} in the queue · ran {a.claimed_at ? between(a.claimed_at, a.completed_at) : "—"}
           </p>
+          {a.status === "waiting" && <SignalForm runId={run.id} activityKey={a.activity_key} eventName={expectedEvent(spec?.settings)} onSent={onChanged} />}
           {a.error && <div className="error" role="status"><strong>{a.error_detail?.code ?? "Error"}</strong>: {a.error_detail?.message ?? a.error}</div>}
-          {a.outputs.length > 0 && (
+          {(a.outputs ?? []).length > 0 && (
             <>
               <h4>Output</h4>
-              {a.outputs.map((o) => (
+              {(a.outputs ?? []).map((o) => (
                 <JsonView key={o.name} value={o.value} name={`${selected}-${o.name}`} />
               ))}
             </>
