@@ -11,7 +11,7 @@ namespace Spindle.Server.Tests;
 [Collection(SecureServerCollection.Name)]
 public sealed partial class UiHostingTests(SecureServerFixture server)
 {
-    [GeneratedRegex("""<script[^>]+src="([^"]+)"|<link[^>]+href="([^"]+)""")]
+    [GeneratedRegex("""<script[^>]+src="([^"]+)"|<link[^>]+rel="stylesheet"[^>]+href="([^"]+)""")]
     private static partial Regex AssetReference();
 
     private HttpClient NoRedirects() => new(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = new Uri(server.BaseUrl) };
@@ -49,6 +49,26 @@ public sealed partial class UiHostingTests(SecureServerFixture server)
             Assert.Equal(HttpStatusCode.OK, file.StatusCode);
             Assert.Contains("immutable", file.Headers.CacheControl?.ToString() ?? "", StringComparison.Ordinal);
         }
+    }
+
+    [Fact]
+    public async Task Asset_AcceptingGzip_IsSentGzippedAndUnpacksToThePlainFile()
+    {
+        using var page = await server.Http.GetAsync("/ui/");
+        var script = AssetReference().Matches(await page.Content.ReadAsStringAsync()).Select(m => m.Groups[1].Value).First(v => v.Length > 0);
+        var plain = await server.Http.GetByteArrayAsync(script);
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, script);
+        request.Headers.AcceptEncoding.ParseAdd("gzip, br");
+        using var response = await server.Http.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("gzip", Assert.Single(response.Content.Headers.ContentEncoding));
+        Assert.Equal("text/javascript", response.Content.Headers.ContentType?.MediaType);
+        await using var unzip = new System.IO.Compression.GZipStream(await response.Content.ReadAsStreamAsync(), System.IO.Compression.CompressionMode.Decompress);
+        using var unpacked = new MemoryStream();
+        await unzip.CopyToAsync(unpacked);
+        Assert.Equal(plain, unpacked.ToArray());
+        Assert.True(response.Content.Headers.ContentLength < plain.Length / 2);
     }
 
     [Fact]

@@ -44,6 +44,17 @@ public static class UiHosting
         {
             // Vite puts a content hash in every asset's name, so an asset never changes under its name.
             headers.CacheControl = path.StartsWith("assets/", StringComparison.Ordinal) ? "public, max-age=31536000, immutable" : "no-cache";
+            // The build writes a gzipped copy of each script and style sheet (about a third of the size).
+            var gzipped = files.GetFileInfo(path + ".gz");
+            if (gzipped.Exists)
+            {
+                headers.Vary = HeaderNames.AcceptEncoding;
+                if (AcceptsGzip(context.Request))
+                {
+                    headers.ContentEncoding = "gzip";
+                    return Results.Stream(gzipped.CreateReadStream(), ContentTypeOf(path), lastModified: file.LastModified);
+                }
+            }
             return Results.Stream(file.CreateReadStream(), ContentTypeOf(path), lastModified: file.LastModified);
         }
         if (path.StartsWith("assets/", StringComparison.Ordinal))
@@ -60,6 +71,9 @@ public static class UiHosting
         headers["X-Frame-Options"] = "DENY";
         return Results.Stream(index.CreateReadStream(), "text/html; charset=utf-8");
     }
+
+    private static bool AcceptsGzip(HttpRequest request) =>
+        request.GetTypedHeaders().AcceptEncoding.Any(e => e.Value.Equals("gzip", StringComparison.OrdinalIgnoreCase) && e.Quality is not 0);
 
     private static string ContentTypeOf(string path) =>
         ContentTypes.TryGetContentType(path, out var type) ? type : "application/octet-stream";
