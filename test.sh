@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Runs every test of the repository (xunit, then pytest when present) and ends with one line "N passed, N failed".
+# Runs every test of the repository (xunit, then pytest and the web UI's browser tests when present) and ends with one line "N passed, N failed".
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$root"
 unset SPINDLE_BUILD_SLOT
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
-# Installs missing Debian packages (PostgreSQL, Python test packages, bubblewrap), listing each and why first.
+# Installs missing Debian packages (PostgreSQL, Python test packages, bubblewrap, Node.js, Chromium), listing each and why first.
 ./scripts/setup.sh || { echo "test: setup failed"; echo "0 passed, 1 failed"; exit 1; }
 
 passed=0; failed=0; status=0
@@ -30,6 +30,15 @@ if [[ -d sdk/python/tests ]]; then
   [[ $rc -eq 0 || $rc -eq 5 ]] || status=1
   p=$(grep -oE '[0-9]+ passed' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
   f=$(grep -oE '[0-9]+ (failed|error)' "$log" | awk '{s+=$1} END {print s+0}')
+  passed=$((passed + p)); failed=$((failed + f))
+fi
+# The web UI in a real headless Chromium (Debian's) against real `spindle serve` processes: ui/tests, Playwright.
+if [[ -d ui/tests ]]; then
+  (cd ui && { [[ -d node_modules ]] || PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error; } \
+    && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npx playwright test) 2>&1 | tee "$log"
+  [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
+  p=$(grep -oE '^ +[0-9]+ passed' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
+  f=$(grep -oE '^ +[0-9]+ (failed|flaky)' "$log" | awk '{s+=$1} END {print s+0}')
   passed=$((passed + p)); failed=$((failed + f))
 fi
 rm -f "$log"

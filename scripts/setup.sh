@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Spindle's tests and examples need beyond the .NET SDK: PostgreSQL (for postgres_* activities and
-# the PostgreSQL backend), Debian's Python packages (Python SDK, template test generator) and bubblewrap (py-std's
-# script sandbox). Before installing, it prints each missing package and why it is needed; when nothing is
-# missing it prints nothing.
+# the PostgreSQL backend), Debian's Python packages (Python SDK, template test generator), bubblewrap (py-std's
+# script sandbox), Node.js/npm (the web UI's build) and Chromium (the web UI's browser tests). Before installing,
+# it prints each missing package and why it is needed; when nothing is missing it prints nothing.
 set -euo pipefail
 need=()
 why=()
@@ -22,6 +22,10 @@ has_module numpy || missing python3-numpy "NumPy for py-std worker scripts"
 has_module pandas || missing python3-pandas "pandas for py-std worker scripts"
 has_module sklearn || missing python3-sklearn "scikit-learn for py-std worker scripts"
 command -v bwrap >/dev/null 2>&1 || missing bubblewrap "bubblewrap, the py-std worker's script sandbox (its tests check the isolation)"
+# The web UI (ui/) is built with npm from its lock file during `dotnet build`, and tested in a real headless Chromium.
+command -v node >/dev/null 2>&1 || missing nodejs "Node.js to build the web UI (ui/, embedded in the server by dotnet build)"
+command -v npm >/dev/null 2>&1 || missing npm "npm to install the web UI's locked packages (ui/package-lock.json)"
+[[ -x /usr/bin/chromium ]] || missing chromium "Chromium, the headless browser the web UI tests (ui/tests, Playwright) drive"
 
 if (( ${#need[@]} )); then
   echo "setup: these Debian packages are missing and will be installed with apt-get:" >&2

@@ -51,6 +51,7 @@ public static class CliApp
             EventsCommand.Create(),
             CancelCommand.Create(),
             RetryCommand.Create(),
+            UiCommand.Create(),
         };
         specs.AddRange(ClientsCommand.Create());
         specs.AddRange(CostCommand.Create());

@@ -91,6 +91,10 @@ public sealed class SpindleClient : IDisposable
         SendAsync(HttpMethod.Post, $"api/v1/workflows/{Escape(id)}/cancel",
             Json(reason is null ? new JsonObject() : new JsonObject { ["reason"] = reason }), cancellationToken);
 
+    /// <summary>A one-time web UI sign-in code (admin): <c>{code, expires_in, path}</c>.</summary>
+    public Task<JsonObject> CreateSignInLinkAsync(CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Post, "api/v1/ui/sign-in-links", Json(new JsonObject()), cancellationToken);
+
     public Task<JsonObject> CreateOAuthClientAsync(string name, IReadOnlyList<string> scopes, CancellationToken cancellationToken) =>
         SendAsync(HttpMethod.Post, "api/v1/clients",
             Json(new JsonObject { ["name"] = name, ["scopes"] = new JsonArray(scopes.Select(s => (JsonNode)s).ToArray()) }), cancellationToken);

@@ -124,12 +124,14 @@ public static partial class SpindleServer
 
         app.MapSystemApi();
         app.MapApiReference();
+        app.MapUi();
         var api = app.MapGroup("/api/v1");
         api.MapOAuthApi();
         api.MapGroup("").RequireScope(Scopes.Workflows).MapDefinitionsApi().MapWorkflowsApi().MapLlmApi()
             .MapCostsApi().MapCacheApi();
         api.MapGroup("").RequireScope(Scopes.Worker).MapWorkersApi();
         api.MapClientsApi();
+        api.MapSignInLinksApi();
         api.MapFilesApi();
         app.MapFallback(() => ApiErrors.NotFound("No such route; see /api/v1/info and the API reference"));
         return app;
@@ -142,6 +144,7 @@ public static partial class SpindleServer
         services.AddSingleton<FailedAttemptLimiter>();
         services.AddSingleton<ISecretVerifier, Pbkdf2SecretVerifier>();
         services.AddSingleton<AuthService>();
+        services.AddSingleton(sp => new SignInLinks(options.Clock));
         if (options.CorsOrigins.Count > 0)
         {
             services.AddCors(cors => cors.AddDefaultPolicy(policy => policy

@@ -12,6 +12,7 @@ public sealed class HelpAndVersionTests
     [InlineData("cancel", "ID", "--reason", "--api-url")]
     [InlineData("retry", "ID", "--api-url")]
     [InlineData("events", "ID", "--api-url", "--json")]
+    [InlineData("ui", "--no-browser", "--api-url", "--data-dir")]
     public async Task Help_EachCommand_DescribesItsOptionsWithAnExample(string command, params string[] expected)
     {
         var result = await Cli.RunAsync(command, "--help");

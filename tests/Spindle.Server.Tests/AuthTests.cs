@@ -16,6 +16,8 @@ public sealed class AuthTests(SecureServerFixture server)
     private static readonly HashSet<string> PublicRoutes = new(StringComparer.Ordinal)
     {
         "/health", "/health/ready", "/api/v1/info", "/api/v1/oauth/token", "/api/v1/openapi.json",
+        // The web UI's shell and its redirects: static files; the data it shows needs a token like any client.
+        "/", "/dashboard", "/ui", "/ui/{**path}", "/api/v1/ui/sign-in",
     };
 
     [Fact]

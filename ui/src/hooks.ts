@@ -1,0 +1,56 @@
+import { useCallback, useEffect, useRef, useState } from "react";
+import { ApiError } from "./api";
+
+export interface Loaded<T> {
+  data: T | null;
+  error: ApiError | Error | null;
+  loading: boolean;
+  reload: () => void;
+}
+
+/**
+ * Loads with `load`, and again every `intervalMs` while `keepPolling(data)` holds and the tab is visible. The next
+ * poll is planned after the previous answer, so a slow server never gets overlapping requests.
+ */
+export function usePolled<T>(load: (signal: AbortSignal) => Promise<T>, deps: unknown[], intervalMs = 0, keepPolling: (data: T) => boolean = () => true): Loaded<T> {
+  const [data, setData] = useState<T | null>(null);
+  const [error, setError] = useState<ApiError | Error | null>(null);
+  const [loading, setLoading] = useState(true);
+  const [tick, setTick] = useState(0);
+  const loadRef = useRef(load);
+  loadRef.current = load;
+  const keepRef = useRef(keepPolling);
+  keepRef.current = keepPolling;
+
+  useEffect(() => {
+    const controller = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let stopped = false;
+    setLoading(true);
+    const run = async () => {
+      try {
+        const result = await loadRef.current(controller.signal);
+        if (stopped) return;
+        setData(result);
+        setError(null);
+        if (intervalMs > 0 && keepRef.current(result)) timer = setTimeout(run, intervalMs);
+      } catch (e) {
+        if (stopped || (e instanceof DOMException && e.name === "AbortError")) return;
+        setError(e as Error);
+        if (intervalMs > 0 && !(e instanceof ApiError && e.status < 500)) timer = setTimeout(run, intervalMs * 2);
+      } finally {
+        if (!stopped) setLoading(false);
+      }
+    };
+    void run();
+    return () => {
+      stopped = true;
+      controller.abort();
+      clearTimeout(timer);
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [...deps, tick, intervalMs]);
+
+  const reload = useCallback(() => setTick((t) => t + 1), []);
+  return { data, error, loading, reload };
+}

@@ -1,0 +1,48 @@
+import { useEffect } from "react";
+import { api, type DefinitionSummary } from "../api";
+import { ErrorBox } from "../components/ErrorBox";
+import { formatTime } from "../format";
+import { usePolled } from "../hooks";
+import { Link } from "../router";
+
+export function Definitions() {
+  const list = usePolled((signal) => api<{ definitions: DefinitionSummary[]; total: number }>("/workflow_definitions", { signal }), []);
+  useEffect(() => {
+    document.title = "Definitions · Spindle";
+  }, []);
+  return (
+    <section aria-labelledby="defs-title">
+      <div className="page-head">
+        <h1 id="defs-title">Definitions</h1>
+      </div>
+      <ErrorBox error={list.error} />
+      <table className="table">
+        <thead>
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">Latest version</th>
+            <th scope="col">Activities</th>
+            <th scope="col">Deployed</th>
+            <th scope="col"><span className="visually-hidden">Runs</span></th>
+          </tr>
+        </thead>
+        <tbody>
+          {list.data?.definitions.map((d) => (
+            <tr key={d.name} data-testid="definition-row">
+              <td><Link to={`/definitions/${encodeURIComponent(d.name)}`}>{d.name}</Link></td>
+              <td className="mono small">{d.version}</td>
+              <td>{d.activity_count}</td>
+              <td>{formatTime(d.created_at)}</td>
+              <td><Link to={`/runs?definition=${encodeURIComponent(d.name)}`}>runs</Link></td>
+            </tr>
+          ))}
+          {list.data && list.data.definitions.length === 0 && (
+            <tr>
+              <td colSpan={5} className="muted">Nothing deployed yet: <code>spindle deploy FILE.yaml</code>.</td>
+            </tr>
+          )}
+        </tbody>
+      </table>
+    </section>
+  );
+}
