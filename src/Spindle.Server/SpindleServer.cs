@@ -102,6 +102,9 @@ public static partial class SpindleServer
         builder.Services.AddSingleton(catalog);
         builder.Services.AddSingleton<TimerLoop>();
         builder.Services.AddHostedService<TimerService>();
+        builder.Services.AddSingleton(sp => (IScheduleStore)sp.GetRequiredService<IWorkflowStore>());
+        builder.Services.AddSingleton<Scheduling.Scheduler>();
+        builder.Services.AddHostedService<Scheduling.SchedulerService>();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(35));
         // Handlers write JSON by hand; the naming policy only shapes the OpenAPI schemas of the typed body records.
         builder.Services.ConfigureHttpJsonOptions(o =>
@@ -126,7 +129,7 @@ public static partial class SpindleServer
         var api = app.MapGroup("/api/v1");
         api.MapOAuthApi();
         api.MapGroup("").RequireScope(Scopes.Workflows).MapDefinitionsApi().MapWorkflowsApi().MapLlmApi()
-            .MapCostsApi().MapCacheApi();
+            .MapCostsApi().MapCacheApi().MapSchedulesApi();
         api.MapGroup("").RequireScope(Scopes.Worker).MapWorkersApi();
         api.MapClientsApi();
         api.MapFilesApi();

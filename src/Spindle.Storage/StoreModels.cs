@@ -23,15 +23,26 @@ public sealed record StoredDefinition(string Name, string Version, WorkflowDefin
 /// A long-poll waiting in this process for a routing key, if any: the submitting transaction leases the new
 /// workflow's first activities to it and hands them over after commit, instead of waking it to claim them.
 /// </param>
+/// <param name="ScheduleId">The schedule that submits this occurrence, and the occurrence (<paramref name="ScheduledAt"/>, µs).</param>
 public sealed record SubmitCommand(string DefinitionName, string? Version, JsonObject Input, string? UniqueKey,
-    Func<string, IWaitingPoll?>? WaitingPollFor = null);
+    Func<string, IWaitingPoll?>? WaitingPollFor = null, string? ScheduleId = null, long? ScheduledAt = null);
 
 public sealed record SubmitOutcome(StoreStatus Status, string? Message, WorkflowState? Workflow);
 
-public sealed record WorkflowQuery(string? Status, string? DefinitionName, long? CreatedAfter, long? CreatedBefore, int Limit, int Offset);
+public sealed record WorkflowQuery(string? Status, string? DefinitionName, long? CreatedAfter, long? CreatedBefore, int Limit, int Offset)
+{
+    /// <summary>Only runs started by this schedule.</summary>
+    public string? ScheduleId { get; init; }
+}
 
 public sealed record WorkflowSummary(
-    string Id, string Status, string DefinitionName, string DefinitionVersion, long CreatedAt, long UpdatedAt, string? ErrorMessage);
+    string Id, string Status, string DefinitionName, string DefinitionVersion, long CreatedAt, long UpdatedAt, string? ErrorMessage)
+{
+    /// <summary>The schedule that started the run and its occurrence (µs), when a schedule did.</summary>
+    public string? ScheduleId { get; init; }
+
+    public long? ScheduledAt { get; init; }
+}
 
 public sealed record ClaimCommand(string Worker, string WorkerId, int MaxActivities, IReadOnlyList<string>? ActivityNames);
 

@@ -126,51 +126,8 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
         var handOvers = new HandOvers();
         try
         {
-            var (outcome, machine) = await WriteAsync<(SubmitOutcome, WorkflowMachine?)>(async (tx, ct) =>
-            {
-                var stored = await tx.ReadDefinitionAsync(command.DefinitionName, command.Version, ct);
-                if (stored is null)
-                {
-                    var what = command.Version is null
-                        ? $"Workflow definition '{command.DefinitionName}' not found"
-                        : $"Workflow definition '{command.DefinitionName}' version {command.Version} not found";
-                    return (new SubmitOutcome(StoreStatus.NotFound, what, null), null);
-                }
-                if (command.UniqueKey is not null && await tx.UniqueKeyTakenAsync(command.UniqueKey, null, ct))
-                {
-                    return (UniqueKeyTaken(command.UniqueKey), null);
-                }
-                var now = Now();
-                var timeout = stored.Definition.Settings?.TimeoutSeconds ?? Defaults.WorkflowTimeoutSeconds;
-                var wf = new WorkflowState
-                {
-                    Id = Ids.New(),
-                    Definition = stored.Definition,
-                    DefinitionVersion = stored.Version,
-                    Input = command.Input,
-                    UniqueKey = command.UniqueKey,
-                    CreatedAt = now,
-                    UpdatedAt = now,
-                    DeadlineAt = timeout > 0 ? now + Timestamps.FromSeconds(timeout) : null,
-                    BudgetLimit = stored.Definition.Settings?.BudgetLimit,
-                };
-                await tx.InsertWorkflowAsync(wf, ct);
-                var created = new WorkflowEvent(EventTypes.WorkflowCreated, null, null, new JsonObject
-                {
-                    ["definition_name"] = stored.Name,
-                    ["definition_version"] = stored.Version,
-                    ["input"] = command.Input.DeepClone(),
-                });
-                // Starting in the submit transaction saves a round trip: the roots are claimable when submit returns.
-                var machine = new WorkflowMachine(wf, Defaults, now);
-                machine.Start();
-                await ApplyCacheHitsAsync(tx, machine, now, ct);
-                // A long-poll waiting here for a first step gets it leased in this transaction and handed over after commit.
-                handOvers.Abandon(); // what a previous try leased did not commit
-                handOvers.Lease(machine, command.WaitingPollFor, Defaults.Secrets);
-                await tx.PersistAsync(wf, machine, [created], now, ct);
-                return (new SubmitOutcome(StoreStatus.Ok, null, wf), machine);
-            }, cancellationToken);
+            var (outcome, machine) = await WriteAsync((tx, ct) => SubmitInTransactionAsync(tx, command, handOvers, null, ct),
+                cancellationToken);
             if (machine is not null)
             {
                 handOvers.Deliver(Leases);
@@ -187,6 +144,64 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
         {
             handOvers.Abandon(); // delivered ones are gone from the list: this only ends hand-overs that did not commit
         }
+    }
+
+    /// <summary>
+    /// The submit decision inside a write transaction: the workflow row, its start event and first steps, persisted
+    /// (which is the transaction's last write). <paramref name="beforePersist"/> writes what must commit with the new
+    /// workflow (a schedule advancing to its next occurrence).
+    /// </summary>
+    private async Task<(SubmitOutcome, WorkflowMachine?)> SubmitInTransactionAsync(IWriteTransaction tx, SubmitCommand command,
+        HandOvers handOvers, Func<WorkflowState, CancellationToken, Task>? beforePersist, CancellationToken ct)
+    {
+        var stored = await tx.ReadDefinitionAsync(command.DefinitionName, command.Version, ct);
+        if (stored is null)
+        {
+            var what = command.Version is null
+                ? $"Workflow definition '{command.DefinitionName}' not found"
+                : $"Workflow definition '{command.DefinitionName}' version {command.Version} not found";
+            return (new SubmitOutcome(StoreStatus.NotFound, what, null), null);
+        }
+        if (command.UniqueKey is not null && await tx.UniqueKeyTakenAsync(command.UniqueKey, null, ct))
+        {
+            return (UniqueKeyTaken(command.UniqueKey), null);
+        }
+        var now = Now();
+        var timeout = stored.Definition.Settings?.TimeoutSeconds ?? Defaults.WorkflowTimeoutSeconds;
+        var wf = new WorkflowState
+        {
+            Id = Ids.New(),
+            Definition = stored.Definition,
+            DefinitionVersion = stored.Version,
+            Input = command.Input,
+            UniqueKey = command.UniqueKey,
+            CreatedAt = now,
+            UpdatedAt = now,
+            DeadlineAt = timeout > 0 ? now + Timestamps.FromSeconds(timeout) : null,
+            BudgetLimit = stored.Definition.Settings?.BudgetLimit,
+            ScheduleId = command.ScheduleId,
+            ScheduledAt = command.ScheduledAt,
+        };
+        await tx.InsertWorkflowAsync(wf, ct);
+        var created = new WorkflowEvent(EventTypes.WorkflowCreated, null, null, new JsonObject
+        {
+            ["definition_name"] = stored.Name,
+            ["definition_version"] = stored.Version,
+            ["input"] = command.Input.DeepClone(),
+        });
+        // Starting in the submit transaction saves a round trip: the roots are claimable when submit returns.
+        var machine = new WorkflowMachine(wf, Defaults, now);
+        machine.Start();
+        await ApplyCacheHitsAsync(tx, machine, now, ct);
+        // A long-poll waiting here for a first step gets it leased in this transaction and handed over after commit.
+        handOvers.Abandon(); // what a previous try leased did not commit
+        handOvers.Lease(machine, command.WaitingPollFor, Defaults.Secrets);
+        if (beforePersist is not null)
+        {
+            await beforePersist(wf, ct);
+        }
+        await tx.PersistAsync(wf, machine, [created], now, ct);
+        return (new SubmitOutcome(StoreStatus.Ok, null, wf), machine);
     }
 
     private static SubmitOutcome UniqueKeyTaken(string uniqueKey) =>

@@ -31,7 +31,19 @@ public static class DefinitionsApi
         {
             return ApiErrors.Validation(parsed.FieldErrors);
         }
+        var declared = DefinitionSchedules.Parse(text, parsed.Definition!.Name);
+        if (declared.Errors.Count > 0)
+        {
+            return ApiErrors.Validation(declared.Errors);
+        }
         var outcome = await store.DeployAsync(parsed.Definition!, cancellationToken);
+        var schedules = store is IScheduleStore scheduleStore
+            ? await scheduleStore.SyncDeclaredSchedulesAsync(outcome.Name, declared.Specs, cancellationToken)
+            : null;
+        if (schedules is { Status: StoreStatus.Conflict })
+        {
+            return ApiErrors.Conflict($"The definition was deployed (version {outcome.Version}) but its schedules were not: {schedules.Message}");
+        }
         var body = new JsonObject
         {
             ["name"] = outcome.Name,
@@ -41,6 +53,15 @@ public static class DefinitionsApi
         if (outcome.Unchanged)
         {
             body["unchanged"] = true;
+        }
+        if (schedules is { } synced && synced.Created.Count + synced.Updated.Count + synced.Disabled.Count > 0)
+        {
+            body["schedules"] = new JsonObject
+            {
+                ["created"] = new JsonArray(synced.Created.Select(n => (JsonNode)n).ToArray()),
+                ["updated"] = new JsonArray(synced.Updated.Select(n => (JsonNode)n).ToArray()),
+                ["disabled"] = new JsonArray(synced.Disabled.Select(n => (JsonNode)n).ToArray()),
+            };
         }
         if (parsed.Warnings.Count > 0)
         {

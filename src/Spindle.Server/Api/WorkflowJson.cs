@@ -34,6 +34,8 @@ public static class WorkflowJson
             ["state_data"] = new JsonObject(),
             ["total_cost_usd"] = Json.Money(wf.TotalCost),
             ["activities"] = activities,
+            ["schedule_id"] = wf.ScheduleId,
+            ["scheduled_at"] = Timestamps.Format(wf.ScheduledAt),
         };
     }
 
@@ -83,6 +85,8 @@ public static class WorkflowJson
         ["created_at"] = Timestamps.Format(w.CreatedAt),
         ["updated_at"] = Timestamps.Format(w.UpdatedAt),
         ["error_message"] = w.ErrorMessage,
+        ["schedule_id"] = w.ScheduleId,
+        ["scheduled_at"] = Timestamps.Format(w.ScheduledAt),
     };
 
     /// <summary>Activities that nothing depends on in the definition (workflow-format.md §6.11).</summary>

@@ -14,7 +14,7 @@ internal static class PostgresWorkflowLoader
 {
     private const string WorkflowColumns =
         "id, definition_name, definition_version, status, input, unique_key, error_message, created_at, updated_at, " +
-        "completed_at, deadline_at, total_cost, budget_limit";
+        "completed_at, deadline_at, total_cost, budget_limit, schedule_id, scheduled_at";
 
     /// <summary>How the workflow row is selected and locked.</summary>
     public enum Lock
@@ -67,7 +67,7 @@ internal static class PostgresWorkflowLoader
                 r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4),
                 r.IsDBNull(5) ? null : r.GetString(5), r.IsDBNull(6) ? null : r.GetString(6), r.GetInt64(7), r.GetInt64(8),
                 r.IsDBNull(9) ? null : r.GetInt64(9), r.IsDBNull(10) ? null : r.GetInt64(10), r.GetDecimal(11),
-                r.IsDBNull(12) ? null : r.GetDecimal(12));
+                r.IsDBNull(12) ? null : r.GetDecimal(12), r.IsDBNull(13) ? null : r.GetString(13), r.IsDBNull(14) ? null : r.GetInt64(14));
             await r.NextResultAsync(cancellationToken);
             while (await r.ReadAsync(cancellationToken))
             {
@@ -91,6 +91,8 @@ internal static class PostgresWorkflowLoader
             DeadlineAt = row.DeadlineAt,
             TotalCost = row.TotalCost,
             BudgetLimit = row.BudgetLimit,
+            ScheduleId = row.ScheduleId,
+            ScheduledAt = row.ScheduledAt,
         };
         foreach (var a in activities)
         {
@@ -143,5 +145,5 @@ internal static class PostgresWorkflowLoader
     private sealed record WorkflowRow(
         string Id, string DefinitionName, string DefinitionVersion, string Status, string Input, string? UniqueKey,
         string? ErrorMessage, long CreatedAt, long UpdatedAt, long? CompletedAt, long? DeadlineAt, decimal TotalCost,
-        decimal? BudgetLimit);
+        decimal? BudgetLimit, string? ScheduleId, long? ScheduledAt);
 }

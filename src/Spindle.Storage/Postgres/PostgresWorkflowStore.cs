@@ -205,12 +205,14 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
         if (query.DefinitionName is not null) Filter("definition_name =", () => PgParameters.Text(query.DefinitionName));
         if (query.CreatedAfter is not null) Filter("created_at >", () => PgParameters.Bigint(query.CreatedAfter));
         if (query.CreatedBefore is not null) Filter("created_at <", () => PgParameters.Bigint(query.CreatedBefore));
+        if (query.ScheduleId is not null) Filter("schedule_id =", () => PgParameters.Text(query.ScheduleId));
 
         await using var batch = _dataSource.CreateBatch();
         var count = new NpgsqlBatchCommand("SELECT COUNT(*) FROM workflows" + where);
         count.Parameters.AddRange(values.Select(v => v()).ToArray());
         var page = new NpgsqlBatchCommand(
-            "SELECT id, status, definition_name, definition_version, created_at, updated_at, error_message FROM workflows" + where +
+            "SELECT id, status, definition_name, definition_version, created_at, updated_at, error_message, schedule_id, scheduled_at FROM workflows" +
+            where +
             $" ORDER BY created_at DESC, id DESC LIMIT ${values.Count + 1} OFFSET ${values.Count + 2}");
         page.Parameters.AddRange(values.Select(v => v()).ToArray());
         page.Parameters.Add(PgParameters.Integer(query.Limit));
@@ -226,7 +228,11 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
         while (await r.ReadAsync(cancellationToken))
         {
             items.Add(new WorkflowSummary(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4),
-                r.GetInt64(5), r.IsDBNull(6) ? null : r.GetString(6)));
+                r.GetInt64(5), r.IsDBNull(6) ? null : r.GetString(6))
+            {
+                ScheduleId = r.IsDBNull(7) ? null : r.GetString(7),
+                ScheduledAt = r.IsDBNull(8) ? null : r.GetInt64(8),
+            });
         }
         return (items, total);
     }
@@ -454,6 +460,8 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
     }
 
     // ---- plumbing ---------------------------------------------------------------------------------------------
+
+    private protected override Schedules.IScheduleRows ScheduleRows(IWriteTransaction tx) => new PostgresScheduleRows((PostgresWriteTransaction)tx);
 
     protected override async Task<T> InWriteTransactionAsync<T>(Func<IWriteTransaction, CancellationToken, Task<T>> work,
         CancellationToken cancellationToken)

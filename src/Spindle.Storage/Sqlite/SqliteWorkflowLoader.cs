@@ -41,7 +41,7 @@ internal static class SqliteWorkflowLoader
             cmd.Transaction = tx;
             cmd.CommandText =
                 "SELECT definition_name, definition_version, status, input, unique_key, error_message, created_at, updated_at, " +
-                "completed_at, deadline_at, total_cost, budget_limit FROM workflows WHERE id = $id";
+                "completed_at, deadline_at, total_cost, budget_limit, schedule_id, scheduled_at FROM workflows WHERE id = $id";
             cmd.Parameters.AddWithValue("$id", workflowId);
             using var r = cmd.ExecuteReader();
             if (!r.Read())
@@ -66,6 +66,8 @@ internal static class SqliteWorkflowLoader
                 DeadlineAt = r.IsDBNull(9) ? null : r.GetInt64(9),
                 TotalCost = decimal.Parse(r.GetString(10), CultureInfo.InvariantCulture),
                 BudgetLimit = r.IsDBNull(11) ? null : decimal.Parse(r.GetString(11), CultureInfo.InvariantCulture),
+                ScheduleId = r.IsDBNull(12) ? null : r.GetString(12),
+                ScheduledAt = r.IsDBNull(13) ? null : r.GetInt64(13),
             };
         }
         using (var cmd = conn.CreateCommand())

@@ -158,11 +158,13 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
             if (query.DefinitionName is not null) c.Parameters.AddWithValue("$name", query.DefinitionName);
             if (query.CreatedAfter is not null) c.Parameters.AddWithValue("$after", query.CreatedAfter);
             if (query.CreatedBefore is not null) c.Parameters.AddWithValue("$before", query.CreatedBefore);
+            if (query.ScheduleId is not null) c.Parameters.AddWithValue("$schedule", query.ScheduleId);
         }
         if (query.Status is not null) where.Append(" AND status = $status");
         if (query.DefinitionName is not null) where.Append(" AND definition_name = $name");
         if (query.CreatedAfter is not null) where.Append(" AND created_at > $after");
         if (query.CreatedBefore is not null) where.Append(" AND created_at < $before");
+        if (query.ScheduleId is not null) where.Append(" AND schedule_id = $schedule");
 
         int total;
         await using (var count = conn.CreateCommand())
@@ -172,7 +174,7 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
             total = Convert.ToInt32(await count.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
         }
         await using var cmd = conn.CreateCommand();
-        cmd.CommandText = "SELECT id, status, definition_name, definition_version, created_at, updated_at, error_message FROM workflows" +
+        cmd.CommandText = "SELECT id, status, definition_name, definition_version, created_at, updated_at, error_message, schedule_id, scheduled_at FROM workflows" +
                           where + " ORDER BY created_at DESC, id DESC LIMIT $limit OFFSET $offset";
         Bind(cmd);
         cmd.Parameters.AddWithValue("$limit", query.Limit);
@@ -182,7 +184,11 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
         while (await r.ReadAsync(cancellationToken))
         {
             items.Add(new WorkflowSummary(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4),
-                r.GetInt64(5), r.IsDBNull(6) ? null : r.GetString(6)));
+                r.GetInt64(5), r.IsDBNull(6) ? null : r.GetString(6))
+            {
+                ScheduleId = r.IsDBNull(7) ? null : r.GetString(7),
+                ScheduledAt = r.IsDBNull(8) ? null : r.GetInt64(8),
+            });
         }
         return (items, total);
     }
@@ -421,6 +427,8 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
             ActivityRows.Set(cmd, "$pattern", pattern);
             return cmd.ExecuteNonQuery();
         }, cancellationToken);
+
+    private protected override Schedules.IScheduleRows ScheduleRows(IWriteTransaction tx) => new SqliteScheduleRows((SqliteWriteTransaction)tx);
 
     protected override Task<T> InWriteTransactionAsync<T>(Func<IWriteTransaction, CancellationToken, Task<T>> work,
         CancellationToken cancellationToken) =>
