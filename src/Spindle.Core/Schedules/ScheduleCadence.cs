@@ -57,7 +57,7 @@ public static class ScheduleCadence
     /// The first occurrence strictly after <paramref name="after"/> inside the schedule's start/end window, or null
     /// when there is none (past <c>end_at</c>, or a cron that never matches again).
     /// </summary>
-    /// <param name="anchor">The interval phase: occurrences are anchor + k × interval, k ≥ 1.</param>
+    /// <param name="anchor">The interval phase: occurrences are anchor + k × interval (k ≥ 1 from creation on).</param>
     public static long? Next(ScheduleSpec spec, long anchor, long after)
     {
         if (spec.StartAt is { } start && after < start)
@@ -68,7 +68,8 @@ public static class ScheduleCadence
         if (spec.IntervalSeconds is { } seconds)
         {
             var step = seconds * MicrosPerSecond;
-            var k = after < anchor + step ? 1 : (after - anchor) / step + 1;
+            // Floor division: a past range (a backfill before the schedule existed) keeps the same phase.
+            var k = Math.DivRem(after - anchor, step, out var rest) - (rest < 0 ? 1 : 0) + 1;
             next = anchor + k * step;
         }
         else
