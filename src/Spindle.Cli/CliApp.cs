@@ -51,7 +51,9 @@ public static class CliApp
             EventsCommand.Create(),
             CancelCommand.Create(),
             RetryCommand.Create(),
+            SignalCommand.Create(),
         };
+        specs.AddRange(SchedulesCommand.Create());
         specs.AddRange(ClientsCommand.Create());
         specs.AddRange(CostCommand.Create());
         foreach (var spec in specs.Where(s => s.Command != root && !s.Command.Parents.Any()))
