@@ -247,7 +247,7 @@ public abstract partial class TransactionalWorkflowStore : IScheduleStore
                     return FireStep.NotFound;
                 }
                 var now = Now();
-                var occurrence = now - now % MicrosPerSecond; // the key has whole seconds
+                var occurrence = now;
                 if (!ignoreOverlap && await RunningAsync(rows, s, ct))
                 {
                     switch (s.Spec.OverlapPolicy)
@@ -266,7 +266,8 @@ public abstract partial class TransactionalWorkflowStore : IScheduleStore
                             return FireStep.Skipped with { Message = $"Workflow {s.LastWorkflowId} is still running (overlap_policy {s.Spec.OverlapPolicy})" };
                     }
                 }
-                return await SubmitOccurrenceAsync(tx, rows, s, occurrence, now, ct);
+                // Its own key space: a trigger in the same second as a scheduled occurrence must not take that one's key.
+                return await SubmitOccurrenceAsync(tx, rows, s, occurrence, now, ct, key: ScheduleCadence.TriggerKey(s.Spec.Name, now));
             }, cancellationToken);
             if (step.CancelWorkflowId is { } blocking)
             {
@@ -326,11 +327,11 @@ public abstract partial class TransactionalWorkflowStore : IScheduleStore
     /// key, a deleted definition) still advances the schedule and is recorded.
     /// </summary>
     private async Task<FireStep> SubmitOccurrenceAsync(IWriteTransaction tx, IScheduleRows rows, StoredSchedule after, long occurrence,
-        long now, CancellationToken ct, bool backfill = false)
+        long now, CancellationToken ct, bool backfill = false, string? key = null)
     {
         var spec = after.Spec;
         var command = new SubmitCommand(spec.DefinitionName, spec.DefinitionVersion, spec.Input.DeepClone().AsObject(),
-            ScheduleCadence.UniqueKey(spec.Name, occurrence), ScheduleId: after.Id, ScheduledAt: occurrence);
+            key ?? ScheduleCadence.UniqueKey(spec.Name, occurrence), ScheduleId: after.Id, ScheduledAt: occurrence);
         var (outcome, machine) = await SubmitInTransactionAsync(tx, command, new HandOvers(), async (wf, c) =>
         {
             // On PostgreSQL the submit's persist commits: the schedule's writes go first.

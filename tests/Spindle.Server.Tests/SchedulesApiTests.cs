@@ -141,13 +141,13 @@ public sealed class SchedulesApiTests(ServerFixture server)
     public async Task DeployDefinition_WithSchedules_CreatesThemAndDisablesRemovedOnes()
     {
         var definition = Unique("declared").Replace('-', '_');
-        var yaml = $"""
-            name: {definition}
+        var yaml = $$"""
+            name: {{definition}}
             schedules:
-              - {{name: {definition}-hourly, interval_seconds: 3600}}
-              - {{name: {definition}-daily, cron: "30 6 * * *", timezone: America/New_York, input: {{full: true}}}}
+              - {name: {{definition}}-hourly, interval_seconds: 3600}
+              - {name: {{definition}}-daily, cron: "30 6 * * *", timezone: America/New_York, input: {full: true} }
             activities:
-              - {{key: a, activity_name: echo, worker: nobody}}
+              - {key: a, activity_name: echo, worker: nobody}
             """;
         var first = await server.DeployAsync(yaml);
         Assert.Equal(2, first["schedules"]!["created"]!.AsArray().Count);

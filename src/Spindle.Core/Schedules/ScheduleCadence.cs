@@ -132,4 +132,8 @@ public static class ScheduleCadence
     /// <summary>The idempotency key of one occurrence: <c>schedule:&lt;name&gt;:&lt;epoch seconds&gt;</c>.</summary>
     public static string UniqueKey(string name, long occurrence) =>
         $"schedule:{name}:{Math.DivRem(occurrence, MicrosPerSecond).Quotient.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+
+    /// <summary>The idempotency key of a manual trigger: <c>schedule:&lt;name&gt;:trigger:&lt;epoch microseconds&gt;</c>.</summary>
+    public static string TriggerKey(string name, long now) =>
+        $"schedule:{name}:trigger:{now.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
 }
