@@ -165,4 +165,25 @@ public sealed class SchedulesApiTests(ServerFixture server)
         Assert.Equal(422, (int)response.StatusCode);
         Assert.True(bad["error"]!["details"]!["field_errors"]!.AsObject().ContainsKey("schedules[1].cron"), bad.ToJsonString());
     }
+
+    [Fact]
+    public async Task DeployExample_DailyReport_DeclaresAHeartbeatThatFiresWithinAMinute()
+    {
+        var root = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(root, "Spindle.sln")))
+        {
+            root = Path.GetDirectoryName(root)!;
+        }
+        var deployed = await server.DeployAsync(File.ReadAllText(Path.Combine(root, "examples", "30-daily-report.yaml")));
+        var (_, list) = await server.GetAsync("/api/v1/schedules");
+        var declared = list["schedules"]!.AsArray().Where(s => s!["declared_by"]?.GetValue<string>() == "daily_report").ToList();
+        Assert.Equal(2, declared.Count);
+        var heartbeat = declared.Single(s => s!["name"]!.GetValue<string>() == "daily-report-heartbeat")!;
+        var next = DateTimeOffset.Parse(heartbeat["next_run_at"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(next - DateTimeOffset.UtcNow < TimeSpan.FromMinutes(1), $"next run {next:O}; deploy answered {deployed.ToJsonString()}");
+        foreach (var s in declared)
+        {
+            await server.PostAsync($"/api/v1/schedules/{s!["id"]}/pause", null); // the shared server stays quiet
+        }
+    }
 }
