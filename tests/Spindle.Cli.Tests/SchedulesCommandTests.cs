@@ -36,7 +36,7 @@ public sealed class SchedulesCommandTests(CliServerFixture server)
         var deleted = await server.RunAsync("schedules", "delete", name);
         Assert.Contains("deleted schedule", deleted.Out, StringComparison.Ordinal);
         var missing = await server.RunAsync("schedules", "show", name);
-        Assert.Equal(1, missing.ExitCode);
+        Assert.Equal(2, missing.ExitCode); // a usage error
         Assert.Contains($"no schedule named '{name}'", missing.Err, StringComparison.Ordinal);
     }
 
@@ -44,8 +44,8 @@ public sealed class SchedulesCommandTests(CliServerFixture server)
     public async Task Signal_WaitingActivity_ResumesTheWorkflow()
     {
         var definition = Cli.UniqueName("cli_signal");
-        await server.DeployAsync($$"""
-            name: {{definition}}
+        await server.DeployAsync($$$"""
+            name: {{{definition}}}
             activities:
               - key: decide
                 activity_name: echo
@@ -61,8 +61,8 @@ public sealed class SchedulesCommandTests(CliServerFixture server)
         Assert.Equal("completed", workflow["status"]!.GetValue<string>());
 
         var again = await server.RunAsync("signal", id, "decide", "approval");
-        Assert.Equal(1, again.ExitCode);
+        Assert.True(again.ExitCode == 1, again.ToString());
         Assert.StartsWith("not signaled:", again.Out, StringComparison.Ordinal);
-        Assert.Equal(1, (await server.RunAsync("signal", id, "decide", "approval", "--data", "[1]")).ExitCode);
+        Assert.Equal(2, (await server.RunAsync("signal", id, "decide", "approval", "--data", "[1]")).ExitCode); // a usage error
     }
 }

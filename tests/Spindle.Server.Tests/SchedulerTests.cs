@@ -25,7 +25,7 @@ public sealed class SchedulerTests : IAsyncLifetime
 
     private IWorkflowStore Store => _stores[0];
 
-    private IScheduleStore Schedules => (IScheduleStore)_store;
+    private IScheduleStore Schedules => (IScheduleStore)Store;
     private Scheduler _scheduler = null!;
 
     public async Task InitializeAsync()

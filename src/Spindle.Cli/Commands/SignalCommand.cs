@@ -46,7 +46,7 @@ internal static class SignalCommand
             {
                 await io.Out.WriteLineAsync(answer?["signaled"]?.GetValue<bool>() == true ? "signaled" : $"not signaled: {Str(answer?["message"])}");
             }
-            return answer?["signaled"]?.GetValue<bool>() == true ? CommandSupport.Ok : 1;
+            return answer?["signaled"]?.GetValue<bool>() == true ? CommandSupport.Ok : CommandSupport.Failed;
         });
         const string details = "Exit code 1 when no activity of the workflow waits for that event (the message says why).";
         return new CommandSpec(command, details, """
