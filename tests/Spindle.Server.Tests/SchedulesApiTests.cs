@@ -47,6 +47,8 @@ public sealed class SchedulesApiTests(ServerFixture server)
         Assert.Equal("skip", body["overlap_policy"]!.GetValue<string>());
         Assert.True(body["enabled"]!.GetValue<bool>());
         Assert.Equal(5, body["upcoming"]!.AsArray().Count);
+        var (_, info) = await server.GetAsync("/api/v1/info");
+        Assert.Contains(info["features"]!.AsArray(), f => f!.GetValue<string>() == "schedules");
         // 09:00 in Berlin is 07:00 or 08:00 UTC depending on daylight saving.
         Assert.Matches("T0[78]:00:00", body["next_run_at"]!.GetValue<string>());
 
