@@ -52,7 +52,9 @@ public static class CliApp
             CancelCommand.Create(),
             RetryCommand.Create(),
             UiCommand.Create(),
+            SignalCommand.Create(),
         };
+        specs.AddRange(SchedulesCommand.Create());
         specs.AddRange(ClientsCommand.Create());
         specs.AddRange(CostCommand.Create());
         foreach (var spec in specs.Where(s => s.Command != root && !s.Command.Parents.Any()))

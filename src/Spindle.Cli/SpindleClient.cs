@@ -125,6 +125,10 @@ public sealed class SpindleClient : IDisposable
         return SendAsync(HttpMethod.Get, path, null, cancellationToken);
     }
 
+    /// <summary>Any JSON route (schedules, signals): the answer's JSON, or null for an empty answer (204).</summary>
+    public Task<JsonNode?> CallAsync(HttpMethod method, string path, JsonObject? body, CancellationToken cancellationToken) =>
+        SendNodeAsync(method, path, body is null ? null : Json(body), cancellationToken);
+
     private async Task<JsonObject> SendAsync(HttpMethod method, string path, HttpContent? content, CancellationToken cancellationToken) =>
         await SendNodeAsync(method, path, content, cancellationToken) as JsonObject
         ?? throw new ApiCallException(200, "BAD_RESPONSE", $"{BaseUrl} answered {path} with something that is not a JSON object; is it a Spindle server?");

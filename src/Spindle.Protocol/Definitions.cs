@@ -20,8 +20,22 @@ public sealed record DeployDefinitionResponse
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public bool? Unchanged { get; init; }
 
+    [Description("The schedules the definition declares that this deploy created, updated or disabled (present when any).")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public DeclaredSchedulesChange? Schedules { get; init; }
+
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyList<string>? Warnings { get; init; }
+}
+
+/// <summary>What a deploy did to the schedules its definition declares (<c>schedules:</c>), by name.</summary>
+public sealed record DeclaredSchedulesChange
+{
+    public required IReadOnlyList<string> Created { get; init; }
+
+    public required IReadOnlyList<string> Updated { get; init; }
+
+    public required IReadOnlyList<string> Disabled { get; init; }
 }
 
 public sealed record DefinitionListItem

@@ -65,6 +65,12 @@ public sealed record WorkflowDetail
     public required string TotalCostUsd { get; init; }
 
     public required IReadOnlyList<WorkflowActivity> Activities { get; init; }
+
+    [Description("The schedule that started this run, if one did.")]
+    public required string? ScheduleId { get; init; }
+
+    [Description("The schedule occurrence this run is for (RFC 3339), if a schedule started it.")]
+    public required string? ScheduledAt { get; init; }
 }
 
 public sealed record WorkflowActivity
@@ -125,6 +131,12 @@ public sealed record WorkflowListItem
     public required string UpdatedAt { get; init; }
 
     public required string? ErrorMessage { get; init; }
+
+    [Description("The schedule that started this run, if one did.")]
+    public required string? ScheduleId { get; init; }
+
+    [Description("The schedule occurrence this run is for (RFC 3339), if a schedule started it.")]
+    public required string? ScheduledAt { get; init; }
 }
 
 public sealed record WorkflowList

@@ -102,6 +102,9 @@ public static partial class SpindleServer
         builder.Services.AddSingleton(catalog);
         builder.Services.AddSingleton<TimerLoop>();
         builder.Services.AddHostedService<TimerService>();
+        builder.Services.AddSingleton(sp => (IScheduleStore)sp.GetRequiredService<IWorkflowStore>());
+        builder.Services.AddSingleton<Scheduling.Scheduler>();
+        builder.Services.AddHostedService<Scheduling.SchedulerService>();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(35));
         // Handlers write through Spindle.Protocol's source-generated context; these options shape the OpenAPI schemas
         // of the same records (snake_case, numbers as numbers).
@@ -128,7 +131,7 @@ public static partial class SpindleServer
         var api = app.MapGroup("/api/v1");
         api.MapOAuthApi();
         api.MapGroup("").RequireScope(Scopes.Workflows).MapDefinitionsApi().MapWorkflowsApi().MapLlmApi()
-            .MapCostsApi().MapCacheApi();
+            .MapCostsApi().MapCacheApi().MapSchedulesApi();
         api.MapGroup("").RequireScope(Scopes.Worker).MapWorkersApi();
         api.MapClientsApi();
         api.MapSignInLinksApi();

@@ -23,8 +23,9 @@ public sealed record StoredDefinition(string Name, string Version, WorkflowDefin
 /// Slots that long-polls waiting in this process reserved for this submit: the submitting transaction leases the new
 /// workflow's first activities to them (<see cref="SubmitOutcome.HandedOver"/>) instead of leaving them to be claimed.
 /// </param>
+/// <param name="ScheduleId">The schedule that submits this occurrence, and the occurrence (<paramref name="ScheduledAt"/>, µs).</param>
 public sealed record SubmitCommand(string DefinitionName, string? Version, JsonObject Input, string? UniqueKey,
-    IReadOnlyList<SlotGrant>? Grants = null);
+    IReadOnlyList<SlotGrant>? Grants = null, string? ScheduleId = null, long? ScheduledAt = null);
 
 /// <summary>
 /// <paramref name="Slots"/> slots of a poll by worker <paramref name="WorkerId"/> for routing key <paramref name="Worker"/>
@@ -38,10 +39,20 @@ public sealed record SubmitOutcome(StoreStatus Status, string? Message, Workflow
     public IReadOnlyList<ClaimedActivity> HandedOver { get; init; } = [];
 }
 
-public sealed record WorkflowQuery(string? Status, string? DefinitionName, long? CreatedAfter, long? CreatedBefore, int Limit, int Offset);
+public sealed record WorkflowQuery(string? Status, string? DefinitionName, long? CreatedAfter, long? CreatedBefore, int Limit, int Offset)
+{
+    /// <summary>Only runs started by this schedule.</summary>
+    public string? ScheduleId { get; init; }
+}
 
 public sealed record WorkflowSummary(
-    string Id, string Status, string DefinitionName, string DefinitionVersion, long CreatedAt, long UpdatedAt, string? ErrorMessage);
+    string Id, string Status, string DefinitionName, string DefinitionVersion, long CreatedAt, long UpdatedAt, string? ErrorMessage)
+{
+    /// <summary>The schedule that started the run and its occurrence (µs), when a schedule did.</summary>
+    public string? ScheduleId { get; init; }
+
+    public long? ScheduledAt { get; init; }
+}
 
 public sealed record ClaimCommand(string Worker, string WorkerId, int MaxActivities, IReadOnlyList<string>? ActivityNames);
 

@@ -130,44 +130,11 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
         {
             return await RunDecisionAsync(async (tx, now, ct) =>
             {
-                refused = null;
-                var stored = await tx.ReadDefinitionAsync(command.DefinitionName, command.Version, ct);
-                if (stored is null)
-                {
-                    var what = command.Version is null
-                        ? $"Workflow definition '{command.DefinitionName}' not found"
-                        : $"Workflow definition '{command.DefinitionName}' version {command.Version} not found";
-                    refused = new SubmitOutcome(StoreStatus.NotFound, what, null);
-                    return null;
-                }
-                if (command.UniqueKey is not null && await tx.UniqueKeyTakenAsync(command.UniqueKey, null, ct))
-                {
-                    refused = UniqueKeyTaken(command.UniqueKey);
-                    return null;
-                }
-                var timeout = stored.Definition.Settings?.TimeoutSeconds ?? Defaults.WorkflowTimeoutSeconds;
-                var wf = new WorkflowState
-                {
-                    Id = Ids.New(),
-                    Definition = stored.Definition,
-                    DefinitionVersion = stored.Version,
-                    Input = command.Input,
-                    UniqueKey = command.UniqueKey,
-                    CreatedAt = now,
-                    UpdatedAt = now,
-                    DeadlineAt = timeout > 0 ? now + Timestamps.FromSeconds(timeout) : null,
-                    BudgetLimit = stored.Definition.Settings?.BudgetLimit,
-                };
-                await tx.InsertWorkflowAsync(wf, ct);
+                (var wf, refused) = await CreateWorkflowAsync(tx, command, now, ct);
                 return wf;
             }, () => refused!, turn =>
             {
-                turn.LeadingEvents = [new WorkflowEvent(EventTypes.WorkflowCreated, null, null, new JsonObject
-                {
-                    ["definition_name"] = command.DefinitionName,
-                    ["definition_version"] = turn.Workflow.DefinitionVersion,
-                    ["input"] = command.Input.DeepClone(),
-                })];
+                turn.LeadingEvents = [Created(command, turn.Workflow)];
                 // Starting in the submit transaction saves a round trip: the roots are claimable when submit returns.
                 turn.Machine.Start();
                 // Long-polls waiting here lent slots: the first steps are leased to them in this transaction (after the
@@ -193,6 +160,76 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
             return UniqueKeyTaken(command.UniqueKey!);
         }
     }
+
+    /// <summary>
+    /// The submit decision inside a caller's write transaction (a schedule's occurrence): the workflow row, its start
+    /// event and first steps, persisted (which is the transaction's last write). <paramref name="beforePersist"/> writes
+    /// what must commit with the new workflow (the schedule advancing to its next occurrence). The caller wakes the
+    /// waiters (<see cref="NotifyCommitted"/>) with the returned machine once the transaction commits.
+    /// </summary>
+    private async Task<(SubmitOutcome, WorkflowMachine?)> SubmitInTransactionAsync(IWriteTransaction tx, SubmitCommand command,
+        Func<WorkflowState, CancellationToken, Task>? beforePersist, CancellationToken ct)
+    {
+        var now = Now();
+        var (wf, refused) = await CreateWorkflowAsync(tx, command, now, ct);
+        if (wf is null)
+        {
+            return (refused!, null);
+        }
+        // Starting in the submit transaction saves a round trip: the roots are claimable when submit returns.
+        var machine = new WorkflowMachine(wf, Defaults, now);
+        machine.Start();
+        await ApplyCacheHitsAsync(tx, machine, now, ct);
+        if (beforePersist is not null)
+        {
+            await beforePersist(wf, ct);
+        }
+        await tx.PersistAsync(wf, machine, [Created(command, wf)], now, ct);
+        return (new SubmitOutcome(StoreStatus.Ok, null, wf), machine);
+    }
+
+    /// <summary>A submit's workflow row, written; or why there is none (no such definition, a held unique key).</summary>
+    private async Task<(WorkflowState? Workflow, SubmitOutcome? Refused)> CreateWorkflowAsync(IWriteTransaction tx, SubmitCommand command,
+        long now, CancellationToken ct)
+    {
+        var stored = await tx.ReadDefinitionAsync(command.DefinitionName, command.Version, ct);
+        if (stored is null)
+        {
+            var what = command.Version is null
+                ? $"Workflow definition '{command.DefinitionName}' not found"
+                : $"Workflow definition '{command.DefinitionName}' version {command.Version} not found";
+            return (null, new SubmitOutcome(StoreStatus.NotFound, what, null));
+        }
+        if (command.UniqueKey is not null && await tx.UniqueKeyTakenAsync(command.UniqueKey, null, ct))
+        {
+            return (null, UniqueKeyTaken(command.UniqueKey));
+        }
+        var timeout = stored.Definition.Settings?.TimeoutSeconds ?? Defaults.WorkflowTimeoutSeconds;
+        var wf = new WorkflowState
+        {
+            Id = Ids.New(),
+            Definition = stored.Definition,
+            DefinitionVersion = stored.Version,
+            Input = command.Input,
+            UniqueKey = command.UniqueKey,
+            CreatedAt = now,
+            UpdatedAt = now,
+            DeadlineAt = timeout > 0 ? now + Timestamps.FromSeconds(timeout) : null,
+            BudgetLimit = stored.Definition.Settings?.BudgetLimit,
+            ScheduleId = command.ScheduleId,
+            ScheduledAt = command.ScheduledAt,
+        };
+        await tx.InsertWorkflowAsync(wf, ct);
+        return (wf, null);
+    }
+
+    private static WorkflowEvent Created(SubmitCommand command, WorkflowState wf) =>
+        new(EventTypes.WorkflowCreated, null, null, new JsonObject
+        {
+            ["definition_name"] = command.DefinitionName,
+            ["definition_version"] = wf.DefinitionVersion,
+            ["input"] = command.Input.DeepClone(),
+        });
 
     private static SubmitOutcome UniqueKeyTaken(string uniqueKey) =>
         new(StoreStatus.Conflict, $"A workflow with unique_key '{uniqueKey}' already exists", null);

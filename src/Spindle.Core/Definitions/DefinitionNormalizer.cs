@@ -33,7 +33,7 @@ internal sealed partial class DefinitionNormalizer
     public static readonly IReadOnlyList<string> NamespaceNames =
         ["INPUT", "SECRET", "WORKFLOW", "ACTIVITY", "SIGNAL", "ACTIVITIES", "FILE", "FOLDER", "parameters"];
 
-    private static readonly HashSet<string> TopKeys = ["name", "activities", "settings", "description"];
+    private static readonly HashSet<string> TopKeys = ["name", "activities", "settings", "description", "schedules"]; // schedules: DefinitionSchedules
     private static readonly HashSet<string> WorkflowSettingsKeys = ["timeout", "max_retries", "budget"];
     private static readonly HashSet<string> BudgetKeys = ["limit", "limit_usd", "action"];
     private static readonly HashSet<string> ActivityKeys =

@@ -20,6 +20,11 @@ public sealed class WorkflowState
     public decimal TotalCost { get; set; }
     public decimal? BudgetLimit { get; init; }
 
+    /// <summary>The schedule that started this run and the occurrence it is for (µs), when a schedule did.</summary>
+    public string? ScheduleId { get; init; }
+
+    public long? ScheduledAt { get; init; }
+
     /// <summary>Activities keyed by activity key.</summary>
     public Dictionary<string, ActivityState> Activities { get; } = new(StringComparer.Ordinal);
 

@@ -33,13 +33,28 @@ public static class DefinitionsApi
         {
             return ApiErrors.Validation(parsed.FieldErrors);
         }
+        var declared = DefinitionSchedules.Parse(text, parsed.Definition!.Name);
+        if (declared.Errors.Count > 0)
+        {
+            return ApiErrors.Validation(declared.Errors);
+        }
         var outcome = await store.DeployAsync(parsed.Definition!, cancellationToken);
+        var schedules = store is IScheduleStore scheduleStore
+            ? await scheduleStore.SyncDeclaredSchedulesAsync(outcome.Name, declared.Specs, cancellationToken)
+            : null;
+        if (schedules is { Status: StoreStatus.Conflict })
+        {
+            return ApiErrors.Conflict($"The definition was deployed (version {outcome.Version}) but its schedules were not: {schedules.Message}");
+        }
         return Json.Result(new DeployDefinitionResponse
         {
             Name = outcome.Name,
             Version = outcome.Version,
             CreatedAt = Timestamps.Format(outcome.CreatedAt),
             Unchanged = outcome.Unchanged ? true : null, // present only when true
+            Schedules = schedules is { } synced && synced.Created.Count + synced.Updated.Count + synced.Disabled.Count > 0
+                ? new DeclaredSchedulesChange { Created = synced.Created, Updated = synced.Updated, Disabled = synced.Disabled }
+                : null,
             Warnings = parsed.Warnings.Count > 0 ? parsed.Warnings : null,
         }, SpindleJsonContext.Default.DeployDefinitionResponse, outcome.Unchanged ? 200 : 201);
     }

@@ -9,7 +9,7 @@ namespace Spindle.Server.Api;
 /// <summary>Health and server information (http-api.md §5).</summary>
 public static class SystemApi
 {
-    private static readonly string[] Features = ["long-poll", "activity-filter", "cancel", "wait", "events", "retry", "kruxiaflow-client-aliases", "claim-next"];
+    private static readonly string[] Features = ["long-poll", "activity-filter", "cancel", "wait", "events", "retry", "kruxiaflow-client-aliases", "claim-next", "schedules"];
 
     public static WebApplication MapSystemApi(this WebApplication app)
     {

@@ -34,6 +34,8 @@ public static class WorkflowJson
             StateData = [],
             TotalCostUsd = Json.Money(wf.TotalCost),
             Activities = activities,
+            ScheduleId = wf.ScheduleId,
+            ScheduledAt = Timestamps.Format(wf.ScheduledAt),
         };
     }
 
@@ -83,6 +85,8 @@ public static class WorkflowJson
         CreatedAt = Timestamps.Format(w.CreatedAt),
         UpdatedAt = Timestamps.Format(w.UpdatedAt),
         ErrorMessage = w.ErrorMessage,
+        ScheduleId = w.ScheduleId,
+        ScheduledAt = Timestamps.Format(w.ScheduledAt),
     };
 
     /// <summary>Activities that nothing depends on in the definition (workflow-format.md §6.11).</summary>

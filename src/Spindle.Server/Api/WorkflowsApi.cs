@@ -19,6 +19,7 @@ public static class WorkflowsApi
             .Answers<SubmitWorkflowResponse>(201, 400, 404, 409, 422);
         api.MapGet("/workflows", ListWorkflows).WithTags("Workflows").WithSummary("List workflow runs, newest first")
             .Query(("status", "created, running, completed, failed or cancelled"), ("definition_name", "Only runs of this definition"),
+                ("schedule_id", "Only runs started by this schedule"),
                 ("limit", "1-1000, default 100"), ("offset", "Rows to skip"), ("created_after", "RFC 3339"), ("created_before", "RFC 3339"))
             .Answers<WorkflowList>(200, 422);
         api.MapGet("/workflows/{id}", GetWorkflow).WithTags("Workflows").WithSummary("Get a workflow run with its activities")
@@ -131,7 +132,7 @@ public static class WorkflowsApi
             return ApiErrors.Validation(errors);
         }
         var (items, total) = await store.ListWorkflowsAsync(
-            new WorkflowQuery(status, q["definition_name"], after, before, limit, offset), cancellationToken);
+            new WorkflowQuery(status, q["definition_name"], after, before, limit, offset) { ScheduleId = q["schedule_id"] }, cancellationToken);
         return Json.Result(new WorkflowList
         {
             Workflows = items.Select(WorkflowJson.Summary).ToList(),

@@ -43,7 +43,7 @@ public sealed partial class PostgresWakeupListener : BackgroundService
                 await using var conn = new NpgsqlConnection(_connectionString);
                 await conn.OpenAsync(stoppingToken);
                 conn.Notification += OnNotification;
-                await using (var listen = new NpgsqlCommand($"LISTEN {PostgresChannels.Ready}; LISTEN {PostgresChannels.Finished}", conn))
+                await using (var listen = new NpgsqlCommand($"LISTEN {PostgresChannels.Ready}; LISTEN {PostgresChannels.Finished}; LISTEN {PostgresChannels.Schedules}", conn))
                 {
                     await listen.ExecuteNonQueryAsync(stoppingToken);
                 }
@@ -97,6 +97,9 @@ public sealed partial class PostgresWakeupListener : BackgroundService
                 break;
             case PostgresChannels.Finished:
                 _hub.WorkflowFinished(e.Payload);
+                break;
+            case PostgresChannels.Schedules:
+                _hub.SchedulesChanged();
                 break;
         }
     }

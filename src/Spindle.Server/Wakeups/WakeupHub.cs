@@ -8,7 +8,7 @@ namespace Spindle.Server.Wakeups;
 /// In-process wake-ups: one signal per routing key for long-polling workers, one per waited-on workflow for
 /// clients using <c>?wait_seconds=</c>. The store calls it after each commit.
 /// </summary>
-public sealed class WakeupHub : IStoreNotifier
+public sealed class WakeupHub : IStoreNotifier, IScheduleNotifier
 {
     private readonly ConcurrentDictionary<string, AsyncSignal> _workers = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, AsyncSignal> _workflows = new(StringComparer.Ordinal);
@@ -18,6 +18,14 @@ public sealed class WakeupHub : IStoreNotifier
     {
         _delayed = new DelayedWakeups(ActivitiesReady, timeProvider ?? TimeProvider.System);
     }
+
+    /// <summary>Pulsed when a schedule changes (here, or on another server via NOTIFY): the scheduler re-plans its sleep.</summary>
+    public AsyncSignal Schedules { get; } = new();
+
+    /// <summary>Set while an occurrence waits for a running workflow to end (buffer_one): then every end wakes the scheduler.</summary>
+    public bool SchedulesWaitForFinish { get; set; }
+
+    public void SchedulesChanged() => Schedules.Pulse();
 
     public Task WorkerSignal(string worker) => _workers.GetOrAdd(worker, _ => new AsyncSignal()).Current;
 
@@ -45,6 +53,10 @@ public sealed class WakeupHub : IStoreNotifier
 
     public void WorkflowFinished(string workflowId)
     {
+        if (SchedulesWaitForFinish)
+        {
+            Schedules.Pulse();
+        }
         if (_workflows.TryRemove(workflowId, out var signal))
         {
             signal.Pulse();

@@ -11,4 +11,7 @@ public static class PostgresChannels
 
     /// <summary>Payload: the id of a workflow that reached a terminal status.</summary>
     public const string Finished = "spindle_finished";
+
+    /// <summary>No payload: a schedule was created, changed or deleted; schedulers re-plan their sleep.</summary>
+    public const string Schedules = "spindle_schedules";
 }

@@ -173,6 +173,44 @@ internal static class PostgresMigrations
         (6, """
             ALTER TABLE activity_runs ADD COLUMN secret_parameters json NULL;
             """),
+        // Schedules (recurring submissions): the user's fields as JSON in spec, the state the scheduler keeps in columns;
+        // due_at is null while disabled or finished. Runs a schedule started carry its id and occurrence.
+        (7, """
+            CREATE TABLE schedules (
+                id text PRIMARY KEY,
+                name text NOT NULL UNIQUE,
+                spec json NOT NULL,
+                enabled boolean NOT NULL,
+                anchor_at bigint NOT NULL,
+                next_run_at bigint NULL,
+                due_at bigint NULL,
+                last_run_at bigint NULL,
+                last_workflow_id text NULL,
+                buffered_at bigint NULL,
+                run_count integer NOT NULL DEFAULT 0,
+                skipped_count integer NOT NULL DEFAULT 0,
+                pause_note text NULL,
+                declared_by text NULL,
+                created_by text NULL,
+                created_at bigint NOT NULL,
+                updated_at bigint NOT NULL
+            );
+            CREATE INDEX ix_schedules_due ON schedules (due_at) WHERE due_at IS NOT NULL;
+            CREATE INDEX ix_schedules_declared ON schedules (declared_by) WHERE declared_by IS NOT NULL;
+            CREATE TABLE schedule_runs (
+                seq bigserial PRIMARY KEY,
+                schedule_id text NOT NULL,
+                occurrence_at bigint NOT NULL,
+                outcome text NOT NULL,
+                workflow_id text NULL,
+                message text NULL,
+                created_at bigint NOT NULL
+            );
+            CREATE INDEX ix_schedule_runs_schedule ON schedule_runs (schedule_id, seq);
+            ALTER TABLE workflows ADD COLUMN schedule_id text NULL;
+            ALTER TABLE workflows ADD COLUMN scheduled_at bigint NULL;
+            CREATE INDEX ix_workflows_schedule ON workflows (schedule_id, created_at) WHERE schedule_id IS NOT NULL;
+            """),
     ];
 
     public static int Latest => All[^1].Version;

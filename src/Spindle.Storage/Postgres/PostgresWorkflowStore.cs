@@ -206,6 +206,7 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
         if (query.DefinitionName is not null) Filter("definition_name =", () => PgParameters.Text(query.DefinitionName));
         if (query.CreatedAfter is not null) Filter("created_at >", () => PgParameters.Bigint(query.CreatedAfter));
         if (query.CreatedBefore is not null) Filter("created_at <", () => PgParameters.Bigint(query.CreatedBefore));
+        if (query.ScheduleId is not null) Filter("schedule_id =", () => PgParameters.Text(query.ScheduleId));
 
         await using var batch = _dataSource.CreateBatch();
         var count = new NpgsqlBatchCommand("SELECT COUNT(*) FROM workflows" + where);
@@ -435,6 +436,8 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
     }
 
     // ---- plumbing ---------------------------------------------------------------------------------------------
+
+    private protected override Schedules.IScheduleRows ScheduleRows(IWriteTransaction tx) => new PostgresScheduleRows((PostgresWriteTransaction)tx);
 
     protected override async Task<T> InWriteTransactionAsync<T>(Func<IWriteTransaction, CancellationToken, Task<T>> work,
         CancellationToken cancellationToken)

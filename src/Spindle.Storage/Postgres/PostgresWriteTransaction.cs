@@ -21,7 +21,8 @@ internal sealed class PostgresWriteTransaction : IWriteTransaction
 
     private const string InsertWorkflowSql =
         "INSERT INTO workflows (id, definition_name, definition_version, status, input, unique_key, error_message, created_at, " +
-        "updated_at, completed_at, deadline_at, total_cost, budget_limit) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+        "updated_at, completed_at, deadline_at, total_cost, budget_limit, schedule_id, scheduled_at) " +
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 
     private const string InsertEventsSql =
         "INSERT INTO events (id, workflow_id, event_type, activity_key, iteration, payload, created_at) " +
@@ -63,6 +64,10 @@ internal sealed class PostgresWriteTransaction : IWriteTransaction
         _tx = tx;
         _definitions = definitions;
     }
+
+    public NpgsqlConnection Connection => _conn;
+
+    public NpgsqlTransaction Transaction => _tx;
 
     /// <summary>Whether <see cref="PersistAsync"/> committed the transaction (its batch ends with COMMIT).</summary>
     public bool Committed { get; private set; }
@@ -192,7 +197,7 @@ internal sealed class PostgresWriteTransaction : IWriteTransaction
             PgParameters.Text(wf.Status), PgParameters.Json(wf.Input.ToJsonString()), PgParameters.Text(wf.UniqueKey),
             PgParameters.Text(wf.ErrorMessage), PgParameters.Bigint(wf.CreatedAt), PgParameters.Bigint(wf.UpdatedAt),
             PgParameters.Bigint(wf.CompletedAt), PgParameters.Bigint(wf.DeadlineAt), PgParameters.Numeric(wf.TotalCost),
-            PgParameters.Numeric(wf.BudgetLimit));
+            PgParameters.Numeric(wf.BudgetLimit), PgParameters.Text(wf.ScheduleId), PgParameters.Bigint(wf.ScheduledAt));
 
     public async Task AppendEventsAsync(string workflowId, IReadOnlyList<WorkflowEvent> events, long now, CancellationToken cancellationToken)
     {

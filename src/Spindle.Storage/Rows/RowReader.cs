@@ -25,7 +25,7 @@ internal abstract class RowReader
     /// <summary>The columns of <c>workflows</c> that <see cref="Workflow"/> reads.</summary>
     public const string WorkflowColumns =
         "id, definition_name, definition_version, status, input, unique_key, error_message, created_at, updated_at, " +
-        "completed_at, deadline_at, total_cost, budget_limit";
+        "completed_at, deadline_at, total_cost, budget_limit, schedule_id, scheduled_at";
 
     /// <summary>What a claim returns of each leased row (<see cref="Claimed"/>).</summary>
     public const string ClaimedColumns =
@@ -41,7 +41,8 @@ internal abstract class RowReader
         "c.estimated_cost_usd, c.created_at, w.definition_name, w.status, w.created_at, w.budget_limit";
 
     /// <summary>The columns of <c>workflows</c> that <see cref="WorkflowSummary"/> reads.</summary>
-    public const string WorkflowSummaryColumns = "id, status, definition_name, definition_version, created_at, updated_at, error_message";
+    public const string WorkflowSummaryColumns =
+        "id, status, definition_name, definition_version, created_at, updated_at, error_message, schedule_id, scheduled_at";
 
     /// <summary>The columns of <c>definitions</c> that <see cref="DefinitionSummary"/> reads.</summary>
     public const string DefinitionSummaryColumns = "name, version, activity_count, created_at";
@@ -91,7 +92,8 @@ internal abstract class RowReader
     /// </summary>
     public WorkflowRow Workflow(DbDataReader r) => new(
         r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), StringOrNull(r, 5), StringOrNull(r, 6),
-        r.GetInt64(7), r.GetInt64(8), LongOrNull(r, 9), LongOrNull(r, 10), GetMoney(r, 11), r.IsDBNull(12) ? null : GetMoney(r, 12));
+        r.GetInt64(7), r.GetInt64(8), LongOrNull(r, 9), LongOrNull(r, 10), GetMoney(r, 11), r.IsDBNull(12) ? null : GetMoney(r, 12),
+        StringOrNull(r, 13), LongOrNull(r, 14));
 
     /// <summary>A row a claim leased to a worker of routing key <paramref name="worker"/>; its secrets not yet rebuilt.</summary>
     public static ClaimedActivity Claimed(DbDataReader r, string worker) =>
@@ -119,7 +121,11 @@ internal abstract class RowReader
     }
 
     public static WorkflowSummary WorkflowSummary(DbDataReader r) =>
-        new(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4), r.GetInt64(5), StringOrNull(r, 6));
+        new(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4), r.GetInt64(5), StringOrNull(r, 6))
+        {
+            ScheduleId = StringOrNull(r, 7),
+            ScheduledAt = LongOrNull(r, 8),
+        };
 
     public static DefinitionSummary DefinitionSummary(DbDataReader r) => new(r.GetString(0), r.GetString(1), r.GetInt32(2), r.GetInt64(3));
 
@@ -136,7 +142,7 @@ internal abstract class RowReader
 internal sealed record WorkflowRow(
     string Id, string DefinitionName, string DefinitionVersion, string Status, string Input, string? UniqueKey,
     string? ErrorMessage, long CreatedAt, long UpdatedAt, long? CompletedAt, long? DeadlineAt, decimal TotalCost,
-    decimal? BudgetLimit)
+    decimal? BudgetLimit, string? ScheduleId, long? ScheduledAt)
 {
     public WorkflowState ToState(WorkflowDefinition definition, IEnumerable<ActivityState> activities)
     {
@@ -155,6 +161,8 @@ internal sealed record WorkflowRow(
             DeadlineAt = DeadlineAt,
             TotalCost = TotalCost,
             BudgetLimit = BudgetLimit,
+            ScheduleId = ScheduleId,
+            ScheduledAt = ScheduledAt,
         };
         foreach (var a in activities)
         {

@@ -141,6 +141,44 @@ internal static class SqliteMigrations
         (5, """
             ALTER TABLE activity_runs ADD COLUMN secret_parameters TEXT NULL;
             """),
+        // Schedules (recurring submissions): the user's fields as JSON in spec, the state the scheduler keeps in columns;
+        // due_at is null while disabled or finished. Runs a schedule started carry its id and occurrence.
+        (6, """
+            CREATE TABLE schedules (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                spec TEXT NOT NULL,
+                enabled INTEGER NOT NULL,
+                anchor_at INTEGER NOT NULL,
+                next_run_at INTEGER NULL,
+                due_at INTEGER NULL,
+                last_run_at INTEGER NULL,
+                last_workflow_id TEXT NULL,
+                buffered_at INTEGER NULL,
+                run_count INTEGER NOT NULL DEFAULT 0,
+                skipped_count INTEGER NOT NULL DEFAULT 0,
+                pause_note TEXT NULL,
+                declared_by TEXT NULL,
+                created_by TEXT NULL,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL
+            );
+            CREATE INDEX ix_schedules_due ON schedules (due_at) WHERE due_at IS NOT NULL;
+            CREATE INDEX ix_schedules_declared ON schedules (declared_by) WHERE declared_by IS NOT NULL;
+            CREATE TABLE schedule_runs (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                schedule_id TEXT NOT NULL,
+                occurrence_at INTEGER NOT NULL,
+                outcome TEXT NOT NULL,
+                workflow_id TEXT NULL,
+                message TEXT NULL,
+                created_at INTEGER NOT NULL
+            );
+            CREATE INDEX ix_schedule_runs_schedule ON schedule_runs (schedule_id, seq);
+            ALTER TABLE workflows ADD COLUMN schedule_id TEXT NULL;
+            ALTER TABLE workflows ADD COLUMN scheduled_at INTEGER NULL;
+            CREATE INDEX ix_workflows_schedule ON workflows (schedule_id, created_at) WHERE schedule_id IS NOT NULL;
+            """),
     ];
 
     public static int Latest => All[^1].Version;

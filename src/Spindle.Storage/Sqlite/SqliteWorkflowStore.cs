@@ -161,11 +161,13 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
             if (query.DefinitionName is not null) c.Parameters.AddWithValue("$name", query.DefinitionName);
             if (query.CreatedAfter is not null) c.Parameters.AddWithValue("$after", query.CreatedAfter);
             if (query.CreatedBefore is not null) c.Parameters.AddWithValue("$before", query.CreatedBefore);
+            if (query.ScheduleId is not null) c.Parameters.AddWithValue("$schedule", query.ScheduleId);
         }
         if (query.Status is not null) where.Append(" AND status = $status");
         if (query.DefinitionName is not null) where.Append(" AND definition_name = $name");
         if (query.CreatedAfter is not null) where.Append(" AND created_at > $after");
         if (query.CreatedBefore is not null) where.Append(" AND created_at < $before");
+        if (query.ScheduleId is not null) where.Append(" AND schedule_id = $schedule");
 
         int total;
         await using (var count = conn.CreateCommand())
@@ -401,6 +403,8 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
             ActivityRows.Set(cmd, "$pattern", pattern);
             return cmd.ExecuteNonQuery();
         }, cancellationToken);
+
+    private protected override Schedules.IScheduleRows ScheduleRows(IWriteTransaction tx) => new SqliteScheduleRows((SqliteWriteTransaction)tx);
 
     protected override Task<T> InWriteTransactionAsync<T>(Func<IWriteTransaction, CancellationToken, Task<T>> work,
         CancellationToken cancellationToken) =>

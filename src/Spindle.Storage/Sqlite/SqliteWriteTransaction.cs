@@ -58,8 +58,8 @@ internal sealed class SqliteWriteTransaction : IWriteTransaction
     public Task InsertWorkflowAsync(WorkflowState wf, CancellationToken cancellationToken)
     {
         var cmd = Command(
-            "INSERT INTO workflows (id, definition_name, definition_version, status, input, unique_key, created_at, updated_at, deadline_at, budget_limit) " +
-            "VALUES ($id, $name, $version, $status, $input, $unique_key, $now, $now, $deadline, $budget)");
+            "INSERT INTO workflows (id, definition_name, definition_version, status, input, unique_key, created_at, updated_at, deadline_at, budget_limit, " +
+            "schedule_id, scheduled_at) VALUES ($id, $name, $version, $status, $input, $unique_key, $now, $now, $deadline, $budget, $schedule, $scheduled)");
         ActivityRows.Set(cmd, "$id", wf.Id);
         ActivityRows.Set(cmd, "$name", wf.Definition.Name);
         ActivityRows.Set(cmd, "$version", wf.DefinitionVersion);
@@ -69,6 +69,8 @@ internal sealed class SqliteWriteTransaction : IWriteTransaction
         ActivityRows.Set(cmd, "$now", wf.CreatedAt);
         ActivityRows.Set(cmd, "$deadline", wf.DeadlineAt);
         ActivityRows.Set(cmd, "$budget", wf.BudgetLimit?.ToString(CultureInfo.InvariantCulture));
+        ActivityRows.Set(cmd, "$schedule", wf.ScheduleId);
+        ActivityRows.Set(cmd, "$scheduled", wf.ScheduledAt);
         cmd.ExecuteNonQuery();
         return Task.CompletedTask;
     }

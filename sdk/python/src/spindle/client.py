@@ -203,6 +203,33 @@ class _Calls:
         return _Call(method="POST", path=f"/api/v1/workflows/{_seg(workflow_id)}/retry", json={}, parse=_json_body)
 
     @staticmethod
+    def create_schedule(body: dict[str, Any]) -> _Call[dict[str, Any]]:
+        return _Call(method="POST", path="/api/v1/schedules", json=body, parse=_json_body)
+
+    @staticmethod
+    def list_schedules() -> _Call[list[dict[str, Any]]]:
+        return _Call(method="GET", path="/api/v1/schedules", parse=lambda r: list(r.json()["schedules"]), idempotent=True)
+
+    @staticmethod
+    def get_schedule(schedule_id: str) -> _Call[dict[str, Any]]:
+        return _Call(method="GET", path=f"/api/v1/schedules/{_seg(schedule_id)}", parse=_json_body, idempotent=True)
+
+    @staticmethod
+    def schedule_action(schedule_id: str, action: str, body: dict[str, Any]) -> _Call[dict[str, Any]]:
+        # pause and resume set a state, so repeating them is harmless; a trigger starts a run each time.
+        return _Call(
+            method="POST",
+            path=f"/api/v1/schedules/{_seg(schedule_id)}/{action}",
+            json=body,
+            parse=_json_body,
+            idempotent=action != "trigger",
+        )
+
+    @staticmethod
+    def delete_schedule(schedule_id: str) -> _Call[None]:
+        return _Call(method="DELETE", path=f"/api/v1/schedules/{_seg(schedule_id)}", parse=lambda r: None)
+
+    @staticmethod
     def signal(workflow_id: str, event_name: str, data: Any, activity_key: str | None) -> _Call[SignalResult]:
         body: dict[str, Any] = {"event_name": event_name}
         if activity_key:
@@ -439,6 +466,53 @@ class SpindleClient:
                 return collected
             after = page[-1].id
 
+    def create_schedule(
+        self,
+        name: str,
+        definition_name: str,
+        *,
+        cron: str | None = None,
+        interval_seconds: int | None = None,
+        timezone: str | None = None,
+        input: Mapping[str, Any] | None = None,
+        overlap_policy: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """Creates a schedule (exactly one of ``cron`` and ``interval_seconds``); ``extra`` takes the other fields
+        (``jitter_seconds``, ``start_at``, ``end_at``, ``remaining_runs``, ``catchup_window_seconds``, ``enabled``)."""
+        body: dict[str, Any] = {"name": name, "definition_name": definition_name, "input": dict(input or {})}
+        for key, value in (
+            ("cron", cron),
+            ("interval_seconds", interval_seconds),
+            ("timezone", timezone),
+            ("overlap_policy", overlap_policy),
+        ):
+            if value is not None:
+                body[key] = value
+        body.update(extra)
+        return self._run(_Calls.create_schedule(body))
+
+    def list_schedules(self) -> list[dict[str, Any]]:
+        """Every schedule, ordered by name."""
+        return self._run(_Calls.list_schedules())
+
+    def get_schedule(self, schedule_id: str) -> dict[str, Any]:
+        """One schedule with its next occurrences (``upcoming``) and recent runs."""
+        return self._run(_Calls.get_schedule(schedule_id))
+
+    def pause_schedule(self, schedule_id: str, *, note: str | None = None) -> dict[str, Any]:
+        return self._run(_Calls.schedule_action(schedule_id, "pause", {"note": note} if note else {}))
+
+    def resume_schedule(self, schedule_id: str) -> dict[str, Any]:
+        return self._run(_Calls.schedule_action(schedule_id, "resume", {}))
+
+    def trigger_schedule(self, schedule_id: str, *, ignore_overlap: bool = False) -> dict[str, Any]:
+        """Runs an occurrence now; ``outcome`` says whether it was submitted, skipped or buffered."""
+        return self._run(_Calls.schedule_action(schedule_id, "trigger", {"ignore_overlap": ignore_overlap}))
+
+    def delete_schedule(self, schedule_id: str) -> None:
+        self._run(_Calls.delete_schedule(schedule_id))
+
     def close(self) -> None:
         self._transport.close()
 
@@ -589,6 +663,48 @@ class AsyncSpindleClient:
             if not more or not page:
                 return collected
             after = page[-1].id
+
+    async def create_schedule(
+        self,
+        name: str,
+        definition_name: str,
+        *,
+        cron: str | None = None,
+        interval_seconds: int | None = None,
+        timezone: str | None = None,
+        input: Mapping[str, Any] | None = None,
+        overlap_policy: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": name, "definition_name": definition_name, "input": dict(input or {})}
+        for key, value in (
+            ("cron", cron),
+            ("interval_seconds", interval_seconds),
+            ("timezone", timezone),
+            ("overlap_policy", overlap_policy),
+        ):
+            if value is not None:
+                body[key] = value
+        body.update(extra)
+        return await self._run(_Calls.create_schedule(body))
+
+    async def list_schedules(self) -> list[dict[str, Any]]:
+        return await self._run(_Calls.list_schedules())
+
+    async def get_schedule(self, schedule_id: str) -> dict[str, Any]:
+        return await self._run(_Calls.get_schedule(schedule_id))
+
+    async def pause_schedule(self, schedule_id: str, *, note: str | None = None) -> dict[str, Any]:
+        return await self._run(_Calls.schedule_action(schedule_id, "pause", {"note": note} if note else {}))
+
+    async def resume_schedule(self, schedule_id: str) -> dict[str, Any]:
+        return await self._run(_Calls.schedule_action(schedule_id, "resume", {}))
+
+    async def trigger_schedule(self, schedule_id: str, *, ignore_overlap: bool = False) -> dict[str, Any]:
+        return await self._run(_Calls.schedule_action(schedule_id, "trigger", {"ignore_overlap": ignore_overlap}))
+
+    async def delete_schedule(self, schedule_id: str) -> None:
+        await self._run(_Calls.delete_schedule(schedule_id))
 
     async def aclose(self) -> None:
         await self._transport.aclose()

@@ -51,6 +51,8 @@ class DeployResult:
     created_at: str | None
     unchanged: bool = False
     warnings: list[str] = field(default_factory=list)
+    #: Names of the declared schedules (``schedules:``) this deploy created, updated or disabled; None when none.
+    schedules: dict[str, list[str]] | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -61,6 +63,7 @@ class DeployResult:
             created_at=data.get("created_at"),
             unchanged=bool(data.get("unchanged", False)),
             warnings=list(data.get("warnings") or []),
+            schedules=data.get("schedules"),
             raw=data,
         )
 
@@ -170,6 +173,8 @@ class Workflow:
     total_cost_usd: Decimal | None
     activities: list[ActivityState]
     completed_at: str | None = None
+    schedule_id: str | None = None
+    scheduled_at: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -203,6 +208,8 @@ class Workflow:
             total_cost_usd=_decimal(data.get("total_cost_usd")),
             activities=[ActivityState.from_json(a) for a in data.get("activities") or []],
             completed_at=data.get("completed_at"),
+            schedule_id=data.get("schedule_id"),
+            scheduled_at=data.get("scheduled_at"),
             raw=data,
         )
 
@@ -216,6 +223,8 @@ class WorkflowSummary:
     created_at: str | None
     updated_at: str | None
     error_message: str | None
+    schedule_id: str | None = None
+    scheduled_at: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -228,6 +237,8 @@ class WorkflowSummary:
             created_at=data.get("created_at"),
             updated_at=data.get("updated_at"),
             error_message=data.get("error_message"),
+            schedule_id=data.get("schedule_id"),
+            scheduled_at=data.get("scheduled_at"),
             raw=data,
         )
 
