@@ -13,7 +13,7 @@ public enum WaitMode
     /// <summary>GET /api/v1/workflows/{id} every 50 ms (the compared rows).</summary>
     Poll,
 
-    /// <summary>Spindle-only: GET /api/v1/workflows/{id}?wait_seconds=30 (http-api.md §15.5).</summary>
+    /// <summary>Spindle-only: GET /api/v1/workflows/{id}?wait_seconds=30 (docs/api.md).</summary>
     Wait,
 }
 

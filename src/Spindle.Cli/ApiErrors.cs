@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 
 namespace Spindle.Cli;
 
-/// <summary>The server answered with an error envelope (http-api.md §3).</summary>
+/// <summary>The server answered with an error envelope (docs/api.md).</summary>
 public sealed class ApiCallException(int statusCode, string code, string message, IReadOnlyList<FieldError>? fieldErrors = null)
     : Exception(message)
 {

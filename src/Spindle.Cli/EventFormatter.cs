@@ -4,7 +4,7 @@ using static Spindle.Cli.ConsoleRenderer;
 namespace Spindle.Cli;
 
 /// <summary>
-/// Describes workflow history events (http-api.md §15.6) for people. Feed it every event in order: it remembers
+/// Describes workflow history events (docs/api.md) for people. Feed it every event in order: it remembers
 /// when each execution was scheduled or claimed, so completions can show their attempt and duration.
 /// </summary>
 internal sealed class EventFormatter

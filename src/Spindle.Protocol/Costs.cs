@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 
 namespace Spindle.Protocol;
 
-// Costs (http-api.md §9) and the model catalog (§11). Money is a decimal string; catalog prices are decimal strings
+// Costs (docs/api.md) and the model catalog (§11). Money is a decimal string; catalog prices are decimal strings
 // as written in the catalog.
 
 public sealed record WorkflowCost

@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 
 namespace Spindle.Protocol;
 
-// Workflow definitions (http-api.md §7). A definition itself is the user's document (YAML or JSON), so it travels
+// Workflow definitions (docs/api.md). A definition itself is the user's document (YAML or JSON), so it travels
 // as JSON nodes in its normalized form.
 
 [Description("The version stored for a deployed definition (YAML or JSON request body).")]

@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 
 namespace Spindle.Protocol;
 
-/// <summary>The error envelope of http-api.md §3, for every error the API returns.</summary>
+/// <summary>The error envelope of docs/api.md, for every error the API returns.</summary>
 [Description("Every error: {\"error\": {code, message, details?}}; a 422 lists details.field_errors.")]
 public sealed record ErrorEnvelope
 {

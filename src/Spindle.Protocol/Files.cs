@@ -2,7 +2,7 @@ using System.ComponentModel;
 
 namespace Spindle.Protocol;
 
-// Activity files (http-api.md §8, worker-protocol.md §8) and the result cache (http-api.md §12).
+// Activity files (docs/api.md, docs/worker-protocol.md) and the result cache (docs/api.md).
 
 [Description("A file stored for an activity.")]
 public sealed record UploadedFile

@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 
 namespace Spindle.Protocol;
 
-// Health, server information and access tokens (http-api.md §4-5). Clients read these from servers of any version,
+// Health, server information and access tokens (docs/api.md-5). Clients read these from servers of any version,
 // so the fields a client reads are nullable.
 
 public sealed record HealthResponse

@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 
 namespace Spindle.Protocol;
 
-// The worker protocol (worker-protocol.md §3-6). Optional request fields are left out of the body when null (the
+// The worker protocol (docs/worker-protocol.md-6). Optional request fields are left out of the body when null (the
 // reference server rejects some nulls); response fields the server always writes are written even when null.
 
 /// <summary>Body of <c>POST /api/v1/workers/poll</c>.</summary>
@@ -46,7 +46,7 @@ public sealed record PollResponse
     public int Count { get; init; }
 }
 
-/// <summary>One claimed activity as delivered by a poll (worker-protocol.md §3).</summary>
+/// <summary>One claimed activity as delivered by a poll (docs/worker-protocol.md).</summary>
 /// <remarks>Properties with defaults use <c>set</c>: the source generator would reset missing init-only members to default(T).</remarks>
 public sealed record ClaimedActivity
 {

@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 
 namespace Spindle.Protocol;
 
-// Workflow runs (http-api.md §8). Times are RFC 3339 strings in UTC with microseconds, money is a decimal string with
+// Workflow runs (docs/api.md). Times are RFC 3339 strings in UTC with microseconds, money is a decimal string with
 // at least four places; both are formatted by the server, so they are strings here. User data (input, outputs, event
 // payloads) is carried as JSON nodes and keeps its exact content.
 

@@ -3,7 +3,7 @@ using Spindle.Core.Common;
 
 namespace Spindle.Storage;
 
-/// <summary>Version strings <c>YYYYmmdd.HHMMSS.uuuuuu</c> (workflow-format.md §3): deploy time in UTC, strictly increasing per name.</summary>
+/// <summary>Version strings <c>YYYYmmdd.HHMMSS.uuuuuu</c> (docs/workflow-format.md): deploy time in UTC, strictly increasing per name.</summary>
 public static class DefinitionVersions
 {
     private const string Format = "yyyyMMdd'.'HHmmss'.'ffffff";

@@ -1,6 +1,6 @@
 namespace Spindle.Storage;
 
-/// <summary>An OAuth2 client (http-api.md §6): only the salted hash of its secret is stored.</summary>
+/// <summary>An OAuth2 client (docs/api.md): only the salted hash of its secret is stored.</summary>
 public sealed record OAuthClient(string ClientId, string Name, string SecretHash, IReadOnlyList<string> Scopes, long CreatedAt, long? RevokedAt)
 {
     public bool IsActive => RevokedAt is null;

@@ -1,6 +1,6 @@
 namespace Spindle.Storage;
 
-/// <summary>A file an activity produced (worker-protocol.md §8), kept in the engine's database so every server sees it.</summary>
+/// <summary>A file an activity produced (docs/worker-protocol.md), kept in the engine's database so every server sees it.</summary>
 public sealed record StoredFile(string WorkflowId, string ActivityKey, string Filename, string ContentType, long Size, long CreatedAt);
 
 public interface IFileStore

@@ -56,7 +56,7 @@ public sealed record WorkflowSummary(
 
 public sealed record ClaimCommand(string Worker, string WorkerId, int MaxActivities, IReadOnlyList<string>? ActivityNames);
 
-/// <summary>One activity handed to a worker (worker-protocol.md §3). <see cref="Parameters"/> hold the secrets' values:
+/// <summary>One activity handed to a worker (docs/worker-protocol.md). <see cref="Parameters"/> hold the secrets' values:
 /// the store rebuilds them from <see cref="SecretParameters"/> on the way out and never writes them back.</summary>
 public sealed record ClaimedActivity(
     string ActivityId, string WorkflowId, string ActivityKey, string Worker, string ActivityName, JsonObject Parameters,

@@ -476,7 +476,7 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
     // ---- plumbing ---------------------------------------------------------------------------------------------
 
     /// <summary>
-    /// The result cache (workflow-format.md §1.5), kept by the server for every worker: each activity the decision
+    /// The result cache (docs/workflow-format.md), kept by the server for every worker: each activity the decision
     /// queued with <c>settings.cache</c> is looked up, and a live entry completes it at once at cost 0. A hit can
     /// queue further cached activities, which are looked up in turn. Without cached activities this costs nothing.
     /// </summary>

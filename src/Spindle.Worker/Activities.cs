@@ -137,7 +137,7 @@ public sealed class ActivityFailureException : Exception
     public ActivityError ToError() => new() { Code = Code, Message = Message, Retryable = Retryable };
 }
 
-/// <summary>Standard error codes of worker-protocol.md §6.</summary>
+/// <summary>Standard error codes of docs/worker-protocol.md.</summary>
 public static class ErrorCodes
 {
     public const string ExecutionError = "EXECUTION_ERROR";

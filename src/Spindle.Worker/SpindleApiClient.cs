@@ -10,7 +10,7 @@ using Spindle.Protocol;
 namespace Spindle.Worker;
 
 /// <summary>
-/// Typed client for the worker routes of the Spindle HTTP API (worker-protocol.md). One instance holds one
+/// Typed client for the worker routes of the Spindle HTTP API (docs/worker-protocol.md). One instance holds one
 /// <see cref="HttpClient"/> and the cached OAuth token; it is safe for concurrent use.
 /// </summary>
 public sealed class SpindleApiClient : IDisposable

@@ -10,7 +10,7 @@ namespace Spindle.Worker;
 
 /// <summary>
 /// The worker runner: polls the server for activities of one routing key, runs their handlers with bounded
-/// concurrency, heartbeats while they run, and reports each result (worker-protocol.md). The server owns every
+/// concurrency, heartbeats while they run, and reports each result (docs/worker-protocol.md). The server owns every
 /// decision; the runner never retries an activity by itself.
 /// </summary>
 public sealed class SpindleWorker : IDisposable

@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 
 namespace Spindle.Worker;
 
-/// <summary>Configuration of a worker process (worker-protocol.md §7).</summary>
+/// <summary>Configuration of a worker process (docs/worker-protocol.md).</summary>
 public sealed class SpindleWorkerOptions
 {
     /// <summary>Base URL of the Spindle server, e.g. <c>http://127.0.0.1:8080</c>. Required.</summary>
@@ -45,7 +45,7 @@ public sealed class SpindleWorkerOptions
     /// <summary>OAuth client secret.</summary>
     public string? ClientSecret { get; set; }
 
-    /// <summary>Optional filter: only these activity names are claimed (extension, http-api.md §15.3).</summary>
+    /// <summary>Optional filter: only these activity names are claimed (extension, docs/api.md).</summary>
     public IReadOnlyList<string>? ActivityNames { get; set; }
 
     /// <summary>

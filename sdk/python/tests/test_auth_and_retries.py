@@ -1,4 +1,4 @@
-"""Bearer tokens (worker-protocol.md §2) and retried HTTP failures, through :class:`support.TokenGateway`: a local
+"""Bearer tokens (docs/worker-protocol.md) and retried HTTP failures, through :class:`support.TokenGateway`: a local
 token endpoint and an authenticating pass-through in front of the real server. It makes the timing cases exact
 (two-second tokens, a token revoked mid-run, a burst of 503s); test_secured_server.py covers the server's own
 token endpoint."""

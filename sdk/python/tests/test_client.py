@@ -1,4 +1,4 @@
-"""The management clients against a real server (http-api.md §7, §8, §15)."""
+"""The management clients against a real server (docs/api.md, §8, §15)."""
 
 from __future__ import annotations
 

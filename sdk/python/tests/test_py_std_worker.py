@@ -1,4 +1,4 @@
-"""The py-std worker process (``python -m spindle.py_std``) against a real server (worker-protocol.md §9)."""
+"""The py-std worker process (``python -m spindle.py_std``) against a real server (docs/worker-protocol.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The script process of the py-std worker (worker-protocol.md §9), driven through the real process pool."""
+"""The script process of the py-std worker (docs/worker-protocol.md), driven through the real process pool."""
 
 from __future__ import annotations
 

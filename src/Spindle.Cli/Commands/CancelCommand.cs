@@ -3,7 +3,7 @@ using static Spindle.Cli.ConsoleRenderer;
 
 namespace Spindle.Cli.Commands;
 
-/// <summary><c>spindle cancel</c>: http-api.md §15.4.</summary>
+/// <summary><c>spindle cancel</c>: docs/api.md.</summary>
 internal static class CancelCommand
 {
     public static CommandSpec Create()

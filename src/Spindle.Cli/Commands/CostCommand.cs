@@ -4,7 +4,7 @@ using static Spindle.Cli.ConsoleRenderer;
 
 namespace Spindle.Cli.Commands;
 
-/// <summary><c>spindle cost workflow ID</c> and <c>spindle cost top</c>: recorded costs and budgets (http-api.md §9).</summary>
+/// <summary><c>spindle cost workflow ID</c> and <c>spindle cost top</c>: recorded costs and budgets (docs/api.md).</summary>
 internal static class CostCommand
 {
     public static IReadOnlyList<CommandSpec> Create()

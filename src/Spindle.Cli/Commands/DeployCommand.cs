@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 
 namespace Spindle.Cli.Commands;
 
-/// <summary><c>spindle deploy</c>: uploads workflow definitions (http-api.md §7).</summary>
+/// <summary><c>spindle deploy</c>: uploads workflow definitions (docs/api.md).</summary>
 internal static class DeployCommand
 {
     public static CommandSpec Create()

@@ -4,7 +4,7 @@ using static Spindle.Cli.ConsoleRenderer;
 
 namespace Spindle.Cli.Commands;
 
-/// <summary><c>spindle events</c>: a workflow's history, oldest first (http-api.md §15.6).</summary>
+/// <summary><c>spindle events</c>: a workflow's history, oldest first (docs/api.md).</summary>
 internal static class EventsCommand
 {
     public static CommandSpec Create()

@@ -4,7 +4,7 @@ using static Spindle.Cli.ConsoleRenderer;
 
 namespace Spindle.Cli.Commands;
 
-/// <summary><c>spindle list</c>: recent workflows, newest first (http-api.md §8).</summary>
+/// <summary><c>spindle list</c>: recent workflows, newest first (docs/api.md).</summary>
 internal static class ListCommand
 {
     public static CommandSpec Create()

@@ -4,7 +4,7 @@ using static Spindle.Cli.ConsoleRenderer;
 
 namespace Spindle.Cli.Commands;
 
-/// <summary><c>spindle retry</c>: http-api.md §15.7.</summary>
+/// <summary><c>spindle retry</c>: docs/api.md.</summary>
 internal static class RetryCommand
 {
     public static CommandSpec Create()

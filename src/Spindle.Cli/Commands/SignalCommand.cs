@@ -4,7 +4,7 @@ using static Spindle.Cli.ConsoleRenderer;
 
 namespace Spindle.Cli.Commands;
 
-/// <summary><c>spindle signal</c>: deliver an event to a waiting activity (human-in-the-loop steps, http-api.md §8).</summary>
+/// <summary><c>spindle signal</c>: deliver an event to a waiting activity (human-in-the-loop steps, docs/api.md).</summary>
 internal static class SignalCommand
 {
     public static CommandSpec Create()

@@ -5,7 +5,7 @@ using static Spindle.Cli.ConsoleRenderer;
 
 namespace Spindle.Cli.Commands;
 
-/// <summary><c>spindle status</c>: one workflow and its activities (http-api.md §8).</summary>
+/// <summary><c>spindle status</c>: one workflow and its activities (docs/api.md).</summary>
 internal static class StatusCommand
 {
     public static CommandSpec Create()

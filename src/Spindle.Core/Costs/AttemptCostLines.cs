@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 
 namespace Spindle.Core.Costs;
 
-/// <summary>The cost lines recorded for one attempt of an activity (http-api.md §9 cost history).</summary>
+/// <summary>The cost lines recorded for one attempt of an activity (docs/api.md cost history).</summary>
 public static class AttemptCostLines
 {
     /// <summary>

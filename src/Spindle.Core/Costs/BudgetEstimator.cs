@@ -1,7 +1,7 @@
 namespace Spindle.Core.Costs;
 
 /// <summary>
-/// Cost estimates made before a model call (workflow-format.md §6.10). The server's check before enqueue uses
+/// Cost estimates made before a model call (docs/workflow-format.md). The server's check before enqueue uses
 /// <see cref="EstimateCheapest"/>; a worker that knows the prompt uses <see cref="EstimateCall"/> per model.
 /// </summary>
 public static class BudgetEstimator

@@ -1,6 +1,6 @@
 namespace Spindle.Core.Costs;
 
-/// <summary>One model of the catalog (the shape of <c>POST /api/v1/llm/models/search</c>, http-api.md §11).</summary>
+/// <summary>One model of the catalog (the shape of <c>POST /api/v1/llm/models/search</c>, docs/api.md).</summary>
 public sealed record CatalogModel
 {
     /// <summary><c>"&lt;provider&gt;/&lt;name&gt;"</c>, as written in workflow definitions.</summary>

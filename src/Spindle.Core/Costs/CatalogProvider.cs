@@ -1,6 +1,6 @@
 namespace Spindle.Core.Costs;
 
-/// <summary>One LLM provider of the catalog (the shape of <c>GET /api/v1/llm/providers</c>, http-api.md §11).</summary>
+/// <summary>One LLM provider of the catalog (the shape of <c>GET /api/v1/llm/providers</c>, docs/api.md).</summary>
 public sealed record CatalogProvider
 {
     public required string Name { get; init; }

@@ -1,7 +1,7 @@
 namespace Spindle.Core.Costs;
 
 /// <summary>
-/// One recorded cost line of an activity attempt (http-api.md §9 cost history): a model call's tokens and price, the
+/// One recorded cost line of an activity attempt (docs/api.md cost history): a model call's tokens and price, the
 /// part of a reported cost that no usage line covers (no provider or model), or a budget event marker
 /// (<see cref="BudgetEvent"/> <c>abort</c> at cost 0, or <c>downgrade</c> on the line of the call that was made).
 /// </summary>
@@ -24,7 +24,7 @@ public sealed record CostLine(
     public bool IsAbortMarker => BudgetEvent == Abort;
 }
 
-/// <summary>One usage line of a worker report after pricing (worker-protocol.md §5).</summary>
+/// <summary>One usage line of a worker report after pricing (docs/worker-protocol.md).</summary>
 public sealed record PricedUsage(string Provider, string Model, TokenUsage Tokens, decimal CostUsd);
 
 /// <summary>
@@ -43,7 +43,7 @@ public sealed record CostReport(decimal UncoveredCostUsd, IReadOnlyList<PricedUs
 /// <summary>A usage line as a worker sent it, before pricing.</summary>
 public sealed record UsageReport(string Provider, string Model, TokenUsage Tokens, decimal? CostUsd);
 
-/// <summary>Prices usage lines from the catalog when they carry no cost of their own (worker-protocol.md §5).</summary>
+/// <summary>Prices usage lines from the catalog when they carry no cost of their own (docs/worker-protocol.md).</summary>
 public static class UsagePricing
 {
     /// <summary>

@@ -3,7 +3,7 @@ using System.Diagnostics.CodeAnalysis;
 namespace Spindle.Core.Costs;
 
 /// <summary>
-/// The LLM providers and models with their prices (http-api.md §11). The catalog shipped with Spindle
+/// The LLM providers and models with their prices (docs/api.md). The catalog shipped with Spindle
 /// (<c>model-catalog.json</c>, an embedded resource) is the base; an operator's file in the same format overrides
 /// it field by field (<see cref="Load"/>). Immutable and safe for concurrent use.
 /// </summary>

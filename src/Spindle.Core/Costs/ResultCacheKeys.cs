@@ -6,7 +6,7 @@ using Spindle.Core.Definitions;
 namespace Spindle.Core.Costs;
 
 /// <summary>
-/// Keys of the result cache (workflow-format.md §1.5): <c>"&lt;worker&gt;.&lt;activity_name&gt;:&lt;sha256&gt;"</c>, where the
+/// Keys of the result cache (docs/workflow-format.md): <c>"&lt;worker&gt;.&lt;activity_name&gt;:&lt;sha256&gt;"</c>, where the
 /// hash is the SHA-256 of <c>"&lt;worker&gt;.&lt;activity_name&gt;:"</c> followed by the canonical JSON of the resolved
 /// <c>cache_key</c> or, without one, of the resolved parameters. The readable prefix lets
 /// <c>POST /api/v1/cache/invalidate</c> take patterns such as <c>std.llm_prompt:*</c>.

@@ -1,7 +1,7 @@
 namespace Spindle.Core.Costs;
 
 /// <summary>
-/// Tokens of one model call, in the usage-line convention of worker-protocol.md §5: <see cref="InputTokens"/> are the
+/// Tokens of one model call, in the usage-line convention of docs/worker-protocol.md: <see cref="InputTokens"/> are the
 /// uncached input tokens only, so cache reads and cache writes are counted apart and priced at their own rates
 /// (Anthropic reports it this way; OpenAI's and Gemini's cached counts are subtracted from the prompt count).
 /// </summary>

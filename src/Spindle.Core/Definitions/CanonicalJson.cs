@@ -7,7 +7,7 @@ using System.Text.Json.Nodes;
 namespace Spindle.Core.Definitions;
 
 /// <summary>
-/// Canonical JSON (workflow-format.md §3): compact, object keys sorted by Unicode code point, recursively.
+/// Canonical JSON (docs/workflow-format.md): compact, object keys sorted by Unicode code point, recursively.
 /// Numbers that are exactly integral (|x| ≤ 2^53) are written as integers, so <c>2</c> and <c>2.0</c> are equal;
 /// other numbers use the shortest round-trip form. Strings use relaxed escaping (only what JSON requires,
 /// plus characters outside the basic multilingual plane as <c>\uXXXX</c> pairs).

@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 namespace Spindle.Core.Definitions;
 
 /// <summary>
-/// Validation (workflow-format.md §2, checks 1–10) and normalisation (§1.4, §1.5, §2.2) of a definition that was
+/// Validation (docs/workflow-format.md, checks 1–10) and normalisation (§1.4, §1.5, §2.2) of a definition that was
 /// already read into a JSON tree. Collects every problem; produces the normalised JSON only when there is none.
 /// </summary>
 /// <remarks>

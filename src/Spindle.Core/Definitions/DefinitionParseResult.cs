@@ -1,7 +1,7 @@
 namespace Spindle.Core.Definitions;
 
 /// <summary>
-/// Outcome of <see cref="DefinitionParser.Parse"/>. <see cref="FieldErrors"/> maps a field key of workflow-format.md §2
+/// Outcome of <see cref="DefinitionParser.Parse"/>. <see cref="FieldErrors"/> maps a field key of docs/workflow-format.md
 /// (e.g. <c>name</c>, <c>activities[2].settings.timeout_seconds</c>, <c>activity.fetch.depends_on</c>) to its messages;
 /// <see cref="Definition"/> is null whenever there is an error. <see cref="Warnings"/> never block a deploy.
 /// </summary>

@@ -5,7 +5,7 @@ using YamlDotNet.Core;
 namespace Spindle.Core.Definitions;
 
 /// <summary>
-/// Entry point for workflow definitions (workflow-format.md §1–§3): parse YAML/JSON, validate, normalise, analyse
+/// Entry point for workflow definitions (docs/workflow-format.md): parse YAML/JSON, validate, normalise, analyse
 /// loops, hash. See <see cref="DefinitionNormalizer"/> for the exact normalised form.
 /// </summary>
 public static class DefinitionParser

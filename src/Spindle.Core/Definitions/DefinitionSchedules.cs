@@ -4,7 +4,7 @@ using Spindle.Core.Schedules;
 namespace Spindle.Core.Definitions;
 
 /// <summary>
-/// The <c>schedules:</c> a definition declares (workflow-format.md "Schedules"): a list of schedules with the API's
+/// The <c>schedules:</c> a definition declares (docs/workflow-format.md "Schedules"): a list of schedules with the API's
 /// fields, each submitting this definition. They are not part of the definition's content (a changed schedule is not
 /// a new version); a deploy creates or updates them and disables those the YAML no longer declares.
 /// </summary>

@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 namespace Spindle.Core.Definitions;
 
 /// <summary>
-/// The <c>delay</c> grammar of workflow-format.md §1.5: <c>^(\d+)(ms|s|m|mi|h|d|w|mo|y)$</c> with ASCII digits and no
+/// The <c>delay</c> grammar of docs/workflow-format.md: <c>^(\d+)(ms|s|m|mi|h|d|w|mo|y)$</c> with ASCII digits and no
 /// surrounding whitespace. <c>m</c> and <c>mi</c> are minutes, <c>w</c> is 7 days, <c>mo</c> adds calendar months
 /// (<see cref="DateTimeOffset.AddMonths"/>, so Jan 31 + 1mo = Feb 28/29) and <c>y</c> adds 12 calendar months.
 /// </summary>

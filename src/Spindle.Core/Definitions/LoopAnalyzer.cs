@@ -1,7 +1,7 @@
 namespace Spindle.Core.Definitions;
 
 /// <summary>
-/// Loop analysis of workflow-format.md §2.1 over activities 0..n-1 in definition order. An edge D → A exists for every
+/// Loop analysis of docs/workflow-format.md over activities 0..n-1 in definition order. An edge D → A exists for every
 /// <c>depends_on</c> entry of A naming D; <see cref="GraphEdge.Entry"/> is the entry's position in A's (sorted)
 /// <c>depends_on</c>, which makes parallel edges distinguishable.
 /// </summary>

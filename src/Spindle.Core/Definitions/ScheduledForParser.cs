@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 namespace Spindle.Core.Definitions;
 
 /// <summary>
-/// <c>scheduled_for</c> (workflow-format.md §1.5): an RFC 3339 date-time WITH an offset (<c>Z</c> or <c>±hh:mm</c>),
+/// <c>scheduled_for</c> (docs/workflow-format.md): an RFC 3339 date-time WITH an offset (<c>Z</c> or <c>±hh:mm</c>),
 /// e.g. <c>2026-03-01T14:30:00Z</c> or <c>2026-03-01T14:30:00.5+01:00</c>. The separator may be <c>T</c>, <c>t</c> or
 /// a space (RFC 3339 §5.6 note); <c>z</c> is accepted like <c>Z</c>. Fractions beyond 100 ns are truncated.
 /// Leap seconds (<c>:60</c>) are rejected. No surrounding whitespace.

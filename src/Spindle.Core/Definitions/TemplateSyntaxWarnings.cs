@@ -4,7 +4,7 @@ using Spindle.Core.Templates;
 namespace Spindle.Core.Definitions;
 
 /// <summary>
-/// Template syntax errors are warnings at deploy (workflow-format.md §2): definitions the reference accepts still
+/// Template syntax errors are warnings at deploy (docs/workflow-format.md): definitions the reference accepts still
 /// deploy, and the activity fails with TEMPLATE_ERROR at run time. Warning early tells the author where.
 /// </summary>
 internal static class TemplateSyntaxWarnings

@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 
 namespace Spindle.Core.Definitions;
 
-/// <summary>A validated, normalised workflow definition (workflow-format.md §2.2).</summary>
+/// <summary>A validated, normalised workflow definition (docs/workflow-format.md).</summary>
 public sealed class WorkflowDefinition
 {
     public required string Name { get; init; }

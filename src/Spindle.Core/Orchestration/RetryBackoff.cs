@@ -2,7 +2,7 @@ using Spindle.Core.Definitions;
 
 namespace Spindle.Core.Orchestration;
 
-/// <summary>The wait after a failed attempt (workflow-format.md §1.5).</summary>
+/// <summary>The wait after a failed attempt (docs/workflow-format.md).</summary>
 public static class RetryBackoff
 {
     /// <param name="failedAttempt">1 for the first failed attempt of the current allowance.</param>

@@ -27,7 +27,7 @@ public static class ActivityStatus
     public static bool IsTerminal(string status) => status is Completed or Failed or Skipped or Cancelled;
 }
 
-/// <summary>Error codes the server itself writes (worker-protocol.md §6).</summary>
+/// <summary>Error codes the server itself writes (docs/worker-protocol.md).</summary>
 public static class EngineErrorCodes
 {
     public const string ActivityTimeout = "ACTIVITY_TIMEOUT";

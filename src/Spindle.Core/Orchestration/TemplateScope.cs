@@ -6,7 +6,7 @@ using Spindle.Core.Common;
 namespace Spindle.Core.Orchestration;
 
 /// <summary>
-/// The names a template sees (workflow-format.md §4.4). Activity objects are built on first use because most
+/// The names a template sees (docs/workflow-format.md). Activity objects are built on first use because most
 /// templates read one or two names, and copying every output of the workflow for each enqueue would dominate.
 /// </summary>
 public sealed class TemplateScope : IReadOnlyDictionary<string, JsonNode?>

@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 
 namespace Spindle.Core.Orchestration;
 
-/// <summary>One appended history entry (http-api.md §15.6).</summary>
+/// <summary>One appended history entry (docs/api.md).</summary>
 public sealed record WorkflowEvent(string EventType, string? ActivityKey, int? Iteration, JsonObject Payload);
 
 public static class EventTypes
@@ -32,5 +32,5 @@ public static class EventTypes
     };
 }
 
-/// <summary>A result to keep in the result cache until <see cref="ExpiresAt"/> (workflow-format.md §1.5).</summary>
+/// <summary>A result to keep in the result cache until <see cref="ExpiresAt"/> (docs/workflow-format.md).</summary>
 public sealed record CacheEntry(string Key, JsonObject Outputs, long ExpiresAt);

@@ -104,7 +104,7 @@ public sealed partial class WorkflowMachine
         Emit(EventTypes.ActivityCompleted, activity, completed);
         if (!IsRunning)
         {
-            return; // results after a cancel or deadline are recorded but schedule nothing (§6.9, http-api §15.4)
+            return; // results after a cancel or deadline are recorded but schedule nothing (§6.9; docs/api.md, cancel)
         }
         FireBackEdges(activity);
         Advance();
@@ -257,7 +257,7 @@ public sealed partial class WorkflowMachine
         _wf.IsDirty = true;
     }
 
-    /// <summary>The retry extension (http-api.md §15.7).</summary>
+    /// <summary>The retry extension (docs/api.md).</summary>
     public List<string> Retry(int workflowTimeoutSeconds)
     {
         var reset = new HashSet<string>(StringComparer.Ordinal);

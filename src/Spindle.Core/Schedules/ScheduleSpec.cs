@@ -24,7 +24,7 @@ public static class OverlapPolicies
 }
 
 /// <summary>
-/// The user-given part of a schedule (http-api.md "Schedules"): what to submit and when. Times are engine
+/// The user-given part of a schedule (docs/api.md "Schedules"): what to submit and when. Times are engine
 /// microseconds. Exactly one of <see cref="Cron"/> and <see cref="IntervalSeconds"/> is set.
 /// </summary>
 public sealed record ScheduleSpec

@@ -3,7 +3,7 @@ using Spindle.Protocol;
 
 namespace Spindle.Server.Api;
 
-/// <summary>The error envelope of http-api.md §3, for every error the API returns.</summary>
+/// <summary>The error envelope of docs/api.md, for every error the API returns.</summary>
 public static class ApiErrors
 {
     public static IResult Envelope(int status, string code, string message, JsonObject? details = null) =>

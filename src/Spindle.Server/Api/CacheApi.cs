@@ -6,7 +6,7 @@ using Spindle.Storage;
 namespace Spindle.Server.Api;
 
 /// <summary>
-/// The result cache (http-api.md §12). Entries live in Spindle's own database; keys read
+/// The result cache (docs/api.md). Entries live in Spindle's own database; keys read
 /// <c>&lt;worker&gt;.&lt;activity_name&gt;:&lt;sha256&gt;</c> (see <see cref="Spindle.Core.Costs.ResultCacheKeys"/>).
 /// </summary>
 public static class CacheApi

@@ -6,7 +6,7 @@ using Spindle.Storage;
 
 namespace Spindle.Server.Api;
 
-/// <summary>Costs (http-api.md §9): a workflow's total and budget, its cost lines, and analytics over a time range.</summary>
+/// <summary>Costs (docs/api.md): a workflow's total and budget, its cost lines, and analytics over a time range.</summary>
 public static class CostsApi
 {
     private const int MaxBudgetEvents = 50;

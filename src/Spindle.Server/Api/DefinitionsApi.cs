@@ -5,7 +5,7 @@ using Spindle.Storage;
 
 namespace Spindle.Server.Api;
 
-/// <summary>Workflow definitions (http-api.md §7).</summary>
+/// <summary>Workflow definitions (docs/api.md).</summary>
 public static class DefinitionsApi
 {
     public static RouteGroupBuilder MapDefinitionsApi(this RouteGroupBuilder api)

@@ -7,7 +7,7 @@ using Spindle.Storage;
 namespace Spindle.Server.Api;
 
 /// <summary>
-/// Activity files (http-api.md §8, worker-protocol.md §8): workers upload what their file outputs produced, and
+/// Activity files (docs/api.md, docs/worker-protocol.md): workers upload what their file outputs produced, and
 /// workers and clients download it. References read <c>postgres://{workflow_id}/{activity_key}/{filename}</c>
 /// whatever the storage, for compatibility. An upload needs the activity's current, unexpired lease: a worker that
 /// names itself (<c>?worker_id=</c>, as Spindle's SDKs do) must be its holder; one that does not (the reference

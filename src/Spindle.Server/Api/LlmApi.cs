@@ -6,7 +6,7 @@ using Spindle.Protocol;
 
 namespace Spindle.Server.Api;
 
-/// <summary>The LLM catalog (http-api.md §11): providers and model search with prices.</summary>
+/// <summary>The LLM catalog (docs/api.md): providers and model search with prices.</summary>
 public static class LlmApi
 {
     public static RouteGroupBuilder MapLlmApi(this RouteGroupBuilder api)

@@ -8,7 +8,7 @@ using Spindle.Storage;
 namespace Spindle.Server.Api;
 
 /// <summary>
-/// Schedules (recurring submissions, http-api.md §10, with Spindle's additions): create, list, read, change, delete,
+/// Schedules (recurring submissions, docs/api.md, with Spindle's additions): create, list, read, change, delete,
 /// pause and resume, trigger now, backfill a past range. Invalid fields get 422 with field errors.
 /// </summary>
 public static class SchedulesApi

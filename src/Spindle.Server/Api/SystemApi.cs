@@ -6,7 +6,7 @@ using Spindle.Storage;
 
 namespace Spindle.Server.Api;
 
-/// <summary>Health and server information (http-api.md §5).</summary>
+/// <summary>Health and server information (docs/api.md).</summary>
 public static class SystemApi
 {
     private static readonly string[] Features = ["long-poll", "activity-filter", "cancel", "wait", "events", "retry", "kruxiaflow-client-aliases", "claim-next", "schedules"];

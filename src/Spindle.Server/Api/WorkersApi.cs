@@ -11,7 +11,7 @@ using Wire = Spindle.Protocol;
 
 namespace Spindle.Server.Api;
 
-/// <summary>The worker protocol (worker-protocol.md §3–6, http-api.md §15.2–15.3).</summary>
+/// <summary>The worker protocol (docs/worker-protocol.md, docs/api.md).</summary>
 public static class WorkersApi
 {
     public static RouteGroupBuilder MapWorkersApi(this RouteGroupBuilder api)
@@ -290,7 +290,7 @@ public static class WorkersApi
         new TokenUsage(line.InputTokens, line.OutputTokens, line.CacheReadTokens, line.CacheCreationTokens, line.CacheStorageTokenHours ?? 0m),
         line.CostUsd);
 
-    /// <summary>The usage lines of a complete/fail report (worker-protocol.md §5); token fields default to 0.</summary>
+    /// <summary>The usage lines of a complete/fail report (docs/worker-protocol.md); token fields default to 0.</summary>
     private static List<UsageLine>? ReadUsage(JsonObject body, Fields fields)
     {
         var usage = body["usage"];

@@ -5,7 +5,7 @@ using Spindle.Storage;
 
 namespace Spindle.Server.Api;
 
-/// <summary>Maps the engine's state to the wire records of http-api.md §8.</summary>
+/// <summary>Maps the engine's state to the wire records of docs/api.md.</summary>
 public static class WorkflowJson
 {
     public static WorkflowDetail Workflow(WorkflowState wf)
@@ -89,7 +89,7 @@ public static class WorkflowJson
         ScheduledAt = Timestamps.Format(w.ScheduledAt),
     };
 
-    /// <summary>Activities that nothing depends on in the definition (workflow-format.md §6.11).</summary>
+    /// <summary>Activities that nothing depends on in the definition (docs/workflow-format.md).</summary>
     public static HashSet<string> TerminalKeys(WorkflowState wf)
     {
         var keys = new HashSet<string>(wf.Definition.Activities.Select(a => a.Key), StringComparer.Ordinal);

@@ -9,7 +9,7 @@ namespace Spindle.Server.Auth;
 public sealed record TokenPrincipal(string ClientId, IReadOnlyCollection<string> Scopes, long IssuedAt, long ExpiresAt);
 
 /// <summary>
-/// RS256 JWTs (http-api.md §2): <c>sub</c>, <c>jti</c>, <c>iss</c>, <c>aud</c>, <c>iat</c>, <c>exp</c> and a
+/// RS256 JWTs (docs/api.md): <c>sub</c>, <c>jti</c>, <c>iss</c>, <c>aud</c>, <c>iat</c>, <c>exp</c> and a
 /// space-separated <c>scope</c>. Hand-written because the format is tiny and this sits on every request.
 /// </summary>
 public sealed class AccessTokens

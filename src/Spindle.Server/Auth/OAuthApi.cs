@@ -6,7 +6,7 @@ using Spindle.Server.Api;
 
 namespace Spindle.Server.Auth;
 
-/// <summary>The token endpoint (http-api.md §6): client credentials as JSON or as a form.</summary>
+/// <summary>The token endpoint (docs/api.md): client credentials as JSON or as a form.</summary>
 public static class OAuthApi
 {
     public static RouteGroupBuilder MapOAuthApi(this RouteGroupBuilder api)

@@ -1,6 +1,6 @@
 namespace Spindle.Server.Auth;
 
-/// <summary>Token scopes (http-api.md §2): what a client may do.</summary>
+/// <summary>Token scopes (docs/api.md): what a client may do.</summary>
 public static class Scopes
 {
     /// <summary>Poll, heartbeat, complete, fail, files.</summary>

@@ -49,7 +49,7 @@ public sealed class PollCoordinator
     }
 
     /// <summary>
-    /// One poll (worker-protocol.md §3): claims up to <paramref name="command"/>'s max; with <paramref name="waitSeconds"/>
+    /// One poll (docs/worker-protocol.md): claims up to <paramref name="command"/>'s max; with <paramref name="waitSeconds"/>
     /// it waits for a wake-up while nothing is claimable, lending its slots to the worker's completions
     /// (<paramref name="pollId"/>) and taking hand-overs from submits meanwhile.
     /// </summary>

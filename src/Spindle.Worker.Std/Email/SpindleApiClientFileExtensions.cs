@@ -5,7 +5,7 @@ namespace Spindle.Worker.Std.Email;
 
 /// <summary>
 /// File downloads for <see cref="SpindleApiClient"/> (<c>GET /api/v1/workflows/{wf}/activities/{key}/files/{name}</c>,
-/// worker-protocol.md §8), kept beside the client so the client itself stays unchanged until it gains the call.
+/// docs/worker-protocol.md), kept beside the client so the client itself stays unchanged until it gains the call.
 /// </summary>
 public static class SpindleApiClientFileExtensions
 {

@@ -2,7 +2,7 @@ using System.Diagnostics.CodeAnalysis;
 
 namespace Spindle.Worker.Std.Email;
 
-/// <summary>A file produced by a workflow activity: <c>postgres://{workflow_id}/{activity_key}/{filename}</c> (worker-protocol.md §8).</summary>
+/// <summary>A file produced by a workflow activity: <c>postgres://{workflow_id}/{activity_key}/{filename}</c> (docs/worker-protocol.md).</summary>
 public sealed record WorkflowFileReference(string WorkflowId, string ActivityKey, string FileName)
 {
     public const string Scheme = "postgres://";

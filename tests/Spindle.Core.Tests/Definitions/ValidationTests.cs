@@ -3,7 +3,7 @@ using static Spindle.Core.Tests.Definitions.DefinitionTestHelpers;
 
 namespace Spindle.Core.Tests.Definitions;
 
-/// <summary>One or more tests per row of workflow-format.md §2's table, asserting the field keys.</summary>
+/// <summary>One or more tests per row of docs/workflow-format.md's table, asserting the field keys.</summary>
 public class ValidationTests
 {
     // ---- check 1: wrong types and values

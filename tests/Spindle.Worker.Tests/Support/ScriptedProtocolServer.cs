@@ -8,7 +8,7 @@ namespace Spindle.Worker.Tests.Support;
 
 /// <summary>
 /// A SCRIPTED stand-in for the Spindle server, for testing the worker's poll loop before the real server exists:
-/// Kestrel on loopback implementing the worker routes of worker-protocol.md (token, info, poll with long-poll,
+/// Kestrel on loopback implementing the worker routes of docs/worker-protocol.md (token, info, poll with long-poll,
 /// heartbeat, complete, fail) over in-memory state, with hooks that make a test's scenario happen (409 on
 /// heartbeat, cancel_requested, 5xx on complete, revoked tokens, …). It is not the server and checks no more
 /// than the worker needs.

@@ -1,4 +1,4 @@
-"""Reading ``SPINDLE_*`` settings, with the ``KRUXIAFLOW_*`` names as a fallback (worker-protocol.md §7)."""
+"""Reading ``SPINDLE_*`` settings, with the ``KRUXIAFLOW_*`` names as a fallback (docs/worker-protocol.md)."""
 
 from __future__ import annotations
 

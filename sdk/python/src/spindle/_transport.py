@@ -1,5 +1,5 @@
-"""HTTP plumbing shared by the worker and the management clients: the bearer token (worker-protocol.md §2), the
-error envelope (http-api.md §3), and one transparent retry after a 401."""
+"""HTTP plumbing shared by the worker and the management clients: the bearer token (docs/worker-protocol.md), the
+error envelope (docs/api.md), and one transparent retry after a 401."""
 
 from __future__ import annotations
 

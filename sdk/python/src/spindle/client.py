@@ -1,4 +1,4 @@
-"""Management clients: deploy definitions, submit and follow workflows (http-api.md §7, §8, §15).
+"""Management clients: deploy definitions, submit and follow workflows (docs/api.md, §8, §15).
 
 :class:`SpindleClient` blocks; :class:`AsyncSpindleClient` is its asyncio twin with the same methods. Both build
 their requests from the same :class:`_Call` descriptions, so they cannot drift apart.
@@ -43,7 +43,7 @@ T = TypeVar("T")
 
 #: Used when neither ``api_url`` nor ``SPINDLE_API_URL`` is given: ``spindle serve``'s default address.
 DEFAULT_API_URL = "http://127.0.0.1:8080"
-#: The longest ``wait_seconds`` the server accepts (http-api.md §15.5).
+#: The longest ``wait_seconds`` the server accepts (docs/api.md).
 MAX_WAIT_SECONDS = 30
 #: Transient failures of calls that are safe to repeat are retried this many times.
 RETRIES = 3
@@ -104,7 +104,7 @@ class _Calls:
             content=body,
             content_type=content_type,
             parse=lambda r: DeployResult.from_json(r.json()),
-            # Deploying the same content twice is a no-op on the server (workflow-format.md §3).
+            # Deploying the same content twice is a no-op on the server (docs/workflow-format.md).
             idempotent=True,
         )
 

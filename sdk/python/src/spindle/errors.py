@@ -18,7 +18,7 @@ class SpindleError(Exception):
 class ApiError(SpindleError):
     """The server answered with an error status (or could not be reached, then ``status_code`` is 0).
 
-    ``code``, ``message`` and ``details`` come from the error envelope (http-api.md §3) when there is one.
+    ``code``, ``message`` and ``details`` come from the error envelope (docs/api.md) when there is one.
     """
 
     def __init__(
@@ -67,7 +67,7 @@ class WorkflowTimeoutError(SpindleError, TimeoutError):
 
 
 class ActivityError(SpindleError):
-    """Raise from a handler to fail the activity with this code (worker-protocol.md §6).
+    """Raise from a handler to fail the activity with this code (docs/worker-protocol.md).
 
     The server alone decides whether a ``retryable`` failure runs again. ``cost_usd`` and ``usage`` report what
     the failed attempt spent; it counts toward budgets.

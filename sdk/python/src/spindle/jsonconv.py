@@ -1,4 +1,4 @@
-"""Conversion of Python results to JSON values (worker-protocol.md §9.2 step 4).
+"""Conversion of Python results to JSON values (docs/worker-protocol.md step 4).
 
 Only the standard library is imported here: the script subprocesses import this module at start-up, and pandas or
 numpy are recognised through ``sys.modules`` so that a script that never imports them never pays for them.

@@ -1,4 +1,4 @@
-"""Typed views of the management API's answers (http-api.md §7, §8, §15). Each keeps the raw JSON in ``raw``, since
+"""Typed views of the management API's answers (docs/api.md, §8, §15). Each keeps the raw JSON in ``raw``, since
 responses may gain fields that this SDK does not know yet."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ __all__ = [
     "DefinitionSummary",
 ]
 
-#: Workflow statuses after which nothing runs any more (workflow-format.md §5.1).
+#: Workflow statuses after which nothing runs any more (docs/workflow-format.md).
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 
 

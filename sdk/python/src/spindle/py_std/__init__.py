@@ -1,4 +1,4 @@
-"""The ``py-std`` worker: serves the ``script`` activity (worker-protocol.md §9).
+"""The ``py-std`` worker: serves the ``script`` activity (docs/worker-protocol.md).
 
 Run it as ``spindle-py-std`` or ``python -m spindle.py_std``; it reads ``SPINDLE_*`` variables. This module
 stays light (no httpx import) because the script processes import the package it belongs to.

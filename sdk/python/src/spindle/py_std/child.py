@@ -1,4 +1,4 @@
-"""A warm script process of the py-std worker (worker-protocol.md §9).
+"""A warm script process of the py-std worker (docs/worker-protocol.md).
 
 The worker starts this module with ``python -m spindle.py_std.child`` (inside the sandbox, see
 :mod:`spindle.py_std.sandbox`) and talks to it over the inherited stdin/stdout pipes. What a script prints is
@@ -129,7 +129,7 @@ class _State:
 
 
 class ScriptContext:
-    """``ctx`` inside a script (worker-protocol.md §9.1). The awaitables are relayed through the worker, which
+    """``ctx`` inside a script (docs/worker-protocol.md). The awaitables are relayed through the worker, which
     holds the credentials."""
 
     def __init__(self, channel: Channel, message: dict[str, Any], logger: logging.Logger) -> None:

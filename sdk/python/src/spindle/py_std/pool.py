@@ -1,4 +1,4 @@
-"""A pool of warm script processes (worker-protocol.md §9.3, process reuse)."""
+"""A pool of warm script processes (docs/worker-protocol.md, process reuse)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The ``script`` activity (worker-protocol.md §9): user Python run in a warm subprocess."""
+"""The ``script`` activity (docs/worker-protocol.md): user Python run in a warm subprocess."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The worker routes (worker-protocol.md §3–6, §8) over an :class:`AsyncTransport`."""
+"""The worker routes (docs/worker-protocol.md, §8) over an :class:`AsyncTransport`."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ def new_worker_id() -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class WorkerConfig:
-    """Settings of one worker process (worker-protocol.md §7). Times are in seconds.
+    """Settings of one worker process (docs/worker-protocol.md). Times are in seconds.
 
     Build it directly, or with :meth:`from_env`, which reads ``SPINDLE_*`` variables (``KRUXIAFLOW_*`` accepted)
     and then applies keyword overrides.

@@ -12,7 +12,7 @@ __all__ = ["ActivityContext", "ActivityResult", "Usage", "format_money", "parse_
 
 
 def format_money(value: Decimal | float | int | str | None, what: str = "cost_usd") -> str | None:
-    """A non-negative decimal string for the wire (http-api.md §1), or None."""
+    """A non-negative decimal string for the wire (docs/api.md), or None."""
     if value is None:
         return None
     if isinstance(value, bool):
@@ -28,7 +28,7 @@ def format_money(value: Decimal | float | int | str | None, what: str = "cost_us
 
 @dataclass(frozen=True, kw_only=True)
 class Usage:
-    """One model call's usage line (worker-protocol.md §5). A line's ``cost_usd`` overrides the catalog price."""
+    """One model call's usage line (docs/worker-protocol.md). A line's ``cost_usd`` overrides the catalog price."""
 
     provider: str
     model: str
@@ -79,7 +79,7 @@ class ActivityResult:
 
 
 def file_ref(workflow_id: str, activity_key: str, filename: str) -> str:
-    """The reference form of a stored file (worker-protocol.md §8)."""
+    """The reference form of a stored file (docs/worker-protocol.md)."""
     return f"postgres://{workflow_id}/{activity_key}/{filename}"
 
 

@@ -1,4 +1,4 @@
-"""The worker runner: poll → execute while heartbeating → complete or fail (worker-protocol.md §1–7).
+"""The worker runner: poll → execute while heartbeating → complete or fail (docs/worker-protocol.md).
 
 The server owns every decision; the runner only executes and reports, and never retries an activity itself.
 With the ``claim-next`` extension a completion also asks for the workflow's next activities, which start at once in
