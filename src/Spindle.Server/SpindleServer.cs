@@ -10,6 +10,7 @@ using Spindle.Core.Templates;
 using Spindle.Server.Api;
 using Spindle.Server.Auth;
 using Spindle.Server.Hosting;
+using Spindle.Server.Streams;
 using Spindle.Server.Wakeups;
 using Spindle.Storage;
 using Spindle.Storage.Sqlite;
@@ -102,6 +103,7 @@ public static partial class SpindleServer
         builder.Services.AddSingleton(catalog);
         builder.Services.AddSingleton<TimerLoop>();
         builder.Services.AddHostedService<TimerService>();
+        builder.Services.AddStreams();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(35));
         // Handlers write JSON by hand; the naming policy only shapes the OpenAPI schemas of the typed body records.
         builder.Services.ConfigureHttpJsonOptions(o =>
@@ -120,6 +122,7 @@ public static partial class SpindleServer
             app.UseCors();
         }
         app.UseMiddleware<BearerAuthMiddleware>();
+        app.UseWebSockets();
 
         app.MapSystemApi();
         app.MapApiReference();
@@ -130,6 +133,7 @@ public static partial class SpindleServer
         api.MapGroup("").RequireScope(Scopes.Worker).MapWorkersApi();
         api.MapClientsApi();
         api.MapFilesApi();
+        api.MapEventStreamsApi();
         app.MapFallback(() => ApiErrors.NotFound("No such route; see /api/v1/info and the API reference"));
         return app;
     }

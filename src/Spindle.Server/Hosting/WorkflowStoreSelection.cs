@@ -19,6 +19,7 @@ public static class WorkflowStoreSelection
         {
             services.AddSingleton<IClientStore>(new SqliteClientStore(options.DatabasePath));
             services.AddSingleton<IFileStore>(new SqliteFileStore(options.DatabasePath));
+            services.AddSingleton<IEventLog>(new SqliteEventLog(options.DatabasePath));
             return services.AddSingleton<IWorkflowStore>(new SqliteWorkflowStore(options.DatabasePath, defaults, hub));
         }
         var store = new PostgresWorkflowStore(options.DatabaseUrl, defaults, hub);
@@ -26,6 +27,7 @@ public static class WorkflowStoreSelection
         services.AddSingleton<IWorkflowStore>(_ => store);
         services.AddSingleton<IClientStore>(new PostgresClientStore(store.DataSource));
         services.AddSingleton<IFileStore>(new PostgresFileStore(store.DataSource));
+        services.AddSingleton<IEventLog>(new PostgresEventLog(store.DataSource));
         services.AddSingleton(sp => new PostgresWakeupListener(store.ConnectionString, hub, sp.GetRequiredService<ILogger<PostgresWakeupListener>>()));
         services.AddHostedService(sp => sp.GetRequiredService<PostgresWakeupListener>());
         return services;

@@ -11,4 +11,7 @@ public static class PostgresChannels
 
     /// <summary>Payload: the id of a workflow that reached a terminal status.</summary>
     public const string Finished = "spindle_finished";
+
+    /// <summary>Payload: empty. A commit appended workflow events; event streams re-read the log.</summary>
+    public const string Events = "spindle_events";
 }
