@@ -103,7 +103,7 @@ public static partial class SpindleServer
         builder.Services.AddSingleton(catalog);
         builder.Services.AddSingleton<TimerLoop>();
         builder.Services.AddHostedService<TimerService>();
-        builder.Services.AddStreams();
+        builder.Services.AddStreams(options);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(35));
         // Handlers write JSON by hand; the naming policy only shapes the OpenAPI schemas of the typed body records.
         builder.Services.ConfigureHttpJsonOptions(o =>
@@ -133,7 +133,7 @@ public static partial class SpindleServer
         api.MapGroup("").RequireScope(Scopes.Worker).MapWorkersApi();
         api.MapClientsApi();
         api.MapFilesApi();
-        api.MapEventStreamsApi();
+        api.MapEventStreamsApi().MapActivityStreamsApi();
         app.MapFallback(() => ApiErrors.NotFound("No such route; see /api/v1/info and the API reference"));
         return app;
     }

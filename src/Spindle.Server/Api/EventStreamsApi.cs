@@ -218,9 +218,22 @@ public static partial class EventStreamsApi
         finally
         {
             feed.Unsubscribe(subscriber);
-            await session.CancelAsync();
-            await receiving;
+            await EventStreamsApi.EndSessionAsync(socket, session, receiving);
         }
+    }
+
+    /// <summary>
+    /// Ends a WebSocket session: after our close frame, waits (bounded) for the client's, since cancelling a pending
+    /// receive would abort the connection before the client reads the close.
+    /// </summary>
+    internal static async Task EndSessionAsync(WebSocket socket, CancellationTokenSource session, Task receiving)
+    {
+        if (socket.State == WebSocketState.CloseSent)
+        {
+            await Task.WhenAny(receiving, Task.Delay(TimeSpan.FromSeconds(5)));
+        }
+        await session.CancelAsync();
+        await receiving;
     }
 
     internal enum Wake { Data, Ping, End }
