@@ -97,3 +97,57 @@ public sealed class ActivityStreamTests(ServerFixture server)
         Assert.Equal(404, status);
     }
 }
+
+/// <summary>The .NET worker SDK's <c>ctx.StreamAsync</c> against a real server.</summary>
+[Collection(ServerCollection.Name)]
+public sealed class WorkerStreamTests(ServerFixture server)
+{
+    [Fact]
+    public async Task StreamAsync_HandlerPublishesChunks_SubscriberGetsThemThenTheResult()
+    {
+        var queue = "q_" + Guid.NewGuid().ToString("N")[..8];
+        var name = "wf_" + Guid.NewGuid().ToString("N")[..8];
+        await server.DeployAsync($$"""
+            name: {{name}}
+            activities:
+              - {key: talk, worker: {{queue}}, activity_name: talk}
+            """);
+        var registry = new Spindle.Worker.ActivityRegistry().Register("talk", async (context, ct) =>
+        {
+            await context.StreamAsync("Hel", ct);
+            await context.StreamAsync(new JsonObject { ["partial"] = 2 }, ct);
+            return new Spindle.Worker.ActivityResult(new JsonObject { ["said"] = "Hello" });
+        });
+        var options = new Spindle.Worker.SpindleWorkerOptions
+        {
+            ApiUrl = new Uri(server.BaseUrl),
+            Worker = queue,
+            WorkerId = "w_" + Guid.NewGuid().ToString("N")[..8],
+            PollWaitSeconds = 1,
+            ShutdownTimeout = TimeSpan.FromSeconds(5),
+        };
+        using var worker = new Spindle.Worker.SpindleWorker(options, registry);
+        using var stop = new CancellationTokenSource();
+        var run = worker.RunAsync(stop.Token);
+        string id;
+        try
+        {
+            id = await server.SubmitAsync(name);
+            var (status, wf) = await server.GetAsync($"/api/v1/workflows/{id}?wait_seconds=20");
+            Assert.Equal(200, status);
+            Assert.Equal("completed", wf["status"]!.GetValue<string>());
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await run.WaitAsync(TimeSpan.FromSeconds(10));
+        }
+
+        await using var sse = await SseSubscription.OpenAsync(server.Http, $"/api/v1/workflows/{id}/activities/talk/stream");
+        var frames = await sse.ReadUntilAsync(f => (string?)f["type"] is "complete" or "error");
+
+        Assert.Equal(["token", "token", "complete"], frames.Select(f => f.Frame["type"]!.GetValue<string>()));
+        Assert.Equal(["Hel", "{\"partial\":2}"], frames.Take(2).Select(f => f.Frame["text"]!.GetValue<string>()));
+        Assert.Equal("Hello", frames[2].Frame["result"]!["said"]!.GetValue<string>());
+    }
+}
