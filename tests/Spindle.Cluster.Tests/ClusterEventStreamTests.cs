@@ -92,4 +92,37 @@ public sealed class ClusterEventStreamTests(PostgresFixture postgres) : IAsyncLi
 
         Assert.Equal(await HistoryIdsAsync(id), [.. first, .. rest.Select(r => r.Id)]);
     }
+
+    [Fact]
+    public async Task EventStream_ConcurrentRunsOnBothServers_EveryEventOnceInEachRunsOrder()
+    {
+        await using var sse = await SseSubscription.OpenAsync(_b.Api.Http, "/api/v1/events/stream");
+        const int runs = 24;
+        var ids = await Task.WhenAll(Enumerable.Range(0, runs).Select(i => (i % 2 == 0 ? _a : _b).Api.SubmitAsync("chain")));
+        // Four workers, two per server, claim and complete concurrently: commits interleave across servers.
+        var remaining = runs * 3;
+        async Task WorkAsync(InProcessServer server, string workerId)
+        {
+            while (Volatile.Read(ref remaining) > 0)
+            {
+                foreach (var activity in await server.Api.PollAsync(workerId, 3, waitSeconds: 1))
+                {
+                    var (status, body) = await server.Api.PostAsync($"/api/v1/activities/{activity!["activity_id"]}/complete",
+                        new JsonObject { ["worker_id"] = workerId, ["output"] = new JsonObject { ["ok"] = true } });
+                    Assert.True(status == 200, body.ToJsonString());
+                    Interlocked.Decrement(ref remaining);
+                }
+            }
+        }
+        await Task.WhenAll(WorkAsync(_a, "wA1"), WorkAsync(_a, "wA2"), WorkAsync(_b, "wB1"), WorkAsync(_b, "wB2"));
+
+        var finished = 0;
+        var got = await sse.ReadUntilAsync(f => IsCompleted(f) && ++finished == runs);
+
+        Assert.Equal(got.Count, got.Select(g => g.Id).Distinct().Count());
+        foreach (var id in ids)
+        {
+            Assert.Equal(await HistoryIdsAsync(id), got.Where(g => (string?)g.Frame["workflow_id"] == id).Select(g => g.Id).ToList());
+        }
+    }
 }
