@@ -29,11 +29,12 @@ public static class ActivityStreamsApi
         api.MapGet("/activities/{activity_id}/ws/subscribers", Subscribers).RequireScope(Scopes.Worker, Scopes.Workflows)
             .WithTags("Streams").WithSummary("How many subscribers this server has for the activity's stream");
 
-        api.MapGet("/activities/{activity_id}/ws", (HttpContext c, string activity_id, AuthService a, ServerOptions o, ActivityStreamHub h) =>
-            WebSocketAsync(c, a, o, h, () => Task.FromResult<string?>(activity_id))).WithTags("Streams")
+        api.MapGet("/activities/{activity_id}/ws", (HttpContext c, string activity_id, ActivityStreamHub h) =>
+            WebSocketAsync(c, h, () => Task.FromResult<string?>(activity_id))).RequireScope(Scopes.Workflows).WithMetadata(QueryTokenAllowed.Instance).WithTags("Streams")
             .WithSummary("An activity's stream over a WebSocket (?token=)");
-        api.MapGet("/workflows/{id}/activities/{key}/ws", (HttpContext c, string id, string key, AuthService a, ServerOptions o, ActivityStreamHub h,
-                IWorkflowStore s) => WebSocketAsync(c, a, o, h, () => ResolveAsync(s, id, key, c.RequestAborted))).WithTags("Streams")
+        api.MapGet("/workflows/{id}/activities/{key}/ws", (HttpContext c, string id, string key, ActivityStreamHub h, IWorkflowStore s) =>
+                WebSocketAsync(c, h, () => ResolveAsync(s, id, key, c.RequestAborted))).RequireScope(Scopes.Workflows).WithMetadata(QueryTokenAllowed.Instance)
+            .WithTags("Streams")
             .WithSummary("The stream of a workflow's activity over a WebSocket (?token=)");
 
         api.MapGet("/activities/{activity_id}/stream", (HttpRequest r, string activity_id, ActivityStreamHub h, CancellationToken ct) =>
@@ -189,15 +190,9 @@ public static class ActivityStreamsApi
         }
     }
 
-    private static async Task WebSocketAsync(HttpContext context, AuthService auth, ServerOptions options, ActivityStreamHub hub,
-        Func<Task<string?>> resolve)
+    private static async Task WebSocketAsync(HttpContext context, ActivityStreamHub hub, Func<Task<string?>> resolve)
     {
         var ct = context.RequestAborted;
-        if (await StreamAuth.CheckAsync(context, auth, options, Scopes.Workflows, ct) is { } denied)
-        {
-            await denied.ExecuteAsync(context);
-            return;
-        }
         if (!context.WebSockets.IsWebSocketRequest)
         {
             await ApiErrors.BadRequest("This route takes a WebSocket upgrade; for Server-Sent Events use …/stream").ExecuteAsync(context);

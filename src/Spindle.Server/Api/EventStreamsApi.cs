@@ -36,8 +36,7 @@ public static partial class EventStreamsApi
             .WithTags("Streams").WithSummary("Live events of one run as Server-Sent Events (resumes from Last-Event-ID)");
         api.MapGet("/events/stream", EventStream).RequireScope(Scopes.Workflows)
             .WithTags("Streams").WithSummary("Live events of all runs (filters workflow_id, event_type) as Server-Sent Events");
-        // Authenticated in the handler: browsers cannot set headers on a WebSocket, so the token comes as ?token=.
-        api.MapGet("/workflow_events/ws", WorkflowEventsWebSocket).WithTags("Streams")
+        api.MapGet("/workflow_events/ws", WorkflowEventsWebSocket).RequireScope(Scopes.Workflows).WithMetadata(QueryTokenAllowed.Instance).WithTags("Streams")
             .WithSummary("Live workflow events over a WebSocket (?token=, workflow_id, event_type, from_event_id)");
         return api;
     }
@@ -129,15 +128,9 @@ public static partial class EventStreamsApi
 
     private const string SlowClientMessage = $"The client read too slowly; more than 1000 events were waiting for it";
 
-    public static async Task WorkflowEventsWebSocket(HttpContext context, AuthService auth, ServerOptions options, EventFeed feed, IEventLog log,
-        ILoggerFactory loggers)
+    public static async Task WorkflowEventsWebSocket(HttpContext context, EventFeed feed, IEventLog log, ILoggerFactory loggers)
     {
         var ct = context.RequestAborted;
-        if (await StreamAuth.CheckAsync(context, auth, options, Scopes.Workflows, ct) is { } denied)
-        {
-            await denied.ExecuteAsync(context);
-            return;
-        }
         if (!context.WebSockets.IsWebSocketRequest)
         {
             await ApiErrors.BadRequest("This route takes a WebSocket upgrade; for Server-Sent Events use GET /api/v1/events/stream").ExecuteAsync(context);
