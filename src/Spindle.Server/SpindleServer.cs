@@ -10,6 +10,7 @@ using Spindle.Core.Templates;
 using Spindle.Server.Api;
 using Spindle.Server.Auth;
 using Spindle.Server.Hosting;
+using Spindle.Server.Streams;
 using Spindle.Server.Wakeups;
 using Spindle.Storage;
 using Spindle.Storage.Sqlite;
@@ -105,6 +106,7 @@ public static partial class SpindleServer
         builder.Services.AddSingleton(sp => (IScheduleStore)sp.GetRequiredService<IWorkflowStore>());
         builder.Services.AddSingleton<Scheduling.Scheduler>();
         builder.Services.AddHostedService<Scheduling.SchedulerService>();
+        builder.Services.AddStreams(options);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(35));
         // Handlers write through Spindle.Protocol's source-generated context; these options shape the OpenAPI schemas
         // of the same records (snake_case, numbers as numbers).
@@ -124,6 +126,7 @@ public static partial class SpindleServer
             app.UseCors();
         }
         app.UseMiddleware<BearerAuthMiddleware>();
+        app.UseWebSockets();
 
         app.MapSystemApi();
         app.MapApiReference();
@@ -136,6 +139,7 @@ public static partial class SpindleServer
         api.MapClientsApi();
         api.MapSignInLinksApi();
         api.MapFilesApi();
+        api.MapEventStreamsApi().MapActivityStreamsApi();
         app.MapFallback(() => ApiErrors.NotFound("No such route; see /api/v1/info and the API reference"));
         return app;
     }

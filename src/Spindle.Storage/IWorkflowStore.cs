@@ -48,6 +48,9 @@ public interface IStoreNotifier
     void ActivitiesDelayed(string worker, long readyAt);
 
     void WorkflowFinished(string workflowId);
+
+    /// <summary>A commit appended workflow events (event streams read them from the log).</summary>
+    void EventsAppended() { }
 }
 
 public sealed class NullStoreNotifier : IStoreNotifier

@@ -84,6 +84,10 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
     {
         _lastPoll[command.Worker] = Now();
         var claimed = await ClaimActivitiesAsync(command, cancellationToken);
+        if (claimed.Count > 0)
+        {
+            Notifier.EventsAppended(); // the claim recorded ActivityStarted events
+        }
         var handed = new List<ClaimedActivity>(claimed.Count);
         foreach (var a in claimed)
         {
@@ -529,6 +533,7 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
         {
             Notifier.WorkflowFinished(workflowId);
         }
+        Notifier.EventsAppended();
     }
 
     /// <summary>

@@ -45,6 +45,35 @@ public sealed class ActivityContext
     /// <summary>Effective lease length in seconds, when the server sent it.</summary>
     public int? LeaseSeconds { get; init; }
 
+    /// <summary>Posts one chunk (text, index) of the live stream; set by the worker.</summary>
+    internal Func<string, long, CancellationToken, Task<int>>? Publisher { get; set; }
+
+    /// <summary>How many chunks <see cref="StreamAsync(string, CancellationToken)"/> has published.</summary>
+    public int Streamed => _streamed;
+
+    private int _streamed;
+
+    /// <summary>
+    /// Publishes one chunk of this activity's live stream: subscribers (<c>GET /api/v1/activities/{id}/ws</c> or
+    /// <c>…/stream</c>) get the chunks in order, a late one those so far. When the handler returns, the worker ends
+    /// the stream with the result (or the error); the result is still recorded as the normal completion.
+    /// </summary>
+    /// <returns>How many subscribers the server that took the chunk has.</returns>
+    public Task<int> StreamAsync(string text, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var publisher = Publisher ?? throw new InvalidOperationException("Streaming is not available in this context");
+        long index = Interlocked.Increment(ref _streamed) - 1;
+        return publisher(text, index, cancellationToken);
+    }
+
+    /// <summary>Publishes a JSON chunk (sent as its compact text).</summary>
+    public Task<int> StreamAsync(JsonNode json, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        return StreamAsync(json.ToJsonString(), cancellationToken);
+    }
+
     /// <summary>Builds a context from a claimed activity whose parameters are an object (or null).</summary>
     public static ActivityContext FromClaim(ClaimedActivity claim)
     {

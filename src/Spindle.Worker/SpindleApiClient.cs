@@ -13,7 +13,7 @@ namespace Spindle.Worker;
 /// Typed client for the worker routes of the Spindle HTTP API (docs/worker-protocol.md). One instance holds one
 /// <see cref="HttpClient"/> and the cached OAuth token; it is safe for concurrent use.
 /// </summary>
-public sealed class SpindleApiClient : IDisposable
+public sealed partial class SpindleApiClient : IDisposable
 {
     private static readonly MediaTypeHeaderValue JsonMediaType = new("application/json");
 

@@ -13,7 +13,7 @@ namespace Spindle.Worker;
 /// concurrency, heartbeats while they run, and reports each result (docs/worker-protocol.md). The server owns every
 /// decision; the runner never retries an activity by itself.
 /// </summary>
-public sealed class SpindleWorker : IDisposable
+public sealed partial class SpindleWorker : IDisposable
 {
     private readonly SpindleWorkerOptions _options;
     private readonly ActivityRegistry _registry;
@@ -293,6 +293,11 @@ public sealed class SpindleWorker : IDisposable
                 outcome = Outcome.Fail(new ActivityError { Code = ErrorCodes.ExecutionError, Message = Describe(ex), Retryable = true });
             }
 
+            if (run.Context is { Streamed: > 0 })
+            {
+                await EndStreamAsync(claim.ActivityId, outcome.Result?.Output, outcome.Error?.Message ?? (outcome.Result is null ? "stopped" : null)).ConfigureAwait(false);
+            }
+
             await ReportAsync(run, outcome, _time.GetElapsedTime(startedAt)).ConfigureAwait(false);
         }
         finally
@@ -328,6 +333,8 @@ public sealed class SpindleWorker : IDisposable
         try
         {
             context = ActivityContext.FromClaim(claim);
+            context.Publisher = (text, index, ct) => _api.PublishStreamAsync(claim.ActivityId, "token", new JsonObject { ["text"] = text, ["index"] = index }, ct);
+            run.Context = context;
         }
         catch (ActivityFailureException ex)
         {
@@ -612,6 +619,9 @@ public sealed class SpindleWorker : IDisposable
         public ClaimedActivity Claim { get; } = claim;
 
         public bool OwnsSlot { get; } = ownsSlot;
+
+        /// <summary>The handler's context, once built (the worker ends its live stream, if it published one).</summary>
+        public ActivityContext? Context { get; set; }
 
         /// <summary>The slot went on to an activity claimed with this run's completion (claim-next).</summary>
         public bool SlotHandedOn { get; set; }

@@ -40,6 +40,7 @@ public sealed class InProcessServer : IAsyncDisposable
         var baseUrl = await SpindleServer.StartAsync(app, CancellationToken.None);
         // Work committed before the LISTEN is in place would not wake this server; tests start after it.
         await app.Services.GetRequiredService<PostgresWakeupListener>().Listening.WaitAsync(TimeSpan.FromSeconds(30));
+        await app.Services.GetRequiredService<Spindle.Server.Streams.PostgresStreamRelay>().Listening.WaitAsync(TimeSpan.FromSeconds(30));
         return new InProcessServer(app, dataDir, new ApiClient(baseUrl));
     }
 

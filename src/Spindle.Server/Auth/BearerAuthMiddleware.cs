@@ -22,6 +22,12 @@ public sealed class BearerAuthMiddleware(RequestDelegate next, ServerOptions opt
         }
         TokenPrincipal? principal;
         var header = context.Request.Headers.Authorization.ToString();
+        if (header.Length == 0 && context.GetEndpoint()!.Metadata.GetMetadata<QueryTokenAllowed>() is not null &&
+            context.Request.Query["token"].ToString() is { Length: > 0 } queryToken)
+        {
+            // WebSocket routes: browsers cannot set headers on a WebSocket, so the token comes as ?token= (as in the reference).
+            header = "Bearer " + queryToken;
+        }
         if (header.Length == 0)
         {
             principal = options.InsecureDev ? InsecureDev : null;

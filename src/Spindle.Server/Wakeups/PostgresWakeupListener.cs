@@ -43,7 +43,7 @@ public sealed partial class PostgresWakeupListener : BackgroundService
                 await using var conn = new NpgsqlConnection(_connectionString);
                 await conn.OpenAsync(stoppingToken);
                 conn.Notification += OnNotification;
-                await using (var listen = new NpgsqlCommand($"LISTEN {PostgresChannels.Ready}; LISTEN {PostgresChannels.Finished}; LISTEN {PostgresChannels.Schedules}", conn))
+                await using (var listen = new NpgsqlCommand($"LISTEN {PostgresChannels.Ready}; LISTEN {PostgresChannels.Finished}; LISTEN {PostgresChannels.Schedules}; LISTEN {PostgresChannels.Events}", conn))
                 {
                     await listen.ExecuteNonQueryAsync(stoppingToken);
                 }
@@ -102,6 +102,8 @@ public sealed partial class PostgresWakeupListener : BackgroundService
                 _hub.SchedulesChanged();
                 break;
         }
+        // Every channel means another server committed events; event streams re-read the log.
+        _hub.EventsAppended();
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Lost the PostgreSQL wake-up connection; reconnecting (waiters fall back to 1 s re-checks meanwhile)")]

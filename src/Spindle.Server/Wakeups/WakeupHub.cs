@@ -13,6 +13,7 @@ public sealed class WakeupHub : IStoreNotifier, IScheduleNotifier
     private readonly ConcurrentDictionary<string, AsyncSignal> _workers = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, AsyncSignal> _workflows = new(StringComparer.Ordinal);
     private readonly DelayedWakeups _delayed;
+    private readonly AsyncSignal _events = new();
 
     public WakeupHub(TimeProvider? timeProvider = null)
     {
@@ -40,6 +41,11 @@ public sealed class WakeupHub : IStoreNotifier, IScheduleNotifier
             _workflows.TryRemove(workflowId, out _);
         }
     }
+
+    /// <summary>Pulsed after every commit that appended workflow events (here or, with PostgreSQL, on another server).</summary>
+    public Task EventsSignal => _events.Current;
+
+    public void EventsAppended() => _events.Pulse();
 
     public void ActivitiesReady(string worker)
     {

@@ -14,4 +14,7 @@ public static class PostgresChannels
 
     /// <summary>No payload: a schedule was created, changed or deleted; schedulers re-plan their sleep.</summary>
     public const string Schedules = "spindle_schedules";
+
+    /// <summary>Payload: empty. A commit appended workflow events; event streams re-read the log.</summary>
+    public const string Events = "spindle_events";
 }

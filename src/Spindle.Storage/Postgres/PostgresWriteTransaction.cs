@@ -273,6 +273,13 @@ internal sealed class PostgresWriteTransaction : IWriteTransaction
             channels.Add(PostgresChannels.Finished);
             payloads.Add(workflowId);
         }
+        if (decision.Events.Count > 0 && channels.Count == 0)
+        {
+            // Event streams on other servers re-read the log on any of these channels; this one covers commits
+            // (a parallel branch's completion, a waiting activity) that wake nothing else.
+            channels.Add(PostgresChannels.Events);
+            payloads.Add("");
+        }
         return channels.Count == 0
             ? null
             : PgParameters.Statement(NotifySql, PgParameters.TextArray(channels), PgParameters.TextArray(payloads));

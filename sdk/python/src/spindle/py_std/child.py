@@ -159,6 +159,21 @@ class ScriptContext:
         path = os.path.abspath(local_path)
         return str(await self._channel.call("upload_file", {"path": path, "filename": filename or os.path.basename(path)}))
 
+    async def stream(self, chunk: Any) -> int:
+        """Publishes one chunk of this activity's live stream (a string, or JSON); returns the subscriber count."""
+        return int(await self._channel.call("stream", {"chunk": chunk}) or 0)
+
+    def stream_now(self, chunk: Any) -> Any:
+        """``STREAM(chunk)`` in a script: publishes at once from synchronous code; in async code it returns the
+        awaitable (``await STREAM(chunk)``)."""
+        import asyncio
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.stream(chunk))
+        return self.stream(chunk)
+
 
 class _LoopRunner:
     """One event loop per run, created only when the script awaits something."""
@@ -308,6 +323,7 @@ class ScriptRunner:
             "OUTPUT": preset,
             "SIGNAL": message.get("signal"),
             "ctx": ctx,
+            "STREAM": ctx.stream_now,
             "logger": logger,
             "workflow_id": ctx.workflow_id,
             "activity_key": key,

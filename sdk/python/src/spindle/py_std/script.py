@@ -223,6 +223,8 @@ class ScriptActivity(ActivityHandler):
             return str(args["dest"])
         if method == "upload_file":
             return await ctx.upload_file(process.to_host(str(args["path"])), str(args.get("filename") or "") or None)
+        if method == "stream":
+            return await ctx.stream(args.get("chunk"))
         raise ValueError(f"unknown ctx call {method!r}")
 
     async def _upload_declared_files(self, ctx: ActivityContext, workdir: str) -> None:

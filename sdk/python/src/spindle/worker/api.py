@@ -168,6 +168,12 @@ class WorkerApi:
         body = response.json()
         return body if isinstance(body, dict) else {}
 
+    async def publish_stream(self, activity_id: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Posts one frame of an activity's live stream: ``kind`` is ``token``, ``complete`` or ``error``."""
+        response = await self.transport.request("POST", _activity_path(activity_id, f"ws/{kind}"), json=body)
+        answer = response.json()
+        return answer if isinstance(answer, dict) else {}
+
     async def download_file(self, workflow_id: str, activity_key: str, filename: str) -> bytes:
         response = await self.transport.request("GET", _file_path(workflow_id, activity_key, filename))
         return response.content

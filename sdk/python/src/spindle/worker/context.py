@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Mapping
@@ -122,6 +123,9 @@ class ActivityContext:
     _download: Callable[[str], Awaitable[bytes]] | None = field(default=None, repr=False)
     _upload: Callable[[str, bytes, str | None], Awaitable[str]] | None = field(default=None, repr=False)
     _stopped: threading.Event = field(default_factory=threading.Event, repr=False)
+    _stream: Callable[[str, int], Awaitable[int]] | None = field(default=None, repr=False)
+    #: How many chunks ``stream`` has published (the next chunk's index).
+    streamed: int = field(default=0, repr=False)
 
     @property
     def cancelled(self) -> bool:
@@ -136,6 +140,21 @@ class ActivityContext:
         if self._heartbeat is None:
             return False
         return await self._heartbeat()
+
+    async def stream(self, chunk: Any) -> int:
+        """Publishes one chunk of this activity's live stream: a string as is, anything else as compact JSON.
+
+        Subscribers (``GET /api/v1/activities/{activity_id}/ws`` or ``…/stream``) get the chunks in order, and a
+        late one the chunks so far; when the handler returns, the worker ends the stream with the result (or the
+        error). The result is still recorded as the normal completion. Returns how many subscribers the server
+        that took the chunk has.
+        """
+        if self._stream is None:
+            raise RuntimeError("streaming is not available in this context")
+        text = chunk if isinstance(chunk, str) else json.dumps(chunk, separators=(",", ":"), ensure_ascii=False)
+        index = self.streamed
+        self.streamed += 1
+        return await self._stream(text, index)
 
     async def download_file(self, ref: str, dest: str | Path | None = None) -> Path:
         """Downloads a stored file (``postgres://wf/key/name``) to ``dest`` (default: its name in the cwd)."""

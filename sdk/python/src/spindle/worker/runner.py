@@ -481,6 +481,8 @@ class Worker:
                 outcome = await self._run_handler(execution)
             except Exception as exc:
                 outcome = _Outcome.fail("EXECUTION_ERROR", describe_exception(exc), retryable=True)
+            if execution.ctx is not None and execution.ctx.streamed > 0:
+                await self._end_stream(execution.activity_id, outcome)
             if execution.activity_id:
                 claimed = await self._report(execution, outcome)
             else:
@@ -555,6 +557,8 @@ class Worker:
         )
         ctx._heartbeat = lambda: self._heartbeat(execution)
         ctx._download = self._download
+        activity_id = execution.activity_id
+        ctx._stream = lambda text, index: self._publish_chunk(activity_id, text, index)
         workflow_id = ctx.workflow_id
         # Not through ctx itself: a context that referred to itself would live until the cyclic GC ran.
         ctx._upload = lambda filename, data, content_type: self._upload(workflow_id, key, filename, data, content_type)
@@ -817,6 +821,22 @@ class Worker:
                 execution.request_stop("cancelled")
                 return True
             return False
+
+    async def _publish_chunk(self, activity_id: str, text: str, index: int) -> int:
+        assert self.api is not None
+        answer = await self.api.publish_stream(activity_id, "token", {"text": text, "index": index})
+        return int(answer.get("subscribers") or 0)
+
+    async def _end_stream(self, activity_id: str, outcome: _Outcome) -> None:
+        """Ends the live stream of an activity that published chunks; best effort (the result is reported anyway)."""
+        assert self.api is not None
+        try:
+            if outcome.kind == "complete":
+                await self.api.publish_stream(activity_id, "complete", {"result": outcome.output})
+            else:
+                await self.api.publish_stream(activity_id, "error", {"error": outcome.message or outcome.code or "stopped"})
+        except Exception as exc:  # noqa: BLE001 - a stream is a courtesy; the completion must still be reported
+            log.warning("Activity %s: could not end its live stream: %s", activity_id, exc)
 
     async def _download(self, ref: str) -> bytes:
         assert self.api is not None
