@@ -21,6 +21,13 @@ public sealed partial class EventFeed(IEventLog log, WakeupHub hub, ILogger<Even
 
     private static readonly TimeSpan InitialSettleLimit = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How long a gap is held before the writers in flight are looked at a second time. A position is allocated a
+    /// moment before its transaction takes a transaction id (when the insert is that transaction's first write), so
+    /// the snapshot of the read that first sees the gap may not show its writer yet; a later one does.
+    /// </summary>
+    private static readonly TimeSpan GapGrace = TimeSpan.FromMilliseconds(250);
+
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly Lock _subscribersLock = new();
     private readonly List<EventSubscriber> _subscribers = [];
@@ -30,8 +37,8 @@ public sealed partial class EventFeed(IEventLog log, WakeupHub hub, ILogger<Even
     /// <summary>The position up to which every event has been handed out; null while nobody listens.</summary>
     private long? _cursor;
 
-    /// <summary>A gap at position <c>Seq</c> seen while <c>Writers</c> were in flight.</summary>
-    private (long Seq, IReadOnlySet<ulong> Writers)? _gap;
+    /// <summary>A gap at position <c>Seq</c>, first seen at <c>FirstSeen</c> while <c>Writers</c> were in flight.</summary>
+    private Gap? _gap;
 
     /// <summary>Cancelled when the server stops: connections close with "going away".</summary>
     public CancellationToken Stopping => _stopping.Token;
@@ -142,13 +149,18 @@ public sealed partial class EventFeed(IEventLog log, WakeupHub hub, ILogger<Even
                 var expected = _cursor.Value + 1;
                 if (e.Seq != expected)
                 {
-                    if (_gap?.Seq != expected)
+                    if (_gap is not { } gap || gap.Seq != expected)
                     {
-                        _gap = (expected, tail.InFlight);
+                        _gap = gap = new Gap(expected, [.. tail.InFlight], DateTime.UtcNow);
                     }
-                    // The gap settles once every writer in flight when it was first seen is no longer in flight at
-                    // this read's snapshot: then a committed event would be visible here, so the position was rolled back.
-                    if (_gap.Value.Writers.Overlaps(tail.InFlight))
+                    if (!gap.Widened && DateTime.UtcNow - gap.FirstSeen >= GapGrace)
+                    {
+                        gap.Writers.UnionWith(tail.InFlight); // now surely showing the gap's writer if it is still open
+                        gap.Widened = true;
+                    }
+                    // The gap settles once every writer in flight at both looks is no longer in flight at this read's
+                    // snapshot: then a committed event would be visible here, so the position was rolled back.
+                    if (!gap.Widened || gap.Writers.Overlaps(tail.InFlight))
                     {
                         return true;
                     }
@@ -172,7 +184,12 @@ public sealed partial class EventFeed(IEventLog log, WakeupHub hub, ILogger<Even
     {
         var (head, inFlight) = await log.HeadAsync(cancellationToken);
         var deadline = DateTime.UtcNow + InitialSettleLimit;
-        while (await log.AnyInFlightAsync(inFlight, cancellationToken) && DateTime.UtcNow < deadline)
+        // As with a gap (GapGrace): a second look at the writers in flight catches one that had no id at the first.
+        await Task.Delay(GapGrace, cancellationToken);
+        var (_, later) = await log.HeadAsync(cancellationToken);
+        var writers = new HashSet<ulong>(inFlight);
+        writers.UnionWith(later);
+        while (await log.AnyInFlightAsync(writers, cancellationToken) && DateTime.UtcNow < deadline)
         {
             await Task.Delay(5, cancellationToken);
         }
@@ -184,6 +201,19 @@ public sealed partial class EventFeed(IEventLog log, WakeupHub hub, ILogger<Even
         _stopping.Dispose();
         _gate.Dispose();
         base.Dispose();
+    }
+
+    /// <summary>A hole in the positions read, and the writers that may still fill it.</summary>
+    private sealed class Gap(long seq, HashSet<ulong> writers, DateTime firstSeen)
+    {
+        public long Seq { get; } = seq;
+
+        public HashSet<ulong> Writers { get; } = writers;
+
+        public DateTime FirstSeen { get; } = firstSeen;
+
+        /// <summary>Whether the writers of a second look, <see cref="GapGrace"/> after the first, were added.</summary>
+        public bool Widened { get; set; }
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Reading the event log for event streams failed; retrying")]
