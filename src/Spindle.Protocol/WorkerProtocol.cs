@@ -12,7 +12,8 @@ namespace Spindle.Protocol;
 public sealed record PollRequest
 {
     [Description("Routing key: only activities with this `worker` are claimed.")]
-    public required string Worker { get; init; }
+    [JsonPropertyName("worker")]
+    public required string RoutingKey { get; init; }
 
     [Description("This worker process's id (1-255 characters); it owns the leases it claims.")]
     public required string WorkerId { get; init; }
@@ -56,7 +57,9 @@ public sealed record ClaimedActivity
 
     public string ActivityKey { get; set; } = "";
 
-    public string Worker { get; set; } = "";
+    /// <summary>The routing key (<c>worker</c> on the wire).</summary>
+    [JsonPropertyName("worker")]
+    public string RoutingKey { get; set; } = "";
 
     public string ActivityName { get; set; } = "";
 
@@ -159,7 +162,8 @@ public sealed record CompleteRequest
     /// <summary>Routing key of those claims (with <see cref="ClaimNext"/>).</summary>
     [Description("Routing key for claim_next.")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public string? Worker { get; init; }
+    [JsonPropertyName("worker")]
+    public string? RoutingKey { get; init; }
 
     /// <summary>Activity-name filter of those claims (with <see cref="ClaimNext"/>).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]

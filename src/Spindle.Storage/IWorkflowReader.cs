@@ -26,5 +26,5 @@ public interface IWorkflowReader
     Task<IReadOnlyList<StoredCostLine>> GetCostLinesAsync(CostLineQuery query, CancellationToken cancellationToken);
 
     /// <summary>Routing keys with queued activities that become claimable in the future, and when.</summary>
-    Task<IReadOnlyList<(string Worker, long ReadyAt)>> GetDelayedAsync(CancellationToken cancellationToken);
+    Task<IReadOnlyList<(string RoutingKey, long ReadyAt)>> GetDelayedAsync(CancellationToken cancellationToken);
 }

@@ -43,9 +43,9 @@ public interface IWorkflowStore : IWorkflowReader, IAsyncDisposable
 /// <summary>Told after commit what became claimable or finished, so that waiting pollers and clients wake at once.</summary>
 public interface IStoreNotifier
 {
-    void ActivitiesReady(string worker);
+    void ActivitiesReady(string routingKey);
 
-    void ActivitiesDelayed(string worker, long readyAt);
+    void ActivitiesDelayed(string routingKey, long readyAt);
 
     void WorkflowFinished(string workflowId);
 
@@ -57,9 +57,9 @@ public sealed class NullStoreNotifier : IStoreNotifier
 {
     public static readonly NullStoreNotifier Instance = new();
 
-    public void ActivitiesReady(string worker) { }
+    public void ActivitiesReady(string routingKey) { }
 
-    public void ActivitiesDelayed(string worker, long readyAt) { }
+    public void ActivitiesDelayed(string routingKey, long readyAt) { }
 
     public void WorkflowFinished(string workflowId) { }
 }

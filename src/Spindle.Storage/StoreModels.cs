@@ -28,10 +28,10 @@ public sealed record SubmitCommand(string DefinitionName, string? Version, JsonO
     IReadOnlyList<SlotGrant>? Grants = null, string? ScheduleId = null, long? ScheduledAt = null);
 
 /// <summary>
-/// <paramref name="Slots"/> slots of a poll by worker <paramref name="WorkerId"/> for routing key <paramref name="Worker"/>
+/// <paramref name="Slots"/> slots of a poll by worker <paramref name="WorkerId"/> for routing key <paramref name="RoutingKey"/>
 /// (within <paramref name="ActivityNames"/>, null: any), reserved before the transaction that may lease activities to it.
 /// </summary>
-public sealed record SlotGrant(string Worker, string WorkerId, IReadOnlyList<string>? ActivityNames, int Slots);
+public sealed record SlotGrant(string RoutingKey, string WorkerId, IReadOnlyList<string>? ActivityNames, int Slots);
 
 public sealed record SubmitOutcome(StoreStatus Status, string? Message, WorkflowState? Workflow)
 {
@@ -54,12 +54,12 @@ public sealed record WorkflowSummary(
     public long? ScheduledAt { get; init; }
 }
 
-public sealed record ClaimCommand(string Worker, string WorkerId, int MaxActivities, IReadOnlyList<string>? ActivityNames);
+public sealed record ClaimCommand(string RoutingKey, string WorkerId, int MaxActivities, IReadOnlyList<string>? ActivityNames);
 
 /// <summary>One activity handed to a worker (docs/worker-protocol.md). <see cref="Parameters"/> hold the secrets' values:
 /// the store rebuilds them from <see cref="SecretParameters"/> on the way out and never writes them back.</summary>
 public sealed record ClaimedActivity(
-    string ActivityId, string WorkflowId, string ActivityKey, string Worker, string ActivityName, JsonObject Parameters,
+    string ActivityId, string WorkflowId, string ActivityKey, string RoutingKey, string ActivityName, JsonObject Parameters,
     JsonObject Delivery, JsonNode? SignalData, int Attempt, int Iteration, int LeaseSeconds)
 {
     /// <summary>As the claim statement read it: which parameters to rebuild (null once they are, or when none).</summary>
@@ -69,9 +69,9 @@ public sealed record ClaimedActivity(
 public sealed record HeartbeatOutcome(StoreStatus Status, bool Acknowledged, int LeaseSeconds, bool CancelRequested);
 
 /// <summary>What a completion also leases to its worker (the <c>claim-next</c> extension): up to <paramref name="MaxActivities"/>
-/// (slots reserved before the transaction) of the activities of routing key <paramref name="Worker"/> (null: the completed
+/// (slots reserved before the transaction) of the activities of routing key <paramref name="RoutingKey"/> (null: the completed
 /// activity's) that the result made claimable.</summary>
-public sealed record ClaimNext(string? Worker, int MaxActivities, IReadOnlyList<string>? ActivityNames);
+public sealed record ClaimNext(string? RoutingKey, int MaxActivities, IReadOnlyList<string>? ActivityNames);
 
 /// <param name="Claimed">Activities leased to the worker with the result (<see cref="ClaimNext"/>); empty otherwise.</param>
 public sealed record CompleteOutcome(StoreStatus Status, string? Message, IReadOnlyList<ClaimedActivity>? Claimed = null);

@@ -64,7 +64,7 @@ public abstract partial class TransactionalWorkflowStore
                 }
                 else
                 {
-                    m.Deadline(limit, own is not null, worker => PolledRecently(worker, at));
+                    m.Deadline(limit, own is not null, routingKey => PolledRecently(routingKey, at));
                 }
                 return true;
             }, failures, cancellationToken);

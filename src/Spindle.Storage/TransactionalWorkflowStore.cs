@@ -46,8 +46,8 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
     /// </summary>
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _lastPoll = new(StringComparer.Ordinal);
 
-    private bool PolledRecently(string worker, long now) =>
-        _lastPoll.TryGetValue(worker, out var at) && now - at <= RecentPollMicros;
+    private bool PolledRecently(string routingKey, long now) =>
+        _lastPoll.TryGetValue(routingKey, out var at) && now - at <= RecentPollMicros;
 
     /// <summary>Which workflow each activity this process leased out belongs to, so completions can be combined.</summary>
     protected LeaseDirectory Leases { get; } = new();
@@ -82,7 +82,7 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
 
     public async Task<IReadOnlyList<ClaimedActivity>> ClaimAsync(ClaimCommand command, CancellationToken cancellationToken)
     {
-        _lastPoll[command.Worker] = Now();
+        _lastPoll[command.RoutingKey] = Now();
         var claimed = await ClaimActivitiesAsync(command, cancellationToken);
         if (claimed.Count > 0)
         {
@@ -114,7 +114,7 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
     public abstract Task<EventPage?> GetEventsAsync(string workflowId, string? afterEventId, int limit,
         IReadOnlySet<string>? eventTypes, CancellationToken cancellationToken);
 
-    public abstract Task<IReadOnlyList<(string Worker, long ReadyAt)>> GetDelayedAsync(CancellationToken cancellationToken);
+    public abstract Task<IReadOnlyList<(string RoutingKey, long ReadyAt)>> GetDelayedAsync(CancellationToken cancellationToken);
 
     public abstract ValueTask DisposeAsync();
 
@@ -363,8 +363,8 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
         {
             return [];
         }
-        var worker = next.Worker ?? completed.Worker;
-        var claimed = machine.ClaimReady(worker, c.WorkerId, next.ActivityNames, next.MaxActivities)
+        var routingKey = next.RoutingKey ?? completed.RoutingKey;
+        var claimed = machine.ClaimReady(routingKey, c.WorkerId, next.ActivityNames, next.MaxActivities)
             .ConvertAll(a => Handed(a, Defaults.Secrets));
         foreach (var a in claimed)
         {
@@ -405,7 +405,7 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
         {
             parameters = revealed;
         }
-        return new(a.Id, a.WorkflowId, a.Key, a.Worker, a.ActivityName, parameters,
+        return new(a.Id, a.WorkflowId, a.Key, a.RoutingKey, a.ActivityName, parameters,
             a.Delivery?.DeepClone().AsObject() ?? new JsonObject(), a.SignalData?.DeepClone(), a.Attempt, a.Iteration, a.LeaseSeconds);
     }
 
@@ -521,13 +521,13 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
     protected void NotifyCommitted(string workflowId, WorkflowMachine machine)
     {
         var decision = machine.Decision;
-        foreach (var worker in decision.ReadyWorkers)
+        foreach (var routingKey in decision.ReadyRoutingKeys)
         {
-            Notifier.ActivitiesReady(worker);
+            Notifier.ActivitiesReady(routingKey);
         }
-        foreach (var (worker, at) in decision.DelayedWorkers)
+        foreach (var (routingKey, at) in decision.DelayedRoutingKeys)
         {
-            Notifier.ActivitiesDelayed(worker, at);
+            Notifier.ActivitiesDelayed(routingKey, at);
         }
         if (decision.BecameTerminal)
         {
@@ -545,7 +545,7 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
         List<ClaimedActivity> leased = [];
         foreach (var grant in grants ?? [])
         {
-            leased.AddRange(machine.ClaimReady(grant.Worker, grant.WorkerId, grant.ActivityNames, grant.Slots)
+            leased.AddRange(machine.ClaimReady(grant.RoutingKey, grant.WorkerId, grant.ActivityNames, grant.Slots)
                 .ConvertAll(a => Handed(a, Defaults.Secrets)));
         }
         return leased;

@@ -18,8 +18,16 @@ public sealed class ActivityContext
 
     public required string ActivityName { get; init; }
 
-    /// <summary>The routing key the activity was claimed for.</summary>
-    public string Worker { get; init; } = "";
+    /// <summary>The routing key the activity was claimed for (its <c>worker</c> field).</summary>
+    public string RoutingKey { get; init; } = "";
+
+    /// <summary>The routing key under its former name.</summary>
+    [Obsolete("Use RoutingKey")]
+    public string Worker
+    {
+        get => RoutingKey;
+        init => RoutingKey = value;
+    }
 
     /// <summary>Parameters with all templates resolved (an empty object when the server sent none).</summary>
     public JsonObject Parameters { get; init; } = [];
@@ -84,7 +92,7 @@ public sealed class ActivityContext
             WorkflowId = claim.WorkflowId,
             ActivityKey = claim.ActivityKey,
             ActivityName = claim.ActivityName,
-            Worker = claim.Worker,
+            RoutingKey = claim.RoutingKey,
             Parameters = claim.Parameters switch
             {
                 null => [],

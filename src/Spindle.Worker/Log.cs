@@ -5,8 +5,8 @@ namespace Spindle.Worker;
 /// <summary>Source-generated log messages of the worker SDK.</summary>
 internal static partial class Log
 {
-    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Spindle worker {WorkerId} serving '{Worker}' at {ApiUrl} (max concurrency {MaxConcurrency}, activities: {ActivityNames})")]
-    public static partial void WorkerStarting(this ILogger logger, string workerId, string worker, Uri? apiUrl, int maxConcurrency, string activityNames);
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Spindle worker {WorkerId} serving '{RoutingKey}' at {ApiUrl} (max concurrency {MaxConcurrency}, activities: {ActivityNames})")]
+    public static partial void WorkerStarting(this ILogger logger, string workerId, string routingKey, Uri? apiUrl, int maxConcurrency, string activityNames);
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Spindle worker {WorkerId} stopped")]
     public static partial void WorkerStopped(this ILogger logger, string workerId);

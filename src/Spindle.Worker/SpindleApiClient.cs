@@ -97,7 +97,7 @@ public sealed partial class SpindleApiClient : IDisposable
     {
         var request = new PollRequest
         {
-            Worker = _options.Worker,
+            RoutingKey = _options.RoutingKey,
             WorkerId = _options.WorkerId,
             MaxActivities = maxActivities,
             WaitSeconds = waitSeconds > 0 ? waitSeconds : null,
@@ -154,7 +154,7 @@ public sealed partial class SpindleApiClient : IDisposable
             ClaimNext = claimNext > 0 ? claimNext : null,
             ClaimNextFromPoll = claimNext > 0 && claimNextFromPoll > 0 && pollId is not null ? claimNextFromPoll : null,
             PollId = claimNext > 0 && claimNextFromPoll > 0 ? pollId : null,
-            Worker = claimNext > 0 ? _options.Worker : null,
+            RoutingKey = claimNext > 0 ? _options.RoutingKey : null,
             ActivityNames = claimNext > 0 ? _options.ActivityNames : null,
         };
         // Serialised once, so that the size is known before anything is sent: a result over the server's limit

@@ -76,7 +76,7 @@ public sealed partial class SpindleWorker : IDisposable
 
         if (_logger.IsEnabled(LogLevel.Information))
         {
-            _logger.WorkerStarting(_options.WorkerId, _options.Worker, _options.ApiUrl, _options.MaxConcurrency, string.Join(", ", _registry.Names));
+            _logger.WorkerStarting(_options.WorkerId, _options.RoutingKey, _options.ApiUrl, _options.MaxConcurrency, string.Join(", ", _registry.Names));
         }
         try
         {
@@ -324,7 +324,7 @@ public sealed partial class SpindleWorker : IDisposable
             return Outcome.Fail(new ActivityError
             {
                 Code = ErrorCodes.ExecutionError,
-                Message = $"No handler registered for activity '{claim.ActivityName}' on worker '{_options.Worker}'",
+                Message = $"No handler registered for activity '{claim.ActivityName}' on worker '{_options.RoutingKey}'",
                 Retryable = true,
             });
         }

@@ -9,8 +9,16 @@ public sealed class SpindleWorkerOptions
     /// <summary>Base URL of the Spindle server, e.g. <c>http://127.0.0.1:8080</c>. Required.</summary>
     public Uri? ApiUrl { get; set; }
 
-    /// <summary>Routing key served by this worker.</summary>
-    public string Worker { get; set; } = "std";
+    /// <summary>Routing key served by this worker (an activity's <c>worker</c> field; env <c>SPINDLE_WORKER</c>).</summary>
+    public string RoutingKey { get; set; } = "std";
+
+    /// <summary>The routing key under its former name; kept so existing code and configuration keep working.</summary>
+    [Obsolete("Use RoutingKey")]
+    public string Worker
+    {
+        get => RoutingKey;
+        set => RoutingKey = value;
+    }
 
     /// <summary>Unique id of this worker instance: the lease owner.</summary>
     public string WorkerId { get; set; } = NewWorkerId();
@@ -98,9 +106,9 @@ public sealed class SpindleWorkerOptions
 
         options.ClientId = Read("CLIENT_ID");
         options.ClientSecret = Read("CLIENT_SECRET");
-        if (Read("WORKER") is { } worker)
+        if (Read("WORKER") is { } routingKey)
         {
-            options.Worker = worker;
+            options.RoutingKey = routingKey;
         }
 
         if (Read("WORKER_ID") is { } workerId)
@@ -161,9 +169,9 @@ public sealed class SpindleWorkerOptions
             throw new InvalidOperationException("SpindleWorkerOptions.ApiUrl must be an absolute URL (SPINDLE_API_URL).");
         }
 
-        if (string.IsNullOrWhiteSpace(Worker))
+        if (string.IsNullOrWhiteSpace(RoutingKey))
         {
-            throw new InvalidOperationException("SpindleWorkerOptions.Worker must not be empty.");
+            throw new InvalidOperationException("SpindleWorkerOptions.RoutingKey must not be empty (SPINDLE_WORKER).");
         }
 
         if (string.IsNullOrWhiteSpace(WorkerId) || WorkerId.Length > 255)

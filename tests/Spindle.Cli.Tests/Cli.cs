@@ -47,20 +47,20 @@ public static class Cli
     public static string UniqueName(string prefix) => $"{prefix}_{Guid.NewGuid().ToString("N")[..8]}";
 
     /// <summary>A three-step echo chain; <c>summary</c> is its only terminal activity.</summary>
-    public static string EchoChain(string name, string worker = "std") => $$$"""
+    public static string EchoChain(string name, string routingKey = "std") => $$$"""
         name: {{{name}}}
         activities:
           - key: greet
-            worker: {{{worker}}}
+            worker: {{{routingKey}}}
             activity_name: echo
             parameters: {message: "Hello, {{INPUT.name}}!"}
           - key: shout
-            worker: {{{worker}}}
+            worker: {{{routingKey}}}
             activity_name: echo
             parameters: {message: "{{greet.echo.message | upper}}"}
             depends_on: [greet]
           - key: summary
-            worker: {{{worker}}}
+            worker: {{{routingKey}}}
             activity_name: echo
             parameters: {loud: "{{shout.echo.message}}"}
             depends_on: [shout]

@@ -26,11 +26,11 @@ public sealed class ApiClient(string baseUrl) : IDisposable
         return JsonNode.Parse(body)!["workflow_id"]!.GetValue<string>();
     }
 
-    public async Task<JsonArray> PollAsync(string workerId, int max, int waitSeconds, string worker = "std")
+    public async Task<JsonArray> PollAsync(string workerId, int max, int waitSeconds, string routingKey = "std")
     {
         using var response = await Http.PostAsJsonAsync("/api/v1/workers/poll", new JsonObject
         {
-            ["worker"] = worker,
+            ["worker"] = routingKey,
             ["worker_id"] = workerId,
             ["max_activities"] = max,
             ["wait_seconds"] = waitSeconds,

@@ -121,7 +121,7 @@ public sealed class WorkerStreamTests(ServerFixture server)
         var options = new Spindle.Worker.SpindleWorkerOptions
         {
             ApiUrl = new Uri(server.BaseUrl),
-            Worker = queue,
+            RoutingKey = queue,
             WorkerId = "w_" + Guid.NewGuid().ToString("N")[..8],
             PollWaitSeconds = 1,
             ShutdownTimeout = TimeSpan.FromSeconds(5),

@@ -13,12 +13,12 @@ public sealed class ApiTests(ServerFixture server)
 {
     private static string Unique(string prefix) => prefix + "_" + Guid.NewGuid().ToString("N")[..8];
 
-    private static string ChainYaml(string name, string worker = "std") => """
+    private static string ChainYaml(string name, string routingKey = "std") => """
         name: NAME
         activities:
           - {key: a, worker: WORKER, activity_name: echo, parameters: {n: "{{INPUT.n}}"}}
           - {key: b, worker: WORKER, activity_name: echo, parameters: {prev: "{{a.echo.n}}"}, depends_on: [a]}
-        """.Replace("NAME", name, StringComparison.Ordinal).Replace("WORKER", worker, StringComparison.Ordinal);
+        """.Replace("NAME", name, StringComparison.Ordinal).Replace("WORKER", routingKey, StringComparison.Ordinal);
 
     [Fact]
     public async Task Deploy_NewThenIdentical_Returns201Then200Unchanged()
@@ -122,7 +122,7 @@ public sealed class ApiTests(ServerFixture server)
         await server.DeployAsync(ChainYaml(name, queue));
         var id = await server.SubmitAsync(name, new JsonObject { ["n"] = 5 });
 
-        var first = Assert.Single(await server.PollAsync("w1", worker: queue))!;
+        var first = Assert.Single(await server.PollAsync("w1", routingKey: queue))!;
         Assert.Equal("a", first["activity_key"]!.GetValue<string>());
         Assert.Equal(5, first["parameters"]!["n"]!.GetValue<int>());
         Assert.Null(first["timeout_seconds"]);
@@ -140,7 +140,7 @@ public sealed class ApiTests(ServerFixture server)
         Assert.Equal(409, (await server.PostAsync($"/api/v1/activities/{activityId}/complete", new JsonObject { ["worker_id"] = "w2", ["output"] = output.DeepClone() })).Status);
         Assert.Equal(200, (await server.PostAsync($"/api/v1/activities/{activityId}/complete", new JsonObject { ["worker_id"] = "w1", ["output"] = output.DeepClone() })).Status);
 
-        var second = Assert.Single(await server.PollAsync("w1", worker: queue))!;
+        var second = Assert.Single(await server.PollAsync("w1", routingKey: queue))!;
         Assert.Equal(5, second["parameters"]!["prev"]!.GetValue<int>());
         Assert.Equal(200, (await server.PostAsync($"/api/v1/activities/{second["activity_id"]}/complete",
             new JsonObject { ["worker_id"] = "w1", ["output"] = new JsonObject { ["done"] = true }, ["cost_usd"] = "0.0125" })).Status);
@@ -175,7 +175,7 @@ public sealed class ApiTests(ServerFixture server)
         var queue = Unique("q");
         await server.DeployAsync(ChainYaml(name, queue));
         var id = await server.SubmitAsync(name, new JsonObject { ["n"] = 4 });
-        var first = Assert.Single(await server.PollAsync("w1", worker: queue))!;
+        var first = Assert.Single(await server.PollAsync("w1", routingKey: queue))!;
         var completeA = $"/api/v1/activities/{first["activity_id"]}/complete";
         Assert.Equal(422, (await server.PostAsync(completeA, new JsonObject { ["worker_id"] = "w1", ["output"] = new JsonObject(), ["claim_next"] = 101 })).Status);
         Assert.Equal(422, (await server.PostAsync(completeA, new JsonObject { ["worker_id"] = "w1", ["output"] = new JsonObject(), ["claim_next"] = 1, ["activity_names"] = new JsonArray() })).Status);
@@ -194,7 +194,7 @@ public sealed class ApiTests(ServerFixture server)
         var b = Assert.Single(answer["activities"]!.AsArray())!;
         Assert.Equal(("b", queue, 4, 1, 60), (b["activity_key"]!.GetValue<string>(), b["worker"]!.GetValue<string>(),
             b["parameters"]!["prev"]!.GetValue<int>(), b["attempt"]!.GetValue<int>(), b["lease_seconds"]!.GetValue<int>()));
-        Assert.Empty(await server.PollAsync("w2", worker: queue));
+        Assert.Empty(await server.PollAsync("w2", routingKey: queue));
 
         // A repeated completion (its answer was lost) hands out again what the first one leased; nothing new.
         var (againStatus, again) = await server.PostAsync(completeA, new JsonObject { ["worker_id"] = "w1", ["output"] = new JsonObject(), ["claim_next"] = 3 });
@@ -222,7 +222,7 @@ public sealed class ApiTests(ServerFixture server)
         var queue = Unique("q");
         await server.DeployAsync(FanOutYaml(name, queue, width));
         await server.SubmitAsync(name);
-        var start = Assert.Single(await server.PollAsync("w1", max: 1, worker: queue))!;
+        var start = Assert.Single(await server.PollAsync("w1", max: 1, routingKey: queue))!;
         var waiting = Task.Run(async () =>
         {
             var (status, body) = await server.PostAsync("/api/v1/workers/poll", new JsonObject
@@ -263,7 +263,7 @@ public sealed class ApiTests(ServerFixture server)
 
         // The poll has no slot left: it answers at once, empty, instead of waiting out its 20 s.
         Assert.Empty(await waiting.WaitAsync(TimeSpan.FromSeconds(5)));
-        Assert.Single(await server.PollAsync("w2", worker: queue));
+        Assert.Single(await server.PollAsync("w2", routingKey: queue));
     }
 
     [Fact]
@@ -288,7 +288,7 @@ public sealed class ApiTests(ServerFixture server)
         var queue = Unique("lp");
         await server.DeployAsync(ChainYaml(name, queue));
         var watch = Stopwatch.StartNew();
-        var poll = server.PollAsync("waiter", wait: 20, worker: queue);
+        var poll = server.PollAsync("waiter", wait: 20, routingKey: queue);
         await Task.Delay(300);
         Assert.False(poll.IsCompleted);
         var submitted = watch.Elapsed;
@@ -306,7 +306,7 @@ public sealed class ApiTests(ServerFixture server)
         var queue = Unique("ho");
         await server.DeployAsync(ChainYaml(name, queue));
         var polls = server.App.Services.GetRequiredService<PollCoordinator>();
-        var poll = server.PollAsync("waiter", wait: 20, worker: queue);
+        var poll = server.PollAsync("waiter", wait: 20, routingKey: queue);
         var watch = Stopwatch.StartNew();
         while (polls.WaitingFor(queue) is null)
         {
@@ -343,7 +343,7 @@ public sealed class ApiTests(ServerFixture server)
         var waiting = server.GetAsync($"/api/v1/workflows/{id}?wait_seconds=20");
         await Task.Delay(200);
         Assert.False(waiting.IsCompleted);
-        var claimed = Assert.Single(await server.PollAsync("w", worker: queue))!;
+        var claimed = Assert.Single(await server.PollAsync("w", routingKey: queue))!;
         await server.PostAsync($"/api/v1/activities/{claimed["activity_id"]}/complete", new JsonObject { ["worker_id"] = "w", ["output"] = new JsonObject() });
         var (status, wf) = await waiting.WaitAsync(TimeSpan.FromSeconds(5));
         Assert.Equal(200, status);
@@ -362,7 +362,7 @@ public sealed class ApiTests(ServerFixture server)
               - {key: f, worker: {{queue}}, activity_name: echo, settings: {retry: {max_attempts: 2, base_seconds: 30} } }
             """);
         var id = await server.SubmitAsync(name);
-        var claimed = Assert.Single(await server.PollAsync("w", worker: queue))!;
+        var claimed = Assert.Single(await server.PollAsync("w", routingKey: queue))!;
         var path = $"/api/v1/activities/{claimed["activity_id"]}/fail";
         Assert.Equal(422, (await server.PostAsync(path, new JsonObject { ["worker_id"] = "w", ["error"] = new JsonObject { ["code"] = "" } })).Status);
         var (status, body) = await server.PostAsync(path,

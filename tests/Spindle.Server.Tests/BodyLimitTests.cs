@@ -120,7 +120,7 @@ public sealed class BodyLimitTests(SmallBodyServerFixture server) : IClassFixtur
         var options = new SpindleWorkerOptions
         {
             ApiUrl = new Uri(server.BaseUrl),
-            Worker = queue,
+            RoutingKey = queue,
             WorkerId = Unique("w"),
             PollInterval = TimeSpan.FromMilliseconds(50),
             ShutdownTimeout = TimeSpan.FromSeconds(5),

@@ -16,7 +16,7 @@ public sealed class ClaimNextWorkerTests(ServerFixture server)
         var options = new SpindleWorkerOptions
         {
             ApiUrl = new Uri(server.BaseUrl),
-            Worker = queue,
+            RoutingKey = queue,
             WorkerId = Unique("w"),
             PollWaitSeconds = 1,
             ShutdownTimeout = TimeSpan.FromSeconds(5),

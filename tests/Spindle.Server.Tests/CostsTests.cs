@@ -260,7 +260,7 @@ public sealed class CostRoutesTests(ServerFixture server)
     {
         await server.DeployAsync("name: cost-usage\nactivities:\n  - {key: a, worker: costq, activity_name: echo}\n");
         var id = await server.SubmitAsync("cost-usage");
-        var claimed = (await server.PollAsync("w-cost", worker: "costq")).Single()!;
+        var claimed = (await server.PollAsync("w-cost", routingKey: "costq")).Single()!;
         var (status, answer) = await server.PostAsync($"/api/v1/activities/{claimed["activity_id"]}/complete", JsonNode.Parse("""
             {"worker_id": "w-cost", "output": {"ok": true}, "cost_usd": "0.001",
              "usage": [{"provider": "openai", "model": "gpt-4o", "input_tokens": 1000000},
@@ -285,7 +285,7 @@ public sealed class CostRoutesTests(ServerFixture server)
     {
         await server.DeployAsync("name: cost-plain\nactivities:\n  - {key: a, worker: costp, activity_name: echo}\n");
         var id = await server.SubmitAsync("cost-plain");
-        var claimed = (await server.PollAsync("w-plain", worker: "costp")).Single()!;
+        var claimed = (await server.PollAsync("w-plain", routingKey: "costp")).Single()!;
         var (status, answer) = await server.PostAsync($"/api/v1/activities/{claimed["activity_id"]}/complete",
             new JsonObject { ["worker_id"] = "w-plain", ["output"] = new JsonObject() });
         Assert.Equal(200, status);
@@ -299,7 +299,7 @@ public sealed class CostRoutesTests(ServerFixture server)
     {
         await server.DeployAsync("name: cost-bad\nactivities:\n  - {key: a, worker: costb, activity_name: echo}\n");
         await server.SubmitAsync("cost-bad");
-        var claimed = (await server.PollAsync("w-bad", worker: "costb")).Single()!;
+        var claimed = (await server.PollAsync("w-bad", routingKey: "costb")).Single()!;
         var (status, _) = await server.PostAsync($"/api/v1/activities/{claimed["activity_id"]}/complete", JsonNode.Parse("""
             {"worker_id": "w-bad", "output": {}, "usage": [{"provider": "openai", "model": "gpt-4o", "input_tokens": -1}]}
             """));

@@ -34,7 +34,7 @@ public sealed class EventStreamTests(ServerFixture server)
     /// <summary>Claims and completes the next activity of the routing key.</summary>
     private async Task StepAsync(string worker)
     {
-        var activity = Assert.Single(await server.PollAsync("w1", 1, wait: 5, worker: worker))!;
+        var activity = Assert.Single(await server.PollAsync("w1", 1, wait: 5, routingKey: worker))!;
         var (status, body) = await server.PostAsync($"/api/v1/activities/{activity["activity_id"]}/complete",
             new JsonObject { ["worker_id"] = "w1", ["output"] = new JsonObject { ["ok"] = true } });
         Assert.True(status == 200, body.ToJsonString());

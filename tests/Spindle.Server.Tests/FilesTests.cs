@@ -19,7 +19,7 @@ public sealed class FilesTests(ServerFixture server)
               - {key: report, worker: {{queue}}, activity_name: render, outputs: [{name: report.csv, type: file}]}
             """);
         var id = await server.SubmitAsync(name);
-        var claimed = Assert.Single(await server.PollAsync("w", worker: queue))!;
+        var claimed = Assert.Single(await server.PollAsync("w", routingKey: queue))!;
         Assert.Equal("report.csv", claimed["output_definitions"]![0]!["name"]!.GetValue<string>());
 
         var bytes = "a,b\n1,2\n"u8.ToArray();
@@ -86,7 +86,7 @@ public sealed class FilesTests(ServerFixture server)
         JsonNode? retry = null;
         for (var i = 0; i < 50 && retry is null; i++)
         {
-            retry = (await server.PollAsync("w2", worker: queue)).FirstOrDefault();
+            retry = (await server.PollAsync("w2", routingKey: queue)).FirstOrDefault();
             if (retry is null)
             {
                 await Task.Delay(100);
@@ -136,7 +136,7 @@ public sealed class FilesTests(ServerFixture server)
               - {key: report, worker: {{queue}}, activity_name: render, outputs: [{name: report.csv, type: file}]{{retry}}}
             """);
         var id = await server.SubmitAsync(name);
-        return (id, Assert.Single(await server.PollAsync(workerId, worker: queue))!);
+        return (id, Assert.Single(await server.PollAsync(workerId, routingKey: queue))!);
     }
 
     private async Task<(HttpStatusCode Status, JsonObject Body)> UploadAsync(string id, string? workerId, string text = "a,b\n")

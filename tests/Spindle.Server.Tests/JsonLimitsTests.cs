@@ -233,10 +233,10 @@ public abstract class JsonLimitsBehaviour : IAsyncLifetime
         return body["workflow_id"]!.GetValue<string>();
     }
 
-    private async Task<JsonArray> PollAsync(string worker)
+    private async Task<JsonArray> PollAsync(string routingKey)
     {
         var body = await ExpectAsync(200, await PostAsync("/api/v1/workers/poll",
-            new JsonObject { ["worker"] = worker, ["worker_id"] = "w", ["max_activities"] = 10 }));
+            new JsonObject { ["worker"] = routingKey, ["worker_id"] = "w", ["max_activities"] = 10 }));
         return body["activities"]!.AsArray();
     }
 

@@ -67,6 +67,8 @@ public sealed partial class OpenApiTests(SecureServerFixture server)
     [InlineData("/api/v1/workflows", "POST", "definition_name", "workflow_id")]
     [InlineData("/api/v1/workflow_definitions", "POST", null, "version")]
     [InlineData("/api/v1/workers/poll", "POST", "wait_seconds", "activities")]
+    [InlineData("/api/v1/workers/poll", "POST", "worker", "activities")] // RoutingKey in code, worker on the wire
+    [InlineData("/api/v1/activities/{activityId}/complete", "POST", "worker", "acknowledged")]
     [InlineData("/api/v1/activities/{activityId}/complete", "POST", "output", "acknowledged")]
     [InlineData("/api/v1/activities/{activityId}/fail", "POST", "error", "will_retry")]
     [InlineData("/api/v1/activities/{activityId}/heartbeat", "POST", "worker_id", "next_heartbeat_seconds")]

@@ -59,7 +59,7 @@ public sealed class SecretsApiTests(SecretsServerFixture server)
         await server.DeployAsync(Yaml(name, queue));
         var id = await server.SubmitAsync(name, new JsonObject { ["user"] = "{{SECRET.db_url}}" });
 
-        var a = Assert.Single(await server.PollAsync("w1", worker: queue))!;
+        var a = Assert.Single(await server.PollAsync("w1", routingKey: queue))!;
         Assert.Equal(DbUrl, a["parameters"]!["url"]!.GetValue<string>());
         Assert.Equal("{{SECRET.db_url}}@" + DbUrl + "#x", a["parameters"]!["dsn"]!.GetValue<string>()); // the input stays text
 
@@ -78,7 +78,7 @@ public sealed class SecretsApiTests(SecretsServerFixture server)
         var queue = Unique("sho");
         await server.DeployAsync(Yaml(name, queue));
         var polls = server.App.Services.GetRequiredService<PollCoordinator>();
-        var poll = server.PollAsync("waiter", wait: 20, worker: queue);
+        var poll = server.PollAsync("waiter", wait: 20, routingKey: queue);
         var watch = Stopwatch.StartNew();
         while (polls.WaitingFor(queue) is null)
         {

@@ -31,12 +31,12 @@ internal static class StoreTestHelpers
         return outcome.Workflow!.Id;
     }
 
-    public static Task<IReadOnlyList<ClaimedActivity>> ClaimAsync(IWorkflowStore store, string workerId, int max = 10, string worker = "std") =>
-        store.ClaimAsync(new ClaimCommand(worker, workerId, max, null), CancellationToken.None);
+    public static Task<IReadOnlyList<ClaimedActivity>> ClaimAsync(IWorkflowStore store, string workerId, int max = 10, string routingKey = "std") =>
+        store.ClaimAsync(new ClaimCommand(routingKey, workerId, max, null), CancellationToken.None);
 
-    public static async Task<ClaimedActivity> ClaimOneAsync(IWorkflowStore store, string key, string workerId = "w1", string worker = "std")
+    public static async Task<ClaimedActivity> ClaimOneAsync(IWorkflowStore store, string key, string workerId = "w1", string routingKey = "std")
     {
-        var claimed = await ClaimAsync(store, workerId, 100, worker);
+        var claimed = await ClaimAsync(store, workerId, 100, routingKey);
         var match = claimed.Where(c => c.ActivityKey == key).ToList();
         Assert.True(match.Count == 1, $"expected '{key}' among claimed [{string.Join(", ", claimed.Select(c => c.ActivityKey))}]");
         foreach (var other in claimed.Where(c => c.ActivityKey != key))

@@ -206,7 +206,7 @@ public abstract partial class WorkflowStoreBehaviour : IAsyncLifetime
         var a = await ClaimOneAsync(Store, "a", "w1");
         var afterA = await CompleteClaimingNextAsync(a, "w1", 5);
         var b = Assert.Single(afterA.Claimed!);
-        Assert.Equal(("b", 1, 0, "echo", "std"), (b.ActivityKey, b.Attempt, b.Iteration, b.ActivityName, b.Worker));
+        Assert.Equal(("b", 1, 0, "echo", "std"), (b.ActivityKey, b.Attempt, b.Iteration, b.ActivityName, b.RoutingKey));
         Assert.Equal(3, b.Parameters["prev"]!.GetValue<long>());
         Assert.Equal(60, b.LeaseSeconds);
         Assert.Empty(await ClaimAsync(Store, "w2")); // already leased to w1
@@ -278,7 +278,7 @@ public abstract partial class WorkflowStoreBehaviour : IAsyncLifetime
         Assert.Equal(StoreStatus.Ok, outcome.Status);
         Assert.Empty(outcome.Claimed!);
         Assert.Equal("other", Assert.Single(await ClaimAsync(Store, "w2")).ActivityKey);
-        Assert.Equal("py", Assert.Single(await ClaimAsync(Store, "w3", worker: "py-std")).ActivityKey);
+        Assert.Equal("py", Assert.Single(await ClaimAsync(Store, "w3", routingKey: "py-std")).ActivityKey);
     }
 
     [Fact]

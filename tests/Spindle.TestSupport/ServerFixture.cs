@@ -103,10 +103,10 @@ public class ServerFixture : IAsyncLifetime
         return ((int)response.StatusCode, await ReadAsync(response));
     }
 
-    public async Task<JsonArray> PollAsync(string workerId, int max = 10, int wait = 0, string worker = "std")
+    public async Task<JsonArray> PollAsync(string workerId, int max = 10, int wait = 0, string routingKey = "std")
     {
         var (status, body) = await PostAsync("/api/v1/workers/poll",
-            new JsonObject { ["worker"] = worker, ["worker_id"] = workerId, ["max_activities"] = max, ["wait_seconds"] = wait });
+            new JsonObject { ["worker"] = routingKey, ["worker_id"] = workerId, ["max_activities"] = max, ["wait_seconds"] = wait });
         Assert.Equal(200, status);
         return body["activities"]!.AsArray();
     }

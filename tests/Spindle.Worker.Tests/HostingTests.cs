@@ -34,7 +34,7 @@ public sealed class HostingTests
 
             SpindleWorkerService service = Assert.Single(host.Services.GetServices<IHostedService>().OfType<SpindleWorkerService>());
             Assert.Equal(["echo", "email_send", "embedding", "http_request", "llm_prompt", "postgres_query", "postgres_transaction"], service.Worker.Registry.Names);
-            Assert.Equal("std", service.Worker.Options.Worker);
+            Assert.Equal("std", service.Worker.Options.RoutingKey);
             Assert.True(host.Services.GetRequiredService<IOptions<HostOptions>>().Value.ShutdownTimeout >= TimeSpan.FromSeconds(10.2));
         }
         finally

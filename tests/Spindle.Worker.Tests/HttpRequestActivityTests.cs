@@ -426,7 +426,7 @@ public sealed class EchoActivityTests
         WorkflowId = c.WorkflowId,
         ActivityKey = c.ActivityKey,
         ActivityName = c.ActivityName,
-        Worker = c.Worker,
+        RoutingKey = c.RoutingKey,
         Parameters = c.Parameters,
         Attempt = attempt,
     };

@@ -155,7 +155,7 @@ public sealed class SpindleApiClientTests
     [Fact]
     public void Serialize_PollRequest_OmitsUnsetExtensions()
     {
-        var request = new PollRequest { Worker = "std", WorkerId = "w1", MaxActivities = 3 };
+        var request = new PollRequest { RoutingKey = "std", WorkerId = "w1", MaxActivities = 3 };
         Assert.Equal("""{"worker":"std","worker_id":"w1","max_activities":3}""", JsonSerializer.Serialize(request, SpindleJsonContext.Default.PollRequest));
 
         request = request with { WaitSeconds = 20, ActivityNames = ["script"] };

@@ -10,7 +10,7 @@ public sealed class SpindleWorkerOptionsTests
     {
         var options = new SpindleWorkerOptions();
         Assert.Null(options.ApiUrl);
-        Assert.Equal("std", options.Worker);
+        Assert.Equal("std", options.RoutingKey);
         Assert.Matches("^worker_[0-9a-f]{12}$", options.WorkerId);
         Assert.Equal(16, options.MaxConcurrency);
         Assert.Equal(10, options.PollBatchSize);
@@ -49,7 +49,7 @@ public sealed class SpindleWorkerOptionsTests
         Assert.Equal(new Uri("http://127.0.0.1:8080"), options.ApiUrl);
         Assert.Equal("id", options.ClientId);
         Assert.Equal("secret", options.ClientSecret);
-        Assert.Equal("payments", options.Worker);
+        Assert.Equal("payments", options.RoutingKey);
         Assert.Equal("payments-1", options.WorkerId);
         Assert.Equal(5, options.PollBatchSize);
         Assert.Equal(TimeSpan.FromMilliseconds(250), options.PollInterval);
@@ -74,7 +74,7 @@ public sealed class SpindleWorkerOptionsTests
         Assert.Equal(new Uri("http://legacy:8080/"), options.ApiUrl);
         Assert.Equal("legacy-id", options.ClientId);
         Assert.Equal(3, options.MaxConcurrency);
-        Assert.Equal("std", options.Worker);
+        Assert.Equal("std", options.RoutingKey);
     }
 
     [Fact]
@@ -118,5 +118,20 @@ public sealed class SpindleWorkerOptionsTests
     {
         var options = new SpindleWorkerOptions { ApiUrl = new Uri("http://x/"), MaxConcurrency = concurrency, PollBatchSize = batch, PollWaitSeconds = wait };
         Assert.Throws<InvalidOperationException>(options.Validate);
+    }
+
+    [Fact]
+    public void Worker_FormerName_ReadsAndWritesRoutingKey()
+    {
+        // The pre-rename member stays for users' code; it must be the same value, not a second setting.
+#pragma warning disable CS0618
+        var options = new SpindleWorkerOptions { Worker = "payments" };
+        Assert.Equal("payments", options.RoutingKey);
+        options.RoutingKey = "gpu";
+        Assert.Equal("gpu", options.Worker);
+        var context = new ActivityContext { WorkflowId = "wf", ActivityId = "a", ActivityKey = "k", ActivityName = "echo", Worker = "py-std" };
+        Assert.Equal("py-std", context.RoutingKey);
+        Assert.Equal("py-std", context.Worker);
+#pragma warning restore CS0618
     }
 }

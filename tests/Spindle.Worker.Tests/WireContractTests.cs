@@ -17,7 +17,7 @@ public sealed class WireContractTests
     [Fact]
     public void Serialize_PollRequestWithoutOptionalFields_LeavesThemOut()
     {
-        var json = JsonSerializer.Serialize(new PollRequest { Worker = "std", WorkerId = "w1" }, SpindleJsonContext.Default.PollRequest);
+        var json = JsonSerializer.Serialize(new PollRequest { RoutingKey = "std", WorkerId = "w1" }, SpindleJsonContext.Default.PollRequest);
 
         Assert.Equal("""{"worker":"std","worker_id":"w1","max_activities":1}""", json);
     }

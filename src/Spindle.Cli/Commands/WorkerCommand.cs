@@ -15,7 +15,7 @@ internal static class WorkerCommand
             Description = "Base URL of the Spindle server (env SPINDLE_API_URL; default " + ClientOptions.DefaultApiUrl + ")",
             HelpName = "URL",
         };
-        var worker = new Option<string?>("--worker")
+        var routingKey = new Option<string?>("--worker")
         {
             Description = "Routing key to poll; activities with this `worker:` value are served (env SPINDLE_WORKER; default std)",
             HelpName = "NAME",
@@ -33,12 +33,12 @@ internal static class WorkerCommand
 
         var command = new Command("worker", "Run the built-in std worker as its own process.");
         command.Options.Add(apiUrl);
-        command.Options.Add(worker);
+        command.Options.Add(routingKey);
         command.Options.Add(workerId);
         command.Options.Add(concurrency);
         command.SetCliAction(async (io, cancellationToken) =>
         {
-            var options = BuildOptions(io.Parse.GetValue(apiUrl), io.Parse.GetValue(worker), io.Parse.GetValue(workerId), io.Parse.GetValue(concurrency));
+            var options = BuildOptions(io.Parse.GetValue(apiUrl), io.Parse.GetValue(routingKey), io.Parse.GetValue(workerId), io.Parse.GetValue(concurrency));
             return await RunAsync(options, io, cancellationToken);
         });
         const string details =
@@ -52,7 +52,7 @@ internal static class WorkerCommand
                          """);
     }
 
-    private static SpindleWorkerOptions BuildOptions(string? apiUrl, string? worker, string? workerId, int? concurrency)
+    private static SpindleWorkerOptions BuildOptions(string? apiUrl, string? routingKey, string? workerId, int? concurrency)
     {
         SpindleWorkerOptions options;
         try
@@ -68,9 +68,9 @@ internal static class WorkerCommand
             options.ApiUrl = Uri.TryCreate(apiUrl, UriKind.Absolute, out var url) ? url : throw new UsageException($"--api-url '{apiUrl}' is not an absolute URL");
         }
         options.ApiUrl ??= new Uri(ClientOptions.DefaultApiUrl);
-        if (worker is not null)
+        if (routingKey is not null)
         {
-            options.Worker = worker;
+            options.RoutingKey = routingKey;
         }
         if (workerId is not null)
         {
@@ -107,7 +107,7 @@ internal static class WorkerCommand
         std.UseApiClient(worker.ApiClient);
         using var shutdown = new ShutdownSignal(cancellationToken);
 
-        await io.Out.WriteLineAsync($"spindle worker {options.WorkerId}: serving '{options.Worker}' ({string.Join(", ", registry.Names)}) " +
+        await io.Out.WriteLineAsync($"spindle worker {options.WorkerId}: serving '{options.RoutingKey}' ({string.Join(", ", registry.Names)}) " +
                                     $"from {options.ApiUrl}, up to {options.MaxConcurrency} at a time. Ctrl+C to drain and stop.");
         await io.Out.FlushAsync(cancellationToken);
         await worker.RunAsync(shutdown.Token);

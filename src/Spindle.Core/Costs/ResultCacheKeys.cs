@@ -26,11 +26,11 @@ public static class ResultCacheKeys
         BudgetParameters.BudgetAction,
     };
 
-    public static string Compute(string worker, string activityName, JsonNode? cacheKey, JsonObject? parameters)
+    public static string Compute(string routingKey, string activityName, JsonNode? cacheKey, JsonObject? parameters)
     {
-        ArgumentNullException.ThrowIfNull(worker);
+        ArgumentNullException.ThrowIfNull(routingKey);
         ArgumentNullException.ThrowIfNull(activityName);
-        var prefix = worker + "." + activityName + ":";
+        var prefix = routingKey + "." + activityName + ":";
         JsonNode? keyed = cacheKey ?? WithoutBudgetParameters(parameters);
         var bytes = SHA256.HashData(Encoding.UTF8.GetBytes(prefix + CanonicalJson.Serialize(keyed)));
         return prefix + Convert.ToHexStringLower(bytes);

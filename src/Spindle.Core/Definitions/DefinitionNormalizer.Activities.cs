@@ -55,20 +55,20 @@ internal sealed partial class DefinitionNormalizer
         }
 
         // check 5 (worker)
-        var workerNode = obj["worker"];
-        if (workerNode is not null)
+        var routingKeyNode = obj["worker"];
+        if (routingKeyNode is not null)
         {
-            if (!JsonUtil.IsString(workerNode, out var worker))
+            if (!JsonUtil.IsString(routingKeyNode, out var routingKey))
             {
-                Error(path + ".worker", $"'worker' must be a string routing key such as std, got {JsonUtil.Describe(workerNode)}.");
+                Error(path + ".worker", $"'worker' must be a string routing key such as std, got {JsonUtil.Describe(routingKeyNode)}.");
             }
-            else if (worker.Length == 0)
+            else if (routingKey.Length == 0)
             {
                 Error(path + ".worker", "'worker' must not be empty: give the routing key of the worker that runs this activity (default std), or leave the field out.");
             }
             else
             {
-                d.Worker = worker;
+                d.RoutingKey = routingKey;
             }
         }
 
@@ -201,9 +201,9 @@ internal sealed partial class DefinitionNormalizer
     private static JsonObject ToJson(Draft d)
     {
         var o = new JsonObject { ["key"] = d.Key };
-        if (d.Worker is not null)
+        if (d.RoutingKey is not null)
         {
-            o["worker"] = d.Worker;
+            o["worker"] = d.RoutingKey;
         }
         if (d.ActivityName is not null)
         {

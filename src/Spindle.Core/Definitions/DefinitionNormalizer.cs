@@ -95,7 +95,7 @@ internal sealed partial class DefinitionNormalizer
         public string? Key { get; set; }
         public bool KeyValid { get; set; }
         public string Prefix { get; set; } = "";
-        public string? Worker { get; set; }
+        public string? RoutingKey { get; set; }
         public string? ActivityName { get; set; }
         public JsonObject? Parameters { get; set; }
         public JsonArray? Outputs { get; set; }

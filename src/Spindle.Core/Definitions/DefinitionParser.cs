@@ -118,7 +118,7 @@ public static class DefinitionParser
             activities.Add(new ActivityDefinition
             {
                 Key = key,
-                Worker = Str(a["worker"]) ?? "std",
+                RoutingKey = Str(a["worker"]) ?? "std",
                 ActivityName = Str(a["activity_name"]) ?? "",
                 Parameters = a["parameters"] is JsonObject p ? (JsonObject)p.DeepClone() : [],
                 Outputs = a["outputs"] is JsonArray outs

@@ -36,7 +36,7 @@ public sealed record WorkflowSettings(int? TimeoutSeconds, int? MaxRetries, deci
 public sealed class ActivityDefinition
 {
     public required string Key { get; init; }
-    public string Worker { get; init; } = "std";
+    public string RoutingKey { get; init; } = "std";
     public string ActivityName { get; init; } = "";
     public required JsonObject Parameters { get; init; }
     public IReadOnlyList<OutputDefinition> Outputs { get; init; } = [];

@@ -12,7 +12,7 @@ public sealed class ActivityState
     public required string Id { get; set; }
     public required string WorkflowId { get; init; }
     public required string Key { get; init; }
-    public required string Worker { get; init; }
+    public required string RoutingKey { get; init; }
     public required string ActivityName { get; init; }
     public string Status { get; set; } = ActivityStatus.NotScheduled;
     public int Attempt { get; set; } = 1;

@@ -11,8 +11,8 @@ namespace Spindle.Core.Orchestration;
 public sealed class WorkflowDecision
 {
     private readonly List<WorkflowEvent> _events = [];
-    private readonly HashSet<string> _readyWorkers = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, long> _delayedWorkers = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _readyRoutingKeys = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _delayedRoutingKeys = new(StringComparer.Ordinal);
     private readonly List<CostLine> _costLines = [];
     private readonly List<CacheEntry> _cacheWrites = [];
     private readonly List<(ActivityState Activity, string Key)> _cacheCandidates = [];
@@ -25,10 +25,10 @@ public sealed class WorkflowDecision
     public IReadOnlyList<WorkflowEvent> Events => _events;
 
     /// <summary>Routing keys that gained activities claimable right now.</summary>
-    public IReadOnlySet<string> ReadyWorkers => _readyWorkers;
+    public IReadOnlySet<string> ReadyRoutingKeys => _readyRoutingKeys;
 
     /// <summary>Earliest future time at which a queued activity becomes claimable, per routing key.</summary>
-    public IReadOnlyDictionary<string, long> DelayedWorkers => _delayedWorkers;
+    public IReadOnlyDictionary<string, long> DelayedRoutingKeys => _delayedRoutingKeys;
 
     /// <summary>Whether the workflow reached a terminal status in this decision.</summary>
     public bool BecameTerminal { get; private set; }
@@ -47,21 +47,21 @@ public sealed class WorkflowDecision
 
     internal void Add(WorkflowEvent e) => _events.Add(e);
 
-    /// <summary>Records that <paramref name="worker"/> has work claimable at <paramref name="at"/> (now or later).</summary>
-    internal void NoteReady(string worker, long at, long now)
+    /// <summary>Records that <paramref name="routingKey"/> has work claimable at <paramref name="at"/> (now or later).</summary>
+    internal void NoteReady(string routingKey, long at, long now)
     {
         if (at <= now)
         {
-            _readyWorkers.Add(worker);
+            _readyRoutingKeys.Add(routingKey);
         }
-        else if (!_delayedWorkers.TryGetValue(worker, out var existing) || at < existing)
+        else if (!_delayedRoutingKeys.TryGetValue(routingKey, out var existing) || at < existing)
         {
-            _delayedWorkers[worker] = at;
+            _delayedRoutingKeys[routingKey] = at;
         }
     }
 
-    /// <summary>Everything <paramref name="worker"/> could claim was handed out in this decision: nobody to wake.</summary>
-    internal void NothingLeftFor(string worker) => _readyWorkers.Remove(worker);
+    /// <summary>Everything <paramref name="routingKey"/> could claim was handed out in this decision: nobody to wake.</summary>
+    internal void NothingLeftFor(string routingKey) => _readyRoutingKeys.Remove(routingKey);
 
     internal void MarkTerminal() => BecameTerminal = true;
 

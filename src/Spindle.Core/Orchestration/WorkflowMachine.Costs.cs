@@ -12,7 +12,7 @@ public sealed partial class WorkflowMachine
     public const string BudgetExceededMessage = "Budget exceeded before execution";
 
     private static string CacheKeyOf(ActivityState state) =>
-        ResultCacheKeys.Compute(state.Worker, state.ActivityName, state.Delivery?["settings"]?["cache_key"], state.Parameters);
+        ResultCacheKeys.Compute(state.RoutingKey, state.ActivityName, state.Delivery?["settings"]?["cache_key"], state.Parameters);
 
     private (decimal? Activity, decimal? Workflow) BudgetLimitsOf(ActivityDefinition activity) =>
         (activity.Settings.Budget?.Limit, _wf.BudgetLimit ?? Definition.Settings?.BudgetLimit);

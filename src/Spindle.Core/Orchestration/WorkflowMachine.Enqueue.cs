@@ -107,7 +107,7 @@ public sealed partial class WorkflowMachine
         state.StartedAt = _now;
         Emit(EventTypes.ActivityScheduled, state, new JsonObject
         {
-            ["worker"] = state.Worker,
+            ["worker"] = state.RoutingKey,
             ["activity_name"] = state.ActivityName,
             ["attempt"] = state.Attempt,
         });
@@ -160,25 +160,25 @@ public sealed partial class WorkflowMachine
         Touch(state);
         Emit(EventTypes.ActivityScheduled, state, new JsonObject
         {
-            ["worker"] = state.Worker,
+            ["worker"] = state.RoutingKey,
             ["activity_name"] = state.ActivityName,
             ["attempt"] = state.Attempt,
         });
         NoteReady(state);
     }
 
-    private void NoteReady(ActivityState state) => Decision.NoteReady(state.Worker, state.ReadyAt ?? _now, _now);
+    private void NoteReady(ActivityState state) => Decision.NoteReady(state.RoutingKey, state.ReadyAt ?? _now, _now);
 
     // ---- delivery in the deciding transaction (claim-next, hand-overs) --------------------------------------
 
     /// <summary>
-    /// Leases this workflow's activities of routing key <paramref name="worker"/> that this decision made claimable to
+    /// Leases this workflow's activities of routing key <paramref name="routingKey"/> that this decision made claimable to
     /// <paramref name="workerId"/> as a poll would (oldest first, <c>ActivityStarted</c>), in the decision that made
     /// them claimable: the worker reporting a result gets the next step with the answer, saving a poll, a claim
     /// transaction and the wake-up in between (the <c>claim-next</c> extension). Routing keys left with nothing to
-    /// claim are dropped from <see cref="WorkflowDecision.ReadyWorkers"/>, so nobody is woken for work already handed out.
+    /// claim are dropped from <see cref="WorkflowDecision.ReadyRoutingKeys"/>, so nobody is woken for work already handed out.
     /// </summary>
-    public List<ActivityState> ClaimReady(string worker, string workerId, IReadOnlyCollection<string>? activityNames, int max)
+    public List<ActivityState> ClaimReady(string routingKey, string workerId, IReadOnlyCollection<string>? activityNames, int max)
     {
         var claimed = new List<ActivityState>();
         var failed = false;
@@ -186,8 +186,8 @@ public sealed partial class WorkflowMachine
         {
             return claimed;
         }
-        bool Ready(ActivityState a) => IsClaimable(a, worker, null);
-        foreach (var a in _wf.Activities.Values.Where(a => IsClaimable(a, worker, activityNames) && MadeClaimableHere(a))
+        bool Ready(ActivityState a) => IsClaimable(a, routingKey, null);
+        foreach (var a in _wf.Activities.Values.Where(a => IsClaimable(a, routingKey, activityNames) && MadeClaimableHere(a))
                      .OrderBy(a => a.ReadyAt).ToList())
         {
             if (claimed.Count == max)
@@ -216,14 +216,14 @@ public sealed partial class WorkflowMachine
         }
         if (claimed.Count > 0 && !_wf.Activities.Values.Any(Ready))
         {
-            Decision.NothingLeftFor(worker);
+            Decision.NothingLeftFor(routingKey);
         }
         return claimed;
     }
 
     /// <summary>How many activities <see cref="ClaimReady"/> could lease right now, were there no limit.</summary>
-    public int CountClaimable(string worker, IReadOnlyCollection<string>? activityNames) =>
-        IsRunning ? _wf.Activities.Values.Count(a => IsClaimable(a, worker, activityNames) && MadeClaimableHere(a)) : 0;
+    public int CountClaimable(string routingKey, IReadOnlyCollection<string>? activityNames) =>
+        IsRunning ? _wf.Activities.Values.Count(a => IsClaimable(a, routingKey, activityNames) && MadeClaimableHere(a)) : 0;
 
     /// <summary>
     /// Whether this decision created or changed the activity: only then is it invisible to other transactions until
@@ -232,7 +232,7 @@ public sealed partial class WorkflowMachine
     /// </summary>
     private static bool MadeClaimableHere(ActivityState a) => a.IsNew || a.IsDirty;
 
-    private bool IsClaimable(ActivityState a, string worker, IReadOnlyCollection<string>? activityNames) =>
-        a.Status == ActivityStatus.Pending && a.ReadyAt is { } at && at <= _now && string.Equals(a.Worker, worker, StringComparison.Ordinal)
+    private bool IsClaimable(ActivityState a, string routingKey, IReadOnlyCollection<string>? activityNames) =>
+        a.Status == ActivityStatus.Pending && a.ReadyAt is { } at && at <= _now && string.Equals(a.RoutingKey, routingKey, StringComparison.Ordinal)
         && (activityNames is null || activityNames.Contains(a.ActivityName));
 }

@@ -55,7 +55,7 @@ public sealed partial class WorkflowMachine
                 Id = Ids.New(),
                 WorkflowId = _wf.Id,
                 Key = activity.Key,
-                Worker = activity.Worker,
+                RoutingKey = activity.RoutingKey,
                 ActivityName = activity.ActivityName,
                 MaxAttempts = MaxAttemptsOf(activity),
                 LeaseSeconds = activity.Settings.TimeoutSeconds ?? _defaults.ActivityTimeoutSeconds,
@@ -232,13 +232,13 @@ public sealed partial class WorkflowMachine
         var reason = $"workflow exceeded its timeout of {DurationText.Format(timeoutSeconds)} " +
                      (fromSettings ? "(settings.timeout)" : "(server option --default-workflow-timeout)");
         var unserved = _wf.Activities.Values
-            .Where(a => a.Status == ActivityStatus.Pending && a.ClaimedAt is null && !(a.ReadyAt > _now) && !polledRecently(a.Worker))
+            .Where(a => a.Status == ActivityStatus.Pending && a.ClaimedAt is null && !(a.ReadyAt > _now) && !polledRecently(a.RoutingKey))
             .ToList();
         if (unserved.Count > 0)
         {
-            var workers = string.Join(", ", unserved.Select(a => a.Worker).Distinct().Order(StringComparer.Ordinal));
+            var routingKeys = string.Join(", ", unserved.Select(a => a.RoutingKey).Distinct().Order(StringComparer.Ordinal));
             reason += $"; {unserved.Count} queued activities were never claimed and no worker polled for them lately " +
-                      $"— is a worker for this routing key running? (worker: {workers})";
+                      $"— is a worker for this routing key running? (worker: {routingKeys})";
         }
         _wf.ErrorMessage = reason;
         SetWorkflowStatus(WorkflowStatus.Failed);

@@ -40,9 +40,9 @@ public static class WorkersApi
         {
             return invalid;
         }
-        var (worker, workerId, max, wait, pollId, names) =
-            (asked!.Worker, asked.WorkerId, asked.MaxActivities, asked.WaitSeconds ?? 0, asked.PollId, asked.ActivityNames);
-        var claimed = await polls.PollAsync(store, hub, new ClaimCommand(worker!, workerId!, max, names), pollId, wait,
+        var (routingKey, workerId, max, wait, pollId, names) =
+            (asked!.RoutingKey, asked.WorkerId, asked.MaxActivities, asked.WaitSeconds ?? 0, asked.PollId, asked.ActivityNames);
+        var claimed = await polls.PollAsync(store, hub, new ClaimCommand(routingKey!, workerId!, max, names), pollId, wait,
             lifetime.ApplicationStopping, cancellationToken);
         return Json.Result(Polled(claimed), SpindleJsonContext.Default.PollResponse);
     }
@@ -50,7 +50,7 @@ public static class WorkersApi
     private static (Wire.PollRequest? Request, IResult? Error) ReadPoll(JsonObject body)
     {
         var fields = new Fields(body);
-        var worker = fields.String("worker", required: true);
+        var routingKey = fields.String("worker", required: true);
         var workerId = fields.String("worker_id", required: true, maxLength: 255);
         var max = fields.Int("max_activities", 1, 1, 100);
         var wait = fields.Int("wait_seconds", 0, 0, 30);
@@ -59,7 +59,7 @@ public static class WorkersApi
         var names = ActivityNames(body, fields);
         return fields.HasErrors
             ? (null, ApiErrors.Validation(fields.Errors))
-            : (new Wire.PollRequest { Worker = worker!, WorkerId = workerId!, MaxActivities = max, WaitSeconds = wait, PollId = pollId, ActivityNames = names }, null);
+            : (new Wire.PollRequest { RoutingKey = routingKey!, WorkerId = workerId!, MaxActivities = max, WaitSeconds = wait, PollId = pollId, ActivityNames = names }, null);
     }
 
     private static List<string>? ActivityNames(JsonObject body, Fields fields)
@@ -96,7 +96,7 @@ public static class WorkersApi
                 ActivityId = c.ActivityId,
                 WorkflowId = c.WorkflowId,
                 ActivityKey = c.ActivityKey,
-                Worker = c.Worker,
+                RoutingKey = c.RoutingKey,
                 ActivityName = c.ActivityName,
                 Parameters = c.Parameters,
                 Settings = c.Delivery["settings"] as JsonObject,
@@ -160,11 +160,11 @@ public static class WorkersApi
         {
             return invalid;
         }
-        var (workerId, output, claimNext, fromPoll, pollId, worker, names) = (completion!.WorkerId, completion.Output,
-            completion.ClaimNext ?? 0, completion.ClaimNextFromPoll ?? 0, completion.PollId, completion.Worker, completion.ActivityNames);
+        var (workerId, output, claimNext, fromPoll, pollId, routingKey, names) = (completion!.WorkerId, completion.Output,
+            completion.ClaimNext ?? 0, completion.ClaimNextFromPoll ?? 0, completion.PollId, completion.RoutingKey, completion.ActivityNames);
         var warnings = new List<string>();
         var report = Price(completion.CostUsd ?? 0m, completion.Usage, catalog, warnings);
-        var next = claimNext > 0 ? new ClaimNext(worker, claimNext, names) : null;
+        var next = claimNext > 0 ? new ClaimNext(routingKey, claimNext, names) : null;
         var outcome = await polls.CompleteAsync(store, activityId, workerId!, output!.DeepClone().AsObject(), report, next,
             fromPoll > 0 ? pollId : null, fromPoll, cancellationToken);
         return outcome.Status switch
@@ -198,7 +198,7 @@ public static class WorkersApi
         // The slots the worker's long-poll poll_id holds: usable too while that poll is this server's.
         var fromPoll = fields.Int("claim_next_from_poll", 0, 0, 100);
         var pollId = fields.String("poll_id", required: false, maxLength: 64);
-        var worker = fields.String("worker", required: false);
+        var routingKey = fields.String("worker", required: false);
         var names = ActivityNames(body, fields);
         return fields.HasErrors
             ? (null, ApiErrors.Validation(fields.Errors))
@@ -211,7 +211,7 @@ public static class WorkersApi
                 ClaimNext = claimNext,
                 ClaimNextFromPoll = fromPoll,
                 PollId = pollId,
-                Worker = worker,
+                RoutingKey = routingKey,
                 ActivityNames = names,
             }, null);
     }

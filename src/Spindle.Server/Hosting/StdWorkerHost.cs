@@ -23,7 +23,7 @@ public sealed partial class StdWorkerHost : IAsyncDisposable
         var options = new SpindleWorkerOptions
         {
             ApiUrl = apiUrl,
-            Worker = "std",
+            RoutingKey = "std",
             WorkerId = "std-inproc-" + Environment.ProcessId + "-" + Guid.NewGuid().ToString("N")[..6],
             MaxConcurrency = concurrency,
             PollBatchSize = Math.Min(concurrency, 32),

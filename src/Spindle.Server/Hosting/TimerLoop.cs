@@ -39,9 +39,9 @@ public sealed partial class TimerLoop
                 LogTimerStillFailing(failure.Timer, failure.WorkflowId, failure.ActivityKey, failure.Error.Message);
             }
         }
-        foreach (var (worker, readyAt) in await _store.GetDelayedAsync(cancellationToken))
+        foreach (var (routingKey, readyAt) in await _store.GetDelayedAsync(cancellationToken))
         {
-            _hub.ActivitiesDelayed(worker, readyAt);
+            _hub.ActivitiesDelayed(routingKey, readyAt);
         }
     }
 

@@ -18,17 +18,17 @@ public sealed class DelayedWakeups
         _time = time;
     }
 
-    public void Schedule(string worker, DateTimeOffset at)
+    public void Schedule(string routingKey, DateTimeOffset at)
     {
         var due = at - _time.GetUtcNow();
         if (due <= TimeSpan.Zero)
         {
-            _wake(worker);
+            _wake(routingKey);
             return;
         }
         lock (_lock)
         {
-            if (_timers.TryGetValue(worker, out var existing))
+            if (_timers.TryGetValue(routingKey, out var existing))
             {
                 if (existing.At <= at)
                 {
@@ -36,21 +36,21 @@ public sealed class DelayedWakeups
                 }
                 existing.Timer.Dispose();
             }
-            var timer = _time.CreateTimer(_ => Fire(worker, at), null, due + TimeSpan.FromMilliseconds(1), Timeout.InfiniteTimeSpan);
-            _timers[worker] = (at, timer);
+            var timer = _time.CreateTimer(_ => Fire(routingKey, at), null, due + TimeSpan.FromMilliseconds(1), Timeout.InfiniteTimeSpan);
+            _timers[routingKey] = (at, timer);
         }
     }
 
-    private void Fire(string worker, DateTimeOffset at)
+    private void Fire(string routingKey, DateTimeOffset at)
     {
         lock (_lock)
         {
-            if (_timers.TryGetValue(worker, out var entry) && entry.At == at)
+            if (_timers.TryGetValue(routingKey, out var entry) && entry.At == at)
             {
                 entry.Timer.Dispose();
-                _timers.Remove(worker);
+                _timers.Remove(routingKey);
             }
         }
-        _wake(worker);
+        _wake(routingKey);
     }
 }

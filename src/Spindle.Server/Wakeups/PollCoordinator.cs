@@ -58,12 +58,12 @@ public sealed class PollCoordinator
     {
         var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(waitSeconds);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(stopping, cancellationToken);
-        using var poll = Register(command.WorkerId, command.Worker, pollId, command.ActivityNames, command.MaxActivities, waits: waitSeconds > 0);
+        using var poll = Register(command.WorkerId, command.RoutingKey, pollId, command.ActivityNames, command.MaxActivities, waits: waitSeconds > 0);
         using var wake = CancellationTokenSource.CreateLinkedTokenSource(linked.Token, poll.AnswerNow);
         while (true)
         {
             // Take the signal before claiming: a wake-up that lands between the claim and the wait still counts.
-            var signal = hub.WorkerSignal(command.Worker);
+            var signal = hub.RoutingKeySignal(command.RoutingKey);
             var stillFree = poll.BeginClaim();
             IReadOnlyList<ClaimedActivity> claimed = stillFree == 0
                 ? [] // completions took every slot it held, or a submit handed it work
@@ -136,7 +136,7 @@ public sealed class PollCoordinator
             foreach (var (poll, grant) in lent)
             {
                 var leased = outcome is { Status: StoreStatus.Ok }
-                    ? outcome.HandedOver.Where(a => string.Equals(a.Worker, grant.Worker, StringComparison.Ordinal)).ToList()
+                    ? outcome.HandedOver.Where(a => string.Equals(a.RoutingKey, grant.RoutingKey, StringComparison.Ordinal)).ToList()
                     : [];
                 poll.EndHandOver(leased, grant.Slots - leased.Count);
             }
@@ -186,16 +186,16 @@ public sealed class PollCoordinator
     private List<(Poll Poll, SlotGrant Grant)> ReserveForRoots(Roots? roots)
     {
         var lent = new List<(Poll, SlotGrant)>();
-        foreach (var (worker, names) in roots?.ByWorker ?? [])
+        foreach (var (routingKey, names) in roots?.ByRoutingKey ?? [])
         {
-            if (WaitingFor(worker) is not { } poll)
+            if (WaitingFor(routingKey) is not { } poll)
             {
                 continue;
             }
             var wanted = poll.ActivityNames is null ? names.Count : names.Count(poll.ActivityNames.Contains);
             if (poll.TakeForHandOver(wanted) is var taken and > 0)
             {
-                lent.Add((poll, new SlotGrant(worker, poll.WorkerId, poll.ActivityNames, taken)));
+                lent.Add((poll, new SlotGrant(routingKey, poll.WorkerId, poll.ActivityNames, taken)));
             }
         }
         return lent;
@@ -229,13 +229,13 @@ public sealed class PollCoordinator
             _roots.Clear();
         }
         var roots = new Roots(definition, definition.Activities.Where(a => a.DependsOn.Count == 0)
-            .GroupBy(a => a.Worker, StringComparer.Ordinal)
+            .GroupBy(a => a.RoutingKey, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => (IReadOnlyList<string>)g.Select(a => a.ActivityName).ToList(), StringComparer.Ordinal));
         return _roots[(command.DefinitionName, command.Version ?? "")] = roots;
     }
 
     /// <summary>A definition's root activities: their names by routing key.</summary>
-    private sealed record Roots(WorkflowDefinition Definition, Dictionary<string, IReadOnlyList<string>> ByWorker);
+    private sealed record Roots(WorkflowDefinition Definition, Dictionary<string, IReadOnlyList<string>> ByRoutingKey);
 
     private void Prune()
     {

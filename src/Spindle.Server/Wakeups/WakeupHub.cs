@@ -10,7 +10,7 @@ namespace Spindle.Server.Wakeups;
 /// </summary>
 public sealed class WakeupHub : IStoreNotifier, IScheduleNotifier
 {
-    private readonly ConcurrentDictionary<string, AsyncSignal> _workers = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, AsyncSignal> _routingKeys = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, AsyncSignal> _workflows = new(StringComparer.Ordinal);
     private readonly DelayedWakeups _delayed;
     private readonly AsyncSignal _events = new();
@@ -28,7 +28,7 @@ public sealed class WakeupHub : IStoreNotifier, IScheduleNotifier
 
     public void SchedulesChanged() => Schedules.Pulse();
 
-    public Task WorkerSignal(string worker) => _workers.GetOrAdd(worker, _ => new AsyncSignal()).Current;
+    public Task RoutingKeySignal(string routingKey) => _routingKeys.GetOrAdd(routingKey, _ => new AsyncSignal()).Current;
 
     /// <summary>Returns the signal task for a workflow; call <see cref="ReleaseWorkflow"/> when done waiting.</summary>
     public Task WorkflowSignal(string workflowId) => _workflows.GetOrAdd(workflowId, _ => new AsyncSignal()).Current;
@@ -47,15 +47,15 @@ public sealed class WakeupHub : IStoreNotifier, IScheduleNotifier
 
     public void EventsAppended() => _events.Pulse();
 
-    public void ActivitiesReady(string worker)
+    public void ActivitiesReady(string routingKey)
     {
-        if (_workers.TryGetValue(worker, out var signal))
+        if (_routingKeys.TryGetValue(routingKey, out var signal))
         {
             signal.Pulse();
         }
     }
 
-    public void ActivitiesDelayed(string worker, long readyAt) => _delayed.Schedule(worker, Timestamps.FromMicros(readyAt));
+    public void ActivitiesDelayed(string routingKey, long readyAt) => _delayed.Schedule(routingKey, Timestamps.FromMicros(readyAt));
 
     public void WorkflowFinished(string workflowId)
     {

@@ -42,7 +42,7 @@ internal static class PostgresActivityRows
         p.Add(PgParameters.Text(a.Key));
         p.Add(PgParameters.Text(a.Id));
         p.Add(PgParameters.Integer(ordinal));
-        p.Add(PgParameters.Text(a.Worker));
+        p.Add(PgParameters.Text(a.RoutingKey));
         p.Add(PgParameters.Text(a.ActivityName));
         p.Add(PgParameters.Text(a.Status));
         p.Add(PgParameters.Integer(a.Attempt));
@@ -80,7 +80,7 @@ internal static class PostgresActivityRows
         p.Add(PgParameters.TextArray(Column(rows, r => r.State.Key)));
         p.Add(PgParameters.TextArray(Column(rows, r => r.State.Id)));
         p.Add(PgParameters.IntegerArray(Column<int?>(rows, r => r.Definition.Index)));
-        p.Add(PgParameters.TextArray(Column(rows, r => r.State.Worker)));
+        p.Add(PgParameters.TextArray(Column(rows, r => r.State.RoutingKey)));
         p.Add(PgParameters.TextArray(Column(rows, r => r.State.ActivityName)));
         p.Add(PgParameters.TextArray(Column(rows, r => r.State.Status)));
         p.Add(PgParameters.IntegerArray(Column<int?>(rows, r => r.State.Attempt)));

@@ -240,7 +240,7 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
         await using var cmd = _dataSource.CreateCommand(named ? ClaimNamedSql : ClaimAnySql);
         cmd.Parameters.Add(PgParameters.Text(command.WorkerId));
         cmd.Parameters.Add(PgParameters.Bigint(Now()));
-        cmd.Parameters.Add(PgParameters.Text(command.Worker));
+        cmd.Parameters.Add(PgParameters.Text(command.RoutingKey));
         cmd.Parameters.Add(PgParameters.Integer(command.MaxActivities));
         if (named)
         {
@@ -250,7 +250,7 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await r.ReadAsync(cancellationToken))
         {
-            claimed.Add(RowReader.Claimed(r, command.Worker));
+            claimed.Add(RowReader.Claimed(r, command.RoutingKey));
         }
         return claimed;
     }
@@ -423,7 +423,7 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
         return list;
     }
 
-    public override async Task<IReadOnlyList<(string Worker, long ReadyAt)>> GetDelayedAsync(CancellationToken cancellationToken)
+    public override async Task<IReadOnlyList<(string RoutingKey, long ReadyAt)>> GetDelayedAsync(CancellationToken cancellationToken)
     {
         await using var cmd = _dataSource.CreateCommand("SELECT worker, MIN(ready_at) FROM activity_runs WHERE status = 'pending' GROUP BY worker");
         var list = new List<(string, long)>();

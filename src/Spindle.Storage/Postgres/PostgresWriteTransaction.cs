@@ -263,10 +263,10 @@ internal sealed class PostgresWriteTransaction : IWriteTransaction
     {
         var channels = new List<string?>();
         var payloads = new List<string?>();
-        foreach (var worker in decision.ReadyWorkers)
+        foreach (var routingKey in decision.ReadyRoutingKeys)
         {
             channels.Add(PostgresChannels.Ready);
-            payloads.Add(worker);
+            payloads.Add(routingKey);
         }
         if (decision.BecameTerminal)
         {

@@ -58,7 +58,7 @@ internal abstract class RowReader
         WorkflowId = r.GetString(0),
         Key = r.GetString(1),
         Id = r.GetString(2),
-        Worker = r.GetString(4),
+        RoutingKey = r.GetString(4),
         ActivityName = r.GetString(5),
         Status = r.GetString(6),
         Attempt = r.GetInt32(7),
@@ -95,9 +95,9 @@ internal abstract class RowReader
         r.GetInt64(7), r.GetInt64(8), LongOrNull(r, 9), LongOrNull(r, 10), GetMoney(r, 11), r.IsDBNull(12) ? null : GetMoney(r, 12),
         StringOrNull(r, 13), LongOrNull(r, 14));
 
-    /// <summary>A row a claim leased to a worker of routing key <paramref name="worker"/>; its secrets not yet rebuilt.</summary>
-    public static ClaimedActivity Claimed(DbDataReader r, string worker) =>
-        new(r.GetString(0), r.GetString(1), r.GetString(2), worker, r.GetString(3),
+    /// <summary>A row a claim leased to a worker of routing key <paramref name="routingKey"/>; its secrets not yet rebuilt.</summary>
+    public static ClaimedActivity Claimed(DbDataReader r, string routingKey) =>
+        new(r.GetString(0), r.GetString(1), r.GetString(2), routingKey, r.GetString(3),
             r.IsDBNull(4) ? new JsonObject() : JsonLimits.ParseStored(r.GetString(4))!.AsObject(),
             r.IsDBNull(5) ? new JsonObject() : JsonLimits.ParseStored(r.GetString(5))!.AsObject(),
             r.IsDBNull(6) ? null : JsonLimits.ParseStored(r.GetString(6)),

@@ -14,7 +14,7 @@ internal static class ActivityRows
         Set(cmd, "$activity_key", a.Key);
         Set(cmd, "$id", a.Id);
         Set(cmd, "$ordinal", ordinal);
-        Set(cmd, "$worker", a.Worker);
+        Set(cmd, "$worker", a.RoutingKey);
         Set(cmd, "$activity_name", a.ActivityName);
         Set(cmd, "$status", a.Status);
         Set(cmd, "$attempt", a.Attempt);

@@ -211,7 +211,7 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
                 " RETURNING " + RowReader.ClaimedColumns);
             ActivityRows.Set(cmd, "$owner", command.WorkerId);
             ActivityRows.Set(cmd, "$now", now);
-            ActivityRows.Set(cmd, "$worker", command.Worker);
+            ActivityRows.Set(cmd, "$worker", command.RoutingKey);
             ActivityRows.Set(cmd, "$limit", command.MaxActivities);
             if (command.ActivityNames is { Count: > 0 })
             {
@@ -225,7 +225,7 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
             {
                 while (r.Read())
                 {
-                    claimed.Add(RowReader.Claimed(r, command.Worker));
+                    claimed.Add(RowReader.Claimed(r, command.RoutingKey));
                 }
             }
             foreach (var c in claimed)
@@ -341,7 +341,7 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
         return list;
     }
 
-    public override async Task<IReadOnlyList<(string Worker, long ReadyAt)>> GetDelayedAsync(CancellationToken cancellationToken)
+    public override async Task<IReadOnlyList<(string RoutingKey, long ReadyAt)>> GetDelayedAsync(CancellationToken cancellationToken)
     {
         await using var conn = await OpenReaderAsync(cancellationToken);
         await using var cmd = conn.CreateCommand();

@@ -130,8 +130,8 @@ public class HashAndRoundTripTests
         for (var i = 0; i < parsed.Activities.Count; i++)
         {
             var (p, r) = (parsed.Activities[i], rebuilt.Activities[i]);
-            Assert.Equal((p.Key, p.Worker, p.ActivityName, p.Index, p.IterationLimit, p.IterationScoped, p.IsLoopActivity, p.Streaming),
-                (r.Key, r.Worker, r.ActivityName, r.Index, r.IterationLimit, r.IterationScoped, r.IsLoopActivity, r.Streaming));
+            Assert.Equal((p.Key, p.RoutingKey, p.ActivityName, p.Index, p.IterationLimit, p.IterationScoped, p.IsLoopActivity, p.Streaming),
+                (r.Key, r.RoutingKey, r.ActivityName, r.Index, r.IterationLimit, r.IterationScoped, r.IsLoopActivity, r.Streaming));
             Assert.Equal(p.Parameters.ToJsonString(), r.Parameters.ToJsonString());
             Assert.Equal(p.SettingsJson?.ToJsonString(), r.SettingsJson?.ToJsonString());
             Assert.Equal(p.Outputs, r.Outputs);
@@ -179,6 +179,6 @@ public class HashAndRoundTripTests
         var loop = Assert.Single(def.Loops);
         Assert.Equal(new LoopDefinition("a", "c", loop.Body), loop);
         Assert.Equal(["a", "b", "c"], loop.Body);
-        Assert.Equal("std", def.Activities[0].Worker);
+        Assert.Equal("std", def.Activities[0].RoutingKey);
     }
 }

@@ -204,7 +204,7 @@ public class NormalizationTests
         Assert.Equal("""{"name":"wf","activities":[{"key":"a","depends_on":[],"is_loop_activity":false}]}""",
             def.NormalizedJson.ToJsonString());
         var a = def.Activities[0];
-        Assert.Equal("std", a.Worker);
+        Assert.Equal("std", a.RoutingKey);
         Assert.Equal("", a.ActivityName);
         Assert.Empty(a.Parameters);
         Assert.Empty(a.Outputs);
@@ -259,7 +259,7 @@ public class NormalizationTests
 
         Assert.Equal(new WorkflowSettings(3600, 2, 0.5m, "continue"), def.Settings);
         var a = def.Activities[0];
-        Assert.Equal("py-std", a.Worker);
+        Assert.Equal("py-std", a.RoutingKey);
         Assert.Equal([new OutputDefinition("result", "value"), new OutputDefinition("report", "file"), new OutputDefinition("dir", "folder")], a.Outputs);
         Assert.Equal(new RetryPolicy(5, "fixed", 1, 2.0, 300), a.Settings.Retry);
         Assert.Equal(new BudgetSettings(0.01m, "abort"), a.Settings.Budget);

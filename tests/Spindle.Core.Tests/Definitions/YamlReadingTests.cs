@@ -136,7 +136,7 @@ public class YamlReadingTests
                 key: b
                 activity_name: other
             """);
-        Assert.Equal("py-std", def.Activities[0].Worker);
+        Assert.Equal("py-std", def.Activities[0].RoutingKey);
         Assert.Equal("script", def.Activities[0].ActivityName);
         Assert.Equal("other", def.Activities[1].ActivityName);
     }

@@ -17,9 +17,9 @@ public sealed class WorkflowDecisionTests
             """);
         var decision = h.LastMachine!.Decision;
 
-        Assert.Equal(["fast"], decision.ReadyWorkers);
-        var (worker, at) = Assert.Single(decision.DelayedWorkers);
-        Assert.Equal("slow", worker);
+        Assert.Equal(["fast"], decision.ReadyRoutingKeys);
+        var (routingKey, at) = Assert.Single(decision.DelayedRoutingKeys);
+        Assert.Equal("slow", routingKey);
         Assert.Equal(h["sooner"].ReadyAt, at);
         Assert.False(decision.BecameTerminal);
         Assert.Equal([EventTypes.ActivityScheduled, EventTypes.ActivityScheduled, EventTypes.ActivityScheduled],
@@ -38,7 +38,7 @@ public sealed class WorkflowDecisionTests
         var decision = h.LastMachine!.Decision;
 
         Assert.True(decision.BecameTerminal);
-        Assert.Empty(decision.ReadyWorkers);
+        Assert.Empty(decision.ReadyRoutingKeys);
         Assert.Equal([EventTypes.ActivityCompleted, EventTypes.WorkflowCompleted], decision.Events.Select(e => e.EventType));
     }
 
@@ -52,13 +52,13 @@ public sealed class WorkflowDecisionTests
               - {key: b, activity_name: echo, worker: std}
             """);
         var machine = h.LastMachine!;
-        Assert.Equal(["std"], machine.Decision.ReadyWorkers);
+        Assert.Equal(["std"], machine.Decision.ReadyRoutingKeys);
 
         Assert.Single(machine.ClaimReady("std", "w1", null, 1));
-        Assert.Equal(["std"], machine.Decision.ReadyWorkers); // one left for the pollers
+        Assert.Equal(["std"], machine.Decision.ReadyRoutingKeys); // one left for the pollers
 
         Assert.Single(machine.ClaimReady("std", "w1", null, 1));
-        Assert.Empty(machine.Decision.ReadyWorkers);
+        Assert.Empty(machine.Decision.ReadyRoutingKeys);
         Assert.Equal(2, machine.Decision.Events.Count(e => e.EventType == EventTypes.ActivityStarted));
     }
 }

@@ -396,7 +396,7 @@ internal enum HeartbeatReply
     ServerError,
 }
 
-internal sealed record PollCall(int MaxActivities, int? WaitSeconds, string Worker, string WorkerId);
+internal sealed record PollCall(int MaxActivities, int? WaitSeconds, string RoutingKey, string WorkerId);
 
 internal sealed record Report(string ActivityId, string Kind, JsonObject Body)
 {

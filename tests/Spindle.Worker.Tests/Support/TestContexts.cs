@@ -10,7 +10,7 @@ internal static class TestContexts
         WorkflowId = "wf-1",
         ActivityKey = "key",
         ActivityName = activityName,
-        Worker = "std",
+        RoutingKey = "std",
         Parameters = parameters,
     };
 
