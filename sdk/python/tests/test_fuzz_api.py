@@ -365,9 +365,15 @@ def send(t: Target, specs: list[Spec]) -> list[Result]:
         with httpx.Client(base_url=t.server.url, timeout=60) as http:
             for spec in chunk:
                 try:
-                    response = http.request(spec.method, spec.url, headers=spec.headers, content=spec.body)
-                    status, answer = response.status_code, response.text[:300]
-                    refused = not response.content and response.headers.get("connection") == "close"
+                    with http.stream(spec.method, spec.url, headers=spec.headers, content=spec.body) as response:
+                        status = response.status_code
+                        if response.headers.get("content-type", "").startswith("text/event-stream"):
+                            # A live stream never ends (pings keep it open): its status and headers are the answer.
+                            answer, refused = "(event stream)", False
+                        else:
+                            response.read()
+                            answer = response.text[:300]
+                            refused = not response.content and response.headers.get("connection") == "close"
                 except httpx.HTTPError as exc:
                     status, answer, refused = 0, f"{type(exc).__name__}: {exc}", False
                 out.append(Result(spec.method, spec.route, spec.url[:200], status, spec.tags,
