@@ -50,6 +50,8 @@ namespace Spindle.Protocol;
 [JsonSerializable(typeof(WorkflowCost))]
 [JsonSerializable(typeof(List<CostHistoryLine>))]
 [JsonSerializable(typeof(CostAnalytics))]
+[JsonSerializable(typeof(CostSpend))]
+[JsonSerializable(typeof(QueueList))]
 [JsonSerializable(typeof(List<LlmProvider>))]
 [JsonSerializable(typeof(ModelSearchRequest))]
 [JsonSerializable(typeof(ModelSearchResponse))]

@@ -107,6 +107,8 @@ public static partial class SpindleServer
         builder.Services.AddSingleton<Scheduling.Scheduler>();
         builder.Services.AddHostedService<Scheduling.SchedulerService>();
         builder.Services.AddStreams(options);
+        builder.Services.AddSingleton<WorkerPresenceRecorder>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<WorkerPresenceRecorder>());
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(35));
         // Handlers write through Spindle.Protocol's source-generated context; these options shape the OpenAPI schemas
         // of the same records (snake_case, numbers as numbers).
@@ -135,6 +137,7 @@ public static partial class SpindleServer
         api.MapOAuthApi();
         api.MapGroup("").RequireScope(Scopes.Workflows).MapDefinitionsApi().MapWorkflowsApi().MapLlmApi()
             .MapCostsApi().MapCacheApi().MapSchedulesApi();
+        api.MapGroup("").RequireScope(Scopes.Workflows).MapQueuesApi().MapCostSpendApi();
         api.MapGroup("").RequireScope(Scopes.Worker).MapWorkersApi();
         api.MapClientsApi();
         api.MapSignInLinksApi();

@@ -5,6 +5,11 @@ import { ErrorBoundary } from "./components/ErrorBoundary";
 import { ErrorBox } from "./components/ErrorBox";
 import { Definition } from "./pages/Definition";
 import { Definitions } from "./pages/Definitions";
+import { canManageClients } from "./api/ops";
+import { Clients } from "./pages/Clients";
+import { Costs } from "./pages/Costs";
+import { Queues } from "./pages/Queues";
+import { Schedules } from "./pages/Schedules";
 import { Run } from "./pages/Run";
 import { Runs } from "./pages/Runs";
 import { SignIn } from "./pages/SignIn";
@@ -64,6 +69,10 @@ function Shell({ info, onSignOut }: { info: Info; onSignOut: () => void }) {
   const nav = [
     { to: "/runs", label: "Runs" },
     { to: "/definitions", label: "Definitions" },
+    { to: "/queues", label: "Workers & queues" },
+    { to: "/schedules", label: "Schedules" },
+    { to: "/costs", label: "Costs" },
+    ...(canManageClients(scopes) ? [{ to: "/clients", label: "Clients" }] : []),
   ];
   return (
     <>
@@ -91,14 +100,14 @@ function Shell({ info, onSignOut }: { info: Info; onSignOut: () => void }) {
       </header>
       <main id="main" tabIndex={-1}>
         <ErrorBoundary resetKey={path}>
-          <Page path={path} />
+          <Page path={path} scopes={scopes} />
         </ErrorBoundary>
       </main>
     </>
   );
 }
 
-function Page({ path }: { path: string }) {
+function Page({ path, scopes }: { path: string; scopes: string[] }) {
   useEffect(() => {
     if (path === "/" || path === "") navigate("/runs", true);
   }, [path]);
@@ -108,6 +117,10 @@ function Page({ path }: { path: string }) {
   if (path === "/definitions") return <Definitions />;
   params = match("/definitions/:name", path);
   if (params) return <Definition name={params.name} />;
+  if (path === "/queues") return <Queues />;
+  if (path === "/schedules") return <Schedules />;
+  if (path === "/costs") return <Costs />;
+  if (path === "/clients" && canManageClients(scopes)) return <Clients />;
   if (path === "/" || path === "") return null;
   return (
     <section>

@@ -202,7 +202,7 @@ public static class CostsApi
     }
 
     /// <summary>A date (<c>2026-03-01</c>, start of day UTC) or an RFC 3339 timestamp; <paramref name="fallback"/> when absent.</summary>
-    private static bool TryTime(string? text, DateTimeOffset fallback, out DateTimeOffset value)
+    internal static bool TryTime(string? text, DateTimeOffset fallback, out DateTimeOffset value)
     {
         value = fallback;
         if (string.IsNullOrEmpty(text))

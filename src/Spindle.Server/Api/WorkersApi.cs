@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Spindle.Core.Costs;
 using Spindle.Protocol;
+using Spindle.Server.Hosting;
 using Spindle.Server.Wakeups;
 using Spindle.Storage;
 using ActivityError = Spindle.Storage.ActivityError;
@@ -28,7 +29,7 @@ public static class WorkersApi
     }
 
     public static async Task<IResult> PollActivities(HttpRequest request, IWorkflowStore store, WakeupHub hub,
-        PollCoordinator polls, IHostApplicationLifetime lifetime, CancellationToken cancellationToken)
+        PollCoordinator polls, IHostApplicationLifetime lifetime, WorkerPresenceRecorder presence, CancellationToken cancellationToken)
     {
         var (body, error) = await RequestBody.ReadObjectAsync(request, allowEmpty: false, cancellationToken);
         if (error is not null)
@@ -42,6 +43,7 @@ public static class WorkersApi
         }
         var (routingKey, workerId, max, wait, pollId, names) =
             (asked!.RoutingKey, asked.WorkerId, asked.MaxActivities, asked.WaitSeconds ?? 0, asked.PollId, asked.ActivityNames);
+        presence.Seen(routingKey!, workerId!, max); // no I/O here: throttled, written in the background
         var claimed = await polls.PollAsync(store, hub, new ClaimCommand(routingKey!, workerId!, max, names), pollId, wait,
             lifetime.ApplicationStopping, cancellationToken);
         return Json.Result(Polled(claimed), SpindleJsonContext.Default.PollResponse);

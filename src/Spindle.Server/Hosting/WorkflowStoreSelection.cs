@@ -20,6 +20,7 @@ public static class WorkflowStoreSelection
             services.AddSingleton<IClientStore>(new SqliteClientStore(options.DatabasePath));
             services.AddSingleton<IFileStore>(new SqliteFileStore(options.DatabasePath));
             services.AddSingleton<IEventLog>(new SqliteEventLog(options.DatabasePath));
+            services.AddSingleton<IQueueStore>(new SqliteQueueStore(options.DatabasePath));
             var sqlite = new SqliteWorkflowStore(options.DatabasePath, defaults, hub);
             // The reads are the same instance, registered as is so that the container does not dispose it twice.
             services.AddSingleton<IWorkflowReader>(sqlite);
@@ -32,6 +33,7 @@ public static class WorkflowStoreSelection
         services.AddSingleton<IClientStore>(new PostgresClientStore(store.DataSource));
         services.AddSingleton<IFileStore>(new PostgresFileStore(store.DataSource));
         services.AddSingleton<IEventLog>(new PostgresEventLog(store.DataSource));
+        services.AddSingleton<IQueueStore>(new PostgresQueueStore(store.DataSource));
         services.AddSingleton(sp => new PostgresWakeupListener(store.ConnectionString, hub, sp.GetRequiredService<ILogger<PostgresWakeupListener>>()));
         services.AddHostedService(sp => sp.GetRequiredService<PostgresWakeupListener>());
         return services;

@@ -179,6 +179,19 @@ internal static class SqliteMigrations
             ALTER TABLE workflows ADD COLUMN scheduled_at INTEGER NULL;
             CREATE INDEX ix_workflows_schedule ON workflows (schedule_id, created_at) WHERE schedule_id IS NOT NULL;
             """),
+        // Workers seen polling, per routing key (GET /api/v1/queues): one row per worker id, refreshed at most every few
+        // seconds per worker by the server it polls, pruned when not seen for an hour.
+        (9, """
+            CREATE TABLE worker_presence (
+                routing_key TEXT NOT NULL,
+                worker_id TEXT NOT NULL,
+                first_seen_at INTEGER NOT NULL,
+                last_seen_at INTEGER NOT NULL,
+                slots INTEGER NOT NULL,
+                PRIMARY KEY (routing_key, worker_id)
+            ) WITHOUT ROWID;
+            CREATE INDEX ix_worker_presence_seen ON worker_presence (last_seen_at);
+            """),
     ];
 
     public static int Latest => All[^1].Version;
