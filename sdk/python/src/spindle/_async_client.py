@@ -40,8 +40,10 @@ __all__ = ["AsyncSpindleClient"]
 
 T = TypeVar("T")
 
+
 class AsyncSpindleClient:
-    """The asyncio twin of :class:`SpindleClient`; same arguments and methods, awaitable."""
+    """The asyncio twin of :class:`~spindle.client.SpindleClient`; same arguments and methods, awaitable (the live
+    streams are async iterators)."""
 
     def __init__(
         self,

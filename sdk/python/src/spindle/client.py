@@ -1,7 +1,8 @@
 """Management clients: deploy definitions, submit and follow workflows (docs/api.md, §8, §15).
 
 :class:`SpindleClient` blocks; :class:`AsyncSpindleClient` is its asyncio twin with the same methods. Both build
-their requests from the same :class:`_Call` descriptions, so they cannot drift apart.
+their requests from the same :class:`_Call` descriptions (:mod:`spindle._calls`), so they cannot drift apart;
+:class:`AsyncSpindleClient` lives in :mod:`spindle._async_client` and is imported from here.
 """
 
 from __future__ import annotations
