@@ -211,6 +211,13 @@ internal static class PostgresMigrations
             ALTER TABLE workflows ADD COLUMN scheduled_at bigint NULL;
             CREATE INDEX ix_workflows_schedule ON workflows (schedule_id, created_at) WHERE schedule_id IS NOT NULL;
             """),
+        // Keyset paging of the runs list (created_at DESC, id DESC after a cursor) by the two common filters (the
+        // unfiltered order has ix_workflows_created), and id-prefix search whatever the database's collation.
+        (11, """
+            CREATE INDEX ix_workflows_status_created ON workflows (status, created_at, id);
+            CREATE INDEX ix_workflows_definition_created ON workflows (definition_name, created_at, id);
+            CREATE INDEX ix_workflows_id_pattern ON workflows (id text_pattern_ops);
+            """),
     ];
 
     public static int Latest => All[^1].Version;

@@ -179,6 +179,14 @@ internal static class SqliteMigrations
             ALTER TABLE workflows ADD COLUMN scheduled_at INTEGER NULL;
             CREATE INDEX ix_workflows_schedule ON workflows (schedule_id, created_at) WHERE schedule_id IS NOT NULL;
             """),
+        // Keyset paging of the runs list (created_at DESC, id DESC after a cursor), unfiltered and by the two common
+        // filters; (created_at, id) replaces the index on created_at alone.
+        (10, """
+            DROP INDEX IF EXISTS ix_workflows_created;
+            CREATE INDEX ix_workflows_created_id ON workflows (created_at, id);
+            CREATE INDEX ix_workflows_status_created ON workflows (status, created_at, id);
+            CREATE INDEX ix_workflows_definition_created ON workflows (definition_name, created_at, id);
+            """),
     ];
 
     public static int Latest => All[^1].Version;
