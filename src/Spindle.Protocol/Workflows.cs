@@ -137,6 +137,12 @@ public sealed record WorkflowListItem
 
     [Description("The schedule occurrence this run is for (RFC 3339), if a schedule started it.")]
     public required string? ScheduledAt { get; init; }
+
+    [Description("When the run ended (RFC 3339), null while it runs.")]
+    public string? CompletedAt { get; init; }
+
+    [Description("What the run has cost so far, USD (a decimal string).")]
+    public string TotalCostUsd { get; init; } = "0";
 }
 
 public sealed record WorkflowList
@@ -150,6 +156,12 @@ public sealed record WorkflowList
     public required int Limit { get; init; }
 
     public required int Offset { get; init; }
+
+    [Description("Opaque cursor of the next (older) page, null on the last; pass it as cursor. Stable while runs are added.")]
+    public string? NextCursor { get; init; }
+
+    [Description("Opaque cursor of the previous (newer) page, null on the first.")]
+    public string? PrevCursor { get; init; }
 }
 
 [Description("The outputs of a completed workflow, by activity key.")]

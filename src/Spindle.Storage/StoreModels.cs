@@ -43,7 +43,19 @@ public sealed record WorkflowQuery(string? Status, string? DefinitionName, long?
 {
     /// <summary>Only runs started by this schedule.</summary>
     public string? ScheduleId { get; init; }
+
+    /// <summary>Only runs whose id starts with this (lowercase hex digits and dashes; a whole id matches itself).</summary>
+    public string? IdPrefix { get; init; }
+
+    /// <summary>
+    /// Keyset paging: only runs after this position in the newest-first order (or before it, when
+    /// <see cref="WorkflowCursor.Backward"/>); <see cref="Offset"/> still applies on top. Rows come newest first either way.
+    /// </summary>
+    public WorkflowCursor? Cursor { get; init; }
 }
+
+/// <summary>A position in the runs list (its order is <c>created_at DESC, id DESC</c>): the row a page starts after.</summary>
+public sealed record WorkflowCursor(long CreatedAt, string Id, bool Backward);
 
 public sealed record WorkflowSummary(
     string Id, string Status, string DefinitionName, string DefinitionVersion, long CreatedAt, long UpdatedAt, string? ErrorMessage)
@@ -52,6 +64,11 @@ public sealed record WorkflowSummary(
     public string? ScheduleId { get; init; }
 
     public long? ScheduledAt { get; init; }
+
+    /// <summary>What the run has cost so far (USD).</summary>
+    public decimal TotalCost { get; init; }
+
+    public long? CompletedAt { get; init; }
 }
 
 public sealed record ClaimCommand(string RoutingKey, string WorkerId, int MaxActivities, IReadOnlyList<string>? ActivityNames);

@@ -79,6 +79,9 @@ public static partial class EventStreamsApi
         var (subscriber, position) = await feed.SubscribeAsync(query.WorkflowIds, query.EventTypes, ct);
         try
         {
+            // An opening ping sends the headers at once: a client (the web UI) knows the stream is up before the
+            // first event, which on a quiet server may be a long time coming.
+            yield return new SseItem<string>(EventFrames.Ping(), "ping");
             var last = query.FromSeq ?? position;
             // Replay everything the client missed: the id of each event is its resume point.
             for (var after = last; after < position;)

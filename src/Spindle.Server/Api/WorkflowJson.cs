@@ -87,6 +87,8 @@ public static class WorkflowJson
         ErrorMessage = w.ErrorMessage,
         ScheduleId = w.ScheduleId,
         ScheduledAt = Timestamps.Format(w.ScheduledAt),
+        CompletedAt = Timestamps.Format(w.CompletedAt),
+        TotalCostUsd = Json.Money(w.TotalCost),
     };
 
     /// <summary>Activities that nothing depends on in the definition (docs/workflow-format.md).</summary>

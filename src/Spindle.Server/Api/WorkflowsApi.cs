@@ -20,6 +20,8 @@ public static class WorkflowsApi
         api.MapGet("/workflows", ListWorkflows).WithTags("Workflows").WithSummary("List workflow runs, newest first")
             .Query(("status", "created, running, completed, failed or cancelled"), ("definition_name", "Only runs of this definition"),
                 ("schedule_id", "Only runs started by this schedule"),
+                ("id_prefix", "Only runs whose id starts with this (a whole id finds that run)"),
+                ("cursor", "next_cursor or prev_cursor of a previous page (keyset paging)"),
                 ("limit", "1-1000, default 100"), ("offset", "Rows to skip"), ("created_after", "RFC 3339"), ("created_before", "RFC 3339"))
             .Answers<WorkflowList>(200, 422);
         api.MapGet("/workflows/{id}", GetWorkflow).WithTags("Workflows").WithSummary("Get a workflow run with its activities")
@@ -127,12 +129,45 @@ public static class WorkflowsApi
         {
             errors["created_after"] = ["created_after must be earlier than created_before"];
         }
+        WorkflowCursor? cursor = null;
+        if (q["cursor"].ToString() is { Length: > 0 } cursorText)
+        {
+            if (!WorkflowCursors.TryDecode(cursorText, out cursor))
+            {
+                errors["cursor"] = ["cursor is not one this server returned (use next_cursor or prev_cursor as given)"];
+            }
+            else if (offset > 0)
+            {
+                errors["offset"] = ["offset cannot be combined with cursor"];
+            }
+        }
+        var idPrefix = q["id_prefix"].ToString();
+        if (idPrefix.Length > 0)
+        {
+            idPrefix = idPrefix.ToLowerInvariant();
+            if (idPrefix.Length > 36 || !idPrefix.All(c => char.IsAsciiHexDigitLower(c) || char.IsAsciiDigit(c) || c == '-'))
+            {
+                errors["id_prefix"] = ["id_prefix must be the start of a run id: up to 36 hex digits and dashes"];
+            }
+        }
         if (errors.Count > 0)
         {
             return ApiErrors.Validation(errors);
         }
-        var (items, total) = await store.ListWorkflowsAsync(
-            new WorkflowQuery(status, q["definition_name"], after, before, limit, offset) { ScheduleId = q["schedule_id"] }, cancellationToken);
+        // One row more than asked says whether there is a page beyond this one.
+        var (rows, total) = await store.ListWorkflowsAsync(
+            new WorkflowQuery(status, q["definition_name"], after, before, limit + 1, offset)
+            {
+                ScheduleId = q["schedule_id"],
+                IdPrefix = idPrefix.Length > 0 ? idPrefix : null,
+                Cursor = cursor,
+            }, cancellationToken);
+        var backward = cursor is { Backward: true };
+        var more = rows.Count > limit;
+        // Rows come newest first; reading backward, the extra row is the newest, so it is the one to leave out.
+        var items = !more ? rows : backward ? rows.Skip(1).ToList() : rows.Take(limit).ToList();
+        var hasOlder = backward ? items.Count > 0 : more;
+        var hasNewer = backward ? more : cursor is not null || offset > 0;
         return Json.Result(new WorkflowList
         {
             Workflows = items.Select(WorkflowJson.Summary).ToList(),
@@ -140,6 +175,8 @@ public static class WorkflowsApi
             Count = items.Count,
             Limit = limit,
             Offset = offset,
+            NextCursor = hasOlder && items.Count > 0 ? WorkflowCursors.Older(items[^1]) : null,
+            PrevCursor = hasNewer && items.Count > 0 ? WorkflowCursors.Newer(items[0]) : null,
         }, SpindleJsonContext.Default.WorkflowList);
     }
 

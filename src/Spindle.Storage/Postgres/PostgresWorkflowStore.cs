@@ -207,16 +207,29 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
         if (query.CreatedAfter is not null) Filter("created_at >", () => PgParameters.Bigint(query.CreatedAfter));
         if (query.CreatedBefore is not null) Filter("created_at <", () => PgParameters.Bigint(query.CreatedBefore));
         if (query.ScheduleId is not null) Filter("schedule_id =", () => PgParameters.Text(query.ScheduleId));
+        // The prefix is hex digits and dashes only (the API checks), so it holds no LIKE wildcard; the
+        // text_pattern_ops index answers it whatever the database's collation.
+        if (query.IdPrefix is not null) Filter("id LIKE", () => PgParameters.Text(query.IdPrefix + "%"));
 
         await using var batch = _dataSource.CreateBatch();
         var count = new NpgsqlBatchCommand("SELECT COUNT(*) FROM workflows" + where);
         count.Parameters.AddRange(values.Select(v => v()).ToArray());
-        var page = new NpgsqlBatchCommand(
-            $"SELECT {RowReader.WorkflowSummaryColumns} FROM workflows" + where +
-            $" ORDER BY created_at DESC, id DESC LIMIT ${values.Count + 1} OFFSET ${values.Count + 2}");
+        var backward = query.Cursor is { Backward: true };
+        var page = new NpgsqlBatchCommand();
         page.Parameters.AddRange(values.Select(v => v()).ToArray());
+        var sql = new StringBuilder($"SELECT {RowReader.WorkflowSummaryColumns} FROM workflows").Append(where);
+        if (query.Cursor is { } cursor)
+        {
+            page.Parameters.Add(PgParameters.Bigint(cursor.CreatedAt));
+            page.Parameters.Add(PgParameters.Text(cursor.Id));
+            // A row comparison is one range of the (…, created_at, id) indexes.
+            sql.Append($" AND (created_at, id) {(backward ? ">" : "<")} (${values.Count + 1}, ${values.Count + 2})");
+        }
         page.Parameters.Add(PgParameters.Integer(query.Limit));
         page.Parameters.Add(PgParameters.Integer(query.Offset));
+        sql.Append(backward ? " ORDER BY created_at, id" : " ORDER BY created_at DESC, id DESC")
+            .Append($" LIMIT ${page.Parameters.Count - 1} OFFSET ${page.Parameters.Count}");
+        page.CommandText = sql.ToString();
         batch.BatchCommands.Add(count);
         batch.BatchCommands.Add(page);
 
@@ -227,7 +240,11 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
         var items = new List<WorkflowSummary>();
         while (await r.ReadAsync(cancellationToken))
         {
-            items.Add(RowReader.WorkflowSummary(r));
+            items.Add(Row.WorkflowSummary(r));
+        }
+        if (backward)
+        {
+            items.Reverse();
         }
         return (items, total);
     }

@@ -42,7 +42,7 @@ internal abstract class RowReader
 
     /// <summary>The columns of <c>workflows</c> that <see cref="WorkflowSummary"/> reads.</summary>
     public const string WorkflowSummaryColumns =
-        "id, status, definition_name, definition_version, created_at, updated_at, error_message, schedule_id, scheduled_at";
+        "id, status, definition_name, definition_version, created_at, updated_at, error_message, schedule_id, scheduled_at, total_cost, completed_at";
 
     /// <summary>The columns of <c>definitions</c> that <see cref="DefinitionSummary"/> reads.</summary>
     public const string DefinitionSummaryColumns = "name, version, activity_count, created_at";
@@ -120,11 +120,13 @@ internal abstract class RowReader
             MoneyOrNull(r, 20));
     }
 
-    public static WorkflowSummary WorkflowSummary(DbDataReader r) =>
+    public WorkflowSummary WorkflowSummary(DbDataReader r) =>
         new(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4), r.GetInt64(5), StringOrNull(r, 6))
         {
             ScheduleId = StringOrNull(r, 7),
             ScheduledAt = LongOrNull(r, 8),
+            TotalCost = GetMoney(r, 9),
+            CompletedAt = LongOrNull(r, 10),
         };
 
     public static DefinitionSummary DefinitionSummary(DbDataReader r) => new(r.GetString(0), r.GetString(1), r.GetInt32(2), r.GetInt64(3));

@@ -162,12 +162,20 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
             if (query.CreatedAfter is not null) c.Parameters.AddWithValue("$after", query.CreatedAfter);
             if (query.CreatedBefore is not null) c.Parameters.AddWithValue("$before", query.CreatedBefore);
             if (query.ScheduleId is not null) c.Parameters.AddWithValue("$schedule", query.ScheduleId);
+            if (query.IdPrefix is not null)
+            {
+                // Ids are lowercase hex and dashes, all below 'g' in byte order: [prefix, prefix + "g") is exactly the
+                // ids starting with it, and a range the primary key's index answers (LIKE would not use it).
+                c.Parameters.AddWithValue("$idlo", query.IdPrefix);
+                c.Parameters.AddWithValue("$idhi", query.IdPrefix + "g");
+            }
         }
         if (query.Status is not null) where.Append(" AND status = $status");
         if (query.DefinitionName is not null) where.Append(" AND definition_name = $name");
         if (query.CreatedAfter is not null) where.Append(" AND created_at > $after");
         if (query.CreatedBefore is not null) where.Append(" AND created_at < $before");
         if (query.ScheduleId is not null) where.Append(" AND schedule_id = $schedule");
+        if (query.IdPrefix is not null) where.Append(" AND id >= $idlo AND id < $idhi");
 
         int total;
         await using (var count = conn.CreateCommand())
@@ -177,8 +185,17 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
             total = Convert.ToInt32(await count.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
         }
         await using var cmd = conn.CreateCommand();
-        cmd.CommandText = $"SELECT {RowReader.WorkflowSummaryColumns} FROM workflows" +
-                          where + " ORDER BY created_at DESC, id DESC LIMIT $limit OFFSET $offset";
+        var backward = query.Cursor is { Backward: true };
+        var page = new StringBuilder(where.ToString());
+        if (query.Cursor is { } cursor)
+        {
+            // Row values keep the keyset one range of the (…, created_at, id) indexes.
+            page.Append(backward ? " AND (created_at, id) > ($ccreated, $cid)" : " AND (created_at, id) < ($ccreated, $cid)");
+            cmd.Parameters.AddWithValue("$ccreated", cursor.CreatedAt);
+            cmd.Parameters.AddWithValue("$cid", cursor.Id);
+        }
+        cmd.CommandText = $"SELECT {RowReader.WorkflowSummaryColumns} FROM workflows" + page +
+                          (backward ? " ORDER BY created_at, id" : " ORDER BY created_at DESC, id DESC") + " LIMIT $limit OFFSET $offset";
         Bind(cmd);
         cmd.Parameters.AddWithValue("$limit", query.Limit);
         cmd.Parameters.AddWithValue("$offset", query.Offset);
@@ -186,7 +203,11 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await r.ReadAsync(cancellationToken))
         {
-            items.Add(RowReader.WorkflowSummary(r));
+            items.Add(Row.WorkflowSummary(r));
+        }
+        if (backward)
+        {
+            items.Reverse();
         }
         return (items, total);
     }
