@@ -223,6 +223,7 @@ internal static class PostgresMigrations
                 PRIMARY KEY (routing_key, worker_id)
             );
             CREATE INDEX ix_worker_presence_seen ON worker_presence (last_seen_at);
+            """),
         // Keyset paging of the runs list (created_at DESC, id DESC after a cursor) by the two common filters (the
         // unfiltered order has ix_workflows_created), and id-prefix search whatever the database's collation.
         (11, """

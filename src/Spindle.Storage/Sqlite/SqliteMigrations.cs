@@ -191,6 +191,7 @@ internal static class SqliteMigrations
                 PRIMARY KEY (routing_key, worker_id)
             ) WITHOUT ROWID;
             CREATE INDEX ix_worker_presence_seen ON worker_presence (last_seen_at);
+            """),
         // Keyset paging of the runs list (created_at DESC, id DESC after a cursor), unfiltered and by the two common
         // filters; (created_at, id) replaces the index on created_at alone.
         (10, """
