@@ -45,7 +45,7 @@ public sealed class SpindleClient : IDisposable
         return SendAsync(HttpMethod.Post, "api/v1/workflows", Json(body), cancellationToken);
     }
 
-    /// <summary>With <paramref name="waitSeconds"/> &gt; 0 the server holds the answer until the workflow is terminal or the time is up (§15.5).</summary>
+    /// <summary>With <paramref name="waitSeconds"/> &gt; 0 the server holds the answer until the workflow is terminal or the time is up (docs/api.md, Workflows).</summary>
     public Task<JsonObject> GetWorkflowAsync(string id, int waitSeconds, CancellationToken cancellationToken) =>
         SendAsync(HttpMethod.Get, $"api/v1/workflows/{Escape(id)}" + (waitSeconds > 0 ? $"?wait_seconds={waitSeconds}" : ""), null, cancellationToken);
 
@@ -66,7 +66,7 @@ public sealed class SpindleClient : IDisposable
         return SendAsync(HttpMethod.Get, "api/v1/workflows?" + string.Join('&', query), null, cancellationToken);
     }
 
-    /// <summary>One page of the history after the event <paramref name="afterEventId"/> (exclusive), oldest first (§15.6).</summary>
+    /// <summary>One page of the history after the event <paramref name="afterEventId"/> (exclusive), oldest first (docs/api.md, Workflows).</summary>
     public Task<JsonObject> GetEventsAsync(string id, string? afterEventId, CancellationToken cancellationToken) =>
         SendAsync(HttpMethod.Get, $"api/v1/workflows/{Escape(id)}/events" + (afterEventId is null ? "" : "?after=" + Escape(afterEventId)), null, cancellationToken);
 
