@@ -55,7 +55,7 @@ public sealed class SpindleClient : IDisposable
     public Task<JsonObject> GetWorkflowOutputAsync(string id, CancellationToken cancellationToken) =>
         SendAsync(HttpMethod.Get, $"api/v1/workflows/{Escape(id)}/output", null, cancellationToken);
 
-    public Task<JsonObject> ListWorkflowsAsync(string? status, string? definitionName, int limit, CancellationToken cancellationToken)
+    public Task<WorkflowList> ListWorkflowsAsync(string? status, string? definitionName, int limit, CancellationToken cancellationToken)
     {
         var query = new List<string> { $"limit={limit}" };
         if (status is not null)
@@ -66,7 +66,7 @@ public sealed class SpindleClient : IDisposable
         {
             query.Add("definition_name=" + Uri.EscapeDataString(definitionName));
         }
-        return SendAsync(HttpMethod.Get, "api/v1/workflows?" + string.Join('&', query), null, cancellationToken);
+        return SendAsync(HttpMethod.Get, "api/v1/workflows?" + string.Join('&', query), null, SpindleJsonContext.Default.WorkflowList, cancellationToken);
     }
 
     /// <summary>One page of the history after the event <paramref name="afterEventId"/> (exclusive), oldest first (docs/api.md, Workflows).</summary>
@@ -116,19 +116,18 @@ public sealed class SpindleClient : IDisposable
 
     public void Dispose() => _http.Dispose();
 
-    public Task<JsonObject> GetWorkflowCostAsync(string id, CancellationToken cancellationToken) =>
-        SendAsync(HttpMethod.Get, $"api/v1/workflows/{Escape(id)}/cost", null, cancellationToken);
+    public Task<WorkflowCost> GetWorkflowCostAsync(string id, CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Get, $"api/v1/workflows/{Escape(id)}/cost", null, SpindleJsonContext.Default.WorkflowCost, cancellationToken);
 
-    public async Task<JsonArray> GetWorkflowCostHistoryAsync(string id, CancellationToken cancellationToken) =>
-        await SendNodeAsync(HttpMethod.Get, $"api/v1/workflows/{Escape(id)}/cost/history", null, cancellationToken) as JsonArray
-        ?? throw new ApiCallException(200, "BAD_RESPONSE", $"{BaseUrl} answered the cost history with something that is not a JSON array");
+    public Task<List<CostHistoryLine>> GetWorkflowCostHistoryAsync(string id, CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Get, $"api/v1/workflows/{Escape(id)}/cost/history", null, SpindleJsonContext.Default.ListCostHistoryLine, cancellationToken);
 
-    public Task<JsonObject> GetCostAnalyticsAsync(int days, int limit, string? groupBy, CancellationToken cancellationToken)
+    public Task<CostAnalytics> GetCostAnalyticsAsync(int days, int limit, string? groupBy, CancellationToken cancellationToken)
     {
         var start = DateTimeOffset.UtcNow.AddDays(-days).ToString("O", System.Globalization.CultureInfo.InvariantCulture);
         var path = $"api/v1/cost/analytics?start_date={Uri.EscapeDataString(start)}&limit={limit}" +
             (groupBy is null ? "" : $"&group_by={Uri.EscapeDataString(groupBy)}");
-        return SendAsync(HttpMethod.Get, path, null, cancellationToken);
+        return SendAsync(HttpMethod.Get, path, null, SpindleJsonContext.Default.CostAnalytics, cancellationToken);
     }
 
     /// <summary>Any JSON route (signals, deletes): the answer's JSON, or null for an empty answer (204).</summary>
