@@ -5,7 +5,7 @@ using System.Text.Json.Nodes;
 namespace Spindle.Bench;
 
 /// <summary>
-/// spindle-bench: the benchmark driver of spec/benchmarks.md. It speaks only HTTP: the Spindle API, or a peer's
+/// spindle-bench: the benchmark driver of BENCHMARKS.md. It speaks only HTTP: the Spindle API, or a peer's
 /// thin adapter that exposes the same submit/status routes.
 ///
 ///   spindle-bench run --url URL --engine NAME --variant NAME --out-dir DIR [options]

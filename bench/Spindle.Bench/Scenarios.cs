@@ -2,7 +2,7 @@ using System.Text;
 
 namespace Spindle.Bench;
 
-/// <summary>The three scenarios of spec/benchmarks.md §1, their definitions and dependency graphs.</summary>
+/// <summary>The three scenarios of BENCHMARKS.md (Scenarios), their definitions and dependency graphs.</summary>
 public sealed record Scenario(string Name, string DefinitionName, int N, int C, int Steps,
     IReadOnlyDictionary<string, string[]> DependsOn)
 {

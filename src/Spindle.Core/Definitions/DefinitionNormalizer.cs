@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 namespace Spindle.Core.Definitions;
 
 /// <summary>
-/// Validation (docs/workflow-format.md, checks 1–10) and normalisation (§1.4, §1.5, §2.2) of a definition that was
+/// Validation (docs/workflow-format.md, checks 1–10) and normalisation (dependencies, settings defaults, the normalised form) of a definition that was
 /// already read into a JSON tree. Collects every problem; produces the normalised JSON only when there is none.
 /// </summary>
 /// <remarks>
@@ -154,7 +154,7 @@ internal sealed partial class DefinitionNormalizer
 
         FoldAndMerge(drafts);
 
-        // check 10 and loop flags (§2.1)
+        // check 10 and loop flags (docs/workflow-format.md, Loops)
         var keys = drafts.Select(d => d.Key!).ToList();
         var graph = Graph(keys, drafts.Select(d => (IReadOnlyList<Edge>)d.Merged).ToList());
         var analysis = LoopAnalyzer.FindBackEdges(drafts.Count, graph,

@@ -12,10 +12,10 @@ public sealed class WorkflowDefinition
     /// <summary>The normalised form: what is stored, hashed and returned (without <c>version</c>).</summary>
     public required JsonObject NormalizedJson { get; init; }
 
-    /// <summary>Lower-case hex SHA-256 of the canonical JSON of the normalised form (§3).</summary>
+    /// <summary>Lower-case hex SHA-256 of the canonical JSON of the normalised form (docs/workflow-format.md, Validation and versions).</summary>
     public required string ContentHash { get; init; }
 
-    /// <summary>Loops found by the loop analysis (§2.1), one per back-edge.</summary>
+    /// <summary>Loops found by the loop analysis (docs/workflow-format.md, Loops), one per back-edge.</summary>
     public required IReadOnlyList<LoopDefinition> Loops { get; init; }
 
     public ActivityDefinition? Find(string key)
@@ -83,5 +83,5 @@ public sealed record BudgetSettings(decimal Limit, string Action);
 
 public sealed record SignalWait(string EventName, int? TimeoutSeconds, string OnTimeout);
 
-/// <summary>A loop: back-edge Tail → Head plus its body (§2.1 step 4).</summary>
+/// <summary>A loop: back-edge Tail → Head plus its body (every activity on a path head → tail).</summary>
 public sealed record LoopDefinition(string Head, string Tail, IReadOnlyList<string> Body);

@@ -123,7 +123,7 @@ public sealed class TemplateScope : IReadOnlyDictionary<string, JsonNode?>
                     view[name] = output?.DeepClone();
                 }
             }
-            // status and iteration hide outputs of the same name (§4.4).
+            // status and iteration hide outputs of the same name (docs/workflow-format.md, Templates).
             view["status"] = state.Status;
             view["iteration"] = state.Runs;
             all[activity.Key] = view;

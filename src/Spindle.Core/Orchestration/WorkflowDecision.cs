@@ -36,7 +36,7 @@ public sealed class WorkflowDecision
     /// <summary>Cost lines of this decision (reported spend, budget events); the store writes them with the events.</summary>
     public IReadOnlyList<CostLine> CostLines => _costLines;
 
-    /// <summary>Results to keep in the result cache (§1.5).</summary>
+    /// <summary>Results to keep in the result cache (docs/workflow-format.md, Result cache).</summary>
     public IReadOnlyList<CacheEntry> CacheWrites => _cacheWrites;
 
     /// <summary>

@@ -7,7 +7,7 @@ namespace Spindle.Core.Orchestration;
 // Where the machine meets budgets, cost recording and the result cache; the rules live in Spindle.Core.Costs.
 public sealed partial class WorkflowMachine
 {
-    // ---- costs, budgets and the result cache (§1.5, §6.10); the rules themselves are in Spindle.Core.Costs ----------
+    // ---- costs, budgets and the result cache (docs/workflow-format.md); the rules themselves are in Spindle.Core.Costs ----------
 
     public const string BudgetExceededMessage = "Budget exceeded before execution";
 

@@ -9,7 +9,7 @@ namespace Spindle.Core.Orchestration;
 // letting it wait for its signal, and leasing what this decision made claimable to the worker that asked.
 public sealed partial class WorkflowMachine
 {
-    // ---- enqueue: templates, delays and schedules (§6.8), signals (§6.6) -----------------------------------------
+    // ---- enqueue: templates, delays and schedules, signals -------------------------------------------------
 
     /// <summary>Prepares the next execution: resolves templates and start time, then queues it or lets it wait for a signal.</summary>
     private void Enqueue(ActivityDefinition activity, ActivityState state)

@@ -45,7 +45,7 @@ public sealed partial class WorkflowMachine
 
     private bool IsRunning => _wf.Status == WorkflowStatus.Running;
 
-    /// <summary>Creates every activity row and enqueues the roots (§6.1).</summary>
+    /// <summary>Creates every activity row and enqueues the roots.</summary>
     public void Start()
     {
         foreach (var activity in Definition.Activities)
@@ -104,7 +104,7 @@ public sealed partial class WorkflowMachine
         Emit(EventTypes.ActivityCompleted, activity, completed);
         if (!IsRunning)
         {
-            return; // results after a cancel or deadline are recorded but schedule nothing (§6.9; docs/api.md, cancel)
+            return; // results after a cancel or deadline are recorded but schedule nothing (docs/api.md, cancel)
         }
         FireBackEdges(activity);
         Advance();
@@ -124,7 +124,7 @@ public sealed partial class WorkflowMachine
         var willRetry = retryable && IsRunning && !activity.CancelRequested && HasRetriesLeft(activity);
         if (willRetry && !PassesBudget(Definition.Find(activity.Key)!, activity, out var abortDetail))
         {
-            // §6.4/§6.10: budget-enforced activities are checked again before each retry.
+            // Budget-enforced activities are checked again before each retry.
             willRetry = false;
             code = EngineErrorCodes.BudgetExceeded;
             message = BudgetExceededMessage + ": " + abortDetail;
@@ -159,7 +159,7 @@ public sealed partial class WorkflowMachine
     }
 
 
-    /// <summary>A lease ran out: a failed attempt, offered again at once while retries remain (§6.4).</summary>
+    /// <summary>A lease ran out: a failed attempt, offered again at once while retries remain (docs/workflow-format.md, Retries, leases and the deadline).</summary>
     public void ExpireLease(ActivityState activity)
     {
         ClearLease(activity);
@@ -222,7 +222,7 @@ public sealed partial class WorkflowMachine
         Emit(EventTypes.WorkflowCancelled, null, payload);
     }
 
-    /// <summary>The workflow deadline passed (§6.9).</summary>
+    /// <summary>The workflow deadline passed (docs/workflow-format.md, Retries, leases and the deadline).</summary>
     /// <param name="timeoutSeconds">The limit that applied.</param>
     /// <param name="fromSettings">Whether it came from <c>settings.timeout</c> (else the server's default).</param>
     /// <param name="polledRecently">Whether a worker polled for this routing key lately; queued work is blamed on a

@@ -4,6 +4,7 @@ using System.Net.WebSockets;
 using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Spindle.Core.Common;
+using Spindle.Protocol;
 using Spindle.Server.Auth;
 using Spindle.Server.Streams;
 using Spindle.Storage;
@@ -23,11 +24,14 @@ public static class ActivityStreamsApi
     public static RouteGroupBuilder MapActivityStreamsApi(this RouteGroupBuilder api)
     {
         var publish = api.MapGroup("/activities/{activity_id}/ws").RequireScope(Scopes.Worker).WithTags("Streams");
-        publish.MapPost("/token", PublishToken).WithSummary("Publish a chunk of an activity's stream ({text, index})");
-        publish.MapPost("/complete", PublishComplete).WithSummary("End an activity's stream with its result ({result})");
-        publish.MapPost("/error", PublishError).WithSummary("End an activity's stream with an error ({error})");
+        publish.MapPost("/token", PublishToken).WithSummary("Publish a chunk of an activity's stream ({text, index})")
+            .JsonBody<StreamChunkRequest>().Answers<StreamChunkResponse>(200, 404, 409, 422);
+        publish.MapPost("/complete", PublishComplete).WithSummary("End an activity's stream with its result ({result})")
+            .JsonBody<StreamCompleteRequest>().Answers<StreamEndResponse>(200, 404, 409);
+        publish.MapPost("/error", PublishError).WithSummary("End an activity's stream with an error ({error})")
+            .JsonBody<StreamErrorRequest>().Answers<StreamEndResponse>(200, 404, 409);
         api.MapGet("/activities/{activity_id}/ws/subscribers", Subscribers).RequireScope(Scopes.Worker, Scopes.Workflows)
-            .WithTags("Streams").WithSummary("How many subscribers this server has for the activity's stream");
+            .WithTags("Streams").WithSummary("How many subscribers this server has for the activity's stream").Answers<StreamSubscriberCount>();
 
         api.MapGet("/activities/{activity_id}/ws", (HttpContext c, string activity_id, ActivityStreamHub h) =>
             WebSocketAsync(c, h, () => Task.FromResult<string?>(activity_id))).RequireScope(Scopes.Workflows).WithMetadata(QueryTokenAllowed.Instance).WithTags("Streams")
@@ -82,7 +86,7 @@ public static class ActivityStreamsApi
         var count = hub.Publish(activity_id, frame, terminal: false);
         return count < 0
             ? ApiErrors.Conflict($"The stream of activity {activity_id} has already ended")
-            : Results.Json(new JsonObject { ["subscribers"] = count });
+            : Json.Result(new StreamChunkResponse { Subscribers = count }, SpindleJsonContext.Default.StreamChunkResponse);
     }
 
     public static Task<IResult> PublishComplete(string activity_id, HttpRequest request, ActivityStreamHub hub, CancellationToken cancellationToken) =>
@@ -113,11 +117,11 @@ public static class ActivityStreamsApi
         var count = hub.Publish(activityId, frame, terminal: true);
         return count < 0
             ? ApiErrors.Conflict($"The stream of activity {activityId} has already ended")
-            : Results.Json(new JsonObject { ["acknowledged"] = true, ["subscribers"] = count });
+            : Json.Result(new StreamEndResponse { Acknowledged = true, Subscribers = count }, SpindleJsonContext.Default.StreamEndResponse);
     }
 
     public static IResult Subscribers(string activity_id, ActivityStreamHub hub) =>
-        Results.Json(new JsonObject { ["count"] = hub.SubscriberCount(activity_id) });
+        Json.Result(new StreamSubscriberCount { Count = hub.SubscriberCount(activity_id) }, SpindleJsonContext.Default.StreamSubscriberCount);
 
     /// <summary>The current execution's activity id; waits briefly for a workflow that is being submitted (as the reference does).</summary>
     private static async Task<string?> ResolveAsync(IWorkflowStore store, string workflowId, string key, CancellationToken cancellationToken)

@@ -8,7 +8,7 @@ using Spindle.Storage;
 
 namespace Spindle.Server.Api;
 
-/// <summary>Workflow runs (docs/api.md and the extensions of §15.4–15.7, §15.9).</summary>
+/// <summary>Workflow runs (docs/api.md, Workflows: with cancel, waiting reads, events, retry and the Kruxia Flow client aliases).</summary>
 public static class WorkflowsApi
 {
     public static RouteGroupBuilder MapWorkflowsApi(this RouteGroupBuilder api)
