@@ -7,7 +7,7 @@ namespace Spindle.Server.Streams;
 /// for the activity's lifetime up to a bound so that a late subscriber gets what was produced so far, then the live
 /// ones. Subscribers have bounded buffers; a full one marks that subscriber slow instead of slowing the publisher.
 /// </summary>
-public sealed class ActivityStream(string activityId)
+public sealed class ActivityStream(string activityId, Action? subscribersChanged = null)
 {
     /// <summary>Frames kept for late subscribers (their total size is bounded too).</summary>
     public const int MaxRetainedFrames = 10_000;
@@ -83,9 +83,10 @@ public sealed class ActivityStream(string activityId)
     /// <summary>A subscriber whose buffer already holds the frames so far (as many as fit).</summary>
     public Subscriber Subscribe()
     {
+        Subscriber subscriber;
         lock (_lock)
         {
-            var subscriber = new Subscriber(_frames.Count);
+            subscriber = new Subscriber(_frames.Count);
             foreach (var frame in _frames)
             {
                 subscriber.Offer(frame);
@@ -98,8 +99,9 @@ public sealed class ActivityStream(string activityId)
             {
                 _subscribers.Add(subscriber);
             }
-            return subscriber;
         }
+        subscribersChanged?.Invoke();
+        return subscriber;
     }
 
     public void Unsubscribe(Subscriber subscriber)
@@ -108,15 +110,22 @@ public sealed class ActivityStream(string activityId)
         {
             _subscribers.Remove(subscriber);
         }
+        subscriber.Dispose();
+        subscribersChanged?.Invoke();
     }
 
     /// <summary>One connection's buffer: room for the replayed frames plus <see cref="SubscriberBuffer"/> live ones.</summary>
-    public sealed class Subscriber(int replayed)
+    public sealed class Subscriber(int replayed) : IDisposable
     {
         private readonly Channel<string> _buffer = Channel.CreateBounded<string>(
             new BoundedChannelOptions(replayed + SubscriberBuffer) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
 
+        private readonly CancellationTokenSource _cut = new();
+
         public ChannelReader<string> Reader => _buffer.Reader;
+
+        /// <summary>Cancelled <see cref="EventSubscriber.SlowGrace"/> after an overflow: sends stop waiting then.</summary>
+        public CancellationToken Cut => _cut.Token;
 
         public bool Overflowed { get; private set; }
 
@@ -126,8 +135,11 @@ public sealed class ActivityStream(string activityId)
             {
                 Overflowed = true;
                 _buffer.Writer.TryComplete();
+                EventSubscriber.CutAfterGrace(_cut);
             }
         }
+
+        public void Dispose() => _cut.Dispose();
 
         internal void End() => _buffer.Writer.TryComplete();
     }

@@ -60,6 +60,7 @@ public sealed partial class EventFeed(IEventLog log, WakeupHub hub, ILogger<Even
                 _subscribers.Add(subscriber);
                 _snapshot = [.. _subscribers];
             }
+            SubscribersChanged?.Invoke();
             return (subscriber, _cursor.Value);
         }
         finally
@@ -75,9 +76,14 @@ public sealed partial class EventFeed(IEventLog log, WakeupHub hub, ILogger<Even
             _subscribers.Remove(subscriber);
             _snapshot = [.. _subscribers];
         }
+        subscriber.Dispose();
+        SubscribersChanged?.Invoke();
     }
 
     public int SubscriberCount => Volatile.Read(ref _snapshot).Length;
+
+    /// <summary>Called when a subscriber joins or leaves (the cluster's subscriber counts follow it).</summary>
+    public Action? SubscribersChanged { get; set; }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

@@ -211,6 +211,18 @@ internal static class PostgresMigrations
             ALTER TABLE workflows ADD COLUMN scheduled_at bigint NULL;
             CREATE INDEX ix_workflows_schedule ON workflows (schedule_id, created_at) WHERE schedule_id IS NOT NULL;
             """),
+        // Stream subscriber counts per server (events feed, activity streams), kept alive by a heartbeat, so that a
+        // server sends the events notification only while some server listens, and counts are cluster-wide.
+        (12, """
+            CREATE TABLE stream_subscribers (
+                server_id text NOT NULL,
+                stream text NOT NULL,
+                subscribers integer NOT NULL,
+                expires_at bigint NOT NULL,
+                PRIMARY KEY (server_id, stream)
+            );
+            CREATE INDEX ix_stream_subscribers_stream ON stream_subscribers (stream);
+            """),
     ];
 
     public static int Latest => All[^1].Version;
