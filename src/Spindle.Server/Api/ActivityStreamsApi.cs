@@ -240,7 +240,7 @@ public static class ActivityStreamsApi
                     }
                     yield break;
                 }
-                while (subscriber.Reader.TryRead(out var frame))
+                while (subscriber.TryTake(out var frame))
                 {
                     if (++position > skip)
                     {
@@ -319,7 +319,7 @@ public static class ActivityStreamsApi
                     }
                     break;
                 }
-                while (subscriber.Reader.TryRead(out var frame))
+                while (subscriber.TryTake(out var frame))
                 {
                     await EventStreamsApi.SendAsync(socket, frame, sending.Token);
                 }

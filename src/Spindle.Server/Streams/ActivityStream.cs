@@ -17,6 +17,9 @@ public sealed class ActivityStream(string activityId, Action? subscribersChanged
     /// <summary>Frames buffered per subscriber before it counts as slow.</summary>
     public const int SubscriberBuffer = 1000;
 
+    /// <summary>Characters of live frames buffered per subscriber before it counts as slow (chunks may be 64 KiB each).</summary>
+    public const long SubscriberBufferChars = 4 * 1024 * 1024;
+
     private readonly Lock _lock = new();
     private readonly List<string> _frames = [];
     private readonly List<Subscriber> _subscribers = [];
@@ -114,9 +117,14 @@ public sealed class ActivityStream(string activityId, Action? subscribersChanged
         subscribersChanged?.Invoke();
     }
 
-    /// <summary>One connection's buffer: room for the replayed frames plus <see cref="SubscriberBuffer"/> live ones.</summary>
+    /// <summary>
+    /// One connection's buffer: room for the replayed frames plus <see cref="SubscriberBuffer"/> live ones, and at most
+    /// <see cref="MaxRetainedBytes"/> + <see cref="SubscriberBufferChars"/> characters queued.
+    /// </summary>
     public sealed class Subscriber(int replayed) : IDisposable
     {
+        private long _queuedChars;
+
         private readonly Channel<string> _buffer = Channel.CreateBounded<string>(
             new BoundedChannelOptions(replayed + SubscriberBuffer) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
 
@@ -129,9 +137,24 @@ public sealed class ActivityStream(string activityId, Action? subscribersChanged
 
         public bool Overflowed { get; private set; }
 
+        /// <summary>Takes the next buffered frame (use this, not the reader's TryRead, so the buffer's size is kept).</summary>
+        public bool TryTake(out string frame)
+        {
+            if (!_buffer.Reader.TryRead(out frame!))
+            {
+                return false;
+            }
+            Interlocked.Add(ref _queuedChars, -frame.Length);
+            return true;
+        }
+
         internal void Offer(string frame)
         {
-            if (!Overflowed && !_buffer.Writer.TryWrite(frame))
+            if (Overflowed)
+            {
+                return;
+            }
+            if (Interlocked.Add(ref _queuedChars, frame.Length) > MaxRetainedBytes + SubscriberBufferChars || !_buffer.Writer.TryWrite(frame))
             {
                 Overflowed = true;
                 _buffer.Writer.TryComplete();

@@ -9,7 +9,7 @@ namespace Spindle.Server.Streams;
 /// Events are handed out strictly in log order: a gap (a position allocated by a transaction not yet committed) holds
 /// delivery until its writer has finished, so a subscriber that resumes from an event's position misses nothing.
 /// </summary>
-public sealed partial class EventFeed(IEventLog log, WakeupHub hub, ILogger<EventFeed> logger) : BackgroundService
+public sealed partial class EventFeed(IEventLog log, WakeupHub hub, ILogger<EventFeed> logger, IHostApplicationLifetime lifetime) : BackgroundService
 {
     private const int BatchSize = 500;
 
@@ -87,6 +87,9 @@ public sealed partial class EventFeed(IEventLog log, WakeupHub hub, ILogger<Even
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // Connections close as soon as the server begins to stop: the web server waits for open requests before the
+        // hosted services (this one included) are told to stop, so waiting for our own stop would hold it up.
+        await using var stopping = lifetime.ApplicationStopping.Register(() => _stopping.Cancel());
         await using var _ = stoppingToken.Register(() =>
         {
             _stopping.Cancel();
