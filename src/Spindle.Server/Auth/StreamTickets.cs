@@ -20,18 +20,20 @@ public sealed class StreamTickets(TimeProvider? time = null)
 
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly ConcurrentDictionary<string, Issued> _tickets = new(StringComparer.Ordinal);
+    private long _issued;
 
     /// <returns>The ticket and when it expires, or null when too many are outstanding.</returns>
     public (string Ticket, DateTimeOffset ExpiresAt)? Issue(TokenPrincipal issuer)
     {
         var now = _time.GetUtcNow();
-        if (_tickets.Count >= Capacity)
+        // Tickets never redeemed are dropped now and then (every 1,024 issued), and always before refusing one.
+        if (Interlocked.Increment(ref _issued) % 1024 == 0 || _tickets.Count >= Capacity)
         {
             Sweep(now);
-            if (_tickets.Count >= Capacity)
-            {
-                return null;
-            }
+        }
+        if (_tickets.Count >= Capacity)
+        {
+            return null;
         }
         var ticket = "st_" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
         var expiresAt = now + Lifetime;
