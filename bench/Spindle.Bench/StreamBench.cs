@@ -123,7 +123,14 @@ public static class StreamBench
             }
         }
         await PublishAsync(a, activityId, "complete", new JsonObject { ["result"] = "done" });
-        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
+        // The server closes after complete: read up to its close, then answer it.
+        using (var end = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+        {
+            while ((await socket.ReceiveAsync(buffer, end.Token)).MessageType != WebSocketMessageType.Close)
+            {
+            }
+        }
+        await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
         return latencies;
     }
 
