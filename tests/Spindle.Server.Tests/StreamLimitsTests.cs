@@ -263,3 +263,34 @@ public sealed class StreamTicketTests(SecureServerFixture server)
         Assert.Contains("stream-tickets", features);
     }
 }
+
+/// <summary>Stream tickets without a server: single use, and worthless after their minute.</summary>
+public sealed class StreamTicketStoreTests
+{
+    private sealed class ManualTime : TimeProvider
+    {
+        public DateTimeOffset Now { get; set; } = DateTimeOffset.UtcNow;
+
+        public override DateTimeOffset GetUtcNow() => Now;
+    }
+
+    [Fact]
+    public void Redeem_ExpiredOrUsedTicket_ReturnsNullAndAFreshOneCarriesOnlyTheWorkflowsScope()
+    {
+        var time = new ManualTime();
+        var tickets = new StreamTickets(time);
+        var issuer = new TokenPrincipal("cl_ui", [Scopes.Admin, Scopes.Worker], 0, long.MaxValue);
+        var stale = tickets.Issue(issuer)!.Value.Ticket;
+        time.Now += StreamTickets.Lifetime + TimeSpan.FromSeconds(1);
+        var fresh = tickets.Issue(issuer)!.Value.Ticket;
+
+        var expired = tickets.Redeem(stale);
+        var first = tickets.Redeem(fresh);
+        var again = tickets.Redeem(fresh);
+
+        Assert.Null(expired);
+        Assert.Equal("cl_ui", first!.ClientId);
+        Assert.Equal([Scopes.Workflows], first.Scopes);
+        Assert.Null(again);
+    }
+}
