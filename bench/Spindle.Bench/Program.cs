@@ -30,6 +30,7 @@ public static class Program
                          --describe TEXT     how the configuration was set up (goes into the table)
                          --env FILE          environment record (JSON) to embed
                        spindle-bench report --in DIR --json FILE --md FILE [--title TEXT]
+                       spindle-bench streams --url A [--url2 B] [--tokens N] [--subscribers N] [--server-pid PID] [--out FILE]
                 """);
             return 2;
         }
@@ -39,6 +40,7 @@ public static class Program
             {
                 "run" => await RunAsync(Options.Parse(args[1..])),
                 "report" => Report.Write(Options.Parse(args[1..])),
+                "streams" => await StreamBench.RunAsync(Options.Parse(args[1..])),
                 _ => throw new ArgumentException($"unknown command '{args[0]}'"),
             };
         }

@@ -231,6 +231,18 @@ internal static class PostgresMigrations
             CREATE INDEX ix_workflows_definition_created ON workflows (definition_name, created_at, id);
             CREATE INDEX ix_workflows_id_pattern ON workflows (id text_pattern_ops);
             """),
+        // Stream subscriber counts per server (events feed, activity streams), kept alive by a heartbeat, so that a
+        // server sends the events notification only while some server listens, and counts are cluster-wide.
+        (12, """
+            CREATE TABLE stream_subscribers (
+                server_id text NOT NULL,
+                stream text NOT NULL,
+                subscribers integer NOT NULL,
+                expires_at bigint NOT NULL,
+                PRIMARY KEY (server_id, stream)
+            );
+            CREATE INDEX ix_stream_subscribers_stream ON stream_subscribers (stream);
+            """),
     ];
 
     public static int Latest => All[^1].Version;

@@ -65,6 +65,19 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
     /// <summary>The one pool of this server; other stores of the same database (clients) share it.</summary>
     public NpgsqlDataSource DataSource => _dataSource;
 
+    private volatile bool _notifyEventStreams = true;
+
+    /// <summary>
+    /// Whether a commit that appended events but woke nothing else sends the events notification. A server turns it
+    /// off while no server of the cluster has event-stream subscribers (then nobody would re-read the log); on by
+    /// default, so a store without that bookkeeping always notifies.
+    /// </summary>
+    public bool NotifyEventStreams
+    {
+        get => _notifyEventStreams;
+        set => _notifyEventStreams = value;
+    }
+
     public override async Task MigrateAsync(CancellationToken cancellationToken)
     {
         await using var conn = await _dataSource.OpenConnectionAsync(cancellationToken);
@@ -463,7 +476,7 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
         await using var tx = await conn.BeginTransactionAsync(cancellationToken);
         try
         {
-            var writes = new PostgresWriteTransaction(conn, tx, Definitions);
+            var writes = new PostgresWriteTransaction(conn, tx, Definitions, _notifyEventStreams);
             var result = await work(writes, cancellationToken);
             if (!writes.Committed)
             {

@@ -58,8 +58,12 @@ internal sealed class PostgresWriteTransaction : IWriteTransaction
     /// <summary>A submitted workflow is inserted with the machine's result, not inserted and then updated.</summary>
     private WorkflowState? _unwritten;
 
-    public PostgresWriteTransaction(NpgsqlConnection conn, NpgsqlTransaction tx, DefinitionCache definitions)
+    /// <summary>Whether an events-only commit sends the events notification (false while no server has event subscribers).</summary>
+    private readonly bool _notifyEvents;
+
+    public PostgresWriteTransaction(NpgsqlConnection conn, NpgsqlTransaction tx, DefinitionCache definitions, bool notifyEvents = true)
     {
+        _notifyEvents = notifyEvents;
         _conn = conn;
         _tx = tx;
         _definitions = definitions;
@@ -156,7 +160,7 @@ internal sealed class PostgresWriteTransaction : IWriteTransaction
                     PgParameters.Json(entry.Outputs.ToJsonString()), PgParameters.Bigint(now), PgParameters.Bigint(entry.ExpiresAt)));
             }
         }
-        if (Notifications(wf.Id, decision) is { } notify)
+        if (Notifications(wf.Id, decision, _notifyEvents) is { } notify)
         {
             batch.BatchCommands.Add(notify);
         }
@@ -259,7 +263,7 @@ internal sealed class PostgresWriteTransaction : IWriteTransaction
     }
 
     /// <summary>Wake-ups for other servers: which routing keys gained claimable work, whether the workflow finished.</summary>
-    private static NpgsqlBatchCommand? Notifications(string workflowId, WorkflowDecision decision)
+    private static NpgsqlBatchCommand? Notifications(string workflowId, WorkflowDecision decision, bool notifyEvents)
     {
         var channels = new List<string?>();
         var payloads = new List<string?>();
@@ -273,7 +277,7 @@ internal sealed class PostgresWriteTransaction : IWriteTransaction
             channels.Add(PostgresChannels.Finished);
             payloads.Add(workflowId);
         }
-        if (decision.Events.Count > 0 && channels.Count == 0)
+        if (decision.Events.Count > 0 && channels.Count == 0 && notifyEvents)
         {
             // Event streams on other servers re-read the log on any of these channels; this one covers commits
             // (a parallel branch's completion, a waiting activity) that wake nothing else.
