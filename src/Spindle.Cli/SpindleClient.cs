@@ -13,7 +13,7 @@ namespace Spindle.Cli;
 /// where the server has one (read through <see cref="SpindleJsonContext"/>), else as JSON objects; error envelopes
 /// become <see cref="ApiCallException"/> and transport failures <see cref="ServerUnreachableException"/>.
 /// </summary>
-public sealed class SpindleClient : IDisposable
+public sealed partial class SpindleClient : IDisposable
 {
     // Long-polls ask for at most a few seconds, so a minute only trips on a server that hangs.
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(60);
