@@ -211,6 +211,16 @@ internal static class PostgresMigrations
             ALTER TABLE workflows ADD COLUMN scheduled_at bigint NULL;
             CREATE INDEX ix_workflows_schedule ON workflows (schedule_id, created_at) WHERE schedule_id IS NOT NULL;
             """),
+        // Maps (for_each): each item is an activity_runs row of its own, keyed "key[index]", naming its map (map_of),
+        // position and list element; the map's row keeps its counts in map_state. A workflow loads without its
+        // items (map_of IS NULL), a decision loads the items it needs by (workflow, map, index): one index serves both.
+        (9, """
+            ALTER TABLE activity_runs ADD COLUMN map_of text NULL;
+            ALTER TABLE activity_runs ADD COLUMN map_index integer NULL;
+            ALTER TABLE activity_runs ADD COLUMN map_item json NULL;
+            ALTER TABLE activity_runs ADD COLUMN map_state json NULL;
+            CREATE INDEX ix_activity_runs_map ON activity_runs (workflow_id, map_of, map_index);
+            """),
     ];
 
     public static int Latest => All[^1].Version;
