@@ -11,6 +11,9 @@ namespace Spindle.Storage;
 /// </summary>
 public abstract partial class TransactionalWorkflowStore
 {
+    public abstract Task<IReadOnlyList<ActivityState>> GetMapItemsAsync(string workflowId, string mapKey, int offset, int limit,
+        CancellationToken cancellationToken);
+
     private static IMapItemRows MapRows(IWriteTransaction tx) =>
         tx as IMapItemRows ?? throw new InvalidOperationException($"{tx.GetType().Name} does not store map items");
 
