@@ -4,6 +4,7 @@ using Spindle.Core.Maps;
 using Spindle.Core.Orchestration;
 using Spindle.Storage.Postgres;
 using Spindle.Storage.Sqlite;
+using Microsoft.Extensions.Time.Testing;
 using Spindle.TestSupport;
 using static Spindle.Storage.Tests.StoreTestHelpers;
 
@@ -24,7 +25,9 @@ public abstract class MapStoreBehaviour : IAsyncLifetime
     /// <summary>A second store on the same database (as after a crash and restart).</summary>
     protected abstract Task<IWorkflowStore> ReopenAsync(EngineDefaults defaults);
 
-    private static readonly EngineDefaults Defaults = new() { ActivityTimeoutSeconds = 60, MaxRetries = 0 };
+    private readonly FakeTimeProvider _clock = new(DateTimeOffset.UtcNow);
+
+    private EngineDefaults Defaults => new() { ActivityTimeoutSeconds = 60, MaxRetries = 0, Clock = _clock };
 
     public async Task InitializeAsync()
     {
@@ -294,6 +297,24 @@ public abstract class MapStoreBehaviour : IAsyncLifetime
         Assert.True((await Store.HeartbeatAsync(running[0].ActivityId, "w1", CancellationToken.None)).CancelRequested);
         var wf = await Store.GetWorkflowAsync(id, CancellationToken.None);
         Assert.Equal(ActivityStatus.Cancelled, wf!.Activities["m"].Status);
+    }
+
+    [Fact]
+    public async Task Map_ItemLeaseExpires_ItemAloneIsOfferedAgainWithItsNextAttempt()
+    {
+        var id = await DeployAndSubmitAsync(Store, MapYaml("map-lease", "    settings: {retry: {max_attempts: 2, base_seconds: 0}}"), Input(2));
+        var first = await ClaimAsync(Store, "w1", 10);
+        Assert.Equal(2, first.Count);
+        await CompleteAsync(Store, first.Single(c => c.ActivityKey == "m[0]"));
+        _clock.Advance(TimeSpan.FromSeconds(61)); // m[1]'s worker vanished
+        var fired = await Store.RunTimersAsync(CancellationToken.None);
+        Assert.Equal(1, fired.ExpiredLeases);
+        var again = Assert.Single(await ClaimAsync(Store, "w2", 10));
+        Assert.Equal(("m[1]", 2), (again.ActivityKey, again.Attempt));
+        Assert.Equal(StoreStatus.Conflict, (await CompleteAsync(Store, first.Single(c => c.ActivityKey == "m[1]"))).Status);
+        await CompleteAsync(Store, again, workerId: "w2");
+        await CompleteAsync(Store, await ClaimOneAsync(Store, "after"));
+        Assert.Equal(WorkflowStatus.Completed, (await Store.GetWorkflowAsync(id, CancellationToken.None))!.Status);
     }
 
     [Fact]
