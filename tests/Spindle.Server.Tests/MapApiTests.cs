@@ -74,6 +74,30 @@ public sealed class MapApiTests(StdWorkerServerFixture server)
         Assert.NotNull(body["error"]!["details"]!["field_errors"]!["limit"]);
     }
 
+    [Fact]
+    public async Task UploadFile_ByTheItemsLeaseHolder_IsStoredUnderTheItemKey()
+    {
+        await server.DeployAsync("""
+            name: map_files
+            activities:
+              - {key: m, worker: map-files, activity_name: render, for_each: [a, b], parameters: {name: "{{ITEM}}"}}
+            """);
+        var id = await server.SubmitAsync("map_files");
+        var claimed = await server.PollAsync("fw", 10, routingKey: "map-files");
+        Assert.Equal(2, claimed.Count);
+        var key = claimed.Select(c => c!["activity_key"]!.GetValue<string>()).Order().First();
+        Assert.Equal("m[0]", key);
+        using var upload = await server.Http.PostAsync(
+            $"/api/v1/workflows/{id}/activities/{Uri.EscapeDataString(key)}/files/out.txt?worker_id=fw", new ByteArrayContent("hello"u8.ToArray()));
+        Assert.Equal(201, (int)upload.StatusCode);
+        using var other = await server.Http.PostAsync(
+            $"/api/v1/workflows/{id}/activities/{Uri.EscapeDataString(key)}/files/out.txt?worker_id=intruder", new ByteArrayContent([1]));
+        Assert.Equal(409, (int)other.StatusCode);
+        using var missing = await server.Http.PostAsync(
+            $"/api/v1/workflows/{id}/activities/{Uri.EscapeDataString("m[7]")}/files/out.txt", new ByteArrayContent([1]));
+        Assert.Equal(404, (int)missing.StatusCode);
+    }
+
     [Theory]
     [InlineData("for_each: 7", "activities[0].for_each")]
     [InlineData("for_each: \"{{INPUT.xs}}\", max_parallel: 0", "activities[0].max_parallel")]

@@ -16,6 +16,28 @@ public static class MapItemsApi
         return api;
     }
 
+    /// <summary>
+    /// The activity of <paramref name="wf"/> keyed <paramref name="key"/>, or the map item so keyed (<c>map[index]</c>),
+    /// which does not load with the workflow; null when there is neither.
+    /// </summary>
+    public static async Task<Spindle.Core.Orchestration.ActivityState?> FindActivityOrItemAsync(IWorkflowReader store,
+        Spindle.Core.Orchestration.WorkflowState wf, string key, CancellationToken cancellationToken)
+    {
+        if (wf.Activities.TryGetValue(key, out var activity))
+        {
+            return activity;
+        }
+        var open = key.LastIndexOf('[');
+        if (open <= 0 || !key.EndsWith(']') || wf.Definition.Find(key[..open])?.Map is null
+            || !int.TryParse(key.AsSpan(open + 1, key.Length - open - 2), System.Globalization.NumberStyles.None,
+                System.Globalization.CultureInfo.InvariantCulture, out var index))
+        {
+            return null;
+        }
+        var items = await store.GetMapItemsAsync(wf.Id, key[..open], index, 1, cancellationToken);
+        return items.FirstOrDefault(i => i.Key == key);
+    }
+
     public static async Task<IResult> GetMapItems(string id, string key, HttpRequest request, IWorkflowStore store,
         CancellationToken cancellationToken)
     {
