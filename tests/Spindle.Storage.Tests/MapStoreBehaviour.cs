@@ -1,10 +1,10 @@
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.Time.Testing;
 using Spindle.Core.Costs;
 using Spindle.Core.Maps;
 using Spindle.Core.Orchestration;
 using Spindle.Storage.Postgres;
 using Spindle.Storage.Sqlite;
-using Microsoft.Extensions.Time.Testing;
 using Spindle.TestSupport;
 using static Spindle.Storage.Tests.StoreTestHelpers;
 
