@@ -97,8 +97,10 @@ public static class Program
                 var label = warmup ? "warm-up" : "pass " + (pass - warmups + 1).ToString(CultureInfo.InvariantCulture);
                 var p50 = Stats.Percentile(r.Runs.Where(x => x.Success).Select(x => x.LatencyMs), 0.5);
                 var cpuText = res.TryGetValue("engine", out var e) ? FormattableString.Invariant($", engine cpu {e.CpuSeconds:F2} s") : "";
+                var itemsText = scenario.Name.StartsWith("Map-", StringComparison.Ordinal)
+                    ? FormattableString.Invariant($", {scenario.N * scenario.Steps / r.DurationS:F0} items/s") : "";
                 Console.Error.WriteLine(FormattableString.Invariant(
-                    $"  {engine}/{variant}/{tag} {label} {scenario.Name}: {scenario.N / r.DurationS:F1} wf/s, p50 {p50:F0} ms, {ok}/{scenario.N} ok{cpuText}"));
+                    $"  {engine}/{variant}/{tag} {label} {scenario.Name}: {scenario.N / r.DurationS:F1} wf/s{itemsText}, p50 {p50:F0} ms, {ok}/{scenario.N} ok{cpuText}"));
                 foreach (var bad in r.Runs.Where(x => !x.Success).Take(3))
                 {
                     Console.Error.WriteLine($"    failure: {bad.Id} {bad.Status} {bad.Error}");

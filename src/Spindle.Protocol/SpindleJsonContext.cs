@@ -36,6 +36,7 @@ namespace Spindle.Protocol;
 [JsonSerializable(typeof(WorkflowList))]
 [JsonSerializable(typeof(WorkflowOutputResponse))]
 [JsonSerializable(typeof(ActivityOutputResponse))]
+[JsonSerializable(typeof(MapItemList))]
 [JsonSerializable(typeof(SignalRequest))]
 [JsonSerializable(typeof(SignalResponse))]
 [JsonSerializable(typeof(CancelWorkflowResponse))]

@@ -96,6 +96,10 @@ public sealed record WorkflowActivity
     public required int Attempt { get; init; }
 
     public required int Iteration { get; init; }
+
+    [Description("A map (for_each): {total, started, completed, failed, running, failures}; its items are listed by GET …/activities/{key}/items.")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public JsonObject? Map { get; init; }
 }
 
 /// <summary>One named output of an activity, in the list form <c>[{name, type, value}]</c>.</summary>

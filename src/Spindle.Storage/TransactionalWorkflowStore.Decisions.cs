@@ -34,7 +34,7 @@ public abstract partial class TransactionalWorkflowStore
             {
                 return outcome;
             }
-            await ApplyCacheHitsAsync(tx, turn.Machine, now, ct);
+            await SettleDecisionAsync(tx, wf, turn.Machine, now, ct);
             turn.AfterCacheHits?.Invoke();
             await tx.PersistAsync(wf, turn.Machine, turn.LeadingEvents, now, ct);
             persisted = turn;

@@ -183,7 +183,7 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
         // Starting in the submit transaction saves a round trip: the roots are claimable when submit returns.
         var machine = new WorkflowMachine(wf, Defaults, now);
         machine.Start();
-        await ApplyCacheHitsAsync(tx, machine, now, ct);
+        await SettleDecisionAsync(tx, wf, machine, now, ct);
         if (beforePersist is not null)
         {
             await beforePersist(wf, ct);
@@ -301,7 +301,8 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
         Func<IWriteTransaction, CancellationToken, Task<WorkflowState?>> lockWorkflow, List<CompleteCommand> batch,
         CancellationToken cancellationToken)
     {
-        var outcomes = await RunDecisionAsync<CompleteOutcome?[]>((tx, _, ct) => lockWorkflow(tx, ct),
+        var outcomes = await RunDecisionAsync<CompleteOutcome?[]>(
+            async (tx, _, ct) => await WithItemsAsync(tx, await lockWorkflow(tx, ct), batch.Select(c => c.ActivityId), [], ct),
             () => batch.ConvertAll(NoSuchActivity).ToArray(), turn =>
             {
                 var outcomes = new CompleteOutcome?[batch.Count];
@@ -329,7 +330,7 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
     /// </summary>
     private CompleteOutcome? Settle(WorkflowState wf, WorkflowMachine machine, CompleteCommand c, out ActivityState? activity)
     {
-        activity = wf.Activities.Values.FirstOrDefault(a => a.Id == c.ActivityId);
+        activity = wf.FindExecution(c.ActivityId);
         if (activity is null)
         {
             return NoSuchActivity(c);
@@ -380,9 +381,10 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
         var (activityId, workerId, error, costs) = command;
         Leases.TryTake(activityId, out _);
         var notFound = new FailOutcome(StoreStatus.NotFound, $"Activity {activityId} not found", false);
-        return RunDecisionAsync((tx, _, ct) => tx.LockWorkflowOfActivityAsync(activityId, ct), () => notFound, turn =>
+        return RunDecisionAsync(async (tx, _, ct) => await WithItemsAsync(tx, await tx.LockWorkflowOfActivityAsync(activityId, ct), [activityId], [], ct),
+            () => notFound, turn =>
         {
-            var activity = turn.Workflow.Activities.Values.FirstOrDefault(a => a.Id == activityId);
+            var activity = turn.Workflow.FindExecution(activityId);
             if (activity is null)
             {
                 return (notFound, false);
@@ -479,27 +481,8 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
 
     // ---- plumbing ---------------------------------------------------------------------------------------------
 
-    /// <summary>
-    /// The result cache (docs/workflow-format.md), kept by the server for every worker: each activity the decision
-    /// queued with <c>settings.cache</c> is looked up, and a live entry completes it at once at cost 0. A hit can
-    /// queue further cached activities, which are looked up in turn. Without cached activities this costs nothing.
-    /// </summary>
-    private static async Task ApplyCacheHitsAsync(IWriteTransaction tx, WorkflowMachine machine, long now, CancellationToken ct)
-    {
-        var decision = machine.Decision;
-        for (var i = 0; i < decision.CacheCandidates.Count; i++)
-        {
-            var (activity, key) = decision.CacheCandidates[i];
-            if (activity.Status != ActivityStatus.Pending || activity.ReadyAt > now)
-            {
-                continue; // a delayed start keeps its delay
-            }
-            if (await tx.ReadCacheAsync(key, now, ct) is { } outputs)
-            {
-                machine.CompleteFromCache(activity, outputs);
-            }
-        }
-    }
+    // The result cache (docs/workflow-format.md) is answered in SettleDecisionAsync (TransactionalWorkflowStore.Maps.cs),
+    // together with the map items a decision asks for.
 
     /// <summary>Runs a transaction, starting it over on fresh data when a row changed underneath it.</summary>
     private async Task<T> WriteAsync<T>(Func<IWriteTransaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken)

@@ -31,7 +31,7 @@ namespace Spindle.Core.Definitions;
 internal sealed partial class DefinitionNormalizer
 {
     public static readonly IReadOnlyList<string> NamespaceNames =
-        ["INPUT", "SECRET", "WORKFLOW", "ACTIVITY", "SIGNAL", "ACTIVITIES", "FILE", "FOLDER", "parameters"];
+        ["INPUT", "SECRET", "WORKFLOW", "ACTIVITY", "SIGNAL", "ACTIVITIES", "FILE", "FOLDER", "parameters", "ITEM", "ITEM_INDEX"];
 
     private static readonly HashSet<string> TopKeys = ["name", "activities", "settings", "description", "schedules"]; // schedules: DefinitionSchedules
     private static readonly HashSet<string> WorkflowSettingsKeys = ["timeout", "max_retries", "budget"];
@@ -40,6 +40,7 @@ internal sealed partial class DefinitionNormalizer
     [
         "key", "worker", "activity_name", "parameters", "outputs", "depends_on", "dependency_of", "settings",
         "iteration_limit", "iteration_scoped", "streaming", "is_loop_activity",
+        "for_each", "max_parallel", "continue_on_failure", // DefinitionNormalizer.Map.cs
     ];
     private static readonly HashSet<string> ActivitySettingsKeys =
     [
@@ -107,6 +108,9 @@ internal sealed partial class DefinitionNormalizer
         public bool? IterationScoped { get; set; }
         public bool? Streaming { get; set; }
         public bool IsLoopActivity { get; set; }
+
+        /// <summary><c>for_each</c>, <c>max_parallel</c>, <c>continue_on_failure</c> as normalised (DefinitionNormalizer.Map.cs).</summary>
+        public JsonObject? Map { get; set; }
     }
 
     // ------------------------------------------------------------------------------------------------ entry

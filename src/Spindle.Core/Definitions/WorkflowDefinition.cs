@@ -50,6 +50,9 @@ public sealed class ActivityDefinition
     public bool IsLoopActivity { get; init; }
     public ActivitySettings Settings { get; init; } = new();
 
+    /// <summary><c>for_each</c> and its settings when the activity is a map (docs/workflow-format.md#maps), else null.</summary>
+    public MapSettings? Map { get; init; }
+
     /// <summary>The normalised <c>settings</c> object as delivered to workers, or null when absent.</summary>
     public JsonObject? SettingsJson { get; init; }
 

@@ -50,6 +50,18 @@ public sealed class ActivityState
     /// <summary>The current execution got its signal (or a continue timeout) and never waits again.</summary>
     public bool SignalSatisfied { get; set; }
 
+    /// <summary>For an item of a map: the map's activity key (the item's own key is <c>key[index]</c>); else null.</summary>
+    public string? MapOf { get; init; }
+
+    /// <summary>For an item of a map: its 0-based position in the list (<c>ITEM_INDEX</c>).</summary>
+    public int? MapIndex { get; init; }
+
+    /// <summary>For an item of a map: the list element it runs for (<c>ITEM</c>).</summary>
+    public JsonNode? MapItem { get; init; }
+
+    /// <summary>For a map activity once expanded: its counts (the items themselves are rows of their own).</summary>
+    public Maps.MapProgress? Map { get; set; }
+
     public bool IsNew { get; set; }
     public bool IsDirty { get; set; }
 

@@ -16,6 +16,7 @@ public sealed class WorkflowDecision
     private readonly List<CostLine> _costLines = [];
     private readonly List<CacheEntry> _cacheWrites = [];
     private readonly List<(ActivityState Activity, string Key)> _cacheCandidates = [];
+    private readonly List<Maps.MapRequest> _mapRequests = [];
 
     internal WorkflowDecision()
     {
@@ -44,6 +45,15 @@ public sealed class WorkflowDecision
     /// A hit completed through <see cref="WorkflowMachine.CompleteFromCache"/> may queue more, appended here.
     /// </summary>
     public IReadOnlyList<(ActivityState Activity, string Key)> CacheCandidates => _cacheCandidates;
+
+    /// <summary>
+    /// What the store must do with map items that are not loaded (docs/architecture.md#maps), in order: the store
+    /// works through them while deciding (as with <see cref="CacheCandidates"/>), answering loads and collections
+    /// through <see cref="WorkflowMachine.AddItems"/> and <see cref="WorkflowMachine.FinishMap"/>, which may add more.
+    /// </summary>
+    public IReadOnlyList<Maps.MapRequest> MapRequests => _mapRequests;
+
+    internal void Add(Maps.MapRequest request) => _mapRequests.Add(request);
 
     internal void Add(WorkflowEvent e) => _events.Add(e);
 

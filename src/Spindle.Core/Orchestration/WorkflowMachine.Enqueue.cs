@@ -46,6 +46,12 @@ public sealed partial class WorkflowMachine
             return;
         }
 
+        if (activity.Map is not null && state.MapOf is null)
+        {
+            ExpandMap(activity, state); // the map itself runs as its items (docs/workflow-format.md#maps)
+            return;
+        }
+
         var scope = new TemplateScope(_wf, state, NoSecrets());
         // Every template of this execution (parameters, delay or schedule, cache key) shares one budget.
         var budget = new TemplateBudget(_defaults.TemplateLimits);
@@ -187,7 +193,8 @@ public sealed partial class WorkflowMachine
             return claimed;
         }
         bool Ready(ActivityState a) => IsClaimable(a, routingKey, null);
-        foreach (var a in _wf.Activities.Values.Where(a => IsClaimable(a, routingKey, activityNames) && MadeClaimableHere(a))
+        List<ActivityState>? failedItems = null;
+        foreach (var a in Executions().Where(a => IsClaimable(a, routingKey, activityNames) && MadeClaimableHere(a))
                      .OrderBy(a => a.ReadyAt).ToList())
         {
             if (claimed.Count == max)
@@ -199,7 +206,14 @@ public sealed partial class WorkflowMachine
                 // The server's secrets changed since enqueue (a restart with another environment): fail clearly
                 // rather than hand out a parameter without its value.
                 FailBeforeRun(a, SecretParameters.NotFoundCode, SecretParameters.NotFoundMessage(missing));
-                failed = true;
+                if (a.MapOf is not null)
+                {
+                    (failedItems ??= []).Add(a);
+                }
+                else
+                {
+                    failed = true;
+                }
                 continue;
             }
             a.Status = ActivityStatus.Running;
@@ -210,11 +224,15 @@ public sealed partial class WorkflowMachine
             Emit(EventTypes.ActivityStarted, a, new JsonObject { ["worker_id"] = workerId, ["attempt"] = a.Attempt });
             claimed.Add(a);
         }
+        foreach (var item in failedItems ?? [])
+        {
+            ItemSettled(item);
+        }
         if (failed)
         {
             Advance();
         }
-        if (claimed.Count > 0 && !_wf.Activities.Values.Any(Ready))
+        if (claimed.Count > 0 && !Executions().Any(Ready))
         {
             Decision.NothingLeftFor(routingKey);
         }
@@ -223,7 +241,7 @@ public sealed partial class WorkflowMachine
 
     /// <summary>How many activities <see cref="ClaimReady"/> could lease right now, were there no limit.</summary>
     public int CountClaimable(string routingKey, IReadOnlyCollection<string>? activityNames) =>
-        IsRunning ? _wf.Activities.Values.Count(a => IsClaimable(a, routingKey, activityNames) && MadeClaimableHere(a)) : 0;
+        IsRunning ? Executions().Count(a => IsClaimable(a, routingKey, activityNames) && MadeClaimableHere(a)) : 0;
 
     /// <summary>
     /// Whether this decision created or changed the activity: only then is it invisible to other transactions until

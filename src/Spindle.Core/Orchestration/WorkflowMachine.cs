@@ -77,7 +77,7 @@ public sealed partial class WorkflowMachine
     {
         var cost = report.TotalUsd;
         RecordCostLines(activity, report, output);
-        if (!cacheHit && Definition.Find(activity.Key)!.Settings is { Cache: true } cacheSettings)
+        if (!cacheHit && DefinitionOf(activity).Settings is { Cache: true } cacheSettings)
         {
             Decision.Add(new CacheEntry(CacheKeyOf(activity), output.DeepClone().AsObject(),
                 _now + Timestamps.FromSeconds(cacheSettings.CacheTtl ?? ResultCacheKeys.DefaultTtlSeconds)));
@@ -106,6 +106,11 @@ public sealed partial class WorkflowMachine
         {
             return; // results after a cancel or deadline are recorded but schedule nothing (docs/api.md, cancel)
         }
+        if (activity.MapOf is not null)
+        {
+            ItemSettled(activity);
+            return;
+        }
         FireBackEdges(activity);
         Advance();
     }
@@ -122,7 +127,7 @@ public sealed partial class WorkflowMachine
         AddCost(activity, cost);
         ClearLease(activity);
         var willRetry = retryable && IsRunning && !activity.CancelRequested && HasRetriesLeft(activity);
-        if (willRetry && !PassesBudget(Definition.Find(activity.Key)!, activity, out var abortDetail))
+        if (willRetry && !PassesBudget(DefinitionOf(activity), activity, out var abortDetail))
         {
             // Budget-enforced activities are checked again before each retry.
             willRetry = false;
@@ -142,7 +147,7 @@ public sealed partial class WorkflowMachine
         });
         if (willRetry)
         {
-            var policy = RetryPolicyOf(Definition.Find(activity.Key)!);
+            var policy = RetryPolicyOf(DefinitionOf(activity));
             var delay = RetryBackoff.DelaySeconds(policy, activity.RetriesUsed + 1);
             Requeue(activity, _now + Timestamps.FromSeconds(delay));
             return true;
@@ -153,7 +158,7 @@ public sealed partial class WorkflowMachine
         Finish(activity, finalStatus, code, message);
         if (IsRunning)
         {
-            Advance();
+            Settled(activity);
         }
         return false;
     }
@@ -170,7 +175,7 @@ public sealed partial class WorkflowMachine
             return;
         }
         var willRetry = HasRetriesLeft(activity);
-        if (willRetry && !PassesBudget(Definition.Find(activity.Key)!, activity, out var abortDetail))
+        if (willRetry && !PassesBudget(DefinitionOf(activity), activity, out var abortDetail))
         {
             Emit(EventTypes.ActivityFailed, activity, new JsonObject
             {
@@ -183,7 +188,7 @@ public sealed partial class WorkflowMachine
                 ["cost_usd"] = "0",
             });
             Finish(activity, ActivityStatus.Failed, EngineErrorCodes.BudgetExceeded, BudgetExceededMessage + ": " + abortDetail);
-            Advance();
+            Settled(activity);
             return;
         }
         var message = willRetry
@@ -205,7 +210,7 @@ public sealed partial class WorkflowMachine
             return;
         }
         Finish(activity, ActivityStatus.Failed, EngineErrorCodes.ActivityTimeout, message);
-        Advance();
+        Settled(activity);
     }
 
     public void Cancel(string? reason)

@@ -181,9 +181,9 @@ public static class ActivityStreamsApi
         for (var attempt = 0; ; attempt++)
         {
             var workflow = await store.GetWorkflowAsync(workflowId, cancellationToken);
-            if (workflow?.Activities.TryGetValue(key, out var activity) == true)
+            if (workflow is not null && await MapItemsApi.FindActivityOrItemAsync(store, workflow, key, cancellationToken) is { } activity)
             {
-                return activity.Id;
+                return activity.Id; // a map item's stream is reached by its key too
             }
             if (workflow is not null || attempt == 3)
             {

@@ -51,6 +51,7 @@ public static class WorkflowJson
         CompletedAt = Timestamps.Format(a.CompletedAt),
         Attempt = a.Attempt,
         Iteration = a.Iteration,
+        Map = a.Map?.ToView(),
     };
 
     /// <summary>

@@ -35,6 +35,7 @@ public static class WorkflowsApi
         api.MapGet("/workflows/{id}/events", GetWorkflowEvents).WithTags("Workflows").WithSummary("Event history of a run")
             .Query(("after", "Event id to continue after"), ("limit", "1-1000, default 1000"), ("event_type", "Comma-separated event types"))
             .Answers<WorkflowEventList>(200, 404, 422);
+        api.MapMapItemsApi();
         return api;
     }
 

@@ -242,6 +242,15 @@ internal static class PostgresMigrations
                 PRIMARY KEY (server_id, stream)
             );
             CREATE INDEX ix_stream_subscribers_stream ON stream_subscribers (stream);
+        // Maps (for_each): each item is an activity_runs row of its own, keyed "key[index]", naming its map (map_of),
+        // position and list element; the map's row keeps its counts in map_state. A workflow loads without its
+        // items (map_of IS NULL), a decision loads the items it needs by (workflow, map, index): one index serves both.
+        (13, """
+            ALTER TABLE activity_runs ADD COLUMN map_of text NULL;
+            ALTER TABLE activity_runs ADD COLUMN map_index integer NULL;
+            ALTER TABLE activity_runs ADD COLUMN map_item json NULL;
+            ALTER TABLE activity_runs ADD COLUMN map_state json NULL;
+            CREATE INDEX ix_activity_runs_map ON activity_runs (workflow_id, map_of, map_index);
             """),
     ];
 

@@ -13,7 +13,7 @@ namespace Spindle.Storage.Postgres;
 /// opened). Workflows are serialised by a row lock on <c>workflows</c>; the queue is <c>activity_runs</c>, claimed
 /// with <c>FOR UPDATE SKIP LOCKED</c> so that concurrent pollers never wait for each other.
 /// </summary>
-public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
+public sealed partial class PostgresWorkflowStore : TransactionalWorkflowStore
 {
     private const string ClaimedColumns = RowReader.ClaimedColumns;
 

@@ -13,7 +13,7 @@ namespace Spindle.Storage.Postgres;
 /// workflow's lock is released a round trip sooner), wake-ups included: <c>pg_notify</c> inside the transaction is
 /// delivered to every listening server exactly when it commits.
 /// </summary>
-internal sealed class PostgresWriteTransaction : IWriteTransaction
+internal sealed partial class PostgresWriteTransaction : IWriteTransaction
 {
     private const string UpdateWorkflowSql =
         "UPDATE workflows SET status = $2, error_message = $3, updated_at = $4, completed_at = $5, deadline_at = $6, " +
@@ -136,6 +136,7 @@ internal sealed class PostgresWriteTransaction : IWriteTransaction
                 batch.BatchCommands.Add(PostgresActivityRows.Update(a, activity.Index, _readStatus.GetValueOrDefault(a.Key, a.Status)));
             }
         }
+        AddItemWrites(wf, batch, inserts);
         if (inserts.Count > 0)
         {
             batch.BatchCommands.Add(PostgresActivityRows.InsertMany(inserts));
@@ -174,7 +175,7 @@ internal sealed class PostgresWriteTransaction : IWriteTransaction
         batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
         await batch.ExecuteNonQueryAsync(cancellationToken);
         Committed = true;
-        foreach (var a in wf.Activities.Values)
+        foreach (var a in wf.Activities.Values.Concat(wf.Items.Values))
         {
             a.IsNew = false;
             a.IsDirty = false;

@@ -20,7 +20,7 @@ internal abstract class RowReader
         "workflow_id, activity_key, id, ordinal, worker, activity_name, status, attempt, attempt_base, max_attempts, " +
         "iteration, runs, parameters, delivery, lease_seconds, ready_at, lease_owner, lease_until, outputs, error_code, " +
         "error_message, started_at, claimed_at, completed_at, cost, cancel_requested, signal_data, signal_wait_until, " +
-        "signal_satisfied, secret_parameters";
+        "signal_satisfied, secret_parameters, map_of, map_index, map_item, map_state";
 
     /// <summary>The columns of <c>workflows</c> that <see cref="Workflow"/> reads.</summary>
     public const string WorkflowColumns =
@@ -84,6 +84,10 @@ internal abstract class RowReader
         SignalWaitUntil = LongOrNull(r, 27),
         SignalSatisfied = GetFlag(r, 28),
         SecretParameters = r.IsDBNull(29) ? null : JsonNode.Parse(r.GetString(29))?.AsArray(),
+        MapOf = StringOrNull(r, 30),
+        MapIndex = r.IsDBNull(31) ? null : r.GetInt32(31),
+        MapItem = r.IsDBNull(32) ? null : JsonLimits.ParseStored(r.GetString(32)),
+        Map = Core.Maps.MapProgress.Parse(StringOrNull(r, 33)),
     };
 
     /// <summary>

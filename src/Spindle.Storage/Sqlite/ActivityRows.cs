@@ -40,6 +40,10 @@ internal static class ActivityRows
         Set(cmd, "$signal_wait_until", a.SignalWaitUntil);
         Set(cmd, "$signal_satisfied", a.SignalSatisfied ? 1 : 0);
         Set(cmd, "$secret_parameters", a.SecretParameters?.ToJsonString());
+        Set(cmd, "$map_of", a.MapOf);
+        Set(cmd, "$map_index", a.MapIndex);
+        Set(cmd, "$map_item", a.MapItem?.ToJsonString() ?? (a.MapIndex is null ? null : "null"));
+        Set(cmd, "$map_state", a.Map?.ToJson());
     }
 
     public static string InsertSql =>

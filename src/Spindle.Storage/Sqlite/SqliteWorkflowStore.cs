@@ -13,7 +13,7 @@ namespace Spindle.Storage.Sqlite;
 /// The embedded store: one SQLite file in WAL mode. SQLite has one writer, so writes go through one connection
 /// guarded by a lock (no SQLITE_BUSY retries on the hot path) while reads use pooled connections in parallel.
 /// </summary>
-public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
+public sealed partial class SqliteWorkflowStore : TransactionalWorkflowStore
 {
     private static readonly SqliteRowReader Row = SqliteRowReader.Instance;
 

@@ -11,7 +11,7 @@ namespace Spindle.Storage.Sqlite;
 /// transaction already serialises every workflow: the locks asked for by <see cref="IWriteTransaction"/> are implied
 /// and nothing can change a row between reading and writing it.
 /// </summary>
-internal sealed class SqliteWriteTransaction : IWriteTransaction
+internal sealed partial class SqliteWriteTransaction : IWriteTransaction
 {
     private readonly SqliteConnection _conn;
     private readonly SqliteTransaction _tx;
@@ -105,6 +105,7 @@ internal sealed class SqliteWriteTransaction : IWriteTransaction
             a.IsNew = false;
             a.IsDirty = false;
         }
+        PersistItems(wf);
         wf.IsDirty = false;
         InsertEvents(wf.Id, leadingEvents, now);
         var decision = machine.Decision;
