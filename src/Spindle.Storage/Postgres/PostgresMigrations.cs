@@ -242,6 +242,7 @@ internal static class PostgresMigrations
                 PRIMARY KEY (server_id, stream)
             );
             CREATE INDEX ix_stream_subscribers_stream ON stream_subscribers (stream);
+            """),
         // Maps (for_each): each item is an activity_runs row of its own, keyed "key[index]", naming its map (map_of),
         // position and list element; the map's row keeps its counts in map_state. A workflow loads without its
         // items (map_of IS NULL), a decision loads the items it needs by (workflow, map, index): one index serves both.

@@ -199,6 +199,7 @@ internal static class SqliteMigrations
             CREATE INDEX ix_workflows_created_id ON workflows (created_at, id);
             CREATE INDEX ix_workflows_status_created ON workflows (status, created_at, id);
             CREATE INDEX ix_workflows_definition_created ON workflows (definition_name, created_at, id);
+            """),
         // Maps (for_each): each item is an activity_runs row of its own, keyed "key[index]", naming its map (map_of),
         // position and list element; the map's row keeps its counts in map_state. A workflow loads without its
         // items (map_of IS NULL), a decision loads the items it needs by (workflow, map, index): one index serves both.
