@@ -39,6 +39,9 @@ public sealed class PollCoordinator
     // The latest long-poll waiting for each routing key: a submit hands the new workflow's first steps to it.
     private readonly ConcurrentDictionary<string, Poll> _byRoutingKey = new(StringComparer.Ordinal);
 
+    // Every long-poll waiting for each routing key: a completion hands them what its worker had no slots for.
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<Poll, byte>> _waitingByRoutingKey = new(StringComparer.Ordinal);
+
     // The root activities of each definition (version "" = the latest seen), so a submit knows whose slots to reserve.
     private readonly ConcurrentDictionary<(string Name, string Version), Roots> _roots = new();
     private readonly TimeProvider _time;
@@ -64,9 +67,16 @@ public sealed class PollCoordinator
         {
             // Take the signal before claiming: a wake-up that lands between the claim and the wait still counts.
             var signal = hub.RoutingKeySignal(command.RoutingKey);
-            var stillFree = poll.BeginClaim();
-            IReadOnlyList<ClaimedActivity> claimed = stillFree == 0
-                ? [] // completions took every slot it held, or a submit handed it work
+            var stillFree = poll.BeginClaim(out var lentOut);
+            if (lentOut)
+            {
+                // Every free slot is lent to completions in flight: not a reason to answer empty (the worker would only
+                // poll again). The first completion that gives slots back claims for this poll (HandOut).
+                poll.EndClaim(0, answering: false);
+                stillFree = -1;
+            }
+            IReadOnlyList<ClaimedActivity> claimed = stillFree <= 0
+                ? [] // completions took every slot it held, a submit handed it work, or its slots are lent out
                 : await store.ClaimAsync(command with { MaxActivities = stillFree }, cancellationToken);
             var remaining = deadline - DateTimeOffset.UtcNow;
             if (stillFree == 0 || claimed.Count > 0 || remaining <= TimeSpan.Zero || linked.IsCancellationRequested)
@@ -74,7 +84,10 @@ public sealed class PollCoordinator
                 var handedOver = await poll.AnswerAsync(claimed.Count);
                 return handedOver.Count == 0 ? claimed : [.. claimed, .. handedOver];
             }
-            poll.EndClaim(0, answering: false);
+            if (stillFree > 0)
+            {
+                poll.EndClaim(0, answering: false);
+            }
             await signal.WaitAsync(remaining < FallbackRecheck ? remaining : FallbackRecheck, wake.Token)
                 .ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             if (linked.IsCancellationRequested)
@@ -106,10 +119,84 @@ public sealed class PollCoordinator
             // answered with what its first copy leased, whose slots that copy already took.
             if (poll is not null)
             {
-                poll.GiveBack(lent, outcome is { Status: StoreStatus.Ok, Message: null, Claimed: { } claimed }
+                GiveBack(store, poll, lent, outcome is { Status: StoreStatus.Ok, Message: null, Claimed: { } claimed }
                     ? Math.Clamp(claimed.Count - next!.MaxActivities, 0, lent)
                     : 0);
             }
+            if (outcome is { Unclaimed: > 0, UnclaimedRoutingKey: { } routingKey })
+            {
+                HandOutUnclaimed(store, routingKey, workerId, outcome.Unclaimed);
+            }
+        }
+    }
+
+    /// <summary>
+    /// A completion that reserved <paramref name="lent"/> of <paramref name="poll"/>'s slots (<see cref="Lend"/>) filled
+    /// <paramref name="used"/>; the rest go back, and if work became ready for the poll while completions held all its
+    /// slots, they are used for it at once.
+    /// </summary>
+    public void GiveBack(IWorkflowStore store, Poll poll, int lent, int used)
+    {
+        if (poll.GiveBack(lent, used))
+        {
+            HandOut(store, poll, int.MaxValue);
+        }
+    }
+
+    /// <summary>
+    /// A committed completion made more activities claimable than its worker had slots for: the long-polls already
+    /// waiting for that routing key in this process get them now (the completing worker's own poll first), each by a
+    /// claim statement of its own, instead of the work waiting for the next poll round trip. A poll whose slots are all
+    /// lent to completions in flight is remembered, and the first of those to give slots back claims for it.
+    /// </summary>
+    private void HandOutUnclaimed(IWorkflowStore store, string routingKey, string workerId, int count)
+    {
+        if (!_waitingByRoutingKey.TryGetValue(routingKey, out var waiting))
+        {
+            return;
+        }
+        var own = _byWorker.TryGetValue(workerId, out var p) && waiting.ContainsKey(p) ? p : null;
+        foreach (var poll in own is null ? waiting.Keys : waiting.Keys.Where(w => w != own).Prepend(own))
+        {
+            if (count <= 0)
+            {
+                break;
+            }
+            count -= HandOut(store, poll, count);
+        }
+    }
+
+    /// <summary>
+    /// Reserves up to <paramref name="wanted"/> of <paramref name="poll"/>'s free slots (none unless it waits after an
+    /// empty claim) and claims for it in the background; the poll answers with what the claim leased to it. Returns how
+    /// many slots it reserved.
+    /// </summary>
+    private static int HandOut(IWorkflowStore store, Poll poll, int wanted)
+    {
+        var taken = poll.TakeForHandOver(wanted, oweIfLent: true);
+        if (taken > 0)
+        {
+            _ = ClaimForAsync(store, poll, taken);
+        }
+        return taken;
+    }
+
+    private static async Task ClaimForAsync(IWorkflowStore store, Poll poll, int slots)
+    {
+        IReadOnlyList<ClaimedActivity> claimed = [];
+        try
+        {
+            claimed = await store.ClaimAsync(new ClaimCommand(poll.RoutingKey, poll.WorkerId, slots, poll.ActivityNames),
+                CancellationToken.None);
+        }
+        catch (Exception)
+        {
+            // Nothing was leased (the claim statement is one transaction): the activities stay claimable, and the poll
+            // claims them itself at its next wake-up.
+        }
+        finally
+        {
+            poll.EndHandOver(claimed, slots - claimed.Count);
         }
     }
 
@@ -155,6 +242,7 @@ public sealed class PollCoordinator
         if (waits)
         {
             _byRoutingKey[routingKey] = poll;
+            _waitingByRoutingKey.GetOrAdd(routingKey, _ => new ConcurrentDictionary<Poll, byte>())[poll] = 0;
         }
         if (waits && pollId is not null)
         {
@@ -258,7 +346,6 @@ public sealed class PollCoordinator
     public sealed class Poll : IDisposable
     {
         private readonly PollCoordinator _owner;
-        private readonly string _routingKey;
         private readonly Lock _gate = new();
         private readonly CancellationTokenSource _answerNow = new();
         private readonly List<ClaimedActivity> _handedOver = [];
@@ -267,6 +354,7 @@ public sealed class PollCoordinator
         private int _lending; // completions holding some of its slots
         private bool _answered;
         private bool _idle; // its last claim found nothing and it waits: nothing older is claimable for it
+        private bool _owed; // work was ready for it while every free slot was lent: the first slots back claim for it
         private int _handOversOpen;
         private TaskCompletionSource? _handOversDone; // set while the handler waits for open hand-overs
 
@@ -275,7 +363,7 @@ public sealed class PollCoordinator
         {
             _owner = owner;
             WorkerId = workerId;
-            _routingKey = routingKey;
+            RoutingKey = routingKey;
             Id = id;
             ActivityNames = activityNames;
             _free = max;
@@ -284,6 +372,9 @@ public sealed class PollCoordinator
 
         /// <summary>The polling worker (the lease owner of what it is handed).</summary>
         public string WorkerId { get; }
+
+        /// <summary>The routing key it polls.</summary>
+        public string RoutingKey { get; }
 
         /// <summary>The poll's activity-name filter (null: any).</summary>
         public IReadOnlyList<string>? ActivityNames { get; }
@@ -328,15 +419,29 @@ public sealed class PollCoordinator
         /// Once told to answer it answers, even if a completion gave slots back meanwhile: <see cref="AnswerNow"/> stays
         /// cancelled, so a poll that claimed again and found nothing would not wait but claim over and over.
         /// </remarks>
-        public int BeginClaim()
+        public int BeginClaim() => BeginClaim(out _);
+
+        /// <summary>
+        /// As <see cref="BeginClaim()"/>; <paramref name="lentOut"/>: it has no free slot only because completions in
+        /// flight hold them all, so it should wait rather than answer (the first completion to give slots back claims
+        /// for it). Call <see cref="EndClaim"/> as after an empty claim.
+        /// </summary>
+        public int BeginClaim(out bool lentOut)
         {
             lock (_gate)
             {
                 _idle = false;
+                lentOut = false;
                 if (_handedOver.Count > 0 || _answerNow.IsCancellationRequested)
                 {
                     return 0;
                 }
+                if (_free == 0 && _lending > 0)
+                {
+                    lentOut = _owed = true;
+                    return 0;
+                }
+                _owed = false;
                 _claiming += _free;
                 _free = 0;
                 return _claiming;
@@ -377,23 +482,30 @@ public sealed class PollCoordinator
         /// The completion that reserved <paramref name="lent"/> slots is done and filled <paramref name="used"/> of them;
         /// the rest are free again. A waiting poll left without any slot answers instead of waiting on.
         /// </summary>
-        public void GiveBack(int lent, int used)
+        /// <returns>Whether work became ready for the poll while the completions held its slots: the caller claims
+        /// for it with the slots now free.</returns>
+        public bool GiveBack(int lent, int used)
         {
             if (lent <= 0)
             {
-                return;
+                return false;
             }
-            bool exhausted;
+            bool exhausted, owed = false;
             lock (_gate)
             {
                 _free += lent - used;
                 _lending--;
                 exhausted = used > 0 && _free == 0 && _lending == 0 && _claiming == 0 && !_answered;
+                if (_owed && _free > 0 && !_answered)
+                {
+                    (owed, _owed) = (true, false);
+                }
             }
             if (exhausted)
             {
                 WakeToAnswer(); // outside the lock: the handler's continuation may run inline here
             }
+            return owed;
         }
 
         /// <summary>
@@ -402,7 +514,11 @@ public sealed class PollCoordinator
         /// The open hand-over is counted before anything can wake the handler, so it never answers without what the
         /// hand-over brings; every reservation must end with <see cref="EndHandOver"/>.
         /// </summary>
-        public int TakeForHandOver(int wanted)
+        public int TakeForHandOver(int wanted) => TakeForHandOver(wanted, oweIfLent: false);
+
+        /// <summary>As <see cref="TakeForHandOver(int)"/>; with <paramref name="oweIfLent"/>, a poll whose free slots
+        /// are all lent to completions in flight is owed a claim by the first of them that gives slots back.</summary>
+        internal int TakeForHandOver(int wanted, bool oweIfLent)
         {
             lock (_gate)
             {
@@ -410,11 +526,17 @@ public sealed class PollCoordinator
                 {
                     return 0;
                 }
+                if (oweIfLent && _free == 0 && _lending > 0)
+                {
+                    _owed = true;
+                    return 0;
+                }
                 var taken = Math.Min(wanted, _free);
                 _free -= taken;
                 if (taken > 0)
                 {
                     _handOversOpen++;
+                    _owed = false;
                 }
                 return taken;
             }
@@ -489,7 +611,11 @@ public sealed class PollCoordinator
         public void Dispose()
         {
             EndClaim(0, answering: true);
-            _owner._byRoutingKey.TryRemove(new KeyValuePair<string, Poll>(_routingKey, this));
+            _owner._byRoutingKey.TryRemove(new KeyValuePair<string, Poll>(RoutingKey, this));
+            if (_owner._waitingByRoutingKey.TryGetValue(RoutingKey, out var waiting))
+            {
+                waiting.TryRemove(this, out _);
+            }
             lock (_gate)
             {
                 _answerNow.Dispose();
