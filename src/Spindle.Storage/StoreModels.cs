@@ -25,7 +25,11 @@ public sealed record StoredDefinition(string Name, string Version, WorkflowDefin
 /// </param>
 /// <param name="ScheduleId">The schedule that submits this occurrence, and the occurrence (<paramref name="ScheduledAt"/>, µs).</param>
 public sealed record SubmitCommand(string DefinitionName, string? Version, JsonObject Input, string? UniqueKey,
-    IReadOnlyList<SlotGrant>? Grants = null, string? ScheduleId = null, long? ScheduledAt = null);
+    IReadOnlyList<SlotGrant>? Grants = null, string? ScheduleId = null, long? ScheduledAt = null)
+{
+    /// <summary>The workflow's priority: its activities' claim order unless they set their own (docs/workflow-format.md).</summary>
+    public int Priority { get; init; }
+}
 
 /// <summary>
 /// <paramref name="Slots"/> slots of a poll by worker <paramref name="WorkerId"/> for routing key <paramref name="RoutingKey"/>

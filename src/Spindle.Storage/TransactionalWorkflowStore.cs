@@ -222,6 +222,7 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
             BudgetLimit = stored.Definition.Settings?.BudgetLimit,
             ScheduleId = command.ScheduleId,
             ScheduledAt = command.ScheduledAt,
+            Priority = command.Priority,
         };
         await tx.InsertWorkflowAsync(wf, ct);
         return (wf, null);

@@ -79,6 +79,7 @@ public sealed partial class WorkflowMachine
             }
             field = "settings.cache_key";
             state.Delivery = BuildDelivery(activity, scope, budget);
+            ApplyQueueing(activity, state, scope, budget, ref field);
             state.ReadyAt = readyAt;
         }
         catch (TemplateException ex)
@@ -187,7 +188,8 @@ public sealed partial class WorkflowMachine
             return claimed;
         }
         bool Ready(ActivityState a) => IsClaimable(a, routingKey, null);
-        foreach (var a in _wf.Activities.Values.Where(a => IsClaimable(a, routingKey, activityNames) && MadeClaimableHere(a))
+        // Activities with a concurrency or rate limit are left to the claim statement, which enforces those limits.
+        foreach (var a in _wf.Activities.Values.Where(a => IsClaimable(a, routingKey, activityNames) && MadeClaimableHere(a) && !a.IsGated)
                      .OrderBy(a => a.ReadyAt).ToList())
         {
             if (claimed.Count == max)

@@ -211,6 +211,31 @@ internal static class PostgresMigrations
             ALTER TABLE workflows ADD COLUMN scheduled_at bigint NULL;
             CREATE INDEX ix_workflows_schedule ON workflows (schedule_id, created_at) WHERE schedule_id IS NOT NULL;
             """),
+        // Queueing (concurrency, rate_limit, priority): the activity's settings on its row, the claim's order as an
+        // expression (ready_at less 10 s per priority point, so that waiting ages an activity up), one claim index for
+        // activities without limits and one for those with, the running rows per concurrency key, and one token
+        // bucket per rate key. The claim statement enforces them (docs/architecture.md).
+        (8, """
+            ALTER TABLE activity_runs ADD COLUMN priority integer NOT NULL DEFAULT 0;
+            ALTER TABLE activity_runs ADD COLUMN concurrency_key text NULL;
+            ALTER TABLE activity_runs ADD COLUMN concurrency_limit integer NULL;
+            ALTER TABLE activity_runs ADD COLUMN rate_key text NULL;
+            ALTER TABLE activity_runs ADD COLUMN rate_per_second float8 NULL;
+            ALTER TABLE activity_runs ADD COLUMN rate_burst float8 NULL;
+            ALTER TABLE workflows ADD COLUMN priority integer NOT NULL DEFAULT 0;
+            DROP INDEX ix_activity_runs_claim;
+            CREATE INDEX ix_activity_runs_claim ON activity_runs (worker, (ready_at - priority * 10000000::bigint))
+                WHERE status = 'pending' AND concurrency_key IS NULL AND rate_key IS NULL;
+            CREATE INDEX ix_activity_runs_claim_gated ON activity_runs (worker, (ready_at - priority * 10000000::bigint))
+                WHERE status = 'pending' AND (concurrency_key IS NOT NULL OR rate_key IS NOT NULL);
+            CREATE INDEX ix_activity_runs_concurrency ON activity_runs (concurrency_key)
+                WHERE status = 'running' AND concurrency_key IS NOT NULL;
+            CREATE TABLE rate_buckets (
+                key text PRIMARY KEY,
+                tokens float8 NOT NULL,
+                refilled_at bigint NOT NULL
+            );
+            """),
     ];
 
     public static int Latest => All[^1].Version;
