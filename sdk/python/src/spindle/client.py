@@ -135,13 +135,19 @@ class _Calls:
 
     @staticmethod
     def submit(
-        definition_name: str, input: Mapping[str, Any] | None, version: str | None, unique_key: str | None
+        definition_name: str,
+        input: Mapping[str, Any] | None,
+        version: str | None,
+        unique_key: str | None,
+        priority: int | None = None,
     ) -> _Call[SubmitResult]:
         body: dict[str, Any] = {"definition_name": definition_name, "input": dict(input or {})}
         if version:
             body["version"] = version
         if unique_key:
             body["unique_key"] = unique_key
+        if priority is not None:
+            body["priority"] = priority
         return _Call(
             method="POST",
             path="/api/v1/workflows",
@@ -381,9 +387,11 @@ class SpindleClient:
         *,
         version: str | None = None,
         unique_key: str | None = None,
+        priority: int | None = None,
     ) -> SubmitResult:
-        """Starts a workflow; execution is asynchronous. ``version`` defaults to the latest."""
-        return self._run(_Calls.submit(definition_name, input, version, unique_key))
+        """Starts a workflow; execution is asynchronous. ``version`` defaults to the latest; ``priority`` (0–1000,
+        higher first) orders its activities in the queue unless they set their own."""
+        return self._run(_Calls.submit(definition_name, input, version, unique_key, priority))
 
     def get(self, workflow_id: str, *, wait_seconds: int = 0) -> Workflow:
         """The workflow; with ``wait_seconds`` (0–30) the server answers early once it is terminal."""
@@ -592,8 +600,9 @@ class AsyncSpindleClient:
         *,
         version: str | None = None,
         unique_key: str | None = None,
+        priority: int | None = None,
     ) -> SubmitResult:
-        return await self._run(_Calls.submit(definition_name, input, version, unique_key))
+        return await self._run(_Calls.submit(definition_name, input, version, unique_key, priority))
 
     async def get(self, workflow_id: str, *, wait_seconds: int = 0) -> Workflow:
         return await self._run(_Calls.get(workflow_id, wait_seconds, self.timeout))
