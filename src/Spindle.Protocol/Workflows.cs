@@ -25,6 +25,10 @@ public sealed record SubmitWorkflowRequest
     [Description("At most one running workflow per key (1-255 characters).")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? UniqueKey { get; init; }
+
+    [Description("Claim priority of the run's activities (0-1000, higher first; default 0); an activity's own priority wins.")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Priority { get; init; }
 }
 
 public sealed record SubmitWorkflowResponse

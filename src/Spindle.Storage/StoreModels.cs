@@ -25,7 +25,11 @@ public sealed record StoredDefinition(string Name, string Version, WorkflowDefin
 /// </param>
 /// <param name="ScheduleId">The schedule that submits this occurrence, and the occurrence (<paramref name="ScheduledAt"/>, µs).</param>
 public sealed record SubmitCommand(string DefinitionName, string? Version, JsonObject Input, string? UniqueKey,
-    IReadOnlyList<SlotGrant>? Grants = null, string? ScheduleId = null, long? ScheduledAt = null);
+    IReadOnlyList<SlotGrant>? Grants = null, string? ScheduleId = null, long? ScheduledAt = null)
+{
+    /// <summary>The workflow's priority: its activities' claim order unless they set their own (docs/workflow-format.md).</summary>
+    public int Priority { get; init; }
+}
 
 /// <summary>
 /// <paramref name="Slots"/> slots of a poll by worker <paramref name="WorkerId"/> for routing key <paramref name="RoutingKey"/>
@@ -91,7 +95,17 @@ public sealed record HeartbeatOutcome(StoreStatus Status, bool Acknowledged, int
 public sealed record ClaimNext(string? RoutingKey, int MaxActivities, IReadOnlyList<string>? ActivityNames);
 
 /// <param name="Claimed">Activities leased to the worker with the result (<see cref="ClaimNext"/>); empty otherwise.</param>
-public sealed record CompleteOutcome(StoreStatus Status, string? Message, IReadOnlyList<ClaimedActivity>? Claimed = null);
+public sealed record CompleteOutcome(StoreStatus Status, string? Message, IReadOnlyList<ClaimedActivity>? Claimed = null)
+{
+    /// <summary>
+    /// How many more activities of the claim-next routing key this decision made claimable than it leased (the
+    /// worker's slots ran out): the server hands them to other waiting long-polls right after commit.
+    /// </summary>
+    public int Unclaimed { get; init; }
+
+    /// <summary>The routing key <see cref="Unclaimed"/> counts for.</summary>
+    public string? UnclaimedRoutingKey { get; init; }
+}
 
 public sealed record FailOutcome(StoreStatus Status, string? Message, bool WillRetry);
 

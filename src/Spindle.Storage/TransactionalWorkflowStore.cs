@@ -222,6 +222,7 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
             BudgetLimit = stored.Definition.Settings?.BudgetLimit,
             ScheduleId = command.ScheduleId,
             ScheduledAt = command.ScheduledAt,
+            Priority = command.Priority,
         };
         await tx.InsertWorkflowAsync(wf, ct);
         return (wf, null);
@@ -316,7 +317,18 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
                 {
                     for (var i = 0; i < batch.Count; i++)
                     {
-                        outcomes[i] ??= new CompleteOutcome(StoreStatus.Ok, null, ClaimNextFor(turn.Machine, batch[i], activities[i]!));
+                        outcomes[i] ??= new CompleteOutcome(StoreStatus.Ok, null, ClaimNextFor(turn.Machine, batch[i], activities[i]!))
+                        {
+                            UnclaimedRoutingKey = batch[i].ClaimNext is { } next ? next.RoutingKey ?? activities[i]!.RoutingKey : null,
+                        };
+                    }
+                    // Counted after every claim-next of the batch: what is left for the polls waiting elsewhere.
+                    for (var i = 0; i < batch.Count; i++)
+                    {
+                        if (outcomes[i] is { UnclaimedRoutingKey: { } key, Message: null } o && activities[i] is not null)
+                        {
+                            outcomes[i] = o with { Unclaimed = turn.Machine.CountClaimable(key, null) };
+                        }
                     }
                 };
                 return (outcomes, outcomes.Any(o => o is null));

@@ -131,6 +131,7 @@ internal sealed partial class DefinitionNormalizer
         d.IterationScoped = iterationScoped;
         d.Streaming = streaming;
         d.Map = Map(obj, path);
+        d.Queueing = Queueing(obj, path);
         return d;
     }
 
@@ -241,7 +242,7 @@ internal sealed partial class DefinitionNormalizer
             o["streaming"] = streaming;
         }
         o["is_loop_activity"] = d.IsLoopActivity;
-        foreach (var (name, value) in d.Map ?? [])
+        foreach (var (name, value) in (d.Map ?? []).Concat(d.Queueing ?? []))
         {
             o[name] = value?.DeepClone();
         }

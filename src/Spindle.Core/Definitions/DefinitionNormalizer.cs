@@ -41,6 +41,7 @@ internal sealed partial class DefinitionNormalizer
         "key", "worker", "activity_name", "parameters", "outputs", "depends_on", "dependency_of", "settings",
         "iteration_limit", "iteration_scoped", "streaming", "is_loop_activity",
         "for_each", "max_parallel", "continue_on_failure", // DefinitionNormalizer.Map.cs
+        "concurrency", "rate_limit", "priority", // DefinitionNormalizer.Queueing.cs
     ];
     private static readonly HashSet<string> ActivitySettingsKeys =
     [
@@ -111,6 +112,7 @@ internal sealed partial class DefinitionNormalizer
 
         /// <summary><c>for_each</c>, <c>max_parallel</c>, <c>continue_on_failure</c> as normalised (DefinitionNormalizer.Map.cs).</summary>
         public JsonObject? Map { get; set; }
+        public JsonObject? Queueing { get; set; }
     }
 
     // ------------------------------------------------------------------------------------------------ entry

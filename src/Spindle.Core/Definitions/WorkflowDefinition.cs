@@ -48,6 +48,9 @@ public sealed class ActivityDefinition
     /// or null when not given. Copied into the delivered settings (worker-protocol).</summary>
     public bool? Streaming { get; init; }
     public bool IsLoopActivity { get; init; }
+
+    /// <summary><c>concurrency</c>, <c>rate_limit</c> and <c>priority</c>; null when none is given.</summary>
+    public ActivityQueueing? Queueing { get; init; }
     public ActivitySettings Settings { get; init; } = new();
 
     /// <summary><c>for_each</c> and its settings when the activity is a map (docs/workflow-format.md#maps), else null.</summary>

@@ -62,6 +62,21 @@ public sealed class ActivityState
     /// <summary>For a map activity once expanded: its counts (the items themselves are rows of their own).</summary>
     public Maps.MapProgress? Map { get; set; }
 
+    /// <summary>Claim order (<see cref="Definitions.ActivityQueueing"/>): higher first, ageing with time waited.</summary>
+    public int Priority { get; set; }
+
+    /// <summary>Rendered <c>concurrency.key</c> and its limit; null without one.</summary>
+    public string? ConcurrencyKey { get; set; }
+    public int? ConcurrencyLimit { get; set; }
+
+    /// <summary>Rendered <c>rate_limit.key</c> and its bucket; null without one.</summary>
+    public string? RateKey { get; set; }
+    public double? RatePerSecond { get; set; }
+    public double? RateBurst { get; set; }
+
+    /// <summary>Whether only the claim statement may lease it (it has a concurrency or rate limit to respect).</summary>
+    public bool IsGated => ConcurrencyKey is not null || RateKey is not null;
+
     public bool IsNew { get; set; }
     public bool IsDirty { get; set; }
 

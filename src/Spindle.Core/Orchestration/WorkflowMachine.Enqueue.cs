@@ -85,6 +85,7 @@ public sealed partial class WorkflowMachine
             }
             field = "settings.cache_key";
             state.Delivery = BuildDelivery(activity, scope, budget);
+            ApplyQueueing(activity, state, scope, budget, ref field);
             state.ReadyAt = readyAt;
         }
         catch (TemplateException ex)
@@ -194,7 +195,8 @@ public sealed partial class WorkflowMachine
         }
         bool Ready(ActivityState a) => IsClaimable(a, routingKey, null);
         List<ActivityState>? failedItems = null;
-        foreach (var a in Executions().Where(a => IsClaimable(a, routingKey, activityNames) && MadeClaimableHere(a))
+        // Activities with a concurrency or rate limit are left to the claim statement, which enforces those limits.
+        foreach (var a in Executions().Where(a => IsClaimable(a, routingKey, activityNames) && MadeClaimableHere(a) && !a.IsGated)
                      .OrderBy(a => a.ReadyAt).ToList())
         {
             if (claimed.Count == max)

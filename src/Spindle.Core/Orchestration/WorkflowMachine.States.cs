@@ -137,8 +137,9 @@ public sealed partial class WorkflowMachine
         _wf.IsDirty = true;
     }
 
-    private static void ClearLease(ActivityState activity)
+    private void ClearLease(ActivityState activity)
     {
+        NoteLeaseEnded(activity);
         activity.LeaseOwner = null;
         activity.LeaseUntil = null;
     }

@@ -25,6 +25,9 @@ public sealed class WorkflowState
 
     public long? ScheduledAt { get; init; }
 
+    /// <summary>The priority given at submit: its activities' unless they set their own (<c>priority</c>).</summary>
+    public int Priority { get; init; }
+
     /// <summary>Activities keyed by activity key.</summary>
     public Dictionary<string, ActivityState> Activities { get; } = new(StringComparer.Ordinal);
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Spindle.Core.Common;
+using Spindle.Core.Definitions;
 using Spindle.Core.Orchestration;
 using Spindle.Protocol;
 using Spindle.Server.Wakeups;
@@ -76,7 +77,10 @@ public static class WorkflowsApi
         }
         // A long-poll waiting here for a first step's routing key gets that step with the submit's commit.
         var outcome = await polls.SubmitAsync(store,
-            new SubmitCommand(submit.DefinitionName, submit.Version, submit.Input!.DeepClone().AsObject(), submit.UniqueKey),
+            new SubmitCommand(submit.DefinitionName, submit.Version, submit.Input!.DeepClone().AsObject(), submit.UniqueKey)
+            {
+                Priority = submit.Priority ?? 0,
+            },
             cancellationToken);
         return outcome.Status switch
         {
@@ -108,9 +112,10 @@ public static class WorkflowsApi
         {
             fields.Error("unique_key", "unique_key must be 1 to 255 characters");
         }
+        var priority = fields.Int("priority", 0, ActivityQueueing.MinPriority, ActivityQueueing.MaxPriority);
         return fields.HasErrors
             ? (null, ApiErrors.Validation(fields.Errors))
-            : (new SubmitWorkflowRequest { DefinitionName = name!, Version = version, Input = input, UniqueKey = uniqueKey }, null);
+            : (new SubmitWorkflowRequest { DefinitionName = name!, Version = version, Input = input, UniqueKey = uniqueKey, Priority = priority }, null);
     }
 
     public static async Task<IResult> ListWorkflows(HttpRequest request, IWorkflowStore store, CancellationToken cancellationToken)

@@ -17,27 +17,6 @@ public sealed partial class PostgresWorkflowStore : TransactionalWorkflowStore
 {
     private const string ClaimedColumns = RowReader.ClaimedColumns;
 
-    /// <summary>
-    /// One statement claims up to $4 rows and records their ActivityStarted events. The inner SELECT walks the
-    /// partial index of pending rows in ready_at order and skips rows another poller (or a cancel) holds; {0} is the
-    /// optional activity_name filter.
-    /// </summary>
-    private const string ClaimSql =
-        "WITH claimed AS (" +
-        " UPDATE activity_runs SET status = 'running', lease_owner = $1, lease_until = $2 + lease_seconds::bigint * 1000000, claimed_at = $2" +
-        " WHERE id IN (SELECT id FROM activity_runs WHERE worker = $3 AND status = 'pending' AND ready_at <= $2{0}" +
-        " ORDER BY ready_at LIMIT $4 FOR UPDATE SKIP LOCKED)" +
-        " RETURNING " + ClaimedColumns + ", ready_at), " +
-        "started AS (" +
-        " INSERT INTO events (id, workflow_id, event_type, activity_key, iteration, payload, created_at)" +
-        " SELECT spindle_uuid_v7(), workflow_id, 'ActivityStarted', activity_key, iteration," +
-        " json_build_object('worker_id', $1::text, 'attempt', attempt), $2 FROM claimed ORDER BY ready_at) " +
-        "SELECT " + ClaimedColumns + " FROM claimed ORDER BY ready_at";
-
-    private static readonly string ClaimAnySql = ClaimSql.Replace("{0}", "", StringComparison.Ordinal);
-
-    private static readonly string ClaimNamedSql = ClaimSql.Replace("{0}", " AND activity_name = ANY($5)", StringComparison.Ordinal);
-
     /// <summary>Extends the lease of the owner, or says why not, in one round trip.</summary>
     private const string HeartbeatSql =
         "WITH beat AS (" +
@@ -266,21 +245,10 @@ public sealed partial class PostgresWorkflowStore : TransactionalWorkflowStore
 
     protected override async Task<IReadOnlyList<ClaimedActivity>> ClaimActivitiesAsync(ClaimCommand command, CancellationToken cancellationToken)
     {
-        var named = command.ActivityNames is { Count: > 0 };
-        await using var cmd = _dataSource.CreateCommand(named ? ClaimNamedSql : ClaimAnySql);
-        cmd.Parameters.Add(PgParameters.Text(command.WorkerId));
-        cmd.Parameters.Add(PgParameters.Bigint(Now()));
-        cmd.Parameters.Add(PgParameters.Text(command.RoutingKey));
-        cmd.Parameters.Add(PgParameters.Integer(command.MaxActivities));
-        if (named)
+        var (claimed, retryAt) = await PostgresClaim.RunAsync(_dataSource, command, Now(), cancellationToken);
+        if (retryAt is { } at)
         {
-            cmd.Parameters.Add(PgParameters.TextArray(command.ActivityNames!.ToArray()));
-        }
-        var claimed = new List<ClaimedActivity>();
-        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
-        while (await r.ReadAsync(cancellationToken))
-        {
-            claimed.Add(RowReader.Claimed(r, command.RoutingKey));
+            Notifier.ActivitiesDelayed(command.RoutingKey, at); // a rate-limited activity gets its token then
         }
         return claimed;
     }

@@ -21,8 +21,8 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
 
     private const string InsertWorkflowSql =
         "INSERT INTO workflows (id, definition_name, definition_version, status, input, unique_key, error_message, created_at, " +
-        "updated_at, completed_at, deadline_at, total_cost, budget_limit, schedule_id, scheduled_at) " +
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+        "updated_at, completed_at, deadline_at, total_cost, budget_limit, schedule_id, scheduled_at, priority) " +
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
 
     private const string InsertEventsSql =
         "INSERT INTO events (id, workflow_id, event_type, activity_key, iteration, payload, created_at) " +
@@ -202,7 +202,8 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
             PgParameters.Text(wf.Status), PgParameters.Json(wf.Input.ToJsonString()), PgParameters.Text(wf.UniqueKey),
             PgParameters.Text(wf.ErrorMessage), PgParameters.Bigint(wf.CreatedAt), PgParameters.Bigint(wf.UpdatedAt),
             PgParameters.Bigint(wf.CompletedAt), PgParameters.Bigint(wf.DeadlineAt), PgParameters.Numeric(wf.TotalCost),
-            PgParameters.Numeric(wf.BudgetLimit), PgParameters.Text(wf.ScheduleId), PgParameters.Bigint(wf.ScheduledAt));
+            PgParameters.Numeric(wf.BudgetLimit), PgParameters.Text(wf.ScheduleId), PgParameters.Bigint(wf.ScheduledAt),
+            PgParameters.Integer(wf.Priority));
 
     public async Task AppendEventsAsync(string workflowId, IReadOnlyList<WorkflowEvent> events, long now, CancellationToken cancellationToken)
     {

@@ -20,12 +20,13 @@ internal abstract class RowReader
         "workflow_id, activity_key, id, ordinal, worker, activity_name, status, attempt, attempt_base, max_attempts, " +
         "iteration, runs, parameters, delivery, lease_seconds, ready_at, lease_owner, lease_until, outputs, error_code, " +
         "error_message, started_at, claimed_at, completed_at, cost, cancel_requested, signal_data, signal_wait_until, " +
-        "signal_satisfied, secret_parameters, map_of, map_index, map_item, map_state";
+        "signal_satisfied, secret_parameters, map_of, map_index, map_item, map_state, " +
+        "priority, concurrency_key, concurrency_limit, rate_key, rate_per_second, rate_burst";
 
     /// <summary>The columns of <c>workflows</c> that <see cref="Workflow"/> reads.</summary>
     public const string WorkflowColumns =
         "id, definition_name, definition_version, status, input, unique_key, error_message, created_at, updated_at, " +
-        "completed_at, deadline_at, total_cost, budget_limit, schedule_id, scheduled_at";
+        "completed_at, deadline_at, total_cost, budget_limit, schedule_id, scheduled_at, priority";
 
     /// <summary>What a claim returns of each leased row (<see cref="Claimed"/>).</summary>
     public const string ClaimedColumns =
@@ -88,6 +89,12 @@ internal abstract class RowReader
         MapIndex = r.IsDBNull(31) ? null : r.GetInt32(31),
         MapItem = r.IsDBNull(32) ? null : JsonLimits.ParseStored(r.GetString(32)),
         Map = Core.Maps.MapProgress.Parse(StringOrNull(r, 33)),
+        Priority = r.GetInt32(34),
+        ConcurrencyKey = StringOrNull(r, 35),
+        ConcurrencyLimit = r.IsDBNull(36) ? null : r.GetInt32(36),
+        RateKey = StringOrNull(r, 37),
+        RatePerSecond = r.IsDBNull(38) ? null : r.GetDouble(38),
+        RateBurst = r.IsDBNull(39) ? null : r.GetDouble(39),
     };
 
     /// <summary>
@@ -97,7 +104,7 @@ internal abstract class RowReader
     public WorkflowRow Workflow(DbDataReader r) => new(
         r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), StringOrNull(r, 5), StringOrNull(r, 6),
         r.GetInt64(7), r.GetInt64(8), LongOrNull(r, 9), LongOrNull(r, 10), GetMoney(r, 11), r.IsDBNull(12) ? null : GetMoney(r, 12),
-        StringOrNull(r, 13), LongOrNull(r, 14));
+        StringOrNull(r, 13), LongOrNull(r, 14), r.GetInt32(15));
 
     /// <summary>A row a claim leased to a worker of routing key <paramref name="routingKey"/>; its secrets not yet rebuilt.</summary>
     public static ClaimedActivity Claimed(DbDataReader r, string routingKey) =>
@@ -148,7 +155,7 @@ internal abstract class RowReader
 internal sealed record WorkflowRow(
     string Id, string DefinitionName, string DefinitionVersion, string Status, string Input, string? UniqueKey,
     string? ErrorMessage, long CreatedAt, long UpdatedAt, long? CompletedAt, long? DeadlineAt, decimal TotalCost,
-    decimal? BudgetLimit, string? ScheduleId, long? ScheduledAt)
+    decimal? BudgetLimit, string? ScheduleId, long? ScheduledAt, int Priority)
 {
     public WorkflowState ToState(WorkflowDefinition definition, IEnumerable<ActivityState> activities)
     {
@@ -169,6 +176,7 @@ internal sealed record WorkflowRow(
             BudgetLimit = BudgetLimit,
             ScheduleId = ScheduleId,
             ScheduledAt = ScheduledAt,
+            Priority = Priority,
         };
         foreach (var a in activities)
         {

@@ -214,49 +214,15 @@ public sealed partial class SqliteWorkflowStore : TransactionalWorkflowStore
 
     // ---- worker protocol --------------------------------------------------------------------------------------
 
-    protected override Task<IReadOnlyList<ClaimedActivity>> ClaimActivitiesAsync(ClaimCommand command, CancellationToken cancellationToken) =>
-        LockedWriteAsync<IReadOnlyList<ClaimedActivity>>(tx =>
+    protected override async Task<IReadOnlyList<ClaimedActivity>> ClaimActivitiesAsync(ClaimCommand command, CancellationToken cancellationToken)
+    {
+        var (claimed, retryAt) = await LockedWriteAsync(tx => SqliteClaim.Run(tx, command, Now()), cancellationToken);
+        if (retryAt is { } at)
         {
-            var now = Now();
-            var filter = new StringBuilder();
-            if (command.ActivityNames is { Count: > 0 } names)
-            {
-                filter.Append(" AND activity_name IN (");
-                filter.Append(string.Join(", ", names.Select((_, i) => "$n" + i.ToString(CultureInfo.InvariantCulture))));
-                filter.Append(')');
-            }
-            var cmd = tx.Command(
-                "UPDATE activity_runs SET status = 'running', lease_owner = $owner, lease_until = $now + lease_seconds * 1000000, claimed_at = $now " +
-                "WHERE id IN (SELECT id FROM activity_runs WHERE worker = $worker AND status = 'pending' AND ready_at <= $now" + filter +
-                " ORDER BY ready_at LIMIT $limit) " +
-                " RETURNING " + RowReader.ClaimedColumns);
-            ActivityRows.Set(cmd, "$owner", command.WorkerId);
-            ActivityRows.Set(cmd, "$now", now);
-            ActivityRows.Set(cmd, "$worker", command.RoutingKey);
-            ActivityRows.Set(cmd, "$limit", command.MaxActivities);
-            if (command.ActivityNames is { Count: > 0 })
-            {
-                for (var i = 0; i < command.ActivityNames.Count; i++)
-                {
-                    ActivityRows.Set(cmd, "$n" + i.ToString(CultureInfo.InvariantCulture), command.ActivityNames[i]);
-                }
-            }
-            var claimed = new List<ClaimedActivity>();
-            using (var r = cmd.ExecuteReader())
-            {
-                while (r.Read())
-                {
-                    claimed.Add(RowReader.Claimed(r, command.RoutingKey));
-                }
-            }
-            foreach (var c in claimed)
-            {
-                tx.InsertEvents(c.WorkflowId,
-                    [new WorkflowEvent(EventTypes.ActivityStarted, c.ActivityKey, c.Iteration,
-                        new JsonObject { ["worker_id"] = command.WorkerId, ["attempt"] = c.Attempt })], now);
-            }
-            return claimed;
-        }, cancellationToken);
+            Notifier.ActivitiesDelayed(command.RoutingKey, at); // a rate-limited activity gets its token then
+        }
+        return claimed;
+    }
 
     public override Task<HeartbeatOutcome> HeartbeatAsync(string activityId, string workerId, CancellationToken cancellationToken) =>
         LockedWriteAsync(tx =>

@@ -59,7 +59,7 @@ internal sealed partial class SqliteWriteTransaction : IWriteTransaction
     {
         var cmd = Command(
             "INSERT INTO workflows (id, definition_name, definition_version, status, input, unique_key, created_at, updated_at, deadline_at, budget_limit, " +
-            "schedule_id, scheduled_at) VALUES ($id, $name, $version, $status, $input, $unique_key, $now, $now, $deadline, $budget, $schedule, $scheduled)");
+            "schedule_id, scheduled_at, priority) VALUES ($id, $name, $version, $status, $input, $unique_key, $now, $now, $deadline, $budget, $schedule, $scheduled, $priority)");
         ActivityRows.Set(cmd, "$id", wf.Id);
         ActivityRows.Set(cmd, "$name", wf.Definition.Name);
         ActivityRows.Set(cmd, "$version", wf.DefinitionVersion);
@@ -71,6 +71,7 @@ internal sealed partial class SqliteWriteTransaction : IWriteTransaction
         ActivityRows.Set(cmd, "$budget", wf.BudgetLimit?.ToString(CultureInfo.InvariantCulture));
         ActivityRows.Set(cmd, "$schedule", wf.ScheduleId);
         ActivityRows.Set(cmd, "$scheduled", wf.ScheduledAt);
+        ActivityRows.Set(cmd, "$priority", wf.Priority);
         cmd.ExecuteNonQuery();
         return Task.CompletedTask;
     }

@@ -111,8 +111,9 @@ class AsyncSpindleClient:
         *,
         version: str | None = None,
         unique_key: str | None = None,
+        priority: int | None = None,
     ) -> SubmitResult:
-        return await self._run(_Calls.submit(definition_name, input, version, unique_key))
+        return await self._run(_Calls.submit(definition_name, input, version, unique_key, priority))
 
     async def get(self, workflow_id: str, *, wait_seconds: int = 0) -> Workflow:
         return await self._run(_Calls.get(workflow_id, wait_seconds, self.timeout))

@@ -170,13 +170,19 @@ class _Calls:
 
     @staticmethod
     def submit(
-        definition_name: str, input: Mapping[str, Any] | None, version: str | None, unique_key: str | None
+        definition_name: str,
+        input: Mapping[str, Any] | None,
+        version: str | None,
+        unique_key: str | None,
+        priority: int | None = None,
     ) -> _Call[SubmitResult]:
         body: dict[str, Any] = {"definition_name": definition_name, "input": dict(input or {})}
         if version:
             body["version"] = version
         if unique_key:
             body["unique_key"] = unique_key
+        if priority is not None:
+            body["priority"] = priority
         return _Call(
             method="POST",
             path="/api/v1/workflows",

@@ -135,9 +135,11 @@ class SpindleClient:
         *,
         version: str | None = None,
         unique_key: str | None = None,
+        priority: int | None = None,
     ) -> SubmitResult:
-        """Starts a workflow; execution is asynchronous. ``version`` defaults to the latest."""
-        return self._run(_Calls.submit(definition_name, input, version, unique_key))
+        """Starts a workflow; execution is asynchronous. ``version`` defaults to the latest; ``priority`` (0–1000,
+        higher first) orders its activities in the queue unless they set their own."""
+        return self._run(_Calls.submit(definition_name, input, version, unique_key, priority))
 
     def get(self, workflow_id: str, *, wait_seconds: int = 0) -> Workflow:
         """The workflow; with ``wait_seconds`` (0–30) the server answers early once it is terminal."""
