@@ -166,3 +166,22 @@ def test_submit_priority_is_sent_and_an_out_of_range_one_is_a_field_error(client
     with pytest.raises(ApiError) as bad:
         client.submit(name, priority=1001)
     assert bad.value.status_code == 422 and "priority" in bad.value.field_errors
+
+
+def test_list_workflows_pages_by_cursor_through_every_run_once(client: SpindleClient) -> None:
+    name = unique("pages")
+    client.deploy({"name": name, "activities": [{"key": "a", "activity_name": "echo", "parameters": {}}]})
+    submitted = {client.submit(name, unique_key=unique("k")).workflow_id for _ in range(5)}
+
+    seen: list[str] = []
+    page = client.list_workflows(definition_name=name, limit=2)
+    while True:
+        seen.extend(w.id for w in page.workflows)
+        if page.next_cursor is None:
+            break
+        page = client.list_workflows(definition_name=name, limit=2, cursor=page.next_cursor)
+    assert sorted(seen) == sorted(submitted) and len(seen) == 5
+
+    newest = client.list_workflows(definition_name=name, limit=1).workflows[0]
+    assert [w.id for w in client.list_workflows(id_prefix=newest.id).workflows] == [newest.id]
+    assert newest.total_cost_usd is None or newest.total_cost_usd >= 0

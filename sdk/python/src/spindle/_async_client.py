@@ -168,9 +168,14 @@ class AsyncSpindleClient:
         created_before: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        cursor: str | None = None,
+        schedule_id: str | None = None,
+        id_prefix: str | None = None,
     ) -> WorkflowPage:
         return await self._run(
-            _Calls.list_workflows(status, definition_name, created_after, created_before, limit, offset)
+            _Calls.list_workflows(
+                status, definition_name, created_after, created_before, limit, offset, cursor, schedule_id, id_prefix
+            )
         )
 
     async def events(

@@ -331,13 +331,19 @@ class _Calls:
         created_before: str | None,
         limit: int,
         offset: int,
+        cursor: str | None = None,
+        schedule_id: str | None = None,
+        id_prefix: str | None = None,
     ) -> _Call[WorkflowPage]:
-        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        # A cursor pages by key; the server refuses it together with an offset.
+        params: dict[str, Any] = {"limit": limit, "cursor": cursor} if cursor else {"limit": limit, "offset": offset}
         for name, value in (
             ("status", status),
             ("definition_name", definition_name),
             ("created_after", created_after),
             ("created_before", created_before),
+            ("schedule_id", schedule_id),
+            ("id_prefix", id_prefix),
         ):
             if value:
                 params[name] = value

@@ -206,9 +206,17 @@ class SpindleClient:
         created_before: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        cursor: str | None = None,
+        schedule_id: str | None = None,
+        id_prefix: str | None = None,
     ) -> WorkflowPage:
-        """Workflows, newest first, optionally filtered."""
-        return self._run(_Calls.list_workflows(status, definition_name, created_after, created_before, limit, offset))
+        """Workflows, newest first, optionally filtered. Page with ``cursor`` (a page's ``next_cursor`` or
+        ``prev_cursor``: runs added meanwhile never shift a page) or with ``offset``."""
+        return self._run(
+            _Calls.list_workflows(
+                status, definition_name, created_after, created_before, limit, offset, cursor, schedule_id, id_prefix
+            )
+        )
 
     def events(
         self, workflow_id: str, *, after: str | None = None, limit: int = 1000, event_types: list[str] | None = None

@@ -118,6 +118,8 @@ class ActivityState:
     claimed_at: str | None
     completed_at: str | None
     error_text: str | None = None
+    #: For a ``for_each`` map: its item counts ``{total, started, completed, failed, running, failures}``.
+    map: dict[str, Any] | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -142,6 +144,7 @@ class ActivityState:
             started_at=data.get("started_at"),
             claimed_at=data.get("claimed_at"),
             completed_at=data.get("completed_at"),
+            map=data.get("map"),
             raw=data,
         )
 
@@ -235,6 +238,8 @@ class WorkflowSummary:
     error_message: str | None
     schedule_id: str | None = None
     scheduled_at: str | None = None
+    completed_at: str | None = None
+    total_cost_usd: Decimal | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -249,6 +254,8 @@ class WorkflowSummary:
             error_message=data.get("error_message"),
             schedule_id=data.get("schedule_id"),
             scheduled_at=data.get("scheduled_at"),
+            completed_at=data.get("completed_at"),
+            total_cost_usd=_decimal(data.get("total_cost_usd")),
             raw=data,
         )
 
@@ -260,6 +267,9 @@ class WorkflowPage:
     count: int
     limit: int
     offset: int
+    #: Keyset paging: pass as ``cursor`` to get the next (older) or previous (newer) page; None at either end.
+    next_cursor: str | None = None
+    prev_cursor: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> WorkflowPage:
@@ -270,6 +280,8 @@ class WorkflowPage:
             count=int(data.get("count", len(items))),
             limit=int(data.get("limit", len(items))),
             offset=int(data.get("offset", 0)),
+            next_cursor=data.get("next_cursor"),
+            prev_cursor=data.get("prev_cursor"),
         )
 
 
