@@ -75,6 +75,8 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
 
     public abstract Task<WorkflowState?> GetWorkflowAsync(string workflowId, CancellationToken cancellationToken);
 
+    public abstract Task<IReadOnlyList<ChildLink>> ListChildrenAsync(string workflowId, CancellationToken cancellationToken);
+
     public abstract Task<string?> GetWorkflowStatusAsync(string workflowId, CancellationToken cancellationToken);
 
     public abstract Task<(IReadOnlyList<WorkflowSummary> Items, int Total)> ListWorkflowsAsync(WorkflowQuery query,
@@ -184,10 +186,12 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
         var machine = new WorkflowMachine(wf, Defaults, now);
         machine.Start();
         await ApplyCacheHitsAsync(tx, machine, now, ct);
+        var linked = await SettleLinksAsync(tx, wf, machine, now, ct);
         if (beforePersist is not null)
         {
             await beforePersist(wf, ct);
         }
+        await PersistLinkedAsync(tx, linked, now, ct);
         await tx.PersistAsync(wf, machine, [Created(command, wf)], now, ct);
         return (new SubmitOutcome(StoreStatus.Ok, null, wf), machine);
     }

@@ -130,6 +130,7 @@ internal sealed partial class DefinitionNormalizer
         d.IterationLimit = iterationLimit;
         d.IterationScoped = iterationScoped;
         d.Streaming = streaming;
+        d.Child = Child(obj, path);
         return d;
     }
 
@@ -240,6 +241,10 @@ internal sealed partial class DefinitionNormalizer
             o["streaming"] = streaming;
         }
         o["is_loop_activity"] = d.IsLoopActivity;
+        foreach (var (name, value) in d.Child ?? [])
+        {
+            o[name] = value?.DeepClone();
+        }
         return o;
     }
 }

@@ -40,6 +40,7 @@ internal sealed partial class DefinitionNormalizer
     [
         "key", "worker", "activity_name", "parameters", "outputs", "depends_on", "dependency_of", "settings",
         "iteration_limit", "iteration_scoped", "streaming", "is_loop_activity",
+        "workflow", "version", "input", // DefinitionNormalizer.Child.cs
     ];
     private static readonly HashSet<string> ActivitySettingsKeys =
     [
@@ -107,6 +108,9 @@ internal sealed partial class DefinitionNormalizer
         public bool? IterationScoped { get; set; }
         public bool? Streaming { get; set; }
         public bool IsLoopActivity { get; set; }
+
+        /// <summary><c>workflow</c>, <c>version</c>, <c>input</c> as normalised (DefinitionNormalizer.Child.cs).</summary>
+        public JsonObject? Child { get; set; }
     }
 
     // ------------------------------------------------------------------------------------------------ entry

@@ -131,6 +131,7 @@ public static class DefinitionParser
                 IsLoopActivity = Bool(a["is_loop_activity"]) ?? false,
                 Settings = settingsJson is null ? new ActivitySettings() : Settings(settingsJson),
                 SettingsJson = (JsonObject?)settingsJson?.DeepClone(),
+                Workflow = ChildWorkflow.Read(a),
                 Index = i,
             });
         }

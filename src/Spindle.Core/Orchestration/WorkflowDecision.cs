@@ -16,6 +16,7 @@ public sealed class WorkflowDecision
     private readonly List<CostLine> _costLines = [];
     private readonly List<CacheEntry> _cacheWrites = [];
     private readonly List<(ActivityState Activity, string Key)> _cacheCandidates = [];
+    private readonly List<ChildStart> _childStarts = [];
 
     internal WorkflowDecision()
     {
@@ -44,6 +45,12 @@ public sealed class WorkflowDecision
     /// A hit completed through <see cref="WorkflowMachine.CompleteFromCache"/> may queue more, appended here.
     /// </summary>
     public IReadOnlyList<(ActivityState Activity, string Key)> CacheCandidates => _cacheCandidates;
+
+    /// <summary>Child workflows to submit in this decision's transaction (WorkflowMachine.Children.cs), in order; the
+    /// store works through them after the machine's calls, and answering one may add more.</summary>
+    public IReadOnlyList<ChildStart> ChildStarts => _childStarts;
+
+    internal void Add(ChildStart start) => _childStarts.Add(start);
 
     internal void Add(WorkflowEvent e) => _events.Add(e);
 

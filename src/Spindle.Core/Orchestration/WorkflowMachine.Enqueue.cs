@@ -46,6 +46,12 @@ public sealed partial class WorkflowMachine
             return;
         }
 
+        if (activity.Workflow is { } child)
+        {
+            StartChild(activity, state, child); // no worker: the store submits the child (WorkflowMachine.Children.cs)
+            return;
+        }
+
         var scope = new TemplateScope(_wf, state, NoSecrets());
         // Every template of this execution (parameters, delay or schedule, cache key) shares one budget.
         var budget = new TemplateBudget(_defaults.TemplateLimits);
@@ -153,6 +159,14 @@ public sealed partial class WorkflowMachine
 
     private void Requeue(ActivityState state, long readyAt)
     {
+        if (Definition.Find(state.Key)!.Workflow is { } child)
+        {
+            // A retry of a child-workflow activity submits a new child at once (no backoff: nothing waits for a
+            // worker, and the failed child is kept for inspection).
+            state.Attempt++;
+            StartChild(Definition.Find(state.Key)!, state, child);
+            return;
+        }
         state.Status = ActivityStatus.Pending;
         state.Attempt++;
         state.ReadyAt = readyAt;
