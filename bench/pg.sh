@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Throwaway PostgreSQL cluster for the benchmark: initdb + pg_ctl as the `postgres` user, loopback only, on a
-# free port, with fsync and synchronous_commit ON (spec/benchmarks.md §4.5).
+# free port, with fsync and synchronous_commit ON (BENCHMARKS.md, Configurations).
 #   bench/pg.sh start DIR   → prints "PORT PID" (postmaster pid) ; DIR is created and owned by postgres
 #   bench/pg.sh stop DIR
 #   bench/pg.sh recreate DIR PORT DBNAME  → drops and creates a fresh database

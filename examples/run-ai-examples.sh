@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the AI examples (20-research-assistant, 21-content-moderation) against a local OpenAI-compatible server,
-# so no API key or network is needed. Each workflow runs in an embedded server (./spindle run --embedded).
+# Runs the AI examples (20-research-assistant, 21-content-moderation, 22-streaming-answer) against a local
+# OpenAI-compatible server, so no API key or network is needed. Each workflow runs in an embedded server
+# (./spindle run --embedded); the streaming one is shown live with --stream.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 port="${LOCAL_LLM_PORT:-8399}"
@@ -21,3 +22,5 @@ cd "$root"
   --input '{"question": "What limits battery life in cold weather?"}'
 ./spindle run examples/21-content-moderation.yaml --embedded \
   --input '{"text": "Have a lovely day, everyone!"}'
+./spindle run examples/22-streaming-answer.yaml --embedded --stream \
+  --input '{"topic": "tides"}'

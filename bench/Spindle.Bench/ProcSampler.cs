@@ -3,7 +3,7 @@ using System.Globalization;
 namespace Spindle.Bench;
 
 /// <summary>
-/// Samples CPU and resident memory of process groups from /proc every 0.5 s (spec §4.8). A group is a set of root
+/// Samples CPU and resident memory of process groups from /proc every 0.5 s (BENCHMARKS.md, How it is measured). A group is a set of root
 /// pids plus all their descendants (e.g. "engine" = the server and its workers, "db" = the postmaster and its
 /// backends). CPU is utime+stime; memory is VmRSS summed over the tree; peak memory of the roots is VmHWM.
 /// </summary>

@@ -177,7 +177,7 @@ public static class Profile
 
 public static class Stats
 {
-    /// <summary>spec §2.6: sort, take the element at floor(n × p), capped at n − 1.</summary>
+    /// <summary>Percentiles (BENCHMARKS.md, How it is measured): sort, take the element at floor(n × p), capped at n − 1.</summary>
     public static double Percentile(IEnumerable<double> values, double p)
     {
         var sorted = values.OrderBy(v => v).ToList();

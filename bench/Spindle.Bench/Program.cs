@@ -5,7 +5,7 @@ using System.Text.Json.Nodes;
 namespace Spindle.Bench;
 
 /// <summary>
-/// spindle-bench: the benchmark driver of spec/benchmarks.md. It speaks only HTTP: the Spindle API, or a peer's
+/// spindle-bench: the benchmark driver of BENCHMARKS.md. It speaks only HTTP: the Spindle API, or a peer's
 /// thin adapter that exposes the same submit/status routes.
 ///
 ///   spindle-bench run --url URL --engine NAME --variant NAME --out-dir DIR [options]
@@ -30,6 +30,7 @@ public static class Program
                          --describe TEXT     how the configuration was set up (goes into the table)
                          --env FILE          environment record (JSON) to embed
                        spindle-bench report --in DIR --json FILE --md FILE [--title TEXT]
+                       spindle-bench streams --url A [--url2 B] [--tokens N] [--subscribers N] [--server-pid PID] [--out FILE]
                 """);
             return 2;
         }
@@ -39,6 +40,7 @@ public static class Program
             {
                 "run" => await RunAsync(Options.Parse(args[1..])),
                 "report" => Report.Write(Options.Parse(args[1..])),
+                "streams" => await StreamBench.RunAsync(Options.Parse(args[1..])),
                 _ => throw new ArgumentException($"unknown command '{args[0]}'"),
             };
         }
@@ -95,8 +97,10 @@ public static class Program
                 var label = warmup ? "warm-up" : "pass " + (pass - warmups + 1).ToString(CultureInfo.InvariantCulture);
                 var p50 = Stats.Percentile(r.Runs.Where(x => x.Success).Select(x => x.LatencyMs), 0.5);
                 var cpuText = res.TryGetValue("engine", out var e) ? FormattableString.Invariant($", engine cpu {e.CpuSeconds:F2} s") : "";
+                var itemsText = scenario.Name.StartsWith("Map-", StringComparison.Ordinal)
+                    ? FormattableString.Invariant($", {scenario.N * scenario.Steps / r.DurationS:F0} items/s") : "";
                 Console.Error.WriteLine(FormattableString.Invariant(
-                    $"  {engine}/{variant}/{tag} {label} {scenario.Name}: {scenario.N / r.DurationS:F1} wf/s, p50 {p50:F0} ms, {ok}/{scenario.N} ok{cpuText}"));
+                    $"  {engine}/{variant}/{tag} {label} {scenario.Name}: {scenario.N / r.DurationS:F1} wf/s{itemsText}, p50 {p50:F0} ms, {ok}/{scenario.N} ok{cpuText}"));
                 foreach (var bad in r.Runs.Where(x => !x.Success).Take(3))
                 {
                     Console.Error.WriteLine($"    failure: {bad.Id} {bad.Status} {bad.Error}");

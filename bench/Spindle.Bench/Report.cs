@@ -24,6 +24,9 @@ public static class Report
 
     private static readonly string[] ScenarioNames = ["Sequential-5", "Parallel-10", "High-Concurrency-3"];
 
+    /// <summary>Spindle-only scenarios with a table of their own (peers have no map to compare).</summary>
+    private static readonly string[] MapScenarioNames = ["Map-1000"];
+
     public static int Write(Options o)
     {
         var dir = o.Required("in");
@@ -47,7 +50,7 @@ public static class Report
         {
             var list = g.OrderBy(p => p["pass"]!.GetValue<int>()).ToList();
             var scen = new JsonObject();
-            foreach (var name in ScenarioNames)
+            foreach (var name in ScenarioNames.Concat(MapScenarioNames))
             {
                 var rows = list.Select(p => p["scenarios"]!.AsArray().FirstOrDefault(s => S(s!["name"]) == name)?.AsObject())
                     .Where(s => s is not null).Select(s => s!).ToList();
@@ -194,6 +197,25 @@ public static class Report
                 sb.AppendLine($"| {Label(c)} | {Range(s, "throughput_wf_s")} | {F(Med(s, "steps_s"), 0)} | {Range(s, "p50_ms", 0)} | {F(Med(s, "p95_ms"), 0)} | " +
                               $"{F(Med(s, "p99_ms"), 0)} | {F(Med(s, "engine_p50_ms"), 1)} | {F(Med(s, "success_rate"), 1)} | {F(Med(s, "cpu_s"), 2)} | " +
                               $"{F(Med(s, "cpu_avg_pct"), 0)} | {F(Med(s, "rss_peak_mb"), 0)} | {F(Med(s, "db_cpu_s"), 2)} | {F(Med(s, "other_cpu_pct_of_machine"), 0)} |");
+            }
+            sb.AppendLine();
+        }
+        foreach (var name in MapScenarioNames)
+        {
+            var any = configs.Where(c => c!["scenarios"]![name] is not null).ToList();
+            if (any.Count == 0)
+            {
+                continue;
+            }
+            var n = any[0]!["scenarios"]![name]!;
+            sb.AppendLine($"## {name}: one workflow mapping 1,000 echo items (for_each), N = {n["n"]} one after another; median (min–max)");
+            sb.AppendLine();
+            sb.AppendLine("| Configuration | items/s | workflow P50 ms | success % | engine CPU s |");
+            sb.AppendLine("|---|---|---|---|---|");
+            foreach (var c in any)
+            {
+                var s = c!["scenarios"]![name];
+                sb.AppendLine($"| {Label(c)} | {Range(s, "steps_s", 0)} | {Range(s, "p50_ms", 0)} | {F(Med(s, "success_rate"), 1)} | {F(Med(s, "cpu_s"), 2)} |");
             }
             sb.AppendLine();
         }

@@ -42,7 +42,7 @@ public sealed class ScenarioResult
     public long EndTicks;
 }
 
-/// <summary>Runs one scenario over HTTP exactly as spec/benchmarks.md §2 defines it.</summary>
+/// <summary>Runs one scenario over HTTP exactly as BENCHMARKS.md (How it is measured) describes it.</summary>
 public sealed class Runner
 {
     public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(50);

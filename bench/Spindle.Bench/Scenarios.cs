@@ -2,7 +2,7 @@ using System.Text;
 
 namespace Spindle.Bench;
 
-/// <summary>The three scenarios of spec/benchmarks.md §1, their definitions and dependency graphs.</summary>
+/// <summary>The three scenarios of BENCHMARKS.md (Scenarios), their definitions and dependency graphs.</summary>
 public sealed record Scenario(string Name, string DefinitionName, int N, int C, int Steps,
     IReadOnlyDictionary<string, string[]> DependsOn)
 {
@@ -16,8 +16,13 @@ public sealed record Scenario(string Name, string DefinitionName, int N, int C, 
             new("Sequential-5", "sequential_bench_5", Scale(100), inFlight ?? 10, 5, Chain(5)),
             new("Parallel-10", "parallel_bench_10", Scale(50), inFlight ?? 10, 12, Fan(10)),
             new("High-Concurrency-3", "sequential_bench_3", Scale(300), inFlight ?? 100, 3, Chain(3)),
+            // Spindle only: one workflow whose single activity maps over 1,000 items (for_each); steps/s is items/s.
+            new("Map-1000", "map_bench_1000", Scale(3), 1, MapItems, new Dictionary<string, string[]> { ["map"] = [] }),
         ];
     }
+
+    /// <summary>Items of the Map-1000 scenario's map.</summary>
+    public const int MapItems = 1000;
 
     private static Dictionary<string, string[]> Chain(int n)
     {
@@ -71,5 +76,7 @@ public sealed record Scenario(string Name, string DefinitionName, int N, int C, 
             sb.Append($"  - {{key: end, {step}, depends_on: [{parallel}]}}\n");
             yield return ($"parallel_bench_10{suffix}", sb.ToString());
         }
+        yield return ($"map_bench_1000{suffix}",
+            $"name: map_bench_1000{suffix}\nactivities:\n  - {{key: map, for_each: \"{{{{range({MapItems}) | list}}}}\", {step}}}\n");
     }
 }

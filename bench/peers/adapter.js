@@ -1,5 +1,5 @@
 // Thin HTTP adapter shared by the peer engines: exposes the two routes of Spindle's API that the benchmark
-// driver uses (spec/benchmarks.md §4.1), so every engine is measured by the same driver and protocol.
+// driver uses (BENCHMARKS.md, Configurations), so every engine is measured by the same driver and protocol.
 //   POST /api/v1/workflows {"definition_name": …, "input": {}}  → 201 {"workflow_id": …}
 //   GET  /api/v1/workflows/{id}                                 → 200 {"status": created|running|completed|failed, created_at?, completed_at?}
 //   POST /api/v1/workflow_definitions                           → 200 (no-op: peers define workflows in code)

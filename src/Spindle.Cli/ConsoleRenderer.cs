@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization.Metadata;
 
 namespace Spindle.Cli;
 
@@ -19,6 +20,9 @@ internal static class ConsoleRenderer
     private static readonly JsonSerializerOptions Compact = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     public static string PrettyJson(JsonNode? node) => node is null ? "null" : node.ToJsonString(Pretty);
+
+    /// <summary>A wire record as the server wrote it (same fields and order), indented.</summary>
+    public static string PrettyJson<T>(T value, JsonTypeInfo<T> type) => PrettyJson(JsonSerializer.SerializeToNode(value, type));
 
     public static string CompactJson(JsonNode? node) => node is null ? "null" : node.ToJsonString(Compact);
 
@@ -68,14 +72,18 @@ internal static class ConsoleRenderer
     }
 
     public static DateTimeOffset? ParseTime(JsonNode? node) =>
-        node?.GetValueKind() == JsonValueKind.String
-        && DateTimeOffset.TryParse(node.GetValue<string>(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at)
-            ? at
-            : null;
+        node?.GetValueKind() == JsonValueKind.String ? ParseTime(node.GetValue<string>()) : null;
+
+    public static DateTimeOffset? ParseTime(string? text) =>
+        DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at) ? at : null;
 
     /// <summary><c>2026-03-01 10:00:00Z</c>: UTC, to the second.</summary>
-    public static string Time(JsonNode? node) =>
-        ParseTime(node) is { } at ? at.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture) : "-";
+    public static string Time(JsonNode? node) => Time(ParseTime(node));
+
+    public static string Time(string? text) => Time(ParseTime(text));
+
+    private static string Time(DateTimeOffset? at) =>
+        at is { } t ? t.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture) : "-";
 
     /// <summary><c>10:00:00.123</c>: UTC time of day, to the millisecond (event histories).</summary>
     public static string ClockTime(JsonNode? node) =>

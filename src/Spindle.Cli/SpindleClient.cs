@@ -2,15 +2,18 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization.Metadata;
 using Spindle.Core.Common;
+using Spindle.Protocol;
 
 namespace Spindle.Cli;
 
 /// <summary>
-/// The few calls of the v1 HTTP API the CLI makes. Success answers come back as JSON objects; error envelopes
+/// The few calls of the v1 HTTP API the CLI makes. Success answers come back as the wire records of Spindle.Protocol
+/// where the server has one (read through <see cref="SpindleJsonContext"/>), else as JSON objects; error envelopes
 /// become <see cref="ApiCallException"/> and transport failures <see cref="ServerUnreachableException"/>.
 /// </summary>
-public sealed class SpindleClient : IDisposable
+public sealed partial class SpindleClient : IDisposable
 {
     // Long-polls ask for at most a few seconds, so a minute only trips on a server that hangs.
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(60);
@@ -45,14 +48,14 @@ public sealed class SpindleClient : IDisposable
         return SendAsync(HttpMethod.Post, "api/v1/workflows", Json(body), cancellationToken);
     }
 
-    /// <summary>With <paramref name="waitSeconds"/> &gt; 0 the server holds the answer until the workflow is terminal or the time is up (§15.5).</summary>
+    /// <summary>With <paramref name="waitSeconds"/> &gt; 0 the server holds the answer until the workflow is terminal or the time is up (docs/api.md, Workflows).</summary>
     public Task<JsonObject> GetWorkflowAsync(string id, int waitSeconds, CancellationToken cancellationToken) =>
         SendAsync(HttpMethod.Get, $"api/v1/workflows/{Escape(id)}" + (waitSeconds > 0 ? $"?wait_seconds={waitSeconds}" : ""), null, cancellationToken);
 
     public Task<JsonObject> GetWorkflowOutputAsync(string id, CancellationToken cancellationToken) =>
         SendAsync(HttpMethod.Get, $"api/v1/workflows/{Escape(id)}/output", null, cancellationToken);
 
-    public Task<JsonObject> ListWorkflowsAsync(string? status, string? definitionName, int limit, CancellationToken cancellationToken)
+    public Task<WorkflowList> ListWorkflowsAsync(string? status, string? definitionName, int limit, CancellationToken cancellationToken)
     {
         var query = new List<string> { $"limit={limit}" };
         if (status is not null)
@@ -63,10 +66,10 @@ public sealed class SpindleClient : IDisposable
         {
             query.Add("definition_name=" + Uri.EscapeDataString(definitionName));
         }
-        return SendAsync(HttpMethod.Get, "api/v1/workflows?" + string.Join('&', query), null, cancellationToken);
+        return SendAsync(HttpMethod.Get, "api/v1/workflows?" + string.Join('&', query), null, SpindleJsonContext.Default.WorkflowList, cancellationToken);
     }
 
-    /// <summary>One page of the history after the event <paramref name="afterEventId"/> (exclusive), oldest first (§15.6).</summary>
+    /// <summary>One page of the history after the event <paramref name="afterEventId"/> (exclusive), oldest first (docs/api.md, Workflows).</summary>
     public Task<JsonObject> GetEventsAsync(string id, string? afterEventId, CancellationToken cancellationToken) =>
         SendAsync(HttpMethod.Get, $"api/v1/workflows/{Escape(id)}/events" + (afterEventId is null ? "" : "?after=" + Escape(afterEventId)), null, cancellationToken);
 
@@ -87,47 +90,72 @@ public sealed class SpindleClient : IDisposable
         }
     }
 
-    public Task<JsonObject> CancelWorkflowAsync(string id, string? reason, CancellationToken cancellationToken) =>
+    public Task<CancelWorkflowResponse> CancelWorkflowAsync(string id, string? reason, CancellationToken cancellationToken) =>
         SendAsync(HttpMethod.Post, $"api/v1/workflows/{Escape(id)}/cancel",
-            Json(reason is null ? new JsonObject() : new JsonObject { ["reason"] = reason }), cancellationToken);
+            Json(reason is null ? new JsonObject() : new JsonObject { ["reason"] = reason }), SpindleJsonContext.Default.CancelWorkflowResponse,
+            cancellationToken);
 
-    /// <summary>A one-time web UI sign-in code (admin): <c>{code, expires_in, path}</c>.</summary>
-    public Task<JsonObject> CreateSignInLinkAsync(CancellationToken cancellationToken) =>
-        SendAsync(HttpMethod.Post, "api/v1/ui/sign-in-links", Json(new JsonObject()), cancellationToken);
+    /// <summary>A one-time web UI sign-in code (admin).</summary>
+    public Task<SignInLinkResponse> CreateSignInLinkAsync(CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Post, "api/v1/ui/sign-in-links", Json(new JsonObject()), SpindleJsonContext.Default.SignInLinkResponse, cancellationToken);
 
-    public Task<JsonObject> CreateOAuthClientAsync(string name, IReadOnlyList<string> scopes, CancellationToken cancellationToken) =>
+    public Task<CreateClientResponse> CreateOAuthClientAsync(string name, IReadOnlyList<string> scopes, CancellationToken cancellationToken) =>
         SendAsync(HttpMethod.Post, "api/v1/clients",
-            Json(new JsonObject { ["name"] = name, ["scopes"] = new JsonArray(scopes.Select(s => (JsonNode)s).ToArray()) }), cancellationToken);
+            Json(new CreateClientRequest { Name = name, Scopes = scopes }, SpindleJsonContext.Default.CreateClientRequest),
+            SpindleJsonContext.Default.CreateClientResponse, cancellationToken);
 
-    public Task<JsonObject> ListOAuthClientsAsync(CancellationToken cancellationToken) =>
-        SendAsync(HttpMethod.Get, "api/v1/clients", null, cancellationToken);
+    public Task<ClientList> ListOAuthClientsAsync(CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Get, "api/v1/clients", null, SpindleJsonContext.Default.ClientList, cancellationToken);
 
-    public Task<JsonObject> RevokeOAuthClientAsync(string clientId, CancellationToken cancellationToken) =>
-        SendAsync(HttpMethod.Delete, $"api/v1/clients/{Escape(clientId)}", null, cancellationToken);
+    public Task<RevokeClientResponse> RevokeOAuthClientAsync(string clientId, CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Delete, $"api/v1/clients/{Escape(clientId)}", null, SpindleJsonContext.Default.RevokeClientResponse, cancellationToken);
 
-    public Task<JsonObject> RetryWorkflowAsync(string id, CancellationToken cancellationToken) =>
-        SendAsync(HttpMethod.Post, $"api/v1/workflows/{Escape(id)}/retry", Json(new JsonObject()), cancellationToken);
+    public Task<RetryWorkflowResponse> RetryWorkflowAsync(string id, CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Post, $"api/v1/workflows/{Escape(id)}/retry", Json(new JsonObject()), SpindleJsonContext.Default.RetryWorkflowResponse,
+            cancellationToken);
 
     public void Dispose() => _http.Dispose();
 
-    public Task<JsonObject> GetWorkflowCostAsync(string id, CancellationToken cancellationToken) =>
-        SendAsync(HttpMethod.Get, $"api/v1/workflows/{Escape(id)}/cost", null, cancellationToken);
+    public Task<WorkflowCost> GetWorkflowCostAsync(string id, CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Get, $"api/v1/workflows/{Escape(id)}/cost", null, SpindleJsonContext.Default.WorkflowCost, cancellationToken);
 
-    public async Task<JsonArray> GetWorkflowCostHistoryAsync(string id, CancellationToken cancellationToken) =>
-        await SendNodeAsync(HttpMethod.Get, $"api/v1/workflows/{Escape(id)}/cost/history", null, cancellationToken) as JsonArray
-        ?? throw new ApiCallException(200, "BAD_RESPONSE", $"{BaseUrl} answered the cost history with something that is not a JSON array");
+    public Task<List<CostHistoryLine>> GetWorkflowCostHistoryAsync(string id, CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Get, $"api/v1/workflows/{Escape(id)}/cost/history", null, SpindleJsonContext.Default.ListCostHistoryLine, cancellationToken);
 
-    public Task<JsonObject> GetCostAnalyticsAsync(int days, int limit, string? groupBy, CancellationToken cancellationToken)
+    public Task<CostAnalytics> GetCostAnalyticsAsync(int days, int limit, string? groupBy, CancellationToken cancellationToken)
     {
         var start = DateTimeOffset.UtcNow.AddDays(-days).ToString("O", System.Globalization.CultureInfo.InvariantCulture);
         var path = $"api/v1/cost/analytics?start_date={Uri.EscapeDataString(start)}&limit={limit}" +
             (groupBy is null ? "" : $"&group_by={Uri.EscapeDataString(groupBy)}");
-        return SendAsync(HttpMethod.Get, path, null, cancellationToken);
+        return SendAsync(HttpMethod.Get, path, null, SpindleJsonContext.Default.CostAnalytics, cancellationToken);
     }
 
-    /// <summary>Any JSON route (schedules, signals): the answer's JSON, or null for an empty answer (204).</summary>
+    /// <summary>Any JSON route (signals, deletes): the answer's JSON, or null for an empty answer (204).</summary>
     public Task<JsonNode?> CallAsync(HttpMethod method, string path, JsonObject? body, CancellationToken cancellationToken) =>
         SendNodeAsync(method, path, body is null ? null : Json(body), cancellationToken);
+
+    /// <summary>A JSON route whose answer is the wire record <typeparamref name="T"/> (schedules).</summary>
+    public Task<T> CallAsync<T>(HttpMethod method, string path, JsonObject? body, JsonTypeInfo<T> answer, CancellationToken cancellationToken) =>
+        SendAsync(method, path, body is null ? null : Json(body), answer, cancellationToken);
+
+    private async Task<T> SendAsync<T>(HttpMethod method, string path, HttpContent? content, JsonTypeInfo<T> answer,
+        CancellationToken cancellationToken)
+    {
+        var body = await SendNodeAsync(method, path, content, cancellationToken);
+        try
+        {
+            if (body is not null && body.Deserialize(answer) is { } value)
+            {
+                return value;
+            }
+        }
+        catch (JsonException)
+        {
+            // Below: an answer of another shape.
+        }
+        throw new ApiCallException(200, "BAD_RESPONSE",
+            $"{BaseUrl} answered {path} with something that is not a {typeof(T).Name}; is it a Spindle server of this version?");
+    }
 
     private async Task<JsonObject> SendAsync(HttpMethod method, string path, HttpContent? content, CancellationToken cancellationToken) =>
         await SendNodeAsync(method, path, content, cancellationToken) as JsonObject
@@ -153,15 +181,11 @@ public sealed class SpindleClient : IDisposable
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "api/v1/oauth/token")
         {
-            Content = Json(new JsonObject
-            {
-                ["grant_type"] = "client_credentials",
-                ["client_id"] = credentials.ClientId,
-                ["client_secret"] = credentials.ClientSecret,
-            }),
+            Content = Json(new TokenRequest { ClientId = credentials.ClientId, ClientSecret = credentials.ClientSecret },
+                SpindleJsonContext.Default.TokenRequest),
         };
         var (status, body, text) = await ExchangeAsync(request, cancellationToken);
-        if (status is >= 200 and < 300 && body?["access_token"]?.ToString() is { Length: > 0 } token)
+        if (status is >= 200 and < 300 && ReadToken(body) is { Length: > 0 } token)
         {
             return token;
         }
@@ -202,7 +226,21 @@ public sealed class SpindleClient : IDisposable
         }
     }
 
+    private static string? ReadToken(JsonNode? body)
+    {
+        try
+        {
+            return body?.Deserialize(SpindleJsonContext.Default.TokenResponse)?.AccessToken;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
     private static StringContent Json(JsonObject body) => new(body.ToJsonString(), Encoding.UTF8, "application/json");
+
+    private static StringContent Json<T>(T body, JsonTypeInfo<T> type) => new(JsonSerializer.Serialize(body, type), Encoding.UTF8, "application/json");
 
     private static string Escape(string segment) => Uri.EscapeDataString(segment);
 }

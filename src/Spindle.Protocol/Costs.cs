@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 
 namespace Spindle.Protocol;
 
-// Costs (docs/api.md) and the model catalog (§11). Money is a decimal string; catalog prices are decimal strings
+// Costs (docs/api.md) and the model catalog (docs/api.md, LLM catalog and result cache). Money is a decimal string; catalog prices are decimal strings
 // as written in the catalog.
 
 public sealed record WorkflowCost

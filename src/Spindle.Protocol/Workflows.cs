@@ -25,6 +25,10 @@ public sealed record SubmitWorkflowRequest
     [Description("At most one running workflow per key (1-255 characters).")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? UniqueKey { get; init; }
+
+    [Description("Claim priority of the run's activities (0-1000, higher first; default 0); an activity's own priority wins.")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Priority { get; init; }
 }
 
 public sealed record SubmitWorkflowResponse
@@ -125,6 +129,10 @@ public sealed record WorkflowActivity
     public required int Attempt { get; init; }
 
     public required int Iteration { get; init; }
+
+    [Description("A map (for_each): {total, started, completed, failed, running, failures}; its items are listed by GET …/activities/{key}/items.")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public JsonObject? Map { get; init; }
 }
 
 /// <summary>One named output of an activity, in the list form <c>[{name, type, value}]</c>.</summary>
@@ -166,6 +174,12 @@ public sealed record WorkflowListItem
 
     [Description("The schedule occurrence this run is for (RFC 3339), if a schedule started it.")]
     public required string? ScheduledAt { get; init; }
+
+    [Description("When the run ended (RFC 3339), null while it runs.")]
+    public string? CompletedAt { get; init; }
+
+    [Description("What the run has cost so far, USD (a decimal string).")]
+    public string TotalCostUsd { get; init; } = "0";
 }
 
 public sealed record WorkflowList
@@ -179,6 +193,12 @@ public sealed record WorkflowList
     public required int Limit { get; init; }
 
     public required int Offset { get; init; }
+
+    [Description("Opaque cursor of the next (older) page, null on the last; pass it as cursor. Stable while runs are added.")]
+    public string? NextCursor { get; init; }
+
+    [Description("Opaque cursor of the previous (newer) page, null on the first.")]
+    public string? PrevCursor { get; init; }
 }
 
 [Description("The outputs of a completed workflow, by activity key.")]

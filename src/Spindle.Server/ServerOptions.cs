@@ -77,5 +77,9 @@ public sealed class ServerOptions
 
     public long MaxRequestBodyBytes { get; set; } = 50L * 1024 * 1024;
 
+    /// <summary>Open stream connections (SSE and WebSocket) one client may hold on this server; beyond it 429.</summary>
+    public int MaxStreamConnectionsPerClient { get; set; } =
+        int.TryParse(Environment.GetEnvironmentVariable("SPINDLE_STREAM_CONNECTIONS_PER_CLIENT"), out var max) && max > 0 ? max : 100;
+
     public string DatabasePath => Path.Combine(DataDir, "spindle.db");
 }

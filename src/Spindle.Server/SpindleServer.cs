@@ -142,7 +142,7 @@ public static partial class SpindleServer
         api.MapClientsApi();
         api.MapSignInLinksApi();
         api.MapFilesApi();
-        api.MapEventStreamsApi().MapActivityStreamsApi();
+        api.MapEventStreamsApi().MapActivityStreamsApi().MapStreamTicketsApi();
         app.MapFallback(() => ApiErrors.NotFound("No such route; see /api/v1/info and the API reference"));
         return app;
     }

@@ -28,6 +28,9 @@ public interface IWorkflowReader
     /// <summary>Cost lines, oldest first.</summary>
     Task<IReadOnlyList<StoredCostLine>> GetCostLinesAsync(CostLineQuery query, CancellationToken cancellationToken);
 
+    /// <summary>Items of map <paramref name="mapKey"/> (docs/workflow-format.md#maps) in index order, from <paramref name="offset"/>.</summary>
+    Task<IReadOnlyList<ActivityState>> GetMapItemsAsync(string workflowId, string mapKey, int offset, int limit, CancellationToken cancellationToken);
+
     /// <summary>Routing keys with queued activities that become claimable in the future, and when.</summary>
     Task<IReadOnlyList<(string RoutingKey, long ReadyAt)>> GetDelayedAsync(CancellationToken cancellationToken);
 }

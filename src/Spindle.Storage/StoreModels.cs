@@ -25,7 +25,11 @@ public sealed record StoredDefinition(string Name, string Version, WorkflowDefin
 /// </param>
 /// <param name="ScheduleId">The schedule that submits this occurrence, and the occurrence (<paramref name="ScheduledAt"/>, µs).</param>
 public sealed record SubmitCommand(string DefinitionName, string? Version, JsonObject Input, string? UniqueKey,
-    IReadOnlyList<SlotGrant>? Grants = null, string? ScheduleId = null, long? ScheduledAt = null);
+    IReadOnlyList<SlotGrant>? Grants = null, string? ScheduleId = null, long? ScheduledAt = null)
+{
+    /// <summary>The workflow's priority: its activities' claim order unless they set their own (docs/workflow-format.md).</summary>
+    public int Priority { get; init; }
+}
 
 /// <summary>
 /// <paramref name="Slots"/> slots of a poll by worker <paramref name="WorkerId"/> for routing key <paramref name="RoutingKey"/>
@@ -43,7 +47,19 @@ public sealed record WorkflowQuery(string? Status, string? DefinitionName, long?
 {
     /// <summary>Only runs started by this schedule.</summary>
     public string? ScheduleId { get; init; }
+
+    /// <summary>Only runs whose id starts with this (lowercase hex digits and dashes; a whole id matches itself).</summary>
+    public string? IdPrefix { get; init; }
+
+    /// <summary>
+    /// Keyset paging: only runs after this position in the newest-first order (or before it, when
+    /// <see cref="WorkflowCursor.Backward"/>); <see cref="Offset"/> still applies on top. Rows come newest first either way.
+    /// </summary>
+    public WorkflowCursor? Cursor { get; init; }
 }
+
+/// <summary>A position in the runs list (its order is <c>created_at DESC, id DESC</c>): the row a page starts after.</summary>
+public sealed record WorkflowCursor(long CreatedAt, string Id, bool Backward);
 
 public sealed record WorkflowSummary(
     string Id, string Status, string DefinitionName, string DefinitionVersion, long CreatedAt, long UpdatedAt, string? ErrorMessage)
@@ -52,6 +68,11 @@ public sealed record WorkflowSummary(
     public string? ScheduleId { get; init; }
 
     public long? ScheduledAt { get; init; }
+
+    /// <summary>What the run has cost so far (USD).</summary>
+    public decimal TotalCost { get; init; }
+
+    public long? CompletedAt { get; init; }
 }
 
 /// <summary>A child workflow as its parent sees it: which activity instance (id, attempt) started it, and how it stands.</summary>
@@ -79,7 +100,17 @@ public sealed record HeartbeatOutcome(StoreStatus Status, bool Acknowledged, int
 public sealed record ClaimNext(string? RoutingKey, int MaxActivities, IReadOnlyList<string>? ActivityNames);
 
 /// <param name="Claimed">Activities leased to the worker with the result (<see cref="ClaimNext"/>); empty otherwise.</param>
-public sealed record CompleteOutcome(StoreStatus Status, string? Message, IReadOnlyList<ClaimedActivity>? Claimed = null);
+public sealed record CompleteOutcome(StoreStatus Status, string? Message, IReadOnlyList<ClaimedActivity>? Claimed = null)
+{
+    /// <summary>
+    /// How many more activities of the claim-next routing key this decision made claimable than it leased (the
+    /// worker's slots ran out): the server hands them to other waiting long-polls right after commit.
+    /// </summary>
+    public int Unclaimed { get; init; }
+
+    /// <summary>The routing key <see cref="Unclaimed"/> counts for.</summary>
+    public string? UnclaimedRoutingKey { get; init; }
+}
 
 public sealed record FailOutcome(StoreStatus Status, string? Message, bool WillRetry);
 

@@ -37,11 +37,13 @@ public abstract partial class TransactionalWorkflowStore
         public int Depth { get; } = depth;
 
         public int StartsDone { get; set; }
+        public SettledSoFar Settled { get; } = new();
         public bool EndDelivered { get; set; }
     }
 
     /// <summary>
-    /// Settles the links of the decision about <paramref name="wf"/>: starts the children it asked for, cancels those
+    /// Settles the decision about <paramref name="wf"/> (result cache and map requests, <see cref="SettleDecisionAsync"/>)
+    /// and its links: starts the children it asked for, cancels those
     /// it no longer wants, delivers its end to its parent — and so on for each workflow that touches. Returns the
     /// workflows other than <paramref name="wf"/> that must be written (<see cref="PersistLinkedAsync"/>) before it.
     /// </summary>
@@ -50,7 +52,8 @@ public abstract partial class TransactionalWorkflowStore
     {
         if (wf.ParentId is null && machine.Decision.ChildStarts.Count == 0 && !wf.Definition.Activities.Any(a => a.Workflow is not null))
         {
-            return []; // the common case costs nothing
+            await SettleDecisionAsync(tx, wf, machine, new SettledSoFar(), now, ct);
+            return []; // the common case costs nothing more
         }
         var linked = new LinkedWorkflows(wf, machine);
         await SettleAsync(tx, linked, linked.ById[wf.Id], now, ct);
@@ -65,7 +68,7 @@ public abstract partial class TransactionalWorkflowStore
         do
         {
             progressed = false;
-            await ApplyCacheHitsAsync(tx, machine, now, ct);
+            await SettleDecisionAsync(tx, wf, machine, entry.Settled, now, ct);
             while (entry.StartsDone < machine.Decision.ChildStarts.Count)
             {
                 var start = machine.Decision.ChildStarts[entry.StartsDone++];
@@ -120,6 +123,7 @@ public abstract partial class TransactionalWorkflowStore
             UpdatedAt = now,
             DeadlineAt = timeout > 0 ? now + Timestamps.FromSeconds(timeout) : null,
             BudgetLimit = stored.Definition.Settings?.BudgetLimit,
+            Priority = parent.Workflow.Priority, // a child queues as its parent does
             ParentId = parent.Workflow.Id,
             ParentActivityKey = activity.Key,
             ParentActivityId = activity.Id,

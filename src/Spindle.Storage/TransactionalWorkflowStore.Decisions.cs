@@ -36,8 +36,7 @@ public abstract partial class TransactionalWorkflowStore
             {
                 return outcome;
             }
-            await ApplyCacheHitsAsync(tx, turn.Machine, now, ct);
-            linked = await SettleLinksAsync(tx, wf, turn.Machine, now, ct);
+            linked = await SettleLinksAsync(tx, wf, turn.Machine, now, ct); // the cache, map requests and links
             turn.AfterCacheHits?.Invoke();
             await PersistLinkedAsync(tx, linked, now, ct);
             await tx.PersistAsync(wf, turn.Machine, turn.LeadingEvents, now, ct);

@@ -25,7 +25,8 @@ public abstract partial class TransactionalWorkflowStore
         {
             leases += await FireTimerAsync("lease_expiry", wfId, key, (wf, m, at) =>
             {
-                if (!wf.Activities.TryGetValue(key!, out var a) || a.Status != ActivityStatus.Running || !(a.LeaseUntil < at))
+                if (!(wf.Activities.TryGetValue(key!, out var a) || wf.Items.TryGetValue(key!, out a)) || a.Status != ActivityStatus.Running
+                    || !(a.LeaseUntil < at))
                 {
                     return false;
                 }
@@ -85,7 +86,7 @@ public abstract partial class TransactionalWorkflowStore
     {
         try
         {
-            var fired = await ApplyTimerAsync(workflowId, apply, cancellationToken);
+            var fired = await ApplyTimerAsync(workflowId, activityKey, apply, cancellationToken);
             _failedTimers.TryRemove((timer, workflowId, activityKey), out _);
             return fired;
         }
@@ -132,10 +133,12 @@ public abstract partial class TransactionalWorkflowStore
     }
 
     /// <returns>1 when the timer fired, 0 when it was no longer due or another transaction holds the workflow.</returns>
-    private async Task<int> ApplyTimerAsync(string workflowId, Func<WorkflowState, WorkflowMachine, long, bool> apply,
+    private async Task<int> ApplyTimerAsync(string workflowId, string? activityKey, Func<WorkflowState, WorkflowMachine, long, bool> apply,
         CancellationToken cancellationToken)
     {
-        var fired = await RunDecisionAsync((tx, _, ct) => tx.LockWorkflowAsync(workflowId, skipLocked: true, ct), () => false,
+        // A map item's timer names the item (key[index]), which loads only on request.
+        var fired = await RunDecisionAsync(async (tx, _, ct) => await WithItemsAsync(tx,
+                await tx.LockWorkflowAsync(workflowId, skipLocked: true, ct), [], activityKey is null ? [] : [activityKey], ct), () => false,
             turn =>
             {
                 var due = apply(turn.Workflow, turn.Machine, turn.Now);

@@ -185,8 +185,7 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
         // Starting in the submit transaction saves a round trip: the roots are claimable when submit returns.
         var machine = new WorkflowMachine(wf, Defaults, now);
         machine.Start();
-        await ApplyCacheHitsAsync(tx, machine, now, ct);
-        var linked = await SettleLinksAsync(tx, wf, machine, now, ct);
+        var linked = await SettleLinksAsync(tx, wf, machine, now, ct); // the cache, map requests and links
         if (beforePersist is not null)
         {
             await beforePersist(wf, ct);
@@ -226,6 +225,7 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
             BudgetLimit = stored.Definition.Settings?.BudgetLimit,
             ScheduleId = command.ScheduleId,
             ScheduledAt = command.ScheduledAt,
+            Priority = command.Priority,
         };
         await tx.InsertWorkflowAsync(wf, ct);
         return (wf, null);
@@ -305,7 +305,8 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
         Func<IWriteTransaction, CancellationToken, Task<WorkflowState?>> lockWorkflow, List<CompleteCommand> batch,
         CancellationToken cancellationToken)
     {
-        var outcomes = await RunDecisionAsync<CompleteOutcome?[]>((tx, _, ct) => lockWorkflow(tx, ct),
+        var outcomes = await RunDecisionAsync<CompleteOutcome?[]>(
+            async (tx, _, ct) => await WithItemsAsync(tx, await lockWorkflow(tx, ct), batch.Select(c => c.ActivityId), [], ct),
             () => batch.ConvertAll(NoSuchActivity).ToArray(), turn =>
             {
                 var outcomes = new CompleteOutcome?[batch.Count];
@@ -319,7 +320,18 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
                 {
                     for (var i = 0; i < batch.Count; i++)
                     {
-                        outcomes[i] ??= new CompleteOutcome(StoreStatus.Ok, null, ClaimNextFor(turn.Machine, batch[i], activities[i]!));
+                        outcomes[i] ??= new CompleteOutcome(StoreStatus.Ok, null, ClaimNextFor(turn.Machine, batch[i], activities[i]!))
+                        {
+                            UnclaimedRoutingKey = batch[i].ClaimNext is { } next ? next.RoutingKey ?? activities[i]!.RoutingKey : null,
+                        };
+                    }
+                    // Counted after every claim-next of the batch: what is left for the polls waiting elsewhere.
+                    for (var i = 0; i < batch.Count; i++)
+                    {
+                        if (outcomes[i] is { UnclaimedRoutingKey: { } key, Message: null } o && activities[i] is not null)
+                        {
+                            outcomes[i] = o with { Unclaimed = turn.Machine.CountClaimable(key, null) };
+                        }
                     }
                 };
                 return (outcomes, outcomes.Any(o => o is null));
@@ -333,7 +345,7 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
     /// </summary>
     private CompleteOutcome? Settle(WorkflowState wf, WorkflowMachine machine, CompleteCommand c, out ActivityState? activity)
     {
-        activity = wf.Activities.Values.FirstOrDefault(a => a.Id == c.ActivityId);
+        activity = wf.FindExecution(c.ActivityId);
         if (activity is null)
         {
             return NoSuchActivity(c);
@@ -384,9 +396,10 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
         var (activityId, workerId, error, costs) = command;
         Leases.TryTake(activityId, out _);
         var notFound = new FailOutcome(StoreStatus.NotFound, $"Activity {activityId} not found", false);
-        return RunDecisionAsync((tx, _, ct) => tx.LockWorkflowOfActivityAsync(activityId, ct), () => notFound, turn =>
+        return RunDecisionAsync(async (tx, _, ct) => await WithItemsAsync(tx, await tx.LockWorkflowOfActivityAsync(activityId, ct), [activityId], [], ct),
+            () => notFound, turn =>
         {
-            var activity = turn.Workflow.Activities.Values.FirstOrDefault(a => a.Id == activityId);
+            var activity = turn.Workflow.FindExecution(activityId);
             if (activity is null)
             {
                 return (notFound, false);
@@ -483,27 +496,8 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
 
     // ---- plumbing ---------------------------------------------------------------------------------------------
 
-    /// <summary>
-    /// The result cache (docs/workflow-format.md), kept by the server for every worker: each activity the decision
-    /// queued with <c>settings.cache</c> is looked up, and a live entry completes it at once at cost 0. A hit can
-    /// queue further cached activities, which are looked up in turn. Without cached activities this costs nothing.
-    /// </summary>
-    private static async Task ApplyCacheHitsAsync(IWriteTransaction tx, WorkflowMachine machine, long now, CancellationToken ct)
-    {
-        var decision = machine.Decision;
-        for (var i = 0; i < decision.CacheCandidates.Count; i++)
-        {
-            var (activity, key) = decision.CacheCandidates[i];
-            if (activity.Status != ActivityStatus.Pending || activity.ReadyAt > now)
-            {
-                continue; // a delayed start keeps its delay
-            }
-            if (await tx.ReadCacheAsync(key, now, ct) is { } outputs)
-            {
-                machine.CompleteFromCache(activity, outputs);
-            }
-        }
-    }
+    // The result cache (docs/workflow-format.md) is answered in SettleDecisionAsync (TransactionalWorkflowStore.Maps.cs),
+    // together with the map items a decision asks for.
 
     /// <summary>Runs a transaction, starting it over on fresh data when a row changed underneath it.</summary>
     private async Task<T> WriteAsync<T>(Func<IWriteTransaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken)

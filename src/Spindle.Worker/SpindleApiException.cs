@@ -38,7 +38,7 @@ public class SpindleApiException : Exception
 
 /// <summary>
 /// 409 on heartbeat, complete or fail: another worker owns the activity, or its result is already recorded.
-/// The worker must stop and drop the execution (docs/worker-protocol.md, §7).
+/// The worker must stop and drop the execution (docs/worker-protocol.md, "Answers to complete and fail").
 /// </summary>
 public sealed class LeaseLostException : SpindleApiException
 {

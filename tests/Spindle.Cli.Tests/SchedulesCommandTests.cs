@@ -1,3 +1,5 @@
+using System.Text.Json.Nodes;
+
 namespace Spindle.Cli.Tests;
 
 /// <summary><c>spindle schedules …</c> and <c>spindle signal</c> against a real server.</summary>
@@ -38,6 +40,31 @@ public sealed class SchedulesCommandTests(CliServerFixture server)
         var missing = await server.RunAsync("schedules", "show", name);
         Assert.Equal(2, missing.ExitCode); // a usage error
         Assert.Contains($"no schedule named '{name}'", missing.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task SchedulesShowAndList_WithJson_PrintWhatTheServerAnswered()
+    {
+        var definition = Cli.UniqueName("cli_sched_json");
+        await server.DeployAsync($"name: {definition}\nactivities:\n  - {{key: a, activity_name: echo, worker: nobody}}\n");
+        var name = Cli.UniqueName("daily_json");
+        var created = await server.RunAsync("schedules", "create", name, definition, "--cron", "0 6 * * *", "--input", """{"city": "Zürich"}""", "--json");
+        Assert.True(created.ExitCode == 0, created.ToString());
+        var id = JsonNode.Parse(created.Out)!["id"]!.GetValue<string>();
+
+        var shown = await server.RunAsync("schedules", "show", name, "--json");
+        var (_, fromServer) = await server.GetAsync($"/api/v1/schedules/{id}");
+        // Same fields, same order, same values (read through the Schedule record and written back).
+        Assert.Equal(fromServer.ToJsonString(), JsonNode.Parse(shown.Out)!.ToJsonString());
+        Assert.Contains("\"city\": \"Zürich\"", shown.Out, StringComparison.Ordinal); // readable, not \u00FC
+
+        var list = await server.RunAsync("schedules", "list", "--json");
+        var (_, listed) = await server.GetAsync("/api/v1/schedules");
+        var printed = JsonNode.Parse(list.Out)!["schedules"]!.AsArray().Single(s => s!["id"]!.GetValue<string>() == id)!;
+        var served = listed["schedules"]!.AsArray().Single(s => s!["id"]!.GetValue<string>() == id)!;
+        Assert.Equal(served.ToJsonString(), printed.ToJsonString());
+        Assert.False(printed.AsObject().ContainsKey("recent_runs"));
+        await server.RunAsync("schedules", "delete", name);
     }
 
     [Fact]

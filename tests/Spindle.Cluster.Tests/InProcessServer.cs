@@ -22,6 +22,8 @@ public sealed class InProcessServer : IAsyncDisposable
 
     public ApiClient Api { get; }
 
+    public IServiceProvider Services => _app.Services;
+
     /// <param name="timerInterval">How often the timer loop runs (default 200 ms). The loop also re-arms wake-ups
     /// for due activities, so tests of cross-server notifications make it slow to see the notifications alone.</param>
     public static async Task<InProcessServer> StartAsync(string databaseUrl, bool withStdWorker = false, TimeSpan? timerInterval = null)
@@ -41,6 +43,7 @@ public sealed class InProcessServer : IAsyncDisposable
         // Work committed before the LISTEN is in place would not wake this server; tests start after it.
         await app.Services.GetRequiredService<PostgresWakeupListener>().Listening.WaitAsync(TimeSpan.FromSeconds(30));
         await app.Services.GetRequiredService<Spindle.Server.Streams.PostgresStreamRelay>().Listening.WaitAsync(TimeSpan.FromSeconds(30));
+        await app.Services.GetRequiredService<Spindle.Server.Streams.PostgresStreamPresence>().Listening.WaitAsync(TimeSpan.FromSeconds(30));
         return new InProcessServer(app, dataDir, new ApiClient(baseUrl));
     }
 

@@ -11,7 +11,7 @@ using Spindle.TestSupport;
 namespace Spindle.Server.Tests;
 
 /// <summary>
-/// A local OpenAI-compatible server (chat completions and embeddings, streaming off): answers with the requested model,
+/// A local OpenAI-compatible server (chat completions, also streamed, and embeddings): answers with the requested model,
 /// fixed token counts, and a content derived from the prompt; records each request's model.
 /// </summary>
 public sealed class LocalOpenAiServer : IAsyncDisposable
@@ -38,7 +38,7 @@ public sealed class LocalOpenAiServer : IAsyncDisposable
         builder.Logging.ClearProviders();
         var app = builder.Build();
         LocalOpenAiServer? self = null;
-        app.MapPost("/v1/chat/completions", async (HttpRequest request) =>
+        app.MapPost("/v1/chat/completions", async (HttpRequest request, HttpResponse response) =>
         {
             var body = (await JsonNode.ParseAsync(request.Body))!.AsObject();
             var model = body["model"]!.GetValue<string>();
@@ -46,6 +46,11 @@ public sealed class LocalOpenAiServer : IAsyncDisposable
             var prompt = body["messages"]!.AsArray().Last()!["content"]!.GetValue<string>();
             var json = body["response_format"] is not null;
             var content = json ? """{"label": "safe", "score": 0.1}""" : "Answer to: " + prompt;
+            if (body["stream"]?.GetValue<bool>() == true)
+            {
+                await StreamAsync(response, model, content);
+                return Results.Empty;
+            }
             return Results.Json(new JsonObject
             {
                 ["id"] = "chatcmpl-local",
@@ -70,6 +75,34 @@ public sealed class LocalOpenAiServer : IAsyncDisposable
     {
         await _app.StopAsync();
         await _app.DisposeAsync();
+    }
+
+    /// <summary>The answer a word at a time as Server-Sent Events, then the usage chunk and <c>[DONE]</c>.</summary>
+    private static async Task StreamAsync(HttpResponse response, string model, string content)
+    {
+        response.ContentType = "text/event-stream";
+        async Task SendAsync(string data)
+        {
+            await response.WriteAsync($"data: {data}\n\n");
+            await response.Body.FlushAsync();
+        }
+        foreach (var piece in System.Text.RegularExpressions.Regex.Matches(content, @"\s*\S+").Select(m => m.Value))
+        {
+            await SendAsync(new JsonObject
+            {
+                ["object"] = "chat.completion.chunk",
+                ["model"] = model,
+                ["choices"] = new JsonArray(new JsonObject { ["index"] = 0, ["delta"] = new JsonObject { ["content"] = piece } }),
+            }.ToJsonString());
+        }
+        await SendAsync("""{"object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}""");
+        await SendAsync(new JsonObject
+        {
+            ["object"] = "chat.completion.chunk",
+            ["choices"] = new JsonArray(),
+            ["usage"] = new JsonObject { ["prompt_tokens"] = PromptTokens, ["completion_tokens"] = CompletionTokens, ["total_tokens"] = PromptTokens + CompletionTokens },
+        }.ToJsonString());
+        await SendAsync("[DONE]");
     }
 }
 
@@ -234,6 +267,7 @@ public sealed class LlmCostEndToEndTests(AiServerFixture server)
     {
         { "20-research-assistant.yaml", """{"question": "What limits battery life in cold weather?"}""" },
         { "21-content-moderation.yaml", """{"text": "Have a lovely day, everyone!"}""" },
+        { "22-streaming-answer.yaml", """{"topic": "tides"}""" },
     };
 
     [Theory]
@@ -248,6 +282,29 @@ public sealed class LlmCostEndToEndTests(AiServerFixture server)
         Assert.True(wf["status"]!.GetValue<string>() == "completed", wf.ToJsonString());
         var (_, cost) = await server.GetAsync($"/api/v1/workflows/{id}/cost");
         Assert.True(cost["total_activities"]!.GetValue<int>() >= 1, cost.ToJsonString());
+    }
+
+    [Fact]
+    public async Task StreamingExample_AgainstLocalProvider_StreamsTheTokensOfTheRecordedAnswer()
+    {
+        var deployed = await server.DeployAsync(File.ReadAllText(Path.Combine(ExamplesTests.RepositoryRoot(), "examples", "22-streaming-answer.yaml")));
+        var id = await server.SubmitAsync(deployed["name"]!.GetValue<string>(), new JsonObject { ["topic"] = "tides" });
+        var wf = await server.WaitTerminalAsync(id);
+        Assert.True(wf["status"]!.GetValue<string>() == "completed", wf.ToJsonString());
+
+        // A finished stream is kept for a while: a subscriber now gets every token, then the result.
+        await using var sse = await SseSubscription.OpenAsync(server.Http, $"/api/v1/workflows/{id}/activities/answer/stream");
+        var frames = (await sse.ReadUntilAsync(f => (string?)f["type"] is "complete" or "error")).Select(f => f.Frame).ToList();
+
+        Assert.Equal("complete", frames[^1]["type"]!.GetValue<string>());
+        var tokens = frames.SkipLast(1).ToList();
+        Assert.True(tokens.Count > 1, string.Join("\n", frames.Select(f => f.ToJsonString())));
+        Assert.All(tokens, t => Assert.Equal("token", t["type"]!.GetValue<string>()));
+        var content = frames[^1]["result"]!["result"]!["content"]!.GetValue<string>();
+        Assert.Equal("Answer to: Why are there tides?", content);
+        Assert.Equal(content, string.Concat(tokens.Select(t => t["text"]!.GetValue<string>())));
+        var (_, summary) = await server.GetAsync($"/api/v1/workflows/{id}/activities/summary/output");
+        Assert.Contains(content, summary.ToJsonString(), StringComparison.Ordinal);
     }
 }
 

@@ -88,6 +88,52 @@ public sealed partial class OpenApiTests(SecureServerFixture server)
         Assert.Contains(responseField, response.Properties!.Keys);
     }
 
+    [Theory]
+    [InlineData("/api/v1/schedules", "POST", "201", "Schedule")]
+    [InlineData("/api/v1/schedules", "GET", "200", "ScheduleList")]
+    [InlineData("/api/v1/schedules/{id}", "GET", "200", "Schedule")]
+    [InlineData("/api/v1/schedules/{id}", "PATCH", "200", "Schedule")]
+    [InlineData("/api/v1/schedules/{id}/pause", "POST", "200", "Schedule")]
+    [InlineData("/api/v1/schedules/{id}/resume", "POST", "200", "Schedule")]
+    [InlineData("/api/v1/schedules/{id}/trigger", "POST", "201", "TriggerScheduleResponse")]
+    [InlineData("/api/v1/schedules/{id}/backfill", "POST", "200", "BackfillScheduleResponse")]
+    [InlineData("/api/v1/clients", "POST", "201", "CreateClientResponse")]
+    [InlineData("/api/v1/clients", "GET", "200", "ClientList")]
+    [InlineData("/api/v1/clients/{clientId}", "DELETE", "200", "RevokeClientResponse")]
+    [InlineData("/api/v1/ui/sign-in-links", "POST", "201", "SignInLinkResponse")]
+    [InlineData("/api/v1/ui/sign-in", "POST", "200", "TokenResponse")]
+    [InlineData("/api/v1/activities/{activity_id}/ws/token", "POST", "200", "StreamChunkResponse")]
+    [InlineData("/api/v1/activities/{activity_id}/ws/complete", "POST", "200", "StreamEndResponse")]
+    [InlineData("/api/v1/activities/{activity_id}/ws/subscribers", "GET", "200", "StreamSubscriberCount")]
+    public async Task OpenApiJson_ResourceRoutes_AnswerWithNamedSchemas(string path, string method, string status, string schemaName)
+    {
+        var document = await ReadDocumentAsync();
+        var operation = document.Paths[path].Operations!.Single(o => o.Key.Method == method).Value;
+        var response = operation.Responses![status].Content!["application/json"].Schema!;
+        var reference = Assert.IsType<OpenApiSchemaReference>(response);
+        Assert.Equal(schemaName, reference.Reference.Id);
+        Assert.True(document.Components!.Schemas!.ContainsKey(schemaName));
+    }
+
+    [Fact]
+    public async Task OpenApiJson_ScheduleSchemas_CarryTheWireFields()
+    {
+        var document = await ReadDocumentAsync();
+        var schemas = document.Components!.Schemas!;
+        var schedule = schemas["Schedule"].Properties!.Keys.ToList();
+        Assert.Equal(
+            ["id", "name", "definition_name", "definition_version", "input", "cron", "interval_seconds", "timezone", "overlap_policy",
+                "enabled", "jitter_seconds", "start_at", "end_at", "remaining_runs", "catchup_window_seconds", "next_run_at", "last_run_at",
+                "last_workflow_id", "created_by", "created_at", "updated_at", "note", "run_count", "skipped_count", "buffered_at",
+                "declared_by", "upcoming", "recent_runs"],
+            schedule);
+        Assert.DoesNotContain("recent_runs", schemas["Schedule"].Required ?? new HashSet<string>());
+        Assert.Equal(["schedules", "count"], schemas["ScheduleList"].Properties!.Keys);
+        Assert.Equal(["occurrence_at", "outcome", "workflow_id", "message", "recorded_at"], schemas["ScheduleRunRecord"].Properties!.Keys);
+        Assert.Equal(["schedule_id", "outcome", "workflow_id", "message"], schemas["TriggerScheduleResponse"].Properties!.Keys);
+        Assert.Equal(["schedule_id", "runs", "count", "submitted"], schemas["BackfillScheduleResponse"].Properties!.Keys);
+    }
+
     [Fact]
     public async Task Docs_WithoutToken_ServesAPageThatLoadsNothingFromOtherHosts()
     {

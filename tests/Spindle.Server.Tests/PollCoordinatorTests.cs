@@ -267,6 +267,54 @@ public sealed class PollCoordinatorTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task CompleteAsync_FanOutWiderThanTheWorkersSlots_TheRestGoToThePollsAlreadyWaiting()
+    {
+        // No wake-up reaches the polls here (the store has no notifier): whatever they answer with, the completion
+        // handed to them, right after its commit, without any of them polling again.
+        var polls = new PollCoordinator();
+        await DeployAsync(FanOut);
+        await _store.SubmitAsync(new SubmitCommand("fan", null, [], null), CancellationToken.None);
+        var start = Assert.Single(await _store.ClaimAsync(new ClaimCommand("std", "w0", 10, null), CancellationToken.None));
+        var waiting = Enumerable.Range(1, 5).Select(i => WaitingPoll(polls, 1, "w" + i, "std")).ToList();
+
+        var outcome = await polls.CompleteAsync(_store, start.ActivityId, "w0", [], CostReport.Of(0), new ClaimNext(null, 1, null),
+            null, 0, CancellationToken.None);
+        Assert.Single(outcome.Claimed!); // the completing worker's one slot
+        Assert.Equal(5, outcome.Unclaimed);
+        var answers = await Task.WhenAll(waiting.Select(p => p.AnswerAsync(0))).WaitAsync(Long);
+        Assert.All(answers, a => Assert.Single(a));
+        var branches = outcome.Claimed!.Concat(answers.SelectMany(a => a)).Select(a => a.ActivityKey).Order().ToList();
+        Assert.Equal(["p0", "p1", "p2", "p3", "p4", "p5"], branches); // every branch leased once, none left to poll for
+        Assert.Empty(await _store.ClaimAsync(new ClaimCommand("std", "w9", 10, null), CancellationToken.None));
+        waiting.ForEach(p => p.Dispose());
+    }
+
+    [Fact]
+    public async Task CompleteAsync_WaitingPollsSlotsAllLentToAnotherCompletion_ThatCompletionClaimsForItWhenItGivesThemBack()
+    {
+        var polls = new PollCoordinator();
+        await DeployAsync(FanOut);
+        await _store.SubmitAsync(new SubmitCommand("fan", null, [], null), CancellationToken.None);
+        var start = Assert.Single(await _store.ClaimAsync(new ClaimCommand("std", "w1", 10, null), CancellationToken.None));
+        using var poll = WaitingPoll(polls, 8, routingKey: "std");
+        var (other, held) = polls.Lend("w1", "p1", 8); // another completion of w1 is in flight with every free slot
+        Assert.Equal(8, held);
+
+        var outcome = await polls.CompleteAsync(_store, start.ActivityId, "w1", [], CostReport.Of(0), new ClaimNext(null, 1, null),
+            "p1", fromPoll: 8, CancellationToken.None);
+        Assert.Single(outcome.Claimed!); // the poll had nothing left to lend
+        Assert.Equal(0, poll.BeginClaim(out var lentOut)); // woken now, it must not answer empty: it waits for its slots
+        Assert.True(lentOut);
+        poll.EndClaim(0, answering: false);
+        Assert.False(poll.AnswerNow.IsCancellationRequested);
+
+        polls.GiveBack(_store, other!, held, used: 0); // that completion unblocked nothing
+        var answer = await poll.AnswerAsync(0).WaitAsync(Long);
+        Assert.Equal(5, answer.Count); // the rest of the fan-out, without a new poll
+        Assert.All(answer, a => Assert.Equal("std", a.RoutingKey));
+    }
+
+    [Fact]
     public async Task SubmitAsync_PollWaitingForTheRoots_HandsThemOverOnCommitAndGivesTheRestBack()
     {
         var polls = new PollCoordinator();

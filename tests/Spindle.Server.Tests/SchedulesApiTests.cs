@@ -25,6 +25,42 @@ public sealed class SchedulesApiTests(ServerFixture server)
         return answer;
     }
 
+    private static readonly string[] ScheduleFields =
+    [
+        "id", "name", "definition_name", "definition_version", "input", "cron", "interval_seconds", "timezone", "overlap_policy", "enabled",
+        "jitter_seconds", "start_at", "end_at", "remaining_runs", "catchup_window_seconds", "next_run_at", "last_run_at", "last_workflow_id",
+        "created_by", "created_at", "updated_at", "note", "run_count", "skipped_count", "buffered_at", "declared_by", "upcoming",
+    ];
+
+    [Fact]
+    public async Task ScheduleAnswers_AnyRoute_WriteEveryFieldInOrderWithNullsAndRecentRunsOnlyOnGet()
+    {
+        var definition = await DeployReportAsync();
+        var (status, created) = await server.PostAsync("/api/v1/schedules", new JsonObject
+        {
+            ["name"] = Unique("every-minute"),
+            ["definition_name"] = definition,
+            ["interval_seconds"] = 60,
+        });
+        Assert.True(status == 201, created.ToJsonString());
+        Assert.Equal(ScheduleFields, created.Select(p => p.Key));
+        Assert.Null(created["cron"]);
+        Assert.Null(created["definition_version"]);
+        Assert.Equal(60, created["interval_seconds"]!.GetValue<long>());
+        Assert.Equal(0, created["run_count"]!.GetValue<int>());
+        var id = created["id"]!.GetValue<string>();
+
+        var (_, one) = await server.GetAsync($"/api/v1/schedules/{id}");
+        Assert.Equal([.. ScheduleFields, "recent_runs"], one.Select(p => p.Key));
+        var (_, list) = await server.GetAsync("/api/v1/schedules");
+        Assert.Equal(["schedules", "count"], list.Select(p => p.Key));
+        var item = list["schedules"]!.AsArray().Single(s => s!["id"]!.GetValue<string>() == id)!.AsObject();
+        Assert.Equal(ScheduleFields, item.Select(p => p.Key));
+        var (_, paused) = await server.PostAsync($"/api/v1/schedules/{id}/pause", new JsonObject { ["note"] = "holiday" });
+        Assert.Equal(ScheduleFields, paused.Select(p => p.Key));
+        Assert.Equal("holiday", paused["note"]!.GetValue<string>());
+    }
+
     [Fact]
     public async Task CreateSchedule_ValidCron_AnswersTheReferenceFieldsAndUpcomingTimes()
     {

@@ -9,7 +9,7 @@ using static Spindle.Storage.Tests.StoreTestHelpers;
 namespace Spindle.Storage.Tests;
 
 /// <summary>
-/// Workflow deadlines (§6.9) on both backends, on a fake clock so hours pass in no time: none unless
+/// Workflow deadlines (docs/workflow-format.md, Retries, leases and the deadline) on both backends, on a fake clock so hours pass in no time: none unless
 /// <c>settings.timeout</c> or the server's default asks for one, and a failure message that names the limit.
 /// </summary>
 public abstract class DeadlineBehaviour : IAsyncLifetime

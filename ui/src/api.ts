@@ -86,6 +86,10 @@ export interface RunSummary {
   created_at: string;
   updated_at: string;
   error_message: string | null;
+  completed_at?: string | null;
+  total_cost_usd?: string;
+  schedule_id?: string | null;
+  scheduled_at?: string | null;
 }
 
 export interface RunList {
@@ -94,6 +98,8 @@ export interface RunList {
   count: number;
   limit: number;
   offset: number;
+  next_cursor?: string | null;
+  prev_cursor?: string | null;
 }
 
 export interface ActivityOutput {

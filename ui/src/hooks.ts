@@ -54,3 +54,20 @@ export function usePolled<T>(load: (signal: AbortSignal) => Promise<T>, deps: un
   const reload = useCallback(() => setTick((t) => t + 1), []);
   return { data, error, loading, reload };
 }
+
+/** `fn` at most once per `gapMs`: calls within the gap become one call at its end. */
+export function useThrottled(fn: () => void, gapMs: number): () => void {
+  const fnRef = useRef(fn);
+  fnRef.current = fn;
+  const state = useRef<{ last: number; timer?: ReturnType<typeof setTimeout> }>({ last: 0 });
+  useEffect(() => () => clearTimeout(state.current.timer), []);
+  return useCallback(() => {
+    const s = state.current;
+    if (s.timer) return;
+    s.timer = setTimeout(() => {
+      s.timer = undefined;
+      s.last = Date.now();
+      fnRef.current();
+    }, Math.max(0, s.last + gapMs - Date.now()));
+  }, [gapMs]);
+}

@@ -27,6 +27,13 @@ test("sign-in takes a client id and secret, keeps the token in session storage o
   await page.getByRole("button", { name: "Sign in" }).click();
   await expect(page.getByRole("heading", { name: "Runs" })).toBeVisible();
   await expect(page.getByText("No runs match.")).toBeVisible();
+  // The event stream takes the token in its Authorization header (fetch), never in the URL.
+  const streamed = page.waitForRequest((r) => r.url().includes("/api/v1/events/stream"));
+  await page.reload();
+  const stream = await streamed;
+  expect((await stream.allHeaders())["authorization"]).toMatch(/^Bearer ey/);
+  expect(stream.url()).not.toContain("token");
+  await expect(page.getByTestId("live-state")).toHaveText("live");
 
   const stored = await page.evaluate(() => ({ session: sessionStorage.getItem("spindle.token"), local: localStorage.length }));
   expect(stored.session).toMatch(/^ey/);

@@ -51,7 +51,8 @@ export async function startServer(options: { insecureDev: boolean }): Promise<Se
       if (!options.insecureDev) {
         if (!token) {
           const { client_id, client_secret } = admin();
-          const r = await fetch(`${baseUrl}/api/v1/oauth/token`, { method: "POST", headers, body: JSON.stringify({ grant_type: "client_credentials", client_id, client_secret }) });
+          // The token request is always JSON, whatever the first call's content type is.
+          const r = await fetch(`${baseUrl}/api/v1/oauth/token`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ grant_type: "client_credentials", client_id, client_secret }) });
           token = ((await r.json()) as { access_token: string }).access_token;
         }
         headers.authorization = `Bearer ${token}`;

@@ -156,3 +156,13 @@ def test_async_client_mirrors_the_sync_client(server: SpindleServer) -> None:
             assert [e.event_type for e in events] == ["WorkflowCompleted"]
 
     asyncio.run(scenario())
+
+
+def test_submit_priority_is_sent_and_an_out_of_range_one_is_a_field_error(client: SpindleClient) -> None:
+    name = unique("prio")
+    client.deploy(chain_yaml(name))
+    wid = client.submit(name, {"name": "x"}, priority=7).workflow_id
+    assert client.wait(wid, timeout=30).status == "completed"
+    with pytest.raises(ApiError) as bad:
+        client.submit(name, priority=1001)
+    assert bad.value.status_code == 422 and "priority" in bad.value.field_errors

@@ -106,3 +106,36 @@ def test_churn_prediction_trains_three_models_in_parallel_and_picks_the_best(
     # Fan-out: all three were claimed before the first of them finished.
     steps = [wf.activity(m) for m in models]
     assert max(s.claimed_at for s in steps) < min(s.completed_at for s in steps)  # type: ignore[type-var]
+
+
+SUMMARISE = REPO_ROOT / "examples" / "12-summarise-documents.yaml"
+
+
+def test_summarise_documents_maps_one_script_per_document_and_reads_results_in_order(
+    py_std: PyStdProcess, client: SpindleClient
+) -> None:
+    name = client.deploy(SUMMARISE).name
+    wf = client.run(name, {}, timeout=180)
+    assert wf.status == "completed", wf.error_message
+    results = wf.output("summarise")
+    assert [r["title"] if r else None for r in results] == ["Cold batteries", "Solar at night", "Wind lulls", None]
+    assert [r["position"] for r in results if r] == [0, 1, 2]
+    assert results[0]["summary"] == "Lithium cells lose capacity in the cold."
+    report = wf.output("report", "echo")
+    assert report["documents"] == 4
+    assert report["summarised"] == 3
+    assert report["failed"] == [3]
+    assert report["total_words"] == sum(r["words"] for r in results if r)
+    assert report["digest"].splitlines()[2] == "Wind lulls: Turbines idle in calm air."
+
+
+def test_summarise_documents_many_items_each_run_once_by_the_python_worker(
+    py_std: PyStdProcess, client: SpindleClient
+) -> None:
+    name = client.deploy(SUMMARISE).name
+    documents = [{"title": f"doc {i}", "text": " ".join(["word"] * (i + 1)) + "."} for i in range(40)]
+    wf = client.run(name, {"documents": documents}, timeout=180)
+    assert wf.status == "completed", wf.error_message
+    results = wf.output("summarise")
+    assert [r["words"] for r in results] == list(range(1, 41))
+    assert wf.output("report", "echo")["failed"] == []

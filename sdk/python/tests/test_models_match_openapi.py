@@ -27,6 +27,11 @@ SCHEMAS: dict[type, str] = {
     models.CancelResult: "CancelWorkflowResponse",
     models.SignalResult: "SignalResponse",
     models.DefinitionSummary: "DefinitionListItem",
+    models.Schedule: "Schedule",
+    models.ScheduleList: "ScheduleList",
+    models.ScheduleRun: "ScheduleRunRecord",
+    models.TriggerResult: "TriggerScheduleResponse",
+    models.BackfillResult: "BackfillScheduleResponse",
 }
 
 #: Dataclass fields read from a wire field of another name.

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Spindle.Protocol;
 using static Spindle.Cli.ConsoleRenderer;
 
 namespace Spindle.Cli.Commands;
@@ -18,7 +19,9 @@ internal static class CancelCommand
         {
             using var spindle = client.CreateClient(io.Parse);
             var answer = await spindle.CancelWorkflowAsync(io.Parse.GetValue(id)!, io.Parse.GetValue(reason), cancellationToken);
-            await io.Out.WriteLineAsync(client.WantsJson(io.Parse) ? PrettyJson(answer) : $"cancelled workflow {Str(answer["workflow_id"])}");
+            await io.Out.WriteLineAsync(client.WantsJson(io.Parse)
+                ? PrettyJson(answer, SpindleJsonContext.Default.CancelWorkflowResponse)
+                : $"cancelled workflow {answer.WorkflowId}");
             return CommandSupport.Ok;
         });
         const string details =

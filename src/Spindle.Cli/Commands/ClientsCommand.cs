@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Spindle.Protocol;
 using static Spindle.Cli.ConsoleRenderer;
 
 namespace Spindle.Cli.Commands;
@@ -57,12 +58,12 @@ internal static class ClientsCommand
             var created = await spindle.CreateOAuthClientAsync(io.Parse.GetValue(name)!, requested.Count > 0 ? requested : ["workflows", "worker"], cancellationToken);
             if (client.WantsJson(io.Parse))
             {
-                await io.Out.WriteLineAsync(PrettyJson(created));
+                await io.Out.WriteLineAsync(PrettyJson(created, SpindleJsonContext.Default.CreateClientResponse));
                 return CommandSupport.Ok;
             }
-            await io.Out.WriteLineAsync($"client_id:     {Str(created["client_id"])}");
-            await io.Out.WriteLineAsync($"client_secret: {Str(created["client_secret"])}");
-            await io.Out.WriteLineAsync($"scopes:        {string.Join(' ', created["scopes"]!.AsArray().Select(Str))}");
+            await io.Out.WriteLineAsync($"client_id:     {created.ClientId}");
+            await io.Out.WriteLineAsync($"client_secret: {created.ClientSecret}");
+            await io.Out.WriteLineAsync($"scopes:        {string.Join(' ', created.Scopes)}");
             await io.Out.WriteLineAsync("Store the secret now: it is not shown again. Workers read SPINDLE_CLIENT_ID and SPINDLE_CLIENT_SECRET.");
             return CommandSupport.Ok;
         });
@@ -82,13 +83,12 @@ internal static class ClientsCommand
             var answer = await spindle.ListOAuthClientsAsync(cancellationToken);
             if (client.WantsJson(io.Parse))
             {
-                await io.Out.WriteLineAsync(PrettyJson(answer));
+                await io.Out.WriteLineAsync(PrettyJson(answer, SpindleJsonContext.Default.ClientList));
                 return CommandSupport.Ok;
             }
-            var rows = answer["clients"]!.AsArray().Select(c => new[]
+            var rows = answer.Clients.Select(c => new[]
             {
-                Str(c!["client_id"]), Str(c["name"]), string.Join(' ', c["scopes"]!.AsArray().Select(Str)),
-                c["active"]!.GetValue<bool>() ? "active" : "revoked", Time(c["created_at"]),
+                c.ClientId, c.Name, string.Join(' ', c.Scopes), c.Active ? "active" : "revoked", Time(c.CreatedAt),
             }).ToList();
             await io.Out.WriteLineAsync(Table(["CLIENT ID", "NAME", "SCOPES", "STATE", "CREATED"], rows));
             return CommandSupport.Ok;
@@ -106,7 +106,9 @@ internal static class ClientsCommand
         {
             using var spindle = client.CreateClient(io.Parse);
             var answer = await spindle.RevokeOAuthClientAsync(io.Parse.GetValue(id)!, cancellationToken);
-            await io.Out.WriteLineAsync(client.WantsJson(io.Parse) ? PrettyJson(answer) : $"revoked {Str(answer["client_id"])}");
+            await io.Out.WriteLineAsync(client.WantsJson(io.Parse)
+                ? PrettyJson(answer, SpindleJsonContext.Default.RevokeClientResponse)
+                : $"revoked {answer.ClientId}");
             return CommandSupport.Ok;
         });
         return new CommandSpec(command, null, "spindle clients revoke cl_0123456789abcdef0123");

@@ -1,5 +1,8 @@
 using System.CommandLine;
+using System.Text.Json;
 using System.Text.Json.Nodes;
+using Spindle.Protocol;
+using static System.FormattableString;
 using static Spindle.Cli.ConsoleRenderer;
 
 namespace Spindle.Cli.Commands;
@@ -38,22 +41,26 @@ internal static class CostCommand
             var history = await spindle.GetWorkflowCostHistoryAsync(workflowId, cancellationToken);
             if (client.WantsJson(io.Parse))
             {
-                await io.Out.WriteLineAsync(PrettyJson(new JsonObject { ["cost"] = cost.DeepClone(), ["history"] = history.DeepClone() }));
+                await io.Out.WriteLineAsync(PrettyJson(new JsonObject
+                {
+                    ["cost"] = JsonSerializer.SerializeToNode(cost, SpindleJsonContext.Default.WorkflowCost),
+                    ["history"] = JsonSerializer.SerializeToNode(history, SpindleJsonContext.Default.ListCostHistoryLine),
+                }));
                 return CommandSupport.Ok;
             }
-            await io.Out.WriteLineAsync($"workflow:  {Str(cost["workflow_id"])} ({Str(cost["workflow_name"])})");
-            await io.Out.WriteLineAsync($"total:     ${Str(cost["total_cost_usd"])} in {Str(cost["total_activities"])} cost lines");
-            await io.Out.WriteLineAsync(cost["budget_limit_usd"] is null
+            await io.Out.WriteLineAsync($"workflow:  {cost.WorkflowId} ({cost.WorkflowName})");
+            await io.Out.WriteLineAsync(Invariant($"total:     ${cost.TotalCostUsd} in {cost.TotalActivities} cost lines"));
+            await io.Out.WriteLineAsync(cost.BudgetLimitUsd is null
                 ? "budget:    none"
-                : $"budget:    ${Str(cost["budget_limit_usd"])}, ${Str(cost["budget_remaining_usd"])} left");
+                : $"budget:    ${cost.BudgetLimitUsd}, ${cost.BudgetRemainingUsd} left");
             if (history.Count > 0)
             {
                 var rows = history.Select(l => new[]
                 {
-                    Str(l!["activity_key"]), Str(l["attempt"]),
-                    l["model"] is null ? "-" : $"{Str(l["provider"])}/{Str(l["model"])}",
-                    Str(l["prompt_tokens"]), Str(l["output_tokens"]), Str(l["cached_tokens"]), "$" + Str(l["cost_usd"]),
-                    l["budget_event"] is null ? "" : Str(l["budget_event"]), Time(l["created_at"]),
+                    l.ActivityKey, Invariant($"{l.Attempt}"),
+                    l.Model is null ? "-" : $"{l.Provider}/{l.Model}",
+                    Invariant($"{l.PromptTokens}"), Invariant($"{l.OutputTokens}"), Invariant($"{l.CachedTokens}"), "$" + l.CostUsd,
+                    l.BudgetEvent ?? "", Time(l.CreatedAt),
                 }).ToList();
                 await io.Out.WriteLineAsync();
                 await io.Out.WriteLineAsync(Table(["ACTIVITY", "ATTEMPT", "MODEL", "PROMPT", "OUTPUT", "CACHED", "COST", "BUDGET", "AT"], rows));
@@ -82,16 +89,16 @@ internal static class CostCommand
             var answer = await spindle.GetCostAnalyticsAsync(dayCount, io.Parse.GetValue(limit), null, cancellationToken);
             if (client.WantsJson(io.Parse))
             {
-                await io.Out.WriteLineAsync(PrettyJson(answer));
+                await io.Out.WriteLineAsync(PrettyJson(answer, SpindleJsonContext.Default.CostAnalytics));
                 return CommandSupport.Ok;
             }
             await io.Out.WriteLineAsync(
-                $"{Str(answer["total_workflows"])} workflows, ${Str(answer["total_cost_usd"])} in {Str(answer["total_activities"])} cost lines " +
-                $"over the last {dayCount} days; budget aborts {Str(answer["budget_aborts"])}, downgrades {Str(answer["budget_downgrades"])}");
-            var rows = answer["top_workflows"]!.AsArray().Select(w => new[]
+                Invariant($"{answer.TotalWorkflows} workflows, ${answer.TotalCostUsd} in {answer.TotalActivities} cost lines ") +
+                Invariant($"over the last {dayCount} days; budget aborts {answer.BudgetAborts}, downgrades {answer.BudgetDowngrades}"));
+            var rows = answer.TopWorkflows.Select(w => new[]
             {
-                Str(w!["workflow_id"]), Str(w["definition_name"]), Str(w["status"]), "$" + Str(w["total_cost_usd"]), Str(w["activities"]),
-                w["budget_limit_usd"] is null ? "-" : "$" + Str(w["budget_limit_usd"]), Time(w["created_at"]),
+                w.WorkflowId, w.DefinitionName, w.Status, "$" + w.TotalCostUsd, Invariant($"{w.Activities}"),
+                w.BudgetLimitUsd is null ? "-" : "$" + w.BudgetLimitUsd, Time(w.CreatedAt),
             }).ToList();
             if (rows.Count > 0)
             {

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using System.Text.Json.Nodes;
+using Spindle.Protocol;
 using static Spindle.Cli.ConsoleRenderer;
 
 namespace Spindle.Cli.Commands;
@@ -38,7 +38,7 @@ internal static class ListCommand
         {
             using var spindle = client.CreateClient(io.Parse);
             var page = await spindle.ListWorkflowsAsync(io.Parse.GetValue(status), io.Parse.GetValue(definition), io.Parse.GetValue(limit), cancellationToken);
-            await io.Out.WriteLineAsync(client.WantsJson(io.Parse) ? PrettyJson(page) : Render(page));
+            await io.Out.WriteLineAsync(client.WantsJson(io.Parse) ? PrettyJson(page, SpindleJsonContext.Default.WorkflowList) : Render(page));
             return CommandSupport.Ok;
         });
         return new CommandSpec(command, null, """
@@ -47,23 +47,23 @@ internal static class ListCommand
                          """);
     }
 
-    public static string Render(JsonObject page)
+    public static string Render(WorkflowList page)
     {
-        var workflows = (page["workflows"] as JsonArray ?? []).OfType<JsonObject>().ToList();
+        var workflows = page.Workflows;
         if (workflows.Count == 0)
         {
             return "no workflows";
         }
         var rows = workflows.Select(w => new[]
         {
-            Str(w["id"]),
-            Str(w["status"]),
-            Str(w["definition_name"]),
-            Time(w["created_at"]),
-            OneLine(Str(w["error_message"]), 60),
+            w.Id,
+            w.Status,
+            w.DefinitionName,
+            Time(w.CreatedAt),
+            OneLine(w.ErrorMessage, 60),
         }).ToList();
         var table = Table(["ID", "STATUS", "DEFINITION", "CREATED", "ERROR"], rows);
-        var total = Int(page["total"], workflows.Count);
+        var total = page.Total;
         return total > workflows.Count ? $"{table}\n({workflows.Count} of {total}; use --limit to see more)" : table;
     }
 }

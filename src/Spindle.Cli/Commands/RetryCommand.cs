@@ -1,5 +1,5 @@
 using System.CommandLine;
-using System.Text.Json.Nodes;
+using Spindle.Protocol;
 using static Spindle.Cli.ConsoleRenderer;
 
 namespace Spindle.Cli.Commands;
@@ -19,11 +19,11 @@ internal static class RetryCommand
             var answer = await spindle.RetryWorkflowAsync(io.Parse.GetValue(id)!, cancellationToken);
             if (client.WantsJson(io.Parse))
             {
-                await io.Out.WriteLineAsync(PrettyJson(answer));
+                await io.Out.WriteLineAsync(PrettyJson(answer, SpindleJsonContext.Default.RetryWorkflowResponse));
                 return CommandSupport.Ok;
             }
-            var keys = (answer["retried_activities"] as JsonArray ?? []).Select(Str).ToList();
-            await io.Out.WriteLineAsync($"retrying workflow {Str(answer["workflow_id"])}" + (keys.Count > 0 ? ": " + string.Join(", ", keys) : ""));
+            var keys = answer.RetriedActivities;
+            await io.Out.WriteLineAsync($"retrying workflow {answer.WorkflowId}" + (keys.Count > 0 ? ": " + string.Join(", ", keys) : ""));
             return CommandSupport.Ok;
         });
         const string details =

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using static Spindle.Cli.ConsoleRenderer;
@@ -9,9 +8,6 @@ namespace Spindle.Cli.Commands;
 /// <summary><c>spindle run</c>: deploy, submit and follow one workflow to its end.</summary>
 internal static class RunCommand
 {
-    // Long-poll slice: short enough that progress lines appear about once a second.
-    private const int WaitSeconds = 1;
-
     public static CommandSpec Create()
     {
         var file = new Argument<string>("FILE") { Description = "Workflow definition file (YAML or JSON)" };
@@ -35,12 +31,18 @@ internal static class RunCommand
             Description = "Start a temporary in-process server (SQLite, std worker) for this run and stop it afterwards; no server needed",
         };
 
+        var stream = new Option<bool>("--stream")
+        {
+            Description = "Also print the live output of running activities as it arrives (LLM tokens with streaming: true, or chunks a worker publishes)",
+        };
+
         var command = new Command("run", "Deploy a workflow file, start it and follow it to the end.");
         command.Arguments.Add(file);
         command.Options.Add(input);
         command.Options.Add(inputFile);
         command.Options.Add(timeout);
         command.Options.Add(embedded);
+        command.Options.Add(stream);
         var client = ClientOptions.AddTo(command);
         command.SetCliAction(async (io, cancellationToken) =>
         {
@@ -55,7 +57,8 @@ internal static class RunCommand
                 await ReadInputAsync(io.Parse.GetValue(input), io.Parse.GetValue(inputFile), cancellationToken),
                 TimeSpan.FromSeconds(io.Parse.GetValue(timeout)),
                 client.WantsJson(io.Parse),
-                io.Parse.GetValue(embedded));
+                io.Parse.GetValue(embedded),
+                io.Parse.GetValue(stream));
             if (!request.Embedded)
             {
                 using var spindle = client.CreateClient(io.Parse);
@@ -73,18 +76,21 @@ internal static class RunCommand
             return await RunAsync(embeddedClient, request, io, cancellationToken);
         }, suggestEmbedded: true);
         const string details =
-            "Each activity transition is printed as it happens, then the final status and the outputs of the " +
-            "terminal activities (those nothing depends on). Exit code 0 when the workflow completed; 1 when it " +
-            "failed, was cancelled or --timeout passed. With --embedded no server is needed: a temporary one runs" +
-            " in-process for this run.";
+            "Each activity transition is printed as it happens (followed over the server's live event stream, or " +
+            "by polling a server without one), then the final status and the outputs of the terminal activities " +
+            "(those nothing depends on). With --stream the live output of each running activity is printed too, " +
+            "as `  key ▸ text…` (ignored with --json). Exit code 0 when the workflow completed; 1 when it failed, " +
+            "was cancelled or --timeout passed. With --embedded no server is needed: a temporary one runs " +
+            "in-process for this run.";
         return new CommandSpec(command, details, """
                          spindle run examples/01-hello-chain.yaml --embedded --input '{"name": "Ada"}'
+                         spindle run examples/22-streaming-answer.yaml --stream --input '{"topic": "tides"}'
                          spindle run flow.yaml --input-file input.json --timeout 60
                          spindle run flow.yaml --json > result.json
                          """);
     }
 
-    private sealed record RunRequest(string File, JsonObject Input, TimeSpan Timeout, bool Json, bool Embedded);
+    private sealed record RunRequest(string File, JsonObject Input, TimeSpan Timeout, bool Json, bool Embedded, bool Stream);
 
     private static async Task<JsonObject> ReadInputAsync(string? inline, string? path, CancellationToken cancellationToken)
     {
@@ -142,33 +148,48 @@ internal static class RunCommand
         CancellationToken cancellationToken)
     {
         var formatter = new EventFormatter();
-        var progress = new Progress(spindle, id, formatter, request.Json ? TextWriter.Null : io.Out);
-        var clock = Stopwatch.StartNew();
-        JsonObject workflow;
-        while (true)
+        using var live = new LiveOutput(request.Json ? TextWriter.Null : io.Out);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(request.Timeout);
+        var watcher = request.Stream && !request.Json ? new ActivityOutputWatcher(spindle, id, live, deadline.Token) : null;
+        var timedOut = false;
+        try
         {
-            await progress.PrintNewEventsAsync(cancellationToken);
-            workflow = await spindle.GetWorkflowAsync(id, WaitSeconds, cancellationToken);
-            if (IsTerminal(Str(workflow["status"])))
+            await new WorkflowFollower(spindle, id).FollowAsync(async ev =>
             {
-                await progress.PrintNewEventsAsync(cancellationToken);
-                break;
-            }
-            if (clock.Elapsed >= request.Timeout)
+                if (watcher is not null)
+                {
+                    await watcher.OnEventAsync(ev);
+                }
+                if (formatter.LiveLine(ev) is { } line)
+                {
+                    await live.LineAsync("  " + line, deadline.Token);
+                }
+            }, deadline.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            timedOut = true;
+        }
+        if (watcher is not null)
+        {
+            await watcher.DrainAsync();
+        }
+
+        var workflow = await spindle.GetWorkflowAsync(id, 0, cancellationToken);
+        if (timedOut && !IsTerminal(Str(workflow["status"])))
+        {
+            var message = $"timed out after {Duration(request.Timeout)}: workflow {id} is still {Str(workflow["status"])}";
+            if (request.Json)
             {
-                await progress.PrintNewEventsAsync(cancellationToken);
-                var message = $"timed out after {Duration(request.Timeout)}: workflow {id} is still {Str(workflow["status"])}";
-                if (request.Json)
-                {
-                    await io.Out.WriteLineAsync(PrettyJson(new JsonObject { ["deploy"] = deployed.DeepClone(), ["workflow"] = workflow, ["output"] = null }));
-                    await io.Err.WriteLineAsync("error: " + message);
-                }
-                else
-                {
-                    await io.Out.WriteLineAsync($"✗ {message}; it {StillRunningHint(id, request)}");
-                }
-                return CommandSupport.Failed;
+                await io.Out.WriteLineAsync(PrettyJson(new JsonObject { ["deploy"] = deployed.DeepClone(), ["workflow"] = workflow, ["output"] = null }));
+                await io.Err.WriteLineAsync("error: " + message);
             }
+            else
+            {
+                await io.Out.WriteLineAsync($"✗ {message}; it {StillRunningHint(id, request)}");
+            }
+            return CommandSupport.Failed;
         }
 
         var status = Str(workflow["status"]);
@@ -216,25 +237,6 @@ internal static class RunCommand
             }
             await writer.WriteLineAsync($"output of {key}:");
             await writer.WriteLineAsync(Indent(PrettyJson(OutputsObject(activity?["output"])), "  "));
-        }
-    }
-
-    /// <summary>Prints the history as it grows, remembering how far it has read.</summary>
-    private sealed class Progress(SpindleClient spindle, string workflowId, EventFormatter formatter, TextWriter writer)
-    {
-        private string? _lastEventId;
-
-        public async Task PrintNewEventsAsync(CancellationToken cancellationToken)
-        {
-            foreach (var ev in await spindle.GetAllEventsAsync(workflowId, _lastEventId, cancellationToken))
-            {
-                _lastEventId = Str(ev["id"]);
-                if (formatter.LiveLine(ev) is { } line)
-                {
-                    await writer.WriteLineAsync("  " + line);
-                }
-            }
-            await writer.FlushAsync(cancellationToken);
         }
     }
 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Spindle.Protocol;
 using static Spindle.Cli.ConsoleRenderer;
 
 namespace Spindle.Cli.Commands;
@@ -70,8 +71,8 @@ internal static class SchedulesCommand
                 body.Remove(key);
             }
             using var spindle = client.CreateClient(io.Parse);
-            var created = await spindle.CallAsync(HttpMethod.Post, Base, body, cancellationToken);
-            await io.Out.WriteLineAsync(client.WantsJson(io.Parse) ? PrettyJson(created) : Describe(created!.AsObject()));
+            var created = await spindle.CallAsync(HttpMethod.Post, Base, body, SpindleJsonContext.Default.Schedule, cancellationToken);
+            await io.Out.WriteLineAsync(client.WantsJson(io.Parse) ? PrettyJson(created, SpindleJsonContext.Default.Schedule) : Describe(created));
             return CommandSupport.Ok;
         });
         return new CommandSpec(command, "Give exactly one of --cron and --every.", """
@@ -86,16 +87,15 @@ internal static class SchedulesCommand
         command.SetCliAction(async (io, cancellationToken) =>
         {
             using var spindle = client.CreateClient(io.Parse);
-            var answer = (await spindle.CallAsync(HttpMethod.Get, Base, null, cancellationToken))!.AsObject();
+            var answer = await spindle.CallAsync(HttpMethod.Get, Base, null, SpindleJsonContext.Default.ScheduleList, cancellationToken);
             if (client.WantsJson(io.Parse))
             {
-                await io.Out.WriteLineAsync(PrettyJson(answer));
+                await io.Out.WriteLineAsync(PrettyJson(answer, SpindleJsonContext.Default.ScheduleList));
                 return CommandSupport.Ok;
             }
-            var rows = answer["schedules"]!.AsArray().Select(s => new[]
+            var rows = answer.Schedules.Select(s => new[]
             {
-                Str(s!["name"]), Str(s["definition_name"]), Cadence(s.AsObject()), s["enabled"]?.GetValue<bool>() == true ? "enabled" : "paused",
-                Both(s["next_run_at"]), Str(s["id"]),
+                s.Name, s.DefinitionName, Cadence(s), s.Enabled ? "enabled" : "paused", Both(s.NextRunAt), s.Id,
             }).ToList();
             await io.Out.WriteLineAsync(rows.Count == 0 ? "no schedules" : Table(["NAME", "DEFINITION", "CADENCE", "STATE", "NEXT RUN", "ID"], rows));
             return CommandSupport.Ok;
@@ -136,10 +136,11 @@ internal static class SchedulesCommand
             using var spindle = client.CreateClient(io.Parse);
             var scheduleId = await ResolveAsync(spindle, io.Parse.GetValue(id)!, cancellationToken);
             var answer = await spindle.CallAsync(HttpMethod.Post, $"{Base}/{scheduleId}/backfill",
-                new JsonObject { ["start"] = io.Parse.GetValue(start), ["end"] = io.Parse.GetValue(end) }, cancellationToken);
+                new JsonObject { ["start"] = io.Parse.GetValue(start), ["end"] = io.Parse.GetValue(end) },
+                SpindleJsonContext.Default.BackfillScheduleResponse, cancellationToken);
             await io.Out.WriteLineAsync(client.WantsJson(io.Parse)
-                ? PrettyJson(answer)
-                : $"{Str(answer!["submitted"])} of {Str(answer["count"])} occurrence(s) submitted");
+                ? PrettyJson(answer, SpindleJsonContext.Default.BackfillScheduleResponse)
+                : $"{answer.Submitted} of {answer.Count} occurrence(s) submitted");
             return CommandSupport.Ok;
         });
         return new CommandSpec(command, null, """
@@ -171,20 +172,24 @@ internal static class SchedulesCommand
             {
                 body!["ignore_overlap"] = true;
             }
-            var answer = await spindle.CallAsync(method, $"{Base}/{scheduleId}{suffix}", body, cancellationToken);
-            if (client.WantsJson(io.Parse))
+            var path = $"{Base}/{scheduleId}{suffix}";
+            var json = client.WantsJson(io.Parse);
+            if (verb == "delete")
             {
-                await io.Out.WriteLineAsync(answer is null ? "{}" : PrettyJson(answer));
+                var answer = await spindle.CallAsync(method, path, body, cancellationToken);
+                await io.Out.WriteLineAsync(!json ? $"deleted schedule {scheduleId}" : answer is null ? "{}" : PrettyJson(answer));
+            }
+            else if (verb == "trigger")
+            {
+                var answer = await spindle.CallAsync(method, path, body, SpindleJsonContext.Default.TriggerScheduleResponse, cancellationToken);
+                await io.Out.WriteLineAsync(json
+                    ? PrettyJson(answer, SpindleJsonContext.Default.TriggerScheduleResponse)
+                    : answer.Outcome + (answer.WorkflowId is { } wf ? $": workflow {wf}" : "") + (answer.Message is { } m ? $" ({m})" : ""));
             }
             else
             {
-                await io.Out.WriteLineAsync(verb switch
-                {
-                    "delete" => $"deleted schedule {scheduleId}",
-                    "trigger" => $"{Str(answer!["outcome"])}" + (answer["workflow_id"] is { } wf ? $": workflow {Str(wf)}" : "") +
-                                 (answer["message"] is { } m ? $" ({Str(m)})" : ""),
-                    _ => Describe(answer!.AsObject()),
-                });
+                var answer = await spindle.CallAsync(method, path, body, SpindleJsonContext.Default.Schedule, cancellationToken);
+                await io.Out.WriteLineAsync(json ? PrettyJson(answer, SpindleJsonContext.Default.Schedule) : Describe(answer));
             }
             return CommandSupport.Ok;
         });
@@ -198,40 +203,40 @@ internal static class SchedulesCommand
         {
             return nameOrId;
         }
-        var all = (await spindle.CallAsync(HttpMethod.Get, Base, null, cancellationToken))!["schedules"]!.AsArray();
-        return all.FirstOrDefault(s => Str(s!["name"]) == nameOrId)?["id"]?.GetValue<string>()
+        var all = await spindle.CallAsync(HttpMethod.Get, Base, null, SpindleJsonContext.Default.ScheduleList, cancellationToken);
+        return all.Schedules.FirstOrDefault(s => s.Name == nameOrId)?.Id
                ?? throw new UsageException($"no schedule named '{nameOrId}' (see `spindle schedules list`)");
     }
 
-    private static string Describe(JsonObject s)
+    private static string Describe(Schedule s)
     {
         var lines = new List<string>
         {
-            $"schedule {Str(s["name"])} ({Str(s["id"])})",
-            $"  definition: {Str(s["definition_name"])}",
-            $"  cadence:    {Cadence(s)}, overlap {Str(s["overlap_policy"])}",
-            $"  state:      {(s["enabled"]?.GetValue<bool>() == true ? "enabled" : "paused")}" + (s["note"] is { } note ? $" ({Str(note)})" : ""),
-            $"  runs:       {Str(s["run_count"])} submitted, {Str(s["skipped_count"])} skipped; last {Both(s["last_run_at"])}",
+            $"schedule {s.Name} ({s.Id})",
+            $"  definition: {s.DefinitionName}",
+            $"  cadence:    {Cadence(s)}, overlap {s.OverlapPolicy}",
+            $"  state:      {(s.Enabled ? "enabled" : "paused")}" + (s.Note is { } note ? $" ({note})" : ""),
+            string.Create(CultureInfo.InvariantCulture, $"  runs:       {s.RunCount} submitted, {s.SkippedCount} skipped; last {Both(s.LastRunAt)}"),
         };
-        if (s["upcoming"] is JsonArray upcoming && upcoming.Count > 0)
+        if (s.Upcoming.Count > 0)
         {
             lines.Add("  next occurrences (UTC / local):");
-            lines.AddRange(upcoming.Select(t => "    " + Both(t)));
+            lines.AddRange(s.Upcoming.Select(t => "    " + Both(t)));
         }
-        if (s["recent_runs"] is JsonArray runs && runs.Count > 0)
+        if (s.RecentRuns is { Count: > 0 } runs)
         {
             lines.Add("  recent runs:");
-            lines.AddRange(runs.Select(r => $"    {Both(r!["occurrence_at"])}  {Str(r["outcome"])}  {Str(r["workflow_id"] ?? r["message"])}"));
+            lines.AddRange(runs.Select(r => $"    {Both(r.OccurrenceAt)}  {r.Outcome}  {r.WorkflowId ?? r.Message}"));
         }
         return string.Join(Environment.NewLine, lines);
     }
 
-    private static string Cadence(JsonObject s) => s["cron"] is { } cron
-        ? $"cron \"{Str(cron)}\" {Str(s["timezone"])}"
-        : $"every {Str(s["interval_seconds"])} s";
+    private static string Cadence(Schedule s) => s.Cron is { } cron
+        ? $"cron \"{cron}\" {s.Timezone}"
+        : string.Create(CultureInfo.InvariantCulture, $"every {s.IntervalSeconds} s");
 
     /// <summary>A time in UTC (the server's) and in this machine's local time zone.</summary>
-    private static string Both(JsonNode? time) => ParseTime(time) is { } t
+    private static string Both(string? time) => ParseTime(time) is { } t
         ? $"{t.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)}Z / " +
           $"{t.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss zzz", CultureInfo.InvariantCulture)}"
         : "-";

@@ -25,8 +25,8 @@ internal static class UiCommand
             try
             {
                 var link = await spindle.CreateSignInLinkAsync(cancellationToken);
-                url = baseUrl + Str(link["path"]);
-                note = $"one use, within {Str(link["expires_in"])} s";
+                url = baseUrl + link.Path;
+                note = $"one use, within {link.ExpiresIn} s";
             }
             catch (ApiCallException e) when (e.StatusCode == 400)
             {

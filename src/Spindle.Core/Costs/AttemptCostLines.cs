@@ -8,7 +8,7 @@ public static class AttemptCostLines
 {
     /// <summary>
     /// One line per usage line of <paramref name="report"/>, plus one for the cost no usage line covers; the line of
-    /// the call that answered is marked as a downgrade when the worker skipped a model for its budget (§6.10).
+    /// the call that answered is marked as a downgrade when the worker skipped a model for its budget (docs/workflow-format.md, Budgets).
     /// </summary>
     /// <param name="output">The activity's output (null for a failure): where the worker reports a downgrade.</param>
     /// <param name="budgetLimitUsd">The limit that applied, recorded on every line.</param>
@@ -33,7 +33,7 @@ public static class AttemptCostLines
         var answer = output?["result"] as JsonObject ?? output;
         if (answer is not null && report.Lines.Count > 0)
         {
-            // The worker skipped a model for its budget and answered with a cheaper one: a downgrade (§6.10). Spindle's
+            // The worker skipped a model for its budget and answered with a cheaper one: a downgrade. Spindle's
             // worker details it in fallback_attempts; the reference's names the skipped models in budget_skipped_models.
             var attempts = answer["fallback_attempts"] as JsonArray ?? [];
             var skipped = attempts.OfType<JsonObject>().FirstOrDefault(a => a["outcome"] is JsonValue o && o.GetValueKind() == JsonValueKind.String

@@ -2,7 +2,7 @@ namespace Spindle.Core.Costs;
 
 /// <summary>
 /// The limits that apply to one model call and the money already spent against them. A call fits when, for each
-/// limit that is set, spent + estimate does not exceed it (§6.10: reaching the limit exactly is allowed).
+/// limit that is set, spent + estimate does not exceed it (reaching the limit exactly is allowed; docs/workflow-format.md, Budgets).
 /// </summary>
 public sealed record BudgetCheck(decimal? ActivityLimitUsd, decimal ActivitySpentUsd, decimal? WorkflowLimitUsd, decimal WorkflowSpentUsd)
 {

@@ -16,7 +16,7 @@ public static class BudgetEstimator
     public const int CharactersPerToken = 4;
 
     /// <summary>
-    /// §6.10: the cheapest of <paramref name="modelIds"/> at catalog prices for 1,000 input tokens plus
+    /// The cheapest of <paramref name="modelIds"/> at catalog prices for 1,000 input tokens plus
     /// <paramref name="maxTokens"/> (or 4,096) output tokens. Models the catalog does not know are left out; null
     /// when none is known.
     /// </summary>

@@ -7,7 +7,7 @@ namespace Spindle.Core.Costs;
 public sealed record BudgetAbort(string Detail, CostLine Marker);
 
 /// <summary>
-/// The budget check before an <c>llm_prompt</c>/<c>embedding</c> activity is queued and before each retry (§6.10): with
+/// The budget check before an <c>llm_prompt</c>/<c>embedding</c> activity is queued and before each retry (docs/workflow-format.md, Budgets): with
 /// the action <c>abort</c>, a call whose cheapest listed model would exceed a limit is not made; otherwise the budget
 /// parameters are added so that the worker can pick a cheaper model.
 /// </summary>

@@ -5,7 +5,7 @@ using System.Text.Json.Nodes;
 namespace Spindle.Core.Costs;
 
 /// <summary>
-/// The budget parameters that the server adds to <c>llm_prompt</c>/<c>embedding</c> activities (§6.10), written by
+/// The budget parameters that the server adds to <c>llm_prompt</c>/<c>embedding</c> activities (docs/workflow-format.md, Budgets), written by
 /// the server with <see cref="Apply"/> and read by workers with <see cref="ReadBudget"/> and
 /// <see cref="ReadModelPricing"/>. Money is written as decimal strings so no precision is lost on the way.
 /// </summary>
@@ -22,7 +22,7 @@ public static class BudgetParameters
     /// <summary>Spindle extension: the effective budget action, <c>abort</c> (default) or <c>continue</c>.</summary>
     public const string BudgetAction = "budget_action";
 
-    /// <summary>Activity names whose budgets are enforced (§6.10).</summary>
+    /// <summary>Activity names whose budgets are enforced.</summary>
     public static IReadOnlyList<string> EnforcedActivityNames { get; } = ["llm_prompt", "embedding"];
 
     /// <summary>

@@ -20,7 +20,7 @@ public sealed record CostLine(
     public const string Abort = "abort";
     public const string Downgrade = "downgrade";
 
-    /// <summary>An abort marker: the call was not made, so it counts in no total (§9: excluded from counts and averages).</summary>
+    /// <summary>An abort marker: the call was not made, so it counts in no total (excluded from counts and averages; docs/api.md, Costs).</summary>
     public bool IsAbortMarker => BudgetEvent == Abort;
 }
 

@@ -121,7 +121,7 @@ internal sealed partial class DefinitionNormalizer
         }
     }
 
-    /// <summary>§1.4: dependency_of moves to the target's depends_on; equal entries merge; sorted by activity_key.</summary>
+    /// <summary>dependency_of moves to the target's depends_on; equal entries merge; sorted by activity_key.</summary>
     private static void FoldAndMerge(List<Draft> drafts)
     {
         var incoming = drafts.ToDictionary(d => d.Key!, d => new List<Edge>(d.DependsOn), StringComparer.Ordinal);
@@ -150,7 +150,7 @@ internal sealed partial class DefinitionNormalizer
         }
     }
 
-    /// <summary>The §2.1 graph: an edge D → A for every depends_on entry of A naming D.</summary>
+    /// <summary>The loop analysis graph: an edge D → A for every depends_on entry of A naming D.</summary>
     internal static List<LoopAnalyzer.GraphEdge> Graph(IReadOnlyList<string> keys, IReadOnlyList<IReadOnlyList<Edge>> dependsOn)
     {
         var index = new Dictionary<string, int>(StringComparer.Ordinal);

@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 namespace Spindle.Core.Definitions;
 
 /// <summary>
-/// Validation (docs/workflow-format.md, checks 1–10) and normalisation (§1.4, §1.5, §2.2) of a definition that was
+/// Validation (docs/workflow-format.md, checks 1–10) and normalisation (dependencies, settings defaults, the normalised form) of a definition that was
 /// already read into a JSON tree. Collects every problem; produces the normalised JSON only when there is none.
 /// </summary>
 /// <remarks>
@@ -31,7 +31,7 @@ namespace Spindle.Core.Definitions;
 internal sealed partial class DefinitionNormalizer
 {
     public static readonly IReadOnlyList<string> NamespaceNames =
-        ["INPUT", "SECRET", "WORKFLOW", "ACTIVITY", "SIGNAL", "ACTIVITIES", "FILE", "FOLDER", "parameters"];
+        ["INPUT", "SECRET", "WORKFLOW", "ACTIVITY", "SIGNAL", "ACTIVITIES", "FILE", "FOLDER", "parameters", "ITEM", "ITEM_INDEX"];
 
     private static readonly HashSet<string> TopKeys = ["name", "activities", "settings", "description", "schedules"]; // schedules: DefinitionSchedules
     private static readonly HashSet<string> WorkflowSettingsKeys = ["timeout", "max_retries", "budget"];
@@ -40,6 +40,8 @@ internal sealed partial class DefinitionNormalizer
     [
         "key", "worker", "activity_name", "parameters", "outputs", "depends_on", "dependency_of", "settings",
         "iteration_limit", "iteration_scoped", "streaming", "is_loop_activity",
+        "for_each", "max_parallel", "continue_on_failure", // DefinitionNormalizer.Map.cs
+        "concurrency", "rate_limit", "priority", // DefinitionNormalizer.Queueing.cs
         "workflow", "version", "input", // DefinitionNormalizer.Child.cs
     ];
     private static readonly HashSet<string> ActivitySettingsKeys =
@@ -109,6 +111,10 @@ internal sealed partial class DefinitionNormalizer
         public bool? Streaming { get; set; }
         public bool IsLoopActivity { get; set; }
 
+        /// <summary><c>for_each</c>, <c>max_parallel</c>, <c>continue_on_failure</c> as normalised (DefinitionNormalizer.Map.cs).</summary>
+        public JsonObject? Map { get; set; }
+        public JsonObject? Queueing { get; set; }
+
         /// <summary><c>workflow</c>, <c>version</c>, <c>input</c> as normalised (DefinitionNormalizer.Child.cs).</summary>
         public JsonObject? Child { get; set; }
     }
@@ -158,7 +164,7 @@ internal sealed partial class DefinitionNormalizer
 
         FoldAndMerge(drafts);
 
-        // check 10 and loop flags (§2.1)
+        // check 10 and loop flags (docs/workflow-format.md, Loops)
         var keys = drafts.Select(d => d.Key!).ToList();
         var graph = Graph(keys, drafts.Select(d => (IReadOnlyList<Edge>)d.Merged).ToList());
         var analysis = LoopAnalyzer.FindBackEdges(drafts.Count, graph,

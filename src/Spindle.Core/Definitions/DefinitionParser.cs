@@ -129,8 +129,10 @@ public static class DefinitionParser
                 IterationScoped = Bool(a["iteration_scoped"]) ?? false,
                 Streaming = Bool(a["streaming"]),
                 IsLoopActivity = Bool(a["is_loop_activity"]) ?? false,
+                Queueing = ActivityQueueing.From(a),
                 Settings = settingsJson is null ? new ActivitySettings() : Settings(settingsJson),
                 SettingsJson = (JsonObject?)settingsJson?.DeepClone(),
+                Map = MapSettings.Read(a),
                 Workflow = ChildWorkflow.Read(a),
                 Index = i,
             });

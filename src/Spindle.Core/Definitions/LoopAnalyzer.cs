@@ -13,7 +13,7 @@ internal static class LoopAnalyzer
     /// <param name="InvalidCycles">Check-10 messages for back-edges without an exit.</param>
     internal sealed record Result(IReadOnlyList<GraphEdge> BackEdges, IReadOnlyList<string> InvalidCycles);
 
-    /// <summary>§2.1 steps 1–3: picks back-edges until the rest is acyclic and checks each one for an exit.</summary>
+    /// <summary>Loop analysis (docs/workflow-format.md, Loops), steps 1–3: picks back-edges until the rest is acyclic and checks each one for an exit.</summary>
     public static Result FindBackEdges(int n, IReadOnlyList<GraphEdge> edges, IReadOnlyList<bool> hasIterationLimit,
         IReadOnlyList<string> keys)
     {
@@ -127,7 +127,7 @@ internal static class LoopAnalyzer
         return null;
     }
 
-    /// <summary>§2.1 step 4: every activity on a path head → tail using no back-edge, both ends included; ascending.</summary>
+    /// <summary>Loop analysis, step 4: every activity on a path head → tail using no back-edge, both ends included; ascending.</summary>
     public static List<int> Body(int n, IReadOnlyList<GraphEdge> edges, IReadOnlySet<GraphEdge> backEdges, int head, int tail)
     {
         var forward = new List<int>[n];

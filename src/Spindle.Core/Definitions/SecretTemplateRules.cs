@@ -33,6 +33,7 @@ internal static class SecretTemplateRules
                 Check(scheduledFor, $"{prefix}.settings.scheduled_for", printAllowed: false, errors);
             }
             Walk(activity.Settings.CacheKey, $"{prefix}.settings.cache_key", printAllowed: false, errors);
+            Walk(activity.Map?.ForEach, $"{prefix}.for_each", printAllowed: false, errors);
         }
         return errors;
     }

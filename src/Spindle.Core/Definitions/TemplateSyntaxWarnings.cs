@@ -32,6 +32,7 @@ internal static class TemplateSyntaxWarnings
                 Check(scheduledFor, $"{prefix}.settings.scheduled_for", warnings);
             }
             Walk(activity.Settings.CacheKey, $"{prefix}.settings.cache_key", warnings);
+            Walk(activity.Map?.ForEach, $"{prefix}.for_each", warnings);
         }
         return warnings;
     }

@@ -12,10 +12,10 @@ public sealed class WorkflowDefinition
     /// <summary>The normalised form: what is stored, hashed and returned (without <c>version</c>).</summary>
     public required JsonObject NormalizedJson { get; init; }
 
-    /// <summary>Lower-case hex SHA-256 of the canonical JSON of the normalised form (§3).</summary>
+    /// <summary>Lower-case hex SHA-256 of the canonical JSON of the normalised form (docs/workflow-format.md, Validation and versions).</summary>
     public required string ContentHash { get; init; }
 
-    /// <summary>Loops found by the loop analysis (§2.1), one per back-edge.</summary>
+    /// <summary>Loops found by the loop analysis (docs/workflow-format.md, Loops), one per back-edge.</summary>
     public required IReadOnlyList<LoopDefinition> Loops { get; init; }
 
     public ActivityDefinition? Find(string key)
@@ -48,7 +48,13 @@ public sealed class ActivityDefinition
     /// or null when not given. Copied into the delivered settings (worker-protocol).</summary>
     public bool? Streaming { get; init; }
     public bool IsLoopActivity { get; init; }
+
+    /// <summary><c>concurrency</c>, <c>rate_limit</c> and <c>priority</c>; null when none is given.</summary>
+    public ActivityQueueing? Queueing { get; init; }
     public ActivitySettings Settings { get; init; } = new();
+
+    /// <summary><c>for_each</c> and its settings when the activity is a map (docs/workflow-format.md#maps), else null.</summary>
+    public MapSettings? Map { get; init; }
 
     /// <summary>The normalised <c>settings</c> object as delivered to workers, or null when absent.</summary>
     public JsonObject? SettingsJson { get; init; }
@@ -86,5 +92,5 @@ public sealed record BudgetSettings(decimal Limit, string Action);
 
 public sealed record SignalWait(string EventName, int? TimeoutSeconds, string OnTimeout);
 
-/// <summary>A loop: back-edge Tail → Head plus its body (§2.1 step 4).</summary>
+/// <summary>A loop: back-edge Tail → Head plus its body (every activity on a path head → tail).</summary>
 public sealed record LoopDefinition(string Head, string Tail, IReadOnlyList<string> Body);

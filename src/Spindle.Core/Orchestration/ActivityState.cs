@@ -50,6 +50,33 @@ public sealed class ActivityState
     /// <summary>The current execution got its signal (or a continue timeout) and never waits again.</summary>
     public bool SignalSatisfied { get; set; }
 
+    /// <summary>For an item of a map: the map's activity key (the item's own key is <c>key[index]</c>); else null.</summary>
+    public string? MapOf { get; init; }
+
+    /// <summary>For an item of a map: its 0-based position in the list (<c>ITEM_INDEX</c>).</summary>
+    public int? MapIndex { get; init; }
+
+    /// <summary>For an item of a map: the list element it runs for (<c>ITEM</c>).</summary>
+    public JsonNode? MapItem { get; init; }
+
+    /// <summary>For a map activity once expanded: its counts (the items themselves are rows of their own).</summary>
+    public Maps.MapProgress? Map { get; set; }
+
+    /// <summary>Claim order (<see cref="Definitions.ActivityQueueing"/>): higher first, ageing with time waited.</summary>
+    public int Priority { get; set; }
+
+    /// <summary>Rendered <c>concurrency.key</c> and its limit; null without one.</summary>
+    public string? ConcurrencyKey { get; set; }
+    public int? ConcurrencyLimit { get; set; }
+
+    /// <summary>Rendered <c>rate_limit.key</c> and its bucket; null without one.</summary>
+    public string? RateKey { get; set; }
+    public double? RatePerSecond { get; set; }
+    public double? RateBurst { get; set; }
+
+    /// <summary>Whether only the claim statement may lease it (it has a concurrency or rate limit to respect).</summary>
+    public bool IsGated => ConcurrencyKey is not null || RateKey is not null;
+
     public bool IsNew { get; set; }
     public bool IsDirty { get; set; }
 

@@ -8,7 +8,7 @@ public sealed class EngineDefaults
 {
     public int ActivityTimeoutSeconds { get; init; } = 60;
     /// <summary>
-    /// Deadline for workflows without <c>settings.timeout</c> (§6.9); 0, the default, means none: approval gates and
+    /// Deadline for workflows without <c>settings.timeout</c> (docs/workflow-format.md, Retries, leases and the deadline); 0, the default, means none: approval gates and
     /// long delays must not die on a limit their author never asked for.
     /// </summary>
     public int WorkflowTimeoutSeconds { get; init; }
@@ -21,7 +21,7 @@ public sealed class EngineDefaults
     /// transaction, so an unbounded template would hold up every other workflow.</summary>
     public TemplateLimits TemplateLimits { get; init; } = TemplateLimits.Default;
 
-    /// <summary>Prices for the budget check before enqueue and retry (§6.10); the shipped catalog unless the server loads an override.</summary>
+    /// <summary>Prices for the budget check before enqueue and retry (docs/workflow-format.md, Budgets); the shipped catalog unless the server loads an override.</summary>
     public ModelCatalog ModelCatalog { get; init; } = ModelCatalog.Shipped;
 
     /// <summary><c>SECRET</c> in templates: SPINDLE_SECRET_NAME / KRUXIAFLOW_SECRET_NAME, keyed by lower-case NAME.

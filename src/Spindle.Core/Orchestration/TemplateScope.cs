@@ -12,7 +12,7 @@ namespace Spindle.Core.Orchestration;
 public sealed class TemplateScope : IReadOnlyDictionary<string, JsonNode?>
 {
     private static readonly string[] NamespaceNames =
-        ["INPUT", "SECRET", "WORKFLOW", "ACTIVITY", "SIGNAL", "ACTIVITIES", "FILE", "FOLDER"];
+        ["INPUT", "SECRET", "WORKFLOW", "ACTIVITY", "SIGNAL", "ACTIVITIES", "FILE", "FOLDER", "ITEM", "ITEM_INDEX"];
 
     private readonly WorkflowState _workflow;
     private readonly ActivityState _target;
@@ -81,6 +81,15 @@ public sealed class TemplateScope : IReadOnlyDictionary<string, JsonNode?>
             case "ACTIVITIES":
                 value = AllActivities();
                 break;
+            case "ITEM" or "ITEM_INDEX":
+                // Only an item of a map has them (docs/workflow-format.md#maps); elsewhere they are undefined.
+                if (_target.MapIndex is not { } index)
+                {
+                    value = null;
+                    return false;
+                }
+                value = key == "ITEM" ? _target.MapItem?.DeepClone() : JsonValue.Create(index);
+                break;
             case "FILE":
             case "FOLDER":
                 value = new JsonObject();
@@ -123,9 +132,13 @@ public sealed class TemplateScope : IReadOnlyDictionary<string, JsonNode?>
                     view[name] = output?.DeepClone();
                 }
             }
-            // status and iteration hide outputs of the same name (§4.4).
+            // status and iteration hide outputs of the same name (docs/workflow-format.md, Templates).
             view["status"] = state.Status;
             view["iteration"] = state.Runs;
+            if (state.Map is { } map)
+            {
+                view["map"] = map.ToView(); // a map's counts and failures (docs/workflow-format.md#maps)
+            }
             all[activity.Key] = view;
         }
         _activities = all;

@@ -16,6 +16,7 @@ public sealed class WorkflowDecision
     private readonly List<CostLine> _costLines = [];
     private readonly List<CacheEntry> _cacheWrites = [];
     private readonly List<(ActivityState Activity, string Key)> _cacheCandidates = [];
+    private readonly List<Maps.MapRequest> _mapRequests = [];
     private readonly List<ChildStart> _childStarts = [];
 
     internal WorkflowDecision()
@@ -37,7 +38,7 @@ public sealed class WorkflowDecision
     /// <summary>Cost lines of this decision (reported spend, budget events); the store writes them with the events.</summary>
     public IReadOnlyList<CostLine> CostLines => _costLines;
 
-    /// <summary>Results to keep in the result cache (§1.5).</summary>
+    /// <summary>Results to keep in the result cache (docs/workflow-format.md, Result cache).</summary>
     public IReadOnlyList<CacheEntry> CacheWrites => _cacheWrites;
 
     /// <summary>
@@ -46,6 +47,14 @@ public sealed class WorkflowDecision
     /// </summary>
     public IReadOnlyList<(ActivityState Activity, string Key)> CacheCandidates => _cacheCandidates;
 
+    /// <summary>
+    /// What the store must do with map items that are not loaded (docs/architecture.md#maps), in order: the store
+    /// works through them while deciding (as with <see cref="CacheCandidates"/>), answering loads and collections
+    /// through <see cref="WorkflowMachine.AddItems"/> and <see cref="WorkflowMachine.FinishMap"/>, which may add more.
+    /// </summary>
+    public IReadOnlyList<Maps.MapRequest> MapRequests => _mapRequests;
+
+    internal void Add(Maps.MapRequest request) => _mapRequests.Add(request);
     /// <summary>Child workflows to submit in this decision's transaction (WorkflowMachine.Children.cs), in order; the
     /// store works through them after the machine's calls, and answering one may add more.</summary>
     public IReadOnlyList<ChildStart> ChildStarts => _childStarts;

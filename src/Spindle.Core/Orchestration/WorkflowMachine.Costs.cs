@@ -7,7 +7,7 @@ namespace Spindle.Core.Orchestration;
 // Where the machine meets budgets, cost recording and the result cache; the rules live in Spindle.Core.Costs.
 public sealed partial class WorkflowMachine
 {
-    // ---- costs, budgets and the result cache (§1.5, §6.10); the rules themselves are in Spindle.Core.Costs ----------
+    // ---- costs, budgets and the result cache (docs/workflow-format.md); the rules themselves are in Spindle.Core.Costs ----------
 
     public const string BudgetExceededMessage = "Budget exceeded before execution";
 
@@ -35,7 +35,7 @@ public sealed partial class WorkflowMachine
         }
         var action = (activity.SettingsJson?["budget"]?["action"] as JsonValue)?.GetValue<string>()
             ?? Definition.Settings?.BudgetAction ?? "abort";
-        var spend = new BudgetCheck(activityLimit, state.Cost, workflowLimit, _wf.TotalCost);
+        var spend = new BudgetCheck(activityLimit, ActivityCostOf(state), workflowLimit, _wf.TotalCost);
         if (BudgetGate.Check(state.Parameters, spend, action, _defaults.ModelCatalog, state.Key, state.Iteration, state.Attempt) is { } abort)
         {
             detail = abort.Detail;
@@ -53,7 +53,7 @@ public sealed partial class WorkflowMachine
         {
             return;
         }
-        var (activityLimit, workflowLimit) = BudgetLimitsOf(Definition.Find(activity.Key)!);
+        var (activityLimit, workflowLimit) = BudgetLimitsOf(DefinitionOf(activity));
         Decision.AddRange(AttemptCostLines.Of(activity.Key, activity.Iteration, activity.Attempt, report, output,
             activityLimit ?? workflowLimit));
     }

@@ -9,7 +9,7 @@ namespace Spindle.Core.Orchestration;
 // letting it wait for its signal, and leasing what this decision made claimable to the worker that asked.
 public sealed partial class WorkflowMachine
 {
-    // ---- enqueue: templates, delays and schedules (§6.8), signals (§6.6) -----------------------------------------
+    // ---- enqueue: templates, delays and schedules, signals -------------------------------------------------
 
     /// <summary>Prepares the next execution: resolves templates and start time, then queues it or lets it wait for a signal.</summary>
     private void Enqueue(ActivityDefinition activity, ActivityState state)
@@ -43,6 +43,12 @@ public sealed partial class WorkflowMachine
                 ["timeout_seconds"] = wait.TimeoutSeconds,
                 ["on_timeout"] = wait.OnTimeout,
             });
+            return;
+        }
+
+        if (activity.Map is not null && state.MapOf is null)
+        {
+            ExpandMap(activity, state); // the map itself runs as its items (docs/workflow-format.md#maps)
             return;
         }
 
@@ -85,6 +91,7 @@ public sealed partial class WorkflowMachine
             }
             field = "settings.cache_key";
             state.Delivery = BuildDelivery(activity, scope, budget);
+            ApplyQueueing(activity, state, scope, budget, ref field);
             state.ReadyAt = readyAt;
         }
         catch (TemplateException ex)
@@ -159,12 +166,14 @@ public sealed partial class WorkflowMachine
 
     private void Requeue(ActivityState state, long readyAt)
     {
-        if (Definition.Find(state.Key)!.Workflow is { } child)
+        // A map item's key is "map[index]": its definition is its map's (docs/workflow-format.md#maps).
+        var definition = Definition.Find(state.MapOf ?? state.Key)!;
+        if (definition.Workflow is { } child)
         {
             // A retry of a child-workflow activity submits a new child at once (no backoff: nothing waits for a
             // worker, and the failed child is kept for inspection).
             state.Attempt++;
-            StartChild(Definition.Find(state.Key)!, state, child);
+            StartChild(definition, state, child);
             return;
         }
         state.Status = ActivityStatus.Pending;
@@ -201,7 +210,9 @@ public sealed partial class WorkflowMachine
             return claimed;
         }
         bool Ready(ActivityState a) => IsClaimable(a, routingKey, null);
-        foreach (var a in _wf.Activities.Values.Where(a => IsClaimable(a, routingKey, activityNames) && MadeClaimableHere(a))
+        List<ActivityState>? failedItems = null;
+        // Activities with a concurrency or rate limit are left to the claim statement, which enforces those limits.
+        foreach (var a in Executions().Where(a => IsClaimable(a, routingKey, activityNames) && MadeClaimableHere(a) && !a.IsGated)
                      .OrderBy(a => a.ReadyAt).ToList())
         {
             if (claimed.Count == max)
@@ -213,7 +224,14 @@ public sealed partial class WorkflowMachine
                 // The server's secrets changed since enqueue (a restart with another environment): fail clearly
                 // rather than hand out a parameter without its value.
                 FailBeforeRun(a, SecretParameters.NotFoundCode, SecretParameters.NotFoundMessage(missing));
-                failed = true;
+                if (a.MapOf is not null)
+                {
+                    (failedItems ??= []).Add(a);
+                }
+                else
+                {
+                    failed = true;
+                }
                 continue;
             }
             a.Status = ActivityStatus.Running;
@@ -224,11 +242,15 @@ public sealed partial class WorkflowMachine
             Emit(EventTypes.ActivityStarted, a, new JsonObject { ["worker_id"] = workerId, ["attempt"] = a.Attempt });
             claimed.Add(a);
         }
+        foreach (var item in failedItems ?? [])
+        {
+            ItemSettled(item);
+        }
         if (failed)
         {
             Advance();
         }
-        if (claimed.Count > 0 && !_wf.Activities.Values.Any(Ready))
+        if (claimed.Count > 0 && !Executions().Any(Ready))
         {
             Decision.NothingLeftFor(routingKey);
         }
@@ -237,7 +259,7 @@ public sealed partial class WorkflowMachine
 
     /// <summary>How many activities <see cref="ClaimReady"/> could lease right now, were there no limit.</summary>
     public int CountClaimable(string routingKey, IReadOnlyCollection<string>? activityNames) =>
-        IsRunning ? _wf.Activities.Values.Count(a => IsClaimable(a, routingKey, activityNames) && MadeClaimableHere(a)) : 0;
+        IsRunning ? Executions().Count(a => IsClaimable(a, routingKey, activityNames) && MadeClaimableHere(a)) : 0;
 
     /// <summary>
     /// Whether this decision created or changed the activity: only then is it invisible to other transactions until

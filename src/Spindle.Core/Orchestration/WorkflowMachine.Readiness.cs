@@ -4,11 +4,11 @@ using Spindle.Core.Templates;
 
 namespace Spindle.Core.Orchestration;
 
-// Readiness and loops: which not_scheduled activities run, skip or wait (§6.2), when a loop goes round again (§6.7),
+// Readiness and loops: which not_scheduled activities run, skip or wait, when a loop goes round again (docs/workflow-format.md, Loops),
 // and when the workflow is done.
 public sealed partial class WorkflowMachine
 {
-    // ---- readiness (§6.2) ------------------------------------------------------------------------------------
+    // ---- readiness -----------------------------------------------------------------------------------------
 
     private enum Readiness { Wait, Ready, Skip, Failed }
 
@@ -159,7 +159,7 @@ public sealed partial class WorkflowMachine
         return true;
     }
 
-    // ---- loops (§6.7) -----------------------------------------------------------------------------------------
+    // ---- loops ----------------------------------------------------------------------------------------------
 
     private void FireBackEdges(ActivityState tail)
     {

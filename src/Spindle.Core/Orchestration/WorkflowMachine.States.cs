@@ -62,6 +62,11 @@ public sealed partial class WorkflowMachine
         foreach (var activity in Definition.Activities)
         {
             var a = _wf.Activities[activity.Key];
+            if (a.Map is not null && a.Status == ActivityStatus.Running)
+            {
+                StopMap(a, reason);
+                continue;
+            }
             switch (a.Status)
             {
                 case ActivityStatus.NotScheduled or ActivityStatus.Waiting or ActivityStatus.Pending:
@@ -95,8 +100,8 @@ public sealed partial class WorkflowMachine
 
     private void StoreOutputs(ActivityState activity, JsonObject output)
     {
-        var definition = Definition.Find(activity.Key)!;
-        if (!definition.IterationScoped)
+        var definition = DefinitionOf(activity);
+        if (!definition.IterationScoped || activity.MapOf is not null) // an item runs once; its map keeps the rounds
         {
             activity.Outputs = output.DeepClone().AsObject();
             return;
@@ -121,12 +126,20 @@ public sealed partial class WorkflowMachine
             return;
         }
         activity.Cost += cost;
+        if (activity.MapOf is { } mapKey)
+        {
+            // A map's budget and cost are its items' together (docs/workflow-format.md#maps).
+            var map = _wf.Activities[mapKey];
+            map.Cost += cost;
+            Touch(map);
+        }
         _wf.TotalCost += cost;
         _wf.IsDirty = true;
     }
 
-    private static void ClearLease(ActivityState activity)
+    private void ClearLease(ActivityState activity)
     {
+        NoteLeaseEnded(activity);
         activity.LeaseOwner = null;
         activity.LeaseUntil = null;
     }

@@ -45,7 +45,7 @@ public sealed partial class WorkflowMachine
 
     private bool IsRunning => _wf.Status == WorkflowStatus.Running;
 
-    /// <summary>Creates every activity row and enqueues the roots (§6.1).</summary>
+    /// <summary>Creates every activity row and enqueues the roots.</summary>
     public void Start()
     {
         foreach (var activity in Definition.Activities)
@@ -77,7 +77,7 @@ public sealed partial class WorkflowMachine
     {
         var cost = report.TotalUsd;
         RecordCostLines(activity, report, output);
-        if (!cacheHit && Definition.Find(activity.Key)!.Settings is { Cache: true } cacheSettings)
+        if (!cacheHit && DefinitionOf(activity).Settings is { Cache: true } cacheSettings)
         {
             Decision.Add(new CacheEntry(CacheKeyOf(activity), output.DeepClone().AsObject(),
                 _now + Timestamps.FromSeconds(cacheSettings.CacheTtl ?? ResultCacheKeys.DefaultTtlSeconds)));
@@ -104,7 +104,12 @@ public sealed partial class WorkflowMachine
         Emit(EventTypes.ActivityCompleted, activity, completed);
         if (!IsRunning)
         {
-            return; // results after a cancel or deadline are recorded but schedule nothing (§6.9; docs/api.md, cancel)
+            return; // results after a cancel or deadline are recorded but schedule nothing (docs/api.md, cancel)
+        }
+        if (activity.MapOf is not null)
+        {
+            ItemSettled(activity);
+            return;
         }
         FireBackEdges(activity);
         Advance();
@@ -122,9 +127,9 @@ public sealed partial class WorkflowMachine
         AddCost(activity, cost);
         ClearLease(activity);
         var willRetry = retryable && IsRunning && !activity.CancelRequested && HasRetriesLeft(activity);
-        if (willRetry && !PassesBudget(Definition.Find(activity.Key)!, activity, out var abortDetail))
+        if (willRetry && !PassesBudget(DefinitionOf(activity), activity, out var abortDetail))
         {
-            // §6.4/§6.10: budget-enforced activities are checked again before each retry.
+            // Budget-enforced activities are checked again before each retry.
             willRetry = false;
             code = EngineErrorCodes.BudgetExceeded;
             message = BudgetExceededMessage + ": " + abortDetail;
@@ -142,7 +147,7 @@ public sealed partial class WorkflowMachine
         });
         if (willRetry)
         {
-            var policy = RetryPolicyOf(Definition.Find(activity.Key)!);
+            var policy = RetryPolicyOf(DefinitionOf(activity));
             var delay = RetryBackoff.DelaySeconds(policy, activity.RetriesUsed + 1);
             Requeue(activity, _now + Timestamps.FromSeconds(delay));
             return true;
@@ -153,13 +158,13 @@ public sealed partial class WorkflowMachine
         Finish(activity, finalStatus, code, message);
         if (IsRunning)
         {
-            Advance();
+            Settled(activity);
         }
         return false;
     }
 
 
-    /// <summary>A lease ran out: a failed attempt, offered again at once while retries remain (§6.4).</summary>
+    /// <summary>A lease ran out: a failed attempt, offered again at once while retries remain (docs/workflow-format.md, Retries, leases and the deadline).</summary>
     public void ExpireLease(ActivityState activity)
     {
         ClearLease(activity);
@@ -170,7 +175,7 @@ public sealed partial class WorkflowMachine
             return;
         }
         var willRetry = HasRetriesLeft(activity);
-        if (willRetry && !PassesBudget(Definition.Find(activity.Key)!, activity, out var abortDetail))
+        if (willRetry && !PassesBudget(DefinitionOf(activity), activity, out var abortDetail))
         {
             Emit(EventTypes.ActivityFailed, activity, new JsonObject
             {
@@ -183,7 +188,7 @@ public sealed partial class WorkflowMachine
                 ["cost_usd"] = "0",
             });
             Finish(activity, ActivityStatus.Failed, EngineErrorCodes.BudgetExceeded, BudgetExceededMessage + ": " + abortDetail);
-            Advance();
+            Settled(activity);
             return;
         }
         var message = willRetry
@@ -205,7 +210,7 @@ public sealed partial class WorkflowMachine
             return;
         }
         Finish(activity, ActivityStatus.Failed, EngineErrorCodes.ActivityTimeout, message);
-        Advance();
+        Settled(activity);
     }
 
     public void Cancel(string? reason)
@@ -222,7 +227,7 @@ public sealed partial class WorkflowMachine
         Emit(EventTypes.WorkflowCancelled, null, payload);
     }
 
-    /// <summary>The workflow deadline passed (§6.9).</summary>
+    /// <summary>The workflow deadline passed (docs/workflow-format.md, Retries, leases and the deadline).</summary>
     /// <param name="timeoutSeconds">The limit that applied.</param>
     /// <param name="fromSettings">Whether it came from <c>settings.timeout</c> (else the server's default).</param>
     /// <param name="polledRecently">Whether a worker polled for this routing key lately; queued work is blamed on a

@@ -25,6 +25,8 @@ public sealed class WorkflowState
 
     public long? ScheduledAt { get; init; }
 
+    /// <summary>The priority given at submit: its activities' unless they set their own (<c>priority</c>).</summary>
+    public int Priority { get; init; }
     /// <summary>For a child workflow (docs/architecture.md#child-workflows): the parent, the activity instance that
     /// started it (its key, its id) and that activity's attempt. Null for a workflow nobody started.</summary>
     public string? ParentId { get; init; }
@@ -38,7 +40,33 @@ public sealed class WorkflowState
     /// <summary>Activities keyed by activity key.</summary>
     public Dictionary<string, ActivityState> Activities { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// Items of maps that this transaction loaded or created, keyed by item key (<c>key[index]</c>). A workflow is
+    /// loaded without its items; the store adds those a decision needs (docs/architecture.md#maps).
+    /// </summary>
+    public Dictionary<string, ActivityState> Items { get; } = new(StringComparer.Ordinal);
+
     public bool IsDirty { get; set; }
 
     public ActivityState Get(string key) => Activities[key];
+
+    /// <summary>The activity or loaded map item whose current execution has id <paramref name="id"/>.</summary>
+    public ActivityState? FindExecution(string id)
+    {
+        foreach (var a in Activities.Values)
+        {
+            if (a.Id == id)
+            {
+                return a;
+            }
+        }
+        foreach (var a in Items.Values)
+        {
+            if (a.Id == id)
+            {
+                return a;
+            }
+        }
+        return null;
+    }
 }

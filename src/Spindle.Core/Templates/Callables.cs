@@ -30,7 +30,7 @@ internal abstract record Callable(string Kind, string Name, string[]? Parameters
     }
 }
 
-/// <summary>A filter; only <c>default</c> and <c>coalesce</c> may receive undefined values (§4.3).</summary>
+/// <summary>A filter; only <c>default</c> and <c>coalesce</c> may receive undefined values (docs/workflow-format.md, Templates).</summary>
 internal sealed record FilterDefinition(string Name, string[]? Parameters, FilterFunction Invoke, bool AcceptsUndefined = false)
     : Callable("filter", Name, Parameters);
 

@@ -40,7 +40,7 @@ internal sealed class CompiledTemplate
         }
     }
 
-    /// <summary>§4.2: once trimmed, the text starts with "{{", ends with "}}" and holds no other "{{".
+    /// <summary>A whole value (docs/workflow-format.md, Templates): once trimmed, the text starts with "{{", ends with "}}" and holds no other "{{".
     /// <paramref name="start"/>..<paramref name="end"/> is the expression inside.</summary>
     private static bool TryFindWholeValue(string text, out int start, out int end)
     {

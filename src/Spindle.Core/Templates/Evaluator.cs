@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 namespace Spindle.Core.Templates;
 
 /// <summary>Evaluates expression nodes. Undefined values flow only through lookups and into default/coalesce
-/// and the defined tests; every other consumer calls <see cref="Values.Defined"/> (§4.3).</summary>
+/// and the defined tests; every other consumer calls <see cref="Values.Defined"/> (undefined values are strict).</summary>
 internal static class Evaluator
 {
     /// <summary>Each node evaluated is a step. The depth is not restored when an exception escapes: it ends the

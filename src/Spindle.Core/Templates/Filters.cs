@@ -3,7 +3,7 @@ using System.Collections.Frozen;
 namespace Spindle.Core.Templates;
 
 /// <summary>
-/// The filters of §4.5 with Jinja's argument names and defaults. This part holds the registry, the
+/// The template filters (docs/workflow-format.md, Templates) with Jinja's argument names and defaults. This part holds the registry, the
 /// missing-value and JSON filters and the helpers the other parts share.
 /// </summary>
 internal static partial class Filters
@@ -67,7 +67,7 @@ internal static partial class Filters
         new("json", ["indent"], ToJson),
     }.ToFrozenDictionary(filter => filter.Name, StringComparer.Ordinal);
 
-    /// <summary>Keeps none unless <c>boolean</c> is true, then any falsy value is replaced too (§4.3).</summary>
+    /// <summary>Keeps none unless <c>boolean</c> is true, then any falsy value is replaced too (as Jinja's default).</summary>
     private static object? Default(object? value, Arguments args)
     {
         var fallback = args.Get(0, "default_value", "");

@@ -2,7 +2,7 @@ using System.Collections.Frozen;
 
 namespace Spindle.Core.Templates;
 
-/// <summary>The global functions of §4.5: <c>range</c>, <c>dict</c> and <c>namespace</c>.</summary>
+/// <summary>The global functions of the template language: <c>range</c>, <c>dict</c> and <c>namespace</c>.</summary>
 internal static class Functions
 {
     public static readonly FrozenDictionary<string, FunctionDefinition> Registry = new FunctionDefinition[]

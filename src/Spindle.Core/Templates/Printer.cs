@@ -4,7 +4,7 @@ using System.Text;
 namespace Spindle.Core.Templates;
 
 /// <summary>
-/// Turns values into text: printing inside string templates (§4.2's table: <c>true</c>, <c>none</c>,
+/// Turns values into text: printing inside string templates (docs/workflow-format.md, Templates: <c>true</c>, <c>none</c>,
 /// <c>[1, "a"]</c>, Python float repr) and the <c>tojson</c> filter.
 /// </summary>
 internal static class Printer

@@ -5,7 +5,7 @@ using System.Text.Json.Nodes;
 namespace Spindle.Core.Templates;
 
 /// <summary>
-/// Entry point of the template language (§4): resolves parameter strings, trees and conditions against a scope
+/// Entry point of the template language (docs/workflow-format.md, Templates): resolves parameter strings, trees and conditions against a scope
 /// of JSON values. Parsed templates are cached because the same strings are resolved for every run.
 /// </summary>
 public static class TemplateEvaluator
@@ -16,7 +16,7 @@ public static class TemplateEvaluator
     private static int _cachedCount;
 
     /// <summary>
-    /// §4.2: a whole-value expression <c>"{{ expr }}"</c> gives a typed result (null is JSON null); any other
+    /// A whole-value expression <c>"{{ expr }}"</c> gives a typed result (null is JSON null); any other
     /// string with <c>{{ }}</c> or <c>{% %}</c> renders to a string; any other string is returned unchanged.
     /// The result is always a new node. Throws <see cref="TemplateException"/> on syntax errors, undefined values
     /// and filter errors.
@@ -95,7 +95,7 @@ public static class TemplateEvaluator
         }
     }
 
-    /// <summary>§4.6: booleans are themselves, "true"/"false" in any case are booleans, other strings are true
+    /// <summary>Conditions (docs/workflow-format.md, Templates): booleans are themselves, "true"/"false" in any case are booleans, other strings are true
     /// unless empty, numbers unless 0, null is false, arrays and objects are true even when empty.</summary>
     public static bool IsTruthy(JsonNode? value)
     {

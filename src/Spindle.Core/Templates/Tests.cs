@@ -2,7 +2,7 @@ using System.Collections.Frozen;
 
 namespace Spindle.Core.Templates;
 
-/// <summary>The tests of §4.5 (<c>x is defined</c>, <c>x is divisibleby 3</c>), with Jinja's aliases so that
+/// <summary>The template tests (<c>x is defined</c>, <c>x is divisibleby 3</c>), with Jinja's aliases so that
 /// <c>select('equalto', 1)</c> and <c>selectattr('n', '&gt;', 2)</c> work too.</summary>
 internal static class Tests
 {

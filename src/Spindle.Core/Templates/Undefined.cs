@@ -1,7 +1,7 @@
 namespace Spindle.Core.Templates;
 
 /// <summary>
-/// A missing variable, key, attribute or index (§4.3). It may be looked into further, given to
+/// A missing variable, key, attribute or index (docs/workflow-format.md, Templates). It may be looked into further, given to
 /// default/coalesce or tested with <c>is defined</c>; every other use throws <see cref="ToException"/>.
 /// </summary>
 internal sealed class Undefined(string? name, string? reason = null)

@@ -149,7 +149,7 @@ internal static class Values
     /// <summary>Throws when <paramref name="value"/> is undefined; every consumer of a value goes through this.</summary>
     public static object? Defined(object? value) => value is Undefined u ? throw u.ToException() : value;
 
-    /// <summary>Jinja truthiness (used by if, and, or, not, select); conditions use §4.6 instead.</summary>
+    /// <summary>Jinja truthiness (used by if, and, or, not, select); conditions use their own rules (TemplateEvaluator) instead.</summary>
     public static bool IsTrue(object? value) => value switch
     {
         null => false,

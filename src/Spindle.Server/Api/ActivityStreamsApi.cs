@@ -4,6 +4,7 @@ using System.Net.WebSockets;
 using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Spindle.Core.Common;
+using Spindle.Protocol;
 using Spindle.Server.Auth;
 using Spindle.Server.Streams;
 using Spindle.Storage;
@@ -13,7 +14,8 @@ namespace Spindle.Server.Api;
 /// <summary>
 /// Streams of one activity (LLM tokens, or any chunks a worker publishes): workers post frames to any server, and
 /// subscribers on every server get the frames so far, then the live ones, until <c>complete</c> or <c>error</c>.
-/// WebSocket routes as in the reference (<c>?token=</c>), and an SSE twin (bearer header).
+/// WebSocket routes as in the reference (<c>?token=</c>), and an SSE twin (bearer header); both also take a stream
+/// ticket (<c>?ticket=</c>). Only the worker holding the activity's lease publishes (<see cref="StreamPublishers"/>).
 /// </summary>
 public static class ActivityStreamsApi
 {
@@ -23,32 +25,71 @@ public static class ActivityStreamsApi
     public static RouteGroupBuilder MapActivityStreamsApi(this RouteGroupBuilder api)
     {
         var publish = api.MapGroup("/activities/{activity_id}/ws").RequireScope(Scopes.Worker).WithTags("Streams");
-        publish.MapPost("/token", PublishToken).WithSummary("Publish a chunk of an activity's stream ({text, index})");
-        publish.MapPost("/complete", PublishComplete).WithSummary("End an activity's stream with its result ({result})");
-        publish.MapPost("/error", PublishError).WithSummary("End an activity's stream with an error ({error})");
+        publish.MapPost("/token", PublishToken).WithSummary("Publish a chunk of an activity's stream ({text, index})")
+            .JsonBody<StreamChunkRequest>().Answers<StreamChunkResponse>(200, 404, 409, 422);
+        publish.MapPost("/complete", PublishComplete).WithSummary("End an activity's stream with its result ({result})")
+            .JsonBody<StreamCompleteRequest>().Answers<StreamEndResponse>(200, 404, 409);
+        publish.MapPost("/error", PublishError).WithSummary("End an activity's stream with an error ({error})")
+            .JsonBody<StreamErrorRequest>().Answers<StreamEndResponse>(200, 404, 409);
         api.MapGet("/activities/{activity_id}/ws/subscribers", Subscribers).RequireScope(Scopes.Worker, Scopes.Workflows)
-            .WithTags("Streams").WithSummary("How many subscribers this server has for the activity's stream");
+            .WithTags("Streams").WithSummary("How many subscribers the activity's stream has (on every server of a cluster)")
+            .Answers<StreamSubscriberCount>();
 
-        api.MapGet("/activities/{activity_id}/ws", (HttpContext c, string activity_id, ActivityStreamHub h) =>
-            WebSocketAsync(c, h, () => Task.FromResult<string?>(activity_id))).RequireScope(Scopes.Workflows).WithMetadata(QueryTokenAllowed.Instance).WithTags("Streams")
-            .WithSummary("An activity's stream over a WebSocket (?token=)");
-        api.MapGet("/workflows/{id}/activities/{key}/ws", (HttpContext c, string id, string key, ActivityStreamHub h, IWorkflowStore s) =>
-                WebSocketAsync(c, h, () => ResolveAsync(s, id, key, c.RequestAborted))).RequireScope(Scopes.Workflows).WithMetadata(QueryTokenAllowed.Instance)
+        api.MapGet("/activities/{activity_id}/ws", (HttpContext c, string activity_id, ActivityStreamHub h, StreamConnections l, IHostApplicationLifetime life) =>
+                WebSocketAsync(c, h, l, life, () => Task.FromResult<string?>(activity_id))).RequireScope(Scopes.Workflows)
+            .WithMetadata(QueryTokenAllowed.Instance).WithMetadata(StreamTicketAllowed.Instance).WithTags("Streams")
+            .WithSummary("An activity's stream over a WebSocket (?token= or ?ticket=)");
+        api.MapGet("/workflows/{id}/activities/{key}/ws", (HttpContext c, string id, string key, ActivityStreamHub h, IWorkflowStore s, StreamConnections l,
+                IHostApplicationLifetime life) => WebSocketAsync(c, h, l, life, () => ResolveAsync(s, id, key, c.RequestAborted))).RequireScope(Scopes.Workflows)
+            .WithMetadata(QueryTokenAllowed.Instance).WithMetadata(StreamTicketAllowed.Instance).WithTags("Streams")
+            .WithSummary("The stream of a workflow's activity over a WebSocket (?token= or ?ticket=)");
+
+        api.MapGet("/activities/{activity_id}/stream", (HttpContext c, string activity_id, ActivityStreamHub h, StreamConnections l, IHostApplicationLifetime life) =>
+                Sse(c, h, l, life, activity_id)).RequireScope(Scopes.Workflows).WithMetadata(StreamTicketAllowed.Instance).WithTags("Streams")
+            .WithSummary("An activity's stream as Server-Sent Events (bearer header or ?ticket=)");
+        api.MapGet("/workflows/{id}/activities/{key}/stream", async (HttpContext c, string id, string key, ActivityStreamHub h, IWorkflowStore s,
+                StreamConnections l, IHostApplicationLifetime life) => await ResolveAsync(s, id, key, c.RequestAborted) is { } activityId
+                ? Sse(c, h, l, life, activityId)
+                : ApiErrors.NotFound($"No activity '{key}' in workflow {id}")).RequireScope(Scopes.Workflows).WithMetadata(StreamTicketAllowed.Instance)
             .WithTags("Streams")
-            .WithSummary("The stream of a workflow's activity over a WebSocket (?token=)");
-
-        api.MapGet("/activities/{activity_id}/stream", (HttpRequest r, string activity_id, ActivityStreamHub h, CancellationToken ct) =>
-            Sse(r, h, activity_id, ct)).RequireScope(Scopes.Workflows).WithTags("Streams")
-            .WithSummary("An activity's stream as Server-Sent Events");
-        api.MapGet("/workflows/{id}/activities/{key}/stream", async (HttpRequest r, string id, string key, ActivityStreamHub h, IWorkflowStore s,
-                CancellationToken ct) => await ResolveAsync(s, id, key, ct) is { } activityId
-                ? Sse(r, h, activityId, ct)
-                : ApiErrors.NotFound($"No activity '{key}' in workflow {id}")).RequireScope(Scopes.Workflows).WithTags("Streams")
-            .WithSummary("The stream of a workflow's activity as Server-Sent Events");
+            .WithSummary("The stream of a workflow's activity as Server-Sent Events (bearer header or ?ticket=)");
         return api;
     }
 
-    public static async Task<IResult> PublishToken(string activity_id, HttpRequest request, ActivityStreamHub hub, CancellationToken cancellationToken)
+    /// <summary>
+    /// The publisher's <c>worker_id</c> (body field, or query parameter), or null when it does not name itself; an
+    /// error result for a bad one, or when it does not hold the activity's lease.
+    /// </summary>
+    private static async Task<IResult?> CheckPublisherAsync(string activityId, JsonObject? body, HttpRequest request, StreamPublishers publishers,
+        CancellationToken cancellationToken)
+    {
+        string? workerId = null;
+        if (body?["worker_id"] is { } node)
+        {
+            if (node is not JsonValue v || !v.TryGetValue(out workerId) || workerId.Length is 0 or > 255)
+            {
+                return ApiErrors.Validation("worker_id", "worker_id must be a string of 1-255 characters");
+            }
+        }
+        else if (request.Query["worker_id"].ToString() is { Length: > 0 } fromQuery)
+        {
+            if (fromQuery.Length > 255)
+            {
+                return ApiErrors.Validation("worker_id", "worker_id (query parameter) must be at most 255 characters");
+            }
+            workerId = fromQuery;
+        }
+        var (verdict, message) = await publishers.CheckAsync(activityId, workerId, cancellationToken);
+        return verdict switch
+        {
+            StreamPublishers.Verdict.NotFound => ApiErrors.NotFound(message!),
+            StreamPublishers.Verdict.NotLeased => ApiErrors.Conflict(message!),
+            _ => null,
+        };
+    }
+
+    public static async Task<IResult> PublishToken(string activity_id, HttpRequest request, ActivityStreamHub hub, StreamPublishers publishers,
+        CancellationToken cancellationToken)
     {
         var (body, error) = await RequestBody.ReadObjectAsync(request, allowEmpty: false, cancellationToken);
         if (error is not null)
@@ -72,6 +113,10 @@ public static class ActivityStreamsApi
         {
             return ApiErrors.Validation("index", "index must be a non-negative integer");
         }
+        if (await CheckPublisherAsync(activity_id, body, request, publishers, cancellationToken) is { } refused)
+        {
+            return refused;
+        }
         var frame = new JsonObject
         {
             ["type"] = "token",
@@ -82,17 +127,19 @@ public static class ActivityStreamsApi
         var count = hub.Publish(activity_id, frame, terminal: false);
         return count < 0
             ? ApiErrors.Conflict($"The stream of activity {activity_id} has already ended")
-            : Results.Json(new JsonObject { ["subscribers"] = count });
+            : Json.Result(new StreamChunkResponse { Subscribers = count }, SpindleJsonContext.Default.StreamChunkResponse);
     }
 
-    public static Task<IResult> PublishComplete(string activity_id, HttpRequest request, ActivityStreamHub hub, CancellationToken cancellationToken) =>
-        PublishEndAsync(activity_id, request, hub, "complete", "result", cancellationToken);
+    public static Task<IResult> PublishComplete(string activity_id, HttpRequest request, ActivityStreamHub hub, StreamPublishers publishers,
+        CancellationToken cancellationToken) =>
+        PublishEndAsync(activity_id, request, hub, publishers, "complete", "result", cancellationToken);
 
-    public static Task<IResult> PublishError(string activity_id, HttpRequest request, ActivityStreamHub hub, CancellationToken cancellationToken) =>
-        PublishEndAsync(activity_id, request, hub, "error", "error", cancellationToken);
+    public static Task<IResult> PublishError(string activity_id, HttpRequest request, ActivityStreamHub hub, StreamPublishers publishers,
+        CancellationToken cancellationToken) =>
+        PublishEndAsync(activity_id, request, hub, publishers, "error", "error", cancellationToken);
 
-    private static async Task<IResult> PublishEndAsync(string activityId, HttpRequest request, ActivityStreamHub hub, string type, string field,
-        CancellationToken cancellationToken)
+    private static async Task<IResult> PublishEndAsync(string activityId, HttpRequest request, ActivityStreamHub hub, StreamPublishers publishers,
+        string type, string field, CancellationToken cancellationToken)
     {
         var (body, error) = await RequestBody.ReadObjectAsync(request, allowEmpty: true, cancellationToken);
         if (error is not null)
@@ -102,6 +149,10 @@ public static class ActivityStreamsApi
         if (!Ids.IsValid(activityId))
         {
             return ApiErrors.NotFound($"Activity {activityId} not found");
+        }
+        if (await CheckPublisherAsync(activityId, body as JsonObject, request, publishers, cancellationToken) is { } refused)
+        {
+            return refused;
         }
         var frame = new JsonObject
         {
@@ -113,11 +164,12 @@ public static class ActivityStreamsApi
         var count = hub.Publish(activityId, frame, terminal: true);
         return count < 0
             ? ApiErrors.Conflict($"The stream of activity {activityId} has already ended")
-            : Results.Json(new JsonObject { ["acknowledged"] = true, ["subscribers"] = count });
+            : Json.Result(new StreamEndResponse { Acknowledged = true, Subscribers = count }, SpindleJsonContext.Default.StreamEndResponse);
     }
 
-    public static IResult Subscribers(string activity_id, ActivityStreamHub hub) =>
-        Results.Json(new JsonObject { ["count"] = hub.SubscriberCount(activity_id) });
+    public static async Task<IResult> Subscribers(string activity_id, IStreamPresence presence, CancellationToken cancellationToken) =>
+        Json.Result(new StreamSubscriberCount { Count = Ids.IsValid(activity_id) ? await presence.ActivitySubscribersAsync(activity_id, cancellationToken) : 0 },
+            SpindleJsonContext.Default.StreamSubscriberCount);
 
     /// <summary>The current execution's activity id; waits briefly for a workflow that is being submitted (as the reference does).</summary>
     private static async Task<string?> ResolveAsync(IWorkflowStore store, string workflowId, string key, CancellationToken cancellationToken)
@@ -129,9 +181,9 @@ public static class ActivityStreamsApi
         for (var attempt = 0; ; attempt++)
         {
             var workflow = await store.GetWorkflowAsync(workflowId, cancellationToken);
-            if (workflow?.Activities.TryGetValue(key, out var activity) == true)
+            if (workflow is not null && await MapItemsApi.FindActivityOrItemAsync(store, workflow, key, cancellationToken) is { } activity)
             {
-                return activity.Id;
+                return activity.Id; // a map item's stream is reached by its key too
             }
             if (workflow is not null || attempt == 3)
             {
@@ -141,27 +193,46 @@ public static class ActivityStreamsApi
         }
     }
 
-    private static IResult Sse(HttpRequest request, ActivityStreamHub hub, string activityId, CancellationToken cancellationToken)
+    private static IResult Sse(HttpContext context, ActivityStreamHub hub, StreamConnections connections, IHostApplicationLifetime lifetime, string activityId)
     {
         if (!Ids.IsValid(activityId))
         {
             return ApiErrors.NotFound($"Activity {activityId} not found");
         }
-        var skip = long.TryParse(request.Headers["Last-Event-ID"].ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var last) ? last : 0;
-        request.HttpContext.Response.Headers["X-Accel-Buffering"] = "no";
-        return TypedResults.ServerSentEvents(SseItems(hub.Get(activityId), skip, cancellationToken));
+        if (!connections.TryOpen(context, out var refusal))
+        {
+            return refusal!;
+        }
+        var skip = long.TryParse(context.Request.Headers["Last-Event-ID"].ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var last) ? last : 0;
+        return new SseStream(SseItems(hub.Get(activityId), skip, lifetime.ApplicationStopping, context.RequestAborted));
     }
 
     /// <summary>Ids are positions in the stream, so a reconnecting EventSource does not get the frames it has twice.</summary>
-    private static async IAsyncEnumerable<SseItem<string>> SseItems(ActivityStream stream, long skip, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private static async IAsyncEnumerable<SseItem<string>> SseItems(ActivityStream stream, long skip, CancellationToken stopping,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var subscriber = stream.Subscribe();
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, stopping);
         try
         {
             long position = 0;
             while (true)
             {
-                var wake = await EventStreamsApi.WaitAsync(subscriber.Reader, EventStreamsApi.SsePingInterval, cancellationToken);
+                EventStreamsApi.Wake wake;
+                try
+                {
+                    wake = await EventStreamsApi.WaitAsync(subscriber.Reader, EventStreamsApi.SsePingInterval, linked.Token);
+                }
+                catch (OperationCanceledException) when (stopping.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                {
+                    wake = EventStreamsApi.Wake.Stopping;
+                }
+                if (wake == EventStreamsApi.Wake.Stopping)
+                {
+                    // The EventSource reconnects (to another server) and skips the frames it has by Last-Event-ID.
+                    yield return new SseItem<string>(EventFrames.Error("SERVER_SHUTDOWN", "The server is shutting down"), "error");
+                    yield break;
+                }
                 if (wake == EventStreamsApi.Wake.Ping)
                 {
                     yield return new SseItem<string>(EventFrames.Ping(), "ping");
@@ -175,7 +246,7 @@ public static class ActivityStreamsApi
                     }
                     yield break;
                 }
-                while (subscriber.Reader.TryRead(out var frame))
+                while (subscriber.TryTake(out var frame))
                 {
                     if (++position > skip)
                     {
@@ -190,7 +261,8 @@ public static class ActivityStreamsApi
         }
     }
 
-    private static async Task WebSocketAsync(HttpContext context, ActivityStreamHub hub, Func<Task<string?>> resolve)
+    private static async Task WebSocketAsync(HttpContext context, ActivityStreamHub hub, StreamConnections connections, IHostApplicationLifetime lifetime,
+        Func<Task<string?>> resolve)
     {
         var ct = context.RequestAborted;
         if (!context.WebSockets.IsWebSocketRequest)
@@ -203,43 +275,65 @@ public static class ActivityStreamsApi
             await ApiErrors.NotFound("No such activity").ExecuteAsync(context);
             return;
         }
+        if (!connections.TryOpen(context, out var refusal))
+        {
+            await refusal!.ExecuteAsync(context);
+            return;
+        }
         var stream = hub.Get(activityId);
         using var socket = await context.WebSockets.AcceptWebSocketAsync();
         using var session = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var receiving = EventStreamsApi.DrainAsync(socket, session);
         var subscriber = stream.Subscribe();
+        // Sends give up once an overflowed client has had its grace: a client that stopped reading is cut.
+        using var sending = CancellationTokenSource.CreateLinkedTokenSource(session.Token, subscriber.Cut);
+        using var waiting = CancellationTokenSource.CreateLinkedTokenSource(session.Token, lifetime.ApplicationStopping);
         try
         {
             while (true)
             {
-                var wake = await EventStreamsApi.WaitAsync(subscriber.Reader, EventStreamsApi.WebSocketPingInterval, session.Token);
+                EventStreamsApi.Wake wake;
+                try
+                {
+                    wake = await EventStreamsApi.WaitAsync(subscriber.Reader, EventStreamsApi.WebSocketPingInterval, waiting.Token);
+                }
+                catch (OperationCanceledException) when (lifetime.ApplicationStopping.IsCancellationRequested && !session.IsCancellationRequested)
+                {
+                    wake = EventStreamsApi.Wake.Stopping;
+                }
                 if (wake == EventStreamsApi.Wake.Ping)
                 {
-                    await EventStreamsApi.SendAsync(socket, EventFrames.Ping(), session.Token);
+                    await EventStreamsApi.SendAsync(socket, EventFrames.Ping(), sending.Token);
                     continue;
+                }
+                if (wake == EventStreamsApi.Wake.Stopping)
+                {
+                    await EventStreamsApi.SendAsync(socket, EventFrames.Error("SERVER_SHUTDOWN", "The server is shutting down"), sending.Token);
+                    await socket.CloseOutputAsync(WebSocketCloseStatus.EndpointUnavailable, "SERVER_SHUTDOWN", sending.Token);
+                    break;
                 }
                 if (wake == EventStreamsApi.Wake.End)
                 {
                     if (subscriber.Overflowed)
                     {
-                        await EventStreamsApi.SendAsync(socket, EventFrames.Error("SLOW_CLIENT", "The client read too slowly"), session.Token);
-                        await socket.CloseOutputAsync(EventStreamsApi.SlowClient, "SLOW_CLIENT", session.Token);
+                        await EventStreamsApi.SendAsync(socket, EventFrames.Error("SLOW_CLIENT", "The client read too slowly"), sending.Token);
+                        await socket.CloseOutputAsync(EventStreamsApi.SlowClient, "SLOW_CLIENT", sending.Token);
                     }
                     else
                     {
-                        await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "done", session.Token);
+                        await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "done", sending.Token);
                     }
                     break;
                 }
-                while (subscriber.Reader.TryRead(out var frame))
+                while (subscriber.TryTake(out var frame))
                 {
-                    await EventStreamsApi.SendAsync(socket, frame, session.Token);
+                    await EventStreamsApi.SendAsync(socket, frame, sending.Token);
                 }
             }
         }
-        catch (Exception) when (session.IsCancellationRequested || socket.State is not WebSocketState.Open)
+        catch (Exception) when (session.IsCancellationRequested || sending.IsCancellationRequested || socket.State is not WebSocketState.Open)
         {
-            // The client went away.
+            // The client went away, or read too slowly for too long.
         }
         finally
         {

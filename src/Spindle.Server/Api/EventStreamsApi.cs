@@ -32,29 +32,32 @@ public static partial class EventStreamsApi
 
     public static RouteGroupBuilder MapEventStreamsApi(this RouteGroupBuilder api)
     {
-        api.MapGet("/workflows/{id}/events/stream", WorkflowEventStream).RequireScope(Scopes.Workflows)
-            .WithTags("Streams").WithSummary("Live events of one run as Server-Sent Events (resumes from Last-Event-ID)");
-        api.MapGet("/events/stream", EventStream).RequireScope(Scopes.Workflows)
-            .WithTags("Streams").WithSummary("Live events of all runs (filters workflow_id, event_type) as Server-Sent Events");
-        api.MapGet("/workflow_events/ws", WorkflowEventsWebSocket).RequireScope(Scopes.Workflows).WithMetadata(QueryTokenAllowed.Instance).WithTags("Streams")
-            .WithSummary("Live workflow events over a WebSocket (?token=, workflow_id, event_type, from_event_id)");
+        api.MapGet("/workflows/{id}/events/stream", WorkflowEventStream).RequireScope(Scopes.Workflows).WithMetadata(StreamTicketAllowed.Instance)
+            .WithTags("Streams").WithSummary("Live events of one run as Server-Sent Events (resumes from Last-Event-ID; bearer header or ?ticket=)");
+        api.MapGet("/events/stream", EventStream).RequireScope(Scopes.Workflows).WithMetadata(StreamTicketAllowed.Instance)
+            .WithTags("Streams").WithSummary("Live events of all runs (filters workflow_id, event_type) as Server-Sent Events (bearer header or ?ticket=)");
+        api.MapGet("/workflow_events/ws", WorkflowEventsWebSocket).RequireScope(Scopes.Workflows).WithMetadata(QueryTokenAllowed.Instance)
+            .WithMetadata(StreamTicketAllowed.Instance).WithTags("Streams")
+            .WithSummary("Live workflow events over a WebSocket (?token= or ?ticket=, workflow_id, event_type, from_event_id)");
         return api;
     }
 
     public static async Task<IResult> WorkflowEventStream(string id, HttpRequest request, IWorkflowStore store, EventFeed feed, IEventLog log,
-        CancellationToken cancellationToken)
+        StreamConnections connections, CancellationToken cancellationToken)
     {
         if (!Ids.IsValid(id) || await store.GetWorkflowStatusAsync(id, cancellationToken) is null)
         {
             return ApiErrors.NotFound($"Workflow {id} not found");
         }
-        return await SseAsync(request, id, feed, log, cancellationToken);
+        return await SseAsync(request, id, feed, log, connections, cancellationToken);
     }
 
-    public static Task<IResult> EventStream(HttpRequest request, EventFeed feed, IEventLog log, CancellationToken cancellationToken) =>
-        SseAsync(request, null, feed, log, cancellationToken);
+    public static Task<IResult> EventStream(HttpRequest request, EventFeed feed, IEventLog log, StreamConnections connections,
+        CancellationToken cancellationToken) =>
+        SseAsync(request, null, feed, log, connections, cancellationToken);
 
-    private static async Task<IResult> SseAsync(HttpRequest request, string? workflowId, EventFeed feed, IEventLog log, CancellationToken cancellationToken)
+    private static async Task<IResult> SseAsync(HttpRequest request, string? workflowId, EventFeed feed, IEventLog log, StreamConnections connections,
+        CancellationToken cancellationToken)
     {
         var (query, error) = await EventStreamQuery.ParseAsync(request, workflowId, log, cancellationToken);
         if (query is null)
@@ -66,9 +69,11 @@ public static partial class EventStreamsApi
             // One run's stream starts with its whole history (it is short and indexed); the server-wide one is live.
             query = query with { FromSeq = 0 };
         }
-        // Proxies must not buffer a stream.
-        request.HttpContext.Response.Headers["X-Accel-Buffering"] = "no";
-        return TypedResults.ServerSentEvents(SseItems(query, feed, log, cancellationToken));
+        if (!connections.TryOpen(request.HttpContext, out var refusal))
+        {
+            return refusal!;
+        }
+        return new SseStream(SseItems(query, feed, log, cancellationToken));
     }
 
     private static async IAsyncEnumerable<SseItem<string>> SseItems(EventStreamQuery query, EventFeed feed, IEventLog log,
@@ -79,6 +84,9 @@ public static partial class EventStreamsApi
         var (subscriber, position) = await feed.SubscribeAsync(query.WorkflowIds, query.EventTypes, ct);
         try
         {
+            // An opening ping sends the headers at once: a client (the web UI) knows the stream is up before the
+            // first event, which on a quiet server may be a long time coming.
+            yield return new SseItem<string>(EventFrames.Ping(), "ping");
             var last = query.FromSeq ?? position;
             // Replay everything the client missed: the id of each event is its resume point.
             for (var after = last; after < position;)
@@ -93,7 +101,21 @@ public static partial class EventStreamsApi
             last = Math.Max(last, position);
             while (true)
             {
-                var wake = await WaitAsync(subscriber.Reader, SsePingInterval, ct);
+                Wake wake;
+                try
+                {
+                    wake = await WaitAsync(subscriber.Reader, SsePingInterval, ct);
+                }
+                catch (OperationCanceledException) when (feed.Stopping.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                {
+                    wake = Wake.Stopping;
+                }
+                if (wake == Wake.Stopping)
+                {
+                    // The EventSource reconnects (to another server) and resumes from Last-Event-ID.
+                    yield return new SseItem<string>(EventFrames.Error("SERVER_SHUTDOWN", "The server is shutting down"), "error");
+                    yield break;
+                }
                 if (wake == Wake.Ping)
                 {
                     yield return new SseItem<string>(EventFrames.Ping(), "ping");
@@ -128,7 +150,7 @@ public static partial class EventStreamsApi
 
     private const string SlowClientMessage = $"The client read too slowly; more than 1000 events were waiting for it";
 
-    public static async Task WorkflowEventsWebSocket(HttpContext context, EventFeed feed, IEventLog log, ILoggerFactory loggers)
+    public static async Task WorkflowEventsWebSocket(HttpContext context, EventFeed feed, IEventLog log, StreamConnections connections, ILoggerFactory loggers)
     {
         var ct = context.RequestAborted;
         if (!context.WebSockets.IsWebSocketRequest)
@@ -142,11 +164,18 @@ public static partial class EventStreamsApi
             await ApiErrors.BadRequest(error!).ExecuteAsync(context);
             return;
         }
+        if (!connections.TryOpen(context, out var refusal))
+        {
+            await refusal!.ExecuteAsync(context);
+            return;
+        }
         using var socket = await context.WebSockets.AcceptWebSocketAsync();
         using var session = CancellationTokenSource.CreateLinkedTokenSource(ct);
         // Client frames are ignored; reading them notices the client's close.
         var receiving = DrainAsync(socket, session);
         var (subscriber, position) = await feed.SubscribeAsync(query.WorkflowIds, query.EventTypes, session.Token);
+        // Sends give up once an overflowed client has had its grace: a client that stopped reading is cut.
+        using var sending = CancellationTokenSource.CreateLinkedTokenSource(session.Token, subscriber.Cut);
         try
         {
             var last = query.FromSeq ?? position;
@@ -155,7 +184,7 @@ public static partial class EventStreamsApi
                 var replay = await log.ReplayAsync(last, position, query.WorkflowIds, query.EventTypes, WebSocketReplayLimit, session.Token);
                 foreach (var e in replay)
                 {
-                    await SendAsync(socket, EventFrames.Event(e.Event), session.Token);
+                    await SendAsync(socket, EventFrames.Event(e.Event), sending.Token);
                 }
             }
             last = Math.Max(last, position);
@@ -173,7 +202,7 @@ public static partial class EventStreamsApi
                 }
                 if (wake == Wake.Ping)
                 {
-                    await SendAsync(socket, EventFrames.Ping(), session.Token);
+                    await SendAsync(socket, EventFrames.Ping(), sending.Token);
                     continue;
                 }
                 if (wake == Wake.End)
@@ -181,8 +210,8 @@ public static partial class EventStreamsApi
                     var (code, name, message) = subscriber.Overflowed
                         ? (SlowClient, "SLOW_CLIENT", SlowClientMessage)
                         : (WebSocketCloseStatus.EndpointUnavailable, "SERVER_SHUTDOWN", "The server is shutting down");
-                    await SendAsync(socket, EventFrames.Error(name, message), session.Token);
-                    await socket.CloseOutputAsync(code, name, session.Token);
+                    await SendAsync(socket, EventFrames.Error(name, message), sending.Token);
+                    await socket.CloseOutputAsync(code, name, sending.Token);
                     break;
                 }
                 while (subscriber.Reader.TryRead(out var e))
@@ -190,14 +219,14 @@ public static partial class EventStreamsApi
                     if (e.Seq > last)
                     {
                         last = e.Seq;
-                        await SendAsync(socket, EventFrames.Event(e.Event), session.Token);
+                        await SendAsync(socket, EventFrames.Event(e.Event), sending.Token);
                     }
                 }
             }
         }
-        catch (Exception) when (session.IsCancellationRequested || socket.State is not WebSocketState.Open)
+        catch (Exception) when (session.IsCancellationRequested || sending.IsCancellationRequested || socket.State is not WebSocketState.Open)
         {
-            // The client went away.
+            // The client went away, or read too slowly for too long.
         }
         catch (Exception ex)
         {
@@ -229,7 +258,7 @@ public static partial class EventStreamsApi
         await receiving;
     }
 
-    internal enum Wake { Data, Ping, End }
+    internal enum Wake { Data, Ping, End, Stopping }
 
     internal static async Task<Wake> WaitAsync<T>(ChannelReader<T> reader, TimeSpan ping, CancellationToken cancellationToken)
     {

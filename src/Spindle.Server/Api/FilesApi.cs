@@ -38,7 +38,8 @@ public static class FilesApi
             return ApiErrors.Validation("worker_id", "worker_id (query parameter) must be at most 255 characters");
         }
         var wf = Ids.IsValid(id) ? await store.GetWorkflowAsync(id, cancellationToken) : null;
-        if (wf is null || !wf.Activities.TryGetValue(key, out var activity))
+        var activity = wf is null ? null : await MapItemsApi.FindActivityOrItemAsync(store, wf, key, cancellationToken); // a map item too
+        if (activity is null)
         {
             return ApiErrors.NotFound($"Activity '{key}' of workflow {id} not found");
         }

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Spindle.Core.Common;
 using Spindle.Core.Schedules;
+using Spindle.Protocol;
 using Spindle.Server.Auth;
 using Spindle.Storage;
 
@@ -30,17 +31,23 @@ public static class SchedulesApi
 
     public static RouteGroupBuilder MapSchedulesApi(this RouteGroupBuilder api)
     {
-        api.MapPost("/schedules", CreateSchedule).WithTags("Schedules").WithSummary("Create a schedule (cron or interval_seconds)").Errors(409, 422);
-        api.MapGet("/schedules", ListSchedules).WithTags("Schedules").WithSummary("List schedules, ordered by name");
-        api.MapGet("/schedules/{id}", GetSchedule).WithTags("Schedules").WithSummary("A schedule with its recent runs and next occurrences").Errors(404);
-        api.MapMethods("/schedules/{id}", ["PATCH"], UpdateSchedule).WithTags("Schedules").WithSummary("Change a schedule's fields").Errors(404, 422);
+        api.MapPost("/schedules", CreateSchedule).WithTags("Schedules").WithSummary("Create a schedule (cron or interval_seconds)")
+            .JsonBody<CreateScheduleRequest>().Answers<Schedule>(201, 409, 422);
+        api.MapGet("/schedules", ListSchedules).WithTags("Schedules").WithSummary("List schedules, ordered by name").Answers<ScheduleList>();
+        api.MapGet("/schedules/{id}", GetSchedule).WithTags("Schedules").WithSummary("A schedule with its recent runs and next occurrences")
+            .Answers<Schedule>(200, 404);
+        api.MapMethods("/schedules/{id}", ["PATCH"], UpdateSchedule).WithTags("Schedules").WithSummary("Change a schedule's fields")
+            .JsonBody<UpdateScheduleRequest>().Answers<Schedule>(200, 404, 422);
         api.MapDelete("/schedules/{id}", DeleteSchedule).WithTags("Schedules").WithSummary("Delete a schedule").Errors(404);
-        api.MapPost("/schedules/{id}/pause", PauseSchedule).WithTags("Schedules").WithSummary("Pause a schedule ({\"note\"?})").Errors(404, 422);
-        api.MapPost("/schedules/{id}/resume", ResumeSchedule).WithTags("Schedules").WithSummary("Resume a paused schedule").Errors(404);
+        api.MapPost("/schedules/{id}/pause", PauseSchedule).WithTags("Schedules").WithSummary("Pause a schedule ({\"note\"?})")
+            .JsonBody<PauseScheduleRequest>().Answers<Schedule>(200, 404, 422);
+        api.MapPost("/schedules/{id}/resume", ResumeSchedule).WithTags("Schedules").WithSummary("Resume a paused schedule").Answers<Schedule>(200, 404);
         api.MapPost("/schedules/{id}/trigger", TriggerSchedule).WithTags("Schedules")
-            .WithSummary("Run an occurrence now ({\"ignore_overlap\"?: true} starts it even while the last run is going)").Errors(404, 409, 422);
+            .WithSummary("Run an occurrence now ({\"ignore_overlap\"?: true} starts it even while the last run is going)")
+            .JsonBody<TriggerScheduleRequest>().Answers<TriggerScheduleResponse>(201, 404, 409, 422).Produces<TriggerScheduleResponse>(200, "application/json");
         api.MapPost("/schedules/{id}/backfill", BackfillSchedule).WithTags("Schedules")
-            .WithSummary("Submit the occurrences of a past range ({\"start\", \"end\"}, RFC 3339, end exclusive)").Errors(404, 422);
+            .WithSummary("Submit the occurrences of a past range ({\"start\", \"end\"}, RFC 3339, end exclusive)")
+            .JsonBody<BackfillScheduleRequest>().Answers<BackfillScheduleResponse>(200, 404, 422);
         return api;
     }
 
@@ -64,8 +71,8 @@ public static class SchedulesApi
     public static async Task<IResult> ListSchedules(IScheduleStore store, CancellationToken cancellationToken)
     {
         var all = await store.ListSchedulesAsync(cancellationToken);
-        var list = new JsonArray(all.Select(s => (JsonNode)Schedule(s)).ToArray());
-        return Json.Result(new JsonObject { ["schedules"] = list, ["count"] = all.Count });
+        return Json.Result(new ScheduleList { Schedules = all.Select(s => Describe(s)).ToList(), Count = all.Count },
+            SpindleJsonContext.Default.ScheduleList);
     }
 
     public static async Task<IResult> GetSchedule(string id, IScheduleStore store, CancellationToken cancellationToken)
@@ -75,10 +82,8 @@ public static class SchedulesApi
         {
             return NotFound(id);
         }
-        var body = Schedule(schedule);
         var runs = await store.GetScheduleRunsAsync(id, RecentRuns, cancellationToken);
-        body["recent_runs"] = new JsonArray(runs.Select(r => (JsonNode)Run(r)).ToArray());
-        return Json.Result(body);
+        return Json.Result(Describe(schedule, runs.Select(Run).ToList()), SpindleJsonContext.Default.Schedule);
     }
 
     public static async Task<IResult> UpdateSchedule(string id, HttpRequest request, IScheduleStore store,
@@ -184,16 +189,16 @@ public static class SchedulesApi
         {
             return NotFound(id);
         }
-        var answer = new JsonObject
+        var answer = new TriggerScheduleResponse
         {
-            ["schedule_id"] = id,
-            ["outcome"] = outcome.Outcome,
-            ["workflow_id"] = outcome.WorkflowId,
-            ["message"] = outcome.Message,
+            ScheduleId = id,
+            Outcome = outcome.Outcome,
+            WorkflowId = outcome.WorkflowId,
+            Message = outcome.Message,
         };
         return outcome.Status == StoreStatus.Conflict
             ? ApiErrors.Conflict(outcome.Message ?? $"The occurrence was not submitted ({outcome.Outcome})")
-            : Json.Result(answer, outcome.Outcome == ScheduleRunOutcomes.Submitted ? 201 : 200);
+            : Json.Result(answer, SpindleJsonContext.Default.TriggerScheduleResponse, outcome.Outcome == ScheduleRunOutcomes.Submitted ? 201 : 200);
     }
 
     public static async Task<IResult> BackfillSchedule(string id, HttpRequest request, IScheduleStore store, CancellationToken cancellationToken)
@@ -231,13 +236,13 @@ public static class SchedulesApi
         {
             return NotFound(id);
         }
-        return Json.Result(new JsonObject
+        return Json.Result(new BackfillScheduleResponse
         {
-            ["schedule_id"] = id,
-            ["runs"] = new JsonArray(outcome.Runs.Select(r => (JsonNode)Run(r)).ToArray()),
-            ["count"] = outcome.Runs.Count,
-            ["submitted"] = outcome.Runs.Count(r => r.Outcome == ScheduleRunOutcomes.Submitted),
-        });
+            ScheduleId = id,
+            Runs = outcome.Runs.Select(Run).ToList(),
+            Count = outcome.Runs.Count,
+            Submitted = outcome.Runs.Count(r => r.Outcome == ScheduleRunOutcomes.Submitted),
+        }, SpindleJsonContext.Default.BackfillScheduleResponse);
     }
 
     // ---- shapes -----------------------------------------------------------------------------------------------
@@ -261,43 +266,57 @@ public static class SchedulesApi
         StoreStatus.NotFound when outcome.Message!.StartsWith("Workflow definition", StringComparison.Ordinal) =>
             ApiErrors.Validation("definition_name", outcome.Message),
         StoreStatus.NotFound => ApiErrors.NotFound(outcome.Message!),
-        _ => Json.Result(Schedule(outcome.Schedule!), status),
+        _ => Json.Result(Describe(outcome.Schedule!), SpindleJsonContext.Default.Schedule, status),
     };
 
     private static IResult NotFound(string id) => ApiErrors.NotFound($"Schedule {id} not found");
 
-    public static JsonObject Schedule(StoredSchedule s)
+    /// <summary>A schedule as the API answers it; <paramref name="recentRuns"/> only in <c>GET /schedules/{id}</c>.</summary>
+    public static Schedule Describe(StoredSchedule s, IReadOnlyList<ScheduleRunRecord>? recentRuns = null)
     {
-        var body = s.Spec.ToJson();
-        var json = new JsonObject { ["id"] = s.Id };
-        foreach (var (key, value) in body)
-        {
-            json[key] = value?.DeepClone();
-        }
-        json["next_run_at"] = Timestamps.Format(s.NextRunAt);
-        json["last_run_at"] = Timestamps.Format(s.LastRunAt);
-        json["last_workflow_id"] = s.LastWorkflowId;
-        json["created_by"] = s.CreatedBy;
-        json["created_at"] = Timestamps.Format(s.CreatedAt);
-        json["updated_at"] = Timestamps.Format(s.UpdatedAt);
-        json["note"] = s.PauseNote;
-        json["run_count"] = s.RunCount;
-        json["skipped_count"] = s.SkippedCount;
-        json["buffered_at"] = Timestamps.Format(s.BufferedAt);
-        json["declared_by"] = s.DeclaredBy;
+        var spec = s.Spec;
         var upcoming = s.NextRunAt is { } next
-            ? [next, .. ScheduleCadence.Upcoming(s.Spec, s.AnchorAt, next, Upcoming - 1)]
+            ? [next, .. ScheduleCadence.Upcoming(spec, s.AnchorAt, next, Upcoming - 1)]
             : Array.Empty<long>();
-        json["upcoming"] = new JsonArray(upcoming.Select(t => (JsonNode)Timestamps.Format(t)).ToArray());
-        return json;
+        return new Schedule
+        {
+            Id = s.Id,
+            Name = spec.Name,
+            DefinitionName = spec.DefinitionName,
+            DefinitionVersion = spec.DefinitionVersion,
+            Input = spec.Input.DeepClone().AsObject(),
+            Cron = spec.Cron,
+            IntervalSeconds = spec.IntervalSeconds,
+            Timezone = spec.Timezone,
+            OverlapPolicy = spec.OverlapPolicy,
+            Enabled = spec.Enabled,
+            JitterSeconds = spec.JitterSeconds,
+            StartAt = Timestamps.Format(spec.StartAt),
+            EndAt = Timestamps.Format(spec.EndAt),
+            RemainingRuns = spec.RemainingRuns,
+            CatchupWindowSeconds = spec.CatchupWindowSeconds,
+            NextRunAt = Timestamps.Format(s.NextRunAt),
+            LastRunAt = Timestamps.Format(s.LastRunAt),
+            LastWorkflowId = s.LastWorkflowId,
+            CreatedBy = s.CreatedBy,
+            CreatedAt = Timestamps.Format(s.CreatedAt),
+            UpdatedAt = Timestamps.Format(s.UpdatedAt),
+            Note = s.PauseNote,
+            RunCount = s.RunCount,
+            SkippedCount = s.SkippedCount,
+            BufferedAt = Timestamps.Format(s.BufferedAt),
+            DeclaredBy = s.DeclaredBy,
+            Upcoming = upcoming.Select(t => Timestamps.Format(t)).ToList(),
+            RecentRuns = recentRuns,
+        };
     }
 
-    private static JsonObject Run(ScheduleRun r) => new()
+    private static ScheduleRunRecord Run(ScheduleRun r) => new()
     {
-        ["occurrence_at"] = Timestamps.Format(r.OccurrenceAt),
-        ["outcome"] = r.Outcome,
-        ["workflow_id"] = r.WorkflowId,
-        ["message"] = r.Message,
-        ["recorded_at"] = Timestamps.Format(r.CreatedAt),
+        OccurrenceAt = Timestamps.Format(r.OccurrenceAt),
+        Outcome = r.Outcome,
+        WorkflowId = r.WorkflowId,
+        Message = r.Message,
+        RecordedAt = Timestamps.Format(r.CreatedAt),
     };
 }

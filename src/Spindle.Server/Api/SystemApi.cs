@@ -9,7 +9,11 @@ namespace Spindle.Server.Api;
 /// <summary>Health and server information (docs/api.md).</summary>
 public static class SystemApi
 {
-    private static readonly string[] Features = ["long-poll", "activity-filter", "cancel", "wait", "events", "retry", "kruxiaflow-client-aliases", "claim-next", "schedules"];
+    private static readonly string[] Features =
+    [
+        "long-poll", "activity-filter", "cancel", "wait", "events", "retry", "kruxiaflow-client-aliases", "claim-next", "schedules",
+        "sse", "websocket", "stream-tickets",
+    ];
 
     public static WebApplication MapSystemApi(this WebApplication app)
     {

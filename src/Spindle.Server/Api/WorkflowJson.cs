@@ -63,6 +63,7 @@ public static class WorkflowJson
         CompletedAt = Timestamps.Format(a.CompletedAt),
         Attempt = a.Attempt,
         Iteration = a.Iteration,
+        Map = a.Map?.ToView(),
     };
 
     /// <summary>
@@ -99,6 +100,8 @@ public static class WorkflowJson
         ErrorMessage = w.ErrorMessage,
         ScheduleId = w.ScheduleId,
         ScheduledAt = Timestamps.Format(w.ScheduledAt),
+        CompletedAt = Timestamps.Format(w.CompletedAt),
+        TotalCostUsd = Json.Money(w.TotalCost),
     };
 
     /// <summary>Activities that nothing depends on in the definition (docs/workflow-format.md).</summary>

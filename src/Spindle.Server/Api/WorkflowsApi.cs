@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Spindle.Core.Common;
+using Spindle.Core.Definitions;
 using Spindle.Core.Orchestration;
 using Spindle.Protocol;
 using Spindle.Server.Wakeups;
@@ -8,7 +9,7 @@ using Spindle.Storage;
 
 namespace Spindle.Server.Api;
 
-/// <summary>Workflow runs (docs/api.md and the extensions of §15.4–15.7, §15.9).</summary>
+/// <summary>Workflow runs (docs/api.md, Workflows: with cancel, waiting reads, events, retry and the Kruxia Flow client aliases).</summary>
 public static class WorkflowsApi
 {
     public static RouteGroupBuilder MapWorkflowsApi(this RouteGroupBuilder api)
@@ -20,6 +21,8 @@ public static class WorkflowsApi
         api.MapGet("/workflows", ListWorkflows).WithTags("Workflows").WithSummary("List workflow runs, newest first")
             .Query(("status", "created, running, completed, failed or cancelled"), ("definition_name", "Only runs of this definition"),
                 ("schedule_id", "Only runs started by this schedule"),
+                ("id_prefix", "Only runs whose id starts with this (a whole id finds that run)"),
+                ("cursor", "next_cursor or prev_cursor of a previous page (keyset paging)"),
                 ("limit", "1-1000, default 100"), ("offset", "Rows to skip"), ("created_after", "RFC 3339"), ("created_before", "RFC 3339"))
             .Answers<WorkflowList>(200, 422);
         api.MapGet("/workflows/{id}", GetWorkflow).WithTags("Workflows").WithSummary("Get a workflow run with its activities")
@@ -33,6 +36,7 @@ public static class WorkflowsApi
         api.MapGet("/workflows/{id}/events", GetWorkflowEvents).WithTags("Workflows").WithSummary("Event history of a run")
             .Query(("after", "Event id to continue after"), ("limit", "1-1000, default 1000"), ("event_type", "Comma-separated event types"))
             .Answers<WorkflowEventList>(200, 404, 422);
+        api.MapMapItemsApi();
         return api;
     }
 
@@ -73,7 +77,10 @@ public static class WorkflowsApi
         }
         // A long-poll waiting here for a first step's routing key gets that step with the submit's commit.
         var outcome = await polls.SubmitAsync(store,
-            new SubmitCommand(submit.DefinitionName, submit.Version, submit.Input!.DeepClone().AsObject(), submit.UniqueKey),
+            new SubmitCommand(submit.DefinitionName, submit.Version, submit.Input!.DeepClone().AsObject(), submit.UniqueKey)
+            {
+                Priority = submit.Priority ?? 0,
+            },
             cancellationToken);
         return outcome.Status switch
         {
@@ -105,9 +112,10 @@ public static class WorkflowsApi
         {
             fields.Error("unique_key", "unique_key must be 1 to 255 characters");
         }
+        var priority = fields.Int("priority", 0, ActivityQueueing.MinPriority, ActivityQueueing.MaxPriority);
         return fields.HasErrors
             ? (null, ApiErrors.Validation(fields.Errors))
-            : (new SubmitWorkflowRequest { DefinitionName = name!, Version = version, Input = input, UniqueKey = uniqueKey }, null);
+            : (new SubmitWorkflowRequest { DefinitionName = name!, Version = version, Input = input, UniqueKey = uniqueKey, Priority = priority }, null);
     }
 
     public static async Task<IResult> ListWorkflows(HttpRequest request, IWorkflowStore store, CancellationToken cancellationToken)
@@ -127,12 +135,45 @@ public static class WorkflowsApi
         {
             errors["created_after"] = ["created_after must be earlier than created_before"];
         }
+        WorkflowCursor? cursor = null;
+        if (q["cursor"].ToString() is { Length: > 0 } cursorText)
+        {
+            if (!WorkflowCursors.TryDecode(cursorText, out cursor))
+            {
+                errors["cursor"] = ["cursor is not one this server returned (use next_cursor or prev_cursor as given)"];
+            }
+            else if (offset > 0)
+            {
+                errors["offset"] = ["offset cannot be combined with cursor"];
+            }
+        }
+        var idPrefix = q["id_prefix"].ToString();
+        if (idPrefix.Length > 0)
+        {
+            idPrefix = idPrefix.ToLowerInvariant();
+            if (idPrefix.Length > 36 || !idPrefix.All(c => char.IsAsciiHexDigitLower(c) || char.IsAsciiDigit(c) || c == '-'))
+            {
+                errors["id_prefix"] = ["id_prefix must be the start of a run id: up to 36 hex digits and dashes"];
+            }
+        }
         if (errors.Count > 0)
         {
             return ApiErrors.Validation(errors);
         }
-        var (items, total) = await store.ListWorkflowsAsync(
-            new WorkflowQuery(status, q["definition_name"], after, before, limit, offset) { ScheduleId = q["schedule_id"] }, cancellationToken);
+        // One row more than asked says whether there is a page beyond this one.
+        var (rows, total) = await store.ListWorkflowsAsync(
+            new WorkflowQuery(status, q["definition_name"], after, before, limit + 1, offset)
+            {
+                ScheduleId = q["schedule_id"],
+                IdPrefix = idPrefix.Length > 0 ? idPrefix : null,
+                Cursor = cursor,
+            }, cancellationToken);
+        var backward = cursor is { Backward: true };
+        var more = rows.Count > limit;
+        // Rows come newest first; reading backward, the extra row is the newest, so it is the one to leave out.
+        var items = !more ? rows : backward ? rows.Skip(1).ToList() : rows.Take(limit).ToList();
+        var hasOlder = backward ? items.Count > 0 : more;
+        var hasNewer = backward ? more : cursor is not null || offset > 0;
         return Json.Result(new WorkflowList
         {
             Workflows = items.Select(WorkflowJson.Summary).ToList(),
@@ -140,6 +181,8 @@ public static class WorkflowsApi
             Count = items.Count,
             Limit = limit,
             Offset = offset,
+            NextCursor = hasOlder && items.Count > 0 ? WorkflowCursors.Older(items[^1]) : null,
+            PrevCursor = hasNewer && items.Count > 0 ? WorkflowCursors.Newer(items[0]) : null,
         }, SpindleJsonContext.Default.WorkflowList);
     }
 

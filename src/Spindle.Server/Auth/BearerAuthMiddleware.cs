@@ -12,7 +12,7 @@ public sealed class BearerAuthMiddleware(RequestDelegate next, ServerOptions opt
     public const string PrincipalKey = "spindle.principal";
     private static readonly TokenPrincipal InsecureDev = new("insecure-dev", Scopes.All, 0, long.MaxValue);
 
-    public async Task InvokeAsync(HttpContext context, AuthService auth)
+    public async Task InvokeAsync(HttpContext context, AuthService auth, StreamTickets tickets)
     {
         var required = context.GetEndpoint()?.Metadata.GetMetadata<RequiredScope>();
         if (required is null)
@@ -22,6 +22,27 @@ public sealed class BearerAuthMiddleware(RequestDelegate next, ServerOptions opt
         }
         TokenPrincipal? principal;
         var header = context.Request.Headers.Authorization.ToString();
+        if (header.Length == 0 && context.GetEndpoint()!.Metadata.GetMetadata<StreamTicketAllowed>() is not null &&
+            context.Request.Query["ticket"].ToString() is { Length: > 0 } ticket)
+        {
+            // Stream routes: a short-lived single-use ticket stands in for the token (never a long-lived token in a URL).
+            principal = tickets.Redeem(ticket);
+            if (principal is null)
+            {
+                await ApiErrors.Envelope(401, "UNAUTHORIZED",
+                    "Invalid, expired or already used stream ticket: get a new one from POST /api/v1/streams/tickets").ExecuteAsync(context);
+                return;
+            }
+            if (!required.IsGrantedBy(principal.Scopes))
+            {
+                await ApiErrors.Envelope(403, "FORBIDDEN",
+                    $"A stream ticket lacks the '{required.Scope}' scope needed for {context.Request.Method} {context.Request.Path}").ExecuteAsync(context);
+                return;
+            }
+            context.Items[PrincipalKey] = principal;
+            await next(context);
+            return;
+        }
         if (header.Length == 0 && context.GetEndpoint()!.Metadata.GetMetadata<QueryTokenAllowed>() is not null &&
             context.Request.Query["token"].ToString() is { Length: > 0 } queryToken)
         {

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Spindle.Core.Common;
+using Spindle.Protocol;
 using Spindle.Server.Api;
 using Spindle.Storage;
 
@@ -12,9 +13,11 @@ public static class ClientsApi
     public static RouteGroupBuilder MapClientsApi(this RouteGroupBuilder api)
     {
         var clients = api.MapGroup("/clients").RequireScope(Scopes.Admin);
-        clients.MapPost("", CreateClient).WithTags("Clients").WithSummary("Create an OAuth client (admin); the secret is shown once").Errors(422);
-        clients.MapGet("", ListClients).WithTags("Clients").WithSummary("List OAuth clients (admin)");
-        clients.MapDelete("/{clientId}", RevokeClient).WithTags("Clients").WithSummary("Revoke an OAuth client (admin)").Errors(404);
+        clients.MapPost("", CreateClient).WithTags("Clients").WithSummary("Create an OAuth client (admin); the secret is shown once")
+            .JsonBody<CreateClientRequest>().Answers<CreateClientResponse>(201, 422);
+        clients.MapGet("", ListClients).WithTags("Clients").WithSummary("List OAuth clients (admin)").Answers<ClientList>();
+        clients.MapDelete("/{clientId}", RevokeClient).WithTags("Clients").WithSummary("Revoke an OAuth client (admin)")
+            .Answers<RevokeClientResponse>(200, 404);
         return api;
     }
 
@@ -52,34 +55,37 @@ public static class ClientsApi
         var secret = SecretHasher.NewSecret();
         var client = new OAuthClient("cl_" + Guid.NewGuid().ToString("N")[..20], name!, SecretHasher.Hash(secret), scopes, Timestamps.Now(), null);
         await auth.Clients.CreateClientAsync(client, cancellationToken);
-        var result = Describe(client);
-        result["client_secret"] = secret;
-        return Json.Result(result, 201);
+        return Json.Result(new CreateClientResponse
+        {
+            ClientId = client.ClientId,
+            Name = client.Name,
+            Scopes = client.Scopes,
+            CreatedAt = Timestamps.Format(client.CreatedAt),
+            RevokedAt = Timestamps.Format(client.RevokedAt),
+            Active = client.IsActive,
+            ClientSecret = secret,
+        }, SpindleJsonContext.Default.CreateClientResponse, 201);
     }
 
     public static async Task<IResult> ListClients(AuthService auth, CancellationToken cancellationToken)
     {
         var clients = await auth.Clients.ListClientsAsync(cancellationToken);
-        var list = new JsonArray();
-        foreach (var c in clients)
-        {
-            list.Add(Describe(c));
-        }
-        return Json.Result(new JsonObject { ["clients"] = list, ["count"] = clients.Count });
+        return Json.Result(new ClientList { Clients = clients.Select(Describe).ToList(), Count = clients.Count },
+            SpindleJsonContext.Default.ClientList);
     }
 
     public static async Task<IResult> RevokeClient(string clientId, AuthService auth, CancellationToken cancellationToken) =>
         await auth.RevokeAsync(clientId, cancellationToken)
-            ? Json.Result(new JsonObject { ["client_id"] = clientId, ["revoked"] = true })
+            ? Json.Result(new RevokeClientResponse { ClientId = clientId, Revoked = true }, SpindleJsonContext.Default.RevokeClientResponse)
             : ApiErrors.NotFound($"Client {clientId} not found");
 
-    private static JsonObject Describe(OAuthClient c) => new()
+    private static Client Describe(OAuthClient c) => new()
     {
-        ["client_id"] = c.ClientId,
-        ["name"] = c.Name,
-        ["scopes"] = new JsonArray(c.Scopes.Select(s => (JsonNode)s).ToArray()),
-        ["created_at"] = Timestamps.Format(c.CreatedAt),
-        ["revoked_at"] = Timestamps.Format(c.RevokedAt),
-        ["active"] = c.IsActive,
+        ClientId = c.ClientId,
+        Name = c.Name,
+        Scopes = c.Scopes,
+        CreatedAt = Timestamps.Format(c.CreatedAt),
+        RevokedAt = Timestamps.Format(c.RevokedAt),
+        Active = c.IsActive,
     };
 }

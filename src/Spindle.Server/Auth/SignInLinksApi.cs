@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
-using System.Text.Json.Nodes;
+using Spindle.Protocol;
 using Spindle.Server.Api;
 
 namespace Spindle.Server.Auth;
@@ -50,9 +50,10 @@ public static class SignInLinksApi
     public static RouteGroupBuilder MapSignInLinksApi(this RouteGroupBuilder api)
     {
         api.MapPost("/ui/sign-in-links", CreateLink).RequireScope(Scopes.Admin).WithTags("Auth")
-            .WithSummary("Make a one-time web UI sign-in link (admin): a code valid once, for five minutes").Errors(400, 429);
+            .WithSummary("Make a one-time web UI sign-in link (admin): a code valid once, for five minutes").Answers<SignInLinkResponse>(201, 400, 429);
         api.MapPost("/ui/sign-in", Redeem).WithTags("Auth")
-            .WithSummary("Trade a one-time sign-in code for an access token (public; the code is the credential)").Errors(400, 401);
+            .WithSummary("Trade a one-time sign-in code for an access token (public; the code is the credential)")
+            .JsonBody<SignInRequest>().Answers<TokenResponse>(200, 400, 401);
         return api;
     }
 
@@ -73,13 +74,13 @@ public static class SignInLinksApi
         {
             return ApiErrors.Envelope(429, "RATE_LIMIT_EXCEEDED", e.Message + "; wait a few minutes for them to expire");
         }
-        return Json.Result(new JsonObject
+        return Json.Result(new SignInLinkResponse
         {
-            ["code"] = code,
-            ["expires_in"] = (long)SignInLinks.Lifetime.TotalSeconds,
+            Code = code,
+            ExpiresIn = (long)SignInLinks.Lifetime.TotalSeconds,
             // In the fragment: browsers never send it to a server, so it stays out of logs and Referer headers.
-            ["path"] = "/ui/#code=" + code,
-        }, 201);
+            Path = "/ui/#code=" + code,
+        }, SpindleJsonContext.Default.SignInLinkResponse, 201);
     }
 
     public static async Task<IResult> Redeem(HttpRequest request, SignInLinks links, AccessTokens tokens, CancellationToken cancellationToken)
@@ -100,12 +101,12 @@ public static class SignInLinksApi
         {
             return ApiErrors.Envelope(401, "UNAUTHORIZED", "This sign-in link is unknown, expired or already used; run `spindle ui` for a new one");
         }
-        return Json.Result(new JsonObject
+        return Json.Result(new TokenResponse
         {
-            ["access_token"] = tokens.Issue(principal.ClientId, principal.Scopes),
-            ["token_type"] = "Bearer",
-            ["expires_in"] = (long)tokens.Lifetime.TotalSeconds,
-            ["scope"] = string.Join(' ', principal.Scopes),
-        });
+            AccessToken = tokens.Issue(principal.ClientId, principal.Scopes),
+            TokenType = "Bearer",
+            ExpiresIn = (long)tokens.Lifetime.TotalSeconds,
+            Scope = string.Join(' ', principal.Scopes),
+        }, SpindleJsonContext.Default.TokenResponse);
     }
 }

@@ -7,7 +7,7 @@ namespace Spindle.Server.Streams;
 /// for the activity's lifetime up to a bound so that a late subscriber gets what was produced so far, then the live
 /// ones. Subscribers have bounded buffers; a full one marks that subscriber slow instead of slowing the publisher.
 /// </summary>
-public sealed class ActivityStream(string activityId)
+public sealed class ActivityStream(string activityId, Action? subscribersChanged = null)
 {
     /// <summary>Frames kept for late subscribers (their total size is bounded too).</summary>
     public const int MaxRetainedFrames = 10_000;
@@ -16,6 +16,9 @@ public sealed class ActivityStream(string activityId)
 
     /// <summary>Frames buffered per subscriber before it counts as slow.</summary>
     public const int SubscriberBuffer = 1000;
+
+    /// <summary>Characters of live frames buffered per subscriber before it counts as slow (chunks may be 64 KiB each).</summary>
+    public const long SubscriberBufferChars = 4 * 1024 * 1024;
 
     private readonly Lock _lock = new();
     private readonly List<string> _frames = [];
@@ -83,9 +86,10 @@ public sealed class ActivityStream(string activityId)
     /// <summary>A subscriber whose buffer already holds the frames so far (as many as fit).</summary>
     public Subscriber Subscribe()
     {
+        Subscriber subscriber;
         lock (_lock)
         {
-            var subscriber = new Subscriber(_frames.Count);
+            subscriber = new Subscriber(_frames.Count);
             foreach (var frame in _frames)
             {
                 subscriber.Offer(frame);
@@ -98,8 +102,9 @@ public sealed class ActivityStream(string activityId)
             {
                 _subscribers.Add(subscriber);
             }
-            return subscriber;
         }
+        subscribersChanged?.Invoke();
+        return subscriber;
     }
 
     public void Unsubscribe(Subscriber subscriber)
@@ -108,26 +113,56 @@ public sealed class ActivityStream(string activityId)
         {
             _subscribers.Remove(subscriber);
         }
+        subscriber.Dispose();
+        subscribersChanged?.Invoke();
     }
 
-    /// <summary>One connection's buffer: room for the replayed frames plus <see cref="SubscriberBuffer"/> live ones.</summary>
-    public sealed class Subscriber(int replayed)
+    /// <summary>
+    /// One connection's buffer: room for the replayed frames plus <see cref="SubscriberBuffer"/> live ones, and at most
+    /// <see cref="MaxRetainedBytes"/> + <see cref="SubscriberBufferChars"/> characters queued.
+    /// </summary>
+    public sealed class Subscriber(int replayed) : IDisposable
     {
+        private long _queuedChars;
+
         private readonly Channel<string> _buffer = Channel.CreateBounded<string>(
             new BoundedChannelOptions(replayed + SubscriberBuffer) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
 
+        private readonly CancellationTokenSource _cut = new();
+
         public ChannelReader<string> Reader => _buffer.Reader;
+
+        /// <summary>Cancelled <see cref="EventSubscriber.SlowGrace"/> after an overflow: sends stop waiting then.</summary>
+        public CancellationToken Cut => _cut.Token;
 
         public bool Overflowed { get; private set; }
 
+        /// <summary>Takes the next buffered frame (use this, not the reader's TryRead, so the buffer's size is kept).</summary>
+        public bool TryTake(out string frame)
+        {
+            if (!_buffer.Reader.TryRead(out frame!))
+            {
+                return false;
+            }
+            Interlocked.Add(ref _queuedChars, -frame.Length);
+            return true;
+        }
+
         internal void Offer(string frame)
         {
-            if (!Overflowed && !_buffer.Writer.TryWrite(frame))
+            if (Overflowed)
+            {
+                return;
+            }
+            if (Interlocked.Add(ref _queuedChars, frame.Length) > MaxRetainedBytes + SubscriberBufferChars || !_buffer.Writer.TryWrite(frame))
             {
                 Overflowed = true;
                 _buffer.Writer.TryComplete();
+                EventSubscriber.CutAfterGrace(_cut);
             }
         }
+
+        public void Dispose() => _cut.Dispose();
 
         internal void End() => _buffer.Writer.TryComplete();
     }

@@ -23,6 +23,9 @@ public sealed class ActivityStreamHub
     /// <summary>Set when frames published here must also reach other servers.</summary>
     public Action<string, string, bool>? Relay { get; set; }
 
+    /// <summary>Called when a subscriber joins or leaves any stream (the cluster's subscriber counts follow it).</summary>
+    public Action? SubscribersChanged { get; set; }
+
     /// <summary>Appends a frame published to this server and relays it; returns the local subscriber count (-1: finished).</summary>
     public int Publish(string activityId, string frame, bool terminal)
     {
@@ -38,16 +41,22 @@ public sealed class ActivityStreamHub
     public int Apply(string activityId, string frame, bool terminal)
     {
         Sweep();
-        return _streams.GetOrAdd(activityId, id => new ActivityStream(id)).Append(frame, terminal);
+        return _streams.GetOrAdd(activityId, id => New(id)).Append(frame, terminal);
     }
 
     public ActivityStream Get(string activityId)
     {
         Sweep();
-        return _streams.GetOrAdd(activityId, id => new ActivityStream(id));
+        return _streams.GetOrAdd(activityId, New);
     }
 
     public int SubscriberCount(string activityId) => _streams.TryGetValue(activityId, out var s) ? s.SubscriberCount : 0;
+
+    /// <summary>The streams that have subscribers on this server, with their counts.</summary>
+    public IEnumerable<(string ActivityId, int Count)> Subscribed() =>
+        _streams.Select(kv => (kv.Key, kv.Value.SubscriberCount)).Where(s => s.SubscriberCount > 0);
+
+    private ActivityStream New(string activityId) => new(activityId, () => SubscribersChanged?.Invoke());
 
     private void Sweep()
     {

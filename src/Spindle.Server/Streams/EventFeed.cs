@@ -9,7 +9,7 @@ namespace Spindle.Server.Streams;
 /// Events are handed out strictly in log order: a gap (a position allocated by a transaction not yet committed) holds
 /// delivery until its writer has finished, so a subscriber that resumes from an event's position misses nothing.
 /// </summary>
-public sealed partial class EventFeed(IEventLog log, WakeupHub hub, ILogger<EventFeed> logger) : BackgroundService
+public sealed partial class EventFeed(IEventLog log, WakeupHub hub, ILogger<EventFeed> logger, IHostApplicationLifetime lifetime) : BackgroundService
 {
     private const int BatchSize = 500;
 
@@ -60,6 +60,7 @@ public sealed partial class EventFeed(IEventLog log, WakeupHub hub, ILogger<Even
                 _subscribers.Add(subscriber);
                 _snapshot = [.. _subscribers];
             }
+            SubscribersChanged?.Invoke();
             return (subscriber, _cursor.Value);
         }
         finally
@@ -75,12 +76,20 @@ public sealed partial class EventFeed(IEventLog log, WakeupHub hub, ILogger<Even
             _subscribers.Remove(subscriber);
             _snapshot = [.. _subscribers];
         }
+        subscriber.Dispose();
+        SubscribersChanged?.Invoke();
     }
 
     public int SubscriberCount => Volatile.Read(ref _snapshot).Length;
 
+    /// <summary>Called when a subscriber joins or leaves (the cluster's subscriber counts follow it).</summary>
+    public Action? SubscribersChanged { get; set; }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // Connections close as soon as the server begins to stop: the web server waits for open requests before the
+        // hosted services (this one included) are told to stop, so waiting for our own stop would hold it up.
+        await using var stopping = lifetime.ApplicationStopping.Register(() => _stopping.Cancel());
         await using var _ = stoppingToken.Register(() =>
         {
             _stopping.Cancel();

@@ -23,7 +23,7 @@ namespace Spindle.Server.Wakeups;
 /// never calls back into the server. The only wait is the poll's answer on an open submit hand-over (a short transaction
 /// whose activities it must not strand). The long-poll loop (claim, wait for a wake-up, answer) lives here too.
 /// </remarks>
-public sealed class PollCoordinator
+public sealed partial class PollCoordinator
 {
     /// <summary>Above this many workers, answered polls older than <see cref="StaleAfter"/> are forgotten.</summary>
     private const int PruneAbove = 10_000;
@@ -38,6 +38,9 @@ public sealed class PollCoordinator
 
     // The latest long-poll waiting for each routing key: a submit hands the new workflow's first steps to it.
     private readonly ConcurrentDictionary<string, Poll> _byRoutingKey = new(StringComparer.Ordinal);
+
+    // Every long-poll waiting for each routing key: a completion hands them what its worker had no slots for.
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<Poll, byte>> _waitingByRoutingKey = new(StringComparer.Ordinal);
 
     // The root activities of each definition (version "" = the latest seen), so a submit knows whose slots to reserve.
     private readonly ConcurrentDictionary<(string Name, string Version), Roots> _roots = new();
@@ -64,9 +67,16 @@ public sealed class PollCoordinator
         {
             // Take the signal before claiming: a wake-up that lands between the claim and the wait still counts.
             var signal = hub.RoutingKeySignal(command.RoutingKey);
-            var stillFree = poll.BeginClaim();
-            IReadOnlyList<ClaimedActivity> claimed = stillFree == 0
-                ? [] // completions took every slot it held, or a submit handed it work
+            var stillFree = poll.BeginClaim(out var lentOut);
+            if (lentOut)
+            {
+                // Every free slot is lent to completions in flight: not a reason to answer empty (the worker would only
+                // poll again). The first completion that gives slots back claims for this poll (HandOut).
+                poll.EndClaim(0, answering: false);
+                stillFree = -1;
+            }
+            IReadOnlyList<ClaimedActivity> claimed = stillFree <= 0
+                ? [] // completions took every slot it held, a submit handed it work, or its slots are lent out
                 : await store.ClaimAsync(command with { MaxActivities = stillFree }, cancellationToken);
             var remaining = deadline - DateTimeOffset.UtcNow;
             if (stillFree == 0 || claimed.Count > 0 || remaining <= TimeSpan.Zero || linked.IsCancellationRequested)
@@ -74,7 +84,10 @@ public sealed class PollCoordinator
                 var handedOver = await poll.AnswerAsync(claimed.Count);
                 return handedOver.Count == 0 ? claimed : [.. claimed, .. handedOver];
             }
-            poll.EndClaim(0, answering: false);
+            if (stillFree > 0)
+            {
+                poll.EndClaim(0, answering: false);
+            }
             await signal.WaitAsync(remaining < FallbackRecheck ? remaining : FallbackRecheck, wake.Token)
                 .ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             if (linked.IsCancellationRequested)
@@ -106,10 +119,84 @@ public sealed class PollCoordinator
             // answered with what its first copy leased, whose slots that copy already took.
             if (poll is not null)
             {
-                poll.GiveBack(lent, outcome is { Status: StoreStatus.Ok, Message: null, Claimed: { } claimed }
+                GiveBack(store, poll, lent, outcome is { Status: StoreStatus.Ok, Message: null, Claimed: { } claimed }
                     ? Math.Clamp(claimed.Count - next!.MaxActivities, 0, lent)
                     : 0);
             }
+            if (outcome is { Unclaimed: > 0, UnclaimedRoutingKey: { } routingKey })
+            {
+                HandOutUnclaimed(store, routingKey, workerId, outcome.Unclaimed);
+            }
+        }
+    }
+
+    /// <summary>
+    /// A completion that reserved <paramref name="lent"/> of <paramref name="poll"/>'s slots (<see cref="Lend"/>) filled
+    /// <paramref name="used"/>; the rest go back, and if work became ready for the poll while completions held all its
+    /// slots, they are used for it at once.
+    /// </summary>
+    public void GiveBack(IWorkflowStore store, Poll poll, int lent, int used)
+    {
+        if (poll.GiveBack(lent, used))
+        {
+            HandOut(store, poll, int.MaxValue);
+        }
+    }
+
+    /// <summary>
+    /// A committed completion made more activities claimable than its worker had slots for: the long-polls already
+    /// waiting for that routing key in this process get them now (the completing worker's own poll first), each by a
+    /// claim statement of its own, instead of the work waiting for the next poll round trip. A poll whose slots are all
+    /// lent to completions in flight is remembered, and the first of those to give slots back claims for it.
+    /// </summary>
+    private void HandOutUnclaimed(IWorkflowStore store, string routingKey, string workerId, int count)
+    {
+        if (!_waitingByRoutingKey.TryGetValue(routingKey, out var waiting))
+        {
+            return;
+        }
+        var own = _byWorker.TryGetValue(workerId, out var p) && waiting.ContainsKey(p) ? p : null;
+        foreach (var poll in own is null ? waiting.Keys : waiting.Keys.Where(w => w != own).Prepend(own))
+        {
+            if (count <= 0)
+            {
+                break;
+            }
+            count -= HandOut(store, poll, count);
+        }
+    }
+
+    /// <summary>
+    /// Reserves up to <paramref name="wanted"/> of <paramref name="poll"/>'s free slots (none unless it waits after an
+    /// empty claim) and claims for it in the background; the poll answers with what the claim leased to it. Returns how
+    /// many slots it reserved.
+    /// </summary>
+    private static int HandOut(IWorkflowStore store, Poll poll, int wanted)
+    {
+        var taken = poll.TakeForHandOver(wanted, oweIfLent: true);
+        if (taken > 0)
+        {
+            _ = ClaimForAsync(store, poll, taken);
+        }
+        return taken;
+    }
+
+    private static async Task ClaimForAsync(IWorkflowStore store, Poll poll, int slots)
+    {
+        IReadOnlyList<ClaimedActivity> claimed = [];
+        try
+        {
+            claimed = await store.ClaimAsync(new ClaimCommand(poll.RoutingKey, poll.WorkerId, slots, poll.ActivityNames),
+                CancellationToken.None);
+        }
+        catch (Exception)
+        {
+            // Nothing was leased (the claim statement is one transaction): the activities stay claimable, and the poll
+            // claims them itself at its next wake-up.
+        }
+        finally
+        {
+            poll.EndHandOver(claimed, slots - claimed.Count);
         }
     }
 
@@ -155,6 +242,7 @@ public sealed class PollCoordinator
         if (waits)
         {
             _byRoutingKey[routingKey] = poll;
+            _waitingByRoutingKey.GetOrAdd(routingKey, _ => new ConcurrentDictionary<Poll, byte>())[poll] = 0;
         }
         if (waits && pollId is not null)
         {
@@ -245,254 +333,6 @@ public sealed class PollCoordinator
             if (poll.IsAnswered && _time.GetElapsedTime(poll.RegisteredAt, now) > StaleAfter)
             {
                 _byWorker.TryRemove(new KeyValuePair<string, Poll>(workerId, poll));
-            }
-        }
-    }
-
-    /// <summary>One poll's slots: free, reserved by its claim, lent to completions, or lent to submits' hand-overs.</summary>
-    /// <remarks>
-    /// Slots a completion used are gone from the poll for good (the worker counts them the same way). After a poll
-    /// answers, its free slots stay lendable until the worker's next poll replaces it, because completions the worker
-    /// sent before it saw the answer still offer them.
-    /// </remarks>
-    public sealed class Poll : IDisposable
-    {
-        private readonly PollCoordinator _owner;
-        private readonly string _routingKey;
-        private readonly Lock _gate = new();
-        private readonly CancellationTokenSource _answerNow = new();
-        private readonly List<ClaimedActivity> _handedOver = [];
-        private int _free;
-        private int _claiming; // reserved by the claim statement that runs now
-        private int _lending; // completions holding some of its slots
-        private bool _answered;
-        private bool _idle; // its last claim found nothing and it waits: nothing older is claimable for it
-        private int _handOversOpen;
-        private TaskCompletionSource? _handOversDone; // set while the handler waits for open hand-overs
-
-        internal Poll(PollCoordinator owner, string workerId, string routingKey, string? id, IReadOnlyList<string>? activityNames,
-            int max, long registeredAt)
-        {
-            _owner = owner;
-            WorkerId = workerId;
-            _routingKey = routingKey;
-            Id = id;
-            ActivityNames = activityNames;
-            _free = max;
-            RegisteredAt = registeredAt;
-        }
-
-        /// <summary>The polling worker (the lease owner of what it is handed).</summary>
-        public string WorkerId { get; }
-
-        /// <summary>The poll's activity-name filter (null: any).</summary>
-        public IReadOnlyList<string>? ActivityNames { get; }
-
-        internal string? Id { get; }
-
-        internal long RegisteredAt { get; }
-
-        internal bool IsIdle
-        {
-            get
-            {
-                lock (_gate)
-                {
-                    return _idle && !_answered;
-                }
-            }
-        }
-
-        internal bool IsAnswered
-        {
-            get
-            {
-                lock (_gate)
-                {
-                    return _answered;
-                }
-            }
-        }
-
-        /// <summary>
-        /// Cancelled when the poll should answer rather than wait: completions used every slot it held, or a submit
-        /// handed it activities.
-        /// </summary>
-        public CancellationToken AnswerNow => _answerNow.Token;
-
-        /// <summary>
-        /// Starts a claim: reserves and answers every free slot (0: it was told to answer, because its slots went
-        /// elsewhere or it was handed work). While the claim runs nobody else can take them.
-        /// </summary>
-        /// <remarks>
-        /// Once told to answer it answers, even if a completion gave slots back meanwhile: <see cref="AnswerNow"/> stays
-        /// cancelled, so a poll that claimed again and found nothing would not wait but claim over and over.
-        /// </remarks>
-        public int BeginClaim()
-        {
-            lock (_gate)
-            {
-                _idle = false;
-                if (_handedOver.Count > 0 || _answerNow.IsCancellationRequested)
-                {
-                    return 0;
-                }
-                _claiming += _free;
-                _free = 0;
-                return _claiming;
-            }
-        }
-
-        /// <summary>
-        /// The claim statement took <paramref name="claimed"/> activities; the rest of its slots are free again. The poll
-        /// now answers with them (<paramref name="answering"/>) or waits again.
-        /// </summary>
-        public void EndClaim(int claimed, bool answering)
-        {
-            lock (_gate)
-            {
-                _free += Math.Max(0, _claiming - claimed);
-                _claiming = 0;
-                _answered |= answering;
-                _idle = !_answered && claimed == 0;
-            }
-        }
-
-        /// <summary>A completion reserves up to <paramref name="wanted"/> free slots (<see cref="PollCoordinator.Lend"/>).</summary>
-        internal int Lend(int wanted)
-        {
-            lock (_gate)
-            {
-                var taken = Math.Min(wanted, _free);
-                _free -= taken;
-                if (taken > 0)
-                {
-                    _lending++;
-                }
-                return taken;
-            }
-        }
-
-        /// <summary>
-        /// The completion that reserved <paramref name="lent"/> slots is done and filled <paramref name="used"/> of them;
-        /// the rest are free again. A waiting poll left without any slot answers instead of waiting on.
-        /// </summary>
-        public void GiveBack(int lent, int used)
-        {
-            if (lent <= 0)
-            {
-                return;
-            }
-            bool exhausted;
-            lock (_gate)
-            {
-                _free += lent - used;
-                _lending--;
-                exhausted = used > 0 && _free == 0 && _lending == 0 && _claiming == 0 && !_answered;
-            }
-            if (exhausted)
-            {
-                WakeToAnswer(); // outside the lock: the handler's continuation may run inline here
-            }
-        }
-
-        /// <summary>
-        /// A submit reserves up to <paramref name="wanted"/> slots for a hand-over: none unless the poll waits after a
-        /// claim that found nothing (one that has not claimed yet, or is claiming, may have older work to take first).
-        /// The open hand-over is counted before anything can wake the handler, so it never answers without what the
-        /// hand-over brings; every reservation must end with <see cref="EndHandOver"/>.
-        /// </summary>
-        public int TakeForHandOver(int wanted)
-        {
-            lock (_gate)
-            {
-                if (!_idle || _answered || wanted <= 0)
-                {
-                    return 0;
-                }
-                var taken = Math.Min(wanted, _free);
-                _free -= taken;
-                if (taken > 0)
-                {
-                    _handOversOpen++;
-                }
-                return taken;
-            }
-        }
-
-        private void WakeToAnswer()
-        {
-            try
-            {
-                _answerNow.Cancel();
-            }
-            catch (ObjectDisposedException)
-            {
-                // The poll answered and was disposed meanwhile: nobody waits any more.
-            }
-        }
-
-        /// <summary>
-        /// Ends a hand-over: the poll answers with <paramref name="activities"/> (leased to it by a committed
-        /// transaction; empty when it did not commit), and <paramref name="unused"/> slots are free again.
-        /// </summary>
-        public void EndHandOver(IReadOnlyList<ClaimedActivity> activities, int unused)
-        {
-            TaskCompletionSource? done = null;
-            lock (_gate)
-            {
-                _handedOver.AddRange(activities);
-                _free += unused;
-                if (--_handOversOpen == 0)
-                {
-                    (done, _handOversDone) = (_handOversDone, null);
-                }
-            }
-            done?.TrySetResult();
-            if (activities.Count > 0)
-            {
-                WakeToAnswer(); // outside the lock, after the hand-over is counted
-            }
-        }
-
-        /// <summary>
-        /// Ends the poll and answers what submits handed to it, once no hand-over is open any more (their transactions
-        /// are short, and answering without them would strand the activities they lease until the lease runs out).
-        /// Called by the handler on every answer.
-        /// </summary>
-        public async Task<List<ClaimedActivity>> AnswerAsync(int claimed)
-        {
-            Task? open = null;
-            EndClaim(claimed, answering: true); // no new hand-over from here on
-            lock (_gate)
-            {
-                if (_handOversOpen > 0)
-                {
-                    _handOversDone ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                    open = _handOversDone.Task;
-                }
-            }
-            if (open is not null)
-            {
-                await open.ConfigureAwait(false);
-            }
-            lock (_gate)
-            {
-                return [.. _handedOver];
-            }
-        }
-
-        /// <summary>
-        /// The handler is done with the poll (answered, or failed); it stays lendable to completions until replaced,
-        /// but takes no more hand-overs.
-        /// </summary>
-        public void Dispose()
-        {
-            EndClaim(0, answering: true);
-            _owner._byRoutingKey.TryRemove(new KeyValuePair<string, Poll>(_routingKey, this));
-            lock (_gate)
-            {
-                _answerNow.Dispose();
             }
         }
     }

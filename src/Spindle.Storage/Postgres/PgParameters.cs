@@ -21,6 +21,10 @@ internal static class PgParameters
 
     public static NpgsqlParameter Boolean(bool value) => Of(value, NpgsqlDbType.Boolean);
 
+    public static NpgsqlParameter Double(double? value) => Of(value, NpgsqlDbType.Double);
+
+    public static NpgsqlParameter DoubleArray(IReadOnlyList<double?> values) => Of(values.ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Double);
+
     public static NpgsqlParameter TextArray(IReadOnlyList<string?> values) => Of(values.ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Text);
 
     public static NpgsqlParameter JsonArray(IReadOnlyList<string?> values) => Of(values.ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Json);

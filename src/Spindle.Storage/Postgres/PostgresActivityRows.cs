@@ -16,7 +16,9 @@ internal static class PostgresActivityRows
         "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::text[], $6::text[], $7::text[], " +
         "$8::integer[], $9::integer[], $10::integer[], $11::integer[], $12::integer[], $13::json[], $14::json[], $15::integer[], " +
         "$16::bigint[], $17::text[], $18::bigint[], $19::json[], $20::text[], $21::text[], $22::bigint[], $23::bigint[], " +
-        "$24::bigint[], $25::numeric[], $26::boolean[], $27::json[], $28::bigint[], $29::boolean[], $30::json[])";
+        "$24::bigint[], $25::numeric[], $26::boolean[], $27::json[], $28::bigint[], $29::boolean[], $30::json[], " +
+        "$31::text[], $32::integer[], $33::json[], $34::json[], " +
+        "$35::integer[], $36::text[], $37::integer[], $38::text[], $39::float8[], $40::float8[])";
 
     /// <summary>
     /// Writes back one changed row, but only if its status is still the one this transaction read (<c>$30</c>;
@@ -30,7 +32,8 @@ internal static class PostgresActivityRows
         "attempt_base = $9, max_attempts = $10, iteration = $11, runs = $12, parameters = $13, delivery = $14, " +
         "lease_seconds = $15, ready_at = $16, lease_owner = $17, lease_until = $18, outputs = $19, error_code = $20, " +
         "error_message = $21, started_at = $22, claimed_at = $23, completed_at = $24, cost = $25, cancel_requested = $26, " +
-        "signal_data = $27, signal_wait_until = $28, signal_satisfied = $29, secret_parameters = $31 " +
+        "signal_data = $27, signal_wait_until = $28, signal_satisfied = $29, secret_parameters = $31, map_state = $32, " +
+        "priority = $33, concurrency_key = $34, concurrency_limit = $35, rate_key = $36, rate_per_second = $37, rate_burst = $38 " +
         "WHERE workflow_id = $1 AND activity_key = $2 AND status = $30 RETURNING 1) " +
         "SELECT spindle_require_rows(count(*), 'activity row ' || $1 || '/' || $2) FROM changed";
 
@@ -69,6 +72,13 @@ internal static class PostgresActivityRows
         p.Add(PgParameters.Boolean(a.SignalSatisfied));
         p.Add(PgParameters.Text(expectedStatus));
         p.Add(PgParameters.Json(a.SecretParameters?.ToJsonString()));
+        p.Add(PgParameters.Json(a.Map?.ToJson()));
+        p.Add(PgParameters.Integer(a.Priority));
+        p.Add(PgParameters.Text(a.ConcurrencyKey));
+        p.Add(PgParameters.Integer(a.ConcurrencyLimit));
+        p.Add(PgParameters.Text(a.RateKey));
+        p.Add(PgParameters.Double(a.RatePerSecond));
+        p.Add(PgParameters.Double(a.RateBurst));
         return command;
     }
 
@@ -106,6 +116,16 @@ internal static class PostgresActivityRows
         p.Add(PgParameters.BigintArray(Column(rows, r => r.State.SignalWaitUntil)));
         p.Add(PgParameters.BooleanArray(Column(rows, r => r.State.SignalSatisfied)));
         p.Add(PgParameters.JsonArray(Column(rows, r => r.State.SecretParameters?.ToJsonString())));
+        p.Add(PgParameters.TextArray(Column(rows, r => r.State.MapOf)));
+        p.Add(PgParameters.IntegerArray(Column(rows, r => r.State.MapIndex)));
+        p.Add(PgParameters.JsonArray(Column(rows, r => r.State.MapItem?.ToJsonString() ?? (r.State.MapIndex is null ? null : "null"))));
+        p.Add(PgParameters.JsonArray(Column(rows, r => r.State.Map?.ToJson())));
+        p.Add(PgParameters.IntegerArray(Column<int?>(rows, r => r.State.Priority)));
+        p.Add(PgParameters.TextArray(Column(rows, r => r.State.ConcurrencyKey)));
+        p.Add(PgParameters.IntegerArray(Column(rows, r => r.State.ConcurrencyLimit)));
+        p.Add(PgParameters.TextArray(Column(rows, r => r.State.RateKey)));
+        p.Add(PgParameters.DoubleArray(Column(rows, r => r.State.RatePerSecond)));
+        p.Add(PgParameters.DoubleArray(Column(rows, r => r.State.RateBurst)));
         return command;
     }
 

@@ -213,7 +213,7 @@ internal static class PostgresMigrations
             """),
         // Workers seen polling, per routing key (GET /api/v1/queues): one row per worker id, refreshed at most every few
         // seconds per worker by the server it polls, pruned when not seen for an hour.
-        (10, """
+        (8, """
             CREATE TABLE worker_presence (
                 routing_key text NOT NULL,
                 worker_id text NOT NULL,
@@ -224,9 +224,63 @@ internal static class PostgresMigrations
             );
             CREATE INDEX ix_worker_presence_seen ON worker_presence (last_seen_at);
             """),
+        // Keyset paging of the runs list (created_at DESC, id DESC after a cursor) by the two common filters (the
+        // unfiltered order has ix_workflows_created), and id-prefix search whatever the database's collation.
+        (9, """
+            CREATE INDEX ix_workflows_status_created ON workflows (status, created_at, id);
+            CREATE INDEX ix_workflows_definition_created ON workflows (definition_name, created_at, id);
+            CREATE INDEX ix_workflows_id_pattern ON workflows (id text_pattern_ops);
+            """),
+        // Stream subscriber counts per server (events feed, activity streams), kept alive by a heartbeat, so that a
+        // server sends the events notification only while some server listens, and counts are cluster-wide.
+        (10, """
+            CREATE TABLE stream_subscribers (
+                server_id text NOT NULL,
+                stream text NOT NULL,
+                subscribers integer NOT NULL,
+                expires_at bigint NOT NULL,
+                PRIMARY KEY (server_id, stream)
+            );
+            CREATE INDEX ix_stream_subscribers_stream ON stream_subscribers (stream);
+            """),
+        // Maps (for_each): each item is an activity_runs row of its own, keyed "key[index]", naming its map (map_of),
+        // position and list element; the map's row keeps its counts in map_state. A workflow loads without its
+        // items (map_of IS NULL), a decision loads the items it needs by (workflow, map, index): one index serves both.
+        (11, """
+            ALTER TABLE activity_runs ADD COLUMN map_of text NULL;
+            ALTER TABLE activity_runs ADD COLUMN map_index integer NULL;
+            ALTER TABLE activity_runs ADD COLUMN map_item json NULL;
+            ALTER TABLE activity_runs ADD COLUMN map_state json NULL;
+            CREATE INDEX ix_activity_runs_map ON activity_runs (workflow_id, map_of, map_index);
+            """),
+        // Queueing (concurrency, rate_limit, priority): the activity's settings on its row, the claim's order as an
+        // expression (ready_at less 10 s per priority point, so that waiting ages an activity up), one claim index for
+        // activities without limits and one for those with, the running rows per concurrency key, and one token
+        // bucket per rate key. The claim statement enforces them (docs/architecture.md).
+        (12, """
+            ALTER TABLE activity_runs ADD COLUMN priority integer NOT NULL DEFAULT 0;
+            ALTER TABLE activity_runs ADD COLUMN concurrency_key text NULL;
+            ALTER TABLE activity_runs ADD COLUMN concurrency_limit integer NULL;
+            ALTER TABLE activity_runs ADD COLUMN rate_key text NULL;
+            ALTER TABLE activity_runs ADD COLUMN rate_per_second float8 NULL;
+            ALTER TABLE activity_runs ADD COLUMN rate_burst float8 NULL;
+            ALTER TABLE workflows ADD COLUMN priority integer NOT NULL DEFAULT 0;
+            DROP INDEX ix_activity_runs_claim;
+            CREATE INDEX ix_activity_runs_claim ON activity_runs (worker, (ready_at - priority * 10000000::bigint))
+                WHERE status = 'pending' AND concurrency_key IS NULL AND rate_key IS NULL;
+            CREATE INDEX ix_activity_runs_claim_gated ON activity_runs (worker, (ready_at - priority * 10000000::bigint))
+                WHERE status = 'pending' AND (concurrency_key IS NOT NULL OR rate_key IS NOT NULL);
+            CREATE INDEX ix_activity_runs_concurrency ON activity_runs (concurrency_key)
+                WHERE status = 'running' AND concurrency_key IS NOT NULL;
+            CREATE TABLE rate_buckets (
+                key text PRIMARY KEY,
+                tokens float8 NOT NULL,
+                refilled_at bigint NOT NULL
+            );
+            """),
         // Child workflows: the link to the parent's activity instance (id and attempt), written with the child's row
         // in the transaction that starts it; the index finds a workflow's children (read API, cancel cascade).
-        (11, """
+        (13, """
             ALTER TABLE workflows ADD COLUMN parent_id text NULL;
             ALTER TABLE workflows ADD COLUMN parent_activity_key text NULL;
             ALTER TABLE workflows ADD COLUMN parent_activity_id text NULL;

@@ -3,7 +3,7 @@ using Npgsql;
 namespace Spindle.Storage.Postgres;
 
 /// <summary>
-/// Queue depth and worker presence in PostgreSQL (presence table from migration 10), shared by every server of a
+/// Queue depth and worker presence in PostgreSQL (presence table from migration 8), shared by every server of a
 /// cluster: each server records the workers that poll it, and any server answers for all of them.
 /// </summary>
 public sealed class PostgresQueueStore(NpgsqlDataSource dataSource) : IQueueStore

@@ -47,7 +47,7 @@ internal static class PostgresWorkflowLoader
         batch.BatchCommands.Add(PgParameters.Statement(
             $"SELECT {RowReader.WorkflowColumns} FROM workflows WHERE id = {workflowIdExpression}{locking}", PgParameters.Text(argument)));
         batch.BatchCommands.Add(PgParameters.Statement(
-            $"SELECT {RowReader.ActivityColumns} FROM activity_runs WHERE workflow_id = {workflowIdExpression} ORDER BY ordinal",
+            $"SELECT {RowReader.ActivityColumns} FROM activity_runs WHERE workflow_id = {workflowIdExpression} AND map_of IS NULL ORDER BY ordinal", // not map items
             PgParameters.Text(argument)));
 
         WorkflowRow row;

@@ -13,30 +13,9 @@ namespace Spindle.Storage.Postgres;
 /// opened). Workflows are serialised by a row lock on <c>workflows</c>; the queue is <c>activity_runs</c>, claimed
 /// with <c>FOR UPDATE SKIP LOCKED</c> so that concurrent pollers never wait for each other.
 /// </summary>
-public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
+public sealed partial class PostgresWorkflowStore : TransactionalWorkflowStore
 {
     private const string ClaimedColumns = RowReader.ClaimedColumns;
-
-    /// <summary>
-    /// One statement claims up to $4 rows and records their ActivityStarted events. The inner SELECT walks the
-    /// partial index of pending rows in ready_at order and skips rows another poller (or a cancel) holds; {0} is the
-    /// optional activity_name filter.
-    /// </summary>
-    private const string ClaimSql =
-        "WITH claimed AS (" +
-        " UPDATE activity_runs SET status = 'running', lease_owner = $1, lease_until = $2 + lease_seconds::bigint * 1000000, claimed_at = $2" +
-        " WHERE id IN (SELECT id FROM activity_runs WHERE worker = $3 AND status = 'pending' AND ready_at <= $2{0}" +
-        " ORDER BY ready_at LIMIT $4 FOR UPDATE SKIP LOCKED)" +
-        " RETURNING " + ClaimedColumns + ", ready_at), " +
-        "started AS (" +
-        " INSERT INTO events (id, workflow_id, event_type, activity_key, iteration, payload, created_at)" +
-        " SELECT spindle_uuid_v7(), workflow_id, 'ActivityStarted', activity_key, iteration," +
-        " json_build_object('worker_id', $1::text, 'attempt', attempt), $2 FROM claimed ORDER BY ready_at) " +
-        "SELECT " + ClaimedColumns + " FROM claimed ORDER BY ready_at";
-
-    private static readonly string ClaimAnySql = ClaimSql.Replace("{0}", "", StringComparison.Ordinal);
-
-    private static readonly string ClaimNamedSql = ClaimSql.Replace("{0}", " AND activity_name = ANY($5)", StringComparison.Ordinal);
 
     /// <summary>Extends the lease of the owner, or says why not, in one round trip.</summary>
     private const string HeartbeatSql =
@@ -64,6 +43,19 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
 
     /// <summary>The one pool of this server; other stores of the same database (clients) share it.</summary>
     public NpgsqlDataSource DataSource => _dataSource;
+
+    private volatile bool _notifyEventStreams = true;
+
+    /// <summary>
+    /// Whether a commit that appended events but woke nothing else sends the events notification. A server turns it
+    /// off while no server of the cluster has event-stream subscribers (then nobody would re-read the log); on by
+    /// default, so a store without that bookkeeping always notifies.
+    /// </summary>
+    public bool NotifyEventStreams
+    {
+        get => _notifyEventStreams;
+        set => _notifyEventStreams = value;
+    }
 
     public override async Task MigrateAsync(CancellationToken cancellationToken)
     {
@@ -220,16 +212,29 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
         if (query.CreatedAfter is not null) Filter("created_at >", () => PgParameters.Bigint(query.CreatedAfter));
         if (query.CreatedBefore is not null) Filter("created_at <", () => PgParameters.Bigint(query.CreatedBefore));
         if (query.ScheduleId is not null) Filter("schedule_id =", () => PgParameters.Text(query.ScheduleId));
+        // The prefix is hex digits and dashes only (the API checks), so it holds no LIKE wildcard; the
+        // text_pattern_ops index answers it whatever the database's collation.
+        if (query.IdPrefix is not null) Filter("id LIKE", () => PgParameters.Text(query.IdPrefix + "%"));
 
         await using var batch = _dataSource.CreateBatch();
         var count = new NpgsqlBatchCommand("SELECT COUNT(*) FROM workflows" + where);
         count.Parameters.AddRange(values.Select(v => v()).ToArray());
-        var page = new NpgsqlBatchCommand(
-            $"SELECT {RowReader.WorkflowSummaryColumns} FROM workflows" + where +
-            $" ORDER BY created_at DESC, id DESC LIMIT ${values.Count + 1} OFFSET ${values.Count + 2}");
+        var backward = query.Cursor is { Backward: true };
+        var page = new NpgsqlBatchCommand();
         page.Parameters.AddRange(values.Select(v => v()).ToArray());
+        var sql = new StringBuilder($"SELECT {RowReader.WorkflowSummaryColumns} FROM workflows").Append(where);
+        if (query.Cursor is { } cursor)
+        {
+            page.Parameters.Add(PgParameters.Bigint(cursor.CreatedAt));
+            page.Parameters.Add(PgParameters.Text(cursor.Id));
+            // A row comparison is one range of the (…, created_at, id) indexes.
+            sql.Append($" AND (created_at, id) {(backward ? ">" : "<")} (${values.Count + 1}, ${values.Count + 2})");
+        }
         page.Parameters.Add(PgParameters.Integer(query.Limit));
         page.Parameters.Add(PgParameters.Integer(query.Offset));
+        sql.Append(backward ? " ORDER BY created_at, id" : " ORDER BY created_at DESC, id DESC")
+            .Append($" LIMIT ${page.Parameters.Count - 1} OFFSET ${page.Parameters.Count}");
+        page.CommandText = sql.ToString();
         batch.BatchCommands.Add(count);
         batch.BatchCommands.Add(page);
 
@@ -240,7 +245,11 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
         var items = new List<WorkflowSummary>();
         while (await r.ReadAsync(cancellationToken))
         {
-            items.Add(RowReader.WorkflowSummary(r));
+            items.Add(Row.WorkflowSummary(r));
+        }
+        if (backward)
+        {
+            items.Reverse();
         }
         return (items, total);
     }
@@ -249,21 +258,10 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
 
     protected override async Task<IReadOnlyList<ClaimedActivity>> ClaimActivitiesAsync(ClaimCommand command, CancellationToken cancellationToken)
     {
-        var named = command.ActivityNames is { Count: > 0 };
-        await using var cmd = _dataSource.CreateCommand(named ? ClaimNamedSql : ClaimAnySql);
-        cmd.Parameters.Add(PgParameters.Text(command.WorkerId));
-        cmd.Parameters.Add(PgParameters.Bigint(Now()));
-        cmd.Parameters.Add(PgParameters.Text(command.RoutingKey));
-        cmd.Parameters.Add(PgParameters.Integer(command.MaxActivities));
-        if (named)
+        var (claimed, retryAt) = await PostgresClaim.RunAsync(_dataSource, command, Now(), cancellationToken);
+        if (retryAt is { } at)
         {
-            cmd.Parameters.Add(PgParameters.TextArray(command.ActivityNames!.ToArray()));
-        }
-        var claimed = new List<ClaimedActivity>();
-        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
-        while (await r.ReadAsync(cancellationToken))
-        {
-            claimed.Add(RowReader.Claimed(r, command.RoutingKey));
+            Notifier.ActivitiesDelayed(command.RoutingKey, at); // a rate-limited activity gets its token then
         }
         return claimed;
     }
@@ -459,7 +457,7 @@ public sealed class PostgresWorkflowStore : TransactionalWorkflowStore
         await using var tx = await conn.BeginTransactionAsync(cancellationToken);
         try
         {
-            var writes = new PostgresWriteTransaction(conn, tx, Definitions);
+            var writes = new PostgresWriteTransaction(conn, tx, Definitions, _notifyEventStreams);
             var result = await work(writes, cancellationToken);
             if (!writes.Committed)
             {

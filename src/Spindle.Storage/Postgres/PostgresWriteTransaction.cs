@@ -14,7 +14,7 @@ namespace Spindle.Storage.Postgres;
 /// workflow's lock is released a round trip sooner), wake-ups included: <c>pg_notify</c> inside the transaction is
 /// delivered to every listening server exactly when it commits.
 /// </summary>
-internal sealed class PostgresWriteTransaction : IWriteTransaction
+internal sealed partial class PostgresWriteTransaction : IWriteTransaction
 {
     private const string UpdateWorkflowSql =
         "UPDATE workflows SET status = $2, error_message = $3, updated_at = $4, completed_at = $5, deadline_at = $6, " +
@@ -22,9 +22,9 @@ internal sealed class PostgresWriteTransaction : IWriteTransaction
 
     private const string InsertWorkflowSql =
         "INSERT INTO workflows (id, definition_name, definition_version, status, input, unique_key, error_message, created_at, " +
-        "updated_at, completed_at, deadline_at, total_cost, budget_limit, schedule_id, scheduled_at, parent_id, parent_activity_key, " +
-        "parent_activity_id, parent_attempt) " +
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
+        "updated_at, completed_at, deadline_at, total_cost, budget_limit, schedule_id, scheduled_at, priority, parent_id, " +
+        "parent_activity_key, parent_activity_id, parent_attempt) " +
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
 
     private const string InsertEventsSql =
         "INSERT INTO events (id, workflow_id, event_type, activity_key, iteration, payload, created_at) " +
@@ -61,8 +61,12 @@ internal sealed class PostgresWriteTransaction : IWriteTransaction
     /// <summary>Submitted workflows are inserted with the machine's result, not inserted and then updated.</summary>
     private readonly HashSet<WorkflowState> _unwritten = new(ReferenceEqualityComparer.Instance);
 
-    public PostgresWriteTransaction(NpgsqlConnection conn, NpgsqlTransaction tx, DefinitionCache definitions)
+    /// <summary>Whether an events-only commit sends the events notification (false while no server has event subscribers).</summary>
+    private readonly bool _notifyEvents;
+
+    public PostgresWriteTransaction(NpgsqlConnection conn, NpgsqlTransaction tx, DefinitionCache definitions, bool notifyEvents = true)
     {
+        _notifyEvents = notifyEvents;
         _conn = conn;
         _tx = tx;
         _definitions = definitions;
@@ -142,6 +146,7 @@ internal sealed class PostgresWriteTransaction : IWriteTransaction
                 batch.BatchCommands.Add(PostgresActivityRows.Update(a, activity.Index, _readStatus.GetValueOrDefault((wf.Id, a.Key), a.Status)));
             }
         }
+        AddItemWrites(wf, batch, inserts);
         if (inserts.Count > 0)
         {
             batch.BatchCommands.Add(PostgresActivityRows.InsertMany(inserts));
@@ -166,7 +171,7 @@ internal sealed class PostgresWriteTransaction : IWriteTransaction
                     PgParameters.Json(entry.Outputs.ToJsonString()), PgParameters.Bigint(now), PgParameters.Bigint(entry.ExpiresAt)));
             }
         }
-        if (Notifications(wf.Id, decision) is { } notify)
+        if (Notifications(wf.Id, decision, _notifyEvents) is { } notify)
         {
             batch.BatchCommands.Add(notify);
         }
@@ -183,7 +188,7 @@ internal sealed class PostgresWriteTransaction : IWriteTransaction
         }
         await batch.ExecuteNonQueryAsync(cancellationToken);
         Committed = commit;
-        foreach (var a in wf.Activities.Values)
+        foreach (var a in wf.Activities.Values.Concat(wf.Items.Values))
         {
             a.IsNew = false;
             a.IsDirty = false;
@@ -225,8 +230,8 @@ internal sealed class PostgresWriteTransaction : IWriteTransaction
             PgParameters.Text(wf.ErrorMessage), PgParameters.Bigint(wf.CreatedAt), PgParameters.Bigint(wf.UpdatedAt),
             PgParameters.Bigint(wf.CompletedAt), PgParameters.Bigint(wf.DeadlineAt), PgParameters.Numeric(wf.TotalCost),
             PgParameters.Numeric(wf.BudgetLimit), PgParameters.Text(wf.ScheduleId), PgParameters.Bigint(wf.ScheduledAt),
-            PgParameters.Text(wf.ParentId), PgParameters.Text(wf.ParentActivityKey), PgParameters.Text(wf.ParentActivityId),
-            PgParameters.Integer(wf.ParentAttempt));
+            PgParameters.Integer(wf.Priority), PgParameters.Text(wf.ParentId), PgParameters.Text(wf.ParentActivityKey),
+            PgParameters.Text(wf.ParentActivityId), PgParameters.Integer(wf.ParentAttempt));
 
     public async Task AppendEventsAsync(string workflowId, IReadOnlyList<WorkflowEvent> events, long now, CancellationToken cancellationToken)
     {
@@ -288,7 +293,7 @@ internal sealed class PostgresWriteTransaction : IWriteTransaction
     }
 
     /// <summary>Wake-ups for other servers: which routing keys gained claimable work, whether the workflow finished.</summary>
-    private static NpgsqlBatchCommand? Notifications(string workflowId, WorkflowDecision decision)
+    private static NpgsqlBatchCommand? Notifications(string workflowId, WorkflowDecision decision, bool notifyEvents)
     {
         var channels = new List<string?>();
         var payloads = new List<string?>();
@@ -302,7 +307,7 @@ internal sealed class PostgresWriteTransaction : IWriteTransaction
             channels.Add(PostgresChannels.Finished);
             payloads.Add(workflowId);
         }
-        if (decision.Events.Count > 0 && channels.Count == 0)
+        if (decision.Events.Count > 0 && channels.Count == 0 && notifyEvents)
         {
             // Event streams on other servers re-read the log on any of these channels; this one covers commits
             // (a parallel branch's completion, a waiting activity) that wake nothing else.

@@ -20,12 +20,13 @@ internal abstract class RowReader
         "workflow_id, activity_key, id, ordinal, worker, activity_name, status, attempt, attempt_base, max_attempts, " +
         "iteration, runs, parameters, delivery, lease_seconds, ready_at, lease_owner, lease_until, outputs, error_code, " +
         "error_message, started_at, claimed_at, completed_at, cost, cancel_requested, signal_data, signal_wait_until, " +
-        "signal_satisfied, secret_parameters";
+        "signal_satisfied, secret_parameters, map_of, map_index, map_item, map_state, " +
+        "priority, concurrency_key, concurrency_limit, rate_key, rate_per_second, rate_burst";
 
     /// <summary>The columns of <c>workflows</c> that <see cref="Workflow"/> reads.</summary>
     public const string WorkflowColumns =
         "id, definition_name, definition_version, status, input, unique_key, error_message, created_at, updated_at, " +
-        "completed_at, deadline_at, total_cost, budget_limit, schedule_id, scheduled_at, parent_id, parent_activity_key, " +
+        "completed_at, deadline_at, total_cost, budget_limit, schedule_id, scheduled_at, priority, parent_id, parent_activity_key, " +
         "parent_activity_id, parent_attempt";
 
     /// <summary>The columns of <c>workflows</c> that <see cref="ChildLink"/> reads.</summary>
@@ -47,7 +48,7 @@ internal abstract class RowReader
 
     /// <summary>The columns of <c>workflows</c> that <see cref="WorkflowSummary"/> reads.</summary>
     public const string WorkflowSummaryColumns =
-        "id, status, definition_name, definition_version, created_at, updated_at, error_message, schedule_id, scheduled_at";
+        "id, status, definition_name, definition_version, created_at, updated_at, error_message, schedule_id, scheduled_at, total_cost, completed_at";
 
     /// <summary>The columns of <c>definitions</c> that <see cref="DefinitionSummary"/> reads.</summary>
     public const string DefinitionSummaryColumns = "name, version, activity_count, created_at";
@@ -89,6 +90,16 @@ internal abstract class RowReader
         SignalWaitUntil = LongOrNull(r, 27),
         SignalSatisfied = GetFlag(r, 28),
         SecretParameters = r.IsDBNull(29) ? null : JsonNode.Parse(r.GetString(29))?.AsArray(),
+        MapOf = StringOrNull(r, 30),
+        MapIndex = r.IsDBNull(31) ? null : r.GetInt32(31),
+        MapItem = r.IsDBNull(32) ? null : JsonLimits.ParseStored(r.GetString(32)),
+        Map = Core.Maps.MapProgress.Parse(StringOrNull(r, 33)),
+        Priority = r.GetInt32(34),
+        ConcurrencyKey = StringOrNull(r, 35),
+        ConcurrencyLimit = r.IsDBNull(36) ? null : r.GetInt32(36),
+        RateKey = StringOrNull(r, 37),
+        RatePerSecond = r.IsDBNull(38) ? null : r.GetDouble(38),
+        RateBurst = r.IsDBNull(39) ? null : r.GetDouble(39),
     };
 
     /// <summary>
@@ -98,12 +109,12 @@ internal abstract class RowReader
     public WorkflowRow Workflow(DbDataReader r) => new(
         r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), StringOrNull(r, 5), StringOrNull(r, 6),
         r.GetInt64(7), r.GetInt64(8), LongOrNull(r, 9), LongOrNull(r, 10), GetMoney(r, 11), r.IsDBNull(12) ? null : GetMoney(r, 12),
-        StringOrNull(r, 13), LongOrNull(r, 14))
+        StringOrNull(r, 13), LongOrNull(r, 14), r.GetInt32(15))
     {
-        ParentId = StringOrNull(r, 15),
-        ParentActivityKey = StringOrNull(r, 16),
-        ParentActivityId = StringOrNull(r, 17),
-        ParentAttempt = r.IsDBNull(18) ? null : r.GetInt32(18),
+        ParentId = StringOrNull(r, 16),
+        ParentActivityKey = StringOrNull(r, 17),
+        ParentActivityId = StringOrNull(r, 18),
+        ParentAttempt = r.IsDBNull(19) ? null : r.GetInt32(19),
     };
 
     /// <summary>A child of a workflow (<see cref="ChildLinkColumns"/>).</summary>
@@ -135,11 +146,13 @@ internal abstract class RowReader
             MoneyOrNull(r, 20));
     }
 
-    public static WorkflowSummary WorkflowSummary(DbDataReader r) =>
+    public WorkflowSummary WorkflowSummary(DbDataReader r) =>
         new(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4), r.GetInt64(5), StringOrNull(r, 6))
         {
             ScheduleId = StringOrNull(r, 7),
             ScheduledAt = LongOrNull(r, 8),
+            TotalCost = GetMoney(r, 9),
+            CompletedAt = LongOrNull(r, 10),
         };
 
     public static DefinitionSummary DefinitionSummary(DbDataReader r) => new(r.GetString(0), r.GetString(1), r.GetInt32(2), r.GetInt64(3));
@@ -157,7 +170,7 @@ internal abstract class RowReader
 internal sealed record WorkflowRow(
     string Id, string DefinitionName, string DefinitionVersion, string Status, string Input, string? UniqueKey,
     string? ErrorMessage, long CreatedAt, long UpdatedAt, long? CompletedAt, long? DeadlineAt, decimal TotalCost,
-    decimal? BudgetLimit, string? ScheduleId, long? ScheduledAt)
+    decimal? BudgetLimit, string? ScheduleId, long? ScheduledAt, int Priority)
 {
     public string? ParentId { get; init; }
 
@@ -186,6 +199,7 @@ internal sealed record WorkflowRow(
             BudgetLimit = BudgetLimit,
             ScheduleId = ScheduleId,
             ScheduledAt = ScheduledAt,
+            Priority = Priority,
             ParentId = ParentId,
             ParentActivityKey = ParentActivityKey,
             ParentActivityId = ParentActivityId,

@@ -40,6 +40,16 @@ internal static class ActivityRows
         Set(cmd, "$signal_wait_until", a.SignalWaitUntil);
         Set(cmd, "$signal_satisfied", a.SignalSatisfied ? 1 : 0);
         Set(cmd, "$secret_parameters", a.SecretParameters?.ToJsonString());
+        Set(cmd, "$map_of", a.MapOf);
+        Set(cmd, "$map_index", a.MapIndex);
+        Set(cmd, "$map_item", a.MapItem?.ToJsonString() ?? (a.MapIndex is null ? null : "null"));
+        Set(cmd, "$map_state", a.Map?.ToJson());
+        Set(cmd, "$priority", a.Priority);
+        Set(cmd, "$concurrency_key", a.ConcurrencyKey);
+        Set(cmd, "$concurrency_limit", a.ConcurrencyLimit);
+        Set(cmd, "$rate_key", a.RateKey);
+        Set(cmd, "$rate_per_second", a.RatePerSecond);
+        Set(cmd, "$rate_burst", a.RateBurst);
     }
 
     public static string InsertSql =>

@@ -181,7 +181,7 @@ internal static class SqliteMigrations
             """),
         // Workers seen polling, per routing key (GET /api/v1/queues): one row per worker id, refreshed at most every few
         // seconds per worker by the server it polls, pruned when not seen for an hour.
-        (9, """
+        (7, """
             CREATE TABLE worker_presence (
                 routing_key TEXT NOT NULL,
                 worker_id TEXT NOT NULL,
@@ -192,9 +192,52 @@ internal static class SqliteMigrations
             ) WITHOUT ROWID;
             CREATE INDEX ix_worker_presence_seen ON worker_presence (last_seen_at);
             """),
+        // Keyset paging of the runs list (created_at DESC, id DESC after a cursor), unfiltered and by the two common
+        // filters; (created_at, id) replaces the index on created_at alone.
+        (8, """
+            DROP INDEX IF EXISTS ix_workflows_created;
+            CREATE INDEX ix_workflows_created_id ON workflows (created_at, id);
+            CREATE INDEX ix_workflows_status_created ON workflows (status, created_at, id);
+            CREATE INDEX ix_workflows_definition_created ON workflows (definition_name, created_at, id);
+            """),
+        // Maps (for_each): each item is an activity_runs row of its own, keyed "key[index]", naming its map (map_of),
+        // position and list element; the map's row keeps its counts in map_state. A workflow loads without its
+        // items (map_of IS NULL), a decision loads the items it needs by (workflow, map, index): one index serves both.
+        (9, """
+            ALTER TABLE activity_runs ADD COLUMN map_of TEXT NULL;
+            ALTER TABLE activity_runs ADD COLUMN map_index INTEGER NULL;
+            ALTER TABLE activity_runs ADD COLUMN map_item TEXT NULL;
+            ALTER TABLE activity_runs ADD COLUMN map_state TEXT NULL;
+            CREATE INDEX ix_activity_runs_map ON activity_runs (workflow_id, map_of, map_index);
+            """),
+        // Queueing (concurrency, rate_limit, priority): the activity's settings on its row, the claim's order as an
+        // expression (ready_at less 10 s per priority point, so that waiting ages an activity up), one claim index for
+        // activities without limits and one for those with, the running rows per concurrency key, and one token
+        // bucket per rate key. The claim statement enforces them (docs/architecture.md).
+        (10, """
+            ALTER TABLE activity_runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE activity_runs ADD COLUMN concurrency_key TEXT NULL;
+            ALTER TABLE activity_runs ADD COLUMN concurrency_limit INTEGER NULL;
+            ALTER TABLE activity_runs ADD COLUMN rate_key TEXT NULL;
+            ALTER TABLE activity_runs ADD COLUMN rate_per_second REAL NULL;
+            ALTER TABLE activity_runs ADD COLUMN rate_burst REAL NULL;
+            ALTER TABLE workflows ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+            DROP INDEX ix_activity_runs_claim;
+            CREATE INDEX ix_activity_runs_claim ON activity_runs (worker, (ready_at - priority * 10000000))
+                WHERE status = 'pending' AND concurrency_key IS NULL AND rate_key IS NULL;
+            CREATE INDEX ix_activity_runs_claim_gated ON activity_runs (worker, (ready_at - priority * 10000000))
+                WHERE status = 'pending' AND (concurrency_key IS NOT NULL OR rate_key IS NOT NULL);
+            CREATE INDEX ix_activity_runs_concurrency ON activity_runs (concurrency_key)
+                WHERE status = 'running' AND concurrency_key IS NOT NULL;
+            CREATE TABLE rate_buckets (
+                key TEXT PRIMARY KEY,
+                tokens REAL NOT NULL,
+                refilled_at INTEGER NOT NULL
+            );
+            """),
         // Child workflows: the link to the parent's activity instance (id and attempt), written with the child's row
         // in the transaction that starts it; the index finds a workflow's children (read API, cancel cascade).
-        (10, """
+        (11, """
             ALTER TABLE workflows ADD COLUMN parent_id TEXT NULL;
             ALTER TABLE workflows ADD COLUMN parent_activity_key TEXT NULL;
             ALTER TABLE workflows ADD COLUMN parent_activity_id TEXT NULL;

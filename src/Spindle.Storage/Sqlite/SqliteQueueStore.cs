@@ -3,7 +3,7 @@ using Microsoft.Data.Sqlite;
 namespace Spindle.Storage.Sqlite;
 
 /// <summary>
-/// Queue depth and worker presence in the SQLite file (presence table from migration 9). Uses its own connections:
+/// Queue depth and worker presence in the SQLite file (presence table from migration 7). Uses its own connections:
 /// presence writes are a few small upserts every few seconds, batched, and never inside a workflow transaction.
 /// </summary>
 public sealed class SqliteQueueStore : IQueueStore

@@ -50,7 +50,7 @@ internal static class SqliteWorkflowLoader
         using (var cmd = conn.CreateCommand())
         {
             cmd.Transaction = tx;
-            cmd.CommandText = $"SELECT {RowReader.ActivityColumns} FROM activity_runs WHERE workflow_id = $id ORDER BY ordinal";
+            cmd.CommandText = $"SELECT {RowReader.ActivityColumns} FROM activity_runs WHERE workflow_id = $id AND map_of IS NULL ORDER BY ordinal"; // not map items
             cmd.Parameters.AddWithValue("$id", workflowId);
             using var r = cmd.ExecuteReader();
             while (r.Read())

@@ -13,7 +13,7 @@ namespace Spindle.Storage.Sqlite;
 /// The embedded store: one SQLite file in WAL mode. SQLite has one writer, so writes go through one connection
 /// guarded by a lock (no SQLITE_BUSY retries on the hot path) while reads use pooled connections in parallel.
 /// </summary>
-public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
+public sealed partial class SqliteWorkflowStore : TransactionalWorkflowStore
 {
     private static readonly SqliteRowReader Row = SqliteRowReader.Instance;
 
@@ -177,12 +177,20 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
             if (query.CreatedAfter is not null) c.Parameters.AddWithValue("$after", query.CreatedAfter);
             if (query.CreatedBefore is not null) c.Parameters.AddWithValue("$before", query.CreatedBefore);
             if (query.ScheduleId is not null) c.Parameters.AddWithValue("$schedule", query.ScheduleId);
+            if (query.IdPrefix is not null)
+            {
+                // Ids are lowercase hex and dashes, all below 'g' in byte order: [prefix, prefix + "g") is exactly the
+                // ids starting with it, and a range the primary key's index answers (LIKE would not use it).
+                c.Parameters.AddWithValue("$idlo", query.IdPrefix);
+                c.Parameters.AddWithValue("$idhi", query.IdPrefix + "g");
+            }
         }
         if (query.Status is not null) where.Append(" AND status = $status");
         if (query.DefinitionName is not null) where.Append(" AND definition_name = $name");
         if (query.CreatedAfter is not null) where.Append(" AND created_at > $after");
         if (query.CreatedBefore is not null) where.Append(" AND created_at < $before");
         if (query.ScheduleId is not null) where.Append(" AND schedule_id = $schedule");
+        if (query.IdPrefix is not null) where.Append(" AND id >= $idlo AND id < $idhi");
 
         int total;
         await using (var count = conn.CreateCommand())
@@ -192,8 +200,17 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
             total = Convert.ToInt32(await count.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
         }
         await using var cmd = conn.CreateCommand();
-        cmd.CommandText = $"SELECT {RowReader.WorkflowSummaryColumns} FROM workflows" +
-                          where + " ORDER BY created_at DESC, id DESC LIMIT $limit OFFSET $offset";
+        var backward = query.Cursor is { Backward: true };
+        var page = new StringBuilder(where.ToString());
+        if (query.Cursor is { } cursor)
+        {
+            // Row values keep the keyset one range of the (…, created_at, id) indexes.
+            page.Append(backward ? " AND (created_at, id) > ($ccreated, $cid)" : " AND (created_at, id) < ($ccreated, $cid)");
+            cmd.Parameters.AddWithValue("$ccreated", cursor.CreatedAt);
+            cmd.Parameters.AddWithValue("$cid", cursor.Id);
+        }
+        cmd.CommandText = $"SELECT {RowReader.WorkflowSummaryColumns} FROM workflows" + page +
+                          (backward ? " ORDER BY created_at, id" : " ORDER BY created_at DESC, id DESC") + " LIMIT $limit OFFSET $offset";
         Bind(cmd);
         cmd.Parameters.AddWithValue("$limit", query.Limit);
         cmd.Parameters.AddWithValue("$offset", query.Offset);
@@ -201,56 +218,26 @@ public sealed class SqliteWorkflowStore : TransactionalWorkflowStore
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await r.ReadAsync(cancellationToken))
         {
-            items.Add(RowReader.WorkflowSummary(r));
+            items.Add(Row.WorkflowSummary(r));
+        }
+        if (backward)
+        {
+            items.Reverse();
         }
         return (items, total);
     }
 
     // ---- worker protocol --------------------------------------------------------------------------------------
 
-    protected override Task<IReadOnlyList<ClaimedActivity>> ClaimActivitiesAsync(ClaimCommand command, CancellationToken cancellationToken) =>
-        LockedWriteAsync<IReadOnlyList<ClaimedActivity>>(tx =>
+    protected override async Task<IReadOnlyList<ClaimedActivity>> ClaimActivitiesAsync(ClaimCommand command, CancellationToken cancellationToken)
+    {
+        var (claimed, retryAt) = await LockedWriteAsync(tx => SqliteClaim.Run(tx, command, Now()), cancellationToken);
+        if (retryAt is { } at)
         {
-            var now = Now();
-            var filter = new StringBuilder();
-            if (command.ActivityNames is { Count: > 0 } names)
-            {
-                filter.Append(" AND activity_name IN (");
-                filter.Append(string.Join(", ", names.Select((_, i) => "$n" + i.ToString(CultureInfo.InvariantCulture))));
-                filter.Append(')');
-            }
-            var cmd = tx.Command(
-                "UPDATE activity_runs SET status = 'running', lease_owner = $owner, lease_until = $now + lease_seconds * 1000000, claimed_at = $now " +
-                "WHERE id IN (SELECT id FROM activity_runs WHERE worker = $worker AND status = 'pending' AND ready_at <= $now" + filter +
-                " ORDER BY ready_at LIMIT $limit) " +
-                " RETURNING " + RowReader.ClaimedColumns);
-            ActivityRows.Set(cmd, "$owner", command.WorkerId);
-            ActivityRows.Set(cmd, "$now", now);
-            ActivityRows.Set(cmd, "$worker", command.RoutingKey);
-            ActivityRows.Set(cmd, "$limit", command.MaxActivities);
-            if (command.ActivityNames is { Count: > 0 })
-            {
-                for (var i = 0; i < command.ActivityNames.Count; i++)
-                {
-                    ActivityRows.Set(cmd, "$n" + i.ToString(CultureInfo.InvariantCulture), command.ActivityNames[i]);
-                }
-            }
-            var claimed = new List<ClaimedActivity>();
-            using (var r = cmd.ExecuteReader())
-            {
-                while (r.Read())
-                {
-                    claimed.Add(RowReader.Claimed(r, command.RoutingKey));
-                }
-            }
-            foreach (var c in claimed)
-            {
-                tx.InsertEvents(c.WorkflowId,
-                    [new WorkflowEvent(EventTypes.ActivityStarted, c.ActivityKey, c.Iteration,
-                        new JsonObject { ["worker_id"] = command.WorkerId, ["attempt"] = c.Attempt })], now);
-            }
-            return claimed;
-        }, cancellationToken);
+            Notifier.ActivitiesDelayed(command.RoutingKey, at); // a rate-limited activity gets its token then
+        }
+        return claimed;
+    }
 
     public override Task<HeartbeatOutcome> HeartbeatAsync(string activityId, string workerId, CancellationToken cancellationToken) =>
         LockedWriteAsync(tx =>

@@ -12,7 +12,7 @@ namespace Spindle.Storage.Sqlite;
 /// transaction already serialises every workflow: the locks asked for by <see cref="IWriteTransaction"/> are implied
 /// and nothing can change a row between reading and writing it.
 /// </summary>
-internal sealed class SqliteWriteTransaction : IWriteTransaction
+internal sealed partial class SqliteWriteTransaction : IWriteTransaction
 {
     private readonly SqliteConnection _conn;
     private readonly SqliteTransaction _tx;
@@ -60,8 +60,9 @@ internal sealed class SqliteWriteTransaction : IWriteTransaction
     {
         var cmd = Command(
             "INSERT INTO workflows (id, definition_name, definition_version, status, input, unique_key, created_at, updated_at, deadline_at, budget_limit, " +
-            "schedule_id, scheduled_at, parent_id, parent_activity_key, parent_activity_id, parent_attempt) VALUES ($id, $name, $version, $status, " +
-            "$input, $unique_key, $now, $now, $deadline, $budget, $schedule, $scheduled, $parent, $parent_key, $parent_activity, $parent_attempt)");
+            "schedule_id, scheduled_at, priority, parent_id, parent_activity_key, parent_activity_id, parent_attempt) VALUES ($id, $name, $version, " +
+            "$status, $input, $unique_key, $now, $now, $deadline, $budget, $schedule, $scheduled, $priority, $parent, $parent_key, $parent_activity, " +
+            "$parent_attempt)");
         ActivityRows.Set(cmd, "$id", wf.Id);
         ActivityRows.Set(cmd, "$name", wf.Definition.Name);
         ActivityRows.Set(cmd, "$version", wf.DefinitionVersion);
@@ -73,6 +74,7 @@ internal sealed class SqliteWriteTransaction : IWriteTransaction
         ActivityRows.Set(cmd, "$budget", wf.BudgetLimit?.ToString(CultureInfo.InvariantCulture));
         ActivityRows.Set(cmd, "$schedule", wf.ScheduleId);
         ActivityRows.Set(cmd, "$scheduled", wf.ScheduledAt);
+        ActivityRows.Set(cmd, "$priority", wf.Priority);
         ActivityRows.Set(cmd, "$parent", wf.ParentId);
         ActivityRows.Set(cmd, "$parent_key", wf.ParentActivityKey);
         ActivityRows.Set(cmd, "$parent_activity", wf.ParentActivityId);
@@ -111,6 +113,7 @@ internal sealed class SqliteWriteTransaction : IWriteTransaction
             a.IsNew = false;
             a.IsDirty = false;
         }
+        PersistItems(wf);
         wf.IsDirty = false;
         InsertEvents(wf.Id, leadingEvents, now);
         var decision = machine.Decision;

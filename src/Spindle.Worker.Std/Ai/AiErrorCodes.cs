@@ -12,6 +12,12 @@ public static class AiErrorCodes
     /// <summary>No listed model's provider has an API key configured (not retryable).</summary>
     public const string ProviderNotConfigured = "LLM_PROVIDER_NOT_CONFIGURED";
 
+    /// <summary>
+    /// A streamed answer broke off after part of it was published (the connection dropped, the provider reported an
+    /// error in the stream, or the stream ended unfinished); no other model is tried. Retryable when the cause is.
+    /// </summary>
+    public const string StreamError = "LLM_STREAM_ERROR";
+
     /// <summary>JSON-output mode was asked for and the answer is not JSON (retryable: another sample may be).</summary>
     public const string InvalidJson = "LLM_INVALID_JSON";
 }

@@ -17,6 +17,9 @@ internal static partial class AiLog
     [LoggerMessage(EventId = 303, Level = LogLevel.Debug, Message = "{Model} try {Tries} failed with status {Status}; trying again in {DelayMs:0} ms: {Reason}")]
     public static partial void ProviderRetrying(this ILogger logger, string model, int tries, int? status, double delayMs, string reason);
 
+    [LoggerMessage(EventId = 305, Level = LogLevel.Warning, Message = "Activity {ActivityId}: stopped publishing its live stream, the answer is still recorded: {Reason}")]
+    public static partial void StreamPublishFailed(this ILogger logger, string activityId, string reason);
+
     [LoggerMessage(EventId = 304, Level = LogLevel.Warning, Message = "Budget exceeded before execution: {Reason}")]
     public static partial void BudgetExceeded(this ILogger logger, string reason);
 }

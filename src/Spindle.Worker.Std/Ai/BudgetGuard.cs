@@ -5,7 +5,7 @@ using Spindle.Core.Costs;
 namespace Spindle.Worker.Std.Ai;
 
 /// <summary>
-/// The worker's half of §6.10: before each model call, the call's cost is estimated from the prompt size and the
+/// The worker's half of the budget check (docs/workflow-format.md, Budgets): before each model call, the call's cost is estimated from the prompt size and the
 /// output limit at the model's price, and a call that would not fit the remaining budget (the limits minus the spend
 /// so far, including this execution's earlier calls) is not made. <c>budget_action: continue</c> never blocks.
 /// </summary>

@@ -3,7 +3,10 @@ namespace Spindle.Worker.Std.Ai;
 /// <summary>One message of a conversation; <see cref="Role"/> is <c>system</c>, <c>user</c> or <c>assistant</c>.</summary>
 internal sealed record ChatMessage(string Role, string Content);
 
-/// <summary>A provider-neutral completion request, translated by each <see cref="LlmProvider"/> into its wire format.</summary>
+/// <summary>
+/// A provider-neutral completion request, translated by each <see cref="LlmProvider"/> into its wire format; with
+/// <see cref="Stream"/> the provider is asked for its streaming answer.
+/// </summary>
 internal sealed record ChatRequest(
     IReadOnlyList<ChatMessage> Messages,
     string? System,
@@ -11,7 +14,8 @@ internal sealed record ChatRequest(
     double? Temperature,
     bool Json,
     double? TopP = null,
-    IReadOnlyList<string>? StopSequences = null)
+    IReadOnlyList<string>? StopSequences = null,
+    bool Stream = false)
 {
     /// <summary>Appended to the system prompt in JSON mode where the provider has no strict switch of its own.</summary>
     public const string JsonInstruction = "Respond with a single valid JSON value and nothing else (no prose, no code fences).";

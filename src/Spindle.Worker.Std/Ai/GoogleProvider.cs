@@ -5,7 +5,7 @@ using Spindle.Core.Costs;
 namespace Spindle.Worker.Std.Ai;
 
 /// <summary>
-/// Google Gemini (<c>POST /v1beta/models/{model}:generateContent</c>, <c>:embedContent</c>,
+/// Google Gemini (<c>POST /v1beta/models/{model}:generateContent</c>, <c>:streamGenerateContent?alt=sse</c>, <c>:embedContent</c>,
 /// <c>:batchEmbedContents</c>), authenticated with the <c>x-goog-api-key</c> header so the key stays out of URLs and logs.
 /// </summary>
 internal sealed class GoogleProvider : LlmProvider
@@ -65,22 +65,35 @@ internal sealed class GoogleProvider : LlmProvider
             body["generationConfig"] = config;
         }
 
-        return Authorized(JsonPost(endpoint.Url($"v1beta/models/{ModelPath(model)}:generateContent"), body), endpoint);
+        return request.Stream
+            ? Authorized(AcceptStream(JsonPost(endpoint.Url($"v1beta/models/{ModelPath(model)}:streamGenerateContent?alt=sse"), body), "text/event-stream"), endpoint)
+            : Authorized(JsonPost(endpoint.Url($"v1beta/models/{ModelPath(model)}:generateContent"), body), endpoint);
     }
 
     public override ChatCompletion ReadChatResponse(JsonNode body)
+    {
+        CheckNotBlocked(body);
+        if (body["candidates"] is not JsonArray { Count: > 0 } candidates || candidates[0] is not JsonObject candidate)
+        {
+            throw Malformed("google", "candidates");
+        }
+
+        return new ChatCompletion(AnswerText(candidate), ReadUsage(body["usageMetadata"]), candidate["finishReason"]?.ToString());
+    }
+
+    public override ChatStreamDecoder CreateChatStreamDecoder() => new StreamDecoder();
+
+    private static void CheckNotBlocked(JsonNode body)
     {
         if (body["promptFeedback"]?["blockReason"] is JsonValue blocked)
         {
             // A blocked prompt is blocked again on another try: not retryable, like a 4xx.
             throw new ProviderCallException($"google blocked the prompt: {blocked}", statusCode: null, retryable: false);
         }
+    }
 
-        if (body["candidates"] is not JsonArray { Count: > 0 } candidates || candidates[0] is not JsonObject candidate)
-        {
-            throw Malformed("google", "candidates");
-        }
-
+    private static string AnswerText(JsonObject candidate)
+    {
         var text = new StringBuilder();
         if (candidate["content"]?["parts"] is JsonArray parts)
         {
@@ -96,13 +109,17 @@ internal sealed class GoogleProvider : LlmProvider
             }
         }
 
-        JsonNode? usage = body["usageMetadata"];
+        return text.ToString();
+    }
+
+    private static TokenUsage ReadUsage(JsonNode? usage)
+    {
         long prompt = Count(usage?["promptTokenCount"]);
         long cached = Math.Min(prompt, Count(usage?["cachedContentTokenCount"]));
 
         // Thinking tokens are billed as output.
         long output = Count(usage?["candidatesTokenCount"]) + Count(usage?["thoughtsTokenCount"]);
-        return new ChatCompletion(text.ToString(), new TokenUsage(prompt - cached, output, CacheReadTokens: cached), candidate["finishReason"]?.ToString());
+        return new TokenUsage(prompt - cached, output, CacheReadTokens: cached);
     }
 
     public override HttpRequestMessage CreateEmbeddingRequest(ProviderEndpoint endpoint, string model, IReadOnlyList<string> inputs, int? dimensions)
@@ -156,5 +173,40 @@ internal sealed class GoogleProvider : LlmProvider
         }
 
         return request;
+    }
+
+    /// <summary>
+    /// Each event is a whole <c>GenerateContentResponse</c> holding the next piece of the answer; the last one has the
+    /// <c>finishReason</c> and the final <c>usageMetadata</c>. The stream simply ends after it.
+    /// </summary>
+    private sealed class StreamDecoder() : ChatStreamDecoder(AiSettings.Google)
+    {
+        protected override string? Read(string eventType, string data)
+        {
+            JsonObject chunk = Parse(data);
+            if (chunk["error"] is { } error)
+            {
+                throw StreamError(error);
+            }
+
+            CheckNotBlocked(chunk);
+            if (chunk["usageMetadata"] is JsonObject usage)
+            {
+                Usage = ReadUsage(usage);
+            }
+
+            if (chunk["candidates"] is not JsonArray { Count: > 0 } candidates || candidates[0] is not JsonObject candidate)
+            {
+                return null;
+            }
+
+            if (candidate["finishReason"] is JsonValue reason)
+            {
+                FinishReason = reason.ToString();
+                Finished = true;
+            }
+
+            return AnswerText(candidate);
+        }
     }
 }

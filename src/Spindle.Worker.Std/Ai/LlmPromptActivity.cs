@@ -9,7 +9,8 @@ namespace Spindle.Worker.Std.Ai;
 /// <c>llm_prompt</c>: one completion from the first model of <c>models</c> (or <c>model</c>) that fits the budget
 /// and answers. Output <c>{"result": {"content", "model", "provider", "finish_reason", "cost_usd",
 /// "budget_skipped_models", "usage", "response", "model_id", "fallback_attempts"}}</c>; the cost is reported as one
-/// usage line per call made. See the Std/Ai README for parameters and errors.
+/// usage line per call made. With <c>streaming: true</c> the provider's streaming answer is read and each piece of
+/// text is published to the activity's live stream as it arrives; the result is the same. See the Std/Ai README.
 /// </summary>
 public sealed class LlmPromptActivity
 {
@@ -38,6 +39,7 @@ public sealed class LlmPromptActivity
         var prices = new ModelPriceLookup(_settings.Catalog, BudgetParameters.ReadModelPricing(parameters[BudgetParameters.ModelPricing]));
         var budget = new BudgetGuard(parameters);
         var ledger = new AiCallLedger();
+        var live = new LiveAnswer(context, _logger, cancellationToken);
 
         long inputEstimate = BudgetEstimator.TokensForCharacters(chat.Characters);
         long outputEstimate = BudgetEstimator.OutputTokens(chat.MaxTokens);
@@ -64,18 +66,44 @@ public sealed class LlmPromptActivity
             ChatCompletion completion;
             try
             {
-                (JsonNode body, _) = await _caller.SendAsync(
-                    () => target.Provider.CreateChatRequest(endpoint, target.Name, chat),
-                    target.Provider,
-                    target.Id,
-                    endpoint.ApiKey,
-                    timeout,
-                    cancellationToken).ConfigureAwait(false);
-                completion = target.Provider.ReadChatResponse(body);
+                if (chat.Stream)
+                {
+                    (completion, _) = await _caller.StreamAsync(
+                        () => target.Provider.CreateChatRequest(endpoint, target.Name, chat),
+                        target.Provider,
+                        target.Id,
+                        endpoint.ApiKey,
+                        timeout,
+                        live.PublishAsync,
+                        cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    (JsonNode body, _) = await _caller.SendAsync(
+                        () => target.Provider.CreateChatRequest(endpoint, target.Name, chat),
+                        target.Provider,
+                        target.Id,
+                        endpoint.ApiKey,
+                        timeout,
+                        cancellationToken).ConfigureAwait(false);
+                    completion = target.Provider.ReadChatResponse(body);
+                }
             }
             catch (ProviderCallException ex)
             {
                 ledger.RecordFailure(target, ex);
+                if (ex.MidStream)
+                {
+                    // Subscribers already hold part of this model's answer: another model's would not continue it.
+                    if (ex.PartialUsage is { TotalTokens: > 0 } partial)
+                    {
+                        ledger.RecordCall(target, partial, modelPrices);
+                    }
+
+                    _logger.ModelFailed(target.Id, ex.Tries, "not falling back after part of the answer was streamed", ex.Message);
+                    throw ledger.Failure(AiErrorCodes.StreamError, $"{ex.Message} (the stream broke off after {live.Characters} characters of the answer)", ex.Retryable, ex);
+                }
+
                 if (!ex.Retryable)
                 {
                     // A rejected request (bad parameters, auth, content) is rejected by the next model too, or hides a

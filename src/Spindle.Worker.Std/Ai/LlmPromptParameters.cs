@@ -50,8 +50,18 @@ internal static class LlmPromptParameters
             ReadTemperature(parameters),
             ReadJsonMode(parameters),
             ReadTopP(parameters),
-            ReadStopSequences(parameters));
+            ReadStopSequences(parameters),
+            ReadStreaming(parameters));
     }
+
+    /// <summary><c>streaming: true</c> asks the provider for its streaming answer and publishes the text as it arrives.</summary>
+    private static bool ReadStreaming(JsonObject parameters) => parameters["streaming"] switch
+    {
+        null => false,
+        JsonValue v when v.GetValueKind() == JsonValueKind.True => true,
+        JsonValue v when v.GetValueKind() == JsonValueKind.False => false,
+        _ => throw StdParameters.Invalid("parameter 'streaming' must be true or false"),
+    };
 
     /// <summary><c>json: true</c>, <c>response_format: "json"</c> or <c>response_format: {"type": "json_object"}</c>.</summary>
     private static bool ReadJsonMode(JsonObject parameters)

@@ -24,6 +24,9 @@ internal abstract class LlmProvider
 
     public abstract ChatCompletion ReadChatResponse(JsonNode body);
 
+    /// <summary>A reader for one streaming answer to a request made with <see cref="ChatRequest.Stream"/>.</summary>
+    public abstract ChatStreamDecoder CreateChatStreamDecoder();
+
     public virtual HttpRequestMessage CreateEmbeddingRequest(ProviderEndpoint endpoint, string model, IReadOnlyList<string> inputs, int? dimensions) =>
         throw new NotSupportedException($"{Name} has no embeddings API.");
 
@@ -46,6 +49,14 @@ internal abstract class LlmProvider
         };
         request.Content.Headers.ContentType = JsonMediaType;
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        return request;
+    }
+
+    /// <summary>Asks for a streaming body (<c>text/event-stream</c>, or Ollama's <c>application/x-ndjson</c>) instead of JSON.</summary>
+    protected static HttpRequestMessage AcceptStream(HttpRequestMessage request, string mediaType)
+    {
+        request.Headers.Accept.Clear();
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(mediaType));
         return request;
     }
 

@@ -4,7 +4,10 @@ using Spindle.Core.Costs;
 
 namespace Spindle.Worker.Std.Ai;
 
-/// <summary>Ollama (<c>POST /api/chat</c> with <c>stream: false</c>, <c>POST /api/embed</c>); no key unless one is configured for a proxy.</summary>
+/// <summary>
+/// Ollama (<c>POST /api/chat</c>, with <c>stream: true</c> answered as newline-delimited JSON; <c>POST /api/embed</c>);
+/// no key unless one is configured for a proxy.
+/// </summary>
 internal sealed class OllamaProvider : LlmProvider
 {
     public override string Name => AiSettings.Ollama;
@@ -26,7 +29,7 @@ internal sealed class OllamaProvider : LlmProvider
             messages.Add(new JsonObject { ["role"] = message.Role, ["content"] = message.Content });
         }
 
-        var body = new JsonObject { ["model"] = model, ["messages"] = messages, ["stream"] = false };
+        var body = new JsonObject { ["model"] = model, ["messages"] = messages, ["stream"] = request.Stream };
         if (request.Json)
         {
             body["format"] = "json";
@@ -58,7 +61,8 @@ internal sealed class OllamaProvider : LlmProvider
             body["options"] = options;
         }
 
-        return Authorized(JsonPost(endpoint.Url("api/chat"), body), endpoint);
+        HttpRequestMessage http = JsonPost(endpoint.Url("api/chat"), body);
+        return Authorized(request.Stream ? AcceptStream(http, "application/x-ndjson") : http, endpoint);
     }
 
     public override ChatCompletion ReadChatResponse(JsonNode body)
@@ -68,9 +72,12 @@ internal sealed class OllamaProvider : LlmProvider
             throw Malformed("ollama", "message");
         }
 
-        var usage = new TokenUsage(Count(body["prompt_eval_count"]), Count(body["eval_count"]));
-        return new ChatCompletion(Text(message["content"]), usage, body["done_reason"]?.ToString());
+        return new ChatCompletion(Text(message["content"]), ReadUsage(body), body["done_reason"]?.ToString());
     }
+
+    public override ChatStreamDecoder CreateChatStreamDecoder() => new StreamDecoder();
+
+    private static TokenUsage ReadUsage(JsonNode body) => new(Count(body["prompt_eval_count"]), Count(body["eval_count"]));
 
     public override HttpRequestMessage CreateEmbeddingRequest(ProviderEndpoint endpoint, string model, IReadOnlyList<string> inputs, int? dimensions)
     {
@@ -109,5 +116,30 @@ internal sealed class OllamaProvider : LlmProvider
         }
 
         return request;
+    }
+
+    /// <summary>One JSON object per line, <c>{"message": {"content"}, "done": false}</c>, until the one with <c>done: true</c> and the counts.</summary>
+    private sealed class StreamDecoder() : ChatStreamDecoder(AiSettings.Ollama)
+    {
+        protected override bool LineDelimited => true;
+
+        protected override string? Read(string eventType, string data)
+        {
+            JsonObject chunk = Parse(data);
+            if (chunk["error"] is { } error)
+            {
+                throw StreamError(error);
+            }
+
+            if (chunk["done"] is JsonValue done && done.TryGetValue(out bool isDone) && isDone)
+            {
+                Usage = ReadUsage(chunk);
+                FinishReason = chunk["done_reason"]?.ToString();
+                Finished = true;
+                Ended = true;
+            }
+
+            return Text(chunk["message"]?["content"]);
+        }
     }
 }

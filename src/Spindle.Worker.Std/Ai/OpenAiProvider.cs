@@ -4,7 +4,10 @@ using Spindle.Core.Costs;
 
 namespace Spindle.Worker.Std.Ai;
 
-/// <summary>OpenAI Chat Completions (<c>POST /v1/chat/completions</c>) and Embeddings (<c>POST /v1/embeddings</c>).</summary>
+/// <summary>
+/// OpenAI Chat Completions (<c>POST /v1/chat/completions</c>, streamed as Server-Sent Events with <c>stream: true</c>)
+/// and Embeddings (<c>POST /v1/embeddings</c>).
+/// </summary>
 internal sealed class OpenAiProvider : LlmProvider
 {
     public override string Name => AiSettings.OpenAi;
@@ -54,8 +57,18 @@ internal sealed class OpenAiProvider : LlmProvider
             body["response_format"] = new JsonObject { ["type"] = "json_object" };
         }
 
+        if (request.Stream)
+        {
+            // Without include_usage the stream reports no tokens, and the call could not be priced.
+            body["stream"] = true;
+            body["stream_options"] = new JsonObject { ["include_usage"] = true };
+            return Authorized(AcceptStream(JsonPost(endpoint.Url("v1/chat/completions"), body), "text/event-stream"), endpoint);
+        }
+
         return Authorized(JsonPost(endpoint.Url("v1/chat/completions"), body), endpoint);
     }
+
+    public override ChatStreamDecoder CreateChatStreamDecoder() => new StreamDecoder();
 
     public override ChatCompletion ReadChatResponse(JsonNode body)
     {
@@ -100,7 +113,7 @@ internal sealed class OpenAiProvider : LlmProvider
     }
 
     /// <summary>OpenAI counts cached tokens inside <c>prompt_tokens</c>; the usage line keeps them apart.</summary>
-    private static TokenUsage ReadUsage(JsonNode? usage)
+    internal static TokenUsage ReadUsage(JsonNode? usage)
     {
         long prompt = Count(usage?["prompt_tokens"]);
         long cached = Math.Min(prompt, Count(usage?["prompt_tokens_details"]?["cached_tokens"]));
@@ -115,5 +128,45 @@ internal sealed class OpenAiProvider : LlmProvider
         }
 
         return request;
+    }
+
+    /// <summary>
+    /// <c>data: {"choices": [{"delta": {"content"}, "finish_reason"}]}</c> chunks, a last chunk with <c>usage</c> and no
+    /// choices, then <c>data: [DONE]</c>.
+    /// </summary>
+    private sealed class StreamDecoder() : ChatStreamDecoder(AiSettings.OpenAi)
+    {
+        protected override string? Read(string eventType, string data)
+        {
+            if (data.Trim() == "[DONE]")
+            {
+                Finished = true;
+                Ended = true;
+                return null;
+            }
+
+            JsonObject chunk = Parse(data);
+            if (chunk["error"] is { } error)
+            {
+                throw StreamError(error);
+            }
+
+            if (chunk["usage"] is JsonObject usage)
+            {
+                Usage = ReadUsage(usage);
+            }
+
+            if (chunk["choices"] is not JsonArray { Count: > 0 } choices || choices[0] is not JsonObject choice)
+            {
+                return null;
+            }
+
+            if (choice["finish_reason"] is JsonValue reason)
+            {
+                FinishReason = reason.ToString();
+            }
+
+            return Text(choice["delta"]?["content"]);
+        }
     }
 }

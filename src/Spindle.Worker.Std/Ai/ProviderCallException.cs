@@ -32,6 +32,15 @@ internal sealed class ProviderCallException : Exception
     /// <summary>How many HTTP requests were sent for this model (set by <see cref="ProviderCaller"/>).</summary>
     public int Tries { get; set; } = 1;
 
+    /// <summary>
+    /// Set when a streaming answer broke off after some of its text was already published: the call is not tried again
+    /// and no other model is asked, since subscribers hold a partial answer.
+    /// </summary>
+    public bool MidStream { get; set; }
+
+    /// <summary>The usage a broken-off stream had reported, so that its spend is still recorded.</summary>
+    public Spindle.Core.Costs.TokenUsage? PartialUsage { get; set; }
+
     /// <summary>The provider's <c>Retry-After</c>, when it sent one.</summary>
     public TimeSpan? RetryAfter { get; init; }
 }

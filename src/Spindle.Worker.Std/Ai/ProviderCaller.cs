@@ -15,26 +15,43 @@ internal sealed class ProviderCaller(HttpClient http, AiSettings settings, ILogg
     private const int ExcerptLength = 500;
 
     /// <summary>The JSON body of the successful answer and the number of requests sent.</summary>
-    public async Task<(JsonNode Body, int Tries)> SendAsync(
+    public Task<(JsonNode Body, int Tries)> SendAsync(
         Func<HttpRequestMessage> createRequest,
         LlmProvider provider,
         string modelId,
         string? apiKey,
         TimeSpan? timeout,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken) =>
+        WithRetriesAsync(() => SendOnceAsync(createRequest, provider, modelId, apiKey, timeout, cancellationToken), modelId, cancellationToken);
+
+    /// <summary>
+    /// Sends a streaming request and hands each piece of answer text to <paramref name="onText"/> as it arrives; returns
+    /// the whole answer. Tried again like <see cref="SendAsync"/> only while no text has been handed on; a stream that
+    /// breaks off later throws with <see cref="ProviderCallException.MidStream"/> set.
+    /// </summary>
+    public Task<(ChatCompletion Completion, int Tries)> StreamAsync(
+        Func<HttpRequestMessage> createRequest,
+        LlmProvider provider,
+        string modelId,
+        string? apiKey,
+        TimeSpan? timeout,
+        Func<string, Task> onText,
+        CancellationToken cancellationToken) =>
+        WithRetriesAsync(() => StreamOnceAsync(createRequest, provider, modelId, apiKey, timeout, onText, cancellationToken), modelId, cancellationToken);
+
+    private async Task<(T Result, int Tries)> WithRetriesAsync<T>(Func<Task<T>> once, string modelId, CancellationToken cancellationToken)
     {
         int maxTries = Math.Max(1, settings.MaxTriesPerModel);
         for (int tries = 1; ; tries++)
         {
             try
             {
-                JsonNode body = await SendOnceAsync(createRequest, provider, modelId, apiKey, timeout, cancellationToken).ConfigureAwait(false);
-                return (body, tries);
+                return (await once().ConfigureAwait(false), tries);
             }
             catch (ProviderCallException ex)
             {
                 ex.Tries = tries;
-                if (!ex.Retryable || cancellationToken.IsCancellationRequested)
+                if (!ex.Retryable || ex.MidStream || cancellationToken.IsCancellationRequested)
                 {
                     throw;
                 }
@@ -88,12 +105,7 @@ internal sealed class ProviderCaller(HttpClient http, AiSettings settings, ILogg
                 return body ?? throw new ProviderCallException($"{modelId}: {provider.Name} answered {status} with a body that is not JSON: {Redact(Excerpt(text), apiKey)}", status, retryable: true);
             }
 
-            string detail = provider.ReadErrorMessage(body) ?? Excerpt(text);
-            bool retryable = status is (int)HttpStatusCode.TooManyRequests or (int)HttpStatusCode.RequestTimeout or >= 500;
-            throw new ProviderCallException($"{modelId}: {provider.Name} answered {status} {response.ReasonPhrase}: {Redact(detail, apiKey)}", status, retryable)
-            {
-                RetryAfter = RetryAfterOf(response),
-            };
+            throw Rejected(response, body, text, provider, modelId, apiKey);
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested && timeoutCts.IsCancellationRequested)
         {
@@ -107,6 +119,74 @@ internal sealed class ProviderCaller(HttpClient http, AiSettings settings, ILogg
         {
             throw new ProviderCallException($"{modelId}: {provider.Name} connection failed: {Redact(ex.Message, apiKey)}", statusCode: null, retryable: true, ex);
         }
+    }
+
+    private async Task<ChatCompletion> StreamOnceAsync(
+        Func<HttpRequestMessage> createRequest,
+        LlmProvider provider,
+        string modelId,
+        string? apiKey,
+        TimeSpan? timeout,
+        Func<string, Task> onText,
+        CancellationToken cancellationToken)
+    {
+        using HttpRequestMessage request = createRequest();
+        using var timeoutCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        if (timeout is { } limit)
+        {
+            timeoutCts.CancelAfter(limit);
+        }
+
+        ChatStreamDecoder decoder = provider.CreateChatStreamDecoder();
+        try
+        {
+            try
+            {
+                using HttpResponseMessage response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeoutCts.Token).ConfigureAwait(false);
+                if (!response.IsSuccessStatusCode)
+                {
+                    string text = await response.Content.ReadAsStringAsync(timeoutCts.Token).ConfigureAwait(false);
+                    throw Rejected(response, TryParse(text), text, provider, modelId, apiKey);
+                }
+
+                Stream body = await response.Content.ReadAsStreamAsync(timeoutCts.Token).ConfigureAwait(false);
+                await foreach (string piece in decoder.ReadAsync(body, timeoutCts.Token).ConfigureAwait(false))
+                {
+                    await onText(piece).ConfigureAwait(false);
+                }
+
+                return decoder.Complete();
+            }
+            catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested && timeoutCts.IsCancellationRequested)
+            {
+                throw new ProviderCallException($"{modelId}: {provider.Name} did not finish answering within {timeout?.TotalSeconds:0.###} s", statusCode: null, retryable: true, ex);
+            }
+            catch (HttpRequestException ex)
+            {
+                throw new ProviderCallException($"{modelId}: {provider.Name} connection failed: {Redact(ex.Message, apiKey)}", statusCode: null, retryable: true, ex);
+            }
+            catch (IOException ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new ProviderCallException($"{modelId}: {provider.Name} connection failed: {Redact(ex.Message, apiKey)}", statusCode: null, retryable: true, ex);
+            }
+        }
+        catch (ProviderCallException ex) when (decoder.Characters > 0)
+        {
+            ex.MidStream = true;
+            ex.PartialUsage = decoder.Usage;
+            throw;
+        }
+    }
+
+    private ProviderCallException Rejected(HttpResponseMessage response, JsonNode? body, string text, LlmProvider provider, string modelId, string? apiKey)
+    {
+        int status = (int)response.StatusCode;
+        string detail = provider.ReadErrorMessage(body) ?? Excerpt(text);
+        bool retryable = status is (int)HttpStatusCode.TooManyRequests or (int)HttpStatusCode.RequestTimeout or >= 500;
+        return new ProviderCallException($"{modelId}: {provider.Name} answered {status} {response.ReasonPhrase}: {Redact(detail, apiKey)}", status, retryable)
+        {
+            RetryAfter = RetryAfterOf(response),
+        };
     }
 
     private TimeSpan? RetryAfterOf(HttpResponseMessage response) => response.Headers.RetryAfter switch

@@ -4,7 +4,7 @@ using Spindle.Core.Orchestration;
 
 namespace Spindle.Core.Tests.Orchestration;
 
-/// <summary>Budgets before enqueue and retry (§6.10), cost lines and the result-cache hooks of the machine.</summary>
+/// <summary>Budgets before enqueue and retry (docs/workflow-format.md, Budgets), cost lines and the result-cache hooks of the machine.</summary>
 public sealed class BudgetAndCacheMachineTests
 {
     // At shipped catalog prices, 1,000 input + 100 output tokens: gpt-4o $0.0035, gpt-4o-mini $0.00021.

@@ -14,11 +14,27 @@ internal sealed record RecordedRequest(string Method, string Path, string Query,
     public string? Header(string name) => Headers.TryGetValue(name.ToLowerInvariant(), out string? value) ? value : null;
 }
 
-/// <summary>A scripted answer: status, JSON body, extra headers, and an optional delay before answering.</summary>
-internal sealed record ScriptedAnswer(int Status, string Body, IReadOnlyDictionary<string, string>? Headers = null, TimeSpan? Delay = null);
+/// <summary>
+/// A scripted answer: status, JSON body, extra headers, and an optional delay before answering. A streamed answer
+/// has <see cref="Parts"/> instead, written and flushed one at a time (<see cref="BeforePart"/>, when set, is awaited
+/// before each part, so a test can hold the stream), and with <see cref="AbortAfterParts"/> the connection is then
+/// cut instead of ended (after <see cref="BeforeEnd"/>, so that the client has read the parts before the cut).
+/// </summary>
+internal sealed record ScriptedAnswer(int Status, string Body, IReadOnlyDictionary<string, string>? Headers = null, TimeSpan? Delay = null)
+{
+    public IReadOnlyList<string>? Parts { get; init; }
+
+    public string ContentType { get; init; } = "application/json";
+
+    public Func<int, Task>? BeforePart { get; init; }
+
+    public bool AbortAfterParts { get; init; }
+
+    public Func<Task>? BeforeEnd { get; init; }
+}
 
 /// <summary>
-/// A local HTTP server that speaks whatever provider path it is asked on (streaming off): it records every request
+/// A local HTTP server that speaks whatever provider path it is asked on (streamed or not): it records every request
 /// and answers from a per-path script, falling back to a fixed answer per path, or 404.
 /// </summary>
 internal sealed class FakeProviderServer : IAsyncDisposable
@@ -102,12 +118,37 @@ internal sealed class FakeProviderServer : IAsyncDisposable
         }
 
         context.Response.StatusCode = answer.Status;
-        context.Response.ContentType = "application/json";
+        context.Response.ContentType = answer.ContentType;
         foreach ((string name, string value) in answer.Headers ?? new Dictionary<string, string>())
         {
             context.Response.Headers[name] = value;
         }
 
-        await context.Response.WriteAsync(answer.Body);
+        if (answer.Parts is null)
+        {
+            await context.Response.WriteAsync(answer.Body);
+            return;
+        }
+
+        for (int i = 0; i < answer.Parts.Count; i++)
+        {
+            if (answer.BeforePart is { } gate)
+            {
+                await gate(i);
+            }
+
+            await context.Response.WriteAsync(answer.Parts[i]);
+            await context.Response.Body.FlushAsync();
+        }
+
+        if (answer.BeforeEnd is { } end)
+        {
+            await end();
+        }
+
+        if (answer.AbortAfterParts)
+        {
+            context.Abort();
+        }
     }
 }

@@ -1,4 +1,4 @@
-import { useEffect, useRef, type ReactNode } from "react";
+import { useEffect, useId, useRef, type ReactNode } from "react";
 
 /** A modal confirmation (native <dialog>: focus trap and Escape come with it). */
 export function Confirm({ open, title, children, confirmLabel, danger, busy, onConfirm, onClose }: {
@@ -12,6 +12,8 @@ export function Confirm({ open, title, children, confirmLabel, danger, busy, onC
   onClose: () => void;
 }) {
   const ref = useRef<HTMLDialogElement>(null);
+  // Several dialogs share a page: each needs its own title id to be named by it.
+  const titleId = useId();
   useEffect(() => {
     const dialog = ref.current;
     if (!dialog) return;
@@ -19,8 +21,8 @@ export function Confirm({ open, title, children, confirmLabel, danger, busy, onC
     if (!open && dialog.open) dialog.close();
   }, [open]);
   return (
-    <dialog ref={ref} onClose={onClose} aria-labelledby="confirm-title">
-      <h2 id="confirm-title">{title}</h2>
+    <dialog ref={ref} onClose={onClose} aria-labelledby={titleId}>
+      <h2 id={titleId}>{title}</h2>
       <div>{children}</div>
       <div className="actions">
         <button type="button" onClick={onClose} disabled={busy}>

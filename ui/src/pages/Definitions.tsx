@@ -10,6 +10,13 @@ export function Definitions() {
   useEffect(() => {
     document.title = "Definitions · Spindle";
   }, []);
+  // The API lists every version, newest first within a name: one row per name, with its count of versions.
+  const byName = new Map<string, { latest: DefinitionSummary; versions: number }>();
+  for (const d of list.data?.definitions ?? []) {
+    const seen = byName.get(d.name);
+    if (seen) seen.versions++;
+    else byName.set(d.name, { latest: d, versions: 1 });
+  }
   return (
     <section aria-labelledby="defs-title">
       <div className="page-head">
@@ -21,16 +28,18 @@ export function Definitions() {
           <tr>
             <th scope="col">Name</th>
             <th scope="col">Latest version</th>
+            <th scope="col">Versions</th>
             <th scope="col">Activities</th>
             <th scope="col">Deployed</th>
             <th scope="col"><span className="visually-hidden">Runs</span></th>
           </tr>
         </thead>
         <tbody>
-          {list.data?.definitions.map((d) => (
+          {[...byName.values()].map(({ latest: d, versions }) => (
             <tr key={d.name} data-testid="definition-row">
               <td><Link to={`/definitions/${encodeURIComponent(d.name)}`}>{d.name}</Link></td>
               <td className="mono small">{d.version}</td>
+              <td>{versions > 1 ? <Link to={`/definitions/${encodeURIComponent(d.name)}?tab=diff`}>{versions}</Link> : versions}</td>
               <td>{d.activity_count}</td>
               <td>{formatTime(d.created_at)}</td>
               <td><Link to={`/runs?definition=${encodeURIComponent(d.name)}`}>runs</Link></td>
@@ -38,7 +47,7 @@ export function Definitions() {
           ))}
           {list.data && list.data.definitions.length === 0 && (
             <tr>
-              <td colSpan={5} className="muted">Nothing deployed yet: <code>spindle deploy FILE.yaml</code>.</td>
+              <td colSpan={6} className="muted">Nothing deployed yet: <code>spindle deploy FILE.yaml</code>.</td>
             </tr>
           )}
         </tbody>

@@ -6,23 +6,69 @@ import { latestByKey, WorkflowGraph } from "../components/Graph";
 import { JsonView } from "../components/JsonView";
 import { expectedEvent, SignalForm } from "../components/SignalForm";
 import { StatusBadge } from "../components/Status";
+import { RunCosts } from "../components/RunCosts";
 import { Timeline } from "../components/Timeline";
 import { between, formatTime, money } from "../format";
-import { usePolled } from "../hooks";
+import { usePolled, useThrottled } from "../hooks";
 import { Link } from "../router";
+import { follow } from "../sse";
 
 const POLL_MS = 2000;
 
-/** The whole event history, read page by page with `after`, then only what is new on each poll. */
-function useEvents(id: string, live: boolean) {
+/**
+ * The run's event history: over the run's live stream (which replays the history first, then follows) while the
+ * run is active, else read page by page with `after`; polled instead while the stream is down. Both sources are
+ * merged by event id. `onNew` hears of new events (the caller reloads the run's statuses).
+ */
+function useEvents(id: string, active: boolean, onNew: () => void) {
   const [events, setEvents] = useState<RunEvent[]>([]);
   const [error, setError] = useState<Error | null>(null);
+  const [live, setLive] = useState(false);
+  const seen = useRef(new Set<string>());
   const last = useRef<string | null>(null);
+  const onNewRef = useRef(onNew);
+  onNewRef.current = onNew;
+  const add = useRef((batch: RunEvent[]) => {
+    const fresh = batch.filter((e) => !seen.current.has(e.id));
+    if (fresh.length === 0) return;
+    for (const e of fresh) seen.current.add(e.id);
+    last.current = fresh[fresh.length - 1].id;
+    setEvents((prev) => [...prev, ...fresh]);
+    onNewRef.current();
+  }).current;
   useEffect(() => {
     setEvents([]);
+    seen.current = new Set();
     last.current = null;
   }, [id]);
   useEffect(() => {
+    if (!active) {
+      setLive(false);
+      return;
+    }
+    let batch: RunEvent[] = [];
+    let flush: ReturnType<typeof setTimeout> | undefined;
+    const stop = follow(
+      `/workflows/${encodeURIComponent(id)}/events/stream`,
+      (e) => {
+        // The replay comes as a burst: one state update per burst, not per event.
+        batch.push(e);
+        flush ??= setTimeout(() => {
+          flush = undefined;
+          const b = batch;
+          batch = [];
+          add(b);
+        }, 50);
+      },
+      setLive,
+    );
+    return () => {
+      stop();
+      clearTimeout(flush);
+    };
+  }, [id, active, add]);
+  useEffect(() => {
+    if (live) return;
     let stopped = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const controller = new AbortController();
@@ -33,17 +79,14 @@ function useEvents(id: string, live: boolean) {
           if (last.current) params.set("after", last.current);
           const page = await api<EventPage>(`/workflows/${encodeURIComponent(id)}/events?${params}`, { signal: controller.signal });
           if (stopped) return;
-          if (page.events.length > 0) {
-            last.current = page.events[page.events.length - 1].id;
-            setEvents((prev) => [...prev, ...page.events]);
-          }
+          add(page.events);
           if (!page.has_more) break;
         }
         setError(null);
       } catch (e) {
         if (!stopped && !(e instanceof DOMException)) setError(e as Error);
       }
-      if (!stopped && live) timer = setTimeout(load, POLL_MS);
+      if (!stopped && active) timer = setTimeout(load, POLL_MS);
     };
     void load();
     return () => {
@@ -51,12 +94,13 @@ function useEvents(id: string, live: boolean) {
       controller.abort();
       clearTimeout(timer);
     };
-  }, [id, live]);
-  return { events, error };
+  }, [id, active, live, add]);
+  return { events, error, live };
 }
 
 export function Run({ id }: { id: string }) {
-  const run = usePolled((signal) => api<RunData>(`/workflows/${encodeURIComponent(id)}`, { signal }), [id], POLL_MS, (r) => !TERMINAL_RUN.has(r.status));
+  const [streaming, setStreaming] = useState(false);
+  const run = usePolled((signal) => api<RunData>(`/workflows/${encodeURIComponent(id)}`, { signal }), [id], streaming ? 0 : POLL_MS, (r) => !TERMINAL_RUN.has(r.status));
   const name = run.data?.definition_name;
   const version = run.data?.definition_version;
   const definition = usePolled(
@@ -65,7 +109,9 @@ export function Run({ id }: { id: string }) {
   );
   const live = !!run.data && !TERMINAL_RUN.has(run.data.status);
   const cost = usePolled((signal) => api<RunCost>(`/workflows/${encodeURIComponent(id)}/cost`, { signal }), [id, run.data?.status]);
-  const { events, error: eventsError } = useEvents(id, live || !run.data);
+  const reloadRun = useThrottled(run.reload, 300);
+  const { events, error: eventsError, live: streamLive } = useEvents(id, live, reloadRun);
+  useEffect(() => setStreaming(streamLive), [streamLive]);
   const [selected, setSelected] = useState<string | null>(null);
   const [confirm, setConfirm] = useState<"cancel" | "retry" | null>(null);
   const [actionError, setActionError] = useState<Error | null>(null);
@@ -104,7 +150,10 @@ export function Run({ id }: { id: string }) {
           <h1 id="run-title">
             {r.definition_name} <StatusBadge status={r.status} />
           </h1>
-          <p className="mono muted small">{r.id}</p>
+          <p className="mono muted small">
+            {r.id}
+            {live && <span data-testid="live-state"> · {streamLive ? "live" : `updates every ${POLL_MS / 1000} s`}</span>}
+          </p>
         </div>
         <div className="actions">
           {canRetry && (
@@ -142,6 +191,9 @@ export function Run({ id }: { id: string }) {
 
       <h2>Timeline</h2>
       <Timeline events={events} live={live} />
+
+      <h2>Cost</h2>
+      <RunCosts runId={r.id} version={events.filter((e) => e.event_type === "ActivityCompleted" || e.event_type === "ActivityFailed").length} />
 
       <h2>Events</h2>
       <ErrorBox error={eventsError} />

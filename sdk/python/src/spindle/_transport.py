@@ -335,6 +335,11 @@ class SyncTransport:
     def token_fetches(self) -> int:
         return self._tokens.fetches
 
+    @property
+    def http(self) -> httpx.Client:
+        """The httpx client (the management client's live streams read through it)."""
+        return self._http
+
     def invalidate_token(self) -> None:
         self._tokens.invalidate(None)
 

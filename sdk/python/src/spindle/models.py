@@ -3,10 +3,14 @@ responses may gain fields that this SDK does not know yet."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+# The schedules' views live in a module of their own; they are part of this one's API.
+from ._schedule_models import BackfillResult, Schedule, ScheduleList, ScheduleRun, TriggerResult
 
 __all__ = [
     "TERMINAL_STATUSES",
@@ -22,6 +26,12 @@ __all__ = [
     "CancelResult",
     "SignalResult",
     "DefinitionSummary",
+    "Schedule",
+    "ScheduleList",
+    "ScheduleRun",
+    "TriggerResult",
+    "BackfillResult",
+    "StreamChunk",
 ]
 
 #: Workflow statuses after which nothing runs any more (docs/workflow-format.md).
@@ -108,6 +118,8 @@ class ActivityState:
     claimed_at: str | None
     completed_at: str | None
     error_text: str | None = None
+    #: For a ``for_each`` map: its item counts (``total``, ``started``, ``settled``, ``failed``); None otherwise.
+    map: dict[str, Any] | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -132,6 +144,7 @@ class ActivityState:
             started_at=data.get("started_at"),
             claimed_at=data.get("claimed_at"),
             completed_at=data.get("completed_at"),
+            map=data.get("map"),
             raw=data,
         )
 
@@ -258,6 +271,8 @@ class WorkflowSummary:
     error_message: str | None
     schedule_id: str | None = None
     scheduled_at: str | None = None
+    completed_at: str | None = None
+    total_cost_usd: Decimal | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -272,6 +287,8 @@ class WorkflowSummary:
             error_message=data.get("error_message"),
             schedule_id=data.get("schedule_id"),
             scheduled_at=data.get("scheduled_at"),
+            completed_at=data.get("completed_at"),
+            total_cost_usd=_decimal(data.get("total_cost_usd")),
             raw=data,
         )
 
@@ -283,6 +300,9 @@ class WorkflowPage:
     count: int
     limit: int
     offset: int
+    #: Keyset cursors (pass as ``cursor`` to list the next or previous page); None at either end.
+    next_cursor: str | None = None
+    prev_cursor: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> WorkflowPage:
@@ -293,6 +313,8 @@ class WorkflowPage:
             count=int(data.get("count", len(items))),
             limit=int(data.get("limit", len(items))),
             offset=int(data.get("offset", 0)),
+            next_cursor=data.get("next_cursor"),
+            prev_cursor=data.get("prev_cursor"),
         )
 
 
@@ -391,3 +413,50 @@ class DefinitionSummary:
     version: str
     activity_count: int
     created_at: str | None
+
+
+
+def _int_or_none(value: Any) -> int | None:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamChunk:
+    """One frame of an activity's live stream (``stream_tokens``).
+
+    ``type`` is ``token`` for a chunk (``text``, and the publisher's ``index``), then ``complete`` with the
+    activity's ``result`` or ``error`` with its ``error``: the last frame, where ``done`` is True. ``position`` is
+    the frame's place in the stream (1, 2, …), what a reconnect resumes after.
+    """
+
+    type: str
+    position: int | None = None
+    index: int | None = None
+    text: str | None = None
+    result: Any = None
+    error: Any = None
+    timestamp: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def done(self) -> bool:
+        return self.type in ("complete", "error")
+
+    def json(self) -> Any:
+        """The chunk's text read as JSON (``ctx.stream`` sends anything but a string as compact JSON)."""
+        if self.text is None:
+            raise ValueError(f"a {self.type} frame has no text")
+        return json.loads(self.text)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], position: int | None = None) -> StreamChunk:
+        return cls(
+            type=str(data.get("type", "")),
+            position=position,
+            index=_int_or_none(data.get("index")),
+            text=data.get("text"),
+            result=data.get("result"),
+            error=data.get("error"),
+            timestamp=data.get("timestamp"),
+            raw=data,
+        )

@@ -17,7 +17,6 @@ import ast
 import builtins
 import json
 import inspect
-import io
 import linecache
 import logging
 import os
@@ -29,223 +28,30 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
-from collections.abc import Awaitable
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, TextIO, cast
+from typing import Any, TextIO, cast
 
 from spindle.jsonconv import NotSerializableError, to_json_value
 from spindle.py_std import _reaper, _wire
 from spindle.py_std._channel import Channel
 from spindle.py_std._limits import MIB, CpuLimitExceeded, set_limits, set_soft, suppress_oserror
 
-if TYPE_CHECKING:
-    import asyncio
+# The parts of a script process live in modules of their own; their names stay importable from here.
+from spindle.py_std._script_context import ScriptContext, _LoopRunner, _as_coroutine  # noqa: F401
+from spindle.py_std._script_errors import (  # noqa: F401
+    MAX_MESSAGE_CHARS,
+    SCRIPT_FILENAME,
+    _clip,
+    _error,
+    format_script_error,
+)
+from spindle.py_std._script_output import CAPTURE_BYTES, _PrefixedStream, _State  # noqa: F401
 
 # asyncio is imported only when a script awaits something (or calls ctx): importing it costs more CPU than starting
 # the interpreter, and a process is started again every max_runs scripts.
 
-SCRIPT_FILENAME = "<script>"
-MAX_MESSAGE_CHARS = 32 * 1024
-#: What a script printed is kept up to this many bytes (its end).
-CAPTURE_BYTES = 64 * 1024
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _CO_COROUTINE = inspect.CO_COROUTINE
 _COMPILE_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
-
-
-class _PrefixedStream(io.TextIOBase):
-    """During a run, keeps what is written in the run's bounded capture; between runs, writes whole lines to a file
-    descriptor (the worker's log pipe), each prefixed with the running activity's id."""
-
-    def __init__(self, fd: int, state: _State) -> None:
-        self._fd = fd
-        self._state = state
-        self._buffer = ""
-        self._lock = threading.Lock()
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return "utf-8"
-
-    @property
-    def errors(self) -> str:  # type: ignore[override]
-        return "replace"
-
-    def writable(self) -> bool:
-        return True
-
-    def isatty(self) -> bool:
-        return False
-
-    def fileno(self) -> int:
-        return self._fd
-
-    def write(self, text: str) -> int:
-        if not isinstance(text, str):
-            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        with self._lock:
-            self._buffer += text
-            if "\n" in self._buffer:
-                *lines, self._buffer = self._buffer.split("\n")
-                self._emit(lines)
-        return len(text)
-
-    def flush(self) -> None:
-        with self._lock:
-            if self._buffer:
-                lines, self._buffer = [self._buffer], ""
-                self._emit(lines)
-
-    def _emit(self, lines: list[str]) -> None:
-        capture = self._state.capture
-        if capture is not None:
-            self._state.captured(("\n".join(lines) + "\n").encode("utf-8", errors="replace"))
-            return
-        prefix = f"[{self._state.activity_id}] " if self._state.activity_id else ""
-        data = "".join(f"{prefix}{line}\n" for line in lines).encode("utf-8", errors="replace")
-        view = memoryview(data)
-        try:
-            while view:
-                view = view[os.write(self._fd, view) :]
-        except OSError:
-            pass  # the log pipe is gone; the run itself must not fail because of that
-
-
-class _State:
-    activity_id: str | None = None
-    #: The running script's output (its last CAPTURE_BYTES), or None between runs.
-    capture: bytearray | None = None
-    captured_bytes = 0
-
-    def captured(self, data: bytes) -> None:
-        capture = self.capture
-        if capture is None:
-            return
-        self.captured_bytes += len(data)
-        capture += data[-CAPTURE_BYTES:]
-        if len(capture) > CAPTURE_BYTES:
-            del capture[: len(capture) - CAPTURE_BYTES]
-
-
-class ScriptContext:
-    """``ctx`` inside a script (docs/worker-protocol.md). The awaitables are relayed through the worker, which
-    holds the credentials."""
-
-    def __init__(self, channel: Channel, message: dict[str, Any], logger: logging.Logger) -> None:
-        self._channel = channel
-        self.workflow_id: str = message.get("workflow_id", "")
-        self.activity_id: str = message.get("activity_id", "")
-        self.activity_key: str = message.get("activity_key", "")
-        self.attempt: int = int(message.get("attempt") or 1)
-        self.iteration: int = int(message.get("iteration") or 0)
-        self.signal: Any = message.get("signal")
-        self.logger = logger
-
-    def __repr__(self) -> str:
-        return f"<ctx {self.activity_key} of workflow {self.workflow_id} (attempt {self.attempt})>"
-
-    async def heartbeat(self) -> bool:
-        """Sends a heartbeat now; True when the workflow asked to stop (the worker then ends this process)."""
-        return bool(await self._channel.call("heartbeat", {}))
-
-    async def download_file(self, ref: str) -> str:
-        """Downloads a stored file into the working directory; returns its local path."""
-        dest = os.path.abspath(os.path.basename(ref.rstrip("/")) or "download")
-        return str(await self._channel.call("download_file", {"ref": ref, "dest": dest}))
-
-    async def upload_file(self, local_path: str, filename: str | None = None) -> str:
-        """Uploads a local file as an output file of this activity; returns its reference."""
-        path = os.path.abspath(local_path)
-        return str(await self._channel.call("upload_file", {"path": path, "filename": filename or os.path.basename(path)}))
-
-    async def stream(self, chunk: Any) -> int:
-        """Publishes one chunk of this activity's live stream (a string, or JSON); returns the subscriber count."""
-        return int(await self._channel.call("stream", {"chunk": chunk}) or 0)
-
-    def stream_now(self, chunk: Any) -> Any:
-        """``STREAM(chunk)`` in a script: publishes at once from synchronous code; in async code it returns the
-        awaitable (``await STREAM(chunk)``)."""
-        import asyncio
-
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(self.stream(chunk))
-        return self.stream(chunk)
-
-
-class _LoopRunner:
-    """One event loop per run, created only when the script awaits something."""
-
-    def __init__(self) -> None:
-        self.loop: asyncio.AbstractEventLoop | None = None
-
-    def run(self, awaitable: Awaitable[Any]) -> Any:
-        import asyncio
-
-        if self.loop is None:
-            self.loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(self.loop)
-        return self.loop.run_until_complete(_as_coroutine(awaitable))
-
-    def close(self) -> None:
-        loop = self.loop
-        if loop is None:
-            return
-        import asyncio
-
-        self.loop = None
-        try:
-            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-            for task in pending:
-                task.cancel()
-            if pending:
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.run_until_complete(loop.shutdown_default_executor())
-        finally:
-            asyncio.set_event_loop(None)
-            loop.close()
-
-
-async def _as_coroutine(awaitable: Awaitable[Any]) -> Any:
-    return await awaitable
-
-
-def _clip(text: str) -> str:
-    if len(text) <= MAX_MESSAGE_CHARS and len(text.encode("utf-8", errors="replace")) <= MAX_MESSAGE_CHARS:
-        return text
-    data = text.encode("utf-8", errors="replace")[-(MAX_MESSAGE_CHARS - 3) :]
-    return "…" + data.decode("utf-8", errors="ignore")
-
-
-def _is_internal(filename: str) -> bool:
-    return filename != SCRIPT_FILENAME and os.path.abspath(filename).startswith(_PACKAGE_DIR + os.sep)
-
-
-def _filter(te: traceback.TracebackException, seen: set[int]) -> None:
-    if id(te) in seen:
-        return
-    seen.add(id(te))
-    frames = list(te.stack)
-    first = next((i for i, f in enumerate(frames) if f.filename == SCRIPT_FILENAME), None)
-    if first is not None:
-        # Everything above the script's first frame is the worker's machinery (eval, the event loop).
-        frames = frames[first:]
-    te.stack = traceback.StackSummary.from_list([f for f in frames if not _is_internal(f.filename)])
-    for linked in (te.__cause__, te.__context__):
-        if linked is not None:
-            _filter(linked, seen)
-
-
-def format_script_error(exc: BaseException) -> str:
-    """``<Type>: <message>``, a blank line, then the traceback without worker frames, cut to its last 32 KiB."""
-    text = str(exc)
-    head = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    te = traceback.TracebackException(type(exc), exc, exc.__traceback__)
-    _filter(te, set())
-    return _clip(f"{head}\n\n{''.join(te.format())}".rstrip("\n"))
 
 
 def _takes_no_parameters(fn: Any) -> bool:
@@ -539,9 +345,6 @@ def _environ_decode(snapshot: dict[Any, Any]) -> dict[str, str]:
     key, value = os.environ.decodekey, os.environ.decodevalue
     return {key(k): value(v) for k, v in snapshot.items()}
 
-
-def _error(code: str, message: str) -> dict[str, Any]:
-    return {"type": "result", "ok": False, "code": code, "message": _clip(message)}
 
 
 def _die_with_parent(sandboxed: bool) -> None:

@@ -169,8 +169,11 @@ class WorkerApi:
         return body if isinstance(body, dict) else {}
 
     async def publish_stream(self, activity_id: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Posts one frame of an activity's live stream: ``kind`` is ``token``, ``complete`` or ``error``."""
-        response = await self.transport.request("POST", _activity_path(activity_id, f"ws/{kind}"), json=body)
+        """Posts one frame of an activity's live stream: ``kind`` is ``token``, ``complete`` or ``error``. The body
+        names this worker: the server takes frames only from the holder of the activity's lease."""
+        response = await self.transport.request(
+            "POST", _activity_path(activity_id, f"ws/{kind}"), json={**body, "worker_id": self.config.worker_id}
+        )
         answer = response.json()
         return answer if isinstance(answer, dict) else {}
 
