@@ -158,6 +158,8 @@ public abstract partial class TransactionalWorkflowStore
         {
             candidates[l.Workflow.Id] = (l.Workflow.ParentActivityId!, l.Workflow.ParentAttempt ?? 0);
         }
+        // Children of map items: their items must be loaded to be judged (a workflow loads without its items).
+        await WithItemsAsync(tx, parent.Workflow, candidates.Values.Select(c => c.ActivityId), [], ct);
         var cancelled = false;
         foreach (var (childId, (activityId, attempt)) in candidates)
         {
@@ -203,6 +205,7 @@ public abstract partial class TransactionalWorkflowStore
             linked.ById[parentId] = parent;
         }
         var wf = child.Workflow;
+        await WithItemsAsync(tx, parent.Workflow, [wf.ParentActivityId!], [], ct); // a map item's child: load the item
         if (parent.Machine.FindExecution(wf.ParentActivityId!) is not { Status: ActivityStatus.Running } activity
             || activity.Attempt != wf.ParentAttempt)
         {

@@ -169,4 +169,77 @@ public abstract partial class WorkflowStoreBehaviour
         Assert.Single(await ChildrenAsync(parentId));
         Assert.Equal("after", Assert.Single(await ClaimAsync(Store, "w1")).ActivityKey);
     }
+
+    [Fact]
+    public async Task ChildWorkflow_MapOverChildren_EachItemCompletesWhenItsChildEnds()
+    {
+        await Store.DeployAsync(Parse(ChildYaml), CancellationToken.None);
+        var parentId = await DeployAndSubmitAsync(Store, """
+            name: per_item
+            activities:
+              - key: m
+                workflow: child
+                for_each: "{{INPUT.xs}}"
+                max_parallel: 2
+                input: {n: "{{ITEM}}"}
+              - {key: after, activity_name: echo, parameters: {all: "{{m.work}}"}, depends_on: [m]}
+            """, new JsonObject { ["xs"] = new JsonArray(10, 20, 30) });
+        var children = await ChildrenAsync(parentId);
+        Assert.Equal(["m[0]", "m[1]"], children.Select(c => c.ParentActivityKey).Order().ToArray()); // max_parallel: 2
+        var done = 0;
+        while (done < 3)
+        {
+            var claimed = await ClaimAsync(Store, "w1");
+            Assert.NotEmpty(claimed); // each child's end queues the next item's child in that transaction
+            foreach (var work in claimed)
+            {
+                Assert.Equal("work", work.ActivityKey);
+                var n = work.Parameters["n"]!.GetValue<int>();
+                await Store.CompleteAsync(work.ActivityId, "w1", new JsonObject { ["echo"] = new JsonObject { ["n"] = n } }, 0m, CancellationToken.None);
+                done++;
+            }
+        }
+        children = await ChildrenAsync(parentId);
+        Assert.Equal(["m[0]", "m[1]", "m[2]"], children.Select(c => c.ParentActivityKey).Order().ToArray());
+        Assert.All(children, c => Assert.Equal(WorkflowStatus.Completed, c.Status));
+        var parent = await Store.GetWorkflowAsync(parentId, CancellationToken.None);
+        Assert.Equal(ActivityStatus.Completed, parent!.Activities["m"].Status);
+        var after = await ClaimOneAsync(Store, "after");
+        Assert.Equal([10, 20, 30], after.Parameters["all"]!.AsArray().Select(o => o!["echo"]!["n"]!.GetValue<int>()).ToArray());
+        await CompleteAsync(Store, after);
+        Assert.Equal(WorkflowStatus.Completed, await Store.GetWorkflowStatusAsync(parentId, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task ChildWorkflow_MapOverChildrenCancelled_RunningChildrenAreCancelled()
+    {
+        await Store.DeployAsync(Parse(ChildYaml), CancellationToken.None);
+        var parentId = await DeployAndSubmitAsync(Store, """
+            name: per_item_cancel
+            activities:
+              - {key: m, workflow: child, for_each: "{{INPUT.xs}}", input: {n: "{{ITEM}}"}}
+            """, new JsonObject { ["xs"] = new JsonArray(1, 2) });
+        Assert.Equal(2, (await ChildrenAsync(parentId)).Count);
+        await Store.CancelAsync(parentId, "test", CancellationToken.None);
+        Assert.All(await ChildrenAsync(parentId), c => Assert.Equal(WorkflowStatus.Cancelled, c.Status));
+    }
+
+    [Fact]
+    public async Task ChildWorkflow_MapOverChildrenItemFails_MapStopsAndTheOtherChildIsCancelled()
+    {
+        await Store.DeployAsync(Parse(ChildYaml), CancellationToken.None);
+        var parentId = await DeployAndSubmitAsync(Store, """
+            name: per_item_stop
+            activities:
+              - {key: m, workflow: child, for_each: "{{INPUT.xs}}", input: {n: "{{ITEM}}"}, settings: {retry: {max_attempts: 1}}}
+            """, new JsonObject { ["xs"] = new JsonArray(1, 2) });
+        var claimed = await ClaimAsync(Store, "w1");
+        Assert.Equal(2, claimed.Count);
+        var failing = claimed.Single(c => c.Parameters["n"]!.GetValue<int>() == 1);
+        await Store.FailAsync(failing.ActivityId, "w1", new ActivityError("BOOM", "no", false), 0m, CancellationToken.None);
+        Assert.Equal(WorkflowStatus.Failed, await Store.GetWorkflowStatusAsync(parentId, CancellationToken.None));
+        var children = await ChildrenAsync(parentId);
+        Assert.Equal(WorkflowStatus.Failed, children.Single(c => c.WorkflowId == failing.WorkflowId).Status);
+        Assert.Equal(WorkflowStatus.Cancelled, children.Single(c => c.WorkflowId != failing.WorkflowId).Status);
+    }
 }

@@ -41,11 +41,6 @@ internal sealed partial class DefinitionNormalizer
                 Error($"{path}.{field}", $"'{field}' does not apply to a child workflow (no worker runs it): give the child's input as 'input' and remove {field}.");
             }
         }
-        if (activity["for_each"] is not null)
-        {
-            // A map over child workflows (one child per item) is not supported yet; refuse it rather than run it half.
-            Error(path + ".for_each", "'for_each' cannot be combined with 'workflow' yet (a map over child workflows is not supported): map over a worker activity, or start one child per run.");
-        }
         switch (activity["version"])
         {
             case null:

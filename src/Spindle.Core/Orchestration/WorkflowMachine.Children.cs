@@ -127,7 +127,7 @@ public sealed partial class WorkflowMachine
         return IsRunning && a is { Status: ActivityStatus.Running, CancelRequested: false } && a.Attempt == attempt;
     }
 
-    /// <summary>The execution with this id (an activity instance), or null.</summary>
+    /// <summary>The execution with this id (an activity instance or a loaded map item), or null.</summary>
     public ActivityState? FindExecution(string activityId) =>
-        _wf.Activities.Values.FirstOrDefault(a => a.Id == activityId);
+        _wf.FindExecution(activityId);
 }

@@ -32,7 +32,6 @@ public sealed class ChildWorkflowValidationTests
     [InlineData("    workflow: other\n    input: [1, 2]\n", "activities[0].input", "'input' must be a mapping")]
     [InlineData("    workflow: other\n    input: plain text\n", "activities[0].input", "'input' must be a mapping")]
     [InlineData("    activity_name: echo\n    input: {x: 1}\n", "activities[0].input", "only applies to a child workflow")]
-    [InlineData("    workflow: other\n    for_each: \"{{INPUT.items}}\"\n", "activities[0].for_each", "cannot be combined with 'workflow' yet")]
     [InlineData("    activity_name: echo\n    version: \"1\"\n", "activities[0].version", "only applies to a child workflow")]
     public void Parse_BadChildSettings_AreRefusedNamingTheField(string fields, string field, string fragment) =>
         Invalid(Child(fields), field, fragment);
