@@ -33,6 +33,7 @@ namespace Spindle.Protocol;
 [JsonSerializable(typeof(SubmitWorkflowRequest))]
 [JsonSerializable(typeof(SubmitWorkflowResponse))]
 [JsonSerializable(typeof(WorkflowDetail))]
+[JsonSerializable(typeof(WorkflowChild))]
 [JsonSerializable(typeof(WorkflowList))]
 [JsonSerializable(typeof(WorkflowOutputResponse))]
 [JsonSerializable(typeof(ActivityOutputResponse))]

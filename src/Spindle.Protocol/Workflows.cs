@@ -75,6 +75,35 @@ public sealed record WorkflowDetail
 
     [Description("The schedule occurrence this run is for (RFC 3339), if a schedule started it.")]
     public required string? ScheduledAt { get; init; }
+
+    [Description("The workflow whose workflow: activity started this one, if any (docs/workflow-format.md#child-workflows).")]
+    public required string? ParentId { get; init; }
+
+    [Description("The key of the parent's activity that started this workflow, if a parent did.")]
+    public required string? ParentActivityKey { get; init; }
+
+    [Description("The child workflows this one started, oldest first.")]
+    public required IReadOnlyList<WorkflowChild> Children { get; init; }
+}
+
+/// <summary>A child workflow as its parent's detail lists it.</summary>
+public sealed record WorkflowChild
+{
+    public required string WorkflowId { get; init; }
+
+    public required string DefinitionName { get; init; }
+
+    public required string Status { get; init; }
+
+    [Description("The parent's activity that started it.")]
+    public required string ActivityKey { get; init; }
+
+    [Description("The attempt of that activity it ran for (a retry starts a new child).")]
+    public required int Attempt { get; init; }
+
+    public required string CreatedAt { get; init; }
+
+    public required string? CompletedAt { get; init; }
 }
 
 public sealed record WorkflowActivity

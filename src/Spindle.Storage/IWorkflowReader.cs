@@ -19,6 +19,9 @@ public interface IWorkflowReader
 
     Task<(IReadOnlyList<WorkflowSummary> Items, int Total)> ListWorkflowsAsync(WorkflowQuery query, CancellationToken cancellationToken);
 
+    /// <summary>The child workflows a workflow started (docs/api.md), oldest first.</summary>
+    Task<IReadOnlyList<ChildLink>> ListChildrenAsync(string workflowId, CancellationToken cancellationToken);
+
     /// <returns>null when the workflow does not exist.</returns>
     Task<EventPage?> GetEventsAsync(string workflowId, string? afterEventId, int limit, IReadOnlySet<string>? eventTypes, CancellationToken cancellationToken);
 

@@ -42,6 +42,16 @@ public interface IWriteTransaction
         CancellationToken cancellationToken);
 
     /// <summary>
+    /// As <see cref="PersistAsync"/>, for a workflow written beside the one the transaction is about (a child it starts
+    /// or cancels, the parent its end completes): never the last call, so it never commits.
+    /// </summary>
+    Task PersistLinkedAsync(WorkflowState workflow, WorkflowMachine machine, IReadOnlyList<WorkflowEvent> leadingEvents, long now,
+        CancellationToken cancellationToken);
+
+    /// <summary>The children of <paramref name="parentId"/> that have not ended, oldest first.</summary>
+    Task<IReadOnlyList<ChildLink>> ReadRunningChildrenAsync(string parentId, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Adds events to a workflow without loading it: for recording that a decision about the workflow could not be
     /// made (its rows would not load), where <see cref="PersistAsync"/> has no machine to write.
     /// </summary>

@@ -75,6 +75,11 @@ public sealed record WorkflowSummary(
     public long? CompletedAt { get; init; }
 }
 
+/// <summary>A child workflow as its parent sees it: which activity instance (id, attempt) started it, and how it stands.</summary>
+public sealed record ChildLink(
+    string WorkflowId, string DefinitionName, string Status, string ParentActivityKey, string ParentActivityId, int ParentAttempt,
+    long CreatedAt, long? CompletedAt);
+
 public sealed record ClaimCommand(string RoutingKey, string WorkerId, int MaxActivities, IReadOnlyList<string>? ActivityNames);
 
 /// <summary>One activity handed to a worker (docs/worker-protocol.md). <see cref="Parameters"/> hold the secrets' values:

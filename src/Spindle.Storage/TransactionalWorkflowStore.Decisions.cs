@@ -19,9 +19,11 @@ public abstract partial class TransactionalWorkflowStore
         Func<T> none, Func<Turn, CancellationToken, Task<(T Outcome, bool Changed)>> act, CancellationToken cancellationToken)
     {
         Turn? persisted = null;
+        List<Linked> linked = [];
         var outcome = await WriteAsync(async (tx, ct) =>
         {
             persisted = null;
+            linked = [];
             var now = Now();
             var wf = await load(tx, now, ct);
             if (wf is null)
@@ -34,8 +36,9 @@ public abstract partial class TransactionalWorkflowStore
             {
                 return outcome;
             }
-            await SettleDecisionAsync(tx, wf, turn.Machine, now, ct);
+            linked = await SettleLinksAsync(tx, wf, turn.Machine, now, ct); // the cache, map requests and links
             turn.AfterCacheHits?.Invoke();
+            await PersistLinkedAsync(tx, linked, now, ct);
             await tx.PersistAsync(wf, turn.Machine, turn.LeadingEvents, now, ct);
             persisted = turn;
             return outcome;
@@ -44,6 +47,10 @@ public abstract partial class TransactionalWorkflowStore
         {
             persisted.Committed?.Invoke();
             NotifyCommitted(persisted.Workflow.Id, persisted.Machine);
+            foreach (var l in linked)
+            {
+                NotifyCommitted(l.Workflow.Id, l.Machine);
+            }
         }
         return outcome;
     }

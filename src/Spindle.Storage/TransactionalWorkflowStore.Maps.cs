@@ -43,16 +43,15 @@ public abstract partial class TransactionalWorkflowStore
     /// What the decision queued that the store answers before persisting, until nothing new comes of it: result-cache
     /// look-ups (a hit completes an activity, which may queue more) and map requests (in order).
     /// </summary>
-    private static async Task SettleDecisionAsync(IWriteTransaction tx, WorkflowState wf, WorkflowMachine machine, long now,
-        CancellationToken ct)
+    private static async Task SettleDecisionAsync(IWriteTransaction tx, WorkflowState wf, WorkflowMachine machine, SettledSoFar done,
+        long now, CancellationToken ct)
     {
         var decision = machine.Decision;
-        int cache = 0, maps = 0;
-        while (cache < decision.CacheCandidates.Count || maps < decision.MapRequests.Count)
+        while (done.Cache < decision.CacheCandidates.Count || done.Maps < decision.MapRequests.Count)
         {
-            for (; cache < decision.CacheCandidates.Count; cache++)
+            for (; done.Cache < decision.CacheCandidates.Count; done.Cache++)
             {
-                var (activity, key) = decision.CacheCandidates[cache];
+                var (activity, key) = decision.CacheCandidates[done.Cache];
                 if (activity.Status != ActivityStatus.Pending || activity.ReadyAt > now)
                 {
                     continue; // a delayed start keeps its delay
@@ -62,11 +61,21 @@ public abstract partial class TransactionalWorkflowStore
                     machine.CompleteFromCache(activity, outputs);
                 }
             }
-            for (; maps < decision.MapRequests.Count; maps++)
+            for (; done.Maps < decision.MapRequests.Count; done.Maps++)
             {
-                await ApplyMapRequestAsync(tx, wf, machine, decision.MapRequests[maps], now, ct);
+                await ApplyMapRequestAsync(tx, wf, machine, decision.MapRequests[done.Maps], now, ct);
             }
         }
+    }
+
+    /// <summary>How far <see cref="SettleDecisionAsync"/> got through a decision's requests: a decision settled again
+    /// (a child workflow's link added to it, TransactionalWorkflowStore.Children.cs) goes on from there, since map
+    /// requests must be answered once each.</summary>
+    private sealed class SettledSoFar
+    {
+        public int Cache { get; set; }
+
+        public int Maps { get; set; }
     }
 
     private static async Task ApplyMapRequestAsync(IWriteTransaction tx, WorkflowState wf, WorkflowMachine machine, MapRequest request,

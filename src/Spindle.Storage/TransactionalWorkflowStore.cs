@@ -75,6 +75,8 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
 
     public abstract Task<WorkflowState?> GetWorkflowAsync(string workflowId, CancellationToken cancellationToken);
 
+    public abstract Task<IReadOnlyList<ChildLink>> ListChildrenAsync(string workflowId, CancellationToken cancellationToken);
+
     public abstract Task<string?> GetWorkflowStatusAsync(string workflowId, CancellationToken cancellationToken);
 
     public abstract Task<(IReadOnlyList<WorkflowSummary> Items, int Total)> ListWorkflowsAsync(WorkflowQuery query,
@@ -183,11 +185,12 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
         // Starting in the submit transaction saves a round trip: the roots are claimable when submit returns.
         var machine = new WorkflowMachine(wf, Defaults, now);
         machine.Start();
-        await SettleDecisionAsync(tx, wf, machine, now, ct);
+        var linked = await SettleLinksAsync(tx, wf, machine, now, ct); // the cache, map requests and links
         if (beforePersist is not null)
         {
             await beforePersist(wf, ct);
         }
+        await PersistLinkedAsync(tx, linked, now, ct);
         await tx.PersistAsync(wf, machine, [Created(command, wf)], now, ct);
         return (new SubmitOutcome(StoreStatus.Ok, null, wf), machine);
     }

@@ -8,6 +8,11 @@ namespace Spindle.Storage.Tests;
 [Collection(PostgresFixture.CollectionName)]
 public sealed class PostgresWorkflowStoreTests(PostgresFixture postgres) : WorkflowStoreBehaviour
 {
+    private string? _connectionString;
+
     protected override async Task<IWorkflowStore> CreateStoreAsync(EngineDefaults defaults) =>
-        new PostgresWorkflowStore(await postgres.CreateDatabaseAsync(), defaults);
+        new PostgresWorkflowStore(_connectionString = await postgres.CreateDatabaseAsync(), defaults);
+
+    protected override Task<IWorkflowStore> ReopenStoreAsync(EngineDefaults defaults) =>
+        Task.FromResult<IWorkflowStore>(new PostgresWorkflowStore(_connectionString!, defaults));
 }

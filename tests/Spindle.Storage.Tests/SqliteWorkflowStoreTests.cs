@@ -11,5 +11,7 @@ public sealed class SqliteWorkflowStoreTests : WorkflowStoreBehaviour, IDisposab
     protected override Task<IWorkflowStore> CreateStoreAsync(EngineDefaults defaults) =>
         Task.FromResult<IWorkflowStore>(new SqliteWorkflowStore(_dir.DatabasePath, defaults));
 
+    protected override Task<IWorkflowStore> ReopenStoreAsync(EngineDefaults defaults) => CreateStoreAsync(defaults);
+
     public void Dispose() => _dir.Dispose();
 }

@@ -18,6 +18,7 @@ SCHEMAS: dict[type, str] = {
     models.SubmitResult: "SubmitWorkflowResponse",
     models.ActivityState: "WorkflowActivity",
     models.Workflow: "WorkflowDetail",
+    models.WorkflowChild: "WorkflowChild",
     models.WorkflowSummary: "WorkflowListItem",
     models.WorkflowPage: "WorkflowList",
     models.WorkflowOutputs: "WorkflowOutputResponse",

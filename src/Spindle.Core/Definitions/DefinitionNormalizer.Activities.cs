@@ -132,6 +132,7 @@ internal sealed partial class DefinitionNormalizer
         d.Streaming = streaming;
         d.Map = Map(obj, path);
         d.Queueing = Queueing(obj, path);
+        d.Child = Child(obj, path);
         return d;
     }
 
@@ -242,7 +243,7 @@ internal sealed partial class DefinitionNormalizer
             o["streaming"] = streaming;
         }
         o["is_loop_activity"] = d.IsLoopActivity;
-        foreach (var (name, value) in (d.Map ?? []).Concat(d.Queueing ?? []))
+        foreach (var (name, value) in (d.Map ?? []).Concat(d.Queueing ?? []).Concat(d.Child ?? []))
         {
             o[name] = value?.DeepClone();
         }

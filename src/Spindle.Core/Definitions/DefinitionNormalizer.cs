@@ -42,6 +42,7 @@ internal sealed partial class DefinitionNormalizer
         "iteration_limit", "iteration_scoped", "streaming", "is_loop_activity",
         "for_each", "max_parallel", "continue_on_failure", // DefinitionNormalizer.Map.cs
         "concurrency", "rate_limit", "priority", // DefinitionNormalizer.Queueing.cs
+        "workflow", "version", "input", // DefinitionNormalizer.Child.cs
     ];
     private static readonly HashSet<string> ActivitySettingsKeys =
     [
@@ -113,6 +114,9 @@ internal sealed partial class DefinitionNormalizer
         /// <summary><c>for_each</c>, <c>max_parallel</c>, <c>continue_on_failure</c> as normalised (DefinitionNormalizer.Map.cs).</summary>
         public JsonObject? Map { get; set; }
         public JsonObject? Queueing { get; set; }
+
+        /// <summary><c>workflow</c>, <c>version</c>, <c>input</c> as normalised (DefinitionNormalizer.Child.cs).</summary>
+        public JsonObject? Child { get; set; }
     }
 
     // ------------------------------------------------------------------------------------------------ entry

@@ -133,6 +133,7 @@ public static class DefinitionParser
                 Settings = settingsJson is null ? new ActivitySettings() : Settings(settingsJson),
                 SettingsJson = (JsonObject?)settingsJson?.DeepClone(),
                 Map = MapSettings.Read(a),
+                Workflow = ChildWorkflow.Read(a),
                 Index = i,
             });
         }

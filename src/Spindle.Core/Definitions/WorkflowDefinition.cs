@@ -59,6 +59,9 @@ public sealed class ActivityDefinition
     /// <summary>The normalised <c>settings</c> object as delivered to workers, or null when absent.</summary>
     public JsonObject? SettingsJson { get; init; }
 
+    /// <summary><c>workflow:</c> when the activity runs a child workflow (docs/workflow-format.md#child-workflows), else null.</summary>
+    public ChildWorkflow? Workflow { get; init; }
+
     /// <summary>Index in definition order.</summary>
     public int Index { get; init; }
 }

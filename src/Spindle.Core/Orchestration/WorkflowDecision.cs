@@ -17,6 +17,7 @@ public sealed class WorkflowDecision
     private readonly List<CacheEntry> _cacheWrites = [];
     private readonly List<(ActivityState Activity, string Key)> _cacheCandidates = [];
     private readonly List<Maps.MapRequest> _mapRequests = [];
+    private readonly List<ChildStart> _childStarts = [];
 
     internal WorkflowDecision()
     {
@@ -54,6 +55,11 @@ public sealed class WorkflowDecision
     public IReadOnlyList<Maps.MapRequest> MapRequests => _mapRequests;
 
     internal void Add(Maps.MapRequest request) => _mapRequests.Add(request);
+    /// <summary>Child workflows to submit in this decision's transaction (WorkflowMachine.Children.cs), in order; the
+    /// store works through them after the machine's calls, and answering one may add more.</summary>
+    public IReadOnlyList<ChildStart> ChildStarts => _childStarts;
+
+    internal void Add(ChildStart start) => _childStarts.Add(start);
 
     internal void Add(WorkflowEvent e) => _events.Add(e);
 

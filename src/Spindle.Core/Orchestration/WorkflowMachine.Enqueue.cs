@@ -52,6 +52,12 @@ public sealed partial class WorkflowMachine
             return;
         }
 
+        if (activity.Workflow is { } child)
+        {
+            StartChild(activity, state, child); // no worker: the store submits the child (WorkflowMachine.Children.cs)
+            return;
+        }
+
         var scope = new TemplateScope(_wf, state, NoSecrets());
         // Every template of this execution (parameters, delay or schedule, cache key) shares one budget.
         var budget = new TemplateBudget(_defaults.TemplateLimits);
@@ -160,6 +166,16 @@ public sealed partial class WorkflowMachine
 
     private void Requeue(ActivityState state, long readyAt)
     {
+        // A map item's key is "map[index]": its definition is its map's (docs/workflow-format.md#maps).
+        var definition = Definition.Find(state.MapOf ?? state.Key)!;
+        if (definition.Workflow is { } child)
+        {
+            // A retry of a child-workflow activity submits a new child at once (no backoff: nothing waits for a
+            // worker, and the failed child is kept for inspection).
+            state.Attempt++;
+            StartChild(definition, state, child);
+            return;
+        }
         state.Status = ActivityStatus.Pending;
         state.Attempt++;
         state.ReadyAt = readyAt;

@@ -27,6 +27,15 @@ public sealed class WorkflowState
 
     /// <summary>The priority given at submit: its activities' unless they set their own (<c>priority</c>).</summary>
     public int Priority { get; init; }
+    /// <summary>For a child workflow (docs/architecture.md#child-workflows): the parent, the activity instance that
+    /// started it (its key, its id) and that activity's attempt. Null for a workflow nobody started.</summary>
+    public string? ParentId { get; init; }
+
+    public string? ParentActivityKey { get; init; }
+
+    public string? ParentActivityId { get; init; }
+
+    public int? ParentAttempt { get; init; }
 
     /// <summary>Activities keyed by activity key.</summary>
     public Dictionary<string, ActivityState> Activities { get; } = new(StringComparer.Ordinal);

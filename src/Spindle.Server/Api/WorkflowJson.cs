@@ -8,7 +8,7 @@ namespace Spindle.Server.Api;
 /// <summary>Maps the engine's state to the wire records of docs/api.md.</summary>
 public static class WorkflowJson
 {
-    public static WorkflowDetail Workflow(WorkflowState wf)
+    public static WorkflowDetail Workflow(WorkflowState wf, IReadOnlyList<ChildLink> children)
     {
         var activities = new List<WorkflowActivity>();
         if (wf.Status != WorkflowStatus.Created)
@@ -36,6 +36,18 @@ public static class WorkflowJson
             Activities = activities,
             ScheduleId = wf.ScheduleId,
             ScheduledAt = Timestamps.Format(wf.ScheduledAt),
+            ParentId = wf.ParentId,
+            ParentActivityKey = wf.ParentActivityKey,
+            Children = children.Select(c => new WorkflowChild
+            {
+                WorkflowId = c.WorkflowId,
+                DefinitionName = c.DefinitionName,
+                Status = c.Status,
+                ActivityKey = c.ParentActivityKey,
+                Attempt = c.ParentAttempt,
+                CreatedAt = Timestamps.Format(c.CreatedAt),
+                CompletedAt = Timestamps.Format(c.CompletedAt),
+            }).ToList(),
         };
     }
 

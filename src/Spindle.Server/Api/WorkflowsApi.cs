@@ -204,7 +204,15 @@ public static class WorkflowsApi
             await WaitForTerminalAsync(id, TimeSpan.FromSeconds(waitSeconds), store, hub, lifetime.ApplicationStopping, cancellationToken);
         }
         var wf = await store.GetWorkflowAsync(id, cancellationToken);
-        return wf is null ? WorkflowNotFound(id) : Json.Result(WorkflowJson.Workflow(wf), SpindleJsonContext.Default.WorkflowDetail);
+        if (wf is null)
+        {
+            return WorkflowNotFound(id);
+        }
+        // Only a definition with workflow: activities can have children: others skip the query.
+        IReadOnlyList<ChildLink> children = wf.Definition.Activities.Any(a => a.Workflow is not null)
+            ? await store.ListChildrenAsync(id, cancellationToken)
+            : [];
+        return Json.Result(WorkflowJson.Workflow(wf, children), SpindleJsonContext.Default.WorkflowDetail);
     }
 
     /// <summary>Holds the request until the workflow is terminal, the wait is over, or the server drains.</summary>

@@ -184,6 +184,19 @@ public sealed partial class PostgresWorkflowStore : TransactionalWorkflowStore
         return (string?)await cmd.ExecuteScalarAsync(cancellationToken);
     }
 
+    public override async Task<IReadOnlyList<ChildLink>> ListChildrenAsync(string workflowId, CancellationToken cancellationToken)
+    {
+        await using var cmd = _dataSource.CreateCommand($"SELECT {RowReader.ChildLinkColumns} FROM workflows WHERE parent_id = $1 ORDER BY created_at, id");
+        cmd.Parameters.Add(PgParameters.Text(workflowId));
+        var links = new List<ChildLink>();
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+        {
+            links.Add(RowReader.ChildLink(r));
+        }
+        return links;
+    }
+
     public override async Task<(IReadOnlyList<WorkflowSummary> Items, int Total)> ListWorkflowsAsync(WorkflowQuery query,
         CancellationToken cancellationToken)
     {

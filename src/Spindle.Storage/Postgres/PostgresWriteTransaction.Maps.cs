@@ -84,7 +84,7 @@ internal sealed partial class PostgresWriteTransaction : IMapItemRows
         }
         foreach (var a in items)
         {
-            _readStatus[a.Key] = a.Status;
+            _readStatus[(a.WorkflowId, a.Key)] = a.Status;
         }
         return items;
     }
@@ -101,7 +101,7 @@ internal sealed partial class PostgresWriteTransaction : IMapItemRows
             }
             else if (a.IsDirty)
             {
-                batch.BatchCommands.Add(PostgresActivityRows.Update(a, definition.Index, _readStatus.GetValueOrDefault(a.Key, a.Status)));
+                batch.BatchCommands.Add(PostgresActivityRows.Update(a, definition.Index, _readStatus.GetValueOrDefault((wf.Id, a.Key), a.Status)));
             }
         }
     }

@@ -4,6 +4,7 @@ using Spindle.Core.Common;
 using Spindle.Core.Costs;
 using Spindle.Core.Definitions;
 using Spindle.Core.Orchestration;
+using Spindle.Storage.Rows;
 
 namespace Spindle.Storage.Postgres;
 
@@ -21,8 +22,9 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
 
     private const string InsertWorkflowSql =
         "INSERT INTO workflows (id, definition_name, definition_version, status, input, unique_key, error_message, created_at, " +
-        "updated_at, completed_at, deadline_at, total_cost, budget_limit, schedule_id, scheduled_at, priority) " +
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+        "updated_at, completed_at, deadline_at, total_cost, budget_limit, schedule_id, scheduled_at, priority, parent_id, " +
+        "parent_activity_key, parent_activity_id, parent_attempt) " +
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
 
     private const string InsertEventsSql =
         "INSERT INTO events (id, workflow_id, event_type, activity_key, iteration, payload, created_at) " +
@@ -52,11 +54,12 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
     private readonly NpgsqlTransaction _tx;
     private readonly DefinitionCache _definitions;
 
-    /// <summary>Status of each activity row as this transaction read it: the guard of its update.</summary>
-    private readonly Dictionary<string, string> _readStatus = new(StringComparer.Ordinal);
+    /// <summary>Status of each activity row as this transaction read it, by workflow and key: the guard of its update.
+    /// A transaction may hold several workflows (a parent and its children, docs/architecture.md#child-workflows).</summary>
+    private readonly Dictionary<(string WorkflowId, string Key), string> _readStatus = [];
 
-    /// <summary>A submitted workflow is inserted with the machine's result, not inserted and then updated.</summary>
-    private WorkflowState? _unwritten;
+    /// <summary>Submitted workflows are inserted with the machine's result, not inserted and then updated.</summary>
+    private readonly HashSet<WorkflowState> _unwritten = new(ReferenceEqualityComparer.Instance);
 
     /// <summary>Whether an events-only commit sends the events notification (false while no server has event subscribers).</summary>
     private readonly bool _notifyEvents;
@@ -98,22 +101,29 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
 
     public Task InsertWorkflowAsync(WorkflowState workflow, CancellationToken cancellationToken)
     {
-        _unwritten = workflow;
+        _unwritten.Add(workflow);
         return Task.CompletedTask;
     }
 
-    public async Task PersistAsync(WorkflowState wf, WorkflowMachine machine, IReadOnlyList<WorkflowEvent> leadingEvents, long now,
-        CancellationToken cancellationToken)
+    public Task PersistAsync(WorkflowState wf, WorkflowMachine machine, IReadOnlyList<WorkflowEvent> leadingEvents, long now,
+        CancellationToken cancellationToken) =>
+        PersistAsync(wf, machine, leadingEvents, now, commit: true, cancellationToken);
+
+    public Task PersistLinkedAsync(WorkflowState wf, WorkflowMachine machine, IReadOnlyList<WorkflowEvent> leadingEvents, long now,
+        CancellationToken cancellationToken) =>
+        PersistAsync(wf, machine, leadingEvents, now, commit: false, cancellationToken);
+
+    private async Task PersistAsync(WorkflowState wf, WorkflowMachine machine, IReadOnlyList<WorkflowEvent> leadingEvents, long now,
+        bool commit, CancellationToken cancellationToken)
     {
         if (Committed)
         {
             throw new InvalidOperationException("The transaction was committed by an earlier PersistAsync; persisting is the last call.");
         }
         await using var batch = new NpgsqlBatch(_conn, _tx);
-        if (ReferenceEquals(_unwritten, wf))
+        if (_unwritten.Remove(wf))
         {
             batch.BatchCommands.Add(InsertWorkflow(wf));
-            _unwritten = null;
         }
         else if (wf.IsDirty)
         {
@@ -133,7 +143,7 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
             }
             else if (a.IsDirty)
             {
-                batch.BatchCommands.Add(PostgresActivityRows.Update(a, activity.Index, _readStatus.GetValueOrDefault(a.Key, a.Status)));
+                batch.BatchCommands.Add(PostgresActivityRows.Update(a, activity.Index, _readStatus.GetValueOrDefault((wf.Id, a.Key), a.Status)));
             }
         }
         AddItemWrites(wf, batch, inserts);
@@ -172,16 +182,33 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
 
         // Persisting is the last thing every decision does, so the COMMIT goes with it. A guarded update that
         // matched nothing raises first; the server then skips the rest of the batch, COMMIT included.
-        batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
+        if (commit)
+        {
+            batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
+        }
         await batch.ExecuteNonQueryAsync(cancellationToken);
-        Committed = true;
+        Committed = commit;
         foreach (var a in wf.Activities.Values.Concat(wf.Items.Values))
         {
             a.IsNew = false;
             a.IsDirty = false;
-            _readStatus[a.Key] = a.Status;
+            _readStatus[(wf.Id, a.Key)] = a.Status;
         }
         wf.IsDirty = false;
+    }
+
+    public async Task<IReadOnlyList<ChildLink>> ReadRunningChildrenAsync(string parentId, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand($"SELECT {RowReader.ChildLinkColumns} FROM workflows WHERE parent_id = $1 " +
+                                                "AND status NOT IN ('completed', 'failed', 'cancelled') ORDER BY created_at, id", _conn, _tx);
+        cmd.Parameters.Add(PgParameters.Text(parentId));
+        var links = new List<ChildLink>();
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+        {
+            links.Add(RowReader.ChildLink(r));
+        }
+        return links;
     }
 
     private WorkflowState? Remember(WorkflowState? wf)
@@ -190,7 +217,7 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
         {
             foreach (var a in wf.Activities.Values)
             {
-                _readStatus[a.Key] = a.Status;
+                _readStatus[(wf.Id, a.Key)] = a.Status;
             }
         }
         return wf;
@@ -203,7 +230,8 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
             PgParameters.Text(wf.ErrorMessage), PgParameters.Bigint(wf.CreatedAt), PgParameters.Bigint(wf.UpdatedAt),
             PgParameters.Bigint(wf.CompletedAt), PgParameters.Bigint(wf.DeadlineAt), PgParameters.Numeric(wf.TotalCost),
             PgParameters.Numeric(wf.BudgetLimit), PgParameters.Text(wf.ScheduleId), PgParameters.Bigint(wf.ScheduledAt),
-            PgParameters.Integer(wf.Priority));
+            PgParameters.Integer(wf.Priority), PgParameters.Text(wf.ParentId), PgParameters.Text(wf.ParentActivityKey),
+            PgParameters.Text(wf.ParentActivityId), PgParameters.Integer(wf.ParentAttempt));
 
     public async Task AppendEventsAsync(string workflowId, IReadOnlyList<WorkflowEvent> events, long now, CancellationToken cancellationToken)
     {

@@ -26,7 +26,12 @@ internal abstract class RowReader
     /// <summary>The columns of <c>workflows</c> that <see cref="Workflow"/> reads.</summary>
     public const string WorkflowColumns =
         "id, definition_name, definition_version, status, input, unique_key, error_message, created_at, updated_at, " +
-        "completed_at, deadline_at, total_cost, budget_limit, schedule_id, scheduled_at, priority";
+        "completed_at, deadline_at, total_cost, budget_limit, schedule_id, scheduled_at, priority, parent_id, parent_activity_key, " +
+        "parent_activity_id, parent_attempt";
+
+    /// <summary>The columns of <c>workflows</c> that <see cref="ChildLink"/> reads.</summary>
+    public const string ChildLinkColumns =
+        "id, definition_name, status, parent_activity_key, parent_activity_id, parent_attempt, created_at, completed_at";
 
     /// <summary>What a claim returns of each leased row (<see cref="Claimed"/>).</summary>
     public const string ClaimedColumns =
@@ -104,7 +109,17 @@ internal abstract class RowReader
     public WorkflowRow Workflow(DbDataReader r) => new(
         r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), StringOrNull(r, 5), StringOrNull(r, 6),
         r.GetInt64(7), r.GetInt64(8), LongOrNull(r, 9), LongOrNull(r, 10), GetMoney(r, 11), r.IsDBNull(12) ? null : GetMoney(r, 12),
-        StringOrNull(r, 13), LongOrNull(r, 14), r.GetInt32(15));
+        StringOrNull(r, 13), LongOrNull(r, 14), r.GetInt32(15))
+    {
+        ParentId = StringOrNull(r, 16),
+        ParentActivityKey = StringOrNull(r, 17),
+        ParentActivityId = StringOrNull(r, 18),
+        ParentAttempt = r.IsDBNull(19) ? null : r.GetInt32(19),
+    };
+
+    /// <summary>A child of a workflow (<see cref="ChildLinkColumns"/>).</summary>
+    public static ChildLink ChildLink(DbDataReader r) =>
+        new(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetInt32(5), r.GetInt64(6), LongOrNull(r, 7));
 
     /// <summary>A row a claim leased to a worker of routing key <paramref name="routingKey"/>; its secrets not yet rebuilt.</summary>
     public static ClaimedActivity Claimed(DbDataReader r, string routingKey) =>
@@ -157,6 +172,14 @@ internal sealed record WorkflowRow(
     string? ErrorMessage, long CreatedAt, long UpdatedAt, long? CompletedAt, long? DeadlineAt, decimal TotalCost,
     decimal? BudgetLimit, string? ScheduleId, long? ScheduledAt, int Priority)
 {
+    public string? ParentId { get; init; }
+
+    public string? ParentActivityKey { get; init; }
+
+    public string? ParentActivityId { get; init; }
+
+    public int? ParentAttempt { get; init; }
+
     public WorkflowState ToState(WorkflowDefinition definition, IEnumerable<ActivityState> activities)
     {
         var wf = new WorkflowState
@@ -177,6 +200,10 @@ internal sealed record WorkflowRow(
             ScheduleId = ScheduleId,
             ScheduledAt = ScheduledAt,
             Priority = Priority,
+            ParentId = ParentId,
+            ParentActivityKey = ParentActivityKey,
+            ParentActivityId = ParentActivityId,
+            ParentAttempt = ParentAttempt,
         };
         foreach (var a in activities)
         {

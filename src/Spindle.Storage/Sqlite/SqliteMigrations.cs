@@ -235,6 +235,15 @@ internal static class SqliteMigrations
                 refilled_at INTEGER NOT NULL
             );
             """),
+        // Child workflows: the link to the parent's activity instance (id and attempt), written with the child's row
+        // in the transaction that starts it; the index finds a workflow's children (read API, cancel cascade).
+        (11, """
+            ALTER TABLE workflows ADD COLUMN parent_id TEXT NULL;
+            ALTER TABLE workflows ADD COLUMN parent_activity_key TEXT NULL;
+            ALTER TABLE workflows ADD COLUMN parent_activity_id TEXT NULL;
+            ALTER TABLE workflows ADD COLUMN parent_attempt INTEGER NULL;
+            CREATE INDEX ix_workflows_parent ON workflows (parent_id, created_at) WHERE parent_id IS NOT NULL;
+            """),
     ];
 
     public static int Latest => All[^1].Version;

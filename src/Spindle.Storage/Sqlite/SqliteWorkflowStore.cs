@@ -151,6 +151,21 @@ public sealed partial class SqliteWorkflowStore : TransactionalWorkflowStore
         return (string?)await cmd.ExecuteScalarAsync(cancellationToken);
     }
 
+    public override async Task<IReadOnlyList<ChildLink>> ListChildrenAsync(string workflowId, CancellationToken cancellationToken)
+    {
+        await using var conn = await OpenReaderAsync(cancellationToken);
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = $"SELECT {RowReader.ChildLinkColumns} FROM workflows WHERE parent_id = $id ORDER BY created_at, id";
+        cmd.Parameters.AddWithValue("$id", workflowId);
+        var links = new List<ChildLink>();
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+        {
+            links.Add(RowReader.ChildLink(r));
+        }
+        return links;
+    }
+
     public override async Task<(IReadOnlyList<WorkflowSummary> Items, int Total)> ListWorkflowsAsync(WorkflowQuery query, CancellationToken cancellationToken)
     {
         await using var conn = await OpenReaderAsync(cancellationToken);

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
 using Spindle.Core.Common;
 using Spindle.Core.Orchestration;
+using Spindle.Storage.Rows;
 
 namespace Spindle.Storage.Sqlite;
 
@@ -59,7 +60,9 @@ internal sealed partial class SqliteWriteTransaction : IWriteTransaction
     {
         var cmd = Command(
             "INSERT INTO workflows (id, definition_name, definition_version, status, input, unique_key, created_at, updated_at, deadline_at, budget_limit, " +
-            "schedule_id, scheduled_at, priority) VALUES ($id, $name, $version, $status, $input, $unique_key, $now, $now, $deadline, $budget, $schedule, $scheduled, $priority)");
+            "schedule_id, scheduled_at, priority, parent_id, parent_activity_key, parent_activity_id, parent_attempt) VALUES ($id, $name, $version, " +
+            "$status, $input, $unique_key, $now, $now, $deadline, $budget, $schedule, $scheduled, $priority, $parent, $parent_key, $parent_activity, " +
+            "$parent_attempt)");
         ActivityRows.Set(cmd, "$id", wf.Id);
         ActivityRows.Set(cmd, "$name", wf.Definition.Name);
         ActivityRows.Set(cmd, "$version", wf.DefinitionVersion);
@@ -72,6 +75,10 @@ internal sealed partial class SqliteWriteTransaction : IWriteTransaction
         ActivityRows.Set(cmd, "$schedule", wf.ScheduleId);
         ActivityRows.Set(cmd, "$scheduled", wf.ScheduledAt);
         ActivityRows.Set(cmd, "$priority", wf.Priority);
+        ActivityRows.Set(cmd, "$parent", wf.ParentId);
+        ActivityRows.Set(cmd, "$parent_key", wf.ParentActivityKey);
+        ActivityRows.Set(cmd, "$parent_activity", wf.ParentActivityId);
+        ActivityRows.Set(cmd, "$parent_attempt", wf.ParentAttempt);
         cmd.ExecuteNonQuery();
         return Task.CompletedTask;
     }
@@ -120,6 +127,24 @@ internal sealed partial class SqliteWriteTransaction : IWriteTransaction
             WriteCache(decision.CacheWrites, now);
         }
         return Task.CompletedTask;
+    }
+
+    public Task PersistLinkedAsync(WorkflowState wf, WorkflowMachine machine, IReadOnlyList<WorkflowEvent> leadingEvents, long now,
+        CancellationToken cancellationToken) =>
+        PersistAsync(wf, machine, leadingEvents, now, cancellationToken); // the connection's transaction commits at the end
+
+    public Task<IReadOnlyList<ChildLink>> ReadRunningChildrenAsync(string parentId, CancellationToken cancellationToken)
+    {
+        var cmd = Command($"SELECT {RowReader.ChildLinkColumns} FROM workflows WHERE parent_id = $id " +
+                          "AND status NOT IN ('completed', 'failed', 'cancelled') ORDER BY created_at, id");
+        ActivityRows.Set(cmd, "$id", parentId);
+        var links = new List<ChildLink>();
+        using var r = cmd.ExecuteReader();
+        while (r.Read())
+        {
+            links.Add(RowReader.ChildLink(r));
+        }
+        return Task.FromResult<IReadOnlyList<ChildLink>>(links);
     }
 
     public Task<JsonObject?> ReadCacheAsync(string key, long now, CancellationToken cancellationToken)

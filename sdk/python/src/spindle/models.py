@@ -175,6 +175,33 @@ def _activity_error(error: Any, detail: Any) -> tuple[dict[str, Any] | None, str
 
 
 @dataclass(frozen=True, kw_only=True)
+class WorkflowChild:
+    """A child workflow started by a ``workflow:`` activity of its parent."""
+
+    workflow_id: str
+    definition_name: str
+    status: str
+    activity_key: str
+    attempt: int
+    created_at: str | None
+    completed_at: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> WorkflowChild:
+        return cls(
+            workflow_id=data["workflow_id"],
+            definition_name=data.get("definition_name", ""),
+            status=data.get("status", ""),
+            activity_key=data.get("activity_key", ""),
+            attempt=int(data.get("attempt") or 1),
+            created_at=data.get("created_at"),
+            completed_at=data.get("completed_at"),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class Workflow:
     id: str
     status: str
@@ -188,6 +215,9 @@ class Workflow:
     completed_at: str | None = None
     schedule_id: str | None = None
     scheduled_at: str | None = None
+    parent_id: str | None = None
+    parent_activity_key: str | None = None
+    children: list[WorkflowChild] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -223,6 +253,9 @@ class Workflow:
             completed_at=data.get("completed_at"),
             schedule_id=data.get("schedule_id"),
             scheduled_at=data.get("scheduled_at"),
+            parent_id=data.get("parent_id"),
+            parent_activity_key=data.get("parent_activity_key"),
+            children=[WorkflowChild.from_json(c) for c in data.get("children") or []],
             raw=data,
         )
 
