@@ -73,15 +73,17 @@ public static partial class EventStreamsApi
         {
             return refusal!;
         }
-        return new SseStream(SseItems(query, feed, log, cancellationToken));
+        // Subscribed before the headers go out (SseStream sends them at once): a client that has its 200 misses no
+        // later event. The stream's end unsubscribes, also when the body was never written.
+        var (subscriber, position) = await feed.SubscribeAsync(query.WorkflowIds, query.EventTypes, cancellationToken);
+        return new SseStream(SseItems(query, feed, log, subscriber, position, cancellationToken), () => feed.Unsubscribe(subscriber));
     }
 
     private static async IAsyncEnumerable<SseItem<string>> SseItems(EventStreamQuery query, EventFeed feed, IEventLog log,
-        [EnumeratorCancellation] CancellationToken cancellationToken)
+        EventSubscriber subscriber, long position, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, feed.Stopping);
         var ct = linked.Token;
-        var (subscriber, position) = await feed.SubscribeAsync(query.WorkflowIds, query.EventTypes, ct);
         try
         {
             // An opening ping sends the headers at once: a client (the web UI) knows the stream is up before the
@@ -169,11 +171,12 @@ public static partial class EventStreamsApi
             await refusal!.ExecuteAsync(context);
             return;
         }
-        using var socket = await context.WebSockets.AcceptWebSocketAsync();
+        // Subscribed before the handshake completes: a client that has its open socket then misses no later event.
+        var (subscriber, position) = await feed.SubscribeAsync(query.WorkflowIds, query.EventTypes, ct);
+        using var socket = await AcceptAsync(context, feed, subscriber);
         using var session = CancellationTokenSource.CreateLinkedTokenSource(ct);
         // Client frames are ignored; reading them notices the client's close.
         var receiving = DrainAsync(socket, session);
-        var (subscriber, position) = await feed.SubscribeAsync(query.WorkflowIds, query.EventTypes, session.Token);
         // Sends give up once an overflowed client has had its grace: a client that stopped reading is cut.
         using var sending = CancellationTokenSource.CreateLinkedTokenSource(session.Token, subscriber.Cut);
         try
@@ -241,6 +244,19 @@ public static partial class EventStreamsApi
         {
             feed.Unsubscribe(subscriber);
             await EventStreamsApi.EndSessionAsync(socket, session, receiving);
+        }
+    }
+
+    private static async Task<WebSocket> AcceptAsync(HttpContext context, EventFeed feed, EventSubscriber subscriber)
+    {
+        try
+        {
+            return await context.WebSockets.AcceptWebSocketAsync();
+        }
+        catch
+        {
+            feed.Unsubscribe(subscriber);
+            throw;
         }
     }
 

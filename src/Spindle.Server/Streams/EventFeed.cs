@@ -69,11 +69,15 @@ public sealed partial class EventFeed(IEventLog log, WakeupHub hub, ILogger<Even
         }
     }
 
+    /// <summary>Removes a subscriber; a second call for the same one does nothing.</summary>
     public void Unsubscribe(EventSubscriber subscriber)
     {
         lock (_subscribersLock)
         {
-            _subscribers.Remove(subscriber);
+            if (!_subscribers.Remove(subscriber))
+            {
+                return;
+            }
             _snapshot = [.. _subscribers];
         }
         subscriber.Dispose();

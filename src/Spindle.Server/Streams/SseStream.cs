@@ -8,7 +8,7 @@ namespace Spindle.Server.Streams;
 /// may have nothing to say for a while, and a client (or a proxy) must see the 200 when it connects, not at the
 /// first event or ping. Otherwise what <c>TypedResults.ServerSentEvents</c> does.
 /// </summary>
-public sealed class SseStream(IAsyncEnumerable<SseItem<string>> items) : IResult
+public sealed class SseStream(IAsyncEnumerable<SseItem<string>> items, Action? ended = null) : IResult
 {
     public async Task ExecuteAsync(HttpContext httpContext)
     {
@@ -29,6 +29,10 @@ public sealed class SseStream(IAsyncEnumerable<SseItem<string>> items) : IResult
         catch (OperationCanceledException) when (httpContext.RequestAborted.IsCancellationRequested)
         {
             // The client went away.
+        }
+        finally
+        {
+            ended?.Invoke();
         }
     }
 }
