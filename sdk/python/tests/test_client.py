@@ -1,4 +1,4 @@
-"""The management clients against a real server (docs/api.md, §8, §15)."""
+"""The management clients against a real server (docs/api.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Management clients: deploy definitions, submit and follow workflows (docs/api.md, §8, §15).
+"""Management clients: deploy definitions, submit and follow workflows (docs/api.md).
 
 :class:`SpindleClient` blocks; :class:`AsyncSpindleClient` is its asyncio twin with the same methods. Both build
 their requests from the same :class:`_Call` descriptions (:mod:`spindle._calls`), so they cannot drift apart;

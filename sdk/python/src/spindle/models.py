@@ -1,4 +1,4 @@
-"""Typed views of the management API's answers (docs/api.md, §8, §15). Each keeps the raw JSON in ``raw``, since
+"""Typed views of the management API's answers (docs/api.md). Each keeps the raw JSON in ``raw``, since
 responses may gain fields that this SDK does not know yet."""
 
 from __future__ import annotations

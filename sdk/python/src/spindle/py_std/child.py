@@ -159,7 +159,7 @@ class ScriptRunner:
         except CpuLimitExceeded:
             self._spent = True
             return _error("CPU_LIMIT_EXCEEDED", f"The script used more than {self.limits.get('cpu_seconds')} s of CPU time")
-        except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt fail the script too (§9.3)
+        except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt fail the script too
             return _error("SCRIPT_ERROR", format_script_error(exc))
 
         try:
@@ -269,7 +269,7 @@ class ScriptRunner:
             sys.stdout, sys.stderr = saved_streams
             self.state.activity_id = None
             os.chdir(self.neutral_dir)
-            # One script must not see what another left behind (§9.3): environment and import path are restored.
+            # One script must not see what another left behind: environment and import path are restored.
             if os.environ is not _ENVIRON:
                 os.environ = _ENVIRON
             if _environ_snapshot() != saved_environ:

@@ -1,4 +1,4 @@
-"""One warm script interpreter, as the worker sees it: its pipes, its runs and how it is stopped (§9.3)."""
+"""One warm script interpreter, as the worker sees it: its pipes, its runs and how it is stopped."""
 
 from __future__ import annotations
 
@@ -378,7 +378,7 @@ class ScriptProcess:
             self.proc.send_signal(sig)
 
     async def terminate(self, *, grace: float = 5.0) -> None:
-        """SIGTERM, then SIGKILL after ``grace`` seconds, to the process and everything it started (§9.3)."""
+        """SIGTERM, then SIGKILL after ``grace`` seconds, to the process and everything it started."""
         if self.proc.returncode is None:
             # What the script started is not asked: it goes at once (it may have left the process group).
             _reaper.kill_descendants(self.pid)

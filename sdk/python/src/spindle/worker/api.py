@@ -1,4 +1,4 @@
-"""The worker routes (docs/worker-protocol.md, §8) over an :class:`AsyncTransport`."""
+"""The worker routes (docs/worker-protocol.md) over an :class:`AsyncTransport`."""
 
 from __future__ import annotations
 
@@ -184,7 +184,7 @@ class WorkerApi:
     async def _report(
         self, activity_id: str, action: str, body: dict[str, Any], retry_until: float | None
     ) -> dict[str, Any]:
-        """Repeats a complete/fail after network errors and 5xx until the lease would have expired (§7). A body over
+        """Repeats a complete/fail after network errors and 5xx until the lease would have expired. A body over
         the server's limit is not sent (:class:`PayloadTooLargeError`), and neither is it repeated after a 413."""
         path = _activity_path(activity_id, action)
         # Encoded once, here: its size is checked before anything is sent, and retries reuse the bytes.

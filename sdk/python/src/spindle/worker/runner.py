@@ -283,7 +283,7 @@ class Worker(_Executing):
                         log.exception("Handler shutdown failed")
                 for handled in installed:
                     self._loop.remove_signal_handler(handled)
-                # Only now: every WORKER_SHUTDOWN report must be sent before the client closes (§7).
+                # Only now: every WORKER_SHUTDOWN report must be sent before the client closes (docs/worker-protocol.md).
                 await self._transport.aclose()
                 self.executor.shutdown(wait=False, cancel_futures=True)
                 self._ready.set()
@@ -354,7 +354,7 @@ class Worker(_Executing):
                         )
                         await asyncio.wait({poll, stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
                         if not poll.done():
-                            # Shutting down: abort the held long-poll (§7).
+                            # Shutting down: abort the held long-poll (docs/worker-protocol.md, Shutdown).
                             poll.cancel()
                             await asyncio.gather(poll, return_exceptions=True)
                             break
