@@ -70,20 +70,25 @@ export function WorkflowGraph({ activities, runActivities, selected, onSelect }:
 
   const latest = useMemo(() => latestByKey(runActivities ?? []), [runActivities]);
 
-  const nodes: Node<ActivityNodeData>[] = activities.map((a) => {
+  // Memoised so that a parent re-render (another request answering) hands React Flow the same node objects:
+  // new objects drop the measured sizes and React Flow hides the nodes until it measures them again.
+  // initialWidth/initialHeight keep a node visible (and fitView right) before the first measurement too.
+  const nodes: Node<ActivityNodeData>[] = useMemo(() => activities.map((a) => {
     const run = latest.get(a.key);
     return {
       id: a.key,
       type: "activity",
       position: positions.get(a.key) ?? { x: 0, y: 0 },
+      initialWidth: WIDTH,
+      initialHeight: HEIGHT,
       data: { key: a.key, activityName: a.activity_name, status: runActivities ? run?.status ?? "not_scheduled" : undefined, attempt: run?.attempt, iteration: run?.iteration, selected: selected === a.key },
       draggable: false,
       connectable: false,
       ariaLabel: `${a.key}${run ? `, ${run.status}` : ""}`,
     };
-  });
+  }), [activities, positions, latest, runActivities, selected]);
 
-  const edges: Edge[] = activities.flatMap((a) =>
+  const edges: Edge[] = useMemo(() => activities.flatMap((a) =>
     (a.depends_on ?? []).map((d) => {
       const skipped = latest.get(a.key)?.status === "skipped";
       return {
@@ -98,7 +103,7 @@ export function WorkflowGraph({ activities, runActivities, selected, onSelect }:
         ...(d.is_back_edge ? { sourceHandle: undefined, targetHandle: undefined } : {}),
       };
     }),
-  );
+  ), [activities, latest]);
 
   return (
     <div className="graph" role="figure" aria-label="Workflow graph">
