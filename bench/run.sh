@@ -153,14 +153,25 @@ tree_of() { # PID... → the pids and all their descendants
   done
   echo "${out[@]}"
 }
+cpu_ticks() { # PID... → utime+stime summed, in clock ticks
+  local p sum=0 t
+  for p in "$@"; do
+    t="$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)"; sum=$((sum + t))
+  done
+  echo "$sum"
+}
+declare -A frozen_ticks_at frozen_ticks_total
 park() { # INSTANCE: freeze its process tree until its next turn
   local i="$1"
   inst_frozen[$i]="$(tree_of ${inst_roots[$i]})"
   kill -STOP ${inst_frozen[$i]} 2>/dev/null || true
+  frozen_ticks_at[$i]="$(cpu_ticks ${inst_frozen[$i]})"
   inst_state[$i]=parked
 }
 unpark() { # INSTANCE
   local i="$1" u
+  # The idle cost of keeping it: CPU its tree used while frozen (expected 0: a stopped process is not scheduled).
+  frozen_ticks_total[$i]=$(( ${frozen_ticks_total[$i]:-0} + $(cpu_ticks ${inst_frozen[$i]}) - ${frozen_ticks_at[$i]} ))
   kill -CONT ${inst_frozen[$i]} 2>/dev/null || true
   inst_state[$i]=up
   for u in ${inst_health[$i]}; do wait_http "$u" 30 || return 1; done
@@ -267,7 +278,13 @@ ensure_up() { # INSTANCE
     up) return 0 ;;
     parked) unpark "$1" ;;
     failed) return 1 ;;
-    *) if ! start_instance "$1"; then inst_state[$1]=failed; log "$1 could not start (see $work)"; return 1; fi ;;
+    *)
+      local before=${#skipped[@]}
+      if ! start_instance "$1"; then
+        inst_state[$1]=failed; log "$1 could not start (see $work)"
+        (( ${#skipped[@]} > before )) || skipped+=("$1: could not start (logs in $work)")
+        return 1
+      fi ;;
   esac
 }
 stop_instance() { # INSTANCE
@@ -362,7 +379,7 @@ if (( ramp )); then
     log "ramp: $inst"
     # shellcheck disable=SC2086 # inst_args holds plain words
     "${driver[@]}" ramp --url "${inst_url[$inst]}" --engine "${inst_engine[$inst]}" --variant "${inst_variant[$inst]}" \
-      --out-dir "$passes" --describe "${inst_describe[$inst]}"  ${inst_args[$inst]} "${ramp_args[@]+"${ramp_args[@]}"}" || status=1
+      --out-dir "$passes" --describe "${inst_describe[$inst]}" ${inst_args[$inst]} "${ramp_args[@]+"${ramp_args[@]}"}" || status=1
     park "$inst"
   done
 fi
@@ -388,12 +405,15 @@ if want pgbench || (( ramp )); then
 fi
 
 # ---- report --------------------------------------------------------------------------------------------------
-python3 - "$work/passes/_extras.json" "$pgbench_json" "$work/env.json" "${skipped[@]+"${skipped[@]}"}" <<'PY'
+frozen_json="{"
+for i in "${!frozen_ticks_total[@]}"; do frozen_json+="\"$i\": $(awk -v t="${frozen_ticks_total[$i]}" 'BEGIN{printf "%.2f", t / 100}'),"; done
+frozen_json="${frozen_json%,}}"
+python3 - "$work/passes/_extras.json" "$pgbench_json" "$work/env.json" "$frozen_json" "${skipped[@]+"${skipped[@]}"}" <<'PY'
 import json, sys
-out, pgb, envf, *skipped = sys.argv[1:]
+out, pgb, envf, frozen, *skipped = sys.argv[1:]
 env = json.load(open(envf))
 load_end = open("/proc/loadavg").read().split()[:3]
-json.dump({"pgbench": json.loads(pgb), "skipped": skipped,
+json.dump({"pgbench": json.loads(pgb), "skipped": skipped, "frozen_idle_cpu_s": json.loads(frozen),
            "noise": f"load average at start {' '.join(env['loadavg_at_start'])}, at end {' '.join(load_end)} (1/5/15 min, 2 cores)"},
           open(out, "w"), indent=2)
 PY

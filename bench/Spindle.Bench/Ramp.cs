@@ -36,6 +36,11 @@ public static class Ramp
             await Runner.DeployAsync(http, "");
         }
         var runner = new Runner(http, WaitMode.Wait, "");
+        // A few unrecorded closed-loop workflows first: the engine may have just started (--ramp-only) or been thawed.
+        foreach (var scenario in Scenario.All(0.1).Where(x => !x.Name.StartsWith("Map-", StringComparison.Ordinal)))
+        {
+            await runner.RunAsync(scenario);
+        }
         await using var sampler = new ProcSampler(groups);
         var rng = new Random(seed);
         var steps = new JsonArray();

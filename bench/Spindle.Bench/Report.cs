@@ -193,9 +193,12 @@ public static class Report
             sb.AppendLine("Environment: " + string.Join("; ", env.Select(kv => $"{kv.Key}: {kv.Value?.ToJsonString(relaxed).Trim('"')}")));
             sb.AppendLine();
         }
-        sb.AppendLine("## Headline: workflows per second, median (min–max) of the measured passes; the client polls every 50 ms");
-        sb.AppendLine();
-        HeadlineTable(sb, poll);
+        if (poll.Count > 0)
+        {
+            sb.AppendLine("## Headline: workflows per second, median (min–max) of the measured passes; the client polls every 50 ms");
+            sb.AppendLine();
+            HeadlineTable(sb, poll);
+        }
         if (wait.Count > 0)
         {
             sb.AppendLine("### Native waits: `GET /workflows/{id}?wait_seconds=30` instead of polling (Spindle's waiting read; the peers' " +
@@ -293,18 +296,21 @@ public static class Report
             sb.AppendLine();
         }
         // Memory and CPU per configuration.
-        sb.AppendLine("## Peak memory and CPU per configuration (whole run: warm-up + measured passes)");
-        sb.AppendLine();
-        sb.AppendLine("| Configuration | server VmHWM MB | engine tree VmHWM MB (Σ processes) | engine tree CPU s | DB tree CPU s | how it was set up |");
-        sb.AppendLine("|---|---|---|---|---|---|");
-        foreach (var c in configs)
+        if (configs.Count > 0)
         {
-            var pm = c!["peak_memory"];
-            var cpu = c["cpu_seconds_total"];
-            sb.AppendLine($"| {Label(c)} | {F(pm?["engine"]?["root_vmhwm_mb"]?.GetValue<double>(), 0)} | {F(pm?["engine"]?["tree_vmhwm_mb"]?.GetValue<double>(), 0)} | " +
-                          $"{F(cpu?["engine"]?.GetValue<double>(), 1)} | {F(cpu?["db"]?.GetValue<double>(), 1)} | {S(c["describe"])} |");
+            sb.AppendLine("## Peak memory and CPU per configuration (whole run: warm-up + measured passes)");
+            sb.AppendLine();
+            sb.AppendLine("| Configuration | server VmHWM MB | engine tree VmHWM MB (Σ processes) | engine tree CPU s | DB tree CPU s | how it was set up |");
+            sb.AppendLine("|---|---|---|---|---|---|");
+            foreach (var c in configs)
+            {
+                var pm = c!["peak_memory"];
+                var cpu = c["cpu_seconds_total"];
+                sb.AppendLine($"| {Label(c)} | {F(pm?["engine"]?["root_vmhwm_mb"]?.GetValue<double>(), 0)} | {F(pm?["engine"]?["tree_vmhwm_mb"]?.GetValue<double>(), 0)} | " +
+                              $"{F(cpu?["engine"]?.GetValue<double>(), 1)} | {F(cpu?["db"]?.GetValue<double>(), 1)} | {S(c["describe"])} |");
+            }
+            sb.AppendLine();
         }
-        sb.AppendLine();
         if (doc["ramps"] is JsonArray { Count: > 0 } rampRows)
         {
             Ramp.Markdown(sb, rampRows, doc["extras"]?["pgbench"] as JsonObject);
@@ -341,6 +347,12 @@ public static class Report
             if (extras["noise"] is JsonNode noise)
             {
                 sb.AppendLine($"Machine noise: {noise.ToJsonString().Trim('"')}");
+                sb.AppendLine();
+            }
+            if (extras["frozen_idle_cpu_s"] is JsonObject { Count: > 0 } frozen)
+            {
+                sb.AppendLine("CPU s used by each engine's process tree while frozen for the other engines' turns (the idle cost of keeping it): " +
+                              string.Join(", ", frozen.Select(kv => $"{kv.Key} {kv.Value}")) + ".");
                 sb.AppendLine();
             }
         }

@@ -10,7 +10,7 @@ namespace Spindle.Bench;
 /// <summary>How the client learns that a workflow finished.</summary>
 public enum WaitMode
 {
-    /// <summary>GET /api/v1/workflows/{id} every 50 ms (the compared rows).</summary>
+    /// <summary>GET /api/v1/workflows/{id} every 50 ms (the seed's form; the headline rows).</summary>
     Poll,
 
     /// <summary>GET /api/v1/workflows/{id}?wait_seconds=30: Spindle's own waiting read (docs/api.md); the peers'
