@@ -10,7 +10,9 @@ namespace Spindle.Bench;
 /// rate that rises step by step (start × factor per step); each is followed to its end with the native waiting read.
 /// A step is sustained when every workflow that arrived in it completed and their P99 end-to-end latency (from the
 /// scheduled arrival, so a late submit counts) stayed within the limit; the ramp stops at the first step that is not.
-/// Between steps the driver lets the step's workflows finish, so each step starts from an idle engine.
+/// A failed step is repeated once at the same rate (--confirm N: N times) before the ramp stops, so one burst of
+/// outside load does not end it. Between steps the driver lets the step's workflows finish, so each step starts
+/// from an idle engine.
 /// </summary>
 public static class Ramp
 {
@@ -47,7 +49,9 @@ public static class Ramp
         double? sustained = null;
         string? stop = null;
         var rate = start;
-        for (var i = 0; i < maxSteps && stop is null; i++, rate *= factor)
+        var confirms = (int)D(o, "confirm", 1);
+        var failedAtRate = 0;
+        for (var i = 0; i < maxSteps && stop is null; i++)
         {
             sampler.Begin();
             var (runs, lagP99Ms) = await StepAsync(runner, rng, rate, stepSeconds, maxInFlight);
@@ -77,18 +81,27 @@ public static class Ramp
             var firstError = runs.FirstOrDefault(r => !r.Success);
             Console.Error.WriteLine(FormattableString.Invariant(
                 $"  {engine}/{variant}/ramp {rate:F0} wf/s: {runs.Count} arrivals, {ok.Count} ok, p50 {step["p50_ms"]} ms, p99 {p99:F0} ms, driver lag p99 {lagP99Ms:F1} ms"));
+            string? failure = null;
             if (errors > 0)
             {
-                stop = FormattableString.Invariant($"{errors} of {runs.Count} workflows failed at {rate:F0} wf/s (first: {firstError!.Status} {firstError.Error})");
+                failure = FormattableString.Invariant($"{errors} of {runs.Count} workflows failed at {rate:F0} wf/s (first: {firstError!.Status} {firstError.Error})");
             }
             else if (ok.Count == 0 || p99 > p99Limit)
             {
-                stop = FormattableString.Invariant($"P99 {p99:F0} ms > {p99Limit:F0} ms at {rate:F0} wf/s");
+                failure = FormattableString.Invariant($"P99 {p99:F0} ms > {p99Limit:F0} ms at {rate:F0} wf/s");
             }
-            else
+            step["sustained"] = failure is null;
+            if (failure is null)
             {
                 sustained = rate;
+                failedAtRate = 0;
+                rate *= factor;
             }
+            else if (++failedAtRate > confirms)
+            {
+                stop = failure;
+            }
+            // else: the same rate once more, so one burst of outside load does not end the ramp.
         }
         stop ??= FormattableString.Invariant($"stopped after {maxSteps} steps without reaching the limit");
         var doc = new JsonObject
@@ -106,6 +119,7 @@ public static class Ramp
                 ["factor"] = factor,
                 ["step_seconds"] = stepSeconds,
                 ["p99_limit_ms"] = p99Limit,
+                ["confirm"] = confirms,
                 ["last_sustained_wf_s"] = sustained is null ? null : Stats.Round(sustained.Value, 1),
                 ["last_sustained_steps_s"] = sustained is null ? null : Stats.Round(sustained.Value * Scenario.Chain3.Steps, 0),
                 ["stop_reason"] = stop,
@@ -178,7 +192,7 @@ public static class Ramp
             $"## Open-loop capacity ramp: Chain-3 (3-step chain), Poisson arrivals from {first["start_wf_s"]} wf/s, ×{first["factor"]} every {first["step_seconds"]} s, native waits"));
         sb.AppendLine();
         sb.AppendLine(FormattableString.Invariant(
-            $"A step is sustained when every workflow that arrived in it completed with P99 end-to-end latency (scheduled arrival → end seen) ≤ {first["p99_limit_ms"]} ms; the ramp stops at the first step that is not. Each step's workflows finish before the next step starts."));
+            $"A step is sustained when every workflow that arrived in it completed with P99 end-to-end latency (scheduled arrival → end seen) ≤ {first["p99_limit_ms"]} ms; a step that is not is run again at the same rate ({first["confirm"]} time(s)), and the ramp stops when it fails again. Each step's workflows finish before the next step starts."));
         sb.AppendLine();
         sb.AppendLine("| Configuration | last sustained wf/s | steps/s | P99 there ms | engine CPU there % | stopped because |");
         sb.AppendLine("|---|---|---|---|---|---|");
@@ -199,14 +213,14 @@ public static class Ramp
                 $"| physical limit: pgbench one-row UPDATE, {top["clients"]} clients, {tps:F0} commits/s ÷ {tx} write tx per Chain-3 workflow | {tps / tx:F0} | {tps / tx * 3:F0} | – | – | – |"));
         }
         sb.AppendLine();
-        sb.AppendLine("| Configuration | rate wf/s | arrivals | completed | errors | P50 ms | P99 ms | max ms | engine CPU % | DB CPU % | driver lag P99 ms |");
-        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
+        sb.AppendLine("| Configuration | rate wf/s | sustained | arrivals | completed | errors | P50 ms | P99 ms | max ms | engine CPU % | DB CPU % | driver lag P99 ms |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var r in ramps)
         {
             foreach (var st in r!["ramp"]!["steps"]!.AsArray())
             {
                 double? V(string k) => st![k]?.GetValue<double>();
-                sb.AppendLine($"| {Report.S(r["engine"])} · {Report.S(r["variant"])} | {Report.F(V("rate_wf_s"), 0)} | {st!["arrivals"]} | {st["completed"]} | {st["errors"]} | " +
+                sb.AppendLine($"| {Report.S(r["engine"])} · {Report.S(r["variant"])} | {Report.F(V("rate_wf_s"), 0)} | {(st!["sustained"]?.GetValue<bool>() == true ? "yes" : "no")} | {st["arrivals"]} | {st["completed"]} | {st["errors"]} | " +
                               $"{Report.F(V("p50_ms"), 0)} | {Report.F(V("p99_ms"), 0)} | {Report.F(V("max_ms"), 0)} | {Report.F(V("cpu_avg_pct"), 0)} | {Report.F(V("db_cpu_avg_pct"), 0)} | {Report.F(V("driver_lag_p99_ms"), 1)} |");
             }
         }
