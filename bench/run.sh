@@ -16,12 +16,14 @@
 #                                waits) for spindle-sqlite, spindle-pg, dbos, restate-calls, restate-journal (as
 #                                selected by --only, either form of the name); --ramp-only skips the rounds;
 #                                --ramp-start WF_S (50), --ramp-factor X (1.4), --ramp-step-seconds S (20),
-#                                --ramp-p99-ms MS (1000), --ramp-max-steps N (20)
+#                                --ramp-p99-ms MS (1000), --ramp-max-steps N (20), --ramp-confirm N (1: a failed
+#                                step is run once more before the ramp stops)
 #   bench/run.sh --spindle-src D build and run Spindle from another checkout D (e.g. a `git archive` of HEAD while
 #                                others edit this work tree); default: this repository
 #
-# Every engine is started once by this script, frozen (SIGSTOP) while the others run and stopped at the end; PostgreSQL is a throwaway cluster (initdb/pg_ctl as the
-# `postgres` user, loopback, free port, fsync=on, synchronous_commit=on) and each engine gets a fresh database.
+# Every engine is started once by this script, frozen (SIGSTOP) while the others run and stopped at the end;
+# PostgreSQL is a throwaway cluster (initdb/pg_ctl as the `postgres` user, loopback, free port, fsync=on,
+# synchronous_commit=on) and each engine gets a fresh database.
 # Peers (DBOS Transact, Restate) are installed with npm inside bench/ on first use.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -41,9 +43,9 @@ while (( $# )); do
     --results-dir) mkdir -p "$2"; results="$(cd "$2" && pwd)"; shift ;;
     --ramp) ramp=1 ;;
     --ramp-only) ramp=1; rounds_on=0 ;;
-    --ramp-start|--ramp-factor|--ramp-step-seconds|--ramp-max-steps) ramp_args+=("--${1#--ramp-}" "$2"); shift ;;
+    --ramp-start|--ramp-factor|--ramp-step-seconds|--ramp-max-steps|--ramp-confirm) ramp_args+=("--${1#--ramp-}" "$2"); shift ;;
     --ramp-p99-ms) ramp_args+=(--p99-limit-ms "$2"); shift ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
