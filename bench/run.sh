@@ -45,7 +45,7 @@ while (( $# )); do
     --ramp-only) ramp=1; rounds_on=0 ;;
     --ramp-start|--ramp-factor|--ramp-step-seconds|--ramp-max-steps|--ramp-confirm) ramp_args+=("--${1#--ramp-}" "$2"); shift ;;
     --ramp-p99-ms) ramp_args+=(--p99-limit-ms "$2"); shift ;;
-    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
