@@ -20,15 +20,23 @@ public static class Program
             Console.WriteLine("""
                 usage: spindle-bench run --url URL --engine NAME --variant NAME --out-dir DIR [options]
                          --suffix S          definition name suffix ("" built-in echo, "_py-std" Python steps)
-                         --mode poll|wait    poll every 50 ms (default) or Spindle's ?wait_seconds=30
+                         --mode poll|wait    poll every 50 ms (default) or wait natively: GET …?wait_seconds=30 (Spindle's
+                                             own read; the peers' adapters wait on the engine's result)
                          --deploy            deploy the definitions first (Spindle)
                          --warmups N         warm-up passes, discarded (default 1)
                          --repeats N         measured passes (default 3)
+                         --pass N [--warmup] run exactly one pass, numbered N (a round of bench/run.sh's alternation);
+                                             with --warmup it is warm-up N (discarded)
+                         --no-prime          with --pass: skip the few unrecorded workflows per scenario run first
+                         --solo N            afterwards, N Sequential-5 workflows one at a time (profile, Spindle)
                          --scale X           multiply every N by X (smoke runs)
                          --events            profile from GET /workflows/{id}/events (Spindle)
                          --proc NAME=PID[,PID]  sample this process tree (engine, db, ...) from /proc
                          --describe TEXT     how the configuration was set up (goes into the table)
                          --env FILE          environment record (JSON) to embed
+                       spindle-bench ramp --url URL --engine NAME --variant NAME --out-dir DIR [--deploy] [--proc ...]
+                         [--start WF_S] [--factor X] [--step-seconds S] [--p99-limit-ms MS] [--max-steps N]
+                         open-loop Poisson arrivals of Chain-3 at rising rates, native waits (Ramp.cs)
                        spindle-bench report --in DIR --json FILE --md FILE [--title TEXT]
                        spindle-bench streams --url A [--url2 B] [--tokens N] [--subscribers N] [--server-pid PID] [--out FILE]
                 """);
@@ -41,6 +49,7 @@ public static class Program
                 "run" => await RunAsync(Options.Parse(args[1..])),
                 "report" => Report.Write(Options.Parse(args[1..])),
                 "streams" => await StreamBench.RunAsync(Options.Parse(args[1..])),
+                "ramp" => await Ramp.RunAsync(Options.Parse(args[1..])),
                 _ => throw new ArgumentException($"unknown command '{args[0]}'"),
             };
         }
@@ -62,14 +71,8 @@ public static class Program
         var warmups = int.Parse(o.Get("warmups") ?? "1", CultureInfo.InvariantCulture);
         var repeats = int.Parse(o.Get("repeats") ?? "3", CultureInfo.InvariantCulture);
         var scale = double.Parse(o.Get("scale") ?? "1", CultureInfo.InvariantCulture);
-        var groups = new Dictionary<string, int[]>();
-        foreach (var p in o.All("proc"))
-        {
-            var (name, pids) = (p[..p.IndexOf('=')], p[(p.IndexOf('=') + 1)..]);
-            groups[name] = pids.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
-        }
-        groups["driver"] = [Environment.ProcessId];
-        JsonNode? environment = o.Get("env") is { } envFile && File.Exists(envFile) ? JsonNode.Parse(File.ReadAllText(envFile)) : null;
+        var groups = ProcGroups(o);
+        var environment = EnvironmentRecord(o);
         Directory.CreateDirectory(outDir);
 
         using var http = Runner.NewClient(url, o.Get("token"));
@@ -79,12 +82,25 @@ public static class Program
         }
         var runner = new Runner(http, mode, suffix);
         await using var sampler = new ProcSampler(groups);
-        var scenarios = Scenario.All(scale);
+        // Map-1000 is Spindle's own (the peers have no map to compare).
+        var scenarios = Scenario.All(scale).Where(x => engine == "spindle" || !x.Name.StartsWith("Map-", StringComparison.Ordinal)).ToList();
         var tag = mode == WaitMode.Wait ? "wait" : "poll";
         var exit = 0;
-        for (var pass = 0; pass < warmups + repeats; pass++)
+        // (warm-up?, number) of every pass to run: the classic warm-ups then measured passes, or the one pass of a round.
+        var plan = o.Get("pass") is { } onePass
+            ? [(o.Has("warmup"), int.Parse(onePass, CultureInfo.InvariantCulture))]
+            : Enumerable.Range(1, warmups).Select(i => (true, i)).Concat(Enumerable.Range(1, repeats).Select(i => (false, i))).ToList();
+        if (o.Get("pass") is not null && !o.Has("no-prime"))
         {
-            var warmup = pass < warmups;
+            // One pass of a round runs in a fresh driver process against an engine that was just thawed: a few
+            // unrecorded workflows per scenario first, so neither side's cold start (JIT, pools, caches) is measured.
+            foreach (var scenario in Scenario.All(0.05 * scale).Where(x => !x.Name.StartsWith("Map-", StringComparison.Ordinal)))
+            {
+                await runner.RunAsync(scenario);
+            }
+        }
+        foreach (var (warmup, number) in plan)
+        {
             var startedAt = DateTimeOffset.UtcNow;
             var results = new List<(ScenarioResult Result, Dictionary<string, ProcSampler.GroupStats> Res)>();
             foreach (var scenario in scenarios)
@@ -94,7 +110,7 @@ public static class Program
                 var res = sampler.End();
                 results.Add((r, res));
                 var ok = r.Runs.Count(x => x.Success);
-                var label = warmup ? "warm-up" : "pass " + (pass - warmups + 1).ToString(CultureInfo.InvariantCulture);
+                var label = (warmup ? "warm-up " : "pass ") + number.ToString(CultureInfo.InvariantCulture);
                 var p50 = Stats.Percentile(r.Runs.Where(x => x.Success).Select(x => x.LatencyMs), 0.5);
                 var cpuText = res.TryGetValue("engine", out var e) ? FormattableString.Invariant($", engine cpu {e.CpuSeconds:F2} s") : "";
                 var itemsText = scenario.Name.StartsWith("Map-", StringComparison.Ordinal)
@@ -126,7 +142,7 @@ public static class Program
                 ["variant"] = variant,
                 ["mode"] = tag,
                 ["describe"] = o.Get("describe"),
-                ["pass"] = warmup ? 0 : pass - warmups + 1,
+                ["pass"] = warmup ? 0 : number,
                 ["warmup"] = warmup,
                 ["started_at"] = startedAt.ToString("O", CultureInfo.InvariantCulture),
                 ["loadavg_at_start"] = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : null,
@@ -145,7 +161,7 @@ public static class Program
                 cpu[name] = Stats.Round(sampler.TotalCpuSeconds(name), 2);
             }
             doc["cpu_seconds_total"] = cpu;
-            var file = Path.Combine(outDir, $"{engine}-{variant}-{tag}-{(warmup ? "warmup" : "pass" + (pass - warmups + 1))}.json");
+            var file = Path.Combine(outDir, $"{engine}-{variant}-{tag}-{(warmup ? "warmup" : "pass")}{number}.json");
             await File.WriteAllTextAsync(file, doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         }
         if (o.Get("solo") is { } soloText && int.Parse(soloText, CultureInfo.InvariantCulture) > 0)
@@ -166,6 +182,22 @@ public static class Program
         }
         return exit;
     }
+
+    /// <summary>--proc NAME=PID[,PID] groups to sample, plus the driver itself.</summary>
+    internal static Dictionary<string, int[]> ProcGroups(Options o)
+    {
+        var groups = new Dictionary<string, int[]>();
+        foreach (var p in o.All("proc"))
+        {
+            var (name, pids) = (p[..p.IndexOf('=')], p[(p.IndexOf('=') + 1)..]);
+            groups[name] = pids.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+        }
+        groups["driver"] = [Environment.ProcessId];
+        return groups;
+    }
+
+    internal static JsonNode? EnvironmentRecord(Options o) =>
+        o.Get("env") is { } envFile && File.Exists(envFile) ? JsonNode.Parse(File.ReadAllText(envFile)) : null;
 
     private static JsonObject ScenarioJson(ScenarioResult r, Dictionary<string, ProcSampler.GroupStats> res)
     {

@@ -35,6 +35,11 @@ public static class Report
             .Select(f => JsonNode.Parse(File.ReadAllText(f))!.AsObject())
             .Where(d => d["scenarios"] is not null)
             .ToList();
+        var ramps = Directory.EnumerateFiles(dir, "ramp-*.json")
+            .Select(f => JsonNode.Parse(File.ReadAllText(f))!.AsObject())
+            .Where(d => d["ramp"] is not null)
+            .OrderBy(d => S(d["started_at"]))
+            .ToList();
         var solos = Directory.EnumerateFiles(dir, "*-solo.json")
             .Select(f => JsonNode.Parse(File.ReadAllText(f))!.AsObject()).ToList();
         var extras = Path.Combine(dir, "_extras.json");
@@ -59,6 +64,18 @@ public static class Report
                     continue;
                 }
                 var m = new JsonObject { ["n"] = rows[0]["n"]!.DeepClone(), ["c"] = rows[0]["c"]!.DeepClone(), ["passes"] = rows.Count };
+                // wf/s of each measured pass by its number: bench/run.sh runs pass k of every configuration in round k,
+                // so the ratio table pairs passes of the same round.
+                var byPass = new JsonObject();
+                foreach (var p in list)
+                {
+                    var row = p["scenarios"]!.AsArray().FirstOrDefault(x => S(x!["name"]) == name);
+                    if (row?["throughput_wf_s"] is JsonValue v)
+                    {
+                        byPass[p["pass"]!.GetValue<int>().ToString(CultureInfo.InvariantCulture)] = v.GetValue<double>();
+                    }
+                }
+                m["throughput_wf_s_by_pass"] = byPass;
                 foreach (var metric in Metrics)
                 {
                     var vals = rows.Where(r => r[metric] is JsonValue).Select(r => r[metric]!.GetValue<double>()).ToList();
@@ -97,6 +114,14 @@ public static class Report
                 scen[name] = m;
             }
             var last = list[^1];
+            // Every invocation of the driver (one per round) samples its own window, so the whole run's CPU is the sum
+            // over all passes of the configuration, warm-ups included.
+            var all = passes.Where(p => (S(p["engine"]), S(p["variant"]), S(p["mode"])) == g.Key).ToList();
+            var cpuTotal = new JsonObject();
+            foreach (var name in all.SelectMany(p => p["cpu_seconds_total"]?.AsObject().Select(kv => kv.Key) ?? []).Distinct())
+            {
+                cpuTotal[name] = Stats.Round(all.Sum(p => p["cpu_seconds_total"]?[name]?.GetValue<double>() ?? 0), 2);
+            }
             configs.Add(new JsonObject
             {
                 ["engine"] = g.Key.Engine,
@@ -105,7 +130,7 @@ public static class Report
                 ["describe"] = last["describe"]?.DeepClone(),
                 ["passes"] = list.Count,
                 ["peak_memory"] = last["peak_memory"]?.DeepClone(),
-                ["cpu_seconds_total"] = last["cpu_seconds_total"]?.DeepClone(),
+                ["cpu_seconds_total"] = cpuTotal,
                 ["scenarios"] = scen,
             });
         }
@@ -117,6 +142,7 @@ public static class Report
             ["environment"] = environment,
             ["extras"] = extra.DeepClone(),
             ["configurations"] = configs,
+            ["ramps"] = new JsonArray(ramps.Select(x => (JsonNode)x.DeepClone()).ToArray()),
             ["solo_profiles"] = new JsonArray(solos.Select(x => (JsonNode)x.DeepClone()).ToArray()),
             ["passes"] = new JsonArray(passes.OrderBy(p => S(p["started_at"])).Select(p => (JsonNode)p.DeepClone()).ToArray()),
         };
@@ -140,11 +166,11 @@ public static class Report
         return 0;
     }
 
-    private static string S(JsonNode? n) => n?.GetValue<string>() ?? "";
+    internal static string S(JsonNode? n) => n?.GetValue<string>() ?? "";
 
     private static double? Med(JsonNode? scen, string metric) => scen?[metric]?["median"]?.GetValue<double>();
 
-    private static string F(double? v, int digits = 1) => v is null ? "–" : v.Value.ToString("N" + digits, CultureInfo.InvariantCulture);
+    internal static string F(double? v, int digits = 1) => v is null ? "–" : v.Value.ToString("N" + digits, CultureInfo.InvariantCulture);
 
     private static string Range(JsonNode? scen, string metric, int digits = 1) =>
         scen?[metric] is JsonObject m
@@ -167,12 +193,16 @@ public static class Report
             sb.AppendLine("Environment: " + string.Join("; ", env.Select(kv => $"{kv.Key}: {kv.Value?.ToJsonString(relaxed).Trim('"')}")));
             sb.AppendLine();
         }
-        sb.AppendLine("## Headline: workflows per second, median (min–max) of the measured passes; the client polls every 50 ms");
-        sb.AppendLine();
-        HeadlineTable(sb, poll);
+        if (poll.Count > 0)
+        {
+            sb.AppendLine("## Headline: workflows per second, median (min–max) of the measured passes; the client polls every 50 ms");
+            sb.AppendLine();
+            HeadlineTable(sb, poll);
+        }
         if (wait.Count > 0)
         {
-            sb.AppendLine("### Spindle only: `GET /workflows/{id}?wait_seconds=30` instead of polling (not comparable with the rows above)");
+            sb.AppendLine("### Native waits: `GET /workflows/{id}?wait_seconds=30` instead of polling (Spindle's waiting read; the peers' " +
+                          "adapters await the engine's own result: DBOS `getResult()`, Restate attach). Not comparable with the rows above");
             sb.AppendLine();
             HeadlineTable(sb, wait);
         }
@@ -219,30 +249,8 @@ public static class Report
             }
             sb.AppendLine();
         }
-        // Ratios Spindle / peer.
-        var spindle = poll.Where(c => S(c!["engine"]) == "spindle").ToList();
-        var peers = poll.Where(c => S(c!["engine"]) != "spindle").ToList();
-        if (spindle.Count > 0 && peers.Count > 0)
-        {
-            sb.AppendLine("## Ratios: Spindle wf/s ÷ peer wf/s (medians, same run, polling rows)");
-            sb.AppendLine();
-            sb.AppendLine("| Spindle configuration | Peer | " + string.Join(" | ", ScenarioNames) + " |");
-            sb.AppendLine("|---|---|" + string.Concat(ScenarioNames.Select(_ => "---|")));
-            foreach (var s in spindle)
-            {
-                foreach (var p in peers)
-                {
-                    var cells = ScenarioNames.Select(name =>
-                    {
-                        var a = Med(s!["scenarios"]![name], "throughput_wf_s");
-                        var b = Med(p!["scenarios"]![name], "throughput_wf_s");
-                        return a is null || b is null || b == 0 ? "–" : (a.Value / b.Value).ToString("0.00", CultureInfo.InvariantCulture) + "×";
-                    });
-                    sb.AppendLine($"| {Label(s!)} | {Label(p!)} | " + string.Join(" | ", cells) + " |");
-                }
-            }
-            sb.AppendLine();
-        }
+        RatioTable(sb, poll, "the client polls every 50 ms");
+        RatioTable(sb, wait, "native waits");
         // Profile.
         var profiled = configs.Where(c => ScenarioNames.Any(n => c!["scenarios"]![n]?["profile"] is not null)).ToList();
         if (profiled.Count > 0)
@@ -288,18 +296,25 @@ public static class Report
             sb.AppendLine();
         }
         // Memory and CPU per configuration.
-        sb.AppendLine("## Peak memory and CPU per configuration (whole run: warm-up + measured passes)");
-        sb.AppendLine();
-        sb.AppendLine("| Configuration | server VmHWM MB | engine tree VmHWM MB (Σ processes) | engine tree CPU s | DB tree CPU s | how it was set up |");
-        sb.AppendLine("|---|---|---|---|---|---|");
-        foreach (var c in configs)
+        if (configs.Count > 0)
         {
-            var pm = c!["peak_memory"];
-            var cpu = c["cpu_seconds_total"];
-            sb.AppendLine($"| {Label(c)} | {F(pm?["engine"]?["root_vmhwm_mb"]?.GetValue<double>(), 0)} | {F(pm?["engine"]?["tree_vmhwm_mb"]?.GetValue<double>(), 0)} | " +
-                          $"{F(cpu?["engine"]?.GetValue<double>(), 1)} | {F(cpu?["db"]?.GetValue<double>(), 1)} | {S(c["describe"])} |");
+            sb.AppendLine("## Peak memory and CPU per configuration (whole run: warm-up + measured passes)");
+            sb.AppendLine();
+            sb.AppendLine("| Configuration | server VmHWM MB | engine tree VmHWM MB (Σ processes) | engine tree CPU s | DB tree CPU s | how it was set up |");
+            sb.AppendLine("|---|---|---|---|---|---|");
+            foreach (var c in configs)
+            {
+                var pm = c!["peak_memory"];
+                var cpu = c["cpu_seconds_total"];
+                sb.AppendLine($"| {Label(c)} | {F(pm?["engine"]?["root_vmhwm_mb"]?.GetValue<double>(), 0)} | {F(pm?["engine"]?["tree_vmhwm_mb"]?.GetValue<double>(), 0)} | " +
+                              $"{F(cpu?["engine"]?.GetValue<double>(), 1)} | {F(cpu?["db"]?.GetValue<double>(), 1)} | {S(c["describe"])} |");
+            }
+            sb.AppendLine();
         }
-        sb.AppendLine();
+        if (doc["ramps"] is JsonArray { Count: > 0 } rampRows)
+        {
+            Ramp.Markdown(sb, rampRows, doc["extras"]?["pgbench"] as JsonObject);
+        }
         if (doc["extras"] is JsonObject extras && extras.Count > 0)
         {
             if (extras["pgbench"] is JsonObject pg)
@@ -334,8 +349,54 @@ public static class Report
                 sb.AppendLine($"Machine noise: {noise.ToJsonString().Trim('"')}");
                 sb.AppendLine();
             }
+            if (extras["frozen_idle_cpu_s"] is JsonObject { Count: > 0 } frozen)
+            {
+                sb.AppendLine("CPU s used by each engine's process tree while frozen for the other engines' turns (the idle cost of keeping it): " +
+                              string.Join(", ", frozen.Select(kv => $"{kv.Key} {kv.Value}")) + ".");
+                sb.AppendLine();
+            }
         }
         return sb.ToString();
+    }
+
+    /// <summary>Spindle ÷ the best peer of the same mode, per scenario: the peer with the highest median wf/s, and the
+    /// ratio of each round's passes (median, min–max over the rounds both ran).</summary>
+    private static void RatioTable(StringBuilder sb, List<JsonNode?> rows, string how)
+    {
+        var spindle = rows.Where(c => S(c!["engine"]) == "spindle").ToList();
+        var peers = rows.Where(c => S(c!["engine"]) != "spindle").ToList();
+        if (spindle.Count == 0 || peers.Count == 0)
+        {
+            return;
+        }
+        sb.AppendLine($"## Ratios ({how}): Spindle wf/s ÷ best peer wf/s, median (min–max) of the per-round ratios");
+        sb.AppendLine();
+        sb.AppendLine("| Spindle configuration | " + string.Join(" | ", ScenarioNames) + " |");
+        sb.AppendLine("|---|" + string.Concat(ScenarioNames.Select(_ => "---|")));
+        foreach (var s in spindle)
+        {
+            var cells = ScenarioNames.Select(name =>
+            {
+                var best = peers.Where(p => Med(p!["scenarios"]![name], "throughput_wf_s") is > 0)
+                    .MaxBy(p => Med(p!["scenarios"]![name], "throughput_wf_s"));
+                var mine = s!["scenarios"]![name]?["throughput_wf_s_by_pass"]?.AsObject();
+                var theirs = best?["scenarios"]![name]?["throughput_wf_s_by_pass"]?.AsObject();
+                if (best is null || mine is null || theirs is null)
+                {
+                    return "–";
+                }
+                var ratios = mine.Where(kv => theirs[kv.Key] is JsonValue b && b.GetValue<double>() > 0)
+                    .Select(kv => kv.Value!.GetValue<double>() / theirs[kv.Key]!.GetValue<double>()).ToList();
+                if (ratios.Count == 0)
+                {
+                    return "–";
+                }
+                string X(double v) => v.ToString("0.00", CultureInfo.InvariantCulture) + "×";
+                return $"{X(Stats.Median(ratios))} ({X(ratios.Min())}–{X(ratios.Max())}) vs {Label(best)}";
+            });
+            sb.AppendLine($"| {Label(s!)} | " + string.Join(" | ", cells) + " |");
+        }
+        sb.AppendLine();
     }
 
     private static void HeadlineTable(StringBuilder sb, List<JsonNode?> rows)

@@ -21,6 +21,10 @@ public sealed record Scenario(string Name, string DefinitionName, int N, int C, 
         ];
     }
 
+    /// <summary>The open-loop ramp's workflow (Ramp.cs): a 3-step chain, the definition High-Concurrency-3 runs; N and C
+    /// are not used there (arrivals are Poisson at the step's rate, nothing caps the workflows in flight).</summary>
+    public static Scenario Chain3 { get; } = new("Chain-3", "sequential_bench_3", 0, 0, 3, Chain(3));
+
     /// <summary>Items of the Map-1000 scenario's map.</summary>
     public const int MapItems = 1000;
 

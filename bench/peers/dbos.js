@@ -1,9 +1,10 @@
 // DBOS Transact peer: the three echo workflows as DBOS workflows whose steps are checkpointed in PostgreSQL
 // (DBOS.runStep records each step's output in the system database before the workflow goes on).
+// A waiting read (?wait_seconds=N) awaits the workflow handle's getResult(), then reads the status once.
 // Usage: DBOS_SYSTEM_DATABASE_URL=postgres://… node dbos.js PORT
 'use strict';
 const { DBOS } = require('@dbos-inc/dbos-sdk');
-const { serve } = require('./adapter');
+const { serve, settledWithin } = require('./adapter');
 const crypto = require('node:crypto');
 
 const echo = async () => ({});
@@ -27,6 +28,10 @@ const workflows = { sequential_bench_5: sequential5, sequential_bench_3: sequent
 const STATUS = { PENDING: 'running', ENQUEUED: 'created', SUCCESS: 'completed', ERROR: 'failed', CANCELLED: 'failed',
   MAX_RECOVERY_ATTEMPTS_EXCEEDED: 'failed', RETRIES_EXCEEDED: 'failed' };
 
+// Handles of the workflows this process started and that are still running: a waiting read awaits the handle's
+// getResult() (the workflow's own promise, no polling); a finished workflow leaves the map and is read from the database.
+const running = new Map();
+
 async function main() {
   const port = Number(process.argv[2] || 18081);
   DBOS.setConfig({
@@ -36,13 +41,20 @@ async function main() {
     logLevel: 'warn',
   });
   await DBOS.launch();
-  await serve(port, {
+  const api = {
     async submit(name, input) {
       const wf = workflows[name];
       if (!wf) throw new Error(`unknown workflow ${name}`);
       const id = crypto.randomUUID();
-      await DBOS.startWorkflow(wf, { workflowID: id })(input);
+      const handle = await DBOS.startWorkflow(wf, { workflowID: id })(input);
+      running.set(id, handle);
+      handle.getResult().catch(() => {}).finally(() => running.delete(id));
       return id;
+    },
+    async wait(id, seconds) {
+      const handle = running.get(id) ?? DBOS.retrieveWorkflow(id);
+      await settledWithin(handle.getResult(), seconds * 1000);
+      return api.status(id);
     },
     async status(id) {
       const s = await DBOS.getWorkflowStatus(id);
@@ -53,7 +65,8 @@ async function main() {
         completed_at: s.completedAt ?? (STATUS[s.status] === 'completed' ? s.updatedAt : undefined),
       };
     },
-  });
+  };
+  await serve(port, api);
   console.log(`dbos adapter listening on http://127.0.0.1:${port}`);
   const stop = async () => { await DBOS.shutdown(); process.exit(0); };
   process.on('SIGTERM', stop);

@@ -2,10 +2,12 @@
 //   calls   — each step is a separate durable call to an `echo` service (request/response through the server)
 //   journal — each step is a journal entry (ctx.run) inside the workflow's own invocation
 // One Node process serves the SDK endpoint (registered with the server) and the driver's thin adapter.
+// A waiting read (?wait_seconds=N) attaches to the workflow through the ingress (GET /restate/workflow/<wf>/<key>/attach),
+// which answers when the workflow's run handler has returned.
 // Usage: node restate.js ADAPTER_PORT ENDPOINT_PORT INGRESS_URL   (the endpoint is registered by run.sh)
 'use strict';
 const restate = require('@restatedev/restate-sdk');
-const { serve } = require('./adapter');
+const { serve, settledWithin } = require('./adapter');
 const crypto = require('node:crypto');
 
 const echo = restate.service({ name: 'echo', handlers: { echo: async (_ctx, input) => input ?? {} } });
@@ -53,6 +55,30 @@ async function main() {
       const text = await r.text();
       if (r.status >= 300) throw new Error(`submit ${r.status}: ${text}`);
       return `${name}${suffix}/${key}`;
+    },
+    async wait(id, seconds) {
+      const deadline = Date.now() + seconds * 1000;
+      const controller = new AbortController();
+      const attach = (async () => {
+        // The send was acknowledged before the submit answered, so the workflow exists; a 404 is only retried in case.
+        while (Date.now() < deadline) {
+          const r = await fetch(`${ingress}/restate/workflow/${id}/attach`, { signal: controller.signal });
+          await r.arrayBuffer();
+          if (r.status !== 404) return r.status;
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        return 0;
+      })();
+      const settled = await settledWithin(attach, seconds * 1000);
+      if (!settled) {
+        controller.abort();
+        attach.catch(() => {});
+        return { status: 'running' };
+      }
+      const code = await attach.catch(() => -1);
+      if (code === 200) return { status: 'completed' };
+      if (code === 0) return { status: 'running' };
+      return { status: 'failed', error_message: `attach: HTTP ${code}` };
     },
     async status(id) {
       const r = await fetch(`${ingress}/restate/workflow/${id}/output`);
