@@ -251,15 +251,19 @@ class ScriptRunner:
     def _tidy_dir(self, directory: str, keep: set[str]) -> None:
         try:
             with os.scandir(directory) as entries:
-                leftovers = [e.path for e in entries if e.path not in keep]
+                leftovers = [e for e in entries if e.path not in keep and e.path not in self.mounts]
         except OSError:
             return
-        for path in leftovers:
-            if path in self.mounts:
-                # A read-only bind of the sandbox (the SDK or Python checked out below /tmp): nothing to remove, and
-                # trying would fail on every file in it at every run.
-                continue
-            if os.path.isdir(path) and not os.path.islink(path):
+        # A read-only bind of the sandbox (the SDK or Python checked out below /tmp) is skipped above: there is
+        # nothing to remove in it, and trying would fail on every file in it at every run.
+        for entry in leftovers:
+            path = entry.path
+            try:
+                # From the directory listing (no stat): a symlink is not a directory here.
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False
+            if is_dir:
                 if path in self.mount_holders:
                     # A directory the sandbox made to hold a bind: what a script put next to the bind goes.
                     self._tidy_dir(path, keep)
