@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import ast
 import builtins
+import codecs
 import json
 import inspect
 import linecache
@@ -90,36 +91,56 @@ class ScriptRunner:
         self.sandboxed = sandboxed
         #: The interpreter hit a limit (memory): its heap may be in a poor state, so it asks to be replaced.
         self._spent = False
-        self._compiled: dict[str, Any] = {}
+        self._compiled: dict[str, tuple[Any, tuple[int, None, list[str], str]]] = {}
+        #: Mount points below /tmp in the sandbox, and the directories leading to them (see _tidy_dir).
+        self.mounts, self.mount_holders = _mounts_below("/tmp") if sandboxed else (frozenset(), frozenset())
+        self._loggers: dict[str, logging.Logger] = {}
         self._baseline_threads = threading.active_count()
         #: An empty run directory left by the previous run, handed to the next one instead of a new one: creating
         #: and removing a directory costs more CPU than a trivial script.
         self._spare_dir: str | None = None
 
     def compile(self, script: str) -> Any:
-        code = self._compiled.get(script)
-        if code is None:
+        return self._compile(script)[0]
+
+    def _compile(self, script: str) -> tuple[Any, tuple[int, None, list[str], str]]:
+        """The script's code object and its ``linecache`` entry (for tracebacks), made once per script text: the
+        text itself is the key, so a changed script is always compiled anew."""
+        entry = self._compiled.get(script)
+        if entry is None:
             code = compile(script, SCRIPT_FILENAME, "exec", flags=_COMPILE_FLAGS, dont_inherit=True)
+            entry = (code, (len(script), None, script.splitlines(True), SCRIPT_FILENAME))
             if len(self._compiled) >= 256:
                 self._compiled.clear()
-            self._compiled[script] = code
-        return code
+            self._compiled[script] = entry
+        return entry
+
+    def _logger(self, key: str) -> logging.Logger:
+        # logging.getLogger takes the logging lock at every call; a key always gives the same logger.
+        logger = self._loggers.get(key)
+        if logger is None:
+            if len(self._loggers) >= 1024:
+                self._loggers.clear()
+            logger = self._loggers[key] = logging.getLogger(f"spindle.activity.{key}")
+        return logger
 
     def execute(self, message: dict[str, Any]) -> dict[str, Any]:
         script = message.get("script", "")
-        linecache.cache[SCRIPT_FILENAME] = (len(script), None, script.splitlines(True), SCRIPT_FILENAME)
         try:
-            code = self.compile(script)
+            code, lines = self._compile(script)
         except SyntaxError as exc:
+            linecache.cache[SCRIPT_FILENAME] = (len(script), None, script.splitlines(True), SCRIPT_FILENAME)
             return _error("SYNTAX_ERROR", f"SyntaxError at line {exc.lineno or 1}: {exc.msg}")
         except (ValueError, TypeError) as exc:
             return _error("SYNTAX_ERROR", f"SyntaxError at line 1: {exc}")
+        # A copy of the cached list: a script could change linecache's entry, which the next run must not see.
+        linecache.cache[SCRIPT_FILENAME] = (lines[0], None, list(lines[2]), SCRIPT_FILENAME)
 
         inputs = message.get("inputs")
         if not isinstance(inputs, dict):
             inputs = {}
         key = message.get("activity_key", "")
-        logger = logging.getLogger(f"spindle.activity.{key}")
+        logger = self._logger(key)
         ctx = ScriptContext(self.channel, message, logger)
         preset: dict[str, Any] = {}
         scope: dict[str, Any] = {
@@ -223,19 +244,34 @@ class ScriptRunner:
     def _tidy(self, keep: set[str]) -> None:
         """Removes what the previous script left in the home directory (and in the sandbox's own /tmp), so that one
         script never sees another's files."""
-        dirs = [self.neutral_dir, "/tmp"] if self.sandboxed else [self.neutral_dir]
-        for directory in dirs:
+        self._tidy_dir(self.neutral_dir, keep)
+        if self.sandboxed:
+            self._tidy_dir("/tmp", keep)
+
+    def _tidy_dir(self, directory: str, keep: set[str]) -> None:
+        try:
+            with os.scandir(directory) as entries:
+                leftovers = [e for e in entries if e.path not in keep and e.path not in self.mounts]
+        except OSError:
+            return
+        # A read-only bind of the sandbox (the SDK or Python checked out below /tmp) is skipped above: there is
+        # nothing to remove in it, and trying would fail on every file in it at every run.
+        for entry in leftovers:
+            path = entry.path
             try:
-                with os.scandir(directory) as entries:
-                    leftovers = [e.path for e in entries if e.path not in keep]
+                # From the directory listing (no stat): a symlink is not a directory here.
+                is_dir = entry.is_dir(follow_symlinks=False)
             except OSError:
-                continue
-            for path in leftovers:
-                if os.path.isdir(path) and not os.path.islink(path):
-                    shutil.rmtree(path, ignore_errors=True)
+                is_dir = False
+            if is_dir:
+                if path in self.mount_holders:
+                    # A directory the sandbox made to hold a bind: what a script put next to the bind goes.
+                    self._tidy_dir(path, keep)
                 else:
-                    with suppress_oserror():
-                        os.unlink(path)
+                    shutil.rmtree(path, ignore_errors=True)
+            else:
+                with suppress_oserror():
+                    os.unlink(path)
 
     def run(self, message: dict[str, Any]) -> None:
         saved_environ = _environ_snapshot()
@@ -272,7 +308,7 @@ class ScriptRunner:
             # One script must not see what another left behind: environment and import path are restored.
             if os.environ is not _ENVIRON:
                 os.environ = _ENVIRON
-            if _environ_snapshot() != saved_environ:
+            if not _environ_unchanged(saved_environ):
                 os.environ.clear()
                 os.environ.update(_environ_decode(saved_environ))
             sys.path[:] = saved_path
@@ -315,6 +351,30 @@ class _OutputTooLarge(Exception):
         )
 
 
+def _mounts_below(root: str, mountinfo: str = "/proc/self/mountinfo") -> tuple[frozenset[str], frozenset[str]]:
+    """The mount points below ``root`` (from ``mountinfo``) and the directories between ``root`` and them."""
+    prefix = root.rstrip("/") + "/"
+    mounts: set[str] = set()
+    try:
+        with open(mountinfo, "rb") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) > 4:
+                    # Spaces, tabs, newlines and backslashes in a path are written as octal escapes (\040).
+                    point = codecs.escape_decode(fields[4])[0].decode("utf-8", "surrogateescape")
+                    if point.startswith(prefix):
+                        mounts.add(point.rstrip("/"))
+    except OSError:
+        pass
+    holders: set[str] = set()
+    for point in mounts:
+        parent = os.path.dirname(point)
+        while parent.startswith(prefix):
+            holders.add(parent)
+            parent = os.path.dirname(parent)
+    return frozenset(mounts), frozenset(holders - mounts)
+
+
 def _is_pristine(path: str) -> bool:
     """Whether a run directory is as mkdtemp made it: still a directory of ours, mode 0700, and empty."""
     try:
@@ -337,6 +397,11 @@ if not isinstance(_ENVIRON_DATA, dict):
 
 def _environ_snapshot() -> dict[Any, Any]:
     return dict(_ENVIRON_DATA) if _ENVIRON_DATA is not None else dict(os.environ)
+
+
+def _environ_unchanged(snapshot: dict[Any, Any]) -> bool:
+    # Compared in place: no second copy.
+    return (_ENVIRON_DATA if _ENVIRON_DATA is not None else dict(os.environ)) == snapshot
 
 
 def _environ_decode(snapshot: dict[Any, Any]) -> dict[str, str]:

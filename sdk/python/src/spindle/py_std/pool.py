@@ -47,7 +47,7 @@ class ProcessPool:
     Args:
         warm: processes started by :meth:`start` and kept (clamped to ``max_processes``).
         max_processes: the cap on processes, at least 1.
-        max_runs: a process is replaced after this many scripts (default 1000), to bound leaks.
+        max_runs: a process is replaced after this many scripts (default 10000), to bound leaks.
         spawn_grace: how long (seconds, default 0.02) a script waits for a busy process to come back before a new
             one is started for it. 0 starts one as soon as none is idle.
         env, cwd, python: the script processes' environment (default :func:`child_environment`), the directory
@@ -63,7 +63,7 @@ class ProcessPool:
         *,
         warm: int,
         max_processes: int,
-        max_runs: int = 1000,
+        max_runs: int = 10_000,
         spawn_grace: float = 0.02,
         env: dict[str, str] | None = None,
         cwd: str | None = None,

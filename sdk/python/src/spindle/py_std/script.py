@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _env
 from ..errors import ActivityError
+from ..worker.api import DEFAULT_MAX_BODY_BYTES
 from ..worker.context import ActivityContext, ActivityResult
 from ..worker.handlers import ActivityHandler, format_seconds
 from .pool import ProcessDied, ProcessPool, ScriptProcess
@@ -41,7 +42,8 @@ class ScriptActivity(ActivityHandler):
             ``spawn_grace`` for an idle one, so fast scripts share a few processes whatever the concurrency.
         spawn_grace: seconds a script waits for a busy process to come back before one is started for it
             (default 0.02).
-        max_runs_per_process: a process is replaced after this many scripts (default 1000) to bound leaks.
+        max_runs_per_process: a process is replaced after this many scripts (default 10000) to bound leaks; starting
+            one costs as much CPU as several hundred trivial scripts.
         python: interpreter for scripts; default the worker's own (``sys.executable``).
         isolation: ``auto`` (default, ``SPINDLE_PY_STD_ISOLATION``), ``bwrap`` or ``none``; see
             :mod:`~spindle.py_std.sandbox`.
@@ -53,7 +55,7 @@ class ScriptActivity(ActivityHandler):
         *,
         warm_processes: int | None = None,
         max_processes: int | None = None,
-        max_runs_per_process: int = 1000,
+        max_runs_per_process: int = 10_000,
         spawn_grace: float = 0.02,
         python: str | None = None,
         isolation: str | None = None,
@@ -204,8 +206,6 @@ class ScriptActivity(ActivityHandler):
                 shutil.rmtree(workdir, ignore_errors=True)
 
     def _max_output_bytes(self) -> int:
-        from ..worker.runner import DEFAULT_MAX_BODY_BYTES
-
         limit = getattr(self._worker, "max_body_bytes", None)
         # Room for the rest of the completion body around the output.
         return (limit if isinstance(limit, int) and limit > 0 else DEFAULT_MAX_BODY_BYTES) - 4096
