@@ -173,3 +173,20 @@ test("a parent links its child runs (live), a child links back to its parent, an
   await expect(page.getByLabel("greet-echo")).toContainText('"hello": "bob"');
   expect(foreign).toEqual([]);
 });
+
+test("a map's run page with an item open fits 390 px wide, light and dark", async ({ page }) => {
+  const id = await submit("ui_map", { words: ["alpha", "bad"] });
+  await signal(id, "gate");
+  await waitForRun(server, id, ["completed"]);
+  await page.setViewportSize({ width: 390, height: 844 });
+  for (const scheme of ["light", "dark"] as const) {
+    await page.emulateMedia({ colorScheme: scheme });
+    await page.goto(`${server.baseUrl}/ui/runs/${id}`);
+    await page.getByRole("complementary", { name: "Activities" }).getByRole("button", { name: "shout" }).click();
+    await page.getByRole("button", { name: "Item 1, failed" }).click();
+    await expect(page.getByRole("status").filter({ hasText: "ECHO_FLAKY" })).toBeVisible();
+    await expect(page.getByTestId("event-row").first()).toBeVisible();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    expect(overflow, `${scheme} at 390 px`).toBeLessThanOrEqual(0);
+  }
+});

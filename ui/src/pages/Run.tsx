@@ -224,21 +224,23 @@ export function Run({ id }: { id: string }) {
           <button type="button" className="link" onClick={() => setAllEvents(true)}>Show all</button>
         </p>
       )}
-      <table className="table events" aria-label="Event history">
-        <thead>
-          <tr>
-            <th scope="col">Time</th>
-            <th scope="col">Event</th>
-            <th scope="col">Activity</th>
-            <th scope="col">Details</th>
-          </tr>
-        </thead>
-        <tbody>
-          {(allEvents ? events : events.slice(-EVENT_ROWS)).map((e) => (
-            <EventRow key={e.id} event={e} onSelect={setSelected} />
-          ))}
-        </tbody>
-      </table>
+      <div className="table-wrap">
+        <table className="table events" aria-label="Event history">
+          <thead>
+            <tr>
+              <th scope="col">Time</th>
+              <th scope="col">Event</th>
+              <th scope="col">Activity</th>
+              <th scope="col">Details</th>
+            </tr>
+          </thead>
+          <tbody>
+            {(allEvents ? events : events.slice(-EVENT_ROWS)).map((e) => (
+              <EventRow key={e.id} event={e} onSelect={setSelected} />
+            ))}
+          </tbody>
+        </table>
+      </div>
 
       <Confirm
         open={confirm === "cancel"}
@@ -320,6 +322,8 @@ function ActivityPanel({ run, definition, selected, onSelect, onChanged, itemEve
           <JsonView value={spec.parameters} name={`${selected}-parameters`} />
         </>
       )}
+      {/* A map's items first: its own row below holds only the lists of all their outputs. */}
+      {isMap && <MapItems runId={run.id} activityKey={selected} map={latest.get(selected)?.map} childRuns={run.children} isWorkflow={isWorkflow} version={itemEvents} />}
       {rows.length === 0 && <p className="muted">Not scheduled yet.</p>}
       {rows.map((a) => (
         <div key={`${a.iteration}`} className="attempt">
@@ -342,7 +346,6 @@ function ActivityPanel({ run, definition, selected, onSelect, onChanged, itemEve
           )}
         </div>
       ))}
-      {isMap && <MapItems runId={run.id} activityKey={selected} map={latest.get(selected)?.map} childRuns={run.children} isWorkflow={isWorkflow} version={itemEvents} />}
       {latest.get(selected)?.status === "completed" && <ActivityFiles runId={run.id} activityKey={selected} />}
     </aside>
   );
