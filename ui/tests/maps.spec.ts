@@ -106,6 +106,10 @@ test("a map's node shows its progress live, and selecting it lists its items wit
   await expect(page.getByTestId("node-report")).toHaveAttribute("data-status", "completed");
   await expect(page.getByTestId("timeline-row").filter({ hasText: "shout[2]" })).toHaveCount(1); // a short map: a bar per item
   await expect(page.locator(".react-flow__edge")).toHaveCount(2); // the taller node keeps its edges
+  // An item's event selects its map.
+  await page.getByRole("button", { name: "Back to the activity list" }).click();
+  await page.getByTestId("event-row").filter({ hasText: "ActivityFailed" }).getByRole("button", { name: "shout[2]" }).click();
+  await expect(panel.getByTestId("map-item")).toHaveCount(4);
   expect(foreign).toEqual([]);
 });
 
@@ -167,6 +171,7 @@ test("a parent links its child runs (live), a child links back to its parent, an
   await expect(panel.getByTestId("map-item")).toHaveCount(2);
   await panel.getByRole("link", { name: "Child run of item 1" }).click();
   await expect(page.getByRole("heading", { name: /ui_child/ })).toBeVisible();
+  await expect(page.getByRole("complementary", { name: "Activities" })).toBeVisible(); // a new page, nothing selected
   await expect(page.getByTestId("parent-link")).toHaveText("ui_parent");
   await expect(page.getByText("activity many[1]")).toBeVisible();
   await page.getByTestId("node-greet").click();

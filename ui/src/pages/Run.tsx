@@ -1,4 +1,4 @@
-import { memo, useEffect, useMemo, useRef, useState } from "react";
+import { memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { api, download, TERMINAL_RUN, type ActivityResult, type Definition, type EventPage, type Run as RunData, type RunCost, type RunEvent } from "../api";
 import { ChildRuns, ParentLink } from "../components/ChildRuns";
 import { Confirm } from "../components/Confirm";
@@ -126,6 +126,8 @@ export function Run({ id }: { id: string }) {
     return n;
   }, [events, selected]);
   const [allEvents, setAllEvents] = useState(false);
+  // A map item's events name "key[i]": they select the map.
+  const selectFromEvent = useCallback((key: string) => setSelected(key.replace(/\[\d+\]$/, "")), []);
   const [confirm, setConfirm] = useState<"cancel" | "retry" | null>(null);
   const [actionError, setActionError] = useState<Error | null>(null);
   const [busy, setBusy] = useState(false);
@@ -236,7 +238,7 @@ export function Run({ id }: { id: string }) {
           </thead>
           <tbody>
             {(allEvents ? events : events.slice(-EVENT_ROWS)).map((e) => (
-              <EventRow key={e.id} event={e} onSelect={setSelected} />
+              <EventRow key={e.id} event={e} onSelect={selectFromEvent} />
             ))}
           </tbody>
         </table>
