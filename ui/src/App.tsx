@@ -113,7 +113,7 @@ function Page({ path, scopes }: { path: string; scopes: string[] }) {
   }, [path]);
   if (path === "/runs") return <Runs />;
   let params = match("/runs/:id", path);
-  if (params) return <Run id={params.id} />;
+  if (params) return <Run key={params.id} id={params.id} />;
   if (path === "/definitions") return <Definitions />;
   params = match("/definitions/:name", path);
   if (params) return <Definition name={params.name} />;

@@ -119,12 +119,59 @@ export interface ActivityRun {
   completed_at: string | null;
   attempt: number;
   iteration: number;
+  map?: MapSummary; // only on a map (for_each) activity
+}
+
+/** A map's counts (docs/api.md#map-items); `failures` is filled once the map has finished. */
+export interface MapSummary {
+  total: number;
+  started: number;
+  completed: number;
+  failed: number;
+  running: number;
+  failures: { index: number; key: string; status: string; error_code: string | null; error_message: string | null }[];
+}
+
+export interface MapItem {
+  index: number;
+  activity_key: string; // "key[index]"
+  item: unknown;
+  status: string;
+  outputs: ActivityOutput[] | null;
+  error_detail: { code: string; message: string } | null;
+  attempt: number;
+  cost_usd: string;
+  started_at: string | null;
+  completed_at: string | null;
+}
+
+export interface MapItemList {
+  workflow_id: string;
+  activity_key: string;
+  total: number;
+  offset: number;
+  limit: number;
+  items: MapItem[];
+}
+
+/** A child workflow a run started through a `workflow:` activity (or a map item of one). */
+export interface ChildRun {
+  workflow_id: string;
+  definition_name: string;
+  status: string;
+  activity_key: string; // the parent's activity, "key[index]" for a map item
+  attempt: number;
+  created_at: string;
+  completed_at: string | null;
 }
 
 export interface Run extends RunSummary {
   completed_at: string | null;
   total_cost_usd: string;
   activities: ActivityRun[];
+  parent_id?: string | null;
+  parent_activity_key?: string | null;
+  children?: ChildRun[];
 }
 
 export interface RunEvent {
@@ -151,10 +198,12 @@ export interface Dependency {
 
 export interface ActivityDefinition {
   key: string;
-  activity_name: string;
+  activity_name?: string; // absent on a `workflow:` activity
   parameters?: Record<string, unknown>;
   depends_on: Dependency[];
   is_loop_activity?: boolean;
+  for_each?: unknown; // a map (docs/workflow-format.md#maps)
+  workflow?: string; // a child workflow's definition name
   [field: string]: unknown;
 }
 

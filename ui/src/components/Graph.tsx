@@ -1,17 +1,31 @@
 import { Graph as LayoutGraph, layout } from "@dagrejs/dagre";
-import { Background, Controls, Handle, MarkerType, Position, ReactFlow, type Edge, type Node, type NodeProps } from "@xyflow/react";
-import { memo, useMemo } from "react";
-import type { ActivityDefinition, ActivityRun } from "../api";
+import { Background, Controls, Handle, MarkerType, Position, ReactFlow, type Edge, type Node, type NodeChange, type NodeProps } from "@xyflow/react";
+import { memo, useCallback, useMemo, useRef } from "react";
+import type { ActivityDefinition, ActivityRun, ChildRun, MapSummary } from "../api";
+import { Link } from "../router";
+import { describeActivity, latestChild, MapBar, mapProgressText } from "./MapItems";
 
 const WIDTH = 190;
 const HEIGHT = 64;
+/** A map's progress or a child run's link takes one more line. */
+const heightOf = (a: ActivityDefinition) => (a.for_each !== undefined || a.workflow ? HEIGHT + 20 : HEIGHT);
 
-export type ActivityNodeData = { key: string; activityName: string; status?: string; attempt?: number; iteration?: number; selected: boolean };
+export type ActivityNodeData = {
+  key: string;
+  activityName: string;
+  status?: string;
+  attempt?: number;
+  iteration?: number;
+  selected: boolean;
+  map?: MapSummary;
+  childWorkflow?: string;
+  childRunId?: string;
+};
 
 const ActivityNode = memo(function ActivityNode({ data }: NodeProps<Node<ActivityNodeData>>) {
   const status = data.status ?? "definition";
   return (
-    <div className={`flow-node status-${status}${data.selected ? " selected" : ""}`} data-testid={`node-${data.key}`} data-status={status}>
+    <div className={`flow-node status-${status}${data.selected ? " selected" : ""}`} data-testid={`node-${data.key}`} data-status={status} title={data.childWorkflow ? `runs workflow ${data.childWorkflow}` : undefined}>
       <Handle type="target" position={Position.Top} isConnectable={false} />
       <div className="flow-node-key">{data.key}</div>
       <div className="flow-node-meta">
@@ -24,6 +38,21 @@ const ActivityNode = memo(function ActivityNode({ data }: NodeProps<Node<Activit
           {(data.iteration ?? 0) > 0 && <span>iteration {data.iteration}</span>}
         </div>
       ) : null}
+      {data.map && (
+        <div className="flow-node-map">
+          <span data-testid={`map-progress-${data.key}`} title={mapProgressText(data.map)}>{mapProgressText(data.map)}</span>
+          <MapBar map={data.map} />
+        </div>
+      )}
+      {data.childWorkflow && !data.map && (
+        <div className="flow-node-child">
+          {data.childRunId ? (
+            <Link to={`/runs/${data.childRunId}`} className="nodrag nopan" aria-label={`Child run of ${data.key}`}>→ {data.childWorkflow}</Link>
+          ) : (
+            <span>→ {data.childWorkflow}</span>
+          )}
+        </div>
+      )}
       <Handle type="source" position={Position.Bottom} isConnectable={false} />
     </div>
   );
@@ -45,9 +74,10 @@ export function latestByKey(activities: ActivityRun[]): Map<string, ActivityRun>
  * The definition's graph laid out top to bottom by dagre. Loop back-edges are left out of the layout (so the
  * graph stays a DAG for ranking) and drawn afterwards as dashed "loop" edges; conditional edges carry "if".
  */
-export function WorkflowGraph({ activities, runActivities, selected, onSelect }: {
+export function WorkflowGraph({ activities, runActivities, childRuns, selected, onSelect }: {
   activities: ActivityDefinition[];
   runActivities?: ActivityRun[];
+  childRuns?: ChildRun[];
   selected?: string | null;
   onSelect?: (key: string) => void;
 }) {
@@ -55,7 +85,7 @@ export function WorkflowGraph({ activities, runActivities, selected, onSelect }:
     const g = new LayoutGraph();
     g.setGraph({ rankdir: "TB", nodesep: 40, ranksep: 60, marginx: 10, marginy: 10 });
     g.setDefaultEdgeLabel(() => ({}));
-    for (const a of activities) g.setNode(a.key, { width: WIDTH, height: HEIGHT });
+    for (const a of activities) g.setNode(a.key, { width: WIDTH, height: heightOf(a) });
     for (const a of activities) {
       for (const d of a.depends_on ?? []) if (!d.is_back_edge && g.hasNode(d.activity_key)) g.setEdge(d.activity_key, a.key);
     }
@@ -63,30 +93,50 @@ export function WorkflowGraph({ activities, runActivities, selected, onSelect }:
     const result = new Map<string, { x: number; y: number }>();
     for (const key of g.nodes()) {
       const n = g.node(key);
-      result.set(key, { x: n.x - WIDTH / 2, y: n.y - HEIGHT / 2 });
+      result.set(key, { x: n.x - WIDTH / 2, y: n.y - n.height / 2 });
     }
     return result;
   }, [activities]);
 
   const latest = useMemo(() => latestByKey(runActivities ?? []), [runActivities]);
 
+  // The sizes React Flow measured, handed back on every rebuilt node: a node object without `measured` loses its
+  // handle positions, and its edges stay hidden until it is measured again (which a selection change may not do).
+  const measured = useRef(new Map<string, { width: number; height: number }>());
+  const onNodesChange = useCallback((changes: NodeChange<Node<ActivityNodeData>>[]) => {
+    for (const c of changes) if (c.type === "dimensions" && c.dimensions) measured.current.set(c.id, c.dimensions);
+  }, []);
+
   // Memoised so that a parent re-render (another request answering) hands React Flow the same node objects:
   // new objects drop the measured sizes and React Flow hides the nodes until it measures them again.
   // initialWidth/initialHeight keep a node visible (and fitView right) before the first measurement too.
   const nodes: Node<ActivityNodeData>[] = useMemo(() => activities.map((a) => {
     const run = latest.get(a.key);
+    // A single child workflow links to its run; a map of them links each item from the panel.
+    const child = a.workflow && a.for_each === undefined ? latestChild(childRuns, a.key) : undefined;
     return {
       id: a.key,
       type: "activity",
       position: positions.get(a.key) ?? { x: 0, y: 0 },
       initialWidth: WIDTH,
-      initialHeight: HEIGHT,
-      data: { key: a.key, activityName: a.activity_name, status: runActivities ? run?.status ?? "not_scheduled" : undefined, attempt: run?.attempt, iteration: run?.iteration, selected: selected === a.key },
+      initialHeight: heightOf(a),
+      measured: measured.current.get(a.key),
+      data: {
+        key: a.key,
+        activityName: describeActivity(a),
+        status: runActivities ? run?.status ?? "not_scheduled" : undefined,
+        attempt: run?.attempt,
+        iteration: run?.iteration,
+        selected: selected === a.key,
+        map: run?.map,
+        childWorkflow: a.workflow,
+        childRunId: child?.workflow_id,
+      },
       draggable: false,
       connectable: false,
-      ariaLabel: `${a.key}${run ? `, ${run.status}` : ""}`,
+      ariaLabel: `${a.key}${run ? `, ${run.status}` : ""}${run?.map ? `, ${mapProgressText(run.map)}` : ""}`,
     };
-  }), [activities, positions, latest, runActivities, selected]);
+  }), [activities, positions, latest, runActivities, childRuns, selected]);
 
   const edges: Edge[] = useMemo(() => activities.flatMap((a) =>
     (a.depends_on ?? []).map((d) => {
@@ -116,6 +166,7 @@ export function WorkflowGraph({ activities, runActivities, selected, onSelect }:
         nodesDraggable={false}
         nodesConnectable={false}
         onNodeClick={(_, node) => onSelect?.(node.id)}
+        onNodesChange={onNodesChange}
         minZoom={0.2}
       >
         <Background gap={24} size={1} />

@@ -1,3 +1,4 @@
+import { useMemo } from "react";
 import type { RunEvent } from "../api";
 import { formatDuration } from "../format";
 
@@ -8,7 +9,13 @@ interface Bar {
   started: number | null;
   ended: number | null;
   outcome: string;
+  /** For a map item ("key[i]"): the map's key and iteration, to fold a long map into one bar. */
+  map?: string;
 }
+
+/** A map with more item attempts than this is drawn as one bar (its first item queued → its last one settled). */
+const MAX_ITEM_BARS = 20;
+const ITEM_KEY = /^(.*)\[\d+\]$/;
 
 const END_EVENTS: Record<string, string> = {
   ActivityCompleted: "completed",
@@ -35,7 +42,8 @@ export function attemptsFromEvents(events: RunEvent[]): Bar[] {
       const id = `${slot}@${attempt}`;
       if (bars.has(id)) continue;
       const label = `${e.activity_key}${e.iteration ? ` #${e.iteration}` : ""}${attempt > 1 ? ` (attempt ${attempt})` : ""}`;
-      const bar: Bar = { key: id, label, scheduled: at, started: null, ended: null, outcome: e.event_type === "ActivityWaiting" ? "waiting" : "pending" };
+      const item = ITEM_KEY.exec(e.activity_key);
+      const bar: Bar = { key: id, label, scheduled: at, started: null, ended: null, outcome: e.event_type === "ActivityWaiting" ? "waiting" : "pending", map: item ? `${item[1]}#${e.iteration ?? 0}` : undefined };
       bars.set(id, bar);
       open.set(slot, bar);
     } else if (e.event_type === "ActivityStarted") {
@@ -52,11 +60,51 @@ export function attemptsFromEvents(events: RunEvent[]): Bar[] {
       }
     }
   }
-  return [...bars.values()];
+  return foldMaps([...bars.values()]);
+}
+
+/** Replaces the item bars of each map that has more than MAX_ITEM_BARS with one bar, where its first item was. */
+function foldMaps(bars: Bar[]): Bar[] {
+  const groups = new Map<string, Bar[]>();
+  for (const b of bars) {
+    if (!b.map) continue;
+    const group = groups.get(b.map);
+    if (group) group.push(b);
+    else groups.set(b.map, [b]);
+  }
+  const folded = new Map<string, Bar>();
+  for (const [map, items] of groups) {
+    if (items.length <= MAX_ITEM_BARS) continue;
+    const [key, iteration] = [map.slice(0, map.lastIndexOf("#")), Number(map.slice(map.lastIndexOf("#") + 1))];
+    const starts = items.flatMap((b) => (b.started === null ? [] : [b.started]));
+    const open = items.some((b) => b.ended === null);
+    const outcome = items.some((b) => b.outcome === "failed") ? "failed" : open ? (starts.length ? "running" : "pending") : "completed";
+    folded.set(map, {
+      key: `${map}@items`,
+      label: `${key}${iteration ? ` #${iteration}` : ""}: ${items.length.toLocaleString()} item attempts`,
+      scheduled: Math.min(...items.map((b) => b.scheduled)),
+      started: starts.length ? Math.min(...starts) : null,
+      ended: open ? null : Math.max(...items.map((b) => b.ended!)),
+      outcome,
+    });
+  }
+  if (folded.size === 0) return bars;
+  const out: Bar[] = [];
+  const placed = new Set<Bar>();
+  for (const b of bars) {
+    const f = b.map ? folded.get(b.map) : undefined;
+    if (!f) out.push(b);
+    else if (!placed.has(f)) {
+      placed.add(f);
+      out.push(f);
+    }
+  }
+  return out;
 }
 
 export function Timeline({ events, live }: { events: RunEvent[]; live: boolean }) {
-  const bars = attemptsFromEvents(events);
+  // The run page re-renders for many reasons; the bars change only with the events (thousands with a big map).
+  const bars = useMemo(() => attemptsFromEvents(events), [events]);
   if (bars.length === 0) return <p className="muted">No activity has been scheduled yet.</p>;
   const start = Math.min(...bars.map((b) => b.scheduled));
   const last = Math.max(...bars.map((b) => b.ended ?? b.started ?? b.scheduled), live ? Date.now() : 0);

@@ -1,9 +1,11 @@
-import { useEffect, useRef, useState } from "react";
+import { memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { api, download, TERMINAL_RUN, type ActivityResult, type Definition, type EventPage, type Run as RunData, type RunCost, type RunEvent } from "../api";
+import { ChildRuns, ParentLink } from "../components/ChildRuns";
 import { Confirm } from "../components/Confirm";
 import { ErrorBox } from "../components/ErrorBox";
 import { latestByKey, WorkflowGraph } from "../components/Graph";
 import { JsonView } from "../components/JsonView";
+import { describeActivity, latestChild, MapItems, mapProgressText } from "../components/MapItems";
 import { expectedEvent, SignalForm } from "../components/SignalForm";
 import { StatusBadge } from "../components/Status";
 import { RunCosts } from "../components/RunCosts";
@@ -14,6 +16,8 @@ import { Link } from "../router";
 import { follow } from "../sse";
 
 const POLL_MS = 2000;
+/** Event rows drawn at first: a map of 1,000 items brings 4,000 events, and drawing them all on every update lags. */
+const EVENT_ROWS = 500;
 
 /**
  * The run's event history: over the run's live stream (which replays the history first, then follows) while the
@@ -113,6 +117,17 @@ export function Run({ id }: { id: string }) {
   const { events, error: eventsError, live: streamLive } = useEvents(id, live, reloadRun);
   useEffect(() => setStreaming(streamLive), [streamLive]);
   const [selected, setSelected] = useState<string | null>(null);
+  // Events of the selected map's items ("key[i]"): the items table reloads when their number grows.
+  const itemEvents = useMemo(() => {
+    if (!selected) return 0;
+    const prefix = selected + "[";
+    let n = 0;
+    for (const e of events) if (e.activity_key?.startsWith(prefix)) n++;
+    return n;
+  }, [events, selected]);
+  const [allEvents, setAllEvents] = useState(false);
+  // A map item's events name "key[i]": they select the map.
+  const selectFromEvent = useCallback((key: string) => setSelected(key.replace(/\[\d+\]$/, "")), []);
   const [confirm, setConfirm] = useState<"cancel" | "retry" | null>(null);
   const [actionError, setActionError] = useState<Error | null>(null);
   const [busy, setBusy] = useState(false);
@@ -173,6 +188,7 @@ export function Run({ id }: { id: string }) {
         <div><dt>Definition</dt><dd><Link to={`/definitions/${encodeURIComponent(r.definition_name)}?version=${r.definition_version}`}>{r.definition_name}</Link> <span className="muted mono small">{r.definition_version}</span></dd></div>
         <div><dt>Started</dt><dd>{formatTime(r.created_at)}</dd></div>
         <div><dt>Duration</dt><dd>{between(r.created_at, TERMINAL_RUN.has(r.status) ? r.completed_at ?? r.updated_at : null)}</dd></div>
+        {r.parent_id && <div><dt>Parent run</dt><dd><ParentLink parentId={r.parent_id} activityKey={r.parent_activity_key} /></dd></div>}
         <div><dt>Cost</dt><dd>{money(cost.data?.total_cost_usd ?? r.total_cost_usd)}{cost.data?.budget_limit_usd ? ` of ${money(cost.data.budget_limit_usd)} budget` : ""}</dd></div>
       </dl>
       {r.error_message && <div className="error" role="status">{r.error_message}</div>}
@@ -181,13 +197,20 @@ export function Run({ id }: { id: string }) {
         <div>
           <h2>Graph</h2>
           {definition.data ? (
-            <WorkflowGraph activities={definition.data.activities} runActivities={r.activities} selected={selected} onSelect={setSelected} />
+            <WorkflowGraph activities={definition.data.activities} runActivities={r.activities} childRuns={r.children} selected={selected} onSelect={setSelected} />
           ) : (
             <ErrorBox error={definition.error} />
           )}
         </div>
-        <ActivityPanel run={r} definition={definition.data} selected={selected} onSelect={setSelected} onChanged={run.reload} />
+        <ActivityPanel run={r} definition={definition.data} selected={selected} onSelect={setSelected} onChanged={run.reload} itemEvents={itemEvents} />
       </div>
+
+      {(r.children?.length ?? 0) > 0 && (
+        <>
+          <h2>Child runs</h2>
+          <ChildRuns runs={r.children!} />
+        </>
+      )}
 
       <h2>Timeline</h2>
       <Timeline events={events} live={live} />
@@ -197,26 +220,29 @@ export function Run({ id }: { id: string }) {
 
       <h2>Events</h2>
       <ErrorBox error={eventsError} />
-      <table className="table events" aria-label="Event history">
-        <thead>
-          <tr>
-            <th scope="col">Time</th>
-            <th scope="col">Event</th>
-            <th scope="col">Activity</th>
-            <th scope="col">Details</th>
-          </tr>
-        </thead>
-        <tbody>
-          {events.map((e) => (
-            <tr key={e.id} data-testid="event-row">
-              <td className="nowrap">{formatTime(e.timestamp)}</td>
-              <td>{e.event_type}</td>
-              <td>{e.activity_key ? <button type="button" className="link" onClick={() => setSelected(e.activity_key)}>{e.activity_key}{e.iteration ? ` #${e.iteration}` : ""}</button> : ""}</td>
-              <td className="mono small truncate" title={e.payload ? JSON.stringify(e.payload) : ""}>{e.payload && Object.keys(e.payload as object).length ? JSON.stringify(e.payload) : ""}</td>
+      {events.length > EVENT_ROWS && !allEvents && (
+        <p className="small muted">
+          The latest {EVENT_ROWS} of {events.length.toLocaleString()} events.{" "}
+          <button type="button" className="link" onClick={() => setAllEvents(true)}>Show all</button>
+        </p>
+      )}
+      <div className="table-wrap">
+        <table className="table events" aria-label="Event history">
+          <thead>
+            <tr>
+              <th scope="col">Time</th>
+              <th scope="col">Event</th>
+              <th scope="col">Activity</th>
+              <th scope="col">Details</th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {(allEvents ? events : events.slice(-EVENT_ROWS)).map((e) => (
+              <EventRow key={e.id} event={e} onSelect={selectFromEvent} />
+            ))}
+          </tbody>
+        </table>
+      </div>
 
       <Confirm
         open={confirm === "cancel"}
@@ -243,7 +269,19 @@ export function Run({ id }: { id: string }) {
   );
 }
 
-function ActivityPanel({ run, definition, selected, onSelect, onChanged }: { run: RunData; definition: Definition | null; selected: string | null; onSelect: (key: string) => void; onChanged: () => void }) {
+/** One row of the event history; memoised, as the history only grows and a live run re-renders the page often. */
+const EventRow = memo(function EventRow({ event: e, onSelect }: { event: RunEvent; onSelect: (key: string) => void }) {
+  return (
+    <tr data-testid="event-row">
+      <td className="nowrap">{formatTime(e.timestamp)}</td>
+      <td>{e.event_type}</td>
+      <td>{e.activity_key ? <button type="button" className="link" onClick={() => onSelect(e.activity_key!)}>{e.activity_key}{e.iteration ? ` #${e.iteration}` : ""}</button> : ""}</td>
+      <td className="mono small truncate" title={e.payload ? JSON.stringify(e.payload) : ""}>{e.payload && Object.keys(e.payload as object).length ? JSON.stringify(e.payload) : ""}</td>
+    </tr>
+  );
+});
+
+function ActivityPanel({ run, definition, selected, onSelect, onChanged, itemEvents }: { run: RunData; definition: Definition | null; selected: string | null; onSelect: (key: string) => void; onChanged: () => void; itemEvents: number }) {
   const latest = latestByKey(run.activities);
   const keys = definition?.activities.map((a) => a.key) ?? [...latest.keys()];
   if (!selected) {
@@ -254,6 +292,7 @@ function ActivityPanel({ run, definition, selected, onSelect, onChanged }: { run
           {keys.map((key) => (
             <li key={key}>
               <button type="button" className="link" onClick={() => onSelect(key)}>{key}</button> <StatusBadge status={latest.get(key)?.status ?? "not_scheduled"} />
+              {latest.get(key)?.map && <span className="small muted"> {mapProgressText(latest.get(key)!.map!)}</span>}
             </li>
           ))}
         </ul>
@@ -263,18 +302,30 @@ function ActivityPanel({ run, definition, selected, onSelect, onChanged }: { run
   }
   const spec = definition?.activities.find((a) => a.key === selected);
   const rows = run.activities.filter((a) => a.activity_key === selected).sort((a, b) => a.iteration - b.iteration);
+  const isMap = spec ? spec.for_each !== undefined : rows.some((a) => a.map);
+  const isWorkflow = !!spec?.workflow;
+  const children = (run.children ?? []).filter((c) => c.activity_key === selected);
+  const child = isWorkflow && !isMap ? latestChild(run.children, selected) : undefined;
   return (
     <aside className="panel" aria-label={`Activity ${selected}`}>
       <h2>
         {selected} <button type="button" className="link small" onClick={() => onSelect("")} aria-label="Back to the activity list">all activities</button>
       </h2>
-      {spec && <p className="muted">{spec.activity_name}</p>}
+      {spec && <p className="muted">{describeActivity(spec, true)}</p>}
+      {child && (
+        <p data-testid="child-run">
+          Child run <Link to={`/runs/${child.workflow_id}`}>{child.definition_name}</Link> <StatusBadge status={child.status} />
+          {children.length > 1 && <span className="muted small"> (attempt {child.attempt}; earlier: {children.filter((c) => c !== child).map((c, i) => <span key={c.workflow_id}>{i > 0 && ", "}<Link to={`/runs/${c.workflow_id}`}>attempt {c.attempt}</Link></span>)})</span>}
+        </p>
+      )}
       {spec?.parameters && (
         <>
           <h3>Parameters (as defined)</h3>
           <JsonView value={spec.parameters} name={`${selected}-parameters`} />
         </>
       )}
+      {/* A map's items first: its own row below holds only the lists of all their outputs. */}
+      {isMap && <MapItems runId={run.id} activityKey={selected} map={latest.get(selected)?.map} childRuns={run.children} isWorkflow={isWorkflow} version={itemEvents} />}
       {rows.length === 0 && <p className="muted">Not scheduled yet.</p>}
       {rows.map((a) => (
         <div key={`${a.iteration}`} className="attempt">
