@@ -86,7 +86,8 @@ internal sealed partial class DefinitionNormalizer
                 Error(path + ".activity_name", $"'activity_name' must be a string such as echo, http_request or script, got {JsonUtil.Describe(nameNode)}.");
             }
         }
-        if (nameOk && string.IsNullOrEmpty(d.ActivityName))
+        // A child-workflow activity has no handler by design (no worker runs it), so its empty name is no slip.
+        if (nameOk && string.IsNullOrEmpty(d.ActivityName) && obj["workflow"] is null)
         {
             Warn($"{Who(d)} has an empty activity_name; set activity_name to the handler the worker should run (e.g. echo, http_request, script).");
         }

@@ -1,3 +1,4 @@
+using Spindle.Core.Definitions;
 using static Spindle.Core.Tests.Definitions.DefinitionTestHelpers;
 
 namespace Spindle.Core.Tests.Definitions;
@@ -20,6 +21,14 @@ public sealed class ChildWorkflowValidationTests
     [Fact]
     public void Parse_WorkflowWithoutInput_GetsAnEmptyInput() =>
         Assert.Empty(Valid(Child("    workflow: other\n")).Activities[0].Workflow!.Input.AsObject());
+
+    [Fact]
+    public void Parse_ChildWorkflowActivity_HasNoEmptyActivityNameWarning()
+    {
+        var result = DefinitionParser.Parse(Child("    workflow: other\n"));
+        Assert.True(result.IsValid);
+        Assert.DoesNotContain(result.Warnings, w => w.Contains("activity_name", StringComparison.Ordinal));
+    }
 
     [Theory]
     [InlineData("    workflow: 5\n", "activities[0].workflow", "name of a deployed workflow definition")]
