@@ -39,6 +39,7 @@ public sealed record SubmitWorkflowResponse
 
     public required string DefinitionVersion { get; init; }
 
+    [Description("Always \"created\". A run whose definition has a workflow-level concurrency stays created (waiting) until a slot of its key frees.")]
     public required string Status { get; init; }
 
     public required string CreatedAt { get; init; }
@@ -49,6 +50,7 @@ public sealed record WorkflowDetail
 {
     public required string Id { get; init; }
 
+    [Description("created (accepted, not started: also a run waiting for a slot of its workflow-level concurrency key), running, completed, failed or cancelled.")]
     public required string Status { get; init; }
 
     public required string DefinitionName { get; init; }
