@@ -86,6 +86,12 @@ public sealed record WorkflowDetail
 
     [Description("The child workflows this one started, oldest first.")]
     public required IReadOnlyList<WorkflowChild> Children { get; init; }
+
+    [Description("The priority given at submit (0-1000; a child's comes from its parent or its activity's priority).")]
+    public int Priority { get; init; }
+
+    [Description("The rendered key of the definition's workflow-level concurrency, if it has one: a created run with a key waits for a slot of it.")]
+    public string? ConcurrencyKey { get; init; }
 }
 
 /// <summary>A child workflow as its parent's detail lists it.</summary>
