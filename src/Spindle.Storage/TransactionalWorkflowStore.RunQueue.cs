@@ -52,12 +52,13 @@ public abstract partial class TransactionalWorkflowStore
         for (var i = 0; i < queues.Count; i++)
         {
             var (name, key) = queues[i];
+            var seen = new HashSet<string>(StringComparer.Ordinal);
             while (true)
             {
                 var (running, headId) = await tx.LockRunQueueAsync(name, key, ct);
-                if (headId is null)
+                if (headId is null || !seen.Add(headId))
                 {
-                    break;
+                    break; // empty, or a head that would not start (gone): never loop on it
                 }
                 var head = await tx.LockWorkflowAsync(headId, skipLocked: false, ct);
                 if (head is null || head.Status != WorkflowStatus.Created)
