@@ -38,12 +38,17 @@ public sealed partial class SpindleClient : IDisposable
     public Task<JsonObject> DeployDefinitionAsync(string text, CancellationToken cancellationToken) =>
         SendAsync(HttpMethod.Post, "api/v1/workflow_definitions", new StringContent(text, Encoding.UTF8, "application/yaml"), cancellationToken);
 
-    public Task<JsonObject> SubmitWorkflowAsync(string definitionName, string? version, JsonObject input, CancellationToken cancellationToken)
+    public Task<JsonObject> SubmitWorkflowAsync(string definitionName, string? version, JsonObject input, CancellationToken cancellationToken,
+        int? priority = null)
     {
         var body = new JsonObject { ["definition_name"] = definitionName, ["input"] = input };
         if (version is not null)
         {
             body["version"] = version;
+        }
+        if (priority is not null)
+        {
+            body["priority"] = priority;
         }
         return SendAsync(HttpMethod.Post, "api/v1/workflows", Json(body), cancellationToken);
     }

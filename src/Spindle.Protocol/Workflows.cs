@@ -39,6 +39,7 @@ public sealed record SubmitWorkflowResponse
 
     public required string DefinitionVersion { get; init; }
 
+    [Description("Always \"created\". A run whose definition has a workflow-level concurrency stays created (waiting) until a slot of its key frees.")]
     public required string Status { get; init; }
 
     public required string CreatedAt { get; init; }
@@ -49,6 +50,7 @@ public sealed record WorkflowDetail
 {
     public required string Id { get; init; }
 
+    [Description("created (accepted, not started: also a run waiting for a slot of its workflow-level concurrency key), running, completed, failed or cancelled.")]
     public required string Status { get; init; }
 
     public required string DefinitionName { get; init; }
@@ -84,6 +86,12 @@ public sealed record WorkflowDetail
 
     [Description("The child workflows this one started, oldest first.")]
     public required IReadOnlyList<WorkflowChild> Children { get; init; }
+
+    [Description("The priority given at submit (0-1000; a child's comes from its parent or its activity's priority).")]
+    public int Priority { get; init; }
+
+    [Description("The rendered key of the definition's workflow-level concurrency, if it has one: a created run with a key waits for a slot of it.")]
+    public string? ConcurrencyKey { get; init; }
 }
 
 /// <summary>A child workflow as its parent's detail lists it.</summary>

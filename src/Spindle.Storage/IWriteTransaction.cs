@@ -48,6 +48,14 @@ public interface IWriteTransaction
     Task PersistLinkedAsync(WorkflowState workflow, WorkflowMachine machine, IReadOnlyList<WorkflowEvent> leadingEvents, long now,
         CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Holds the run queue of a definition's workflow-level concurrency key for the rest of the transaction (so that
+    /// servers start its runs one at a time), then reads how many of its runs are <c>running</c> and which waiting
+    /// (<c>created</c>) run is the oldest. May be called again in one transaction.
+    /// </summary>
+    Task<(int Running, string? OldestWaitingId)> LockRunQueueAsync(string definitionName, string concurrencyKey,
+        CancellationToken cancellationToken);
+
     /// <summary>The children of <paramref name="parentId"/> that have not ended, oldest first.</summary>
     Task<IReadOnlyList<ChildLink>> ReadRunningChildrenAsync(string parentId, CancellationToken cancellationToken);
 

@@ -11,6 +11,9 @@ public enum StoreStatus
     NotFound,
     Conflict,
     BadState,
+
+    /// <summary>The request is refused for a field's value (<see cref="SubmitOutcome.Field"/>): a 422.</summary>
+    Invalid,
 }
 
 public sealed record DeployOutcome(string Name, string Version, long CreatedAt, bool Unchanged);
@@ -41,6 +44,9 @@ public sealed record SubmitOutcome(StoreStatus Status, string? Message, Workflow
 {
     /// <summary>The first activities the committed submit leased to its <see cref="SubmitCommand.Grants"/>.</summary>
     public IReadOnlyList<ClaimedActivity> HandedOver { get; init; } = [];
+
+    /// <summary>With <see cref="StoreStatus.Invalid"/>: the field at fault (e.g. <c>concurrency.key</c>).</summary>
+    public string? Field { get; init; }
 }
 
 public sealed record WorkflowQuery(string? Status, string? DefinitionName, long? CreatedAfter, long? CreatedBefore, int Limit, int Offset)
@@ -118,7 +124,11 @@ public sealed record ActivityError(string Code, string Message, bool Retryable);
 
 public sealed record CancelOutcome(StoreStatus Status, string? WorkflowStatus);
 
-public sealed record RetryOutcome(StoreStatus Status, string? Message, IReadOnlyList<string> RetriedActivities);
+public sealed record RetryOutcome(StoreStatus Status, string? Message, IReadOnlyList<string> RetriedActivities)
+{
+    /// <summary>The run's status after the retry: <c>running</c>, or <c>created</c> when it went back to its concurrency queue.</summary>
+    public string WorkflowStatus { get; init; } = Spindle.Core.Orchestration.WorkflowStatus.Running;
+}
 
 public sealed record SignalOutcome(StoreStatus Status, IReadOnlyList<string> SignaledActivities);
 

@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Spindle.Core.Common;
 using Spindle.Core.Definitions;
 using Spindle.Core.Orchestration;
+using Spindle.Core.Templates;
 
 namespace Spindle.Storage;
 
@@ -112,10 +113,24 @@ public abstract partial class TransactionalWorkflowStore
             parent.Machine.ChildNotStarted(start, ChildErrorCodes.NotFound, what);
             return;
         }
-        var timeout = stored.Definition.Settings?.TimeoutSeconds ?? Defaults.WorkflowTimeoutSeconds;
+        string? concurrencyKey;
+        try
+        {
+            concurrencyKey = WorkflowMachine.RunConcurrencyKey(stored.Definition, stored.Version, start.ChildId, start.Input, Defaults.TemplateLimits);
+        }
+        catch (TemplateException ex)
+        {
+            parent.Machine.ChildNotStarted(start, EngineErrorCodes.TemplateError,
+                $"Child workflow '{start.DefinitionName}' not started: its concurrency.key did not render: {ex.Message}");
+            return;
+        }
+        // A child with a concurrency key waits in its queue like any run (TransactionalWorkflowStore.RunQueue.cs): the
+        // drain before this transaction commits starts it if its key has room; its deadline is set then.
+        var timeout = concurrencyKey is null ? stored.Definition.Settings?.TimeoutSeconds ?? Defaults.WorkflowTimeoutSeconds : 0;
         var child = new WorkflowState
         {
             Id = start.ChildId,
+            ConcurrencyKey = concurrencyKey,
             Definition = stored.Definition,
             DefinitionVersion = stored.Version,
             Input = start.Input,
@@ -123,7 +138,7 @@ public abstract partial class TransactionalWorkflowStore
             UpdatedAt = now,
             DeadlineAt = timeout > 0 ? now + Timestamps.FromSeconds(timeout) : null,
             BudgetLimit = stored.Definition.Settings?.BudgetLimit,
-            Priority = parent.Workflow.Priority, // a child queues as its parent does
+            Priority = activity.Priority, // the activity's own priority, else its parent's (WorkflowMachine.StartChild)
             ParentId = parent.Workflow.Id,
             ParentActivityKey = activity.Key,
             ParentActivityId = activity.Id,
@@ -140,8 +155,11 @@ public abstract partial class TransactionalWorkflowStore
         });
         var entry = new Linked(child, new WorkflowMachine(child, Defaults, now), [created], parent.Depth + 1);
         linked.ById[child.Id] = entry;
-        entry.Machine.Start();
-        await SettleAsync(tx, linked, entry, now, ct);
+        if (concurrencyKey is null)
+        {
+            entry.Machine.Start();
+            await SettleAsync(tx, linked, entry, now, ct);
+        }
     }
 
     /// <summary>Cancels the running children <paramref name="parent"/> no longer wants; true when it cancelled one.</summary>

@@ -38,8 +38,7 @@ public abstract partial class TransactionalWorkflowStore
             }
             linked = await SettleLinksAsync(tx, wf, turn.Machine, now, ct); // the cache, map requests and links
             turn.AfterCacheHits?.Invoke();
-            await PersistLinkedAsync(tx, linked, now, ct);
-            await tx.PersistAsync(wf, turn.Machine, turn.LeadingEvents, now, ct);
+            linked.AddRange(await PersistAndDrainAsync(tx, wf, turn.Machine, turn.LeadingEvents, linked, now, ct));
             persisted = turn;
             return outcome;
         }, cancellationToken);

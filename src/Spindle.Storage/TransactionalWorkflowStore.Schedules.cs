@@ -332,7 +332,7 @@ public abstract partial class TransactionalWorkflowStore : IScheduleStore
         var spec = after.Spec;
         var command = new SubmitCommand(spec.DefinitionName, spec.DefinitionVersion, spec.Input.DeepClone().AsObject(),
             key ?? ScheduleCadence.UniqueKey(spec.Name, occurrence), ScheduleId: after.Id, ScheduledAt: occurrence);
-        var (outcome, machine) = await SubmitInTransactionAsync(tx, command, async (wf, c) =>
+        var (outcome, machine, started) = await SubmitInTransactionAsync(tx, command, async (wf, c) =>
         {
             // On PostgreSQL the submit's persist commits: the schedule's writes go first.
             if (!backfill)
@@ -343,7 +343,7 @@ public abstract partial class TransactionalWorkflowStore : IScheduleStore
         }, ct);
         if (outcome.Status == StoreStatus.Ok)
         {
-            return new FireStep(StepKind.Submitted, null, null, outcome.Workflow!.Id, machine);
+            return new FireStep(StepKind.Submitted, null, null, outcome.Workflow!.Id, machine) { Others = started };
         }
         var kind = outcome.Status == StoreStatus.Conflict ? ScheduleRunOutcomes.Duplicate : ScheduleRunOutcomes.Failed;
         if (!backfill)
@@ -359,6 +359,10 @@ public abstract partial class TransactionalWorkflowStore : IScheduleStore
         if (step.Machine is not null)
         {
             NotifyCommitted(step.WorkflowId!, step.Machine);
+        }
+        foreach (var other in step.Others)
+        {
+            NotifyCommitted(other.Workflow.Id, other.Machine);
         }
     }
 
@@ -429,6 +433,9 @@ public abstract partial class TransactionalWorkflowStore : IScheduleStore
     private sealed record FireStep(StepKind Kind, string? Outcome, string? Message, string? WorkflowId, WorkflowMachine? Machine,
         string? CancelWorkflowId = null)
     {
+        /// <summary>Other workflows the submit wrote: children, and queued runs it started (to be woken too).</summary>
+        public IReadOnlyList<Linked> Others { get; init; } = [];
+
         public static readonly FireStep Idle = new(StepKind.Idle, null, null, null, null);
         public static readonly FireStep NotFound = new(StepKind.NotFound, null, null, null, null);
         public static readonly FireStep Advanced = new(StepKind.Advanced, null, null, null, null);

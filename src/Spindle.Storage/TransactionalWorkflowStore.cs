@@ -4,6 +4,7 @@ using Spindle.Core.Common;
 using Spindle.Core.Costs;
 using Spindle.Core.Definitions;
 using Spindle.Core.Orchestration;
+using Spindle.Core.Templates;
 
 namespace Spindle.Storage;
 
@@ -142,7 +143,11 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
             {
                 turn.LeadingEvents = [Created(command, turn.Workflow)];
                 // Starting in the submit transaction saves a round trip: the roots are claimable when submit returns.
-                turn.Machine.Start();
+                // A run with a concurrency key waits in its queue instead; the drain before commit starts it if it may.
+                if (turn.Workflow.ConcurrencyKey is null)
+                {
+                    turn.Machine.Start();
+                }
                 // Long-polls waiting here lent slots: the first steps are leased to them in this transaction (after the
                 // result cache answered), and the caller hands them over once it commits.
                 turn.AfterCacheHits = () =>
@@ -173,26 +178,30 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
     /// what must commit with the new workflow (the schedule advancing to its next occurrence). The caller wakes the
     /// waiters (<see cref="NotifyCommitted"/>) with the returned machine once the transaction commits.
     /// </summary>
-    private async Task<(SubmitOutcome, WorkflowMachine?)> SubmitInTransactionAsync(IWriteTransaction tx, SubmitCommand command,
-        Func<WorkflowState, CancellationToken, Task>? beforePersist, CancellationToken ct)
+    private async Task<(SubmitOutcome, WorkflowMachine?, List<Linked> Started)> SubmitInTransactionAsync(IWriteTransaction tx,
+        SubmitCommand command, Func<WorkflowState, CancellationToken, Task>? beforePersist, CancellationToken ct)
     {
         var now = Now();
         var (wf, refused) = await CreateWorkflowAsync(tx, command, now, ct);
         if (wf is null)
         {
-            return (refused!, null);
+            return (refused!, null, []);
         }
         // Starting in the submit transaction saves a round trip: the roots are claimable when submit returns.
+        // A run with a concurrency key waits in its queue instead (TransactionalWorkflowStore.RunQueue.cs).
         var machine = new WorkflowMachine(wf, Defaults, now);
-        machine.Start();
+        if (wf.ConcurrencyKey is null)
+        {
+            machine.Start();
+        }
         var linked = await SettleLinksAsync(tx, wf, machine, now, ct); // the cache, map requests and links
         if (beforePersist is not null)
         {
             await beforePersist(wf, ct);
         }
-        await PersistLinkedAsync(tx, linked, now, ct);
-        await tx.PersistAsync(wf, machine, [Created(command, wf)], now, ct);
-        return (new SubmitOutcome(StoreStatus.Ok, null, wf), machine);
+        var started = await PersistAndDrainAsync(tx, wf, machine, [Created(command, wf)], linked, now, ct);
+        started.AddRange(linked);
+        return (new SubmitOutcome(StoreStatus.Ok, null, wf), machine, started);
     }
 
     /// <summary>A submit's workflow row, written; or why there is none (no such definition, a held unique key).</summary>
@@ -211,10 +220,25 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
         {
             return (null, UniqueKeyTaken(command.UniqueKey));
         }
-        var timeout = stored.Definition.Settings?.TimeoutSeconds ?? Defaults.WorkflowTimeoutSeconds;
+        var id = Ids.New();
+        string? concurrencyKey;
+        try
+        {
+            concurrencyKey = WorkflowMachine.RunConcurrencyKey(stored.Definition, stored.Version, id, command.Input, Defaults.TemplateLimits);
+        }
+        catch (TemplateException ex)
+        {
+            return (null, new SubmitOutcome(StoreStatus.Invalid, $"concurrency.key of '{command.DefinitionName}' did not render: {ex.Message}", null)
+            {
+                Field = "concurrency.key",
+            });
+        }
+        // A queued run's deadline is set when it starts (TransactionalWorkflowStore.RunQueue.cs).
+        var timeout = concurrencyKey is null ? stored.Definition.Settings?.TimeoutSeconds ?? Defaults.WorkflowTimeoutSeconds : 0;
         var wf = new WorkflowState
         {
-            Id = Ids.New(),
+            Id = id,
+            ConcurrencyKey = concurrencyKey,
             Definition = stored.Definition,
             DefinitionVersion = stored.Version,
             Input = command.Input,
@@ -468,6 +492,10 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
                     if (wf.UniqueKey is not null && await turn.Tx.UniqueKeyTakenAsync(wf.UniqueKey, wf.Id, ct))
                     {
                         return (UniqueKeyRetaken(wf.UniqueKey), false);
+                    }
+                    if (wf.ConcurrencyKey is { } concurrencyKey && await RetryQueuedAsync(turn, concurrencyKey, ct) is { } queued)
+                    {
+                        return queued;
                     }
                     var keys = turn.Machine.Retry(wf.Definition.Settings?.TimeoutSeconds ?? Defaults.WorkflowTimeoutSeconds);
                     return (new RetryOutcome(StoreStatus.Ok, null, keys), true);

@@ -100,6 +100,38 @@ public sealed class RunCommandTests(CliServerFixture server)
     }
 
     [Fact]
+    public async Task Run_WithPriority_SubmitsTheRunAtThatPriority()
+    {
+        var result = await server.RunAsync("run", Cli.WriteFile(Cli.EchoChain(Cli.UniqueName("cli_prio"))), "--input", """{"name": "Ada"}""",
+            "--priority", "7", "--json");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(7, JsonNode.Parse(result.Out)!["workflow"]!["priority"]!.GetValue<int>());
+    }
+
+    [Theory]
+    [InlineData("1001")]
+    [InlineData("-1")]
+    public async Task Run_PriorityOutOfRange_ExitsTwoBeforeContactingTheServer(string value)
+    {
+        var result = await Cli.RunAsync("run", Cli.WriteFile(Cli.EchoChain(Cli.UniqueName("cli_badprio"))), "--priority", value,
+            "--api-url", "http://127.0.0.1:1");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("--priority must be a whole number from 0 to 1000", result.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Run_Help_ExplainsPriority()
+    {
+        var result = await Cli.RunAsync("run", "--help");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("--priority <N>", result.Out, StringComparison.Ordinal);
+        Assert.Contains("higher is claimed first", result.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Run_Embedded_RunsWithoutAnyServerAndCleansUp()
     {
         var result = await Cli.RunAsync("run", Cli.WriteFile(Cli.EchoChain(Cli.UniqueName("cli_embedded"))), "--embedded",

@@ -26,6 +26,11 @@ internal static class RunCommand
                 result.AddError("--timeout must be a positive number of seconds");
             }
         });
+        var priority = new Option<int?>("--priority")
+        {
+            Description = "Claim priority of the run's activities, 0-1000 (higher is claimed first; default 0); an activity's own priority wins",
+            HelpName = "N",
+        };
         var embedded = new Option<bool>("--embedded")
         {
             Description = "Start a temporary in-process server (SQLite, std worker) for this run and stop it afterwards; no server needed",
@@ -41,6 +46,7 @@ internal static class RunCommand
         command.Options.Add(input);
         command.Options.Add(inputFile);
         command.Options.Add(timeout);
+        command.Options.Add(priority);
         command.Options.Add(embedded);
         command.Options.Add(stream);
         var client = ClientOptions.AddTo(command);
@@ -52,13 +58,19 @@ internal static class RunCommand
                 // Checked up front so a typo does not first start an embedded server.
                 throw new UsageException($"cannot read {path}: no such file");
             }
+            if (io.Parse.GetValue(priority) is < 0 or > 1000)
+            {
+                // A usage error (exit 2) before anything starts, rather than the server's 422 after the deploy.
+                throw new UsageException("--priority must be a whole number from 0 to 1000");
+            }
             var request = new RunRequest(
                 path,
                 await ReadInputAsync(io.Parse.GetValue(input), io.Parse.GetValue(inputFile), cancellationToken),
                 TimeSpan.FromSeconds(io.Parse.GetValue(timeout)),
                 client.WantsJson(io.Parse),
                 io.Parse.GetValue(embedded),
-                io.Parse.GetValue(stream));
+                io.Parse.GetValue(stream),
+                io.Parse.GetValue(priority));
             if (!request.Embedded)
             {
                 using var spindle = client.CreateClient(io.Parse);
@@ -79,18 +91,20 @@ internal static class RunCommand
             "Each activity transition is printed as it happens (followed over the server's live event stream, or " +
             "by polling a server without one), then the final status and the outputs of the terminal activities " +
             "(those nothing depends on). With --stream the live output of each running activity is printed too, " +
-            "as `  key ▸ text…` (ignored with --json). Exit code 0 when the workflow completed; 1 when it failed, " +
+            "as `  key ▸ text…` (ignored with --json). --priority N queues the run's activities ahead of those of " +
+            "lower priority waiting for the same workers (an activity's own priority: wins; waiting ages work up, " +
+            "so nothing starves). Exit code 0 when the workflow completed; 1 when it failed, " +
             "was cancelled or --timeout passed. With --embedded no server is needed: a temporary one runs " +
             "in-process for this run.";
         return new CommandSpec(command, details, """
                          spindle run examples/01-hello-chain.yaml --embedded --input '{"name": "Ada"}'
                          spindle run examples/22-streaming-answer.yaml --stream --input '{"topic": "tides"}'
-                         spindle run flow.yaml --input-file input.json --timeout 60
+                         spindle run flow.yaml --input-file input.json --timeout 60 --priority 10
                          spindle run flow.yaml --json > result.json
                          """);
     }
 
-    private sealed record RunRequest(string File, JsonObject Input, TimeSpan Timeout, bool Json, bool Embedded, bool Stream);
+    private sealed record RunRequest(string File, JsonObject Input, TimeSpan Timeout, bool Json, bool Embedded, bool Stream, int? Priority);
 
     private static async Task<JsonObject> ReadInputAsync(string? inline, string? path, CancellationToken cancellationToken)
     {
@@ -128,7 +142,7 @@ internal static class RunCommand
                 return CommandSupport.Failed;
             }
             var name = Str(deployed["name"]);
-            var submitted = await spindle.SubmitWorkflowAsync(name, Str(deployed["version"]), request.Input, shutdown.Token);
+            var submitted = await spindle.SubmitWorkflowAsync(name, Str(deployed["version"]), request.Input, shutdown.Token, request.Priority);
             id = Str(submitted["workflow_id"]);
             if (!request.Json)
             {

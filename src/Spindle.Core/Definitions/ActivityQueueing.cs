@@ -26,15 +26,16 @@ public sealed record ActivityQueueing(ConcurrencyLimit? Concurrency, RateLimit? 
     /// <summary>The fields of the normalised activity this reads (null when none is given).</summary>
     internal static ActivityQueueing? From(JsonObject activity)
     {
-        ConcurrencyLimit? concurrency = activity["concurrency"] is JsonObject c
-            ? new ConcurrencyLimit((string)c["key"]!, (int)Whole(c["limit"]))
-            : null;
+        ConcurrencyLimit? concurrency = activity["concurrency"] is JsonObject c ? ConcurrencyFrom(c) : null;
         RateLimit? rate = activity["rate_limit"] is JsonObject r
             ? new RateLimit((string)r["key"]!, Real(r["per_second"]), Real(r["burst"]))
             : null;
         int? priority = activity["priority"] is { } p ? (int)Whole(p) : null;
         return concurrency is null && rate is null && priority is null ? null : new ActivityQueueing(concurrency, rate, priority);
     }
+
+    /// <summary>A normalised <c>{key, limit}</c> (an activity's or a workflow's <c>concurrency</c>).</summary>
+    internal static ConcurrencyLimit ConcurrencyFrom(JsonObject c) => new((string)c["key"]!, (int)Whole(c["limit"]));
 
     private static long Whole(JsonNode? node) => JsonUtil.TryGetInteger(node, out var v) ? v : 0;
 

@@ -41,6 +41,18 @@ internal sealed partial class DefinitionNormalizer
                 Error($"{path}.{field}", $"'{field}' does not apply to a child workflow (no worker runs it): give the child's input as 'input' and remove {field}.");
             }
         }
+        // A child is not claimed by a worker, so the claim's limits would never apply to it: refuse them rather than
+        // ignore them. `priority` is meaningful (the child's activities queue at it) and is kept.
+        foreach (var field in (string[])["concurrency", "rate_limit"])
+        {
+            if (activity[field] is not null)
+            {
+                Error($"{path}.{field}", $"'{field}' does not apply to a child workflow activity (no worker claims it): put it on the " +
+                    (field == "concurrency"
+                        ? "child definition instead (a top-level concurrency: {key, limit} limits its runs, or an activity's limits its activities)."
+                        : "child definition's activities instead."));
+            }
+        }
         switch (activity["version"])
         {
             case null:

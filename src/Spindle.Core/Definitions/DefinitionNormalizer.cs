@@ -33,7 +33,7 @@ internal sealed partial class DefinitionNormalizer
     public static readonly IReadOnlyList<string> NamespaceNames =
         ["INPUT", "SECRET", "WORKFLOW", "ACTIVITY", "SIGNAL", "ACTIVITIES", "FILE", "FOLDER", "parameters", "ITEM", "ITEM_INDEX"];
 
-    private static readonly HashSet<string> TopKeys = ["name", "activities", "settings", "description", "schedules"]; // schedules: DefinitionSchedules
+    private static readonly HashSet<string> TopKeys = ["name", "activities", "settings", "description", "schedules", "concurrency"]; // schedules: DefinitionSchedules; concurrency: DefinitionNormalizer.RunConcurrency.cs
     private static readonly HashSet<string> WorkflowSettingsKeys = ["timeout", "max_retries", "budget"];
     private static readonly HashSet<string> BudgetKeys = ["limit", "limit_usd", "action"];
     private static readonly HashSet<string> ActivityKeys =
@@ -128,6 +128,7 @@ internal sealed partial class DefinitionNormalizer
 
         var name = ValidateName(root["name"], root.ContainsKey("name"));
         var settings = root["settings"] is { } s ? WorkflowSettings(s) : null;
+        var concurrency = root["concurrency"] is { } c ? RunConcurrency(c) : null;
 
         var drafts = new List<Draft>();
         var activitiesNode = root["activities"];
@@ -203,6 +204,10 @@ internal sealed partial class DefinitionNormalizer
         if (settings is { Count: > 0 })
         {
             normalized["settings"] = settings;
+        }
+        if (concurrency is not null)
+        {
+            normalized["concurrency"] = concurrency;
         }
         return normalized;
     }

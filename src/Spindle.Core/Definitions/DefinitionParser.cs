@@ -59,7 +59,7 @@ public static class DefinitionParser
     /// <summary>
     /// Rebuilds the model from a stored normalised JSON (trusted input, as produced by <see cref="Parse"/>): no
     /// validation; the stored <c>is_back_edge</c>/<c>is_loop_activity</c> flags are used as they are. Only
-    /// <c>name</c>, <c>activities</c> and <c>settings</c> are read (a stored <c>version</c> etc. is ignored), so the
+    /// <c>name</c>, <c>activities</c>, <c>settings</c> and <c>concurrency</c> are read (a stored <c>version</c> etc. is ignored), so the
     /// hash equals the one computed by <see cref="Parse"/>. The argument is not modified or retained.
     /// </summary>
     public static WorkflowDefinition FromNormalized(JsonObject normalized)
@@ -73,6 +73,10 @@ public static class DefinitionParser
         if (normalized["settings"] is { } settings)
         {
             copy["settings"] = JsonUtil.Canonicalize(settings);
+        }
+        if (normalized["concurrency"] is { } concurrency)
+        {
+            copy["concurrency"] = JsonUtil.Canonicalize(concurrency);
         }
         return Build(copy);
     }
@@ -163,6 +167,7 @@ public static class DefinitionParser
             Name = Str(normalized["name"]) ?? "",
             Activities = activities,
             Settings = workflowSettings,
+            Concurrency = normalized["concurrency"] is JsonObject c ? ActivityQueueing.ConcurrencyFrom(c) : null,
             NormalizedJson = normalized,
             ContentHash = CanonicalJson.Sha256Hex(normalized),
             Loops = loops,

@@ -9,6 +9,10 @@ public sealed class WorkflowDefinition
     public required IReadOnlyList<ActivityDefinition> Activities { get; init; }
     public WorkflowSettings? Settings { get; init; }
 
+    /// <summary>Top-level <c>concurrency</c>: at most this many runs of the definition with the same rendered key
+    /// running at once (docs/workflow-format.md#workflow-level-concurrency); null when not given.</summary>
+    public ConcurrencyLimit? Concurrency { get; init; }
+
     /// <summary>The normalised form: what is stored, hashed and returned (without <c>version</c>).</summary>
     public required JsonObject NormalizedJson { get; init; }
 

@@ -57,6 +57,7 @@ public sealed partial class WorkflowMachine
             return;
         }
         state.Parameters = new JsonObject { ["input"] = input.DeepClone() };
+        state.Priority = activity.Queueing?.Priority ?? _wf.Priority; // the child queues at it
         state.Status = ActivityStatus.Running;
         state.StartedAt = _now;
         state.ClaimedAt = _now;

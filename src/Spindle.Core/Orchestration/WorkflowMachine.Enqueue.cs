@@ -131,7 +131,7 @@ public sealed partial class WorkflowMachine
         }
     }
 
-    private static string ResolveToString(string template, TemplateScope scope, TemplateBudget budget)
+    private static string ResolveToString(string template, IReadOnlyDictionary<string, JsonNode?> scope, TemplateBudget budget)
     {
         var value = TemplateEvaluator.Resolve(template, scope, budget);
         return value is JsonValue v && v.TryGetValue<string>(out var s) ? s : value?.ToJsonString() ?? "";

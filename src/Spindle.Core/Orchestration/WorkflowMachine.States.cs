@@ -61,7 +61,10 @@ public sealed partial class WorkflowMachine
     {
         foreach (var activity in Definition.Activities)
         {
-            var a = _wf.Activities[activity.Key];
+            if (!_wf.Activities.TryGetValue(activity.Key, out var a))
+            {
+                continue; // a run cancelled while it waited for a concurrency slot has no activities yet
+            }
             if (a.Map is not null && a.Status == ActivityStatus.Running)
             {
                 StopMap(a, reason);

@@ -27,6 +27,11 @@ public sealed class WorkflowState
 
     /// <summary>The priority given at submit: its activities' unless they set their own (<c>priority</c>).</summary>
     public int Priority { get; init; }
+
+    /// <summary>The rendered key of the definition's workflow-level <c>concurrency</c>, or null without one. A run with
+    /// a key stays <c>created</c> (waiting) until the store starts it in a free slot (docs/workflow-format.md).</summary>
+    public string? ConcurrencyKey { get; init; }
+
     /// <summary>For a child workflow (docs/architecture.md#child-workflows): the parent, the activity instance that
     /// started it (its key, its id) and that activity's attempt. Null for a workflow nobody started.</summary>
     public string? ParentId { get; init; }

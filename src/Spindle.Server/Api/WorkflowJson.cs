@@ -38,6 +38,8 @@ public static class WorkflowJson
             ScheduledAt = Timestamps.Format(wf.ScheduledAt),
             ParentId = wf.ParentId,
             ParentActivityKey = wf.ParentActivityKey,
+            Priority = wf.Priority,
+            ConcurrencyKey = wf.ConcurrencyKey,
             Children = children.Select(c => new WorkflowChild
             {
                 WorkflowId = c.WorkflowId,

@@ -86,6 +86,7 @@ public static class WorkflowsApi
         {
             StoreStatus.NotFound => ApiErrors.NotFound(outcome.Message!),
             StoreStatus.Conflict => ApiErrors.Conflict(outcome.Message!),
+            StoreStatus.Invalid => ApiErrors.Validation(outcome.Field ?? inputField, outcome.Message!),
             _ => Json.Result(new SubmitWorkflowResponse
             {
                 WorkflowId = outcome.Workflow!.Id,
@@ -383,7 +384,7 @@ public static class WorkflowsApi
         {
             StoreStatus.NotFound => WorkflowNotFound(id),
             StoreStatus.Conflict => ApiErrors.Conflict(outcome.Message!),
-            _ => Json.Result(new RetryWorkflowResponse { WorkflowId = id, Status = WorkflowStatus.Running, RetriedActivities = outcome.RetriedActivities },
+            _ => Json.Result(new RetryWorkflowResponse { WorkflowId = id, Status = outcome.WorkflowStatus, RetriedActivities = outcome.RetriedActivities },
                 SpindleJsonContext.Default.RetryWorkflowResponse),
         };
     }

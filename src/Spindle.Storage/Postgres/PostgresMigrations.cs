@@ -287,6 +287,13 @@ internal static class PostgresMigrations
             ALTER TABLE workflows ADD COLUMN parent_attempt integer NULL;
             CREATE INDEX ix_workflows_parent ON workflows (parent_id, created_at) WHERE parent_id IS NOT NULL;
             """),
+        // Workflow-level concurrency: the run's rendered key; the index counts a key's running runs and finds its
+        // waiting ('created') runs in submit order (docs/architecture.md#workflow-level-concurrency).
+        (14, """
+            ALTER TABLE workflows ADD COLUMN concurrency_key text NULL;
+            CREATE INDEX ix_workflows_concurrency ON workflows (definition_name, concurrency_key, status, created_at, id)
+                WHERE concurrency_key IS NOT NULL;
+            """),
     ];
 
     public static int Latest => All[^1].Version;

@@ -23,8 +23,8 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
     private const string InsertWorkflowSql =
         "INSERT INTO workflows (id, definition_name, definition_version, status, input, unique_key, error_message, created_at, " +
         "updated_at, completed_at, deadline_at, total_cost, budget_limit, schedule_id, scheduled_at, priority, parent_id, " +
-        "parent_activity_key, parent_activity_id, parent_attempt) " +
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
+        "parent_activity_key, parent_activity_id, parent_attempt, concurrency_key) " +
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)";
 
     private const string InsertEventsSql =
         "INSERT INTO events (id, workflow_id, event_type, activity_key, iteration, payload, created_at) " +
@@ -136,7 +136,10 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
         var inserts = new List<(ActivityState, ActivityDefinition)>();
         foreach (var activity in wf.Definition.Activities)
         {
-            var a = wf.Activities[activity.Key];
+            if (!wf.Activities.TryGetValue(activity.Key, out var a))
+            {
+                continue; // a run waiting for a concurrency slot has no activities yet
+            }
             if (a.IsNew)
             {
                 inserts.Add((a, activity));
@@ -197,6 +200,28 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
         wf.IsDirty = false;
     }
 
+    public async Task<(int Running, string? OldestWaitingId)> LockRunQueueAsync(string definitionName, string concurrencyKey,
+        CancellationToken cancellationToken)
+    {
+        // Read committed: the queue is read by statements of their own, so their snapshot is taken after the lock is held.
+        await using (var lockQueue = new NpgsqlCommand(
+            "SELECT pg_advisory_xact_lock(hashtextextended('spindle.run-concurrency:' || $1 || chr(10) || $2, 0))", _conn, _tx))
+        {
+            lockQueue.Parameters.Add(PgParameters.Text(definitionName));
+            lockQueue.Parameters.Add(PgParameters.Text(concurrencyKey));
+            await lockQueue.ExecuteNonQueryAsync(cancellationToken);
+        }
+        await using var cmd = new NpgsqlCommand(
+            "SELECT (SELECT count(*)::integer FROM workflows WHERE definition_name = $1 AND concurrency_key = $2 AND status = 'running'), " +
+            "(SELECT id FROM workflows WHERE definition_name = $1 AND concurrency_key = $2 AND status = 'created' ORDER BY created_at, id LIMIT 1)",
+            _conn, _tx);
+        cmd.Parameters.Add(PgParameters.Text(definitionName));
+        cmd.Parameters.Add(PgParameters.Text(concurrencyKey));
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        await r.ReadAsync(cancellationToken);
+        return (r.GetInt32(0), r.IsDBNull(1) ? null : r.GetString(1));
+    }
+
     public async Task<IReadOnlyList<ChildLink>> ReadRunningChildrenAsync(string parentId, CancellationToken cancellationToken)
     {
         await using var cmd = new NpgsqlCommand($"SELECT {RowReader.ChildLinkColumns} FROM workflows WHERE parent_id = $1 " +
@@ -231,7 +256,7 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
             PgParameters.Bigint(wf.CompletedAt), PgParameters.Bigint(wf.DeadlineAt), PgParameters.Numeric(wf.TotalCost),
             PgParameters.Numeric(wf.BudgetLimit), PgParameters.Text(wf.ScheduleId), PgParameters.Bigint(wf.ScheduledAt),
             PgParameters.Integer(wf.Priority), PgParameters.Text(wf.ParentId), PgParameters.Text(wf.ParentActivityKey),
-            PgParameters.Text(wf.ParentActivityId), PgParameters.Integer(wf.ParentAttempt));
+            PgParameters.Text(wf.ParentActivityId), PgParameters.Integer(wf.ParentAttempt), PgParameters.Text(wf.ConcurrencyKey));
 
     public async Task AppendEventsAsync(string workflowId, IReadOnlyList<WorkflowEvent> events, long now, CancellationToken cancellationToken)
     {

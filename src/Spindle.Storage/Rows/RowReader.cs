@@ -27,7 +27,7 @@ internal abstract class RowReader
     public const string WorkflowColumns =
         "id, definition_name, definition_version, status, input, unique_key, error_message, created_at, updated_at, " +
         "completed_at, deadline_at, total_cost, budget_limit, schedule_id, scheduled_at, priority, parent_id, parent_activity_key, " +
-        "parent_activity_id, parent_attempt";
+        "parent_activity_id, parent_attempt, concurrency_key";
 
     /// <summary>The columns of <c>workflows</c> that <see cref="ChildLink"/> reads.</summary>
     public const string ChildLinkColumns =
@@ -115,6 +115,7 @@ internal abstract class RowReader
         ParentActivityKey = StringOrNull(r, 17),
         ParentActivityId = StringOrNull(r, 18),
         ParentAttempt = r.IsDBNull(19) ? null : r.GetInt32(19),
+        ConcurrencyKey = StringOrNull(r, 20),
     };
 
     /// <summary>A child of a workflow (<see cref="ChildLinkColumns"/>).</summary>
@@ -180,6 +181,8 @@ internal sealed record WorkflowRow(
 
     public int? ParentAttempt { get; init; }
 
+    public string? ConcurrencyKey { get; init; }
+
     public WorkflowState ToState(WorkflowDefinition definition, IEnumerable<ActivityState> activities)
     {
         var wf = new WorkflowState
@@ -204,6 +207,7 @@ internal sealed record WorkflowRow(
             ParentActivityKey = ParentActivityKey,
             ParentActivityId = ParentActivityId,
             ParentAttempt = ParentAttempt,
+            ConcurrencyKey = ConcurrencyKey,
         };
         foreach (var a in activities)
         {

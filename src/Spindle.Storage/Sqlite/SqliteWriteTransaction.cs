@@ -60,9 +60,9 @@ internal sealed partial class SqliteWriteTransaction : IWriteTransaction
     {
         var cmd = Command(
             "INSERT INTO workflows (id, definition_name, definition_version, status, input, unique_key, created_at, updated_at, deadline_at, budget_limit, " +
-            "schedule_id, scheduled_at, priority, parent_id, parent_activity_key, parent_activity_id, parent_attempt) VALUES ($id, $name, $version, " +
+            "schedule_id, scheduled_at, priority, parent_id, parent_activity_key, parent_activity_id, parent_attempt, concurrency_key) VALUES ($id, $name, $version, " +
             "$status, $input, $unique_key, $now, $now, $deadline, $budget, $schedule, $scheduled, $priority, $parent, $parent_key, $parent_activity, " +
-            "$parent_attempt)");
+            "$parent_attempt, $concurrency_key)");
         ActivityRows.Set(cmd, "$id", wf.Id);
         ActivityRows.Set(cmd, "$name", wf.Definition.Name);
         ActivityRows.Set(cmd, "$version", wf.DefinitionVersion);
@@ -79,6 +79,7 @@ internal sealed partial class SqliteWriteTransaction : IWriteTransaction
         ActivityRows.Set(cmd, "$parent_key", wf.ParentActivityKey);
         ActivityRows.Set(cmd, "$parent_activity", wf.ParentActivityId);
         ActivityRows.Set(cmd, "$parent_attempt", wf.ParentAttempt);
+        ActivityRows.Set(cmd, "$concurrency_key", wf.ConcurrencyKey);
         cmd.ExecuteNonQuery();
         return Task.CompletedTask;
     }
@@ -102,8 +103,7 @@ internal sealed partial class SqliteWriteTransaction : IWriteTransaction
         }
         foreach (var activity in wf.Definition.Activities)
         {
-            var a = wf.Activities[activity.Key];
-            if (!a.IsNew && !a.IsDirty)
+            if (!wf.Activities.TryGetValue(activity.Key, out var a) || (!a.IsNew && !a.IsDirty))
             {
                 continue;
             }
@@ -132,6 +132,20 @@ internal sealed partial class SqliteWriteTransaction : IWriteTransaction
     public Task PersistLinkedAsync(WorkflowState wf, WorkflowMachine machine, IReadOnlyList<WorkflowEvent> leadingEvents, long now,
         CancellationToken cancellationToken) =>
         PersistAsync(wf, machine, leadingEvents, now, cancellationToken); // the connection's transaction commits at the end
+
+    public Task<(int Running, string? OldestWaitingId)> LockRunQueueAsync(string definitionName, string concurrencyKey,
+        CancellationToken cancellationToken)
+    {
+        // SQLite's write transactions run one at a time: holding the transaction holds the queue.
+        var cmd = Command(
+            "SELECT (SELECT count(*) FROM workflows WHERE definition_name = $name AND concurrency_key = $key AND status = 'running'), " +
+            "(SELECT id FROM workflows WHERE definition_name = $name AND concurrency_key = $key AND status = 'created' ORDER BY created_at, id LIMIT 1)");
+        ActivityRows.Set(cmd, "$name", definitionName);
+        ActivityRows.Set(cmd, "$key", concurrencyKey);
+        using var r = cmd.ExecuteReader();
+        r.Read();
+        return Task.FromResult((r.GetInt32(0), r.IsDBNull(1) ? null : r.GetString(1)));
+    }
 
     public Task<IReadOnlyList<ChildLink>> ReadRunningChildrenAsync(string parentId, CancellationToken cancellationToken)
     {

@@ -30,6 +30,10 @@ public sealed class ChildWorkflowValidationTests
         Assert.DoesNotContain(result.Warnings, w => w.Contains("activity_name", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void Parse_WorkflowWithPriority_KeepsItForTheChild() =>
+        Assert.Equal(9, Valid(Child("    workflow: other\n    priority: 9\n")).Activities[0].Queueing!.Priority);
+
     [Theory]
     [InlineData("    workflow: 5\n", "activities[0].workflow", "name of a deployed workflow definition")]
     [InlineData("    workflow: \"\"\n", "activities[0].workflow", "name of a deployed workflow definition")]
@@ -42,6 +46,8 @@ public sealed class ChildWorkflowValidationTests
     [InlineData("    workflow: other\n    input: plain text\n", "activities[0].input", "'input' must be a mapping")]
     [InlineData("    activity_name: echo\n    input: {x: 1}\n", "activities[0].input", "only applies to a child workflow")]
     [InlineData("    activity_name: echo\n    version: \"1\"\n", "activities[0].version", "only applies to a child workflow")]
+    [InlineData("    workflow: other\n    concurrency: {key: a, limit: 1}\n", "activities[0].concurrency", "put it on the child definition")]
+    [InlineData("    workflow: other\n    rate_limit: {key: a, per_second: 1}\n", "activities[0].rate_limit", "child definition's activities")]
     public void Parse_BadChildSettings_AreRefusedNamingTheField(string fields, string field, string fragment) =>
         Invalid(Child(fields), field, fragment);
 }

@@ -218,6 +218,10 @@ class Workflow:
     parent_id: str | None = None
     parent_activity_key: str | None = None
     children: list[WorkflowChild] = field(default_factory=list)
+    #: The priority given at submit (0-1000).
+    priority: int = 0
+    #: The rendered key of the definition's workflow-level ``concurrency``; a ``created`` run with one waits for a slot.
+    concurrency_key: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -256,6 +260,8 @@ class Workflow:
             parent_id=data.get("parent_id"),
             parent_activity_key=data.get("parent_activity_key"),
             children=[WorkflowChild.from_json(c) for c in data.get("children") or []],
+            priority=int(data.get("priority") or 0),
+            concurrency_key=data.get("concurrency_key"),
             raw=data,
         )
 
