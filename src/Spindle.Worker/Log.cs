@@ -67,4 +67,10 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 42, Level = LogLevel.Warning, Message = "Report call /{Path} failed (attempt {Attempt}); retrying in {DelayMs:0} ms")]
     public static partial void ReportRetrying(this ILogger logger, Exception exception, string path, int attempt, double delayMs);
+
+    [LoggerMessage(EventId = 43, Level = LogLevel.Information, Message = "The server has no batched report route ({StatusCode}); reporting each result on its own")]
+    public static partial void BatchReportsUnsupported(this ILogger logger, int statusCode);
+
+    [LoggerMessage(EventId = 44, Level = LogLevel.Warning, Message = "A batched report of {Count} results failed; reporting each on its own")]
+    public static partial void BatchReportFailed(this ILogger logger, Exception exception, int count);
 }

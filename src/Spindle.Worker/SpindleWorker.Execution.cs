@@ -218,7 +218,7 @@ public sealed partial class SpindleWorker
                     break;
                 case OutcomeKind.Fail:
                     ActivityError error = outcome.Error!;
-                    FailResponse response = await _api.FailAsync(claim.ActivityId, error, outcome.CostUsd, outcome.Usage, run.LeaseExpiresAt, CancellationToken.None).ConfigureAwait(false);
+                    FailResponse response = await _reports.FailAsync(claim.ActivityId, error, outcome.CostUsd, outcome.Usage, run.LeaseExpiresAt).ConfigureAwait(false);
                     _logger.ActivityFailed(claim.WorkflowId, claim.ActivityKey, claim.Attempt, claim.ActivityId, error.Code, error.Retryable, response.WillRetry, error.Message);
                     break;
                 default:
@@ -249,7 +249,7 @@ public sealed partial class SpindleWorker
         int owned = 0;
         try
         {
-            CompleteResponse response = await _api.CompleteAsync(run.Claim.ActivityId, result, claim?.Own ?? 0, claim?.FromPoll ?? 0, claim?.PollId, run.LeaseExpiresAt, CancellationToken.None).ConfigureAwait(false);
+            CompleteResponse response = await _reports.CompleteAsync(run.Claim.ActivityId, result, claim?.Own ?? 0, claim?.FromPoll ?? 0, claim?.PollId, run.LeaseExpiresAt).ConfigureAwait(false);
             next = ask && response.Activities is { Count: > 0 } activities ? activities : null;
         }
         finally

@@ -25,6 +25,8 @@ public sealed partial class SpindleWorker : IDisposable
     // the slots a completion takes up front.
     private readonly SlotLedger _slots;
     private readonly ConcurrentDictionary<long, RunningActivity> _running = new();
+    // Reports that finish while one is in flight go together in one request (the batch-report extension).
+    private readonly ReportBatcher _reports;
     private long _nextRunId;
     private int _started;
 
@@ -51,6 +53,7 @@ public sealed partial class SpindleWorker : IDisposable
         _api = apiClient ?? new SpindleApiClient(options, handler: null, _logger, _time);
         _ownsApi = apiClient is null;
         _slots = new SlotLedger(options.MaxConcurrency);
+        _reports = new ReportBatcher(_api, _logger);
     }
 
     public SpindleWorkerOptions Options => _options;
@@ -203,7 +206,7 @@ public sealed partial class SpindleWorker : IDisposable
     private async Task<int> DetectFeaturesAsync(CancellationToken cancellationToken)
     {
         int wait = 0;
-        if (_options.PollWaitSeconds > 0 || _options.ClaimNext)
+        if (_options.PollWaitSeconds > 0 || _options.ClaimNext || _options.BatchReports)
         {
             try
             {
@@ -214,6 +217,7 @@ public sealed partial class SpindleWorker : IDisposable
                 }
 
                 _claimNext = _options.ClaimNext && info.Features?.Contains("claim-next", StringComparer.Ordinal) == true;
+                _reports.Enabled = _options.BatchReports && info.Features?.Contains("batch-report", StringComparer.Ordinal) == true;
                 if (info.Limits?.MaxBodyBytes is > 0 and long maxBody)
                 {
                     _api.MaxBodyBytes = maxBody;

@@ -64,6 +64,13 @@ public sealed class SpindleWorkerOptions
     public bool ClaimNext { get; set; } = true;
 
     /// <summary>
+    /// Send the results that finish while a report is in flight together, in one <c>POST /api/v1/workers/report</c>
+    /// (the <c>batch-report</c> extension, used only when the server lists it); a lone result is still sent at once.
+    /// Default true; <c>SPINDLE_WORKER_BATCH_REPORTS=false</c> turns it off.
+    /// </summary>
+    public bool BatchReports { get; set; } = true;
+
+    /// <summary>
     /// The largest request body the server accepts (its default, 50 MiB); a completion over it is reported as an
     /// <c>OUTPUT_TOO_LARGE</c> failure without being sent. Replaced by the server's own <c>limits.max_body_bytes</c>
     /// from <c>GET /api/v1/info</c> when the worker starts.
@@ -151,6 +158,13 @@ public sealed class SpindleWorkerOptions
             options.ClaimNext = bool.TryParse(claimNext, out bool on)
                 ? on
                 : throw new FormatException($"WORKER_CLAIM_NEXT must be true or false, not '{claimNext}'");
+        }
+
+        if (Read("WORKER_BATCH_REPORTS") is { } batchReports)
+        {
+            options.BatchReports = bool.TryParse(batchReports, out bool on)
+                ? on
+                : throw new FormatException($"WORKER_BATCH_REPORTS must be true or false, not '{batchReports}'");
         }
 
         if (Read("WORKER_SHUTDOWN_TIMEOUT") is { } shutdown)

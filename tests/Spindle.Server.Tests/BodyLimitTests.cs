@@ -65,12 +65,13 @@ public sealed class BodyLimitTests(SmallBodyServerFixture server) : IClassFixtur
     [Fact]
     public async Task Worker_ServerAnswers413_FailsWithOutputTooLargeWithoutRetrying()
     {
-        // Without /api/v1/info (no long-poll, no claim-next) the worker believes the limit is larger: the server's
+        // Without /api/v1/info (no long-poll, no claim-next, no batched reports) the worker believes the limit is larger: the server's
         // 413 must be read and end the activity, not be retried until the lease runs out.
         var (id, wf, completes) = await RunAsync(options =>
         {
             options.PollWaitSeconds = 0;
             options.ClaimNext = false;
+            options.BatchReports = false;
             options.MaxRequestBodyBytes = 100L * 1024 * 1024;
         });
         AssertOutputTooLarge(id, wf);

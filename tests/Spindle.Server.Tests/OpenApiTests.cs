@@ -71,6 +71,7 @@ public sealed partial class OpenApiTests(SecureServerFixture server)
     [InlineData("/api/v1/activities/{activityId}/complete", "POST", "worker", "acknowledged")]
     [InlineData("/api/v1/activities/{activityId}/complete", "POST", "output", "acknowledged")]
     [InlineData("/api/v1/activities/{activityId}/fail", "POST", "error", "will_retry")]
+    [InlineData("/api/v1/workers/report", "POST", "reports", "results")]
     [InlineData("/api/v1/activities/{activityId}/heartbeat", "POST", "worker_id", "next_heartbeat_seconds")]
     [InlineData("/api/v1/workflows/{id}/signal", "POST", "event_name", "signaled")]
     public async Task OpenApiJson_MainRoutes_DeclareRequestAndResponseBodies(string path, string method, string? requestField, string responseField)

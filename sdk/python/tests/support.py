@@ -308,6 +308,9 @@ class TokenGateway:
         self.answers_lost = 0
         #: Feature names removed from ``GET /api/v1/info`` answers (a server without those extensions).
         self.hidden_features: set[str] = set()
+        #: Paths (by suffix) answered 404 without reaching the server (a server without those routes), and how often.
+        self.missing_routes: set[str] = set()
+        self.missing_hits = 0
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -406,6 +409,13 @@ class TokenGateway:
                         gateway.failures_sent += 1
                 if failing:
                     self._error(503, "SERVICE_UNAVAILABLE", "gateway: simulated outage")
+                    return
+                with gateway.lock:
+                    missing = any(path.endswith(suffix) for suffix in gateway.missing_routes)
+                    if missing:
+                        gateway.missing_hits += 1
+                if missing:
+                    self._error(404, "NOT_FOUND", "No such route")
                     return
                 self._forward(body)
 

@@ -12,7 +12,7 @@ public static class SystemApi
     private static readonly string[] Features =
     [
         "long-poll", "activity-filter", "cancel", "wait", "events", "retry", "kruxiaflow-client-aliases", "claim-next", "schedules",
-        "sse", "websocket", "stream-tickets",
+        "sse", "websocket", "stream-tickets", "batch-report",
     ];
 
     public static WebApplication MapSystemApi(this WebApplication app)

@@ -25,6 +25,9 @@ public static class WorkersApi
             .JsonBody<CompleteRequest>().Answers<CompleteResponse>(200, 404, 409, 422);
         api.MapPost("/activities/{activityId}/fail", FailActivity).WithTags("Workers").WithSummary("Report an activity's failure; retryable errors are retried per policy")
             .JsonBody<FailRequest>().Answers<FailResponse>(200, 404, 409, 422);
+        api.MapPost("/workers/report", WorkerReportsApi.ReportActivities).WithTags("Workers")
+            .WithSummary("Report several completions and failures at once; each is answered as its single route would answer it")
+            .JsonBody<ReportRequest>().Answers<ReportResponse>(200, 400, 422);
         return api;
     }
 
@@ -88,7 +91,7 @@ public static class WorkersApi
     /// The claimed activities as the wire's list: each a <see cref="Wire.ClaimedActivity"/>, kept as JSON in the
     /// response record (see <see cref="Wire.PollResponse"/>).
     /// </summary>
-    private static List<JsonNode?> Handed(IReadOnlyList<ClaimedActivity> claimed)
+    internal static List<JsonNode?> Handed(IReadOnlyList<ClaimedActivity> claimed)
     {
         var list = new List<JsonNode?>(claimed.Count);
         foreach (var c in claimed)
@@ -160,38 +163,51 @@ public static class WorkersApi
         var (completion, invalid) = ReadComplete(body!);
         if (invalid is not null)
         {
-            return invalid;
+            return ApiErrors.Validation(invalid);
         }
-        var (workerId, output, claimNext, fromPoll, pollId, routingKey, names) = (completion!.WorkerId, completion.Output,
+        var recorded = await RecordCompleteAsync(activityId, completion!, store, catalog, polls, cancellationToken);
+        return recorded.Status switch
+        {
+            StoreStatus.NotFound => ApiErrors.NotFound(recorded.Message!),
+            StoreStatus.Conflict => ApiErrors.Conflict(recorded.Message!),
+            _ => Json.Result(recorded.Answer!, SpindleJsonContext.Default.CompleteResponse),
+        };
+    }
+
+    /// <summary>What recording one report came to: the store's status, its message, and the answer when it is Ok.</summary>
+    internal sealed record Recorded<T>(StoreStatus Status, string? Message, T? Answer);
+
+    /// <summary>Records a read completion: the one path of the complete route and of each completion in a batched report.</summary>
+    internal static async Task<Recorded<Wire.CompleteResponse>> RecordCompleteAsync(string activityId, Wire.CompleteRequest completion,
+        IWorkflowStore store, ModelCatalog catalog, PollCoordinator polls, CancellationToken cancellationToken)
+    {
+        var (workerId, output, claimNext, fromPoll, pollId, routingKey, names) = (completion.WorkerId, completion.Output,
             completion.ClaimNext ?? 0, completion.ClaimNextFromPoll ?? 0, completion.PollId, completion.RoutingKey, completion.ActivityNames);
         var warnings = new List<string>();
         var report = Price(completion.CostUsd ?? 0m, completion.Usage, catalog, warnings);
         var next = claimNext > 0 ? new ClaimNext(routingKey, claimNext, names) : null;
-        var outcome = await polls.CompleteAsync(store, activityId, workerId!, output!.DeepClone().AsObject(), report, next,
+        var outcome = await polls.CompleteAsync(store, activityId, workerId, output.DeepClone().AsObject(), report, next,
             fromPoll > 0 ? pollId : null, fromPoll, cancellationToken);
-        return outcome.Status switch
+        return new(outcome.Status, outcome.Message, outcome.Status is StoreStatus.NotFound or StoreStatus.Conflict ? null : new Wire.CompleteResponse
         {
-            StoreStatus.NotFound => ApiErrors.NotFound(outcome.Message!),
-            StoreStatus.Conflict => ApiErrors.Conflict(outcome.Message!),
-            _ => Json.Result(new Wire.CompleteResponse
-            {
-                Acknowledged = true,
-                // With claim-next, what the completion claimed (maybe nothing); without, neither field.
-                Activities = next is null ? null : Handed(outcome.Claimed ?? []),
-                Count = next is null ? null : outcome.Claimed?.Count ?? 0,
-                Warnings = warnings.Count > 0 ? warnings : null,
-            }, SpindleJsonContext.Default.CompleteResponse),
-        };
+            Acknowledged = true,
+            // With claim-next, what the completion claimed (maybe nothing); without, neither field.
+            Activities = next is null ? null : Handed(outcome.Claimed ?? []),
+            Count = next is null ? null : outcome.Claimed?.Count ?? 0,
+            Warnings = warnings.Count > 0 ? warnings : null,
+        });
     }
 
     /// <summary>
     /// Reads a completion by hand, so that every problem is named under its field (<c>usage[1].model</c>); the money
-    /// fields accept a decimal string or a number.
+    /// fields accept a decimal string or a number. A batched report passes its <paramref name="workerId"/>: its items
+    /// carry none.
     /// </summary>
-    private static (Wire.CompleteRequest? Request, IResult? Error) ReadComplete(JsonObject body)
+    internal static (Wire.CompleteRequest? Request, IReadOnlyDictionary<string, IReadOnlyList<string>>? Errors) ReadComplete(JsonObject body,
+        string? workerId = null)
     {
         var fields = new Fields(body);
-        var workerId = fields.String("worker_id", required: true, maxLength: 255);
+        workerId ??= fields.String("worker_id", required: true, maxLength: 255);
         var output = fields.Object("output", required: true);
         var cost = fields.Money("cost_usd");
         var usage = ReadUsage(body, fields);
@@ -203,7 +219,7 @@ public static class WorkersApi
         var routingKey = fields.String("worker", required: false);
         var names = ActivityNames(body, fields);
         return fields.HasErrors
-            ? (null, ApiErrors.Validation(fields.Errors))
+            ? (null, fields.Errors)
             : (new Wire.CompleteRequest
             {
                 WorkerId = workerId!,
@@ -229,30 +245,39 @@ public static class WorkersApi
         var (failure, invalid) = ReadFail(body!);
         if (invalid is not null)
         {
-            return invalid;
+            return ApiErrors.Validation(invalid);
         }
-        var warnings = new List<string>();
-        var report = Price(failure!.CostUsd ?? 0m, failure.Usage, catalog, warnings);
-        var activityError = new ActivityError(failure.Error.Code, failure.Error.Message, failure.Error.Retryable);
-        var outcome = await store.FailAsync(new FailCommand(activityId, failure.WorkerId, activityError, report), cancellationToken);
-        return outcome.Status switch
+        var recorded = await RecordFailAsync(activityId, failure!, store, catalog, cancellationToken);
+        return recorded.Status switch
         {
-            StoreStatus.NotFound => ApiErrors.NotFound(outcome.Message!),
-            StoreStatus.Conflict => ApiErrors.Conflict(outcome.Message!),
-            _ => Json.Result(new Wire.FailResponse
-            {
-                Acknowledged = true,
-                WillRetry = outcome.WillRetry,
-                Warnings = warnings.Count > 0 ? warnings : null,
-            }, SpindleJsonContext.Default.FailResponse),
+            StoreStatus.NotFound => ApiErrors.NotFound(recorded.Message!),
+            StoreStatus.Conflict => ApiErrors.Conflict(recorded.Message!),
+            _ => Json.Result(recorded.Answer!, SpindleJsonContext.Default.FailResponse),
         };
     }
 
+    /// <summary>Records a read failure: the one path of the fail route and of each failure in a batched report.</summary>
+    internal static async Task<Recorded<Wire.FailResponse>> RecordFailAsync(string activityId, Wire.FailRequest failure, IWorkflowStore store,
+        ModelCatalog catalog, CancellationToken cancellationToken)
+    {
+        var warnings = new List<string>();
+        var report = Price(failure.CostUsd ?? 0m, failure.Usage, catalog, warnings);
+        var activityError = new ActivityError(failure.Error.Code, failure.Error.Message, failure.Error.Retryable);
+        var outcome = await store.FailAsync(new FailCommand(activityId, failure.WorkerId, activityError, report), cancellationToken);
+        return new(outcome.Status, outcome.Message, outcome.Status is StoreStatus.NotFound or StoreStatus.Conflict ? null : new Wire.FailResponse
+        {
+            Acknowledged = true,
+            WillRetry = outcome.WillRetry,
+            Warnings = warnings.Count > 0 ? warnings : null,
+        });
+    }
+
     /// <summary>Reads a failure report by hand; problems inside <c>error</c> are named <c>error.code</c> and so on.</summary>
-    private static (Wire.FailRequest? Request, IResult? Error) ReadFail(JsonObject body)
+    internal static (Wire.FailRequest? Request, IReadOnlyDictionary<string, IReadOnlyList<string>>? Errors) ReadFail(JsonObject body,
+        string? workerId = null)
     {
         var fields = new Fields(body);
-        var workerId = fields.String("worker_id", required: true, maxLength: 255);
+        workerId ??= fields.String("worker_id", required: true, maxLength: 255);
         var errorObject = fields.Object("error", required: true);
         var cost = fields.Money("cost_usd");
         var usage = ReadUsage(body, fields);
@@ -276,7 +301,7 @@ public static class WorkersApi
             }
         }
         return fields.HasErrors || activityError is null
-            ? (null, ApiErrors.Validation(fields.Errors))
+            ? (null, fields.Errors)
             : (new Wire.FailRequest { WorkerId = workerId!, Error = activityError, CostUsd = cost, Usage = usage }, null);
     }
 

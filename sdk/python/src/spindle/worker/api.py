@@ -12,6 +12,7 @@ from urllib.parse import quote
 from .._backoff import REPORT_BACKOFF
 from .._transport import AsyncTransport
 from ..errors import ApiError
+from ._report_batch import REPORT_PATH, ReportBatcher
 from .config import WorkerConfig
 
 __all__ = ["WorkerApi", "LeaseLostError", "PayloadTooLargeError", "DEFAULT_MAX_BODY_BYTES"]
@@ -52,6 +53,8 @@ class WorkerApi:
         self.config = config
         #: The largest request body the server accepts (from /api/v1/info when it says, else the default).
         self.max_body_bytes = DEFAULT_MAX_BODY_BYTES
+        #: Sends the reports that finish while one is in flight together (``batch-report``; the runner turns it on).
+        self.batcher = ReportBatcher(self._report_alone, self._report_batch, lambda: self.max_body_bytes)
 
     async def info(self) -> dict[str, Any]:
         response = await self.transport.request("GET", "/api/v1/info", authenticated=False)
@@ -182,6 +185,21 @@ class WorkerApi:
         return response.content
 
     async def _report(
+        self, activity_id: str, action: str, body: dict[str, Any], retry_until: float | None
+    ) -> dict[str, Any]:
+        return await self.batcher.report(activity_id, action, body, retry_until)
+
+    async def _report_batch(self, reports: list[bytes]) -> list[Any]:
+        """``POST /api/v1/workers/report`` with already encoded reports (one attempt): one result per report."""
+        data = b"".join(
+            (b'{"worker_id":', json.dumps(self.config.worker_id, ensure_ascii=False).encode(), b',"reports":[', b",".join(reports), b"]}")
+        )
+        response = await self.transport.request("POST", REPORT_PATH, content=data, content_type="application/json")
+        answer = response.json()
+        results = answer.get("results") if isinstance(answer, dict) else None
+        return results if isinstance(results, list) else []
+
+    async def _report_alone(
         self, activity_id: str, action: str, body: dict[str, Any], retry_until: float | None
     ) -> dict[str, Any]:
         """Repeats a complete/fail after network errors and 5xx until the lease would have expired. A body over

@@ -63,6 +63,10 @@ class WorkerConfig:
     #: the worker's waiting long-poll (the server takes only what the result unblocked), or, when no long-poll lends,
     #: up to ``min(free slots, poll_batch_size)``.
     claim_next: bool = True
+    #: Send the results that finish while a report is in flight together, in one ``POST /api/v1/workers/report``,
+    #: when the server lists ``batch-report`` (``SPINDLE_WORKER_BATCH_REPORTS``, default on). A lone result is still
+    #: sent at once.
+    batch_reports: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "api_url", normalise_base_url(self.api_url))
@@ -136,6 +140,9 @@ class WorkerConfig:
         claim_next = _env.read_bool("WORKER_CLAIM_NEXT", env)
         if claim_next is not None:
             values["claim_next"] = claim_next
+        batch_reports = _env.read_bool("WORKER_BATCH_REPORTS", env)
+        if batch_reports is not None:
+            values["batch_reports"] = batch_reports
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "api_url" not in values:
             raise ValueError("The Spindle API URL is required: pass api_url=… or set SPINDLE_API_URL")

@@ -310,6 +310,11 @@ class Worker(_Executing):
         mode = f"long-poll {self.wait_seconds} s" if self.wait_seconds else "short polling"
         if self.config.claim_next and "claim-next" in self.features:
             mode += ", claim-next"
+        batcher = getattr(self.api, "batcher", None)  # tests may stand in their own api
+        if batcher is not None:
+            batcher.enabled = self.config.batch_reports and "batch-report" in self.features
+            if batcher.enabled:
+                mode += ", batched reports"
         log.info("Worker %s: %s", self.config.worker_id, mode)
 
     def _activity_filter(self) -> tuple[str, ...] | None:
