@@ -30,6 +30,8 @@ public static class Program
                          --describe TEXT     how the configuration was set up (goes into the table)
                          --env FILE          environment record (JSON) to embed
                        spindle-bench report --in DIR --json FILE --md FILE [--title TEXT]
+                       spindle-bench trace --url URL [--deploy] [--trace-file FILE] [--n 50] [--c 10] [--passes 2]
+                                           [--warmups 1] [--label TEXT] [--out FILE] [--json FILE]   (bench/trace.sh)
                        spindle-bench streams --url A [--url2 B] [--tokens N] [--subscribers N] [--server-pid PID] [--out FILE]
                 """);
             return 2;
@@ -41,6 +43,7 @@ public static class Program
                 "run" => await RunAsync(Options.Parse(args[1..])),
                 "report" => Report.Write(Options.Parse(args[1..])),
                 "streams" => await StreamBench.RunAsync(Options.Parse(args[1..])),
+                "trace" => await DispatchTraceCommand.RunAsync(Options.Parse(args[1..])),
                 _ => throw new ArgumentException($"unknown command '{args[0]}'"),
             };
         }

@@ -153,6 +153,11 @@ public sealed partial class SpindleWorker : IDisposable
                 }
 
                 failures = 0;
+                if (DispatchTrace.Enabled)
+                {
+                    TraceReceived(response.Activities, "poll");
+                }
+
                 int owned = _slots.EndPoll(poll, response.Activities.Count);
                 int handedOver = 0;
                 foreach (JsonNode? node in response.Activities)
@@ -270,6 +275,16 @@ public sealed partial class SpindleWorker : IDisposable
         var run = new RunningActivity(Interlocked.Increment(ref _nextRunId), claim, ownsSlot, problem);
         _running[run.RunId] = run;
         run.Completion = Task.Run(() => ExecuteAsync(run));
+    }
+
+    /// <summary>The dispatch trace: activities arrived with a poll's or a completion's answer.</summary>
+    private static void TraceReceived(IEnumerable<JsonNode?> activities, string via)
+    {
+        DateTimeOffset now = DispatchTrace.Now;
+        foreach (JsonNode? node in activities)
+        {
+            DispatchTrace.Record("receive", ReadString(node, "activity_id"), via, now);
+        }
     }
 
     private static string ReadString(JsonNode? node, string name) =>

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using Spindle.Core.Costs;
 using Spindle.Core.Definitions;
+using DispatchTrace = Spindle.Protocol.DispatchTrace;
 using Spindle.Storage;
 
 namespace Spindle.Server.Wakeups;
@@ -63,8 +64,10 @@ public sealed partial class PollCoordinator
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(stopping, cancellationToken);
         using var poll = Register(command.WorkerId, command.RoutingKey, pollId, command.ActivityNames, command.MaxActivities, waits: waitSeconds > 0);
         using var wake = CancellationTokenSource.CreateLinkedTokenSource(linked.Token, poll.AnswerNow);
+        var woken = false;
         while (true)
         {
+            var claimFrom = DispatchTrace.Enabled ? DispatchTrace.Now : default;
             // Take the signal before claiming: a wake-up that lands between the claim and the wait still counts.
             var signal = hub.RoutingKeySignal(command.RoutingKey);
             var stillFree = poll.BeginClaim(out var lentOut);
@@ -81,7 +84,13 @@ public sealed partial class PollCoordinator
             var remaining = deadline - DateTimeOffset.UtcNow;
             if (stillFree == 0 || claimed.Count > 0 || remaining <= TimeSpan.Zero || linked.IsCancellationRequested)
             {
+                var claimedAt = DispatchTrace.Enabled ? DispatchTrace.Now : default;
                 var handedOver = await poll.AnswerAsync(claimed.Count);
+                if (DispatchTrace.Enabled)
+                {
+                    Trace(claimed, woken ? "poll_woken" : "poll_fresh", claimFrom, claimedAt);
+                    Trace(handedOver, null, null, null);
+                }
                 return handedOver.Count == 0 ? claimed : [.. claimed, .. handedOver];
             }
             if (stillFree > 0)
@@ -92,8 +101,31 @@ public sealed partial class PollCoordinator
                 .ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             if (linked.IsCancellationRequested)
             {
-                return await poll.AnswerAsync(0);
+                var handedOver = await poll.AnswerAsync(0);
+                if (DispatchTrace.Enabled)
+                {
+                    Trace(handedOver, null, null, null);
+                }
+                return handedOver;
             }
+            woken = true;
+        }
+    }
+
+    /// <summary>
+    /// The dispatch trace of activities a poll answers with: how they were claimed (<paramref name="via"/>; null when a
+    /// hand-over already recorded its claim) and that the answer leaves now.
+    /// </summary>
+    private static void Trace(IReadOnlyList<ClaimedActivity> activities, string? via, DateTimeOffset? from, DateTimeOffset? at)
+    {
+        var now = DispatchTrace.Now;
+        foreach (var a in activities)
+        {
+            if (via is not null)
+            {
+                DispatchTrace.Record("claim", a.ActivityId, via, at, from, a.WorkflowId, a.ActivityKey);
+            }
+            DispatchTrace.Record("answer", a.ActivityId, "poll", now);
         }
     }
 
@@ -111,6 +143,10 @@ public sealed partial class PollCoordinator
         {
             outcome = await store.CompleteAsync(new CompleteCommand(activityId, workerId, output, costs,
                 lent > 0 ? next! with { MaxActivities = next.MaxActivities + lent } : next), cancellationToken);
+            if (DispatchTrace.Enabled)
+            {
+                TraceComplete(activityId, lent, outcome);
+            }
             return outcome;
         }
         finally
@@ -127,6 +163,18 @@ public sealed partial class PollCoordinator
             {
                 HandOutUnclaimed(store, routingKey, workerId, outcome.Unclaimed);
             }
+        }
+    }
+
+    /// <summary>The dispatch trace of a committed completion: what its claim-next leased, and how much it left over.</summary>
+    private static void TraceComplete(string activityId, int lent, CompleteOutcome outcome)
+    {
+        var now = DispatchTrace.Now;
+        DispatchTrace.Record("complete", activityId, lent > 0 ? "lent" : null, now, count: outcome.Unclaimed);
+        foreach (var a in outcome.Claimed ?? [])
+        {
+            DispatchTrace.Record("claim", a.ActivityId, "claim_next", now, null, a.WorkflowId, a.ActivityKey);
+            DispatchTrace.Record("answer", a.ActivityId, "complete", now);
         }
     }
 
@@ -186,8 +234,17 @@ public sealed partial class PollCoordinator
         IReadOnlyList<ClaimedActivity> claimed = [];
         try
         {
+            var from = DispatchTrace.Enabled ? DispatchTrace.Now : default;
             claimed = await store.ClaimAsync(new ClaimCommand(poll.RoutingKey, poll.WorkerId, slots, poll.ActivityNames),
                 CancellationToken.None);
+            if (DispatchTrace.Enabled)
+            {
+                var at = DispatchTrace.Now;
+                foreach (var a in claimed)
+                {
+                    DispatchTrace.Record("claim", a.ActivityId, "handout", at, from, a.WorkflowId, a.ActivityKey);
+                }
+            }
         }
         catch (Exception)
         {
@@ -225,6 +282,13 @@ public sealed partial class PollCoordinator
                 var leased = outcome is { Status: StoreStatus.Ok }
                     ? outcome.HandedOver.Where(a => string.Equals(a.RoutingKey, grant.RoutingKey, StringComparison.Ordinal)).ToList()
                     : [];
+                if (DispatchTrace.Enabled)
+                {
+                    foreach (var a in leased)
+                    {
+                        DispatchTrace.Record("claim", a.ActivityId, "submit", null, null, a.WorkflowId, a.ActivityKey);
+                    }
+                }
                 poll.EndHandOver(leased, grant.Slots - leased.Count);
             }
         }
