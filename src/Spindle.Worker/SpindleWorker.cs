@@ -139,7 +139,14 @@ public sealed partial class SpindleWorker : IDisposable
 
                 // Ask for min(free slots, batch size): wait for one slot, then take whatever else is free. The poll holds
                 // them until its answer; completions may lend some of them while it waits.
+                DateTimeOffset waitedFrom = DispatchTrace.Enabled ? DispatchTrace.Now : default;
                 var poll = await _slots.BeginPollAsync(_options.PollBatchSize, lends: waitSeconds.Value > 0, stoppingToken).ConfigureAwait(false);
+                if (DispatchTrace.Enabled)
+                {
+                    // A poll is sent: how many slots it asks for, and since when it waited for a first free one.
+                    DispatchTrace.Record("poll", poll.Id, "sent", from: waitedFrom, count: poll.Asked);
+                }
+
                 PollResponse response;
                 try
                 {

@@ -137,6 +137,8 @@ public sealed partial class PollCoordinator
     public async Task<CompleteOutcome> CompleteAsync(IWorkflowStore store, string activityId, string workerId, JsonObject output,
         CostReport costs, ClaimNext? next, string? pollId, int fromPoll, CancellationToken cancellationToken)
     {
+        // For the dispatch trace: why a completion was lent nothing (the poll's state as the lend found it).
+        var lendState = DispatchTrace.Enabled ? LendState(workerId, pollId, next is null ? 0 : fromPoll) : null;
         var (poll, lent) = next is not null && pollId is not null ? Lend(workerId, pollId, fromPoll) : (null, 0);
         CompleteOutcome? outcome = null;
         try
@@ -145,7 +147,7 @@ public sealed partial class PollCoordinator
                 lent > 0 ? next! with { MaxActivities = next.MaxActivities + lent } : next), cancellationToken);
             if (DispatchTrace.Enabled)
             {
-                TraceComplete(activityId, lent, outcome);
+                TraceComplete(activityId, lent, lendState, outcome);
             }
             return outcome;
         }
@@ -167,10 +169,10 @@ public sealed partial class PollCoordinator
     }
 
     /// <summary>The dispatch trace of a committed completion: what its claim-next leased, and how much it left over.</summary>
-    private static void TraceComplete(string activityId, int lent, CompleteOutcome outcome)
+    private static void TraceComplete(string activityId, int lent, string? lendState, CompleteOutcome outcome)
     {
         var now = DispatchTrace.Now;
-        DispatchTrace.Record("complete", activityId, lent > 0 ? "lent" : null, now, count: outcome.Unclaimed);
+        DispatchTrace.Record("complete", activityId, lent > 0 ? "lent" : lendState, now, count: outcome.Unclaimed);
         foreach (var a in outcome.Claimed ?? [])
         {
             DispatchTrace.Record("claim", a.ActivityId, "claim_next", now, null, a.WorkflowId, a.ActivityKey);
@@ -334,6 +336,11 @@ public sealed partial class PollCoordinator
         wanted > 0 && _byWorker.TryGetValue(workerId, out var poll) && poll.Id == pollId && poll.Lend(wanted) is var taken and > 0
             ? (poll, taken)
             : (null, 0);
+
+    private string LendState(string workerId, string? pollId, int offered) =>
+        offered <= 0 || pollId is null ? "not_offered"
+        : !_byWorker.TryGetValue(workerId, out var poll) || poll.Id != pollId ? "poll_replaced"
+        : poll.TraceState();
 
     private List<(Poll Poll, SlotGrant Grant)> ReserveForRoots(Roots? roots)
     {
