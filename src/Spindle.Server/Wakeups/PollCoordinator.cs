@@ -2,8 +2,8 @@ using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using Spindle.Core.Costs;
 using Spindle.Core.Definitions;
-using DispatchTrace = Spindle.Protocol.DispatchTrace;
 using Spindle.Storage;
+using DispatchTrace = Spindle.Protocol.DispatchTrace;
 
 namespace Spindle.Server.Wakeups;
 
