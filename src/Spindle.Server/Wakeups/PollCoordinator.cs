@@ -25,8 +25,9 @@ namespace Spindle.Server.Wakeups;
 /// </list>
 /// Nothing waits for another request: a poll in the middle of its claim simply has no free slot to lend, and the only
 /// call from the store into the server is a completion's <see cref="ClaimNext.MoreSlots"/>, a counter under a lock
-/// (asked late so that a completion that unblocks nothing holds no slot, and a poll whose claim ended meanwhile lends). The only wait is the poll's answer on an open submit hand-over (a short transaction
-/// whose activities it must not strand). The long-poll loop (claim, wait for a wake-up, answer) lives here too.
+/// (asked late so that a completion that unblocks nothing holds no slot, and a poll whose claim ended meanwhile lends).
+/// The only wait is the poll's answer on an open submit hand-over (a short transaction whose activities it must not
+/// strand). The long-poll loop (claim, wait for a wake-up, answer) lives here too.
 /// </remarks>
 public sealed partial class PollCoordinator
 {
