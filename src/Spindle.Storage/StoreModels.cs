@@ -95,17 +95,9 @@ public sealed record ClaimedActivity(
 public sealed record HeartbeatOutcome(StoreStatus Status, bool Acknowledged, int LeaseSeconds, bool CancelRequested);
 
 /// <summary>What a completion also leases to its worker (the <c>claim-next</c> extension): up to <paramref name="MaxActivities"/>
-/// of the activities of routing key <paramref name="RoutingKey"/> (null: the completed activity's) that the result made
-/// claimable, plus what <see cref="MoreSlots"/> grants.</summary>
-public sealed record ClaimNext(string? RoutingKey, int MaxActivities, IReadOnlyList<string>? ActivityNames)
-{
-    /// <summary>
-    /// Slots the server may lend beyond <see cref="MaxActivities"/> (a waiting long-poll's): asked, once the decision
-    /// knows it, for how many more it could lease; answers how many it may (never waits; asked again on a retried
-    /// decision, it answers at least as many as before, up to the new ask).
-    /// </summary>
-    public Func<int, int>? MoreSlots { get; init; }
-}
+/// (slots reserved before the transaction) of the activities of routing key <paramref name="RoutingKey"/> (null: the completed
+/// activity's) that the result made claimable.</summary>
+public sealed record ClaimNext(string? RoutingKey, int MaxActivities, IReadOnlyList<string>? ActivityNames);
 
 /// <param name="Claimed">Activities leased to the worker with the result (<see cref="ClaimNext"/>); empty otherwise.</param>
 public sealed record CompleteOutcome(StoreStatus Status, string? Message, IReadOnlyList<ClaimedActivity>? Claimed = null)

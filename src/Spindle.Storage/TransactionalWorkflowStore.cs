@@ -380,14 +380,7 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
             return [];
         }
         var routingKey = next.RoutingKey ?? completed.RoutingKey;
-        var max = next.MaxActivities;
-        // Slots beyond the worker's own are borrowed only now that the decision knows it needs them: a completion that
-        // unblocks nothing holds none, and a poll whose claim statement ended meanwhile can lend again.
-        if (next.MoreSlots is { } more && machine.CountClaimable(routingKey, next.ActivityNames) is var ready && ready > max)
-        {
-            max += Math.Clamp(more(ready - max), 0, ready - max);
-        }
-        var claimed = machine.ClaimReady(routingKey, c.WorkerId, next.ActivityNames, max)
+        var claimed = machine.ClaimReady(routingKey, c.WorkerId, next.ActivityNames, next.MaxActivities)
             .ConvertAll(a => Handed(a, Defaults.Secrets));
         foreach (var a in claimed)
         {

@@ -267,56 +267,6 @@ public sealed class PollCoordinatorTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
-    public async Task CompleteAsync_PollsClaimEndsBeforeTheDecision_TheFanOutBorrowsItsSlots()
-    {
-        // Under load the worker's long-poll is in its claim statement most of the time. The completion asks for slots
-        // only once its decision knows it unblocked more than its own: a claim that ended by then lends its slots.
-        var polls = new PollCoordinator();
-        await DeployAsync(FanOut);
-        await _store.SubmitAsync(new SubmitCommand("fan", null, [], null), CancellationToken.None);
-        var start = Assert.Single(await _store.ClaimAsync(new ClaimCommand("std", "w1", 10, null), CancellationToken.None));
-        using var poll = polls.Register("w1", "std", "p1", null, 8, waits: true);
-        Assert.Equal(8, poll.BeginClaim()); // the completion arrives while the poll's claim statement runs
-        var store = StoreHooks.Wrap(_store, beforeComplete: () => poll.EndClaim(0, answering: false));
-
-        var outcome = await polls.CompleteAsync(store, start.ActivityId, "w1", [], CostReport.Of(0), new ClaimNext(null, 1, null),
-            "p1", fromPoll: 8, CancellationToken.None);
-        Assert.Equal(6, outcome.Claimed!.Count); // one in its own slot, five in the poll's
-        Assert.Equal(0, outcome.Unclaimed);
-        Assert.Equal(3, poll.BeginClaim()); // the other three came back after the commit
-    }
-
-    [Fact]
-    public async Task CompleteAsync_ResultUnblocksNothing_HoldsNoneOfThePollsSlots()
-    {
-        // A fan-out's branches report together; one that unblocks nothing must not hold the poll's slots while its
-        // transaction runs, or another workflow's fan-out completing at the same time finds none.
-        var polls = new PollCoordinator();
-        await DeployAsync(FanOut);
-        await _store.SubmitAsync(new SubmitCommand("fan", null, [], null), CancellationToken.None);
-        var start = Assert.Single(await _store.ClaimAsync(new ClaimCommand("std", "w1", 10, null), CancellationToken.None));
-        var branches = (await _store.CompleteAsync(new CompleteCommand(start.ActivityId, "w1", [], CostReport.Of(0),
-            new ClaimNext(null, 6, null)), CancellationToken.None)).Claimed!;
-        Assert.Equal(6, branches.Count);
-        using var poll = WaitingPoll(polls, 8, routingKey: "std");
-        var freeAfterCommit = -1;
-        var store = StoreHooks.Wrap(_store, afterComplete: () =>
-        {
-            // Committed, not yet given back: what another completion could borrow now.
-            var (from, slots) = polls.Lend("w1", "p1", 8);
-            freeAfterCommit = slots;
-            from?.GiveBack(slots, used: 0);
-        });
-
-        var outcome = await polls.CompleteAsync(store, branches[0].ActivityId, "w1", [], CostReport.Of(0), new ClaimNext(null, 1, null),
-            "p1", fromPoll: 8, CancellationToken.None);
-        Assert.Equal(StoreStatus.Ok, outcome.Status);
-        Assert.Empty(outcome.Claimed!);
-        Assert.Equal(8, freeAfterCommit);
-        Assert.Equal(8, poll.BeginClaim());
-    }
-
-    [Fact]
     public async Task CompleteAsync_FanOutWiderThanTheWorkersSlots_TheRestGoToThePollsAlreadyWaiting()
     {
         // No wake-up reaches the polls here (the store has no notifier): whatever they answer with, the completion

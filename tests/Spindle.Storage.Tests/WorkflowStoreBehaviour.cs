@@ -344,30 +344,6 @@ public abstract partial class WorkflowStoreBehaviour : IAsyncLifetime
         Assert.Equal(5, (await ClaimAsync(Store, "w2", 100)).Count);
     }
 
-    [Fact]
-    public async Task Complete_WithMoreSlots_AsksOnlyForWhatTheResultMadeClaimableBeyondClaimNext()
-    {
-        // The server lends a waiting poll's slots when the decision asks (ClaimNext.MoreSlots), not before it.
-        var id = await DeployAndSubmitAsync(Store, FanOutFanIn);
-        var start = await ClaimOneAsync(Store, "start", "w1");
-        var asked = new List<int>();
-        var outcome = await Store.CompleteAsync(start.ActivityId, "w1", new JsonObject(), CostReport.Of(0),
-            new ClaimNext(null, 2, null) { MoreSlots = n => { asked.Add(n); return 3; } }, CancellationToken.None);
-        Assert.Equal(StoreStatus.Ok, outcome.Status);
-        Assert.Equal(8, Assert.Single(asked)); // ten became claimable, two fit claim_next
-        Assert.Equal(5, outcome.Claimed!.Count); // claim_next and the three granted
-        Assert.Equal(5, outcome.Unclaimed);
-
-        var branch = outcome.Claimed[0];
-        asked.Clear();
-        var lone = await Store.CompleteAsync(branch.ActivityId, "w1", new JsonObject(), CostReport.Of(0),
-            new ClaimNext(null, 1, null) { MoreSlots = n => { asked.Add(n); return n; } }, CancellationToken.None);
-        Assert.Equal(StoreStatus.Ok, lone.Status);
-        Assert.Empty(lone.Claimed!);
-        Assert.Empty(asked); // a result that unblocks nothing borrows nothing
-        Assert.Equal(WorkflowStatus.Running, await Store.GetWorkflowStatusAsync(id, CancellationToken.None));
-    }
-
     private Task<CompleteOutcome> CompleteClaimingNextAsync(ClaimedActivity a, string workerId, int max) =>
         Store.CompleteAsync(a.ActivityId, workerId, new JsonObject { ["echo"] = a.Parameters.DeepClone() }, CostReport.Of(0),
             new ClaimNext(null, max, null), CancellationToken.None);

@@ -141,15 +141,13 @@ public sealed partial class PollCoordinator
         }
 
         /// <summary>A completion reserves up to <paramref name="wanted"/> free slots (<see cref="PollCoordinator.Lend"/>).</summary>
-        /// <param name="wanted">How many more.</param>
-        /// <param name="alreadyLending">The completion holds some already (a top-up): it still gives back once.</param>
-        internal int Lend(int wanted, bool alreadyLending = false)
+        internal int Lend(int wanted)
         {
             lock (_gate)
             {
                 var taken = Math.Min(wanted, _free);
                 _free -= taken;
-                if (taken > 0 && !alreadyLending)
+                if (taken > 0)
                 {
                     _lending++;
                 }

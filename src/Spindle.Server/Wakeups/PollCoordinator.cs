@@ -12,22 +12,17 @@ namespace Spindle.Server.Wakeups;
 /// </summary>
 /// <remarks>
 /// Design: each long-poll's slots are one counter of free slots under one lock, and every borrower reserves from it
-/// synchronously (before its transaction, or a completion at the moment its decision asks) and gives back what it did not
-/// use after commit (or failure):
+/// synchronously before its transaction and gives back what it did not use after commit (or failure):
 /// <list type="bullet">
 /// <item>the poll's own claim statement reserves all free slots and gives back what it did not claim;</item>
-/// <item>a completion of the same worker (<c>claim_next_from_poll</c>) reserves, when the store's decision asks
-/// (<see cref="ClaimNext.MoreSlots"/>, a plain synchronous call), what is free at that instant up to what the result made
-/// claimable beyond <c>claim_next</c>; the store claims up to <c>claim_next</c> + reserved, and every activity beyond
-/// <c>claim_next</c> keeps a slot;</item>
+/// <item>a completion of the same worker (<c>claim_next_from_poll</c>) reserves what is free at that instant; the store
+/// simply claims up to <c>claim_next</c> + reserved, and every activity beyond <c>claim_next</c> keeps a slot;</item>
 /// <item>a submit reserves slots of the idle long-polls of its roots' routing keys, passes them to the store as plain
 /// <see cref="SlotGrant"/> data, and the poll answers with what was leased to it once the submit commits.</item>
 /// </list>
-/// Nothing waits for another request: a poll in the middle of its claim simply has no free slot to lend, and the only
-/// call from the store into the server is a completion's <see cref="ClaimNext.MoreSlots"/>, a counter under a lock
-/// (asked late so that a completion that unblocks nothing holds no slot, and a poll whose claim ended meanwhile lends).
-/// The only wait is the poll's answer on an open submit hand-over (a short transaction whose activities it must not
-/// strand). The long-poll loop (claim, wait for a wake-up, answer) lives here too.
+/// Nothing waits for another request: a poll in the middle of its claim simply has no free slot to lend, and the store
+/// never calls back into the server. The only wait is the poll's answer on an open submit hand-over (a short transaction
+/// whose activities it must not strand). The long-poll loop (claim, wait for a wake-up, answer) lives here too.
 /// </remarks>
 public sealed partial class PollCoordinator
 {
@@ -136,24 +131,23 @@ public sealed partial class PollCoordinator
 
     /// <summary>
     /// A completion (claim-next, <paramref name="next"/>). With <paramref name="fromPoll"/> it may also use up to that many
-    /// slots of the worker's long-poll <paramref name="pollId"/>: once the store's decision knows how many activities the
-    /// result made claimable beyond <c>claim_next</c>, it reserves that many of the poll's free slots (never waiting), and
-    /// the slots the answer did not fill go back after the commit.
+    /// slots of the worker's long-poll <paramref name="pollId"/>: what is free is reserved before the transaction, the
+    /// store claims up to <c>claim_next</c> plus those, and the slots the answer did not fill go back after it.
     /// </summary>
     public async Task<CompleteOutcome> CompleteAsync(IWorkflowStore store, string activityId, string workerId, JsonObject output,
         CostReport costs, ClaimNext? next, string? pollId, int fromPoll, CancellationToken cancellationToken)
     {
-        var borrower = next is not null && pollId is not null && fromPoll > 0 && _byWorker.TryGetValue(workerId, out var p) && p.Id == pollId
-            ? new Borrower(p, fromPoll)
-            : null;
+        // For the dispatch trace: why a completion was lent nothing (the poll's state as the lend found it).
+        var lendState = DispatchTrace.Enabled ? LendState(workerId, pollId, next is null ? 0 : fromPoll) : null;
+        var (poll, lent) = next is not null && pollId is not null ? Lend(workerId, pollId, fromPoll) : (null, 0);
         CompleteOutcome? outcome = null;
         try
         {
             outcome = await store.CompleteAsync(new CompleteCommand(activityId, workerId, output, costs,
-                borrower is null ? next : next! with { MoreSlots = borrower.More }), cancellationToken);
+                lent > 0 ? next! with { MaxActivities = next.MaxActivities + lent } : next), cancellationToken);
             if (DispatchTrace.Enabled)
             {
-                TraceComplete(activityId, borrower, outcome);
+                TraceComplete(activityId, lent, lendState, outcome);
             }
             return outcome;
         }
@@ -161,10 +155,10 @@ public sealed partial class PollCoordinator
         {
             // The worker counts every activity beyond its own claim_next as taken from its poll. A repeated report is
             // answered with what its first copy leased, whose slots that copy already took.
-            if (borrower is { Held: > 0 and var held })
+            if (poll is not null)
             {
-                GiveBack(store, borrower.Poll, held, outcome is { Status: StoreStatus.Ok, Message: null, Claimed: { } claimed }
-                    ? Math.Clamp(claimed.Count - next!.MaxActivities, 0, held)
+                GiveBack(store, poll, lent, outcome is { Status: StoreStatus.Ok, Message: null, Claimed: { } claimed }
+                    ? Math.Clamp(claimed.Count - next!.MaxActivities, 0, lent)
                     : 0);
             }
             if (outcome is { Unclaimed: > 0, UnclaimedRoutingKey: { } routingKey })
@@ -174,40 +168,11 @@ public sealed partial class PollCoordinator
         }
     }
 
-    /// <summary>
-    /// One completion's loan from its worker's long-poll (<see cref="ClaimNext.MoreSlots"/>): what it holds so far, at most
-    /// what the worker offered. Asked again (a retried decision), it tops up rather than reserving twice.
-    /// </summary>
-    private sealed class Borrower(Poll poll, int offered)
-    {
-        public Poll Poll { get; } = poll;
-
-        public int Held { get; private set; }
-
-        /// <summary>For the dispatch trace: the poll's state when it had nothing to lend.</summary>
-        public string? Missed { get; private set; }
-
-        public int More(int wanted)
-        {
-            wanted = Math.Min(wanted, offered);
-            if (wanted > Held)
-            {
-                Held += Poll.Lend(wanted - Held, alreadyLending: Held > 0);
-                if (Held == 0 && DispatchTrace.Enabled)
-                {
-                    Missed = Poll.TraceState();
-                }
-            }
-            return Math.Min(wanted, Held);
-        }
-    }
-
     /// <summary>The dispatch trace of a committed completion: what its claim-next leased, and how much it left over.</summary>
-    private static void TraceComplete(string activityId, Borrower? borrower, CompleteOutcome outcome)
+    private static void TraceComplete(string activityId, int lent, string? lendState, CompleteOutcome outcome)
     {
         var now = DispatchTrace.Now;
-        var lent = borrower is null ? "not_offered" : borrower.Held > 0 ? "lent" : borrower.Missed ?? "not_needed";
-        DispatchTrace.Record("complete", activityId, lent, now, count: outcome.Unclaimed);
+        DispatchTrace.Record("complete", activityId, lent > 0 ? "lent" : lendState, now, count: outcome.Unclaimed);
         foreach (var a in outcome.Claimed ?? [])
         {
             DispatchTrace.Record("claim", a.ActivityId, "claim_next", now, null, a.WorkflowId, a.ActivityKey);
@@ -371,6 +336,11 @@ public sealed partial class PollCoordinator
         wanted > 0 && _byWorker.TryGetValue(workerId, out var poll) && poll.Id == pollId && poll.Lend(wanted) is var taken and > 0
             ? (poll, taken)
             : (null, 0);
+
+    private string LendState(string workerId, string? pollId, int offered) =>
+        offered <= 0 || pollId is null ? "not_offered"
+        : !_byWorker.TryGetValue(workerId, out var poll) || poll.Id != pollId ? "poll_replaced"
+        : poll.TraceState();
 
     private List<(Poll Poll, SlotGrant Grant)> ReserveForRoots(Roots? roots)
     {
