@@ -38,6 +38,8 @@ public static class Program
                          [--start WF_S] [--factor X] [--step-seconds S] [--p99-limit-ms MS] [--max-steps N]
                          open-loop Poisson arrivals of Chain-3 at rising rates, native waits (Ramp.cs)
                        spindle-bench report --in DIR --json FILE --md FILE [--title TEXT]
+                       spindle-bench trace --url URL [--deploy] [--trace-file FILE] [--n 50] [--c 10] [--passes 2]
+                                           [--warmups 1] [--label TEXT] [--out FILE] [--json FILE]   (bench/trace.sh)
                        spindle-bench streams --url A [--url2 B] [--tokens N] [--subscribers N] [--server-pid PID] [--out FILE]
                 """);
             return 2;
@@ -50,6 +52,7 @@ public static class Program
                 "report" => Report.Write(Options.Parse(args[1..])),
                 "streams" => await StreamBench.RunAsync(Options.Parse(args[1..])),
                 "ramp" => await Ramp.RunAsync(Options.Parse(args[1..])),
+                "trace" => await DispatchTraceCommand.RunAsync(Options.Parse(args[1..])),
                 _ => throw new ArgumentException($"unknown command '{args[0]}'"),
             };
         }

@@ -76,6 +76,11 @@ public sealed partial class SpindleWorker
             return Outcome.Fail(ex.ToError());
         }
 
+        if (DispatchTrace.Enabled)
+        {
+            DispatchTrace.Record("start", claim.ActivityId);
+        }
+
         TimeSpan timeout = ResolveExecutionTimeout(claim, _options.DefaultActivityTimeout);
         using var heartbeatCts = new CancellationTokenSource();
         using ITimer timer = _time.CreateTimer(static state => ((RunningActivity)state!).RequestStop(StopReason.Timeout), run, timeout, Timeout.InfiniteTimeSpan);
@@ -251,6 +256,10 @@ public sealed partial class SpindleWorker
         {
             CompleteResponse response = await _reports.CompleteAsync(run.Claim.ActivityId, result, claim?.Own ?? 0, claim?.FromPoll ?? 0, claim?.PollId, run.LeaseExpiresAt).ConfigureAwait(false);
             next = ask && response.Activities is { Count: > 0 } activities ? activities : null;
+            if (DispatchTrace.Enabled && next is not null)
+            {
+                TraceReceived(next, "complete");
+            }
         }
         finally
         {

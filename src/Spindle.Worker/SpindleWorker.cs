@@ -142,7 +142,14 @@ public sealed partial class SpindleWorker : IDisposable
 
                 // Ask for min(free slots, batch size): wait for one slot, then take whatever else is free. The poll holds
                 // them until its answer; completions may lend some of them while it waits.
+                DateTimeOffset waitedFrom = DispatchTrace.Enabled ? DispatchTrace.Now : default;
                 var poll = await _slots.BeginPollAsync(_options.PollBatchSize, lends: waitSeconds.Value > 0, stoppingToken).ConfigureAwait(false);
+                if (DispatchTrace.Enabled)
+                {
+                    // A poll is sent: how many slots it asks for, and since when it waited for a first free one.
+                    DispatchTrace.Record("poll", poll.Id, "sent", from: waitedFrom, count: poll.Asked);
+                }
+
                 PollResponse response;
                 try
                 {
@@ -156,6 +163,11 @@ public sealed partial class SpindleWorker : IDisposable
                 }
 
                 failures = 0;
+                if (DispatchTrace.Enabled)
+                {
+                    TraceReceived(response.Activities, "poll");
+                }
+
                 int owned = _slots.EndPoll(poll, response.Activities.Count);
                 int handedOver = 0;
                 foreach (JsonNode? node in response.Activities)
@@ -274,6 +286,16 @@ public sealed partial class SpindleWorker : IDisposable
         var run = new RunningActivity(Interlocked.Increment(ref _nextRunId), claim, ownsSlot, problem);
         _running[run.RunId] = run;
         run.Completion = Task.Run(() => ExecuteAsync(run));
+    }
+
+    /// <summary>The dispatch trace: activities arrived with a poll's or a completion's answer.</summary>
+    private static void TraceReceived(IEnumerable<JsonNode?> activities, string via)
+    {
+        DateTimeOffset now = DispatchTrace.Now;
+        foreach (JsonNode? node in activities)
+        {
+            DispatchTrace.Record("receive", ReadString(node, "activity_id"), via, now);
+        }
     }
 
     private static string ReadString(JsonNode? node, string name) =>

@@ -130,6 +130,16 @@ public sealed partial class PollCoordinator
             }
         }
 
+        /// <summary>For the dispatch trace: why the poll has no free slot to lend, or that it has some.</summary>
+        internal string TraceState()
+        {
+            lock (_gate)
+            {
+                return _free > 0 ? "poll_free" : _claiming > 0 ? "poll_claiming" : _lending > 0 ? "poll_lent_out"
+                    : _handOversOpen > 0 ? "poll_handing_over" : _answered ? "poll_answered" : "poll_empty";
+            }
+        }
+
         /// <summary>A completion reserves up to <paramref name="wanted"/> free slots (<see cref="PollCoordinator.Lend"/>).</summary>
         internal int Lend(int wanted)
         {

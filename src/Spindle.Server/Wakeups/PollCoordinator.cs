@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Spindle.Core.Costs;
 using Spindle.Core.Definitions;
 using Spindle.Storage;
+using DispatchTrace = Spindle.Protocol.DispatchTrace;
 
 namespace Spindle.Server.Wakeups;
 
@@ -63,8 +64,10 @@ public sealed partial class PollCoordinator
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(stopping, cancellationToken);
         using var poll = Register(command.WorkerId, command.RoutingKey, pollId, command.ActivityNames, command.MaxActivities, waits: waitSeconds > 0);
         using var wake = CancellationTokenSource.CreateLinkedTokenSource(linked.Token, poll.AnswerNow);
+        var woken = false;
         while (true)
         {
+            var claimFrom = DispatchTrace.Enabled ? DispatchTrace.Now : default;
             // Take the signal before claiming: a wake-up that lands between the claim and the wait still counts.
             var signal = hub.RoutingKeySignal(command.RoutingKey);
             var stillFree = poll.BeginClaim(out var lentOut);
@@ -81,7 +84,13 @@ public sealed partial class PollCoordinator
             var remaining = deadline - DateTimeOffset.UtcNow;
             if (stillFree == 0 || claimed.Count > 0 || remaining <= TimeSpan.Zero || linked.IsCancellationRequested)
             {
+                var claimedAt = DispatchTrace.Enabled ? DispatchTrace.Now : default;
                 var handedOver = await poll.AnswerAsync(claimed.Count);
+                if (DispatchTrace.Enabled)
+                {
+                    Trace(claimed, woken ? "poll_woken" : "poll_fresh", claimFrom, claimedAt);
+                    Trace(handedOver, null, null, null);
+                }
                 return handedOver.Count == 0 ? claimed : [.. claimed, .. handedOver];
             }
             if (stillFree > 0)
@@ -92,8 +101,31 @@ public sealed partial class PollCoordinator
                 .ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             if (linked.IsCancellationRequested)
             {
-                return await poll.AnswerAsync(0);
+                var handedOver = await poll.AnswerAsync(0);
+                if (DispatchTrace.Enabled)
+                {
+                    Trace(handedOver, null, null, null);
+                }
+                return handedOver;
             }
+            woken = true;
+        }
+    }
+
+    /// <summary>
+    /// The dispatch trace of activities a poll answers with: how they were claimed (<paramref name="via"/>; null when a
+    /// hand-over already recorded its claim) and that the answer leaves now.
+    /// </summary>
+    private static void Trace(IReadOnlyList<ClaimedActivity> activities, string? via, DateTimeOffset? from, DateTimeOffset? at)
+    {
+        var now = DispatchTrace.Now;
+        foreach (var a in activities)
+        {
+            if (via is not null)
+            {
+                DispatchTrace.Record("claim", a.ActivityId, via, at, from, a.WorkflowId, a.ActivityKey);
+            }
+            DispatchTrace.Record("answer", a.ActivityId, "poll", now);
         }
     }
 
@@ -105,12 +137,18 @@ public sealed partial class PollCoordinator
     public async Task<CompleteOutcome> CompleteAsync(IWorkflowStore store, string activityId, string workerId, JsonObject output,
         CostReport costs, ClaimNext? next, string? pollId, int fromPoll, CancellationToken cancellationToken)
     {
+        // For the dispatch trace: why a completion was lent nothing (the poll's state as the lend found it).
+        var lendState = DispatchTrace.Enabled ? LendState(workerId, pollId, next is null ? 0 : fromPoll) : null;
         var (poll, lent) = next is not null && pollId is not null ? Lend(workerId, pollId, fromPoll) : (null, 0);
         CompleteOutcome? outcome = null;
         try
         {
             outcome = await store.CompleteAsync(new CompleteCommand(activityId, workerId, output, costs,
                 lent > 0 ? next! with { MaxActivities = next.MaxActivities + lent } : next), cancellationToken);
+            if (DispatchTrace.Enabled)
+            {
+                TraceComplete(activityId, lent, lendState, outcome);
+            }
             return outcome;
         }
         finally
@@ -127,6 +165,18 @@ public sealed partial class PollCoordinator
             {
                 HandOutUnclaimed(store, routingKey, workerId, outcome.Unclaimed);
             }
+        }
+    }
+
+    /// <summary>The dispatch trace of a committed completion: what its claim-next leased, and how much it left over.</summary>
+    private static void TraceComplete(string activityId, int lent, string? lendState, CompleteOutcome outcome)
+    {
+        var now = DispatchTrace.Now;
+        DispatchTrace.Record("complete", activityId, lent > 0 ? "lent" : lendState, now, count: outcome.Unclaimed);
+        foreach (var a in outcome.Claimed ?? [])
+        {
+            DispatchTrace.Record("claim", a.ActivityId, "claim_next", now, null, a.WorkflowId, a.ActivityKey);
+            DispatchTrace.Record("answer", a.ActivityId, "complete", now);
         }
     }
 
@@ -186,8 +236,17 @@ public sealed partial class PollCoordinator
         IReadOnlyList<ClaimedActivity> claimed = [];
         try
         {
+            var from = DispatchTrace.Enabled ? DispatchTrace.Now : default;
             claimed = await store.ClaimAsync(new ClaimCommand(poll.RoutingKey, poll.WorkerId, slots, poll.ActivityNames),
                 CancellationToken.None);
+            if (DispatchTrace.Enabled)
+            {
+                var at = DispatchTrace.Now;
+                foreach (var a in claimed)
+                {
+                    DispatchTrace.Record("claim", a.ActivityId, "handout", at, from, a.WorkflowId, a.ActivityKey);
+                }
+            }
         }
         catch (Exception)
         {
@@ -225,6 +284,13 @@ public sealed partial class PollCoordinator
                 var leased = outcome is { Status: StoreStatus.Ok }
                     ? outcome.HandedOver.Where(a => string.Equals(a.RoutingKey, grant.RoutingKey, StringComparison.Ordinal)).ToList()
                     : [];
+                if (DispatchTrace.Enabled)
+                {
+                    foreach (var a in leased)
+                    {
+                        DispatchTrace.Record("claim", a.ActivityId, "submit", null, null, a.WorkflowId, a.ActivityKey);
+                    }
+                }
                 poll.EndHandOver(leased, grant.Slots - leased.Count);
             }
         }
@@ -270,6 +336,11 @@ public sealed partial class PollCoordinator
         wanted > 0 && _byWorker.TryGetValue(workerId, out var poll) && poll.Id == pollId && poll.Lend(wanted) is var taken and > 0
             ? (poll, taken)
             : (null, 0);
+
+    private string LendState(string workerId, string? pollId, int offered) =>
+        offered <= 0 || pollId is null ? "not_offered"
+        : !_byWorker.TryGetValue(workerId, out var poll) || poll.Id != pollId ? "poll_replaced"
+        : poll.TraceState();
 
     private List<(Poll Poll, SlotGrant Grant)> ReserveForRoots(Roots? roots)
     {
