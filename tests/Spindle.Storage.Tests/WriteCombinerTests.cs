@@ -80,6 +80,24 @@ public sealed class WriteCombinerTests
     }
 
     [Fact]
+    public async Task RunAsync_MoreWaitingThanTheBatchLimit_RunInBatchesOfAtMostTheLimitInArrivalOrder()
+    {
+        var runner = new HeldRunner();
+        var combiner = new WriteCombiner<int, string>(runner.RunAsync, maxBatch: 2);
+        var first = combiner.RunAsync("", 1, CancellationToken.None);
+        await runner.Started.Task;
+        var later = Enumerable.Range(2, 5).Select(i => combiner.RunAsync("", i, CancellationToken.None)).ToList();
+        Assert.Equal(5, combiner.Waiting);
+        runner.ReleaseAll();
+
+        Assert.Equal(":1", await first);
+        Assert.Equal([":2", ":3", ":4", ":5", ":6"], await Task.WhenAll(later));
+        Assert.Equal([[1], [2, 3], [4, 5], [6]], runner.Batches.Select(b => b.Items.ToArray()).ToList());
+        Assert.Equal(0, combiner.Waiting);
+        Assert.Equal(0, combiner.ActiveKeys);
+    }
+
+    [Fact]
     public async Task RunAsync_BatchFails_EachOfItsCallersSeesTheFailureAndTheKeyIsReleased()
     {
         var runner = new HeldRunner();
