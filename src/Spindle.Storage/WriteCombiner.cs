@@ -69,7 +69,22 @@ public sealed class WriteCombiner<TItem, TResult>
     private async Task<TResult> LeadAsync(string key, Pending own, CancellationToken cancellationToken)
     {
         await RunBatchAsync(key, [own]);
-        _ = DrainAsync(key);
+        bool alone;
+        lock (_queues)
+        {
+            alone = _queues[key].Count == 0;
+            if (alone)
+            {
+                _queues.Remove(key);
+            }
+        }
+        if (!alone)
+        {
+            // The lead answers now; whatever queued meanwhile is run by another thread. A batch can finish without
+            // ever yielding (SQLite's statements run inline), so draining here could keep the lead's answer back for as
+            // long as reports keep arriving.
+            _ = Task.Run(() => DrainAsync(key), CancellationToken.None);
+        }
         return await own.Result.Task.WaitAsync(cancellationToken);
     }
 
