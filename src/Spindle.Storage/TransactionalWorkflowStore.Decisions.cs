@@ -70,7 +70,7 @@ public abstract partial class TransactionalWorkflowStore
         {
             await tx.PersistLinkedAsync(wf, turn.Machine, turn.LeadingEvents, now, ct);
         }
-        return (outcome, () =>
+        void Committed()
         {
             turn.Committed?.Invoke();
             NotifyCommitted(wf.Id, turn.Machine);
@@ -78,7 +78,8 @@ public abstract partial class TransactionalWorkflowStore
             {
                 NotifyCommitted(l.Workflow.Id, l.Machine);
             }
-        });
+        }
+        return (outcome, Committed);
     }
 
     /// <summary>As the other overload, for a caller whose part needs no statement of its own.</summary>
