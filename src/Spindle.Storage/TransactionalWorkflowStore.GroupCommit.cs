@@ -13,6 +13,14 @@ public abstract partial class TransactionalWorkflowStore
     /// <summary>One queue for all workflows: whatever waits goes into the next transaction.</summary>
     private const string CompletionGroupKey = "";
 
+    /// <summary>
+    /// Whether completions of different workflows share the group's queue (one transaction in flight at a time), or
+    /// only completions of one workflow are combined and different workflows commit side by side. A single-writer
+    /// backend (SQLite) loses nothing by the first; on PostgreSQL concurrent commits already share WAL flushes, and
+    /// one transaction at a time measured slower (docs/performance-notes.md).
+    /// </summary>
+    protected virtual bool GroupsAcrossWorkflows => true;
+
     private long _completionTransactions;
     private long _completionReports;
 

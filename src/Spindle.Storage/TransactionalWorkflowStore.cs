@@ -249,7 +249,7 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
 
     public async Task<CompleteOutcome> CompleteAsync(CompleteCommand command, CancellationToken cancellationToken) =>
         Leases.TryTake(command.ActivityId, out var workflowId)
-            ? await await _completions.RunAsync(CompletionGroupKey, (workflowId, command), cancellationToken)
+            ? await await _completions.RunAsync(GroupsAcrossWorkflows ? CompletionGroupKey : workflowId, (workflowId, command), cancellationToken)
             : await CompleteAloneAsync(command, cancellationToken);
 
     private async Task<CompleteOutcome> CompleteAloneAsync(CompleteCommand completion, CancellationToken cancellationToken) =>
