@@ -3,8 +3,8 @@ using System.Collections.Concurrent;
 namespace Spindle.Storage;
 
 /// <summary>
-/// The workflow of each activity execution this process leased out, so that a completion can be routed to its
-/// workflow's <see cref="WriteCombiner{TItem,TResult}"/> before touching the database. Only a hint: a completion
+/// The workflow of each activity execution this process leased out, so that a completion can join the group
+/// commit (<see cref="WriteCombiner{TItem,TResult}"/>) knowing its workflow before touching the database. Only a hint: a completion
 /// whose activity is not here (leased by another server, or forgotten) takes the uncombined path.
 /// </summary>
 public sealed class LeaseDirectory

@@ -15,43 +15,63 @@ public abstract partial class TransactionalWorkflowStore
     /// <param name="none">The answer when <paramref name="load"/> found no workflow.</param>
     /// <param name="act">The caller's part: its answer, and whether the workflow changed (if not, nothing is written
     /// and nobody woken).</param>
-    private async Task<T> RunDecisionAsync<T>(Func<IWriteTransaction, long, CancellationToken, Task<WorkflowState?>> load,
-        Func<T> none, Func<Turn, CancellationToken, Task<(T Outcome, bool Changed)>> act, CancellationToken cancellationToken)
+    private Task<T> RunDecisionAsync<T>(Func<IWriteTransaction, long, CancellationToken, Task<WorkflowState?>> load,
+        Func<T> none, Func<Turn, CancellationToken, Task<(T Outcome, bool Changed)>> act, CancellationToken cancellationToken) =>
+        CommitAsync((tx, ct) => DecideAsync(tx, load, none, act, last: true, ct), cancellationToken);
+
+    /// <summary>
+    /// Runs <paramref name="decide"/> in one write transaction (again on fresh data after a write conflict), and once
+    /// it has committed what it returned to run then (<see cref="DecideAsync{T}"/>).
+    /// </summary>
+    private async Task<T> CommitAsync<T>(Func<IWriteTransaction, CancellationToken, Task<(T Outcome, Action? Committed)>> decide,
+        CancellationToken cancellationToken)
     {
-        Turn? persisted = null;
-        List<Linked> linked = [];
+        Action? committed = null;
         var outcome = await WriteAsync(async (tx, ct) =>
         {
-            persisted = null;
-            linked = [];
-            var now = Now();
-            var wf = await load(tx, now, ct);
-            if (wf is null)
-            {
-                return none();
-            }
-            var turn = new Turn(tx, wf, new WorkflowMachine(wf, Defaults, now), now);
-            var (outcome, changed) = await act(turn, ct);
-            if (!changed)
-            {
-                return outcome;
-            }
-            linked = await SettleLinksAsync(tx, wf, turn.Machine, now, ct); // the cache, map requests and links
-            turn.AfterCacheHits?.Invoke();
-            linked.AddRange(await PersistAndDrainAsync(tx, wf, turn.Machine, turn.LeadingEvents, linked, now, ct));
-            persisted = turn;
-            return outcome;
+            committed = null;
+            (var result, committed) = await decide(tx, ct);
+            return result;
         }, cancellationToken);
-        if (persisted is not null)
+        committed?.Invoke();
+        return outcome;
+    }
+
+    /// <summary>
+    /// The part of <see cref="RunDecisionAsync{T}"/> inside the transaction, for a transaction that holds several
+    /// decisions (a group of completions): the answer, and what to run once the transaction has committed (null when
+    /// nothing changed). Only the <paramref name="last"/> decision of a transaction may let the backend commit with
+    /// its writes.
+    /// </summary>
+    private async Task<(T Outcome, Action? Committed)> DecideAsync<T>(IWriteTransaction tx,
+        Func<IWriteTransaction, long, CancellationToken, Task<WorkflowState?>> load, Func<T> none,
+        Func<Turn, CancellationToken, Task<(T Outcome, bool Changed)>> act, bool last, CancellationToken ct)
+    {
+        var now = Now();
+        var wf = await load(tx, now, ct);
+        if (wf is null)
         {
-            persisted.Committed?.Invoke();
-            NotifyCommitted(persisted.Workflow.Id, persisted.Machine);
+            return (none(), null);
+        }
+        var turn = new Turn(tx, wf, new WorkflowMachine(wf, Defaults, now), now);
+        var (outcome, changed) = await act(turn, ct);
+        if (!changed)
+        {
+            return (outcome, null);
+        }
+        var linked = await SettleLinksAsync(tx, wf, turn.Machine, now, ct); // the cache, map requests and links
+        turn.AfterCacheHits?.Invoke();
+        linked.AddRange(await PersistAndDrainAsync(tx, wf, turn.Machine, turn.LeadingEvents, linked, now, ct, last));
+        void Committed()
+        {
+            turn.Committed?.Invoke();
+            NotifyCommitted(wf.Id, turn.Machine);
             foreach (var l in linked)
             {
                 NotifyCommitted(l.Workflow.Id, l.Machine);
             }
         }
-        return outcome;
+        return (outcome, Committed);
     }
 
     /// <summary>As the other overload, for a caller whose part needs no statement of its own.</summary>

@@ -121,20 +121,21 @@ public abstract partial class TransactionalWorkflowStore
 
     /// <summary>
     /// Writes a decision's own workflow last, as <see cref="IWriteTransaction.PersistAsync"/> (which may commit), unless
-    /// a run queue must be drained: then it is written without committing, the queues are drained, and the workflows
-    /// that started are returned.
+    /// a run queue must be drained or other decisions follow in the same transaction (<paramref name="last"/> false, a
+    /// group of completions): then it is written without committing, the queues are drained, and the workflows that
+    /// started are returned.
     /// </summary>
     private async Task<List<Linked>> PersistAndDrainAsync(IWriteTransaction tx, WorkflowState wf, WorkflowMachine machine,
-        IReadOnlyList<WorkflowEvent> leading, List<Linked> linked, long now, CancellationToken ct)
+        IReadOnlyList<WorkflowEvent> leading, List<Linked> linked, long now, CancellationToken ct, bool last = true)
     {
         var queues = RunQueuesToDrain(linked.Select(l => l.Workflow).Append(wf));
         await PersistLinkedAsync(tx, linked, now, ct);
-        if (queues is null)
+        if (queues is null && last)
         {
             await tx.PersistAsync(wf, machine, leading, now, ct);
             return [];
         }
         await tx.PersistLinkedAsync(wf, machine, leading, now, ct);
-        return await DrainRunQueuesAsync(tx, queues, now, ct);
+        return queues is null ? [] : await DrainRunQueuesAsync(tx, queues, now, ct);
     }
 }

@@ -25,10 +25,13 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
     {
         Defaults = defaults;
         Notifier = notifier ?? NullStoreNotifier.Instance;
-        _completions = new WriteCombiner<CompleteCommand, CompleteOutcome>(CompleteTogetherAsync);
+        _completions = new WriteCombiner<(string WorkflowId, CompleteCommand Command), Task<CompleteOutcome>>(CompleteGroupAsync,
+            MaxCompletionGroup);
     }
 
-    private readonly WriteCombiner<CompleteCommand, CompleteOutcome> _completions;
+    /// <summary>The group committer of completions (TransactionalWorkflowStore.GroupCommit.cs). Each item's answer is a
+    /// task of its own, so that a report that fails fails only its own request.</summary>
+    private readonly WriteCombiner<(string WorkflowId, CompleteCommand Command), Task<CompleteOutcome>> _completions;
 
     protected EngineDefaults Defaults { get; }
 
@@ -268,75 +271,41 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
 
     // ---- worker results ---------------------------------------------------------------------------------------
 
-    public Task<CompleteOutcome> CompleteAsync(CompleteCommand command, CancellationToken cancellationToken) =>
+    public async Task<CompleteOutcome> CompleteAsync(CompleteCommand command, CancellationToken cancellationToken) =>
         Leases.TryTake(command.ActivityId, out var workflowId)
-            ? _completions.RunAsync(workflowId, command, cancellationToken)
-            : CompleteAloneAsync(command, cancellationToken);
+            ? await await _completions.RunAsync(GroupsAcrossWorkflows ? CompletionGroupKey : workflowId, (workflowId, command), cancellationToken)
+            : await CompleteAloneAsync(command, cancellationToken);
 
     private async Task<CompleteOutcome> CompleteAloneAsync(CompleteCommand completion, CancellationToken cancellationToken) =>
         (await CompleteInOneTransactionAsync((tx, ct) => tx.LockWorkflowOfActivityAsync(completion.ActivityId, ct), [completion],
             cancellationToken))[0];
 
     /// <summary>
-    /// Completions of one workflow that arrived together (<see cref="WriteCombiner{TItem,TResult}"/>): one lock, one
-    /// decision over all of them, one persist and commit. A batch that fails for any reason but a conflict (those are
-    /// retried as a whole) is split, so that one bad report cannot fail the others.
-    /// </summary>
-    private async Task<IReadOnlyList<CompleteOutcome>> CompleteTogetherAsync(string workflowId, IReadOnlyList<CompleteCommand> batch)
-    {
-        // The batch serves several callers: it runs to its end even when one of them gave up waiting.
-        Task<CompleteOutcome[]> InOneTransaction(List<CompleteCommand> completions) =>
-            CompleteInOneTransactionAsync((tx, ct) => tx.LockWorkflowAsync(workflowId, skipLocked: false, ct), completions,
-                CancellationToken.None);
-
-        // A report repeated while its first copy waits in the same batch would be answered before the first copy's
-        // claims exist; such copies (rare: a worker retried while we were still deciding) go alone, afterwards.
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        var together = batch.Where(c => seen.Add(c.ActivityId)).ToList();
-        IReadOnlyList<CompleteOutcome> outcomes;
-        try
-        {
-            outcomes = await InOneTransaction(together);
-        }
-        catch (Exception) when (together.Count > 1)
-        {
-            var alone = new List<CompleteOutcome>(together.Count);
-            foreach (var c in together)
-            {
-                alone.Add((await InOneTransaction([c]))[0]);
-            }
-            outcomes = alone;
-        }
-        if (together.Count == batch.Count)
-        {
-            return outcomes;
-        }
-        var answers = new List<CompleteOutcome>(batch.Count);
-        var next = 0;
-        seen.Clear();
-        foreach (var c in batch)
-        {
-            answers.Add(seen.Add(c.ActivityId) ? outcomes[next++] : (await InOneTransaction([c]))[0]);
-        }
-        return answers;
-    }
-
-    /// <summary>
     /// Records <paramref name="batch"/> (reports for one workflow, which <paramref name="lockWorkflow"/> loads under its
     /// lock) in one transaction: each report is settled on its own, then one decision, one persist, one commit.
     /// </summary>
-    private async Task<CompleteOutcome[]> CompleteInOneTransactionAsync(
+    private Task<CompleteOutcome[]> CompleteInOneTransactionAsync(
         Func<IWriteTransaction, CancellationToken, Task<WorkflowState?>> lockWorkflow, List<CompleteCommand> batch,
+        CancellationToken cancellationToken) =>
+        CommitAsync((tx, ct) => DecideCompletionsAsync(tx, lockWorkflow, batch, last: true, ct), cancellationToken);
+
+    /// <summary>
+    /// <see cref="CompleteInOneTransactionAsync"/> inside a transaction that may hold other workflows' completions too
+    /// (<see cref="DecideAsync{T}"/>): the answers, and what to run once it has committed.
+    /// </summary>
+    private async Task<(CompleteOutcome[] Outcomes, Action? Committed)> DecideCompletionsAsync(IWriteTransaction transaction,
+        Func<IWriteTransaction, CancellationToken, Task<WorkflowState?>> lockWorkflow, List<CompleteCommand> batch, bool last,
         CancellationToken cancellationToken)
     {
-        var outcomes = await RunDecisionAsync<CompleteOutcome?[]>(
+        var (outcomes, committed) = await DecideAsync<CompleteOutcome?[]>(transaction,
             async (tx, _, ct) => await WithItemsAsync(tx, await lockWorkflow(tx, ct), batch.Select(c => c.ActivityId), [], ct),
-            () => batch.ConvertAll(NoSuchActivity).ToArray(), turn =>
+            () => batch.ConvertAll(NoSuchActivity).ToArray(), (turn, _) =>
             {
                 var outcomes = new CompleteOutcome?[batch.Count];
                 var activities = new ActivityState?[batch.Count];
                 for (var i = 0; i < batch.Count; i++)
                 {
+                    DecidingCompletion?.Invoke(batch[i]);
                     outcomes[i] = Settle(turn.Workflow, turn.Machine, batch[i], out activities[i]);
                 }
                 // Claim-next also leases what the result cache's answers made claimable.
@@ -358,9 +327,9 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
                         }
                     }
                 };
-                return (outcomes, outcomes.Any(o => o is null));
-            }, cancellationToken);
-        return outcomes.Select(o => o!).ToArray();
+                return Task.FromResult((outcomes, outcomes.Any(o => o is null)));
+            }, last, cancellationToken);
+        return (outcomes.Select(o => o!).ToArray(), committed);
     }
 
     /// <summary>

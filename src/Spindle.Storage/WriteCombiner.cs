@@ -4,7 +4,8 @@ namespace Spindle.Storage;
 /// Combines writes to one key that arrive while a write to that key is in flight into one batch, so that they share
 /// one transaction instead of queueing on the same row lock one commit after another (a fan-in's completions).
 /// The first arrival runs on its own at once, so a lone write waits for nothing; whatever arrives meanwhile is run
-/// as one batch when it ends, and so on until the key's queue is empty.
+/// as one batch when it ends, and so on until the key's queue is empty. With one key for everything it is a group
+/// committer: whatever arrives while a transaction commits goes into the next one (at most <c>maxBatch</c> items).
 /// </summary>
 /// <remarks>
 /// A batch serves several callers, so it runs to its end even when one of them stops waiting: a caller's token
@@ -17,10 +18,25 @@ public sealed class WriteCombiner<TItem, TResult>
 
     private readonly BatchRunner _run;
     private readonly Dictionary<string, List<Pending>> _queues = new(StringComparer.Ordinal);
+    private readonly int _maxBatch;
 
-    public WriteCombiner(BatchRunner run)
+    public WriteCombiner(BatchRunner run, int maxBatch = int.MaxValue)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxBatch, 1);
         _run = run;
+        _maxBatch = maxBatch;
+    }
+
+    /// <summary>Items waiting for the batch in flight to end (for tests).</summary>
+    public int Waiting
+    {
+        get
+        {
+            lock (_queues)
+            {
+                return _queues.Values.Sum(q => q.Count);
+            }
+        }
     }
 
     /// <summary>Keys with a write in flight (for tests).</summary>
@@ -53,7 +69,22 @@ public sealed class WriteCombiner<TItem, TResult>
     private async Task<TResult> LeadAsync(string key, Pending own, CancellationToken cancellationToken)
     {
         await RunBatchAsync(key, [own]);
-        _ = DrainAsync(key);
+        bool alone;
+        lock (_queues)
+        {
+            alone = _queues[key].Count == 0;
+            if (alone)
+            {
+                _queues.Remove(key);
+            }
+        }
+        if (!alone)
+        {
+            // The lead answers now; whatever queued meanwhile is run by another thread. A batch can finish without
+            // ever yielding (SQLite's statements run inline), so draining here could keep the lead's answer back for as
+            // long as reports keep arriving.
+            _ = Task.Run(() => DrainAsync(key), CancellationToken.None);
+        }
         return await own.Result.Task.WaitAsync(cancellationToken);
     }
 
@@ -70,8 +101,9 @@ public sealed class WriteCombiner<TItem, TResult>
                     _queues.Remove(key);
                     return;
                 }
-                batch = [.. queue];
-                queue.Clear();
+                var take = Math.Min(queue.Count, _maxBatch);
+                batch = queue.GetRange(0, take);
+                queue.RemoveRange(0, take);
             }
             await RunBatchAsync(key, batch);
         }

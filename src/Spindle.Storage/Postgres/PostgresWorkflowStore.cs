@@ -481,5 +481,8 @@ public sealed partial class PostgresWorkflowStore : TransactionalWorkflowStore
         await cmd.ExecuteNonQueryAsync(cancellationToken);
     }
 
+    /// <summary>Completions of different workflows commit side by side (see the base property).</summary>
+    protected override bool GroupsAcrossWorkflows => false;
+
     public override async ValueTask DisposeAsync() => await _dataSource.DisposeAsync();
 }
