@@ -66,9 +66,11 @@ public sealed class SpindleWorkerOptions
     /// <summary>
     /// Send the results that finish while a report is in flight together, in one <c>POST /api/v1/workers/report</c>
     /// (the <c>batch-report</c> extension, used only when the server lists it); a lone result is still sent at once.
-    /// Default true; <c>SPINDLE_WORKER_BATCH_REPORTS=false</c> turns it off.
+    /// Default false: in the benchmark's side-by-side run it cost 20–37 % of the std worker's throughput (the results
+    /// queued behind an in-flight report waited a round trip; docs/performance-notes.md). <c>SPINDLE_WORKER_BATCH_REPORTS=true</c>
+    /// turns it on.
     /// </summary>
-    public bool BatchReports { get; set; } = true;
+    public bool BatchReports { get; set; }
 
     /// <summary>
     /// The largest request body the server accepts (its default, 50 MiB); a completion over it is reported as an

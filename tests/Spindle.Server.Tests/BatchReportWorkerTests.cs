@@ -53,6 +53,7 @@ public sealed class BatchReportWorkerTests(ServerFixture server)
             MaxConcurrency = 16,
             PollWaitSeconds = 1,
             ShutdownTimeout = TimeSpan.FromSeconds(5),
+            BatchReports = true, // off by default (docs/performance-notes.md); these tests are about batching
         };
         configure?.Invoke(options);
         var calls = new Recorder(new SocketsHttpHandler(), withoutRoute);

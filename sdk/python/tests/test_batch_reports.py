@@ -33,6 +33,7 @@ def test_the_server_advertises_batch_report(client: SpindleClient) -> None:
 
 def fan_out_worker(api_url: str, **options: Any) -> tuple[Worker, list[dict[str, Any]]]:
     """A worker for ``root → leaf0..leafN-1``: the leaves wait until all of them run, then finish together."""
+    options.setdefault("batch_reports", True)  # off by default (docs/performance-notes.md); these tests are about batching
     worker = Worker(config=WorkerConfig(api_url=api_url, worker=unique("pybatch"), max_concurrency=16, **options))
     all_running = threading.Event()
     running: list[int] = []

@@ -62,9 +62,9 @@ def test_claim_next_is_switched_by_variable_keyword_or_worker_option(monkeypatch
     assert create_worker().config.claim_next is False, "py-std reads it from its environment"
 
 
-def test_batch_reports_is_on_by_default_and_switched_by_its_variable() -> None:
+def test_batch_reports_is_off_by_default_and_switched_by_its_variable() -> None:
     base = {"SPINDLE_API_URL": "http://h:1", "SPINDLE_WORKER": "a"}
-    assert WorkerConfig.from_env(base).batch_reports is True
+    assert WorkerConfig.from_env(base).batch_reports is False
     assert WorkerConfig.from_env({**base, "SPINDLE_WORKER_BATCH_REPORTS": "0"}).batch_reports is False
     assert WorkerConfig.from_env({**base, "SPINDLE_WORKER_BATCH_REPORTS": "on"}).batch_reports is True
     with pytest.raises(ValueError, match="SPINDLE_WORKER_BATCH_REPORTS must be true or false"):

@@ -64,9 +64,9 @@ class WorkerConfig:
     #: up to ``min(free slots, poll_batch_size)``.
     claim_next: bool = True
     #: Send the results that finish while a report is in flight together, in one ``POST /api/v1/workers/report``,
-    #: when the server lists ``batch-report`` (``SPINDLE_WORKER_BATCH_REPORTS``, default on). A lone result is still
-    #: sent at once.
-    batch_reports: bool = True
+    #: when the server lists ``batch-report`` (``SPINDLE_WORKER_BATCH_REPORTS``, default off: measured slower than
+    #: single reports, see docs/performance-notes.md). A lone result is still sent at once.
+    batch_reports: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "api_url", normalise_base_url(self.api_url))
