@@ -529,6 +529,12 @@ public abstract partial class TransactionalWorkflowStore : IWorkflowStore
             Notifier.WorkflowFinished(workflowId);
         }
         Notifier.EventsAppended();
+        WakeOtherServers(workflowId, decision);
+    }
+
+    /// <summary>A backend's part of waking once a decision is durable: other servers of a shared database.</summary>
+    protected virtual void WakeOtherServers(string workflowId, WorkflowDecision decision)
+    {
     }
 
     /// <summary>

@@ -4,7 +4,7 @@ using Spindle.Storage.Postgres;
 namespace Spindle.Server.Wakeups;
 
 /// <summary>
-/// Wakes this server's long-polls and <c>?wait_seconds=</c> waiters when another server (or this one) commits work on
+/// Wakes this server's long-polls and <c>?wait_seconds=</c> waiters when another server commits work on
 /// the shared PostgreSQL database: one dedicated <c>LISTEN</c> connection feeding <see cref="WakeupHub"/>. When the
 /// connection drops (a database restart, a network cut) it reconnects on its own with backoff; wake-ups missed
 /// meanwhile are covered by the waiters' slow fallback re-check.
@@ -21,8 +21,13 @@ public sealed partial class PostgresWakeupListener : BackgroundService
     private readonly ILogger<PostgresWakeupListener> _logger;
     private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public PostgresWakeupListener(string connectionString, WakeupHub hub, ILogger<PostgresWakeupListener> logger)
+    /// <summary>Whether a notification was sent by this server (its waiters were already woken in process).</summary>
+    private readonly Func<int, bool> _isOwn;
+
+    public PostgresWakeupListener(string connectionString, WakeupHub hub, ILogger<PostgresWakeupListener> logger,
+        Func<int, bool>? isOwn = null)
     {
+        _isOwn = isOwn ?? (_ => false);
         // Its own unpooled connection: it lives as long as the server, and a broken one must not go back to a pool.
         _connectionString = new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false, ApplicationName = "spindle-listener" }.ConnectionString;
         _hub = hub;
@@ -90,6 +95,12 @@ public sealed partial class PostgresWakeupListener : BackgroundService
 
     private void OnNotification(object sender, NpgsqlNotificationEventArgs e)
     {
+        if (_isOwn(e.PID))
+        {
+            // This server's own commit: its waiters were woken in process, and waking them again would only send its
+            // long-polls to claim what they already claimed.
+            return;
+        }
         switch (e.Channel)
         {
             case PostgresChannels.Ready:

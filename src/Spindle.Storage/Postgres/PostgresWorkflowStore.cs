@@ -36,7 +36,11 @@ public sealed partial class PostgresWorkflowStore : TransactionalWorkflowStore
     {
         ConnectionString = PostgresConnectionStrings.FromDatabaseUrl(databaseUrl);
         _dataSource = NpgsqlDataSource.Create(ConnectionString);
+        Notifications = new PostgresNotificationSender(ConnectionString);
     }
+
+    /// <summary>This server's wake-ups for the other servers, sent after each commit.</summary>
+    public PostgresNotificationSender Notifications { get; }
 
     /// <summary>The normalised Npgsql connection string (a listener opens its own connection with it).</summary>
     public string ConnectionString { get; }
@@ -457,7 +461,7 @@ public sealed partial class PostgresWorkflowStore : TransactionalWorkflowStore
         await using var tx = await conn.BeginTransactionAsync(cancellationToken);
         try
         {
-            var writes = new PostgresWriteTransaction(conn, tx, Definitions, _notifyEventStreams);
+            var writes = new PostgresWriteTransaction(conn, tx, Definitions);
             var result = await work(writes, cancellationToken);
             if (!writes.Committed)
             {
@@ -484,5 +488,31 @@ public sealed partial class PostgresWorkflowStore : TransactionalWorkflowStore
     /// <summary>Completions of different workflows commit side by side (see the base property).</summary>
     protected override bool GroupsAcrossWorkflows => false;
 
-    public override async ValueTask DisposeAsync() => await _dataSource.DisposeAsync();
+    /// <summary>Wakes the other servers: which routing keys gained claimable work, whether the workflow finished.</summary>
+    protected override void WakeOtherServers(string workflowId, WorkflowDecision decision)
+    {
+        var woke = false;
+        foreach (var routingKey in decision.ReadyRoutingKeys)
+        {
+            Notifications.Enqueue(PostgresChannels.Ready, routingKey);
+            woke = true;
+        }
+        if (decision.BecameTerminal)
+        {
+            Notifications.Enqueue(PostgresChannels.Finished, workflowId);
+            woke = true;
+        }
+        if (decision.Events.Count > 0 && !woke && _notifyEventStreams)
+        {
+            // Event streams on other servers re-read the log on any of these channels; this one covers commits
+            // (a parallel branch's completion, a waiting activity) that wake nothing else.
+            Notifications.Enqueue(PostgresChannels.Events, "");
+        }
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        await Notifications.DisposeAsync();
+        await _dataSource.DisposeAsync();
+    }
 }

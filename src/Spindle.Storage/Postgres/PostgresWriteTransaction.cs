@@ -11,8 +11,8 @@ namespace Spindle.Storage.Postgres;
 /// <summary>
 /// One write transaction on a pooled connection. Workflows are serialised by <c>SELECT … FOR UPDATE</c> on their
 /// row; everything the decision changed is written in one batch that ends with the COMMIT (one round trip, and the
-/// workflow's lock is released a round trip sooner), wake-ups included: <c>pg_notify</c> inside the transaction is
-/// delivered to every listening server exactly when it commits.
+/// workflow's lock is released a round trip sooner). Wake-ups for other servers are not part of it: they follow the
+/// commit (<see cref="PostgresNotificationSender"/>).
 /// </summary>
 internal sealed partial class PostgresWriteTransaction : IWriteTransaction
 {
@@ -48,8 +48,6 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
         "INSERT INTO result_cache (key, outputs, created_at, expires_at) VALUES ($1, $2, $3, $4) " +
         "ON CONFLICT (key) DO UPDATE SET outputs = EXCLUDED.outputs, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at";
 
-    private const string NotifySql = "SELECT pg_notify(n.channel, n.payload) FROM unnest($1::text[], $2::text[]) AS n(channel, payload)";
-
     private readonly NpgsqlConnection _conn;
     private readonly NpgsqlTransaction _tx;
     private readonly DefinitionCache _definitions;
@@ -61,12 +59,8 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
     /// <summary>Submitted workflows are inserted with the machine's result, not inserted and then updated.</summary>
     private readonly HashSet<WorkflowState> _unwritten = new(ReferenceEqualityComparer.Instance);
 
-    /// <summary>Whether an events-only commit sends the events notification (false while no server has event subscribers).</summary>
-    private readonly bool _notifyEvents;
-
-    public PostgresWriteTransaction(NpgsqlConnection conn, NpgsqlTransaction tx, DefinitionCache definitions, bool notifyEvents = true)
+    public PostgresWriteTransaction(NpgsqlConnection conn, NpgsqlTransaction tx, DefinitionCache definitions)
     {
-        _notifyEvents = notifyEvents;
         _conn = conn;
         _tx = tx;
         _definitions = definitions;
@@ -173,10 +167,6 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
                 batch.BatchCommands.Add(PgParameters.Statement(WriteCacheSql, PgParameters.Text(entry.Key),
                     PgParameters.Json(entry.Outputs.ToJsonString()), PgParameters.Bigint(now), PgParameters.Bigint(entry.ExpiresAt)));
             }
-        }
-        if (Notifications(wf.Id, decision, _notifyEvents) is { } notify)
-        {
-            batch.BatchCommands.Add(notify);
         }
         if (batch.BatchCommands.Count == 0)
         {
@@ -315,32 +305,5 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
         cmd.Parameters.Add(PgParameters.Text(key));
         cmd.Parameters.Add(PgParameters.Bigint(now));
         return await cmd.ExecuteScalarAsync(cancellationToken) is string json ? JsonLimits.ParseStored(json) as JsonObject : null;
-    }
-
-    /// <summary>Wake-ups for other servers: which routing keys gained claimable work, whether the workflow finished.</summary>
-    private static NpgsqlBatchCommand? Notifications(string workflowId, WorkflowDecision decision, bool notifyEvents)
-    {
-        var channels = new List<string?>();
-        var payloads = new List<string?>();
-        foreach (var routingKey in decision.ReadyRoutingKeys)
-        {
-            channels.Add(PostgresChannels.Ready);
-            payloads.Add(routingKey);
-        }
-        if (decision.BecameTerminal)
-        {
-            channels.Add(PostgresChannels.Finished);
-            payloads.Add(workflowId);
-        }
-        if (decision.Events.Count > 0 && channels.Count == 0 && notifyEvents)
-        {
-            // Event streams on other servers re-read the log on any of these channels; this one covers commits
-            // (a parallel branch's completion, a waiting activity) that wake nothing else.
-            channels.Add(PostgresChannels.Events);
-            payloads.Add("");
-        }
-        return channels.Count == 0
-            ? null
-            : PgParameters.Statement(NotifySql, PgParameters.TextArray(channels), PgParameters.TextArray(payloads));
     }
 }
