@@ -404,6 +404,51 @@ public sealed class PostgresSpecificTests(PostgresFixture postgres) : IAsyncLife
     }
 
     [Fact]
+    public async Task NotificationSender_RepeatsQueuedTogether_SentOnceAndMarkedOwn()
+    {
+        await using var listener = new NpgsqlConnection(_connectionString);
+        await listener.OpenAsync();
+        var received = new List<(string Channel, string Payload, int Pid)>();
+        listener.Notification += (_, e) =>
+        {
+            lock (received)
+            {
+                received.Add((e.Channel, e.Payload, e.PID));
+            }
+        };
+        await using (var listen = new NpgsqlCommand($"LISTEN {PostgresChannels.Ready}; LISTEN {PostgresChannels.Finished}", listener))
+        {
+            await listen.ExecuteNonQueryAsync();
+        }
+        await using var sender = new PostgresNotificationSender(_connectionString);
+
+        for (var i = 0; i < 50; i++)
+        {
+            sender.Enqueue(PostgresChannels.Ready, "std");
+            sender.Enqueue(PostgresChannels.Finished, $"wf-{i % 5}");
+        }
+        await sender.FlushAsync();
+        // A marker sent last: once it is here, everything before it is too (one connection, in order).
+        sender.Enqueue(PostgresChannels.Ready, "marker");
+        await WaitForAsync(listener, received, r => r.Payload == "marker");
+
+        lock (received)
+        {
+            // The first Enqueue starts a send at once and each send takes what queued meanwhile, so a repeat goes out
+            // at most once per send; a loaded machine may split the loop over a few sends, never over fifty.
+            Assert.InRange(received.Count(r => r.Payload == "std"), 1, 3);
+            for (var i = 0; i < 5; i++)
+            {
+                Assert.InRange(received.Count(r => r.Payload == $"wf-{i}"), 1, 3);
+            }
+            Assert.True(received.Count <= 3 * 6 + 1, $"{received.Count} notifications for 100 queued");
+            Assert.All(received, r => Assert.True(sender.IsOwn(r.Pid), $"pid {r.Pid} is not the sender's"));
+        }
+        Assert.False(sender.IsOwn(listener.ProcessID));
+        Assert.False(sender.IsOwn(0));
+    }
+
+    [Fact]
     public void DatabaseUrl_LibpqForm_BecomesNpgsqlConnectionString()
     {
         var cs = new NpgsqlConnectionStringBuilder(PostgresConnectionStrings.FromDatabaseUrl(
@@ -424,6 +469,24 @@ public sealed class PostgresSpecificTests(PostgresFixture postgres) : IAsyncLife
         Assert.Equal(50, new NpgsqlConnectionStringBuilder(PostgresConnectionStrings.FromDatabaseUrl("Host=localhost;Maximum Pool Size=50")).MaxPoolSize);
         Assert.False(new NpgsqlConnectionStringBuilder(PostgresConnectionStrings.FromDatabaseUrl("Host=localhost;No Reset On Close=false")).NoResetOnClose);
         Assert.Throws<FormatException>(() => PostgresConnectionStrings.FromDatabaseUrl("postgres://host/db?no_such_setting=1"));
+    }
+
+    private static async Task WaitForAsync(NpgsqlConnection listener, List<(string Channel, string Payload, int Pid)> received,
+        Func<(string Channel, string Payload, int Pid), bool> expected)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (true)
+        {
+            lock (received)
+            {
+                if (received.Any(expected))
+                {
+                    return;
+                }
+            }
+            Assert.True(DateTime.UtcNow < deadline, "the notification did not arrive within 10 s");
+            await listener.WaitAsync(TimeSpan.FromMilliseconds(200));
+        }
     }
 
     private static async Task WaitForAsync(NpgsqlConnection listener, List<(string, string)> received, (string, string) expected)
