@@ -100,7 +100,6 @@ class ProcessPool:
         #: One timer for the waiters' grace, due when the oldest waiter still in its grace is: waiters queue in
         #: arrival order, so their grace ends in that order (a timer per waiter cost more than a trivial script's hop).
         self._grace_timer: asyncio.TimerHandle | None = None
-        self._grace_due = 0.0
         #: Processes being closed or terminated: still alive, so they count against ``max_processes``.
         self._stopping = 0
         #: After a failed start, the warm count is not topped up again until a start succeeds (no retry loop when
@@ -260,7 +259,6 @@ class ProcessPool:
         self._idle.append(process)
 
     def _arm_grace(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
-        self._grace_due = due
         self._grace_timer = loop.call_at(due, self._grace_over)
 
     def _grace_over(self) -> None:
