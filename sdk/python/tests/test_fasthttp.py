@@ -208,6 +208,65 @@ def test_slow_answers_time_out(raw_server: Callable[..., RawServer]) -> None:
     run(go())
 
 
+def test_one_watchdog_times_out_each_request_at_its_own_deadline(raw_server: Callable[..., RawServer]) -> None:
+    """Requests in flight share one timer: a short timeout fires while a longer one (started earlier) keeps waiting
+    and gets its answer; a request started after a timeout fired is watched again."""
+    release_first = threading.Event()
+    gate = threading.Event()
+
+    def respond(i: int) -> bytes:
+        (release_first if i == 0 else gate).wait(5)
+        return ok(b'{"n": %d}' % i)
+
+    server = raw_server(respond)
+
+    async def go() -> None:
+        client = FastHttpClient()
+        try:
+            slow = asyncio.ensure_future(client.request("GET", server.url + "/slow", timeout=10))
+            await asyncio.sleep(0.05)
+            with pytest.raises(HttpTransportError, match="timed out after 0.2 s"):
+                await client.request("GET", server.url + "/short", timeout=0.2)
+            assert not slow.done()
+            release_first.set()
+            assert (await slow).content == b'{"n": 0}'
+            with pytest.raises(HttpTransportError, match="timed out after 0.2 s"):
+                await client.request("GET", server.url + "/again", timeout=0.2)
+        finally:
+            release_first.set()
+            gate.set()
+            await client.aclose()
+
+    run(go())
+
+
+def test_a_cancelled_request_is_cancelled_not_timed_out(raw_server: Callable[..., RawServer]) -> None:
+    gate = threading.Event()
+
+    def respond(i: int) -> bytes:
+        gate.wait(5)
+        return ok(b"{}")
+
+    server = raw_server(respond)
+
+    async def go() -> None:
+        client = FastHttpClient()
+        try:
+            task = asyncio.ensure_future(client.request("GET", server.url + "/", timeout=0.3))
+            await asyncio.sleep(0.05)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            # The deadline of the cancelled request is gone: the watchdog cancels nothing later.
+            await asyncio.sleep(0.4)
+            assert not client._inflight
+        finally:
+            gate.set()
+            await client.aclose()
+
+    run(go())
+
+
 def test_transport_talks_to_the_real_server_with_the_builtin_client(server: SpindleServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SPINDLE_HTTP_CLIENT", raising=False)
 

@@ -111,6 +111,32 @@ def test_concurrent_slow_scripts_still_run_in_parallel_and_the_pool_grows(tmp_pa
         harness.close()
 
 
+def test_waiters_arriving_one_after_another_each_get_a_process_once_their_grace_is_over(tmp_path: Any) -> None:
+    # One timer serves the waiters' grace (they queue in arrival order): it must fire again for each later waiter.
+    harness = PoolHarness(str(tmp_path), warm=1, max_processes=4, spawn_grace=0.1)
+    try:
+
+        async def scenario() -> tuple[int, list[int]]:
+            held = await harness.pool.acquire()  # busy for the whole test: only new processes can serve the others
+            try:
+                acquires = []
+                for _ in range(3):
+                    acquires.append(asyncio.ensure_future(harness.pool.acquire()))
+                    await asyncio.sleep(0.03)
+                got = await asyncio.wait_for(asyncio.gather(*acquires), 30)
+                for process in got:
+                    harness.pool.release(process, reusable=True)
+                return held.pid, [p.pid for p in got]
+            finally:
+                harness.pool.release(held, reusable=True)
+
+        held_pid, pids = harness.call(scenario())
+        assert len(set(pids)) == 3 and held_pid not in pids
+        assert harness.pool.spawned == 4
+    finally:
+        harness.close()
+
+
 def test_the_process_cap_holds_while_processes_retire_and_are_replaced(tmp_path: Any) -> None:
     # 12 concurrent scripts, at most 3 processes, each retired after 2 runs: replacements start while the retired
     # process is still exiting, which must not take the pool over its cap either.

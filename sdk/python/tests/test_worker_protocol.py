@@ -233,6 +233,40 @@ def test_timeout_stops_the_handler_and_reports_timeout(server: SpindleServer, cl
     assert failure["retryable"] is True
 
 
+def test_activities_running_together_keep_their_own_timeouts_and_heartbeats(
+    server: SpindleServer, client: SpindleClient
+) -> None:
+    """One timer serves every execution: a short timeout firing must not disturb a longer one, whose heartbeats go on
+    and which completes."""
+    worker = new_worker(server)
+
+    @worker.activity("stuck")
+    async def stuck(params: dict[str, Any]) -> None:
+        await asyncio.sleep(60)
+
+    @worker.activity("long")
+    async def long(params: dict[str, Any]) -> dict[str, Any]:
+        await asyncio.sleep(3)
+        return {"done": True}
+
+    key = worker.config.worker
+    stuck_name = deploy(
+        client,
+        [{"key": "s", "worker": key, "activity_name": "stuck", "settings": {"timeout_seconds": 2, "retry": {"max_attempts": 1}}}],
+    )
+    long_name = deploy(client, [{"key": "l", "worker": key, "activity_name": "long", "settings": {"timeout_seconds": 4}}])
+    with WorkerThread(worker):
+        long_id = client.submit(long_name).workflow_id
+        stuck_id = client.submit(stuck_name).workflow_id
+        stuck_wf = client.wait(stuck_id, timeout=60)
+        long_wf = client.wait(long_id, timeout=60)
+    assert stuck_wf.activity("s").error_code == "TIMEOUT"
+    assert long_wf.status == "completed"
+    assert long_wf.activity("l").attempt == 1
+    # A 4 s lease is heartbeated every 2 s: at least once during the 3 s run.
+    assert worker.stats.heartbeats >= 1
+
+
 def test_sync_handler_sees_the_cancelled_flag_after_a_timeout(server: SpindleServer, client: SpindleClient) -> None:
     worker = new_worker(server)
     left_loop = threading.Event()

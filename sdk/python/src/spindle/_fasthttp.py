@@ -11,6 +11,7 @@ uses httpx instead.
 from __future__ import annotations
 
 import asyncio
+import math
 import ssl
 from collections.abc import Mapping
 from urllib.parse import urlsplit
@@ -39,6 +40,19 @@ _Key = tuple[str, str, int]
 _Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
+class _Deadline:
+    """One request in flight and when it times out."""
+
+    __slots__ = ("due", "task", "cancelling", "expired")
+
+    def __init__(self, due: float, task: asyncio.Task[object], cancelling: int) -> None:
+        self.due = due
+        self.task = task
+        #: The task's cancel requests when the request started (a timeout is told apart from an outside cancel).
+        self.cancelling = cancelling
+        self.expired = False
+
+
 class FastHttpClient:
     def __init__(self, *, max_idle_per_host: int = 64, default_headers: Mapping[str, str] | None = None) -> None:
         self.max_idle_per_host = max_idle_per_host
@@ -50,6 +64,13 @@ class FastHttpClient:
         self._idle: dict[_Key, list[_Conn]] = {}
         self._ssl: ssl.SSLContext | None = None
         self._closed = False
+        #: Requests in flight. One timer watches them all, due at the earliest deadline: nearly every request ends long
+        #: before its timeout, and a timer per request (asyncio.timeout: a handle, a heap push, a cancel) costs more
+        #: than the rest of a small exchange's bookkeeping.
+        self._inflight: set[_Deadline] = set()
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._watchdog_due = math.inf
+        self._watchdog_loop: asyncio.AbstractEventLoop | None = None
 
     async def request(
         self,
@@ -73,31 +94,79 @@ class FastHttpClient:
             lines.append(f"Content-Length: {len(body or b'')}")
         lines.append("\r\n")
         payload = "\r\n".join(lines).encode("latin-1") + (body or b"")
+        deadline = self._watch(timeout)
         try:
-            async with asyncio.timeout(timeout):
-                for attempt in range(2):
-                    conn, reused = await self._acquire(key)
-                    try:
-                        response, reusable = await self._exchange(conn, payload, method, reused)
-                    except _StaleConnection:
-                        _close(conn)
-                        if attempt == 0:
-                            continue
-                        raise HttpTransportError(f"{method} {url}: the server closed the connection") from None
-                    except BaseException:
-                        # Cancelled or failed half-way: the connection's state is unknown, never reuse it.
-                        _close(conn)
-                        raise
-                    if reusable:
-                        self._release(key, conn)
-                    else:
-                        _close(conn)
-                    return response
-        except TimeoutError:
-            raise HttpTransportError(f"{method} {url} timed out after {timeout:g} s") from None
+            for attempt in range(2):
+                conn, reused = await self._acquire(key)
+                try:
+                    response, reusable = await self._exchange(conn, payload, method, reused)
+                except _StaleConnection:
+                    _close(conn)
+                    if attempt == 0:
+                        continue
+                    raise HttpTransportError(f"{method} {url}: the server closed the connection") from None
+                except BaseException:
+                    # Cancelled or failed half-way: the connection's state is unknown, never reuse it.
+                    _close(conn)
+                    raise
+                if reusable:
+                    self._release(key, conn)
+                else:
+                    _close(conn)
+                return response
+        except asyncio.CancelledError:
+            if deadline is not None and deadline.expired and deadline.task.uncancel() <= deadline.cancelling:
+                raise HttpTransportError(f"{method} {url} timed out after {timeout:g} s") from None
+            raise
         except (OSError, asyncio.IncompleteReadError, ValueError, asyncio.LimitOverrunError) as exc:
             raise HttpTransportError(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
+        finally:
+            if deadline is not None:
+                self._inflight.discard(deadline)
         raise HttpTransportError(f"{method} {url}: no answer")
+
+    def _watch(self, timeout: float) -> _Deadline | None:
+        """Registers the current task's request with the watchdog (None outside a task: no timeout)."""
+        task = asyncio.current_task()
+        if task is None:
+            return None
+        loop = task.get_loop()
+        if self._watchdog_loop is not loop:
+            # A client used from another loop than before: the old loop's timer will not run here.
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+            self._watchdog, self._watchdog_due, self._watchdog_loop = None, math.inf, loop
+            self._inflight = set()
+        deadline = _Deadline(loop.time() + timeout, task, task.cancelling())
+        self._inflight.add(deadline)
+        if deadline.due < self._watchdog_due:
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+            self._watchdog_due = deadline.due
+            self._watchdog = loop.call_at(deadline.due, self._watchdog_fired)
+        return deadline
+
+    def _watchdog_fired(self) -> None:
+        """Cancels the requests past their deadline (request() turns that into HttpTransportError) and waits for
+        the next deadline."""
+        self._watchdog, self._watchdog_due = None, math.inf
+        loop = self._watchdog_loop
+        if loop is None:
+            return
+        # The loop may run a timer up to its clock resolution early.
+        now = loop.time() + 0.001
+        following = math.inf
+        for deadline in list(self._inflight):
+            if deadline.expired:
+                continue
+            if deadline.due <= now:
+                deadline.expired = True
+                deadline.task.cancel()
+            elif deadline.due < following:
+                following = deadline.due
+        if following < math.inf:
+            self._watchdog_due = following
+            self._watchdog = loop.call_at(following, self._watchdog_fired)
 
     def _split(self, url: str) -> tuple[_Key, str, str]:
         """The connection key, the Host line and the request target of ``url``."""
@@ -171,6 +240,9 @@ class FastHttpClient:
 
     async def aclose(self) -> None:
         self._closed = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog, self._watchdog_due = None, math.inf
         for conns in self._idle.values():
             for conn in conns:
                 _close(conn)

@@ -30,7 +30,8 @@ class _Waiter:
     future: asyncio.Future[ScriptProcess]
     #: Waited longer than the pool's ``spawn_grace``: a new process may be started for it.
     urgent: bool = False
-    timer: asyncio.TimerHandle | None = None
+    #: When its grace is over (loop time).
+    due: float = 0.0
 
 
 class ProcessPool:
@@ -96,6 +97,9 @@ class ProcessPool:
         #: FIFO: a process that comes back goes to the oldest waiter.
         self._waiters: deque[_Waiter] = deque()
         self._spawning = 0
+        #: One timer for the waiters' grace, due when the oldest waiter still in its grace is: waiters queue in
+        #: arrival order, so their grace ends in that order (a timer per waiter cost more than a trivial script's hop).
+        self._grace_timer: asyncio.TimerHandle | None = None
         #: Processes being closed or terminated: still alive, so they count against ``max_processes``.
         self._stopping = 0
         #: After a failed start, the warm count is not topped up again until a start succeeds (no retry loop when
@@ -174,11 +178,16 @@ class ProcessPool:
         loop = asyncio.get_running_loop()
         waiter = _Waiter(loop.create_future())
         if self.spawn_grace > 0:
-            waiter.timer = loop.call_later(self.spawn_grace, self._grace_over, waiter)
+            waiter.due = loop.time() + self.spawn_grace
+            if self._grace_timer is None:
+                self._arm_grace(loop, waiter.due)
         else:
             waiter.urgent = True
         self._waiters.append(waiter)
-        self._balance()
+        # A waiter in its grace changes what _balance wants only when nothing is busy (nothing will come back) or the
+        # warm processes are not all there; otherwise the pool is balanced already (every other change rebalances).
+        if waiter.urgent or len(self._all) == len(self._idle) or len(self._all) + self._spawning < self.warm:
+            self._balance()
         try:
             return await waiter.future
         except asyncio.CancelledError:
@@ -188,10 +197,10 @@ class ProcessPool:
                 self._offer(future.result())
             raise
         finally:
-            if waiter.timer is not None:
-                waiter.timer.cancel()
-            with contextlib.suppress(ValueError):
-                self._waiters.remove(waiter)
+            # A waiter that got a process or an error was taken off the queue already (_offer, a failed start, close).
+            if waiter.future.cancelled() or not waiter.future.done():
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
 
     def release(self, process: ScriptProcess, *, reusable: bool) -> None:
         if (
@@ -245,16 +254,30 @@ class ProcessPool:
             waiter = self._waiters.popleft()
             if waiter.future.done():  # cancelled, and not yet removed by its own task
                 continue
-            if waiter.timer is not None:
-                waiter.timer.cancel()
             waiter.future.set_result(process)
             return
         self._idle.append(process)
 
-    def _grace_over(self, waiter: _Waiter) -> None:
-        waiter.urgent = True
-        waiter.timer = None
+    def _arm_grace(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
+        self._grace_timer = loop.call_at(due, self._grace_over)
+
+    def _grace_over(self) -> None:
+        """The oldest waiters' grace is over: they may have processes started for them (_balance)."""
+        self._grace_timer = None
+        loop = asyncio.get_running_loop()
+        # The loop may run a timer up to its clock resolution early.
+        now = loop.time() + 0.001
+        next_due: float | None = None
+        for waiter in self._waiters:
+            if waiter.urgent or waiter.future.done():
+                continue
+            if waiter.due > now:
+                next_due = waiter.due
+                break
+            waiter.urgent = True
         self._balance()
+        if next_due is not None and self._grace_timer is None:
+            self._arm_grace(loop, next_due)
 
     def _forget(self, process: ScriptProcess) -> None:
         self._all.discard(process)
@@ -266,9 +289,13 @@ class ProcessPool:
         and one for each waiter past its grace (every start, whatever its reason, goes to the oldest waiter)."""
         if self._closing:
             return
-        waiting = [w for w in self._waiters if not w.future.done()]
+        waiting = urgent = 0
+        for w in self._waiters:
+            if not w.future.done():
+                waiting += 1
+                urgent += w.urgent
         # Idle processes never coexist with waiters (_offer), except a dead one found by _take_idle: none to hand.
-        wanted = sum(1 for w in waiting if w.urgent)
+        wanted = urgent
         if waiting and len(self._all) == len(self._idle):
             # Nothing busy, so nothing will come back: waiting out the grace would only add latency.
             wanted = max(wanted, 1)
@@ -292,8 +319,6 @@ class ProcessPool:
                 # The run this start was for fails with its reason (as when acquire() started processes itself). A
                 # waiter still in its grace, behind busy processes, keeps waiting for one of them instead.
                 self._waiters.remove(waiter)
-                if waiter.timer is not None:
-                    waiter.timer.cancel()
                 waiter.future.set_exception(exc)
             else:
                 log.warning("Could not start a script process: %s", exc)
@@ -315,9 +340,10 @@ class ProcessPool:
 
     async def close(self) -> None:
         self._closing = True
+        if self._grace_timer is not None:
+            self._grace_timer.cancel()
+            self._grace_timer = None
         for waiter in self._waiters:
-            if waiter.timer is not None:
-                waiter.timer.cancel()
             if not waiter.future.done():
                 waiter.future.set_exception(RuntimeError("The script process pool is closed"))
         self._waiters.clear()

@@ -52,6 +52,9 @@ class _Executing:
     _slots: SlotLedger
     _run_ids: itertools.count[int]
     _loggers: dict[str, logging.Logger]
+    #: The one timer of the executions (_arm_timer) and when it is due.
+    _tick: asyncio.TimerHandle | None
+    _tick_due: float
 
     if TYPE_CHECKING:
 
@@ -206,9 +209,7 @@ class _Executing:
             return _Outcome(kind="drop")
         finally:
             execution.finished = True
-            if execution.timer is not None:
-                execution.timer.cancel()
-                execution.timer = None
+            execution.due = math.inf
             if execution.heartbeat_task is not None:
                 execution.heartbeat_task.cancel()
                 await asyncio.gather(execution.heartbeat_task, return_exceptions=True)
@@ -349,19 +350,36 @@ class _Executing:
         return claimed
 
     def _arm_timer(self, execution: _Execution) -> None:
-        """(Re)arms the execution's timer for the earlier of its timeout and its next periodic heartbeat (none while
-        one is being sent: it re-arms when done)."""
-        if execution.timer is not None:
-            execution.timer.cancel()
-            execution.timer = None
+        """Sets when the execution is due next: the earlier of its timeout and its next periodic heartbeat (none while
+        one is being sent: it re-arms when done). One timer serves every execution, due at the earliest of them:
+        most activities finish long before anything is due, and a timer each (a handle, a heap push, a cancel) cost
+        more than the rest of their bookkeeping."""
         due = math.inf if execution.heartbeat_running else execution.heartbeat_at
         if not execution.timed_out and execution.timeout_at < due:
             due = execution.timeout_at
-        if due != math.inf:
-            execution.timer = asyncio.get_running_loop().call_at(due, self._timer_due, execution)
+        execution.due = due
+        if due < self._tick_due:
+            if self._tick is not None:
+                self._tick.cancel()
+            self._tick_due = due
+            self._tick = asyncio.get_running_loop().call_at(due, self._tick_fired)
+
+    def _tick_fired(self) -> None:
+        self._tick, self._tick_due = None, math.inf
+        # The loop may run a timer up to its clock resolution early.
+        now = asyncio.get_running_loop().time() + 0.001
+        for execution in list(self._executions.values()):
+            if execution.due <= now and not execution.finished:
+                execution.due = math.inf
+                self._timer_due(execution)
+        following = min((e.due for e in self._executions.values() if not e.finished), default=math.inf)
+        if following < self._tick_due:
+            if self._tick is not None:
+                self._tick.cancel()
+            self._tick_due = following
+            self._tick = asyncio.get_running_loop().call_at(following, self._tick_fired)
 
     def _timer_due(self, execution: _Execution) -> None:
-        execution.timer = None
         if execution.finished:
             return
         # The loop may run a timer up to its clock resolution early.

@@ -94,8 +94,9 @@ class _Execution:
     stop: asyncio.Future[StopReason] | None = None
     task: asyncio.Task[None] | None = None
     heartbeat_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    #: One timer per execution, for whichever is due first: the next periodic heartbeat or the timeout.
-    timer: asyncio.TimerHandle | None = None
+    #: When the earlier of its next periodic heartbeat and its timeout is due (loop time; the worker's one timer
+    #: for all executions, :meth:`~spindle.worker._executing._Executing._arm_timer`, looks at it).
+    due: float = math.inf
     timeout_at: float = math.inf
     timed_out: bool = False
     heartbeat_at: float = math.inf

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .._backoff import REPORT_BACKOFF
-from .._transport import AsyncTransport
+from .._transport import AsyncTransport, encode_json
 from ..errors import ApiError
 from ._report_batch import REPORT_PATH, ReportBatcher
 from .config import WorkerConfig
@@ -206,7 +206,7 @@ class WorkerApi:
         the server's limit is not sent (:class:`PayloadTooLargeError`), and neither is it repeated after a 413."""
         path = _activity_path(activity_id, action)
         # Encoded once, here: its size is checked before anything is sent, and retries reuse the bytes.
-        data = json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+        data = encode_json(body).encode()
         limit = self.max_body_bytes
         if len(data) > limit:
             size = len(data)

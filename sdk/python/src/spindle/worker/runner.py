@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import itertools
 import logging
+import math
 import signal
 import threading
 import time
@@ -110,6 +111,8 @@ class Worker(_Executing):
             config.max_concurrency, running=lambda: len(self._executions), release=self._slots_released
         )
         self._run_ids = itertools.count(1)
+        self._tick: asyncio.TimerHandle | None = None
+        self._tick_due = math.inf
         self._loggers: dict[str, logging.Logger] = {}
         self._started = False
         self._ready = threading.Event()
@@ -283,6 +286,9 @@ class Worker(_Executing):
                         log.exception("Handler shutdown failed")
                 for handled in installed:
                     self._loop.remove_signal_handler(handled)
+                if self._tick is not None:
+                    self._tick.cancel()
+                    self._tick, self._tick_due = None, math.inf
                 # Only now: every WORKER_SHUTDOWN report must be sent before the client closes (docs/worker-protocol.md).
                 await self._transport.aclose()
                 self.executor.shutdown(wait=False, cancel_futures=True)
