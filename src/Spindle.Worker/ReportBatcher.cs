@@ -48,6 +48,13 @@ internal sealed class ReportBatcher(SpindleApiClient api, ILogger logger)
     public Task<CompleteResponse> CompleteAsync(string activityId, ActivityResult result, int claimNext, int claimNextFromPoll, string? pollId,
         DateTimeOffset retryUntil)
     {
+        if (!_enabled)
+        {
+            // Alone, the report is the single route with its retries (as SendAloneAsync): its own task is the answer,
+            // without a completion source whose continuation would cost a thread-pool hop per report.
+            return api.CompleteAsync(activityId, result, claimNext, claimNextFromPoll, pollId, retryUntil, CancellationToken.None);
+        }
+
         var pending = new Pending<CompleteResponse>(
             activityId,
             until => api.CompleteAsync(activityId, result, claimNext, claimNextFromPoll, pollId, until, CancellationToken.None),
@@ -73,6 +80,11 @@ internal sealed class ReportBatcher(SpindleApiClient api, ILogger logger)
 
     public Task<FailResponse> FailAsync(string activityId, ActivityError error, decimal? costUsd, IReadOnlyList<UsageLine>? usage, DateTimeOffset retryUntil)
     {
+        if (!_enabled)
+        {
+            return api.FailAsync(activityId, error, costUsd, usage, retryUntil, CancellationToken.None);
+        }
+
         var pending = new Pending<FailResponse>(
             activityId,
             until => api.FailAsync(activityId, error, costUsd, usage, until, CancellationToken.None),

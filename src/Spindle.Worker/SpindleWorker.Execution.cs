@@ -132,7 +132,9 @@ public sealed partial class SpindleWorker
         }
         finally
         {
-            await heartbeatCts.CancelAsync().ConfigureAwait(false);
+            // Cancel, not CancelAsync: the heartbeat loop's wait ends here, inline, instead of through a thread-pool
+            // work item per activity (it only checks the token and returns).
+            heartbeatCts.Cancel();
             await heartbeats.ConfigureAwait(false);
         }
     }
