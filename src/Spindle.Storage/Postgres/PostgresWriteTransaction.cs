@@ -134,6 +134,7 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
         }
 
         var inserts = new List<(ActivityState, ActivityDefinition)>();
+        var updates = new List<(ActivityState, int, string)>();
         foreach (var activity in wf.Definition.Activities)
         {
             if (!wf.Activities.TryGetValue(activity.Key, out var a))
@@ -146,10 +147,14 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
             }
             else if (a.IsDirty)
             {
-                batch.BatchCommands.Add(PostgresActivityRows.Update(a, activity.Index, _readStatus.GetValueOrDefault((wf.Id, a.Key), a.Status)));
+                updates.Add((a, activity.Index, _readStatus.GetValueOrDefault((wf.Id, a.Key), a.Status)));
             }
         }
-        AddItemWrites(wf, batch, inserts);
+        AddItemWrites(wf, updates, inserts);
+        if (updates.Count > 0)
+        {
+            batch.BatchCommands.Add(PostgresActivityRows.UpdateMany(updates));
+        }
         if (inserts.Count > 0)
         {
             batch.BatchCommands.Add(PostgresActivityRows.InsertMany(inserts));
