@@ -23,7 +23,10 @@ internal static class PostgresActivityRows
     /// <summary>
     /// Writes back every changed row of a decision in one statement, each only if its status is still the one this
     /// transaction read (<c>$30</c>; <c>$31</c> is <c>secret_parameters</c>, added later): one array per column, joined
-    /// to the rows by primary key. Claims change pending rows without the workflow's lock; if one did, fewer rows
+    /// to the workflow's rows (<c>$1</c>, a scalar) by key. The scalar matters: prepared statements run a generic plan
+    /// that cannot know how long the arrays are, and with the workflow id only in an array the plan chosen while the
+    /// table was small (hash join over a scan of activity_runs) stayed cached as the table grew (1 ms per call after
+    /// 15 s); with it, every plan starts from the primary key. Claims change pending rows without the workflow's lock; if one did, fewer rows
     /// match than were sent, the statement raises a serialization failure (migration 5) and the transaction starts
     /// over instead of overwriting the claim. Raising, rather than counting rows afterwards, is what lets the COMMIT
     /// travel in the same batch; one statement rather than one per row is what a step costs the database (a
@@ -42,28 +45,28 @@ internal static class PostgresActivityRows
         "signal_satisfied = v.signal_satisfied, secret_parameters = v.secret_parameters, map_state = v.map_state, " +
         "priority = v.priority, concurrency_key = v.concurrency_key, concurrency_limit = v.concurrency_limit, rate_key = v.rate_key, " +
         "rate_per_second = v.rate_per_second, rate_burst = v.rate_burst " +
-        "FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::text[], $6::text[], $7::text[], $8::integer[], " +
+        "FROM unnest($2::text[], $3::text[], $4::integer[], $5::text[], $6::text[], $7::text[], $8::integer[], " +
         "$9::integer[], $10::integer[], $11::integer[], $12::integer[], $13::json[], $14::json[], $15::integer[], $16::bigint[], " +
         "$17::text[], $18::bigint[], $19::json[], $20::text[], $21::text[], $22::bigint[], $23::bigint[], $24::bigint[], " +
         "$25::numeric[], $26::boolean[], $27::json[], $28::bigint[], $29::boolean[], $30::text[], $31::json[], $32::json[], " +
         "$33::integer[], $34::text[], $35::integer[], $36::text[], $37::float8[], $38::float8[]) " +
-        "AS v(workflow_id, activity_key, id, ordinal, worker, activity_name, status, attempt, attempt_base, max_attempts, iteration, " +
+        "AS v(activity_key, id, ordinal, worker, activity_name, status, attempt, attempt_base, max_attempts, iteration, " +
         "runs, parameters, delivery, lease_seconds, ready_at, lease_owner, lease_until, outputs, error_code, error_message, " +
         "started_at, claimed_at, completed_at, cost, cancel_requested, signal_data, signal_wait_until, signal_satisfied, expected, " +
         "secret_parameters, map_state, priority, concurrency_key, concurrency_limit, rate_key, rate_per_second, rate_burst) " +
-        "WHERE a.workflow_id = v.workflow_id AND a.activity_key = v.activity_key AND a.status = v.expected RETURNING 1";
+        "WHERE a.workflow_id = $1 AND a.activity_key = v.activity_key AND a.status = v.expected RETURNING 1";
 
     /// <summary>The guard of <see cref="UpdateManySql"/>: the update's rows are the CTE <c>changed</c>.</summary>
     public const string UpdateManyGuard =
-        "SELECT spindle_require_rows(CASE WHEN count(*) = cardinality($1::text[]) THEN count(*) ELSE 0 END, " +
-        "'activity rows of ' || ($1::text[])[1]) FROM changed";
+        "SELECT spindle_require_rows(CASE WHEN count(*) = cardinality($2::text[]) THEN count(*) ELSE 0 END, " +
+        "'activity rows of ' || $1::text) FROM changed";
 
     /// <summary>The rows a decision changed, with the status each had when read (the guard).</summary>
-    public static NpgsqlBatchCommand UpdateMany(IReadOnlyList<(ActivityState State, int Ordinal, string ExpectedStatus)> rows)
+    public static NpgsqlBatchCommand UpdateMany(string workflowId, IReadOnlyList<(ActivityState State, int Ordinal, string ExpectedStatus)> rows)
     {
         var command = new NpgsqlBatchCommand(UpdateManySql);
         var p = command.Parameters;
-        p.Add(PgParameters.TextArray(Column(rows, r => r.State.WorkflowId)));
+        p.Add(PgParameters.Text(workflowId));
         p.Add(PgParameters.TextArray(Column(rows, r => r.State.Key)));
         p.Add(PgParameters.TextArray(Column(rows, r => r.State.Id)));
         p.Add(PgParameters.IntegerArray(Column(rows, r => (int?)r.Ordinal)));

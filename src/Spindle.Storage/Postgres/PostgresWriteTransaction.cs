@@ -153,7 +153,7 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
         AddItemWrites(wf, updates, inserts);
         if (updates.Count > 0)
         {
-            batch.BatchCommands.Add(PostgresActivityRows.UpdateMany(updates));
+            batch.BatchCommands.Add(PostgresActivityRows.UpdateMany(wf.Id, updates));
         }
         if (inserts.Count > 0)
         {
