@@ -134,7 +134,6 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
         }
 
         var inserts = new List<(ActivityState, ActivityDefinition)>();
-        var updates = new List<(ActivityState, int, string)>();
         foreach (var activity in wf.Definition.Activities)
         {
             if (!wf.Activities.TryGetValue(activity.Key, out var a))
@@ -147,14 +146,10 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
             }
             else if (a.IsDirty)
             {
-                updates.Add((a, activity.Index, _readStatus.GetValueOrDefault((wf.Id, a.Key), a.Status)));
+                batch.BatchCommands.Add(PostgresActivityRows.Update(a, activity.Index, _readStatus.GetValueOrDefault((wf.Id, a.Key), a.Status)));
             }
         }
-        AddItemWrites(wf, updates, inserts);
-        if (updates.Count > 0)
-        {
-            batch.BatchCommands.Add(PostgresActivityRows.UpdateMany(wf.Id, updates));
-        }
+        AddItemWrites(wf, batch, inserts);
         if (inserts.Count > 0)
         {
             batch.BatchCommands.Add(PostgresActivityRows.InsertMany(inserts));
