@@ -12,6 +12,21 @@ namespace Spindle.Storage;
 public abstract partial class TransactionalWorkflowStore
 {
     /// <summary>
+    /// The earliest ready time of each routing key's pending activities (<see cref="GetDelayedAsync"/>, every timer
+    /// pass). Pending rows are exactly those of the two partial claim indexes (without and with limits), so each half
+    /// reads one of them and the cost follows the queue, not the table: a plain <c>status = 'pending'</c> matches
+    /// neither index's predicate and scanned every activity ever run. The same text serves SQLite and PostgreSQL.
+    /// </summary>
+    internal const string DelayedSql =
+        "SELECT worker, MIN(ready_at) FROM (" +
+        "SELECT worker, MIN(ready_at) AS ready_at FROM activity_runs " +
+        "WHERE status = 'pending' AND concurrency_key IS NULL AND rate_key IS NULL GROUP BY worker " +
+        "UNION ALL " +
+        "SELECT worker, MIN(ready_at) AS ready_at FROM activity_runs " +
+        "WHERE status = 'pending' AND (concurrency_key IS NOT NULL OR rate_key IS NOT NULL) GROUP BY worker" +
+        ") AS pending GROUP BY worker";
+
+    /// <summary>
     /// Every server runs this; each decision re-checks its condition under the workflow's lock and skips workflows
     /// another transaction holds, so a timer fires exactly once however many servers sweep, and keeps firing as
     /// long as one server is alive.

@@ -55,6 +55,27 @@ public abstract partial class WorkflowStoreBehaviour
     }
 
     [Fact]
+    public async Task GetDelayed_PendingWithAndWithoutLimits_ReportsTheEarliestReadyTimePerRoutingKey()
+    {
+        await using var store = await ClockedStoreAsync();
+        var now = Spindle.Core.Common.Timestamps.ToMicros(_queueClock.GetUtcNow());
+        Assert.Empty(await store.GetDelayedAsync(CancellationToken.None));
+
+        await DeployAndSubmitAsync(store, "name: later\nactivities:\n  - {key: a, activity_name: echo, settings: {delay: 10m}}\n");
+        Assert.Equal([("std", now + 600_000_000)], await store.GetDelayedAsync(CancellationToken.None));
+
+        // A limited activity is pending too (the other claim index): the earlier of the two counts.
+        await DeployAndSubmitAsync(store,
+            "name: sooner\nactivities:\n  - {key: b, activity_name: echo, concurrency: {key: one, limit: 1}, settings: {delay: 5m}}\n");
+        Assert.Equal([("std", now + 300_000_000)], await store.GetDelayedAsync(CancellationToken.None));
+
+        // Claimed work is no longer pending.
+        _queueClock.Advance(TimeSpan.FromMinutes(6));
+        Assert.Single(await ClaimAsync(store, "w1"));
+        Assert.Equal([("std", now + 600_000_000)], await store.GetDelayedAsync(CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Claim_ManyReadyOfOneConcurrencyKeyAndSeveralClaimers_NeverLeasesMoreThanTheLimit()
     {
         await using var store = await ClockedStoreAsync();

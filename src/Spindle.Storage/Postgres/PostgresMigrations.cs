@@ -294,6 +294,12 @@ internal static class PostgresMigrations
             CREATE INDEX ix_workflows_concurrency ON workflows (definition_name, concurrency_key, status, created_at, id)
                 WHERE concurrency_key IS NOT NULL;
             """),
+        // The deadline timer asks for running workflows with deadline_at <= now, which implies a deadline; without
+        // one (the default) a run no longer gets an index entry on submit.
+        (15, """
+            DROP INDEX ix_workflows_deadline;
+            CREATE INDEX ix_workflows_deadline ON workflows (deadline_at) WHERE status = 'running' AND deadline_at IS NOT NULL;
+            """),
     ];
 
     public static int Latest => All[^1].Version;

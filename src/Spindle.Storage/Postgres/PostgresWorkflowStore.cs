@@ -440,7 +440,7 @@ public sealed partial class PostgresWorkflowStore : TransactionalWorkflowStore
 
     public override async Task<IReadOnlyList<(string RoutingKey, long ReadyAt)>> GetDelayedAsync(CancellationToken cancellationToken)
     {
-        await using var cmd = _dataSource.CreateCommand("SELECT worker, MIN(ready_at) FROM activity_runs WHERE status = 'pending' GROUP BY worker");
+        await using var cmd = _dataSource.CreateCommand(DelayedSql);
         var list = new List<(string, long)>();
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await r.ReadAsync(cancellationToken))

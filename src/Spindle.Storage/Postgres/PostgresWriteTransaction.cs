@@ -115,19 +115,22 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
             throw new InvalidOperationException("The transaction was committed by an earlier PersistAsync; persisting is the last call.");
         }
         await using var batch = new NpgsqlBatch(_conn, _tx);
+        // The row writes go as one statement (PostgresCombinedWrite); the rest of the batch follows it.
+        var writes = new List<(PostgresCombinedWrite.Part, NpgsqlBatchCommand)>(4);
         if (_unwritten.Remove(wf))
         {
-            batch.BatchCommands.Add(InsertWorkflow(wf));
+            writes.Add((PostgresCombinedWrite.Part.InsertWorkflow, InsertWorkflow(wf)));
         }
         else if (wf.IsDirty)
         {
-            batch.BatchCommands.Add(PgParameters.Statement(UpdateWorkflowSql,
+            writes.Add((PostgresCombinedWrite.Part.UpdateWorkflow, PgParameters.Statement(UpdateWorkflowSql,
                 PgParameters.Text(wf.Id), PgParameters.Text(wf.Status), PgParameters.Text(wf.ErrorMessage),
                 PgParameters.Bigint(wf.UpdatedAt), PgParameters.Bigint(wf.CompletedAt), PgParameters.Bigint(wf.DeadlineAt),
-                PgParameters.Numeric(wf.TotalCost)));
+                PgParameters.Numeric(wf.TotalCost))));
         }
 
         var inserts = new List<(ActivityState, ActivityDefinition)>();
+        var updates = new List<NpgsqlBatchCommand>();
         foreach (var activity in wf.Definition.Activities)
         {
             if (!wf.Activities.TryGetValue(activity.Key, out var a))
@@ -140,20 +143,35 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
             }
             else if (a.IsDirty)
             {
-                batch.BatchCommands.Add(PostgresActivityRows.Update(a, activity.Index, _readStatus.GetValueOrDefault((wf.Id, a.Key), a.Status)));
+                updates.Add(PostgresActivityRows.Update(a, activity.Index, _readStatus.GetValueOrDefault((wf.Id, a.Key), a.Status)));
             }
         }
-        AddItemWrites(wf, batch, inserts);
+        AddItemWrites(wf, updates, inserts);
+        for (var i = 0; i < updates.Count; i++)
+        {
+            if (i < PostgresCombinedWrite.MaxUpdates)
+            {
+                writes.Add((PostgresCombinedWrite.Part.UpdateActivity, updates[i]));
+            }
+            else
+            {
+                batch.BatchCommands.Add(updates[i]); // with its own guard, ahead of the combined write
+            }
+        }
         if (inserts.Count > 0)
         {
-            batch.BatchCommands.Add(PostgresActivityRows.InsertMany(inserts));
+            writes.Add((PostgresCombinedWrite.Part.InsertActivities, PostgresActivityRows.InsertMany(inserts)));
         }
 
         var decision = machine.Decision;
         var events = leadingEvents.Count == 0 ? decision.Events : [.. leadingEvents, .. decision.Events];
         if (events.Count > 0)
         {
-            batch.BatchCommands.Add(InsertEvents(wf.Id, events, now));
+            writes.Add((PostgresCombinedWrite.Part.InsertEvents, InsertEvents(wf.Id, events, now)));
+        }
+        if (writes.Count > 0)
+        {
+            batch.BatchCommands.Add(PostgresCombinedWrite.Combine(writes));
         }
         if (decision.CostLines.Count > 0)
         {

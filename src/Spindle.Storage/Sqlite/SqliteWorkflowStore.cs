@@ -347,7 +347,7 @@ public sealed partial class SqliteWorkflowStore : TransactionalWorkflowStore
     {
         await using var conn = await OpenReaderAsync(cancellationToken);
         await using var cmd = conn.CreateCommand();
-        cmd.CommandText = "SELECT worker, MIN(ready_at) FROM activity_runs WHERE status = 'pending' GROUP BY worker";
+        cmd.CommandText = DelayedSql;
         var list = new List<(string, long)>();
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await r.ReadAsync(cancellationToken))
