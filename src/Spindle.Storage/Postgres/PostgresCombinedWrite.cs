@@ -12,10 +12,9 @@ namespace Spindle.Storage.Postgres;
 /// guarded activity update matched its row. Every CTE runs once and to completion in the statement's snapshot; the
 /// writes touch different rows, so nothing depends on their order. A completion always writes the workflow row, an
 /// activity row and an event, and each statement costs PostgreSQL a bind, an executor start-up and shutdown and its
-/// bookkeeping on top of the row work: replayed with pgbench, one completion transaction took about a fifth less
-/// PostgreSQL CPU this way (docs/performance-notes.md; at the level of a whole step it was within the noise of a loaded
-/// machine). The text depends only on which writes are present and how many rows are updated, so there are a handful
-/// of shapes, each prepared once per connection.
+/// bookkeeping on top of the row work; one statement instead of three to five is that much less per step. The text
+/// depends only on which writes are present and how many rows are updated, so there are a handful of shapes, each
+/// prepared once per connection.
 /// </summary>
 internal static partial class PostgresCombinedWrite
 {
