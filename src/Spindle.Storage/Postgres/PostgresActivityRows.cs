@@ -27,20 +27,15 @@ internal static class PostgresActivityRows
     /// raises a serialization failure (migration 5) and the transaction starts over instead of overwriting the claim.
     /// Raising, rather than counting rows afterwards, is what lets the COMMIT travel in the same batch.
     /// </summary>
-    public const string UpdateSql = "WITH changed AS (" + UpdateDml + ") SELECT " + UpdateGuard + " FROM changed";
-
-    /// <summary>The update of <see cref="UpdateSql"/> alone (a CTE of a combined write, <see cref="PostgresCombinedWrite"/>).</summary>
-    public const string UpdateDml =
-        "UPDATE activity_runs SET id = $3, ordinal = $4, worker = $5, activity_name = $6, status = $7, attempt = $8, " +
+    public const string UpdateSql =
+        "WITH changed AS (UPDATE activity_runs SET id = $3, ordinal = $4, worker = $5, activity_name = $6, status = $7, attempt = $8, " +
         "attempt_base = $9, max_attempts = $10, iteration = $11, runs = $12, parameters = $13, delivery = $14, " +
         "lease_seconds = $15, ready_at = $16, lease_owner = $17, lease_until = $18, outputs = $19, error_code = $20, " +
         "error_message = $21, started_at = $22, claimed_at = $23, completed_at = $24, cost = $25, cancel_requested = $26, " +
         "signal_data = $27, signal_wait_until = $28, signal_satisfied = $29, secret_parameters = $31, map_state = $32, " +
         "priority = $33, concurrency_key = $34, concurrency_limit = $35, rate_key = $36, rate_per_second = $37, rate_burst = $38 " +
-        "WHERE workflow_id = $1 AND activity_key = $2 AND status = $30 RETURNING 1";
-
-    /// <summary>The guard of <see cref="UpdateSql"/>; <c>changed</c> names the update's rows.</summary>
-    public const string UpdateGuard = "spindle_require_rows(count(*), 'activity row ' || $1 || '/' || $2)";
+        "WHERE workflow_id = $1 AND activity_key = $2 AND status = $30 RETURNING 1) " +
+        "SELECT spindle_require_rows(count(*), 'activity row ' || $1 || '/' || $2) FROM changed";
 
     public static NpgsqlBatchCommand Update(ActivityState a, int ordinal, string expectedStatus)
     {

@@ -89,8 +89,8 @@ internal sealed partial class PostgresWriteTransaction : IMapItemRows
         return items;
     }
 
-    /// <summary>New map items join the workflow's inserts; changed ones its guarded updates (<see cref="PersistAsync"/>).</summary>
-    private void AddItemWrites(WorkflowState wf, List<NpgsqlBatchCommand> updates, List<(ActivityState, ActivityDefinition)> inserts)
+    /// <summary>New map items join the workflow's inserts; changed ones are guarded updates (<see cref="PersistAsync"/>).</summary>
+    private void AddItemWrites(WorkflowState wf, NpgsqlBatch batch, List<(ActivityState, ActivityDefinition)> inserts)
     {
         foreach (var a in wf.Items.Values)
         {
@@ -101,7 +101,7 @@ internal sealed partial class PostgresWriteTransaction : IMapItemRows
             }
             else if (a.IsDirty)
             {
-                updates.Add(PostgresActivityRows.Update(a, definition.Index, _readStatus.GetValueOrDefault((wf.Id, a.Key), a.Status)));
+                batch.BatchCommands.Add(PostgresActivityRows.Update(a, definition.Index, _readStatus.GetValueOrDefault((wf.Id, a.Key), a.Status)));
             }
         }
     }

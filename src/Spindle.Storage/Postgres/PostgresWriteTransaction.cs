@@ -115,22 +115,19 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
             throw new InvalidOperationException("The transaction was committed by an earlier PersistAsync; persisting is the last call.");
         }
         await using var batch = new NpgsqlBatch(_conn, _tx);
-        // The row writes go as one statement (PostgresCombinedWrite); the rest of the batch follows it.
-        var writes = new List<(PostgresCombinedWrite.Part, NpgsqlBatchCommand)>(4);
         if (_unwritten.Remove(wf))
         {
-            writes.Add((PostgresCombinedWrite.Part.InsertWorkflow, InsertWorkflow(wf)));
+            batch.BatchCommands.Add(InsertWorkflow(wf));
         }
         else if (wf.IsDirty)
         {
-            writes.Add((PostgresCombinedWrite.Part.UpdateWorkflow, PgParameters.Statement(UpdateWorkflowSql,
+            batch.BatchCommands.Add(PgParameters.Statement(UpdateWorkflowSql,
                 PgParameters.Text(wf.Id), PgParameters.Text(wf.Status), PgParameters.Text(wf.ErrorMessage),
                 PgParameters.Bigint(wf.UpdatedAt), PgParameters.Bigint(wf.CompletedAt), PgParameters.Bigint(wf.DeadlineAt),
-                PgParameters.Numeric(wf.TotalCost))));
+                PgParameters.Numeric(wf.TotalCost)));
         }
 
         var inserts = new List<(ActivityState, ActivityDefinition)>();
-        var updates = new List<NpgsqlBatchCommand>();
         foreach (var activity in wf.Definition.Activities)
         {
             if (!wf.Activities.TryGetValue(activity.Key, out var a))
@@ -143,35 +140,20 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
             }
             else if (a.IsDirty)
             {
-                updates.Add(PostgresActivityRows.Update(a, activity.Index, _readStatus.GetValueOrDefault((wf.Id, a.Key), a.Status)));
+                batch.BatchCommands.Add(PostgresActivityRows.Update(a, activity.Index, _readStatus.GetValueOrDefault((wf.Id, a.Key), a.Status)));
             }
         }
-        AddItemWrites(wf, updates, inserts);
-        for (var i = 0; i < updates.Count; i++)
-        {
-            if (i < PostgresCombinedWrite.MaxUpdates)
-            {
-                writes.Add((PostgresCombinedWrite.Part.UpdateActivity, updates[i]));
-            }
-            else
-            {
-                batch.BatchCommands.Add(updates[i]); // with its own guard, ahead of the combined write
-            }
-        }
+        AddItemWrites(wf, batch, inserts);
         if (inserts.Count > 0)
         {
-            writes.Add((PostgresCombinedWrite.Part.InsertActivities, PostgresActivityRows.InsertMany(inserts)));
+            batch.BatchCommands.Add(PostgresActivityRows.InsertMany(inserts));
         }
 
         var decision = machine.Decision;
         var events = leadingEvents.Count == 0 ? decision.Events : [.. leadingEvents, .. decision.Events];
         if (events.Count > 0)
         {
-            writes.Add((PostgresCombinedWrite.Part.InsertEvents, InsertEvents(wf.Id, events, now)));
-        }
-        if (writes.Count > 0)
-        {
-            batch.BatchCommands.Add(PostgresCombinedWrite.Combine(writes));
+            batch.BatchCommands.Add(InsertEvents(wf.Id, events, now));
         }
         if (decision.CostLines.Count > 0)
         {
