@@ -100,6 +100,17 @@ def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
+def held_server(raw_server: Callable[..., RawServer]) -> tuple[RawServer, threading.Event]:
+    """A server that answers `{}` only once the returned gate is set (or after 5 s)."""
+    gate = threading.Event()
+
+    def respond(i: int) -> bytes:
+        gate.wait(5)
+        return ok(b"{}")
+
+    return raw_server(respond), gate
+
+
 def test_chunked_bodies_are_reassembled(raw_server: Callable[..., RawServer]) -> None:
     chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n3;ext=1\r\n 12\r\n1\r\n}\r\n0\r\n\r\n"
     server = raw_server(lambda i: chunked)
@@ -188,13 +199,7 @@ def test_no_answer_and_refused_connections_are_transport_errors(raw_server: Call
 
 
 def test_slow_answers_time_out(raw_server: Callable[..., RawServer]) -> None:
-    gate = threading.Event()
-
-    def respond(i: int) -> bytes:
-        gate.wait(5)
-        return ok(b"{}")
-
-    server = raw_server(respond)
+    server, gate = held_server(raw_server)
 
     async def go() -> None:
         client = FastHttpClient()
@@ -241,13 +246,7 @@ def test_one_watchdog_times_out_each_request_at_its_own_deadline(raw_server: Cal
 
 
 def test_a_cancelled_request_is_cancelled_not_timed_out(raw_server: Callable[..., RawServer]) -> None:
-    gate = threading.Event()
-
-    def respond(i: int) -> bytes:
-        gate.wait(5)
-        return ok(b"{}")
-
-    server = raw_server(respond)
+    server, gate = held_server(raw_server)
 
     async def go() -> None:
         client = FastHttpClient()
