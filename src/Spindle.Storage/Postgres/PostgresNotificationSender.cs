@@ -76,21 +76,38 @@ public sealed class PostgresNotificationSender : IAsyncDisposable
 
     private async Task SendLoopAsync()
     {
-        while (true)
+        var drained = false;
+        try
         {
-            List<(string Channel, string Payload)> batch;
-            lock (_gate)
+            while (true)
             {
-                if (_pending.Count == 0)
+                List<(string Channel, string Payload)> batch;
+                lock (_gate)
+                {
+                    if (_pending.Count == 0)
+                    {
+                        _sending = null;
+                        drained = true;
+                        return;
+                    }
+                    batch = _pending;
+                    _pending = [];
+                    _pendingSet = [];
+                }
+                await SendAsync(batch);
+            }
+        }
+        finally
+        {
+            if (!drained)
+            {
+                // A failure SendAsync does not expect must not leave a dead loop marked as running: the next Enqueue
+                // starts a new one (and sends what is still queued).
+                lock (_gate)
                 {
                     _sending = null;
-                    return;
                 }
-                batch = _pending;
-                _pending = [];
-                _pendingSet = [];
             }
-            await SendAsync(batch);
         }
     }
 
