@@ -193,7 +193,7 @@ spindle_instance() { # INSTANCE VARIANT DESCRIBE  (after start_spindle)
   inst_url[$1]="$spindle_url"; inst_health[$1]="$spindle_url/health"; inst_engine[$1]=spindle; inst_variant[$1]="$2"; inst_describe[$1]="$3"
   inst_roots[$1]="$spindle_pid"
 }
-std_worker="in-process std worker (concurrency 64, claim batch ≤32, long-poll, claim-next with the poll's slots)"
+std_worker="in-process std worker (concurrency 256, claim batch ≤32, long-poll, claim-next with the poll's slots)"
 
 # py-std worker pool: spindle serve --no-worker + N × `python3 -m spindle.py_std` running OUTPUT = INPUT.
 py_workers="${BENCH_PY_WORKERS:-1}"
@@ -201,7 +201,7 @@ py_workers="${BENCH_PY_WORKERS:-1}"
 # their sizes (py-std's own default is 16; its interpreter processes grow only when scripts wait for one).
 # Interpreters are capped at 8: OUTPUT = INPUT holds one for microseconds, but on two saturated cores a script can
 # wait out the pool's 20 ms grace behind a stalled event loop, and uncapped the pool then grew to ~60 interpreters (1 GB).
-py_slots="${BENCH_PY_MAX_ACTIVITIES:-64}"; py_batch="${BENCH_PY_POLL_BATCH:-32}"; py_processes="${BENCH_PY_MAX_PROCESSES:-8}"
+py_slots="${BENCH_PY_MAX_ACTIVITIES:-256}"; py_batch="${BENCH_PY_POLL_BATCH:-32}"; py_processes="${BENCH_PY_MAX_PROCESSES:-8}"
 
 start_instance() { # INSTANCE → 0 if it runs, 1 (with a line in skipped) if it cannot
   local i="$1"

@@ -85,6 +85,14 @@ public sealed record ClaimedActivity
     /// <summary>Effective lease length (Spindle addition); null from servers that do not send it.</summary>
     [Description("The lease; heartbeat before it runs out.")]
     public int? LeaseSeconds { get; init; }
+
+    /// <summary>
+    /// How many activities name this one in their <c>depends_on</c> (Spindle addition): what its result can unblock,
+    /// so a worker knows how many slots its <c>claim_next</c> may use. Null from servers that do not send it.
+    /// </summary>
+    [Description("How many activities depend on this one: slots worth reserving for the completion's claim_next.")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Dependents { get; init; }
 }
 
 public sealed record HeartbeatRequest

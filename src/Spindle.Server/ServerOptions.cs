@@ -57,8 +57,10 @@ public sealed class ServerOptions
     /// <summary>
     /// Concurrency of the built-in std worker by default. Its activities wait on I/O (HTTP, SQL, model APIs), and a
     /// fan-out can only be leased with the result that unblocks it as far as free slots reach, so slots are cheap here.
+    /// With 64, ten Parallel-10 runs at once (100 branches) ran out of slots and most branches waited for a poll; with
+    /// 256 every branch was leased with its parent's result (docs/performance-notes.md). Temporal's default is 1,000.
     /// </summary>
-    public const int DefaultStdWorkerConcurrency = 64;
+    public const int DefaultStdWorkerConcurrency = 256;
 
     /// <summary>Concurrency of the built-in std worker.</summary>
     public int StdWorkerConcurrency { get; set; } = DefaultStdWorkerConcurrency;

@@ -99,25 +99,33 @@ internal sealed class SlotLedger
     /// <summary>
     /// A completion that may claim its next activities is about to be sent. It offers the waiting long-poll's slots;
     /// only when no long-poll lends does it take free slots up front (up to <paramref name="batch"/> with its own).
-    /// Every <see cref="ClaimNext"/> must end with <see cref="EndClaimNext"/>.
+    /// With <paramref name="dependents"/> (how many activities wait on the completed one, from the claim) it takes free
+    /// slots up front for those only, whether a poll lends or not. Every <see cref="ClaimNext"/> must end with
+    /// <see cref="EndClaimNext"/>.
     /// </summary>
     /// <remarks>
     /// Free slots taken up front are held until the answer, used or not. Taken by every completion in flight, they
     /// starved the poll and the fan-outs of other workflows (the ten branches of a fan-out reporting at once held
-    /// them all), while most completions unblock one activity or none.
+    /// them all), while most completions unblock one activity or none. Knowing the dependents, a fan-out's parent
+    /// reserves what its branches need and a chain step or a branch reserves nothing beyond its own slot; a waiting
+    /// poll lends only while it is idle, which under load it rarely is, so without the reservation most branches waited
+    /// for the worker's next poll.
     /// </remarks>
-    public ClaimNext BeginClaimNext(int batch)
+    public ClaimNext BeginClaimNext(int batch, int? dependents = null)
     {
+        Poll? lending = null;
+        int offered = 0;
         lock (_gate)
         {
             if (_waiting is { Slots: > 0, Lends: true } poll)
             {
                 poll.OpenOffers++;
-                return new ClaimNext { Own = 1, Poll = poll, FromPoll = poll.Slots };
+                (lending, offered) = (poll, poll.Slots);
             }
         }
-        int extra = TakeFree(batch - 1);
-        return new ClaimNext { Own = 1 + extra, Extra = extra };
+        int wanted = dependents is { } d ? Math.Min(batch, Math.Max(1, d)) : lending is null ? batch : 1;
+        int extra = TakeFree(wanted - 1);
+        return new ClaimNext { Own = 1 + extra, Extra = extra, Poll = lending, FromPoll = offered };
     }
 
     /// <summary>

@@ -245,13 +245,13 @@ public sealed partial class SpindleWorker
 
     /// <summary>
     /// Reports a result; with claim-next, asks for the next activities and starts what comes back at once, so a chain
-    /// goes on without a poll. They fill this run's own slot and the slots the waiting long-poll lends, or the free
-    /// slots taken up front when no poll lends (<see cref="SlotLedger.BeginClaimNext"/>); slots not filled go back.
+    /// goes on without a poll. They fill this run's own slot, free slots taken up front for the activities that depend on
+    /// it, and the slots the waiting long-poll lends (<see cref="SlotLedger.BeginClaimNext"/>); slots not filled go back.
     /// </summary>
     private async Task CompleteAndClaimNextAsync(RunningActivity run, ActivityResult result)
     {
         bool ask = _claimNext && !_draining && run.OwnsSlot;
-        var claim = ask ? _slots.BeginClaimNext(_options.PollBatchSize) : null;
+        var claim = ask ? _slots.BeginClaimNext(_options.PollBatchSize, run.Claim.Dependents) : null;
         List<JsonNode?>? next = null;
         int owned = 0;
         try

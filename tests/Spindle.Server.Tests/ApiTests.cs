@@ -115,6 +115,43 @@ public sealed class ApiTests(ServerFixture server)
     }
 
     [Fact]
+    public async Task Poll_FanOut_EachClaimSaysHowManyActivitiesDependOnIt()
+    {
+        var name = Unique("fan");
+        var queue = Unique("q");
+        await server.DeployAsync("""
+            name: NAME
+            activities:
+              - {key: root, worker: WORKER, activity_name: echo, parameters: {}}
+              - {key: b1, worker: WORKER, activity_name: echo, parameters: {}, depends_on: [root]}
+              - {key: b2, worker: WORKER, activity_name: echo, parameters: {}, depends_on: [root]}
+              - {key: b3, worker: WORKER, activity_name: echo, parameters: {}, depends_on: [root]}
+              - {key: join, worker: WORKER, activity_name: echo, parameters: {}, depends_on: [b1, b2, b3]}
+            """.Replace("NAME", name, StringComparison.Ordinal).Replace("WORKER", queue, StringComparison.Ordinal));
+        await server.SubmitAsync(name, new JsonObject());
+
+        var root = Assert.Single(await server.PollAsync("w1", routingKey: queue))!;
+        Assert.Equal(3, root["dependents"]!.GetValue<int>());
+        // What a worker reserves with that count: the completion leases all three branches at once.
+        var (status, answer) = await server.PostAsync($"/api/v1/activities/{root["activity_id"]}/complete",
+            new JsonObject { ["worker_id"] = "w1", ["output"] = new JsonObject(), ["claim_next"] = 3 });
+        Assert.Equal(200, status);
+        var branches = answer["activities"]!.AsArray();
+        Assert.Equal(["b1", "b2", "b3"], branches.Select(b => b!["activity_key"]!.GetValue<string>()).Order(StringComparer.Ordinal));
+        Assert.All(branches, b => Assert.Equal(1, b!["dependents"]!.GetValue<int>()));
+
+        JsonNode? join = null;
+        foreach (var b in branches)
+        {
+            var (_, done) = await server.PostAsync($"/api/v1/activities/{b!["activity_id"]}/complete",
+                new JsonObject { ["worker_id"] = "w1", ["output"] = new JsonObject(), ["claim_next"] = 1 });
+            join ??= done["activities"]?.AsArray().SingleOrDefault();
+        }
+        Assert.Equal("join", join!["activity_key"]!.GetValue<string>());
+        Assert.Equal(0, join["dependents"]!.GetValue<int>());
+    }
+
+    [Fact]
     public async Task WorkerProtocol_Chain_CompletesWithOutputsAndHistory()
     {
         var name = Unique("proto");

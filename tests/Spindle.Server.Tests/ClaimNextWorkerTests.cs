@@ -170,11 +170,12 @@ public sealed class ClaimNextWorkerTests(ServerFixture server)
     }
 
     [Fact]
-    public async Task RunAsync_CompletionWhileALongPollLends_TakesNoFreeSlotUpFront()
+    public async Task RunAsync_CompletionWhileALongPollLends_TakesFreeSlotsOnlyForItsDependents()
     {
         // Free slots taken up front are held until the completion's answer: ten branches reporting at once took them
-        // all, though at most one of them unblocks anything. With a waiting long-poll, the poll's slots (which the
-        // server takes only as needed) carry the fan-out instead.
+        // all, though at most one of them unblocks anything. So a completion reserves free slots only for the
+        // activities that depend on it (the claim's dependents): the start for its ten branches (its own slot and
+        // nine, the batch caps it at ten), each branch nothing beyond its own slot (one dependent, the end).
         var name = Unique("lend_fan");
         var queue = Unique("q");
         var peak = new StrongBox<int>();
@@ -184,8 +185,10 @@ public sealed class ClaimNextWorkerTests(ServerFixture server)
 
         var lending = completes.Bodies.Where(b => b["claim_next_from_poll"] is not null).ToList();
         Assert.NotEmpty(lending); // the start runs long enough for a long-poll to wait while it reports
-        Assert.All(lending, b => Assert.Equal(1, b["claim_next"]!.GetValue<int>()));
-        // Its own slot and the poll's ten carry every branch, leased in the start's completion.
+        var start = completes.Bodies[0];
+        Assert.Equal(10, start["claim_next"]!.GetValue<int>());
+        Assert.All(completes.Bodies.Skip(1), b => Assert.Equal(1, b["claim_next"]!.GetValue<int>()));
+        // Every branch is leased in the start's completion.
         Assert.All(Branches, k => Assert.Equal(stamps[("ActivityCompleted", "start")], stamps[("ActivityStarted", k)]));
         Assert.InRange(peak.Value, 1, 40);
     }

@@ -36,6 +36,47 @@ public sealed class SlotLedgerTests
     }
 
     [Fact]
+    public async Task BeginClaimNext_FanOutParentWhileAPollLends_TakesFreeSlotsForItsDependentsAndOffersThePolls()
+    {
+        var ledger = new SlotLedger(10);
+        var poll = await ledger.BeginPollAsync(4, lends: true, CancellationToken.None);
+        // Six free slots; the completed activity has five dependents: its own slot and four taken up front.
+        var claim = ledger.BeginClaimNext(8, dependents: 5);
+        Assert.Equal((5, 4, poll.Id), (claim.Own, claim.FromPoll, claim.PollId));
+
+        Assert.Equal(5, ledger.EndClaimNext(claim, 5)); // all in its own slots: none from the poll
+        Assert.Equal(0, ledger.EndPoll(poll, 0));
+        Assert.Equal(6, Free(ledger)); // four branches run in the slots taken up front (the fifth in the completed one's)
+    }
+
+    [Fact]
+    public async Task BeginClaimNext_ChainStepOrBranch_TakesNothingUpFrontWithOrWithoutALendingPoll()
+    {
+        var ledger = new SlotLedger(6);
+        var alone = ledger.BeginClaimNext(4, dependents: 1);
+        Assert.Equal((1, 0, null), (alone.Own, alone.FromPoll, alone.PollId)); // one dependent: its own slot is enough
+        Assert.Equal(1, ledger.EndClaimNext(alone, 1));
+
+        var poll = await ledger.BeginPollAsync(2, lends: true, CancellationToken.None);
+        var last = ledger.BeginClaimNext(4, dependents: 0);
+        Assert.Equal((1, 2), (last.Own, last.FromPoll));
+        Assert.Equal(0, ledger.EndClaimNext(last, 0));
+        Assert.Equal(0, ledger.EndPoll(poll, 0));
+        Assert.Equal(6, Free(ledger)); // the chain's next steps ran in the completed activities' own slots
+    }
+
+    [Fact]
+    public async Task BeginClaimNext_MoreDependentsThanFreeSlots_TakesWhatIsFreeUpToTheBatch()
+    {
+        var ledger = new SlotLedger(4);
+        var poll = await ledger.BeginPollAsync(1, lends: true, CancellationToken.None);
+        var claim = ledger.BeginClaimNext(10, dependents: 10);
+        Assert.Equal((4, 1), (claim.Own, claim.FromPoll)); // its own and the three free; the poll's one is offered
+        Assert.Equal(5, ledger.EndClaimNext(claim, 5)); // the fifth took the poll's slot
+        Assert.Equal(0, ledger.EndPoll(poll, 0));
+    }
+
+    [Fact]
     public async Task EndClaimNext_CompletionAnsweredBeforeThePoll_ItsActivitiesTakeThePollsSlots()
     {
         var ledger = new SlotLedger(4);

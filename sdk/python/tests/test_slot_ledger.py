@@ -187,6 +187,31 @@ def test_claim_next_without_a_lending_poll_takes_free_slots_up_front_until_its_a
     assert ledger.free() == 3
 
 
+def test_claim_next_of_a_fan_out_parent_takes_free_slots_for_its_dependents_even_while_a_poll_lends() -> None:
+    ledger = SlotLedger(10)
+    poll = ledger.begin(4)
+    claim = ledger.begin_claim_next(8, dependents=5)
+    assert (claim.own, claim.from_poll, claim.poll_id, ledger.reserved, ledger.free()) == (5, 4, poll.id, 4, 2)
+    assert ledger.end_claim_next(claim, 5) == 0  # all five in its own slots: none from the poll
+    assert ledger.reserved == 0
+
+
+def test_claim_next_of_a_chain_step_takes_nothing_up_front_even_without_a_lending_poll() -> None:
+    ledger = SlotLedger(6)
+    claim = ledger.begin_claim_next(4, dependents=1)
+    assert (claim.own, claim.from_poll, claim.poll_id, ledger.reserved) == (1, 0, None, 0)
+    assert ledger.end_claim_next(claim, 1) == 0
+
+
+def test_claim_next_with_more_dependents_than_free_slots_takes_what_is_free() -> None:
+    running = 6
+    ledger = SlotLedger(8, running=lambda: running)
+    claim = ledger.begin_claim_next(32, dependents=10)
+    assert (claim.own, ledger.reserved, ledger.free()) == (3, 2, 0)
+    assert ledger.end_claim_next(claim, 0) == 0
+    assert ledger.free() == 2
+
+
 # -- the runner's use of the ledger, against a stand-in server that answers in a chosen order --------------------------
 
 

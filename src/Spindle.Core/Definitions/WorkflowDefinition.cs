@@ -22,6 +22,32 @@ public sealed class WorkflowDefinition
     /// <summary>Loops found by the loop analysis (docs/workflow-format.md, Loops), one per back-edge.</summary>
     public required IReadOnlyList<LoopDefinition> Loops { get; init; }
 
+    private Dictionary<string, int>? _dependents;
+
+    /// <summary>
+    /// How many activities name <paramref name="key"/> in their <c>depends_on</c>: what its result can unblock at most
+    /// (a condition that skips one can pass its turn further on). Workers use it to reserve slots for the fan-out a
+    /// completion leases (docs/worker-protocol.md, claim-next).
+    /// </summary>
+    public int DependentsOf(string key)
+    {
+        // Built once per definition; definitions are shared between threads, and a race only builds it twice.
+        var dependents = _dependents;
+        if (dependents is null)
+        {
+            dependents = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (var a in Activities)
+            {
+                foreach (var edge in a.DependsOn)
+                {
+                    dependents[edge.ActivityKey] = dependents.GetValueOrDefault(edge.ActivityKey) + 1;
+                }
+            }
+            _dependents = dependents;
+        }
+        return dependents.GetValueOrDefault(key);
+    }
+
     public ActivityDefinition? Find(string key)
     {
         foreach (var a in Activities)

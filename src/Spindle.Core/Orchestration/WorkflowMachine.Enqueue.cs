@@ -90,7 +90,7 @@ public sealed partial class WorkflowMachine
                 readyAt = Math.Max(_now, Timestamps.ToMicros(at));
             }
             field = "settings.cache_key";
-            state.Delivery = BuildDelivery(activity, scope, budget);
+            state.Delivery = BuildDelivery(activity, scope, budget, Definition.DependentsOf(activity.Key));
             ApplyQueueing(activity, state, scope, budget, ref field);
             state.ReadyAt = readyAt;
         }
@@ -137,7 +137,7 @@ public sealed partial class WorkflowMachine
         return value is JsonValue v && v.TryGetValue<string>(out var s) ? s : value?.ToJsonString() ?? "";
     }
 
-    private static JsonObject BuildDelivery(ActivityDefinition activity, TemplateScope scope, TemplateBudget budget)
+    private static JsonObject BuildDelivery(ActivityDefinition activity, TemplateScope scope, TemplateBudget budget, int dependents)
     {
         var delivery = new JsonObject();
         JsonObject? settings = activity.SettingsJson?.DeepClone().AsObject();
@@ -152,6 +152,7 @@ public sealed partial class WorkflowMachine
         }
         delivery["settings"] = settings;
         delivery["timeout_seconds"] = activity.Settings.TimeoutSeconds;
+        delivery["dependents"] = dependents;
         if (activity.Outputs.Count > 0)
         {
             var outputs = new JsonArray();

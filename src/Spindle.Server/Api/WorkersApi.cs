@@ -111,6 +111,7 @@ public static class WorkersApi
                 Attempt = c.Attempt,
                 Iteration = c.Iteration,
                 LeaseSeconds = c.LeaseSeconds,
+                Dependents = c.Delivery["dependents"]?.GetValue<int>(),
             };
             // A node wrapping the record: written straight through its metadata, without a detour through a tree.
             list.Add(JsonValue.Create(item, SpindleJsonContext.Default.ClaimedActivity));

@@ -311,7 +311,14 @@ class _Executing:
     async def _complete(self, execution: _Execution, outcome: _Outcome) -> list[Any]:
         assert self.api is not None
         cfg = self.config
-        reservation = self._slots.begin_claim_next(cfg.poll_batch_size) if self.claims_next else None
+        dependents = execution.raw.get("dependents") if isinstance(execution.raw, dict) else None
+        reservation = (
+            self._slots.begin_claim_next(
+                cfg.poll_batch_size, dependents if isinstance(dependents, int) and not isinstance(dependents, bool) else None
+            )
+            if self.claims_next
+            else None
+        )
         claim = reservation.own if reservation is not None else 0
         claimed: list[Any] = []
         try:
