@@ -449,6 +449,40 @@ public sealed class PostgresSpecificTests(PostgresFixture postgres) : IAsyncLife
     }
 
     [Fact]
+    public async Task NotificationSender_NobodyElseListening_SendsNothingUntilTold()
+    {
+        await using var listener = new NpgsqlConnection(_connectionString);
+        await listener.OpenAsync();
+        var received = new List<(string Channel, string Payload, int Pid)>();
+        listener.Notification += (_, e) =>
+        {
+            lock (received)
+            {
+                received.Add((e.Channel, e.Payload, e.PID));
+            }
+        };
+        await using (var listen = new NpgsqlCommand($"LISTEN {PostgresChannels.Ready}", listener))
+        {
+            await listen.ExecuteNonQueryAsync();
+        }
+        await using var sender = new PostgresNotificationSender(_connectionString) { OthersListening = false };
+
+        sender.Enqueue(PostgresChannels.Ready, "alone");
+        await sender.FlushAsync();
+        var sentAlone = sender.SentTransactions;
+        sender.OthersListening = true;
+        sender.Enqueue(PostgresChannels.Ready, "together");
+        await WaitForAsync(listener, received, r => r.Payload == "together");
+
+        Assert.Equal(0, sentAlone);
+        Assert.Equal(1, sender.SentTransactions);
+        lock (received)
+        {
+            Assert.DoesNotContain(received, r => r.Payload == "alone"); // one connection, in order: it would be first
+        }
+    }
+
+    [Fact]
     public void DatabaseUrl_LibpqForm_BecomesNpgsqlConnectionString()
     {
         var cs = new NpgsqlConnectionStringBuilder(PostgresConnectionStrings.FromDatabaseUrl(

@@ -200,11 +200,9 @@ public static class WorkflowsApi
         {
             return WorkflowNotFound(id);
         }
-        if (waitSeconds > 0)
-        {
-            await WaitForTerminalAsync(id, TimeSpan.FromSeconds(waitSeconds), store, hub, lifetime.ApplicationStopping, cancellationToken);
-        }
-        var wf = await store.GetWorkflowAsync(id, cancellationToken);
+        var wf = waitSeconds > 0
+            ? await WorkflowWaiter.LoadWhenTerminalAsync(id, TimeSpan.FromSeconds(waitSeconds), store, hub, lifetime.ApplicationStopping, cancellationToken)
+            : await store.GetWorkflowAsync(id, cancellationToken);
         if (wf is null)
         {
             return WorkflowNotFound(id);
@@ -214,42 +212,6 @@ public static class WorkflowsApi
             ? await store.ListChildrenAsync(id, cancellationToken)
             : [];
         return Json.Result(WorkflowJson.Workflow(wf, children), SpindleJsonContext.Default.WorkflowDetail);
-    }
-
-    /// <summary>Holds the request until the workflow is terminal, the wait is over, or the server drains.</summary>
-    private static async Task WaitForTerminalAsync(string id, TimeSpan wait, IWorkflowStore store, WakeupHub hub,
-        CancellationToken stopping, CancellationToken cancellationToken)
-    {
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(stopping, cancellationToken);
-        var deadline = DateTimeOffset.UtcNow + wait;
-        try
-        {
-            while (true)
-            {
-                var signal = hub.WorkflowSignal(id);
-                var status = await store.GetWorkflowStatusAsync(id, cancellationToken);
-                if (status is null || WorkflowStatus.IsTerminal(status))
-                {
-                    return;
-                }
-                var remaining = deadline - DateTimeOffset.UtcNow;
-                if (remaining <= TimeSpan.Zero)
-                {
-                    return;
-                }
-                // The signal normally ends the wait; the 1 s cap covers a wake-up lost to a race with another server.
-                await signal.WaitAsync(remaining < TimeSpan.FromSeconds(1) ? remaining : TimeSpan.FromSeconds(1), linked.Token)
-                    .ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-                if (linked.IsCancellationRequested)
-                {
-                    return;
-                }
-            }
-        }
-        finally
-        {
-            hub.ReleaseWorkflow(id);
-        }
     }
 
     public static async Task<IResult> GetWorkflowOutput(string id, IWorkflowStore store, CancellationToken cancellationToken)

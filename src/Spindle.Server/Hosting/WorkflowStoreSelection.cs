@@ -34,8 +34,8 @@ public static class WorkflowStoreSelection
         services.AddSingleton<IFileStore>(new PostgresFileStore(store.DataSource));
         services.AddSingleton<IEventLog>(new PostgresEventLog(store.DataSource));
         services.AddSingleton<IQueueStore>(new PostgresQueueStore(store.DataSource));
-        services.AddSingleton(sp => new PostgresWakeupListener(store.ConnectionString, hub, sp.GetRequiredService<ILogger<PostgresWakeupListener>>(),
-            store.Notifications.IsOwn));
+        services.AddSingleton(sp => new PostgresWakeupListener(store.ConnectionString, hub, store.Notifications,
+            sp.GetRequiredService<ILogger<PostgresWakeupListener>>()));
         services.AddHostedService(sp => sp.GetRequiredService<PostgresWakeupListener>());
         return services;
     }

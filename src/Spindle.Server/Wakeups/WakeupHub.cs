@@ -11,7 +11,8 @@ namespace Spindle.Server.Wakeups;
 public sealed class WakeupHub : IStoreNotifier, IScheduleNotifier
 {
     private readonly ConcurrentDictionary<string, AsyncSignal> _routingKeys = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, AsyncSignal> _workflows = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, WorkflowWatch> _workflows = new(StringComparer.Ordinal);
+    private readonly Lock _workflowsLock = new();
     private readonly DelayedWakeups _delayed;
     private readonly AsyncSignal _events = new();
 
@@ -30,15 +31,46 @@ public sealed class WakeupHub : IStoreNotifier, IScheduleNotifier
 
     public Task RoutingKeySignal(string routingKey) => _routingKeys.GetOrAdd(routingKey, _ => new AsyncSignal()).Current;
 
-    /// <summary>Returns the signal task for a workflow; call <see cref="ReleaseWorkflow"/> when done waiting.</summary>
-    public Task WorkflowSignal(string workflowId) => _workflows.GetOrAdd(workflowId, _ => new AsyncSignal()).Current;
-
-    public void ReleaseWorkflow(string workflowId)
+    /// <summary>
+    /// Registers a waiter for the workflow's end: its <see cref="WorkflowWatch.Finished"/> completes when a commit makes
+    /// the workflow terminal (here, or on another server through <c>NOTIFY spindle_finished</c>). Dispose it when done
+    /// waiting; the entry goes with its last waiter, so nothing stays behind for workflows nobody waits on.
+    /// </summary>
+    public WorkflowWatch WatchWorkflow(string workflowId)
     {
-        // Waiters of a finished workflow are gone after this; a later waiter simply creates a fresh signal.
-        if (_workflows.TryGetValue(workflowId, out var signal) && signal.Current.IsCompleted)
+        lock (_workflowsLock)
         {
-            _workflows.TryRemove(workflowId, out _);
+            if (!_workflows.TryGetValue(workflowId, out var watch))
+            {
+                watch = new WorkflowWatch(this, workflowId);
+                _workflows[workflowId] = watch;
+            }
+            watch.Waiters++;
+            return watch;
+        }
+    }
+
+    /// <summary>How many workflows have waiters (tests check that finished waits leave nothing behind).</summary>
+    public int WatchedWorkflowCount
+    {
+        get
+        {
+            lock (_workflowsLock)
+            {
+                return _workflows.Count;
+            }
+        }
+    }
+
+    internal void Unwatch(WorkflowWatch watch)
+    {
+        lock (_workflowsLock)
+        {
+            // A finished workflow's watch is already gone; a later waiter then holds a newer one, which stays.
+            if (--watch.Waiters == 0 && _workflows.TryGetValue(watch.WorkflowId, out var current) && current == watch)
+            {
+                _workflows.Remove(watch.WorkflowId);
+            }
         }
     }
 
@@ -63,9 +95,11 @@ public sealed class WakeupHub : IStoreNotifier, IScheduleNotifier
         {
             Schedules.Pulse();
         }
-        if (_workflows.TryRemove(workflowId, out var signal))
+        WorkflowWatch? watch;
+        lock (_workflowsLock)
         {
-            signal.Pulse();
+            _workflows.Remove(workflowId, out watch);
         }
+        watch?.Finish();
     }
 }

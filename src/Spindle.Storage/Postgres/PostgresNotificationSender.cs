@@ -16,6 +16,10 @@ namespace Spindle.Storage.Postgres;
 /// connection drops. The sends use one dedicated connection, so the listener of this same server can tell its own
 /// notifications (<see cref="IsOwn"/>) from other servers' and skip them: this server's waiters were woken in process.
 /// </para>
+/// <para>
+/// A server alone on its database sends nothing: its listener counts the other servers' listening sessions and keeps
+/// <see cref="OthersListening"/> up to date, and while it is false <see cref="Enqueue"/> drops the wake-ups.
+/// </para>
 /// </summary>
 public sealed class PostgresNotificationSender : IAsyncDisposable
 {
@@ -37,6 +41,8 @@ public sealed class PostgresNotificationSender : IAsyncDisposable
     private NpgsqlConnection? _connection;
     private volatile int _backendPid;
     private bool _disposed;
+    private volatile bool _othersListening = true;
+    private long _sentTransactions;
 
     public PostgresNotificationSender(string connectionString)
     {
@@ -48,12 +54,30 @@ public sealed class PostgresNotificationSender : IAsyncDisposable
         }.ConnectionString;
     }
 
+    /// <summary>
+    /// Whether another server listens on this database. While false the wake-ups are not sent: the only listener
+    /// would be this server's own, which skips them. Kept by this server's listener (a count of the others' listening
+    /// sessions, at most a second old); true until it is told otherwise, and whenever it is unsure.
+    /// </summary>
+    public bool OthersListening
+    {
+        get => _othersListening;
+        set => _othersListening = value;
+    }
+
+    /// <summary>How many notification transactions have committed (tests watch a lone server send none).</summary>
+    public long SentTransactions => Interlocked.Read(ref _sentTransactions);
+
     /// <summary>Whether a notification came from this sender (its backend process id, as the listener sees it).</summary>
     public bool IsOwn(int processId) => processId != 0 && processId == _backendPid;
 
     /// <summary>Queues one notification; it goes out with the next send (which starts now if none is under way).</summary>
     public void Enqueue(string channel, string payload)
     {
+        if (!_othersListening)
+        {
+            return; // nobody else would receive it (see OthersListening)
+        }
         lock (_gate)
         {
             if (_disposed || !_pendingSet.Add((channel, payload)))
@@ -130,6 +154,7 @@ public sealed class PostgresNotificationSender : IAsyncDisposable
                 await cmd.ExecuteNonQueryAsync();
             }
             await tx.CommitAsync();
+            Interlocked.Increment(ref _sentTransactions);
         }
         catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException or ObjectDisposedException)
         {
