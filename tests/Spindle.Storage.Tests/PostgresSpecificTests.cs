@@ -382,44 +382,18 @@ public sealed class PostgresSpecificTests(PostgresFixture postgres) : IAsyncLife
     [Fact]
     public async Task Commit_ReadyAndFinished_NotifiesListenersOnOtherConnections()
     {
-        await using var listener = new NpgsqlConnection(_connectionString);
-        await listener.OpenAsync();
-        var received = new List<(string Channel, string Payload)>();
-        listener.Notification += (_, e) =>
-        {
-            lock (received)
-            {
-                received.Add((e.Channel, e.Payload));
-            }
-        };
-        await using (var listen = new NpgsqlCommand($"LISTEN {PostgresChannels.Ready}; LISTEN {PostgresChannels.Finished}", listener))
-        {
-            await listen.ExecuteNonQueryAsync();
-        }
+        await using var listener = await Listener.StartAsync(_connectionString, PostgresChannels.Ready, PostgresChannels.Finished);
 
         var id = await DeployAndSubmitAsync(Store, Single);
-        await WaitForAsync(listener, received, (PostgresChannels.Ready, "std"));
+        await listener.WaitForAsync(r => r is { Channel: PostgresChannels.Ready, Payload: "std" });
         await CompleteAsync(Store, await ClaimOneAsync(Store, "only"));
-        await WaitForAsync(listener, received, (PostgresChannels.Finished, id));
+        await listener.WaitForAsync(r => r.Channel == PostgresChannels.Finished && r.Payload == id);
     }
 
     [Fact]
     public async Task NotificationSender_RepeatsQueuedTogether_SentOnceAndMarkedOwn()
     {
-        await using var listener = new NpgsqlConnection(_connectionString);
-        await listener.OpenAsync();
-        var received = new List<(string Channel, string Payload, int Pid)>();
-        listener.Notification += (_, e) =>
-        {
-            lock (received)
-            {
-                received.Add((e.Channel, e.Payload, e.PID));
-            }
-        };
-        await using (var listen = new NpgsqlCommand($"LISTEN {PostgresChannels.Ready}; LISTEN {PostgresChannels.Finished}", listener))
-        {
-            await listen.ExecuteNonQueryAsync();
-        }
+        await using var listener = await Listener.StartAsync(_connectionString, PostgresChannels.Ready, PostgresChannels.Finished);
         await using var sender = new PostgresNotificationSender(_connectionString);
 
         for (var i = 0; i < 50; i++)
@@ -430,41 +404,28 @@ public sealed class PostgresSpecificTests(PostgresFixture postgres) : IAsyncLife
         await sender.FlushAsync();
         // A marker sent last: once it is here, everything before it is too (one connection, in order).
         sender.Enqueue(PostgresChannels.Ready, "marker");
-        await WaitForAsync(listener, received, r => r.Payload == "marker");
+        await listener.WaitForAsync(r => r.Payload == "marker");
 
-        lock (received)
+        lock (listener.Received)
         {
             // The first Enqueue starts a send at once and each send takes what queued meanwhile, so a repeat goes out
             // at most once per send; a loaded machine may split the loop over a few sends, never over fifty.
-            Assert.InRange(received.Count(r => r.Payload == "std"), 1, 3);
+            Assert.InRange(listener.Received.Count(r => r.Payload == "std"), 1, 3);
             for (var i = 0; i < 5; i++)
             {
-                Assert.InRange(received.Count(r => r.Payload == $"wf-{i}"), 1, 3);
+                Assert.InRange(listener.Received.Count(r => r.Payload == $"wf-{i}"), 1, 3);
             }
-            Assert.True(received.Count <= 3 * 6 + 1, $"{received.Count} notifications for 100 queued");
-            Assert.All(received, r => Assert.True(sender.IsOwn(r.Pid), $"pid {r.Pid} is not the sender's"));
+            Assert.True(listener.Received.Count <= 3 * 6 + 1, $"{listener.Received.Count} notifications for 100 queued");
+            Assert.All(listener.Received, r => Assert.True(sender.IsOwn(r.Pid), $"pid {r.Pid} is not the sender's"));
         }
-        Assert.False(sender.IsOwn(listener.ProcessID));
+        Assert.False(sender.IsOwn(listener.Connection.ProcessID));
         Assert.False(sender.IsOwn(0));
     }
 
     [Fact]
     public async Task NotificationSender_NobodyElseListening_SendsNothingUntilTold()
     {
-        await using var listener = new NpgsqlConnection(_connectionString);
-        await listener.OpenAsync();
-        var received = new List<(string Channel, string Payload, int Pid)>();
-        listener.Notification += (_, e) =>
-        {
-            lock (received)
-            {
-                received.Add((e.Channel, e.Payload, e.PID));
-            }
-        };
-        await using (var listen = new NpgsqlCommand($"LISTEN {PostgresChannels.Ready}", listener))
-        {
-            await listen.ExecuteNonQueryAsync();
-        }
+        await using var listener = await Listener.StartAsync(_connectionString, PostgresChannels.Ready);
         await using var sender = new PostgresNotificationSender(_connectionString) { OthersListening = false };
 
         sender.Enqueue(PostgresChannels.Ready, "alone");
@@ -472,14 +433,14 @@ public sealed class PostgresSpecificTests(PostgresFixture postgres) : IAsyncLife
         var sentAlone = sender.SentTransactions;
         sender.OthersListening = true;
         sender.Enqueue(PostgresChannels.Ready, "together");
-        await WaitForAsync(listener, received, r => r.Payload == "together");
+        await listener.WaitForAsync(r => r.Payload == "together");
         await sender.FlushAsync(); // the listener can hear the commit before the sender has counted it
 
         Assert.Equal(0, sentAlone);
         Assert.Equal(1, sender.SentTransactions);
-        lock (received)
+        lock (listener.Received)
         {
-            Assert.DoesNotContain(received, r => r.Payload == "alone"); // one connection, in order: it would be first
+            Assert.DoesNotContain(listener.Received, r => r.Payload == "alone"); // one connection, in order: it would be first
         }
     }
 
@@ -506,38 +467,54 @@ public sealed class PostgresSpecificTests(PostgresFixture postgres) : IAsyncLife
         Assert.Throws<FormatException>(() => PostgresConnectionStrings.FromDatabaseUrl("postgres://host/db?no_such_setting=1"));
     }
 
-    private static async Task WaitForAsync(NpgsqlConnection listener, List<(string Channel, string Payload, int Pid)> received,
-        Func<(string Channel, string Payload, int Pid), bool> expected)
+    /// <summary>A connection listening on some channels, and what it heard.</summary>
+    private sealed class Listener : IAsyncDisposable
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (true)
+        private Listener(NpgsqlConnection connection)
         {
-            lock (received)
+            Connection = connection;
+            connection.Notification += (_, e) =>
             {
-                if (received.Any(expected))
+                lock (Received)
                 {
-                    return;
+                    Received.Add((e.Channel, e.Payload, e.PID));
                 }
-            }
-            Assert.True(DateTime.UtcNow < deadline, "the notification did not arrive within 10 s");
-            await listener.WaitAsync(TimeSpan.FromMilliseconds(200));
+            };
         }
-    }
 
-    private static async Task WaitForAsync(NpgsqlConnection listener, List<(string, string)> received, (string, string) expected)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (true)
+        public NpgsqlConnection Connection { get; }
+
+        /// <summary>Every notification heard; lock it to read.</summary>
+        public List<(string Channel, string Payload, int Pid)> Received { get; } = [];
+
+        public static async Task<Listener> StartAsync(string connectionString, params string[] channels)
         {
-            lock (received)
-            {
-                if (received.Contains(expected))
-                {
-                    return;
-                }
-            }
-            Assert.True(DateTime.UtcNow < deadline, $"no notification {expected}; got [{string.Join(", ", received)}]");
-            await listener.WaitAsync(TimeSpan.FromMilliseconds(200));
+            var connection = new NpgsqlConnection(connectionString);
+            await connection.OpenAsync();
+            var listener = new Listener(connection);
+            await using var listen = new NpgsqlCommand(string.Join("; ", channels.Select(c => $"LISTEN {c}")), connection);
+            await listen.ExecuteNonQueryAsync();
+            return listener;
         }
+
+        public async Task WaitForAsync(Func<(string Channel, string Payload, int Pid), bool> expected)
+        {
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+            while (true)
+            {
+                lock (Received)
+                {
+                    if (Received.Any(expected))
+                    {
+                        return;
+                    }
+                    Assert.True(DateTime.UtcNow < deadline,
+                        $"the notification did not arrive within 10 s; got [{string.Join(", ", Received)}]");
+                }
+                await Connection.WaitAsync(TimeSpan.FromMilliseconds(200));
+            }
+        }
+
+        public ValueTask DisposeAsync() => Connection.DisposeAsync();
     }
 }
