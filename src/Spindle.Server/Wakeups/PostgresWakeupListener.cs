@@ -97,7 +97,9 @@ public sealed partial class PostgresWakeupListener : BackgroundService
                 while (true)
                 {
                     var untilCount = CountEvery - counted.Elapsed;
-                    if (untilCount <= TimeSpan.Zero || _recount)
+                    // WaitAsync takes whole milliseconds and reads 0 as "no timeout": less than 1 ms left counts now,
+                    // or a lone server would wait for a notification that never comes and stop counting.
+                    if (untilCount < TimeSpan.FromMilliseconds(1) || _recount)
                     {
                         _recount = false;
                         await CountOthersAsync(conn, stoppingToken);
