@@ -120,6 +120,9 @@ class _Executing:
         execution.lease_seconds = max(1, int(lease))
         execution.lease_expires_at = time.monotonic() + execution.lease_seconds
         execution.heartbeat_interval = min(cfg.heartbeat_interval, heartbeat_seconds_for_lease(execution.lease_seconds))
+        dependents = raw.get("dependents")
+        if isinstance(dependents, int) and not isinstance(dependents, bool) and dependents >= 0:
+            execution.dependents = dependents
         parameters = raw.get("parameters")
         if parameters is None:
             parameters = {}
@@ -311,14 +314,7 @@ class _Executing:
     async def _complete(self, execution: _Execution, outcome: _Outcome) -> list[Any]:
         assert self.api is not None
         cfg = self.config
-        dependents = execution.raw.get("dependents") if isinstance(execution.raw, dict) else None
-        reservation = (
-            self._slots.begin_claim_next(
-                cfg.poll_batch_size, dependents if isinstance(dependents, int) and not isinstance(dependents, bool) else None
-            )
-            if self.claims_next
-            else None
-        )
+        reservation = self._slots.begin_claim_next(cfg.poll_batch_size, execution.dependents) if self.claims_next else None
         claim = reservation.own if reservation is not None else 0
         claimed: list[Any] = []
         try:

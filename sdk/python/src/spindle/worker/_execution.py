@@ -88,6 +88,8 @@ class _Execution:
     raw: Any
     activity_id: str = ""
     lease_seconds: int = DEFAULT_LEASE_SECONDS
+    #: The claim's ``dependents`` (activities that wait on this one), or None when the server did not send it.
+    dependents: int | None = None
     lease_expires_at: float = 0.0
     heartbeat_interval: float = 30.0
     ctx: ActivityContext | None = None
