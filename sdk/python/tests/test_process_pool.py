@@ -79,7 +79,9 @@ def _live_children_tagged(tag: str) -> set[int]:
 def test_many_concurrent_fast_scripts_share_the_warm_processes(tmp_path: Any) -> None:
     # 40 activity slots, 40 allowed processes, but each script holds its process for a fraction of a millisecond:
     # the old pool started one per overlapping acquire (42 for this test), this one waits for a process to come back.
-    harness = PoolHarness(str(tmp_path), warm=2, max_processes=40)
+    # The grace is a second rather than the default 20 ms so that a loaded machine (a script descheduled for longer
+    # than 20 ms) cannot make the pool grow: the rule under test is waiting, not the default's length.
+    harness = PoolHarness(str(tmp_path), warm=2, max_processes=40, spawn_grace=1.0)
     try:
 
         async def burst() -> list[Any]:
@@ -95,17 +97,29 @@ def test_many_concurrent_fast_scripts_share_the_warm_processes(tmp_path: Any) ->
 def test_concurrent_slow_scripts_still_run_in_parallel_and_the_pool_grows(tmp_path: Any) -> None:
     harness = PoolHarness(str(tmp_path), warm=1, max_processes=6)
     try:
+        # Each script announces itself in a shared directory and holds its process until three have arrived (or 30 s
+        # passed): every script seeing three arrivals shows that at least three ran at once, on processes the pool
+        # started while the first was busy, with no assumption about how fast this machine is.
+        script = (
+            "import os, time, uuid\n"
+            "d = INPUT['dir']\n"
+            "open(os.path.join(d, uuid.uuid4().hex), 'w').close()\n"
+            "deadline = time.monotonic() + 30\n"
+            "while len(os.listdir(d)) < 3 and time.monotonic() < deadline:\n"
+            "    time.sleep(0.01)\n"
+            "OUTPUT = {'pid': os.getpid(), 'seen': len(os.listdir(d))}"
+        )
+        rendezvous = tmp_path / "arrivals"
+        rendezvous.mkdir()
 
-        async def burst() -> tuple[float, list[int]]:
-            started = time.monotonic()
-            script = "import os, time\ntime.sleep(0.5)\nOUTPUT = os.getpid()"
-            replies = await asyncio.gather(*(_run_on(harness.pool, script) for _ in range(6)))
-            return time.monotonic() - started, [ok(reply) for reply in replies]
+        async def burst() -> list[dict[str, int]]:
+            replies = await asyncio.gather(*(_run_on(harness.pool, script, {"dir": str(rendezvous)}) for _ in range(6)))
+            return [ok(reply) for reply in replies]
 
-        elapsed, pids = harness.call(burst())
-        # One after another would take 3 s; in parallel it is 0.5 s plus the 20 ms grace and a process start.
-        assert elapsed < 2.0, f"6 sleeping scripts took {elapsed:.2f} s"
-        assert len(set(pids)) >= 3 and harness.pool.spawned >= 4, (pids, harness.pool.spawned)
+        results = harness.call(burst(), timeout=120)
+        assert all(r["seen"] >= 3 for r in results), results
+        pids = {r["pid"] for r in results}
+        assert len(pids) >= 3 and harness.pool.spawned >= 3, (pids, harness.pool.spawned)
         assert harness.pool.spawned <= 6
     finally:
         harness.close()
