@@ -101,6 +101,34 @@ public sealed class PostgresSpecificTests(PostgresFixture postgres) : IAsyncLife
         Assert.Single(cancelled!.Events);
     }
 
+    [Fact]
+    public async Task Cancel_HeartbeatCommitsWhileDecisionWaitsOnTheRow_KeepsTheExtendedLease()
+    {
+        var id = await DeployAndSubmitAsync(Store, Single);
+        Assert.Single(await ClaimAsync(Store, "w1"));
+        var leased = (await Store.GetWorkflowAsync(id, CancellationToken.None))!.Activities["only"].LeaseUntil;
+        Assert.NotNull(leased);
+        // A heartbeat that the decision cannot see yet: it holds the row while the cancel reads the lease.
+        await using var beater = new NpgsqlConnection(_connectionString);
+        await beater.OpenAsync();
+        await using var beat = await beater.BeginTransactionAsync();
+        await using (var cmd = new NpgsqlCommand(
+            "UPDATE activity_runs SET lease_until = lease_until + 30000000 WHERE workflow_id = $1 AND status = 'running'", beater, beat))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = id });
+            Assert.Equal(1, await cmd.ExecuteNonQueryAsync());
+        }
+
+        var cancel = Task.Run(() => Store.CancelAsync(id, "raced", CancellationToken.None));
+        await WaitUntilAsync(async () => await CountWaitingOnLocksAsync() > 0);
+        await beat.CommitAsync();
+
+        // The cancel flags the running activity; the lease it did not change is the heartbeat's, not the one it read.
+        Assert.Equal(WorkflowStatus.Cancelled, (await cancel).WorkflowStatus);
+        var only = (await Store.GetWorkflowAsync(id, CancellationToken.None))!.Activities["only"];
+        Assert.Equal((ActivityStatus.Running, true, leased + 30_000_000), (only.Status, only.CancelRequested, only.LeaseUntil));
+    }
+
     private async Task<long> CountWaitingOnLocksAsync()
     {
         await using var conn = new NpgsqlConnection(_connectionString);

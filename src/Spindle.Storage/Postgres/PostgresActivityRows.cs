@@ -26,18 +26,22 @@ internal static class PostgresActivityRows
     /// Claims change pending rows without the workflow's lock; if one did, the update matches nothing, the statement
     /// raises a serialization failure (migration 5) and the transaction starts over instead of overwriting the claim.
     /// Raising, rather than counting rows afterwards, is what lets the COMMIT travel in the same batch.
+    /// Heartbeats, too, change running rows without the workflow's lock: a lease this decision left as it read it
+    /// (<c>$39</c>) keeps the row's own value, so a decision about a running activity (a cancel flagging it) does
+    /// not take back an extension that committed after the read.
     /// </summary>
     public const string UpdateSql =
         "WITH changed AS (UPDATE activity_runs SET id = $3, ordinal = $4, worker = $5, activity_name = $6, status = $7, attempt = $8, " +
         "attempt_base = $9, max_attempts = $10, iteration = $11, runs = $12, parameters = $13, delivery = $14, " +
-        "lease_seconds = $15, ready_at = $16, lease_owner = $17, lease_until = $18, outputs = $19, error_code = $20, " +
+        "lease_seconds = $15, ready_at = $16, lease_owner = $17, " +
+        "lease_until = CASE WHEN $18 IS NOT DISTINCT FROM $39 THEN lease_until ELSE $18 END, outputs = $19, error_code = $20, " +
         "error_message = $21, started_at = $22, claimed_at = $23, completed_at = $24, cost = $25, cancel_requested = $26, " +
         "signal_data = $27, signal_wait_until = $28, signal_satisfied = $29, secret_parameters = $31, map_state = $32, " +
         "priority = $33, concurrency_key = $34, concurrency_limit = $35, rate_key = $36, rate_per_second = $37, rate_burst = $38 " +
         "WHERE workflow_id = $1 AND activity_key = $2 AND status = $30 RETURNING 1) " +
         "SELECT spindle_require_rows(count(*), 'activity row ' || $1 || '/' || $2) FROM changed";
 
-    public static NpgsqlBatchCommand Update(ActivityState a, int ordinal, string expectedStatus)
+    public static NpgsqlBatchCommand Update(ActivityState a, int ordinal, ReadRow read)
     {
         var command = new NpgsqlBatchCommand(UpdateSql);
         var p = command.Parameters;
@@ -70,7 +74,7 @@ internal static class PostgresActivityRows
         p.Add(PgParameters.Json(a.SignalData?.ToJsonString()));
         p.Add(PgParameters.Bigint(a.SignalWaitUntil));
         p.Add(PgParameters.Boolean(a.SignalSatisfied));
-        p.Add(PgParameters.Text(expectedStatus));
+        p.Add(PgParameters.Text(read.Status));
         p.Add(PgParameters.Json(a.SecretParameters?.ToJsonString()));
         p.Add(PgParameters.Json(a.Map?.ToJson()));
         p.Add(PgParameters.Integer(a.Priority));
@@ -79,7 +83,15 @@ internal static class PostgresActivityRows
         p.Add(PgParameters.Text(a.RateKey));
         p.Add(PgParameters.Double(a.RatePerSecond));
         p.Add(PgParameters.Double(a.RateBurst));
+        p.Add(PgParameters.Bigint(read.LeaseUntil));
         return command;
+    }
+
+    /// <summary>What a write transaction last read (or wrote) of an activity row: its status guards the update, its
+    /// lease tells whether the decision changed the lease.</summary>
+    public readonly record struct ReadRow(string Status, long? LeaseUntil)
+    {
+        public static ReadRow Of(ActivityState a) => new(a.Status, a.LeaseUntil);
     }
 
     public static NpgsqlBatchCommand InsertMany(IReadOnlyList<(ActivityState State, ActivityDefinition Definition)> rows)

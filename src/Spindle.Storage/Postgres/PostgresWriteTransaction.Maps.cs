@@ -84,7 +84,7 @@ internal sealed partial class PostgresWriteTransaction : IMapItemRows
         }
         foreach (var a in items)
         {
-            _readStatus[(a.WorkflowId, a.Key)] = a.Status;
+            _read[(a.WorkflowId, a.Key)] = PostgresActivityRows.ReadRow.Of(a);
         }
         return items;
     }
@@ -101,7 +101,7 @@ internal sealed partial class PostgresWriteTransaction : IMapItemRows
             }
             else if (a.IsDirty)
             {
-                batch.BatchCommands.Add(PostgresActivityRows.Update(a, definition.Index, _readStatus.GetValueOrDefault((wf.Id, a.Key), a.Status)));
+                batch.BatchCommands.Add(PostgresActivityRows.Update(a, definition.Index, ReadOf(wf.Id, a)));
             }
         }
     }

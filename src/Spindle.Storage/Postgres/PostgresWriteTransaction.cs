@@ -52,9 +52,10 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
     private readonly NpgsqlTransaction _tx;
     private readonly DefinitionCache _definitions;
 
-    /// <summary>Status of each activity row as this transaction read it, by workflow and key: the guard of its update.
-    /// A transaction may hold several workflows (a parent and its children, docs/architecture.md#child-workflows).</summary>
-    private readonly Dictionary<(string WorkflowId, string Key), string> _readStatus = [];
+    /// <summary>Status and lease of each activity row as this transaction read (or last wrote) it, by workflow and key:
+    /// the guard of its update. A transaction may hold several workflows (a parent and its children,
+    /// docs/architecture.md#child-workflows).</summary>
+    private readonly Dictionary<(string WorkflowId, string Key), PostgresActivityRows.ReadRow> _read = [];
 
     /// <summary>Submitted workflows are inserted with the machine's result, not inserted and then updated.</summary>
     private readonly HashSet<WorkflowState> _unwritten = new(ReferenceEqualityComparer.Instance);
@@ -140,7 +141,7 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
             }
             else if (a.IsDirty)
             {
-                batch.BatchCommands.Add(PostgresActivityRows.Update(a, activity.Index, _readStatus.GetValueOrDefault((wf.Id, a.Key), a.Status)));
+                batch.BatchCommands.Add(PostgresActivityRows.Update(a, activity.Index, ReadOf(wf.Id, a)));
             }
         }
         AddItemWrites(wf, batch, inserts);
@@ -185,7 +186,7 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
         {
             a.IsNew = false;
             a.IsDirty = false;
-            _readStatus[(wf.Id, a.Key)] = a.Status;
+            _read[(wf.Id, a.Key)] = PostgresActivityRows.ReadRow.Of(a);
         }
         wf.IsDirty = false;
     }
@@ -226,13 +227,16 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
         return links;
     }
 
+    private PostgresActivityRows.ReadRow ReadOf(string workflowId, ActivityState a) =>
+        _read.TryGetValue((workflowId, a.Key), out var read) ? read : PostgresActivityRows.ReadRow.Of(a);
+
     private WorkflowState? Remember(WorkflowState? wf)
     {
         if (wf is not null)
         {
             foreach (var a in wf.Activities.Values)
             {
-                _readStatus[(wf.Id, a.Key)] = a.Status;
+                _read[(wf.Id, a.Key)] = PostgresActivityRows.ReadRow.Of(a);
             }
         }
         return wf;
