@@ -51,14 +51,7 @@ public sealed class PostgresSpecificTests(PostgresFixture postgres) : IAsyncLife
         // behind it in this process and commit together, one transaction (one instant) for all seven. The lock makes
         // "in flight" certain: on a loaded machine the first report's round trips may otherwise all be answered
         // before the next report is even sent.
-        await using var holder = new NpgsqlConnection(_connectionString);
-        await holder.OpenAsync();
-        await using var hold = await holder.BeginTransactionAsync();
-        await using (var cmd = new NpgsqlCommand("SELECT 1 FROM workflows WHERE id = $1 FOR UPDATE", holder, hold))
-        {
-            cmd.Parameters.Add(new NpgsqlParameter { Value = id });
-            await cmd.ExecuteScalarAsync();
-        }
+        await using var hold = await RowHolder.HoldAsync(_connectionString, "SELECT 1 FROM workflows WHERE id = $1 FOR UPDATE", id, rows: -1);
         Task<CompleteOutcome> Report(ClaimedActivity b) => Store.CompleteAsync(b.ActivityId, "w1", new JsonObject(), 0, CancellationToken.None);
         var first = Report(branches[0]);
         await WaitUntilAsync(async () => await CountWaitingOnLocksAsync() > 0);
@@ -77,16 +70,8 @@ public sealed class PostgresSpecificTests(PostgresFixture postgres) : IAsyncLife
     {
         var id = await DeployAndSubmitAsync(Store, Single);
         // A claim that the decision cannot see yet: it holds the row while the cancel reads it as pending.
-        await using var claimer = new NpgsqlConnection(_connectionString);
-        await claimer.OpenAsync();
-        await using var claim = await claimer.BeginTransactionAsync();
-        await using (var cmd = new NpgsqlCommand(
-            "UPDATE activity_runs SET status = 'running', lease_owner = 'w-raced', lease_until = 9223372036854775807 WHERE workflow_id = $1",
-            claimer, claim))
-        {
-            cmd.Parameters.Add(new NpgsqlParameter { Value = id });
-            Assert.Equal(1, await cmd.ExecuteNonQueryAsync());
-        }
+        await using var claim = await RowHolder.HoldAsync(_connectionString,
+            "UPDATE activity_runs SET status = 'running', lease_owner = 'w-raced', lease_until = 9223372036854775807 WHERE workflow_id = $1", id);
 
         var cancel = Task.Run(() => Store.CancelAsync(id, "raced", CancellationToken.None));
         await WaitUntilAsync(async () => await CountWaitingOnLocksAsync() > 0);
@@ -109,15 +94,8 @@ public sealed class PostgresSpecificTests(PostgresFixture postgres) : IAsyncLife
         var leased = (await Store.GetWorkflowAsync(id, CancellationToken.None))!.Activities["only"].LeaseUntil;
         Assert.NotNull(leased);
         // A heartbeat that the decision cannot see yet: it holds the row while the cancel reads the lease.
-        await using var beater = new NpgsqlConnection(_connectionString);
-        await beater.OpenAsync();
-        await using var beat = await beater.BeginTransactionAsync();
-        await using (var cmd = new NpgsqlCommand(
-            "UPDATE activity_runs SET lease_until = lease_until + 30000000 WHERE workflow_id = $1 AND status = 'running'", beater, beat))
-        {
-            cmd.Parameters.Add(new NpgsqlParameter { Value = id });
-            Assert.Equal(1, await cmd.ExecuteNonQueryAsync());
-        }
+        await using var beat = await RowHolder.HoldAsync(_connectionString,
+            "UPDATE activity_runs SET lease_until = lease_until + 30000000 WHERE workflow_id = $1 AND status = 'running'", id);
 
         var cancel = Task.Run(() => Store.CancelAsync(id, "raced", CancellationToken.None));
         await WaitUntilAsync(async () => await CountWaitingOnLocksAsync() > 0);
@@ -496,6 +474,40 @@ public sealed class PostgresSpecificTests(PostgresFixture postgres) : IAsyncLife
     }
 
     /// <summary>A connection listening on some channels, and what it heard.</summary>
+    /// <summary>Another session's open transaction that has run one statement and holds the rows it touched until
+    /// <see cref="CommitAsync"/> (or rolls back on dispose): what a decision must wait for or see through.</summary>
+    private sealed class RowHolder : IAsyncDisposable
+    {
+        private readonly NpgsqlConnection _connection;
+        private readonly NpgsqlTransaction _transaction;
+
+        private RowHolder(NpgsqlConnection connection, NpgsqlTransaction transaction)
+        {
+            _connection = connection;
+            _transaction = transaction;
+        }
+
+        /// <param name="rows">The rows the statement must affect; -1 for a locking SELECT.</param>
+        public static async Task<RowHolder> HoldAsync(string connectionString, string sql, string workflowId, int rows = 1)
+        {
+            var connection = new NpgsqlConnection(connectionString);
+            await connection.OpenAsync();
+            var holder = new RowHolder(connection, await connection.BeginTransactionAsync());
+            await using var cmd = new NpgsqlCommand(sql, connection, holder._transaction);
+            cmd.Parameters.Add(new NpgsqlParameter { Value = workflowId });
+            Assert.Equal(rows, await cmd.ExecuteNonQueryAsync());
+            return holder;
+        }
+
+        public Task CommitAsync() => _transaction.CommitAsync();
+
+        public async ValueTask DisposeAsync()
+        {
+            await _transaction.DisposeAsync();
+            await _connection.DisposeAsync();
+        }
+    }
+
     private sealed class Listener : IAsyncDisposable
     {
         private Listener(NpgsqlConnection connection)
