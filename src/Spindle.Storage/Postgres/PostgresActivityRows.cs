@@ -91,7 +91,12 @@ internal static class PostgresActivityRows
     /// lease tells whether the decision changed the lease.</summary>
     public readonly record struct ReadRow(string Status, long? LeaseUntil)
     {
+        /// <summary>A lease no row has: for a row this transaction did not read, whose lease is written as decided.</summary>
+        private const long NotRead = long.MinValue;
+
         public static ReadRow Of(ActivityState a) => new(a.Status, a.LeaseUntil);
+
+        public static ReadRow Unread(ActivityState a) => new(a.Status, NotRead);
     }
 
     public static NpgsqlBatchCommand InsertMany(IReadOnlyList<(ActivityState State, ActivityDefinition Definition)> rows)

@@ -228,7 +228,7 @@ internal sealed partial class PostgresWriteTransaction : IWriteTransaction
     }
 
     private PostgresActivityRows.ReadRow ReadOf(string workflowId, ActivityState a) =>
-        _read.TryGetValue((workflowId, a.Key), out var read) ? read : PostgresActivityRows.ReadRow.Of(a);
+        _read.TryGetValue((workflowId, a.Key), out var read) ? read : PostgresActivityRows.ReadRow.Unread(a);
 
     private WorkflowState? Remember(WorkflowState? wf)
     {
