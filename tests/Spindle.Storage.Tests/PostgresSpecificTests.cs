@@ -73,17 +73,15 @@ public sealed class PostgresSpecificTests(PostgresFixture postgres) : IAsyncLife
         await using var claim = await RowHolder.HoldAsync(_connectionString,
             "UPDATE activity_runs SET status = 'running', lease_owner = 'w-raced', lease_until = 9223372036854775807 WHERE workflow_id = $1", id);
 
-        var cancel = Task.Run(() => Store.CancelAsync(id, "raced", CancellationToken.None));
-        await WaitUntilAsync(async () => await CountWaitingOnLocksAsync() > 0);
-        await claim.CommitAsync();
+        var cancelled = await CancelOnceItWaitsForAsync(id, claim);
 
         // The guarded update found the row no longer pending and aborted the batch before its COMMIT; the retry saw
         // the claim and asked the running activity to stop instead of withdrawing it.
-        Assert.Equal(WorkflowStatus.Cancelled, (await cancel).WorkflowStatus);
+        Assert.Equal(WorkflowStatus.Cancelled, cancelled.WorkflowStatus);
         var wf = await Store.GetWorkflowAsync(id, CancellationToken.None);
         Assert.Equal((ActivityStatus.Running, true, "w-raced"), (wf!.Activities["only"].Status, wf.Activities["only"].CancelRequested, wf.Activities["only"].LeaseOwner));
-        var cancelled = await Store.GetEventsAsync(id, null, 100, new HashSet<string> { EventTypes.WorkflowCancelled }, CancellationToken.None);
-        Assert.Single(cancelled!.Events);
+        var events = await Store.GetEventsAsync(id, null, 100, new HashSet<string> { EventTypes.WorkflowCancelled }, CancellationToken.None);
+        Assert.Single(events!.Events);
     }
 
     [Fact]
@@ -97,14 +95,22 @@ public sealed class PostgresSpecificTests(PostgresFixture postgres) : IAsyncLife
         await using var beat = await RowHolder.HoldAsync(_connectionString,
             "UPDATE activity_runs SET lease_until = lease_until + 30000000 WHERE workflow_id = $1 AND status = 'running'", id);
 
-        var cancel = Task.Run(() => Store.CancelAsync(id, "raced", CancellationToken.None));
-        await WaitUntilAsync(async () => await CountWaitingOnLocksAsync() > 0);
-        await beat.CommitAsync();
+        var cancelled = await CancelOnceItWaitsForAsync(id, beat);
 
         // The cancel flags the running activity; the lease it did not change is the heartbeat's, not the one it read.
-        Assert.Equal(WorkflowStatus.Cancelled, (await cancel).WorkflowStatus);
+        Assert.Equal(WorkflowStatus.Cancelled, cancelled.WorkflowStatus);
         var only = (await Store.GetWorkflowAsync(id, CancellationToken.None))!.Activities["only"];
         Assert.Equal((ActivityStatus.Running, true, leased + 30_000_000), (only.Status, only.CancelRequested, only.LeaseUntil));
+    }
+
+    /// <summary>Cancels the run while <paramref name="holder"/> holds one of its rows: lets the holder commit once the
+    /// cancel's transaction waits on that row, so the decision has read the row before the holder's change.</summary>
+    private async Task<CancelOutcome> CancelOnceItWaitsForAsync(string id, RowHolder holder)
+    {
+        var cancel = Task.Run(() => Store.CancelAsync(id, "raced", CancellationToken.None));
+        await WaitUntilAsync(async () => await CountWaitingOnLocksAsync() > 0);
+        await holder.CommitAsync();
+        return await cancel;
     }
 
     private async Task<long> CountWaitingOnLocksAsync()
