@@ -17,19 +17,12 @@ public sealed class FaultTests(PostgresFixture postgres, ITestOutputHelper outpu
     {
         const int workflows = 1000;
         await using var cluster = await ProcessCluster.CreateAsync(postgres, output);
-        var a = await cluster.StartServerAsync("server-a", noWorker: false);
-        var b = await cluster.StartServerAsync("server-b", noWorker: true);
+        var (a, b, watch) = await SubmitBeforeAnyWorkerRunsAsync(cluster, workflows);
         var workers = new List<SpindleProcess>();
         for (var i = 0; i < 4; i++)
         {
             workers.Add(await cluster.StartWorkerAsync($"worker-{i}", i % 2 == 0 ? a : b, concurrency: 8));
         }
-        await b.Api.DeployAsync(ProcessCluster.ChainDefinition);
-        await b.Api.DeployAsync(ProcessCluster.FanDefinition);
-
-        var watch = Stopwatch.StartNew();
-        await ProcessCluster.SubmitMixAsync([a, b], workflows);
-        cluster.Log($"submitted {workflows} workflows in {watch.Elapsed.TotalSeconds:0.0} s");
         await cluster.WaitCompletedAsync(workflows / 5, TimeSpan.FromSeconds(120));
 
         // Server A (with its in-process std worker) and a worker polling server B die mid-run.
@@ -56,15 +49,9 @@ public sealed class FaultTests(PostgresFixture postgres, ITestOutputHelper outpu
     {
         const int workflows = 300;
         await using var cluster = await ProcessCluster.CreateAsync(postgres, output);
-        var a = await cluster.StartServerAsync("server-a", noWorker: false);
-        var b = await cluster.StartServerAsync("server-b", noWorker: true);
+        var (a, b, watch) = await SubmitBeforeAnyWorkerRunsAsync(cluster, workflows);
         await cluster.StartWorkerAsync("worker-0", a, concurrency: 8);
         await cluster.StartWorkerAsync("worker-1", b, concurrency: 8);
-        await b.Api.DeployAsync(ProcessCluster.ChainDefinition);
-        await b.Api.DeployAsync(ProcessCluster.FanDefinition);
-
-        var watch = Stopwatch.StartNew();
-        await ProcessCluster.SubmitMixAsync([a, b], workflows);
         await cluster.WaitCompletedAsync(workflows / 5, TimeSpan.FromSeconds(120));
 
         var before = await cluster.CountWorkflowsAsync();
@@ -80,5 +67,24 @@ public sealed class FaultTests(PostgresFixture postgres, ITestOutputHelper outpu
         var facts = await cluster.CheckExactlyOnceAsync(workflows);
         cluster.Log($"{workflows} workflows ({facts.Activities} activities) completed in {watch.Elapsed.TotalSeconds:0.0} s across the restart; " +
                     $"{facts.LeaseExpiries} expired leases re-offered");
+    }
+
+    /// <summary>
+    /// Queues every workflow through server B (no worker) before anything can run them, then starts server A with
+    /// its in-process worker. The fault then lands with most workflows still queued however fast this machine
+    /// submits or runs them: when submitting was as slow as running, a loaded CI machine once finished all 1,000
+    /// before the kill.
+    /// </summary>
+    private static async Task<(ServerProcess A, ServerProcess B, Stopwatch Watch)> SubmitBeforeAnyWorkerRunsAsync(
+        ProcessCluster cluster, int workflows)
+    {
+        var b = await cluster.StartServerAsync("server-b", noWorker: true);
+        await b.Api.DeployAsync(ProcessCluster.ChainDefinition);
+        await b.Api.DeployAsync(ProcessCluster.FanDefinition);
+        var watch = Stopwatch.StartNew();
+        await ProcessCluster.SubmitMixAsync([b], workflows);
+        cluster.Log($"submitted {workflows} workflows in {watch.Elapsed.TotalSeconds:0.0} s");
+        var a = await cluster.StartServerAsync("server-a", noWorker: false);
+        return (a, b, watch);
     }
 }
