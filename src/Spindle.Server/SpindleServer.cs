@@ -154,7 +154,7 @@ public static partial class SpindleServer
         services.AddSingleton<FailedAttemptLimiter>();
         services.AddSingleton<ISecretVerifier, Pbkdf2SecretVerifier>();
         services.AddSingleton<AuthService>();
-        services.AddSingleton(sp => new SignInLinks(options.Clock));
+        services.AddSingleton(sp => new SignInLinks(sp.GetRequiredService<IOneTimeCodeStore>(), options.Clock));
         if (options.CorsOrigins.Count > 0)
         {
             services.AddCors(cors => cors.AddDefaultPolicy(policy => policy

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
 using Spindle.TestSupport;
 
 namespace Spindle.Cluster.Tests;
@@ -106,5 +107,35 @@ public sealed class CrossServerTests(PostgresFixture postgres) : IAsyncLifetime
             new JsonObject { ["worker_id"] = "w2", ["output"] = new JsonObject() });
         Assert.Equal(200, status);
         Assert.Equal("completed", (await c.Api.GetWorkflowAsync(id))["status"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task StreamTicket_IssuedByOneServer_OpensAStreamOnTheOtherOnce()
+    {
+        var (status, issued) = await _a.Api.PostAsync("/api/v1/streams/tickets", new JsonObject());
+        var path = $"/api/v1/events/stream?ticket={Uri.EscapeDataString(issued["ticket"]!.GetValue<string>())}";
+
+        // Behind a load balancer the browser's stream may reach another server than its ticket request did.
+        using var onB = await _b.Api.Http.GetAsync(path, HttpCompletionOption.ResponseHeadersRead);
+        using var againOnA = await _a.Api.Http.GetAsync(path, HttpCompletionOption.ResponseHeadersRead);
+
+        Assert.Equal(201, status);
+        Assert.Equal(System.Net.HttpStatusCode.OK, onB.StatusCode);
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, againOnA.StatusCode);
+    }
+
+    [Fact]
+    public async Task SignInLink_MadeByOneServer_IsRedeemedOnTheOtherOnce()
+    {
+        // Through the service: on these --insecure-dev servers the route that makes links answers 400 (no sign-in needed).
+        var links = _a.Services.GetRequiredService<Spindle.Server.Auth.SignInLinks>();
+        var code = await links.CreateAsync(new Spindle.Server.Auth.TokenPrincipal("cl_admin", ["admin"], 0, long.MaxValue), CancellationToken.None);
+
+        var (onB, token) = await _b.Api.PostAsync("/api/v1/ui/sign-in", new JsonObject { ["code"] = code });
+        var (againOnA, _) = await _a.Api.PostAsync("/api/v1/ui/sign-in", new JsonObject { ["code"] = code });
+
+        Assert.Equal(200, onB);
+        Assert.Equal("admin", token["scope"]!.GetValue<string>());
+        Assert.Equal(401, againOnA);
     }
 }

@@ -158,6 +158,22 @@ public sealed class AuthTests(SecureServerFixture server)
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(server.DataDir, AuthBootstrap.AdminCredentialFile)));
     }
 
+    [Fact]
+    public async Task StreamTicket_ClientRevokedAfterIssue_Returns401()
+    {
+        var (id, secret) = await CreateClientAsync("workflows");
+        var token = await TokenAsync(id, secret);
+        using var issued = await SendAsync(HttpMethod.Post, "/api/v1/streams/tickets", token);
+        var ticket = (await ServerFixture.ReadAsync(issued))["ticket"]!.GetValue<string>();
+        using var revoke = await SendAsync(HttpMethod.Delete, $"/api/v1/clients/{id}", await AdminTokenAsync());
+
+        using var stream = await SendAsync(HttpMethod.Get, $"/api/v1/events/stream?ticket={Uri.EscapeDataString(ticket)}", token: null);
+
+        Assert.Equal(HttpStatusCode.Created, issued.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, revoke.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, stream.StatusCode);
+    }
+
     private async Task<string> AdminTokenAsync()
     {
         var credential = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(server.DataDir, AuthBootstrap.AdminCredentialFile)))!;

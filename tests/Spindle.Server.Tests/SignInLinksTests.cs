@@ -59,16 +59,22 @@ public sealed class SignInLinksTests(SecureServerFixture server)
     }
 
     [Fact]
-    public void Redeem_AfterFiveMinutes_IsRefused()
+    public async Task Redeem_AfterFiveMinutes_IsRefused()
     {
+        await using var db = await SqliteOneTimeCodes.CreateAsync();
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        var links = new SignInLinks(time);
-        var principal = new TokenPrincipal("cl_admin", ["admin"], 0, long.MaxValue);
-        var late = links.Create(principal);
-        var prompt = links.Create(principal);
-        Assert.Equal(principal, links.Redeem(prompt));
+        var links = new SignInLinks(db.Codes, time);
+        var principal = new TokenPrincipal("cl_admin", ["admin", "workflows"], 0, long.MaxValue);
+        var late = (await links.CreateAsync(principal, CancellationToken.None))!;
+        var prompt = (await links.CreateAsync(principal, CancellationToken.None))!;
+
+        var redeemed = await links.RedeemAsync(prompt, CancellationToken.None);
         time.Advance(SignInLinks.Lifetime + TimeSpan.FromSeconds(1));
-        Assert.Null(links.Redeem(late));
+        var tooLate = await links.RedeemAsync(late, CancellationToken.None);
+
+        Assert.Equal("cl_admin", redeemed!.ClientId);
+        Assert.Equal(["admin", "workflows"], redeemed.Scopes);
+        Assert.Null(tooLate);
     }
 
     private async Task<HttpResponseMessage> CreateLinkAsync(string token)

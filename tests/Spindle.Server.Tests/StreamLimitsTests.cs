@@ -275,22 +275,41 @@ public sealed class StreamTicketStoreTests
     }
 
     [Fact]
-    public void Redeem_ExpiredOrUsedTicket_ReturnsNullAndAFreshOneCarriesOnlyTheWorkflowsScope()
+    public async Task Redeem_ExpiredOrUsedTicket_ReturnsNullAndAFreshOneCarriesOnlyTheWorkflowsScope()
     {
+        await using var db = await SqliteOneTimeCodes.CreateAsync();
         var time = new ManualTime();
-        var tickets = new StreamTickets(time);
+        var tickets = new StreamTickets(db.Codes, time);
         var issuer = new TokenPrincipal("cl_ui", [Scopes.Admin, Scopes.Worker], 0, long.MaxValue);
-        var stale = tickets.Issue(issuer)!.Value.Ticket;
+        var stale = (await tickets.IssueAsync(issuer, CancellationToken.None))!.Value.Ticket;
         time.Now += StreamTickets.Lifetime + TimeSpan.FromSeconds(1);
-        var fresh = tickets.Issue(issuer)!.Value.Ticket;
+        var fresh = (await tickets.IssueAsync(issuer, CancellationToken.None))!.Value.Ticket;
 
-        var expired = tickets.Redeem(stale);
-        var first = tickets.Redeem(fresh);
-        var again = tickets.Redeem(fresh);
+        var expired = await tickets.RedeemAsync(stale, CancellationToken.None);
+        var first = await tickets.RedeemAsync(fresh, CancellationToken.None);
+        var again = await tickets.RedeemAsync(fresh, CancellationToken.None);
 
         Assert.Null(expired);
         Assert.Equal("cl_ui", first!.ClientId);
         Assert.Equal([Scopes.Workflows], first.Scopes);
         Assert.Null(again);
+    }
+
+    [Fact]
+    public async Task Issue_ClientHoldingTheLimit_IsRefusedWhileAnotherClientGetsOne()
+    {
+        await using var db = await SqliteOneTimeCodes.CreateAsync();
+        var tickets = new StreamTickets(db.Codes, new ManualTime());
+        var busy = new TokenPrincipal("cl_busy", [Scopes.Workflows], 0, long.MaxValue);
+        for (var i = 0; i < StreamTickets.LimitPerClient; i++)
+        {
+            Assert.NotNull(await tickets.IssueAsync(busy, CancellationToken.None));
+        }
+
+        var refused = await tickets.IssueAsync(busy, CancellationToken.None);
+        var other = await tickets.IssueAsync(busy with { ClientId = "cl_other" }, CancellationToken.None);
+
+        Assert.Null(refused);
+        Assert.NotNull(other);
     }
 }

@@ -17,10 +17,10 @@ public static class StreamTicketsApi
         return api;
     }
 
-    public static IResult Issue(HttpContext context, StreamTickets tickets)
+    public static async Task<IResult> Issue(HttpContext context, StreamTickets tickets, CancellationToken cancellationToken)
     {
         var principal = context.Items[BearerAuthMiddleware.PrincipalKey] as TokenPrincipal ?? new TokenPrincipal("anonymous", Scopes.All, 0, long.MaxValue);
-        if (tickets.Issue(principal) is not { } issued)
+        if (await tickets.IssueAsync(principal, cancellationToken) is not { } issued)
         {
             return ApiErrors.Envelope(429, "RATE_LIMIT_EXCEEDED", "Too many stream tickets are outstanding; use the ones issued or wait a minute");
         }

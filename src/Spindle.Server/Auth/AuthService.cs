@@ -90,6 +90,10 @@ public sealed class AuthService
         return revoked.Contains(principal.ClientId) ? null : principal;
     }
 
+    /// <summary>Whether the client is revoked, as this server last loaded the revocations (a couple of seconds).</summary>
+    public async ValueTask<bool> IsRevokedAsync(string clientId, CancellationToken cancellationToken) =>
+        (await RevokedAsync(cancellationToken)).Contains(clientId);
+
     public async Task<bool> RevokeAsync(string clientId, CancellationToken cancellationToken)
     {
         var found = await _clients.RevokeClientAsync(clientId, Timestamps.Now(), cancellationToken);

@@ -26,7 +26,11 @@ public sealed class BearerAuthMiddleware(RequestDelegate next, ServerOptions opt
             context.Request.Query["ticket"].ToString() is { Length: > 0 } ticket)
         {
             // Stream routes: a short-lived single-use ticket stands in for the token (never a long-lived token in a URL).
-            principal = tickets.Redeem(ticket);
+            principal = await tickets.RedeemAsync(ticket, context.RequestAborted);
+            if (principal is not null && await auth.IsRevokedAsync(principal.ClientId, context.RequestAborted))
+            {
+                principal = null; // the client was revoked after the ticket was issued
+            }
             if (principal is null)
             {
                 await ApiErrors.Envelope(401, "UNAUTHORIZED",

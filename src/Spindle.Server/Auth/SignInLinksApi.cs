@@ -1,48 +1,36 @@
-using System.Collections.Concurrent;
-using System.Security.Cryptography;
 using Spindle.Protocol;
 using Spindle.Server.Api;
+using Spindle.Storage;
 
 namespace Spindle.Server.Auth;
 
 /// <summary>
 /// One-time sign-in links for the web UI (<c>spindle ui</c>, as Jupyter prints one): an admin asks for a code,
-/// the browser trades it once, within five minutes, for a token with the asker's identity and scopes. Only a hash
-/// of each code is kept, in memory: a link works on the server that made it, and a restart voids it.
+/// the browser trades it once, within five minutes, for a token with the asker's identity and scopes. Codes live in
+/// the engine's database as hashes (<see cref="IOneTimeCodeStore"/>): any server of a cluster redeems a link, and a
+/// restart keeps it.
 /// </summary>
-public sealed class SignInLinks(TimeProvider time)
+public sealed class SignInLinks(IOneTimeCodeStore codes, TimeProvider time)
 {
+    public const string Kind = "ui-sign-in";
+
     public static readonly TimeSpan Lifetime = TimeSpan.FromMinutes(5);
-    private const int MaxPending = 1000; // bounds memory if an admin token is used to ask for codes in a loop
 
-    private readonly ConcurrentDictionary<string, (TokenPrincipal Principal, DateTimeOffset Expires)> _pending = new(StringComparer.Ordinal);
+    /// <summary>Unused links one client may hold at once: bounds what an admin token asking in a loop can store.</summary>
+    public const int LimitPerClient = 1000;
 
-    public string Create(TokenPrincipal principal)
+    /// <returns>The code, or null when the asker holds too many unused ones.</returns>
+    public async Task<string?> CreateAsync(TokenPrincipal principal, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        foreach (var (hash, entry) in _pending)
-        {
-            if (entry.Expires <= now)
-            {
-                _pending.TryRemove(hash, out _);
-            }
-        }
-        if (_pending.Count >= MaxPending)
-        {
-            throw new InvalidOperationException("Too many unused sign-in links");
-        }
-        var code = Base64Url(RandomNumberGenerator.GetBytes(32));
-        _pending[Hash(code)] = (principal, now + Lifetime);
-        return code;
+        var code = OneTimeCodeText.New();
+        var grant = new OneTimeCode(Kind, principal.ClientId, [.. principal.Scopes], now.ToUnixTimeMilliseconds(), (now + Lifetime).ToUnixTimeMilliseconds());
+        return await codes.AddAsync(OneTimeCodeText.Hash(code), grant, now.ToUnixTimeMilliseconds(), LimitPerClient, cancellationToken) ? code : null;
     }
 
     /// <summary>The principal the code was made for, once; null for an unknown, used or expired code.</summary>
-    public TokenPrincipal? Redeem(string code) =>
-        _pending.TryRemove(Hash(code), out var entry) && entry.Expires > time.GetUtcNow() ? entry.Principal : null;
-
-    private static string Hash(string code) => Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(code)));
-
-    private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+    public async Task<TokenPrincipal?> RedeemAsync(string code, CancellationToken cancellationToken) =>
+        (await codes.TakeAsync(OneTimeCodeText.Hash(code), Kind, time.GetUtcNow().ToUnixTimeMilliseconds(), cancellationToken))?.ToPrincipal();
 }
 
 public static class SignInLinksApi
@@ -57,7 +45,7 @@ public static class SignInLinksApi
         return api;
     }
 
-    public static IResult CreateLink(HttpContext context, SignInLinks links)
+    public static async Task<IResult> CreateLink(HttpContext context, SignInLinks links, CancellationToken cancellationToken)
     {
         if (context.Request.Headers.Authorization.Count == 0)
         {
@@ -65,14 +53,9 @@ public static class SignInLinksApi
             return ApiErrors.BadRequest("This server runs with --insecure-dev: open /ui directly, no sign-in needed");
         }
         var principal = (TokenPrincipal)context.Items[BearerAuthMiddleware.PrincipalKey]!;
-        string code;
-        try
+        if (await links.CreateAsync(principal, cancellationToken) is not { } code)
         {
-            code = links.Create(principal);
-        }
-        catch (InvalidOperationException e)
-        {
-            return ApiErrors.Envelope(429, "RATE_LIMIT_EXCEEDED", e.Message + "; wait a few minutes for them to expire");
+            return ApiErrors.Envelope(429, "RATE_LIMIT_EXCEEDED", "Too many unused sign-in links; wait a few minutes for them to expire");
         }
         return Json.Result(new SignInLinkResponse
         {
@@ -96,7 +79,7 @@ public static class SignInLinksApi
         {
             return ApiErrors.Validation(fields.Errors);
         }
-        var principal = links.Redeem(code!);
+        var principal = await links.RedeemAsync(code!, cancellationToken);
         if (principal is null)
         {
             return ApiErrors.Envelope(401, "UNAUTHORIZED", "This sign-in link is unknown, expired or already used; run `spindle ui` for a new one");

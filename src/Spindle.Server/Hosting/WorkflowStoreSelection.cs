@@ -18,6 +18,7 @@ public static class WorkflowStoreSelection
         if (string.IsNullOrWhiteSpace(options.DatabaseUrl))
         {
             services.AddSingleton<IClientStore>(new SqliteClientStore(options.DatabasePath));
+            services.AddSingleton<IOneTimeCodeStore>(new SqliteOneTimeCodeStore(options.DatabasePath));
             services.AddSingleton<IFileStore>(new SqliteFileStore(options.DatabasePath));
             services.AddSingleton<IEventLog>(new SqliteEventLog(options.DatabasePath));
             services.AddSingleton<IQueueStore>(new SqliteQueueStore(options.DatabasePath));
@@ -31,6 +32,7 @@ public static class WorkflowStoreSelection
         services.AddSingleton<IWorkflowStore>(_ => store);
         services.AddSingleton<IWorkflowReader>(store);
         services.AddSingleton<IClientStore>(new PostgresClientStore(store.DataSource));
+        services.AddSingleton<IOneTimeCodeStore>(new PostgresOneTimeCodeStore(store.DataSource));
         services.AddSingleton<IFileStore>(new PostgresFileStore(store.DataSource));
         services.AddSingleton<IEventLog>(new PostgresEventLog(store.DataSource));
         services.AddSingleton<IQueueStore>(new PostgresQueueStore(store.DataSource));

@@ -18,7 +18,7 @@ public static class StreamServices
         services.AddHostedService(sp => sp.GetRequiredService<EventFeed>());
         services.AddSingleton<ActivityStreamHub>();
         services.AddSingleton<StreamConnections>();
-        services.AddSingleton<StreamTickets>();
+        services.AddSingleton(sp => new StreamTickets(sp.GetRequiredService<IOneTimeCodeStore>(), options.Clock));
         services.AddSingleton<StreamPublishers>();
         if (!string.IsNullOrWhiteSpace(options.DatabaseUrl))
         {

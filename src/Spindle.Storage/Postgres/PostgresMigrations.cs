@@ -300,6 +300,20 @@ internal static class PostgresMigrations
             DROP INDEX ix_workflows_deadline;
             CREATE INDEX ix_workflows_deadline ON workflows (deadline_at) WHERE status = 'running' AND deadline_at IS NOT NULL;
             """),
+        // One-time codes (stream tickets, web UI sign-in codes), shared by every server of a cluster: a hash of the
+        // code, what it grants, and when it expires. The expiry index serves the purge, the client index the limit.
+        (16, """
+            CREATE TABLE one_time_codes (
+                code_hash text PRIMARY KEY,
+                kind text NOT NULL,
+                client_id text NOT NULL,
+                scopes text NOT NULL,
+                issued_at bigint NOT NULL,
+                expires_at bigint NOT NULL
+            );
+            CREATE INDEX ix_one_time_codes_expiry ON one_time_codes (expires_at);
+            CREATE INDEX ix_one_time_codes_client ON one_time_codes (client_id, kind);
+            """),
     ];
 
     public static int Latest => All[^1].Version;
