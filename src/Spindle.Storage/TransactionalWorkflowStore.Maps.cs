@@ -87,6 +87,9 @@ public abstract partial class TransactionalWorkflowStore
             case MapRequest.Reset reset:
                 await rows.DeleteItemsAsync(wf.Id, reset.MapKey, ct);
                 break;
+            case MapRequest.Rerun rerun:
+                machine.RerunMapItems(rerun.MapKey, await rows.DeleteUnfinishedItemsAsync(wf.Id, rerun.MapKey, ct));
+                break;
             case MapRequest.Load load:
                 var loaded = await rows.LoadItemRangeAsync(wf.Id, load.MapKey, load.From, load.Count, ct);
                 if (!wf.Items.ContainsKey(MapErrorCodes.ItemKey(load.MapKey, load.From))

@@ -98,6 +98,44 @@ public sealed class MapApiTests(StdWorkerServerFixture server)
         Assert.Equal(404, (int)missing.StatusCode);
     }
 
+    [Fact]
+    public async Task Retry_FailedMap_OffersOnlyTheFailedItemAndKeepsTheOthersOutputs()
+    {
+        await server.DeployAsync("""
+            name: map_retry_http
+            activities:
+              - {key: m, worker: map-retry, activity_name: shout, for_each: [a, b, c], parameters: {word: "{{ITEM}}"}, settings: {retry: {max_attempts: 1}}}
+            """);
+        var id = await server.SubmitAsync("map_retry_http");
+        var first = await server.PollAsync("rw", 10, routingKey: "map-retry");
+        string IdOf(JsonArray claimed, string key) =>
+            claimed.Single(c => c!["activity_key"]!.GetValue<string>() == key)!["activity_id"]!.GetValue<string>();
+        await server.PostAsync($"/api/v1/activities/{IdOf(first, "m[0]")}/complete", new JsonObject { ["worker_id"] = "rw", ["output"] = new JsonObject { ["word"] = "A" } });
+        await server.PostAsync($"/api/v1/activities/{IdOf(first, "m[2]")}/complete", new JsonObject { ["worker_id"] = "rw", ["output"] = new JsonObject { ["word"] = "C" } });
+        await server.PostAsync($"/api/v1/activities/{IdOf(first, "m[1]")}/fail", new JsonObject
+        {
+            ["worker_id"] = "rw",
+            ["error"] = new JsonObject { ["code"] = "FLAKY", ["message"] = "b broke", ["retryable"] = false },
+        });
+        var failed = await WaitTerminalAsync(id);
+
+        var (retryStatus, _) = await server.PostAsync($"/api/v1/workflows/{id}/retry", new JsonObject());
+        var again = await server.PollAsync("rw", 10, routingKey: "map-retry");
+        await server.PostAsync($"/api/v1/activities/{IdOf(again, "m[1]")}/complete", new JsonObject { ["worker_id"] = "rw", ["output"] = new JsonObject { ["word"] = "B" } });
+        var done = await WaitTerminalAsync(id);
+        var (_, output) = await server.GetAsync($"/api/v1/workflows/{id}/activities/m/output");
+        var (_, scheduled) = await server.GetAsync($"/api/v1/workflows/{id}/events?event_type=ActivityScheduled");
+
+        Assert.Equal("failed", failed["status"]!.GetValue<string>());
+        Assert.Equal(200, retryStatus);
+        Assert.Equal(["m[1]"], again.Select(c => c!["activity_key"]!.GetValue<string>()).ToArray());
+        Assert.Equal("completed", done["status"]!.GetValue<string>());
+        Assert.Equal("""["A","B","C"]""", output["output"]!.AsArray().Single(o => o!["name"]!.GetValue<string>() == "word")!["value"]!.ToJsonString());
+        var mapStarts = scheduled["events"]!.AsArray().Where(e => e!["activity_key"]!.GetValue<string>() == "m").ToList();
+        Assert.Equal(2, mapStarts.Count);
+        Assert.Equal(2, mapStarts[1]!["payload"]!["map_items_kept"]!.GetValue<int>());
+    }
+
     [Theory]
     [InlineData("for_each: 7", "activities[0].for_each")]
     [InlineData("for_each: \"{{INPUT.xs}}\", max_parallel: 0", "activities[0].max_parallel")]

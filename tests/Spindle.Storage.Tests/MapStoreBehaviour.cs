@@ -178,6 +178,58 @@ public abstract class MapStoreBehaviour : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Retry_MapFailedMidway_RunsOnlyTheItemsThatDidNotCompleteAndKeepsTheOthersResults()
+    {
+        var id = await DeployAndSubmitAsync(Store, MapYaml("map-retry", "    max_parallel: 3"), Input(5));
+        var first = await ClaimAsync(Store, "w1", 50);
+        Assert.Equal(["m[0]", "m[1]", "m[2]"], first.Select(c => c.ActivityKey).Order().ToArray());
+        await CompleteAsync(Store, first.Single(c => c.ActivityKey == "m[0]"), new JsonObject { ["echo"] = "first run" });
+        await Store.FailAsync(first.Single(c => c.ActivityKey == "m[1]").ActivityId, "w1", new ActivityError("BOOM", "m[1] broke", true), 0m,
+            CancellationToken.None);
+        Assert.Equal(WorkflowStatus.Failed, (await Store.GetWorkflowAsync(id, CancellationToken.None))!.Status);
+
+        var retried = await Store.RetryAsync(id, CancellationToken.None);
+        // m[2] was still running when the map failed: its row made way for a new one, so its late result is refused.
+        var late = await CompleteAsync(Store, first.Single(c => c.ActivityKey == "m[2]"));
+        var rerun = new List<string>();
+        ClaimedActivity? after = null;
+        while (after is null && await ClaimAsync(Store, "w2", 50) is { Count: > 0 } batch)
+        {
+            after = batch.SingleOrDefault(c => c.ActivityKey == "after");
+            Assert.True(batch.Count <= 3, $"max_parallel 3, claimed {batch.Count}");
+            foreach (var c in batch.Where(c => c.ActivityKey != "after"))
+            {
+                rerun.Add(c.ActivityKey);
+                await CompleteAsync(Store, c, new JsonObject { ["echo"] = "rerun" }, workerId: "w2");
+            }
+        }
+
+        Assert.Equal(StoreStatus.Ok, retried.Status);
+        Assert.NotEqual(StoreStatus.Ok, late.Status);
+        Assert.Equal(["m[1]", "m[2]", "m[3]", "m[4]"], rerun.Order().ToArray());
+        Assert.NotNull(after);
+        Assert.Equal("""["first run","rerun","rerun","rerun","rerun"]""", after.Parameters["all"]!.ToJsonString());
+        Assert.Equal("completed", after.Parameters["status"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Retry_MapWhoseListChanged_RunsEveryItemAgain()
+    {
+        // ACTIVITY.attempt grows with the retry, so the retried map expands to another list.
+        var id = await DeployAndSubmitAsync(Store, MapYaml("map-retry-list", forEach: "{{[ACTIVITY.attempt, 7]}}"));
+        var first = await ClaimAsync(Store, "w1", 50);
+        await CompleteAsync(Store, first.Single(c => c.ActivityKey == "m[1]"));
+        await Store.FailAsync(first.Single(c => c.ActivityKey == "m[0]").ActivityId, "w1", new ActivityError("BOOM", "no", true), 0m,
+            CancellationToken.None);
+
+        await Store.RetryAsync(id, CancellationToken.None);
+        var again = await ClaimAsync(Store, "w1", 50);
+
+        Assert.Equal(["m[0]", "m[1]"], again.Select(c => c.ActivityKey).Order().ToArray());
+        Assert.Equal([2, 7], again.OrderBy(c => c.ActivityKey).Select(c => c.Parameters["v"]!.GetValue<int>()).ToArray());
+    }
+
+    [Fact]
     public async Task Map_ForEachYieldsNoList_FailsWithItsCode()
     {
         var id = await DeployAndSubmitAsync(Store, MapYaml("map-nolist"), new JsonObject { ["xs"] = 5 });

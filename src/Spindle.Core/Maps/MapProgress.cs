@@ -30,6 +30,15 @@ public sealed class MapProgress
 
     public int InFlight => Next - Done;
 
+    /// <summary>
+    /// The round (iteration) and a hash of the <c>for_each</c> list this progress counts. A workflow retry that
+    /// expands the map again in the same round to the same list keeps the items that completed
+    /// (docs/workflow-format.md#maps).
+    /// </summary>
+    public int Iteration { get; init; }
+
+    public string? ListHash { get; init; }
+
     /// <summary>What templates read as <c>key.map</c> and the API shows as the activity's <c>map</c>.</summary>
     public JsonObject ToView() => new()
     {
@@ -44,7 +53,11 @@ public sealed class MapProgress
     /// <summary>The stored form (the <c>map_state</c> column).</summary>
     public string ToJson()
     {
-        var o = new JsonObject { ["total"] = Total, ["next"] = Next, ["done"] = Done, ["failed"] = Failed };
+        var o = new JsonObject { ["total"] = Total, ["next"] = Next, ["done"] = Done, ["failed"] = Failed, ["iteration"] = Iteration };
+        if (ListHash is not null)
+        {
+            o["list_hash"] = ListHash;
+        }
         if (Failures is not null)
         {
             o["failures"] = Failures.DeepClone();
@@ -64,6 +77,8 @@ public sealed class MapProgress
             Done = Int(o["done"]),
             Failed = Int(o["failed"]),
             Failures = o["failures"]?.DeepClone() as JsonArray,
+            Iteration = Int(o["iteration"]),
+            ListHash = o["list_hash"] is JsonValue h && h.TryGetValue<string>(out var hash) ? hash : null,
         };
     }
 

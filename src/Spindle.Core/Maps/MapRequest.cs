@@ -11,6 +11,13 @@ public abstract record MapRequest(string MapKey)
     /// <summary>Remove every item row of the map: a new expansion (loop round, workflow retry) replaces them.</summary>
     public sealed record Reset(string MapKey) : MapRequest(MapKey);
 
+    /// <summary>
+    /// The map runs again after a workflow retry, in the same round and over the same list: remove the item rows that
+    /// did not complete and hand the indexes of those that did to
+    /// <see cref="Orchestration.WorkflowMachine.RerunMapItems"/>, which makes new rows for the others.
+    /// </summary>
+    public sealed record Rerun(string MapKey) : MapRequest(MapKey);
+
     /// <summary>Load items <see cref="From"/>.. (up to <see cref="Count"/>) and hand them to
     /// <see cref="Orchestration.WorkflowMachine.AddItems"/>, which starts them.</summary>
     public sealed record Load(string MapKey, int From, int Count) : MapRequest(MapKey);

@@ -38,6 +38,9 @@ public sealed partial class WorkflowMachine
                 $"for_each of '{state.Key}' yielded {list.Count} items; a map may have at most {MapSettings.MaxItems}");
             return;
         }
+        var listHash = CanonicalJson.Sha256Hex(list);
+        // A workflow retry (the same round) over the same list keeps what completed; a new round starts afresh.
+        var rerun = !state.IsNew && state.Map is { } previous && previous.Iteration == state.Iteration && previous.ListHash == listHash;
         if (!state.IsNew)
         {
             // An earlier expansion (a loop round, a retried workflow) left item rows: this one replaces them.
@@ -45,7 +48,7 @@ public sealed partial class WorkflowMachine
             {
                 _wf.Items.Remove(key);
             }
-            Decision.Add(new MapRequest.Reset(state.Key));
+            Decision.Add(rerun ? new MapRequest.Rerun(state.Key) : new MapRequest.Reset(state.Key));
         }
         state.Status = ActivityStatus.Running;
         state.StartedAt = _now;
@@ -53,18 +56,62 @@ public sealed partial class WorkflowMachine
         state.Parameters = null;
         state.SecretParameters = null;
         state.Delivery = null;
-        state.Map = new MapProgress(list.Count);
+        state.Map = new MapProgress(list.Count) { Iteration = state.Iteration, ListHash = listHash };
         Touch(state);
-        Emit(EventTypes.ActivityScheduled, state, new JsonObject
+        if (rerun)
+        {
+            _rerunLists[state.Key] = list; // the store answers with the items kept, in this transaction (RerunMapItems)
+            return;
+        }
+        CreateItems(activity, state, list, kept: null);
+        FillMap(activity, state);
+    }
+
+    /// <summary>
+    /// The store removed the rows of a rerun map's items that did not complete (<see cref="MapRequest.Rerun"/>);
+    /// <paramref name="keptIndexes"/> completed before the retry and keep their results. The others get new rows, and
+    /// the map starts over from its first item, counting the kept ones as done without running them.
+    /// </summary>
+    public void RerunMapItems(string mapKey, IReadOnlyCollection<int> keptIndexes)
+    {
+        if (!_rerunLists.Remove(mapKey, out var list) || !_wf.Activities.TryGetValue(mapKey, out var map) || map.Map is null)
+        {
+            return;
+        }
+        var activity = Definition.Find(mapKey)!;
+        CreateItems(activity, map, list, keptIndexes.ToHashSet());
+        FillMap(activity, map);
+        if (map.IsTerminal)
+        {
+            Advance();
+        }
+    }
+
+    /// <summary>The lists of maps waiting for <see cref="RerunMapItems"/> in this decision.</summary>
+    private readonly Dictionary<string, JsonArray> _rerunLists = new(StringComparer.Ordinal);
+
+    /// <summary>Emits the map's start and makes a row for each item of <paramref name="list"/> not in <paramref name="kept"/>.</summary>
+    private void CreateItems(ActivityDefinition activity, ActivityState state, JsonArray list, HashSet<int>? kept)
+    {
+        var scheduled = new JsonObject
         {
             ["worker"] = state.RoutingKey,
             ["activity_name"] = state.ActivityName,
             ["attempt"] = state.Attempt,
             ["map_items"] = list.Count,
-            ["max_parallel"] = activity.Map.MaxParallel,
-        });
+            ["max_parallel"] = activity.Map!.MaxParallel,
+        };
+        if (kept is not null)
+        {
+            scheduled["map_items_kept"] = kept.Count;
+        }
+        Emit(EventTypes.ActivityScheduled, state, scheduled);
         for (var i = 0; i < list.Count; i++)
         {
+            if (kept?.Contains(i) == true)
+            {
+                continue;
+            }
             var item = new ActivityState
             {
                 Id = Ids.New(),
@@ -86,7 +133,6 @@ public sealed partial class WorkflowMachine
             };
             _wf.Items[item.Key] = item;
         }
-        FillMap(activity, state);
     }
 
     /// <summary>
@@ -107,6 +153,11 @@ public sealed partial class WorkflowMachine
             }
             progress.Next++;
             Touch(map);
+            if (item.Status == ActivityStatus.Completed && !item.IsNew)
+            {
+                CountItem(activity, map, item); // kept from before a workflow retry (RerunMapItems): its result stands
+                continue;
+            }
             Enqueue(activity, item);
             if (item.IsTerminal && !CountItem(activity, map, item))
             {

@@ -24,6 +24,10 @@ internal interface IMapItemRows
     /// <summary>Removes every item row of a map.</summary>
     Task DeleteItemsAsync(string workflowId, string mapKey, CancellationToken cancellationToken);
 
+    /// <summary>Removes the item rows of a map that did not complete.</summary>
+    /// <returns>The indexes of the items left, the completed ones.</returns>
+    Task<IReadOnlyList<int>> DeleteUnfinishedItemsAsync(string workflowId, string mapKey, CancellationToken cancellationToken);
+
     /// <summary>
     /// Cancels the map's items that have not started and asks running ones to stop (their heartbeat says so),
     /// except <paramref name="exceptKeys"/>, which the transaction writes itself.

@@ -15,6 +15,11 @@ internal static class MapItemSql
 
     public const string Delete = "DELETE FROM activity_runs WHERE workflow_id = $1 AND map_of = $2";
 
+    /// <summary>A rerun after a workflow retry: the items that did not complete go, the completed ones stay.</summary>
+    public const string DeleteUnfinished = "DELETE FROM activity_runs WHERE workflow_id = $1 AND map_of = $2 AND status <> 'completed'";
+
+    public const string KeptIndexes = "SELECT map_index FROM activity_runs WHERE workflow_id = $1 AND map_of = $2 ORDER BY map_index";
+
     /// <summary>
     /// Every SET expression reads the row as it was, so running items keep their status and get the stop flag while
     /// the others are cancelled. On PostgreSQL a claim racing this statement holds the row; the statement then

@@ -52,6 +52,26 @@ internal sealed partial class PostgresWriteTransaction : IMapItemRows
         return results;
     }
 
+    public async Task<IReadOnlyList<int>> DeleteUnfinishedItemsAsync(string workflowId, string mapKey, CancellationToken cancellationToken)
+    {
+        await using (var delete = new NpgsqlCommand(MapItemSql.DeleteUnfinished, _conn, _tx))
+        {
+            delete.Parameters.Add(PgParameters.Text(workflowId));
+            delete.Parameters.Add(PgParameters.Text(mapKey));
+            await delete.ExecuteNonQueryAsync(cancellationToken);
+        }
+        await using var kept = new NpgsqlCommand(MapItemSql.KeptIndexes, _conn, _tx);
+        kept.Parameters.Add(PgParameters.Text(workflowId));
+        kept.Parameters.Add(PgParameters.Text(mapKey));
+        var indexes = new List<int>();
+        await using var r = await kept.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+        {
+            indexes.Add(r.GetInt32(0));
+        }
+        return indexes;
+    }
+
     public async Task DeleteItemsAsync(string workflowId, string mapKey, CancellationToken cancellationToken)
     {
         await using var cmd = new NpgsqlCommand(MapItemSql.Delete, _conn, _tx);

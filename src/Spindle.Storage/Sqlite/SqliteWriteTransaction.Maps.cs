@@ -57,6 +57,24 @@ internal sealed partial class SqliteWriteTransaction : IMapItemRows
         return Task.FromResult<IReadOnlyList<MapItemResult>>(results);
     }
 
+    public Task<IReadOnlyList<int>> DeleteUnfinishedItemsAsync(string workflowId, string mapKey, CancellationToken cancellationToken)
+    {
+        var delete = Command(MapItemSql.DeleteUnfinished);
+        ActivityRows.Set(delete, "$1", workflowId);
+        ActivityRows.Set(delete, "$2", mapKey);
+        delete.ExecuteNonQuery();
+        var kept = Command(MapItemSql.KeptIndexes);
+        ActivityRows.Set(kept, "$1", workflowId);
+        ActivityRows.Set(kept, "$2", mapKey);
+        var indexes = new List<int>();
+        using var r = kept.ExecuteReader();
+        while (r.Read())
+        {
+            indexes.Add(r.GetInt32(0));
+        }
+        return Task.FromResult<IReadOnlyList<int>>(indexes);
+    }
+
     public Task DeleteItemsAsync(string workflowId, string mapKey, CancellationToken cancellationToken)
     {
         var cmd = Command(MapItemSql.Delete);
