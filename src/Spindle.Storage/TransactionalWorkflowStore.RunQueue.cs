@@ -72,8 +72,15 @@ public abstract partial class TransactionalWorkflowStore
                 var machine = new WorkflowMachine(head, Defaults, now);
                 // The deadline counts from the start: time spent waiting for a slot does not use it up.
                 var timeout = head.Definition.Settings?.TimeoutSeconds ?? Defaults.WorkflowTimeoutSeconds;
-                head.DeadlineAt = timeout > 0 ? now + Timestamps.FromSeconds(timeout) : null;
-                machine.Start();
+                if (head.Activities.Count > 0)
+                {
+                    machine.Retry(timeout); // a run that had started, retried while its key was full (RetryQueuedAsync)
+                }
+                else
+                {
+                    head.DeadlineAt = timeout > 0 ? now + Timestamps.FromSeconds(timeout) : null;
+                    machine.Start();
+                }
                 var linked = await SettleLinksAsync(tx, head, machine, now, ct);
                 foreach (var queue in RunQueuesToDrain(linked.Select(l => l.Workflow).Append(head)) ?? [])
                 {
@@ -93,30 +100,28 @@ public abstract partial class TransactionalWorkflowStore
 
     /// <summary>
     /// The retry of a run with a concurrency key, when it differs from a plain retry: a run cancelled while it waited
-    /// (it never started) joins the back of its queue again; a run that did start is refused (409) while its key has
-    /// no free slot or runs wait for one. Null: retry it as any run (its key has room).
+    /// (it never started) goes back to its queue; so does a run that did start while its key has no free slot or runs
+    /// wait for one, keeping its activities: the drain that starts it retries it then (its failed steps run again).
+    /// Both take their place in submit order. Null: retry it now as any run (its key has room).
     /// </summary>
     private static async Task<(RetryOutcome, bool)?> RetryQueuedAsync(Turn turn, string concurrencyKey, CancellationToken ct)
     {
         var wf = turn.Workflow;
-        if (wf.Activities.Count == 0)
+        if (wf.Activities.Count > 0)
         {
-            wf.Status = WorkflowStatus.Created;
-            wf.ErrorMessage = null;
-            wf.CompletedAt = null;
-            wf.UpdatedAt = turn.Now;
-            wf.IsDirty = true;
-            return (new RetryOutcome(StoreStatus.Ok, null, []) { WorkflowStatus = WorkflowStatus.Created }, true); // the drain before commit starts it if it may
+            var (running, waiting) = await turn.Tx.LockRunQueueAsync(wf.Definition.Name, concurrencyKey, ct);
+            if (running < (wf.Definition.Concurrency?.Limit ?? int.MaxValue) && waiting is null)
+            {
+                return null;
+            }
         }
-        var (running, waiting) = await turn.Tx.LockRunQueueAsync(wf.Definition.Name, concurrencyKey, ct);
-        var limit = wf.Definition.Concurrency?.Limit ?? int.MaxValue;
-        if (running < limit && waiting is null)
-        {
-            return null;
-        }
-        return (new RetryOutcome(StoreStatus.Conflict,
-            $"Concurrency key '{concurrencyKey}' of '{wf.Definition.Name}' has no free slot ({running} of {limit} running" +
-            (waiting is null ? "" : ", more waiting") + "); retry this run when one of them ends", []), false);
+        wf.Status = WorkflowStatus.Created;
+        wf.ErrorMessage = null;
+        wf.CompletedAt = null;
+        wf.DeadlineAt = null;
+        wf.UpdatedAt = turn.Now;
+        wf.IsDirty = true;
+        return (new RetryOutcome(StoreStatus.Ok, null, []) { WorkflowStatus = WorkflowStatus.Created }, true); // the drain before commit starts it if it may
     }
 
     /// <summary>

@@ -139,6 +139,25 @@ public sealed class WorkflowCommandsTests(CliServerFixture server)
     }
 
     [Fact]
+    public async Task Retry_RunWhoseConcurrencyKeyIsFull_SaysItIsQueued()
+    {
+        var name = Cli.UniqueName("cli_retry_queued");
+        var file = Cli.WriteFile(Cli.StuckFlow(name) + "\nconcurrency: {key: one, limit: 1}\n");
+        var first = await server.RunAsync("run", file, "--timeout", "1");
+        await server.RunAsync("cancel", first.WorkflowId);
+        var holder = await server.RunAsync("run", file, "--timeout", "1"); // takes the only slot
+
+        var retry = await server.RunAsync("retry", first.WorkflowId);
+        var queuedStatus = await server.RunAsync("status", first.WorkflowId);
+        await server.RunAsync("cancel", holder.WorkflowId);
+        await server.RunAsync("cancel", first.WorkflowId);
+
+        Assert.Equal(0, retry.ExitCode);
+        Assert.Equal($"workflow {first.WorkflowId} is queued: it retries when its concurrency key has a free slot", retry.Out.Trim());
+        Assert.Contains("status      created", queuedStatus.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task CancelAndRetry_CompletedWorkflow_AreRefusedWithTheServerMessage()
     {
         var run = await server.RunAsync("run", Cli.WriteFile(Cli.EchoChain(Cli.UniqueName("cli_refuse"))), "--input", """{"name": "Ada"}""");

@@ -129,20 +129,38 @@ public abstract partial class WorkflowStoreBehaviour
     }
 
     [Fact]
-    public async Task RunConcurrency_RetryOfAStartedRunWhileTheKeyIsFull_IsAConflict()
+    public async Task RunConcurrency_RetryOfAStartedRunWhileTheKeyIsFull_WaitsInTheQueueAndRerunsItsFailedStepWhenItStarts()
     {
-        await Store.DeployAsync(Parse(PerCustomerYaml.Replace("limit: 2", "limit: 1", StringComparison.Ordinal)), CancellationToken.None);
-        var first = await SubmitPerCustomerAsync(Store, "acme", 1);
-        await Store.CancelAsync(first, null, CancellationToken.None);
-        var second = await SubmitPerCustomerAsync(Store, "acme", 2);
-        Assert.Equal(WorkflowStatus.Running, await StatusAsync(second));
+        const string yaml = """
+            name: per_customer_two_steps
+            concurrency: {key: "{{INPUT.customer}}", limit: 1}
+            activities:
+              - {key: first, activity_name: echo, parameters: {n: "{{INPUT.n}}"}}
+              - {key: second, activity_name: echo, parameters: {n: "{{INPUT.n}}"}, depends_on: [first]}
+            """;
+        await Store.DeployAsync(Parse(yaml), CancellationToken.None);
+        async Task<string> SubmitAsync(int n) => (await Store.SubmitAsync(new SubmitCommand("per_customer_two_steps", null,
+            new JsonObject { ["customer"] = "acme", ["n"] = n }, null), CancellationToken.None)).Workflow!.Id;
+        var early = await SubmitAsync(1);
+        await CompleteAsync(Store, await ClaimOneAsync(Store, "first"));
+        await Store.CancelAsync(early, null, CancellationToken.None); // 'second' was queued: cancelled
+        var holder = await SubmitAsync(2);
 
-        var refused = await Store.RetryAsync(first, CancellationToken.None);
-        Assert.Equal(StoreStatus.Conflict, refused.Status);
-        Assert.Contains("no free slot", refused.Message, StringComparison.Ordinal);
-        await Store.CancelAsync(second, null, CancellationToken.None);
-        Assert.Equal(StoreStatus.Ok, (await Store.RetryAsync(first, CancellationToken.None)).Status);
-        Assert.Equal(WorkflowStatus.Running, await StatusAsync(first));
+        var retried = await Store.RetryAsync(early, CancellationToken.None);
+        var whileFull = await StatusAsync(early);
+        var holderStep = await ClaimOneAsync(Store, "first");
+        await Store.CancelAsync(holder, null, CancellationToken.None); // frees the slot: the retried run starts
+        var rerun = await ClaimOneAsync(Store, "second");
+        await CompleteAsync(Store, rerun);
+
+        Assert.Equal(StoreStatus.Ok, retried.Status);
+        Assert.Equal(WorkflowStatus.Created, retried.WorkflowStatus);
+        Assert.Equal(WorkflowStatus.Created, whileFull);
+        Assert.Equal(holder, holderStep.WorkflowId);
+        Assert.Equal(early, rerun.WorkflowId); // only the step that did not complete ran again
+        Assert.Equal(2, rerun.Attempt);
+        Assert.Equal(WorkflowStatus.Completed, await StatusAsync(early));
+        Assert.Empty(await ClaimAsync(Store, "w1", 10));
     }
 
     [Fact]

@@ -23,12 +23,14 @@ internal static class RetryCommand
                 return CommandSupport.Ok;
             }
             var keys = answer.RetriedActivities;
-            await io.Out.WriteLineAsync($"retrying workflow {answer.WorkflowId}" + (keys.Count > 0 ? ": " + string.Join(", ", keys) : ""));
+            await io.Out.WriteLineAsync(answer.Status == "created"
+                ? $"workflow {answer.WorkflowId} is queued: it retries when its concurrency key has a free slot"
+                : $"retrying workflow {answer.WorkflowId}" + (keys.Count > 0 ? ": " + string.Join(", ", keys) : ""));
             return CommandSupport.Ok;
         });
         const string details =
             "Its failed and cancelled activities, and those skipped because of them, run again with a fresh retry" +
-            " allowance; completed activities keep their results.";
+            " allowance; completed activities keep their results. A run whose concurrency key is full waits for a slot first.";
         return new CommandSpec(command, details, """
                          spindle retry 0197a3c2-5b1e-7c4d-9f00-1234567890ab
                          """);

@@ -11,14 +11,12 @@ public static class WorkflowJson
     public static WorkflowDetail Workflow(WorkflowState wf, IReadOnlyList<ChildLink> children)
     {
         var activities = new List<WorkflowActivity>();
-        if (wf.Status != WorkflowStatus.Created)
+        // A run waiting for its first slot has none; one retried while its key was full shows how it ended.
+        foreach (var definition in wf.Definition.Activities)
         {
-            foreach (var definition in wf.Definition.Activities)
+            if (wf.Activities.TryGetValue(definition.Key, out var a))
             {
-                if (wf.Activities.TryGetValue(definition.Key, out var a))
-                {
-                    activities.Add(Activity(a));
-                }
+                activities.Add(Activity(a));
             }
         }
         return new WorkflowDetail
