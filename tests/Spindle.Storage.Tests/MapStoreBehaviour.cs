@@ -213,6 +213,28 @@ public abstract class MapStoreBehaviour : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Retry_MapWithMaxParallelOne_WalksTheKeptItemsAndRunsTheRestOneAtATime()
+    {
+        var id = await DeployAndSubmitAsync(Store, MapYaml("map-retry-one", "    max_parallel: 1"), Input(30));
+        for (var i = 0; i < 25; i++)
+        {
+            await CompleteAsync(Store, await ClaimOneAsync(Store, $"m[{i}]"), new JsonObject { ["echo"] = i });
+        }
+        await Store.FailAsync((await ClaimOneAsync(Store, "m[25]")).ActivityId, "w1", new ActivityError("BOOM", "no", true), 0m,
+            CancellationToken.None);
+
+        await Store.RetryAsync(id, CancellationToken.None);
+        for (var i = 25; i < 30; i++)
+        {
+            await CompleteAsync(Store, await ClaimOneAsync(Store, $"m[{i}]"), new JsonObject { ["echo"] = i * 10 });
+        }
+        var after = await ClaimOneAsync(Store, "after");
+
+        var expected = Enumerable.Range(0, 30).Select(i => i < 25 ? i : i * 10);
+        Assert.Equal(expected, after.Parameters["all"]!.AsArray().Select(e => e!.GetValue<int>()));
+    }
+
+    [Fact]
     public async Task Retry_MapWhoseListChanged_RunsEveryItemAgain()
     {
         // ACTIVITY.attempt grows with the retry, so the retried map expands to another list.

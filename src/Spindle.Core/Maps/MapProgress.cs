@@ -28,6 +28,10 @@ public sealed class MapProgress
     /// <summary>Set while the store collects the items' outputs in this transaction; never stored.</summary>
     internal bool Collecting { get; set; }
 
+    /// <summary>The last item walked was one a retry kept (no work, no slot): load the next ones in larger windows
+    /// than <c>max_parallel</c>. Never stored.</summary>
+    internal bool WalkingKept { get; set; }
+
     public int InFlight => Next - Done;
 
     /// <summary>

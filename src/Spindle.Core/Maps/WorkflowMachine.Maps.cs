@@ -87,6 +87,9 @@ public sealed partial class WorkflowMachine
         }
     }
 
+    /// <summary>Item rows loaded at once while walking the items a retry kept.</summary>
+    private const int KeptItemsWindow = 500;
+
     /// <summary>The lists of maps waiting for <see cref="RerunMapItems"/> in this decision.</summary>
     private readonly Dictionary<string, JsonArray> _rerunLists = new(StringComparer.Ordinal);
 
@@ -148,12 +151,18 @@ public sealed partial class WorkflowMachine
             if (!_wf.Items.TryGetValue(MapErrorCodes.ItemKey(map.Key, progress.Next), out var item))
             {
                 var wanted = (int)Math.Min(progress.Total, (long)progress.Done + limit) - progress.Next;
+                if (progress.WalkingKept)
+                {
+                    // Kept items take no slot: a window of max_parallel would cost a round trip per kept item.
+                    wanted = Math.Max(wanted, Math.Min(KeptItemsWindow, progress.Total - progress.Next));
+                }
                 Decision.Add(new MapRequest.Load(map.Key, progress.Next, wanted));
                 return;
             }
             progress.Next++;
             Touch(map);
-            if (item.Status == ActivityStatus.Completed && !item.IsNew)
+            progress.WalkingKept = item.Status == ActivityStatus.Completed && !item.IsNew;
+            if (progress.WalkingKept)
             {
                 CountItem(activity, map, item); // kept from before a workflow retry (RerunMapItems): its result stands
                 continue;
