@@ -263,7 +263,7 @@ export function Run({ id }: { id: string }) {
         onConfirm={() => act("retry")}
         onClose={() => setConfirm(null)}
       >
-        <p>Its failed, cancelled and skipped activities run again; completed ones keep their results.</p>
+        <p>Its failed, cancelled and skipped activities run again; completed ones, and the completed items of a map, keep their results. If its concurrency key is full, it waits in the queue for a slot.</p>
       </Confirm>
     </section>
   );
