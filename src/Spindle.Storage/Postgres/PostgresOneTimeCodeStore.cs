@@ -27,17 +27,10 @@ public sealed class PostgresOneTimeCodeStore(NpgsqlDataSource dataSource) : IOne
 
     public async Task<OneTimeCode?> TakeAsync(string codeHash, string kind, long nowMs, CancellationToken cancellationToken)
     {
-        // DELETE … RETURNING: of two servers redeeming the same code at once, only one gets the row.
-        await using var cmd = dataSource.CreateCommand(
-            "DELETE FROM one_time_codes WHERE code_hash = $1 AND kind = $2 RETURNING client_id, scopes, issued_at, expires_at");
+        await using var cmd = dataSource.CreateCommand(OneTimeCodeRows.Take);
         cmd.Parameters.AddWithValue(codeHash);
         cmd.Parameters.AddWithValue(kind);
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
-        if (!await r.ReadAsync(cancellationToken))
-        {
-            return null;
-        }
-        var code = new OneTimeCode(kind, r.GetString(0), r.GetString(1).Split(' ', StringSplitOptions.RemoveEmptyEntries), r.GetInt64(2), r.GetInt64(3));
-        return code.ExpiresAtMs > nowMs ? code : null;
+        return await OneTimeCodeRows.ReadTakenAsync(r, kind, nowMs, cancellationToken);
     }
 }

@@ -49,15 +49,10 @@ public sealed class SqliteOneTimeCodeStore : IOneTimeCodeStore
         await using var conn = new SqliteConnection(_connectionString);
         await conn.OpenAsync(cancellationToken);
         await using var cmd = conn.CreateCommand();
-        cmd.CommandText = "DELETE FROM one_time_codes WHERE code_hash = $hash AND kind = $kind RETURNING client_id, scopes, issued_at, expires_at";
-        cmd.Parameters.AddWithValue("$hash", codeHash);
-        cmd.Parameters.AddWithValue("$kind", kind);
+        cmd.CommandText = OneTimeCodeRows.Take;
+        cmd.Parameters.AddWithValue("$1", codeHash);
+        cmd.Parameters.AddWithValue("$2", kind);
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
-        if (!await r.ReadAsync(cancellationToken))
-        {
-            return null;
-        }
-        var code = new OneTimeCode(kind, r.GetString(0), r.GetString(1).Split(' ', StringSplitOptions.RemoveEmptyEntries), r.GetInt64(2), r.GetInt64(3));
-        return code.ExpiresAtMs > nowMs ? code : null;
+        return await OneTimeCodeRows.ReadTakenAsync(r, kind, nowMs, cancellationToken);
     }
 }
